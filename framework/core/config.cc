@@ -1,0 +1,564 @@
+// Config binding, validation and printing (see config.h). The one description of every key is
+// DescribeConfig(); the Reader and Printer below are two walks over it.
+#include "framework/core/config.h"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "framework/core/config_tree.h"
+#include "framework/core/status.h"
+#include "framework/core/strings.h"
+
+namespace braid {
+namespace {
+using config_internal::Location;
+using config_internal::Node;
+
+constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+enum class Need { kOptional, kRequired };
+
+// A walk over the description of every key.
+class Fields {
+ public:
+  virtual ~Fields() = default;
+  virtual void Section(const char* key, const std::function<void()>& body) = 0;
+  virtual void Int(const char* key, int64_t* v, int64_t lo, int64_t hi, Need need) = 0;
+  virtual void Float(const char* key, double* v, double lo, double hi) = 0;
+  virtual void Bool(const char* key, bool* v) = 0;
+  virtual void Str(const char* key, std::string* v, Need need) = 0;
+  virtual void Choice(const char* key, std::string* v, const std::vector<std::string>& choices,
+                      Need need) = 0;
+  virtual void StrList(const char* key, std::vector<std::string>* v) = 0;
+  virtual void FloatList(const char* key, std::vector<double>* v, double lo, double hi) = 0;
+};
+
+// Every key of a recipe, its type, range and whether it is required. Defaults are in config.h.
+void DescribeConfig(Config& c, Fields& f) {
+  f.Choice("recipe", &c.recipe, {"gpt", "bert", "t5", "bart"}, Need::kRequired);
+  f.Int("seed", &c.seed, 0, kMaxInt, Need::kOptional);
+  f.Section("model", [&] {
+    ModelConfig& m = c.model;
+    f.Int("num_layers", &m.num_layers, 1, 1024, Need::kRequired);
+    f.Int("hidden_size", &m.hidden_size, 1, 1 << 20, Need::kRequired);
+    f.Int("num_attention_heads", &m.num_attention_heads, 1, 4096, Need::kRequired);
+    f.Int("ffn_hidden_size", &m.ffn_hidden_size, 0, 1 << 22, Need::kOptional);
+    f.Int("seq_length", &m.seq_length, 1, 1 << 20, Need::kRequired);
+    f.Int("max_position_embeddings", &m.max_position_embeddings, 0, 1 << 20, Need::kOptional);
+    f.Int("vocab_size", &m.vocab_size, 0, 1 << 24, Need::kOptional);
+    f.Int("make_vocab_size_divisible_by", &m.make_vocab_size_divisible_by, 1, 1 << 16,
+          Need::kOptional);
+    f.Float("hidden_dropout", &m.hidden_dropout, 0.0, 1.0);
+    f.Float("attention_dropout", &m.attention_dropout, 0.0, 1.0);
+    f.Float("layernorm_epsilon", &m.layernorm_epsilon, 0.0, 1.0);
+    f.Float("init_std", &m.init_std, 0.0, 10.0);
+    f.Choice("activation", &m.activation, {"gelu", "gelu_tanh", "geglu", "relu"}, Need::kOptional);
+    f.Choice("norm", &m.norm, {"layernorm", "rmsnorm"}, Need::kOptional);
+    f.Bool("tie_embeddings", &m.tie_embeddings);
+  });
+  f.Section("parallel", [&] {
+    ParallelConfig& p = c.parallel;
+    f.Int("tensor_parallel_size", &p.tensor_parallel_size, 1, 1024, Need::kOptional);
+    f.Float("comm_timeout_s", &p.comm_timeout_s, 1.0, 1e6);
+    f.Int("grad_bucket_mb", &p.grad_bucket_mb, 1, 1 << 16, Need::kOptional);
+  });
+  f.Section("data", [&] {
+    DataConfig& d = c.data;
+    f.StrList("paths", &d.paths);
+    f.FloatList("weights", &d.weights, 0.0, kInf);
+    f.Str("split", &d.split, Need::kOptional);
+    f.Choice("tokenizer", &d.tokenizer, {"gpt2", "wordpiece", "sentencepiece"}, Need::kOptional);
+    f.Str("vocab_file", &d.vocab_file, Need::kOptional);
+    f.Str("merges_file", &d.merges_file, Need::kOptional);
+    f.Bool("lowercase", &d.lowercase);
+    f.Int("prefetch", &d.prefetch, 0, 1024, Need::kOptional);
+    f.Str("cache_dir", &d.cache_dir, Need::kOptional);
+  });
+  f.Section("train", [&] {
+    TrainConfig& t = c.train;
+    f.Choice("device", &t.device, {"cpu", "cuda"}, Need::kOptional);
+    f.Choice("precision", &t.precision, {"fp32", "bf16"}, Need::kOptional);
+    f.Int("micro_batch_size", &t.micro_batch_size, 1, 1 << 20, Need::kOptional);
+    f.Int("global_batch_size", &t.global_batch_size, 0, 1 << 30, Need::kOptional);
+    f.Int("train_steps", &t.train_steps, 0, kMaxInt, Need::kOptional);
+    f.Float("lr", &t.lr, 0.0, 10.0);
+    f.Float("min_lr", &t.min_lr, 0.0, 10.0);
+    f.Int("lr_warmup_steps", &t.lr_warmup_steps, 0, kMaxInt, Need::kOptional);
+    f.Choice("lr_decay_style", &t.lr_decay_style, {"cosine", "linear", "constant"},
+             Need::kOptional);
+    f.Int("lr_decay_steps", &t.lr_decay_steps, 0, kMaxInt, Need::kOptional);
+    f.Float("weight_decay", &t.weight_decay, 0.0, 10.0);
+    f.Float("adam_beta1", &t.adam_beta1, 0.0, 1.0);
+    f.Float("adam_beta2", &t.adam_beta2, 0.0, 1.0);
+    f.Float("adam_eps", &t.adam_eps, 0.0, 1.0);
+    f.Float("clip_grad", &t.clip_grad, 0.0, 1e9);
+    f.Int("eval_interval", &t.eval_interval, 0, kMaxInt, Need::kOptional);
+    f.Int("eval_steps", &t.eval_steps, 0, kMaxInt, Need::kOptional);
+    f.Int("threads", &t.threads, 0, 4096, Need::kOptional);
+    f.Int("max_bad_steps", &t.max_bad_steps, 1, kMaxInt, Need::kOptional);
+  });
+  f.Section("checkpoint", [&] {
+    CheckpointConfig& k = c.checkpoint;
+    f.Str("dir", &k.dir, Need::kOptional);
+    f.Int("save_interval", &k.save_interval, 0, kMaxInt, Need::kOptional);
+    f.Int("keep_last", &k.keep_last, 1, 1 << 20, Need::kOptional);
+  });
+  f.Section("logging", [&] {
+    LoggingConfig& l = c.logging;
+    f.Str("run_dir", &l.run_dir, Need::kOptional);
+    f.Int("interval", &l.interval, 1, kMaxInt, Need::kOptional);
+    f.Bool("all_ranks", &l.all_ranks);
+    f.Bool("tensorboard", &l.tensorboard);
+    f.Choice("level", &l.level, {"debug", "info", "warning", "error"}, Need::kOptional);
+  });
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+// Binds a located tree to a Config, collecting every error.
+class Reader : public Fields {
+ public:
+  Reader(const Node& root, Config& config) : config_(config) {
+    frames_.push_back(Frame{&root, "", root.loc, {}});
+  }
+
+  void Section(const char* key, const std::function<void()>& body) override {
+    const Node* n = Lookup(key);
+    Frame frame{nullptr, Path(key), Top().loc, {}};
+    if (n != nullptr) {
+      frame.loc = n->loc;
+      if (n->kind == Node::Kind::kMap) {
+        frame.map = n;
+      } else if (n->kind != Node::Kind::kNull) {
+        Error(n->loc, Path(key),
+              absl::StrCat("expected a mapping of keys, got ", n->KindName(), " '", n->scalar,
+                           "'. HINT: write `", key, ":` on its own line and its keys indented "
+                           "below it."));
+      }
+    }
+    frames_.push_back(std::move(frame));
+    body();
+    CheckUnknownKeys();
+    frames_.pop_back();
+  }
+
+  void Int(const char* key, int64_t* v, int64_t lo, int64_t hi, Need need) override {
+    const Node* n = Scalar(key, need, "an integer");
+    if (n == nullptr) return;
+    int64_t value;
+    double as_double;
+    if (!absl::SimpleAtoi(n->scalar, &value)) {
+      if (absl::SimpleAtod(n->scalar, &as_double)) {
+        Error(n->loc, Path(key), absl::StrCat("expected an integer, got '", n->scalar,
+                                              "'. HINT: write a whole number."));
+      } else {
+        Error(n->loc, Path(key), absl::StrCat("expected an integer, got '", n->scalar, "'."));
+      }
+      return;
+    }
+    if (value < lo || value > hi) {
+      Error(n->loc, Path(key), absl::StrCat("value ", value, " is out of range [", lo, ", ",
+                                            hi == kMaxInt ? "inf" : absl::StrCat(hi), "]."));
+      return;
+    }
+    *v = value;
+  }
+
+  void Float(const char* key, double* v, double lo, double hi) override {
+    const Node* n = Scalar(key, Need::kOptional, "a number");
+    if (n == nullptr) return;
+    double value;
+    if (!ParseFloat(n->scalar, &value)) {
+      Error(n->loc, Path(key), absl::StrCat("expected a number, got '", n->scalar, "'."));
+      return;
+    }
+    if (!(value >= lo && value <= hi)) {
+      Error(n->loc, Path(key), absl::StrCat("value ", n->scalar, " is out of range [",
+                                            ShortestDouble(lo), ", ", ShortestDouble(hi), "]."));
+      return;
+    }
+    *v = value;
+  }
+
+  void Bool(const char* key, bool* v) override {
+    const Node* n = Scalar(key, Need::kOptional, "true or false");
+    if (n == nullptr) return;
+    std::string s = absl::AsciiStrToLower(n->scalar);
+    if (s == "true" || s == "yes" || s == "on") {
+      *v = true;
+    } else if (s == "false" || s == "no" || s == "off") {
+      *v = false;
+    } else {
+      Error(n->loc, Path(key), absl::StrCat("expected true or false, got '", n->scalar, "'."));
+    }
+  }
+
+  void Str(const char* key, std::string* v, Need need) override {
+    const Node* n = Scalar(key, need, "a string");
+    if (n != nullptr) *v = n->scalar;
+  }
+
+  void Choice(const char* key, std::string* v, const std::vector<std::string>& choices,
+              Need need) override {
+    const Node* n = Scalar(key, need, absl::StrCat("one of ", absl::StrJoin(choices, "|")));
+    if (n == nullptr) return;
+    if (std::find(choices.begin(), choices.end(), n->scalar) == choices.end()) {
+      std::string guess = ClosestMatch(n->scalar, choices);
+      Error(n->loc, Path(key),
+            absl::StrCat("'", n->scalar, "' is not one of ", absl::StrJoin(choices, ", "), ".",
+                         guess.empty() ? "" : absl::StrCat(" HINT: did you mean '", guess, "'?")));
+      return;
+    }
+    *v = n->scalar;
+  }
+
+  void StrList(const char* key, std::vector<std::string>* v) override {
+    const Node* n = List(key);
+    if (n == nullptr) return;
+    std::vector<std::string> out;
+    for (const Node& item : n->items) {
+      if (item.kind != Node::Kind::kScalar) {
+        Error(item.loc, Path(key), absl::StrCat("list items must be strings, got ",
+                                                item.KindName(), "."));
+        return;
+      }
+      out.push_back(item.scalar);
+    }
+    *v = std::move(out);
+  }
+
+  void FloatList(const char* key, std::vector<double>* v, double lo, double hi) override {
+    const Node* n = List(key);
+    if (n == nullptr) return;
+    std::vector<double> out;
+    for (const Node& item : n->items) {
+      double value;
+      if (item.kind != Node::Kind::kScalar || !ParseFloat(item.scalar, &value) ||
+          !(value >= lo && value <= hi)) {
+        Error(item.loc, Path(key), absl::StrCat("list items must be numbers in [",
+                                                ShortestDouble(lo), ", ", ShortestDouble(hi),
+                                                "], got '", item.scalar, "'."));
+        return;
+      }
+      out.push_back(value);
+    }
+    *v = std::move(out);
+  }
+
+  void Finish() { CheckUnknownKeys(); }
+
+  absl::Status status() const {
+    if (errors_.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
+  }
+
+ private:
+  struct Frame {
+    const Node* map;  // null when the section is absent
+    std::string path;
+    Location loc;
+    std::vector<std::string> known;
+  };
+  Frame& Top() { return frames_.back(); }
+
+  std::string Path(const char* key) {
+    return Top().path.empty() ? std::string(key) : absl::StrCat(Top().path, ".", key);
+  }
+
+  const Node* Lookup(const char* key) {
+    Top().known.push_back(key);
+    return Top().map == nullptr ? nullptr : Top().map->Find(key);
+  }
+
+  void Record(const char* key) {
+    for (const Node::Entry& e : Top().map->entries)
+      if (e.key == key) config_.origin[Path(key)] = e.key_loc.ToString();
+  }
+
+  // The scalar node of `key`, or null when absent (reported if required) or of the wrong kind.
+  const Node* Scalar(const char* key, Need need, const std::string& expected) {
+    const Node* n = Lookup(key);
+    if (n == nullptr) {
+      if (need == Need::kRequired) {
+        std::string section = Top().path.empty() ? "at the top level"
+                                                 : absl::StrCat("under `", Top().path, ":`");
+        Error(Top().loc, Path(key),
+              absl::StrCat("missing required key. HINT: add `", key, ": <", expected, ">` ",
+                           section, ", or pass --set ", Path(key), "=..."));
+      }
+      return nullptr;
+    }
+    if (n->kind != Node::Kind::kScalar) {
+      Error(n->loc, Path(key), absl::StrCat("expected ", expected, ", got ", n->KindName(), "."));
+      return nullptr;
+    }
+    Record(key);
+    return n;
+  }
+
+  const Node* List(const char* key) {
+    const Node* n = Lookup(key);
+    if (n == nullptr) return nullptr;
+    if (n->kind == Node::Kind::kScalar) {  // a single value stands for a list of one
+      static thread_local Node wrapped;
+      wrapped = Node{};
+      wrapped.kind = Node::Kind::kSequence;
+      wrapped.loc = n->loc;
+      wrapped.items.push_back(*n);
+      Record(key);
+      return &wrapped;
+    }
+    if (n->kind != Node::Kind::kSequence) {
+      Error(n->loc, Path(key), absl::StrCat("expected a list, got ", n->KindName(),
+                                            ". HINT: write [a, b] or one '- item' per line."));
+      return nullptr;
+    }
+    Record(key);
+    return n;
+  }
+
+  static bool ParseFloat(const std::string& s, double* value) {
+    return absl::SimpleAtod(s, value) && std::isfinite(*value);
+  }
+
+  void CheckUnknownKeys() {
+    const Frame& f = Top();
+    if (f.map == nullptr) return;
+    for (const Node::Entry& e : f.map->entries) {
+      if (std::find(f.known.begin(), f.known.end(), e.key) != f.known.end()) continue;
+      std::string path = f.path.empty() ? e.key : absl::StrCat(f.path, ".", e.key);
+      std::string guess = ClosestMatch(e.key, f.known);
+      Error(e.key_loc, path,
+            absl::StrCat("unknown key.",
+                         guess.empty() ? "" : absl::StrCat(" HINT: did you mean '", guess, "'?"),
+                         " Valid keys here: ", absl::StrJoin(f.known, ", "), "."));
+    }
+  }
+
+  void Error(const Location& loc, const std::string& path, const std::string& message) {
+    errors_.push_back(absl::StrCat(loc.ToString(), ": ", path, ": ", message));
+  }
+
+  Config& config_;
+  std::vector<Frame> frames_;
+  std::vector<std::string> errors_;
+};
+
+// Prints the effective config as YAML with the origin of every value.
+class Printer : public Fields {
+ public:
+  explicit Printer(const Config& config) : config_(config) {}
+
+  void Section(const char* key, const std::function<void()>& body) override {
+    Line(key, "", false);
+    path_.push_back(key);
+    body();
+    path_.pop_back();
+  }
+  void Int(const char* key, int64_t* v, int64_t, int64_t, Need) override {
+    Line(key, absl::StrCat(*v), true);
+  }
+  void Float(const char* key, double* v, double, double) override {
+    Line(key, ShortestDouble(*v), true);
+  }
+  void Bool(const char* key, bool* v) override { Line(key, *v ? "true" : "false", true); }
+  void Str(const char* key, std::string* v, Need) override { Line(key, Quote(*v), true); }
+  void Choice(const char* key, std::string* v, const std::vector<std::string>&, Need) override {
+    Line(key, *v, true);
+  }
+  void StrList(const char* key, std::vector<std::string>* v) override {
+    std::vector<std::string> q;
+    for (const auto& s : *v) q.push_back(Quote(s));
+    Line(key, absl::StrCat("[", absl::StrJoin(q, ", "), "]"), true);
+  }
+  void FloatList(const char* key, std::vector<double>* v, double, double) override {
+    std::vector<std::string> q;
+    for (double d : *v) q.push_back(ShortestDouble(d));
+    Line(key, absl::StrCat("[", absl::StrJoin(q, ", "), "]"), true);
+  }
+  std::string text() const { return out_; }
+
+ private:
+  void Line(const char* key, const std::string& value, bool is_value) {
+    std::string indent(2 * path_.size(), ' ');
+    std::string text = absl::StrCat(indent, key, ":", value.empty() ? "" : " ", value);
+    if (is_value) {
+      std::string full = path_.empty() ? key : absl::StrCat(absl::StrJoin(path_, "."), ".", key);
+      auto it = config_.origin.find(full);
+      std::string from = it == config_.origin.end() ? "default" : it->second;
+      text = absl::StrFormat("%-44s # %s", text, from);
+    }
+    absl::StrAppend(&out_, text, "\n");
+  }
+  const Config& config_;
+  std::vector<std::string> path_;
+  std::string out_;
+};
+
+// Checks that need no world size.
+absl::Status ValidateStatic(const Config& c) {
+  std::vector<std::string> errors;
+  auto fail = [&](const std::string& key, const std::string& msg) {
+    errors.push_back(absl::StrCat(c.Where(key), key, ": ", msg));
+  };
+  const ModelConfig& m = c.model;
+  if (m.hidden_size % m.num_attention_heads != 0) {
+    fail("model.hidden_size", absl::StrFormat(
+        "%d is not divisible by model.num_attention_heads = %d. HINT: the head size is "
+        "hidden_size / num_attention_heads and must be whole.", m.hidden_size,
+        m.num_attention_heads));
+  }
+  int64_t tp = c.parallel.tensor_parallel_size;
+  if (m.num_attention_heads % tp != 0) {
+    fail("model.num_attention_heads", absl::StrFormat(
+        "%d heads cannot be split across parallel.tensor_parallel_size = %d ranks. HINT: pick a "
+        "TP size that divides the number of heads.", m.num_attention_heads, tp));
+  }
+  int64_t ffn = m.ffn_hidden_size > 0 ? m.ffn_hidden_size : 4 * m.hidden_size;
+  if (ffn % tp != 0) {
+    fail(m.ffn_hidden_size > 0 ? "model.ffn_hidden_size" : "model.hidden_size",
+         absl::StrFormat("the FFN width %d is not divisible by parallel.tensor_parallel_size = "
+                         "%d. HINT: pick a TP size that divides it.", ffn, tp));
+  }
+  if (m.max_position_embeddings > 0 && m.max_position_embeddings < m.seq_length) {
+    fail("model.max_position_embeddings",
+         absl::StrFormat("%d is smaller than model.seq_length = %d.", m.max_position_embeddings,
+                         m.seq_length));
+  }
+  if (!c.data.weights.empty() && c.data.weights.size() != c.data.paths.size()) {
+    fail("data.weights", absl::StrFormat("%d weights for %d data.paths. HINT: give one weight "
+                                         "per path, or none for equal weights.",
+                                         c.data.weights.size(), c.data.paths.size()));
+  }
+  {
+    std::vector<std::string> parts = absl::StrSplit(c.data.split, ',');
+    double sum = 0;
+    bool ok = parts.size() == 3;
+    for (const std::string& p : parts) {
+      double v;
+      ok = ok && absl::SimpleAtod(p, &v) && v >= 0;
+      if (ok) sum += v;
+    }
+    if (!ok || sum <= 0) {
+      fail("data.split", absl::StrCat("'", c.data.split, "' is not three non-negative "
+                                      "proportions train,valid,test. HINT: e.g. \"949,50,1\"."));
+    }
+  }
+  if (c.train.min_lr > c.train.lr) {
+    fail("train.min_lr", absl::StrFormat("%s is above train.lr = %s.",
+                                         ShortestDouble(c.train.min_lr),
+                                         ShortestDouble(c.train.lr)));
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+}
+
+absl::StatusOr<Config> Bind(const Node& root, const std::string& source) {
+  Config config;
+  config.source_file = source;
+  Reader reader(root, config);
+  DescribeConfig(config, reader);
+  reader.Finish();
+  BRAID_RETURN_IF_ERROR(reader.status());
+  BRAID_RETURN_IF_ERROR(ValidateStatic(config));
+  return config;
+}
+
+absl::StatusOr<Config> Finish(absl::StatusOr<Node> root, const std::string& source,
+                              const std::vector<std::string>& overrides) {
+  BRAID_RETURN_IF_ERROR(root.status());
+  for (const std::string& o : overrides) BRAID_RETURN_IF_ERROR(ApplyOverride(*root, o));
+  return Bind(*root, source);
+}
+
+}  // namespace
+
+std::string Config::Where(const std::string& key_path) const {
+  auto it = origin.find(key_path);
+  return it == origin.end() ? "" : absl::StrCat(it->second, ": ");
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path,
+                                  const std::vector<std::string>& overrides) {
+  return Finish(config_internal::LoadWithIncludes(path), path, overrides);
+}
+
+absl::StatusOr<Config> LoadConfigFromString(const std::string& yaml_text, const std::string& name,
+                                            const std::vector<std::string>& overrides) {
+  return Finish(config_internal::LoadWithIncludesFromString(yaml_text, name), name, overrides);
+}
+
+int64_t PaddedVocabSize(int64_t vocab_size, int64_t divisible_by, int64_t tp) {
+  int64_t multiple = divisible_by * tp;
+  return (vocab_size + multiple - 1) / multiple * multiple;
+}
+
+absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size,
+                                         int64_t vocab_size) {
+  DerivedSizes d;
+  d.world_size = world_size;
+  d.tp = c.parallel.tensor_parallel_size;
+  if (world_size % d.tp != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%sparallel.tensor_parallel_size: %d does not divide the world size %d. HINT: launch a "
+        "multiple of %d ranks, or change the TP size.",
+        c.Where("parallel.tensor_parallel_size"), d.tp, world_size, d.tp));
+  }
+  d.dp = world_size / d.tp;
+  int64_t micro = c.train.micro_batch_size;
+  d.global_batch_size = c.train.global_batch_size > 0 ? c.train.global_batch_size : micro * d.dp;
+  if (d.global_batch_size % (micro * d.dp) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%strain.global_batch_size: %d is not a multiple of micro_batch_size x DP = %d x %d. "
+        "HINT: the global batch is micro_batch_size x accumulation_steps x DP; with DP = %d "
+        "try %d or %d.",
+        c.Where("train.global_batch_size"), d.global_batch_size, micro, d.dp, d.dp,
+        d.global_batch_size / (micro * d.dp) * micro * d.dp,
+        (d.global_batch_size / (micro * d.dp) + 1) * micro * d.dp));
+  }
+  d.accumulation_steps = d.global_batch_size / (micro * d.dp);
+  d.ffn_hidden_size = c.model.ffn_hidden_size > 0 ? c.model.ffn_hidden_size
+                                                  : 4 * c.model.hidden_size;
+  d.max_position_embeddings = c.model.max_position_embeddings > 0
+                                  ? c.model.max_position_embeddings
+                                  : c.model.seq_length;
+  int64_t vocab = vocab_size > 0 ? vocab_size : c.model.vocab_size;
+  if (vocab > 0) d.padded_vocab_size = PaddedVocabSize(vocab, c.model.make_vocab_size_divisible_by, d.tp);
+  return d;
+}
+
+std::string ConfigToYaml(const Config& config, const DerivedSizes* derived) {
+  Config copy = config;  // the walk takes mutable pointers; printing changes nothing
+  Printer printer(config);
+  DescribeConfig(copy, printer);
+  std::string out = absl::StrCat("# effective config of ", config.source_file, "\n", printer.text());
+  if (derived != nullptr) {
+    absl::StrAppendFormat(&out,
+                          "# derived: world_size=%d tp=%d dp=%d accumulation_steps=%d "
+                          "global_batch_size=%d ffn_hidden_size=%d max_position_embeddings=%d "
+                          "padded_vocab_size=%s\n",
+                          derived->world_size, derived->tp, derived->dp,
+                          derived->accumulation_steps, derived->global_batch_size,
+                          derived->ffn_hidden_size, derived->max_position_embeddings,
+                          derived->padded_vocab_size > 0
+                              ? absl::StrCat(derived->padded_vocab_size)
+                              : std::string("(from the tokenizer)"));
+  }
+  return out;
+}
+
+}  // namespace braid

@@ -1,0 +1,138 @@
+// Typed, validated run configuration: YAML recipe files (with `include:` of a base file and
+// `--set section.key=value` overrides) -> Config. Every error names file:line:column and the key
+// path, and carries a hint. The set of keys, their types, ranges and defaults is written once, in
+// DescribeConfig() in config.cc; parsing, printing and suggestions all walk that one description.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace braid {
+
+struct ModelConfig {
+  int64_t num_layers = 0;               // required
+  int64_t hidden_size = 0;              // required
+  int64_t num_attention_heads = 0;      // required
+  int64_t ffn_hidden_size = 0;          // 0 -> 4 * hidden_size
+  int64_t seq_length = 0;               // required
+  int64_t max_position_embeddings = 0;  // 0 -> seq_length
+  int64_t vocab_size = 0;               // 0 -> taken from the tokenizer
+  int64_t make_vocab_size_divisible_by = 128;  // padded to a multiple of this x TP
+  double hidden_dropout = 0.1;
+  double attention_dropout = 0.1;
+  double layernorm_epsilon = 1e-5;
+  double init_std = 0.02;
+  std::string activation = "gelu_tanh";  // gelu | gelu_tanh | geglu | relu
+  std::string norm = "layernorm";        // layernorm | rmsnorm
+  bool tie_embeddings = true;
+};
+
+struct ParallelConfig {
+  int64_t tensor_parallel_size = 1;
+  double comm_timeout_s = 600;  // a collective waiting longer aborts the job
+  int64_t grad_bucket_mb = 25;  // DP gradient bucket size
+};
+
+struct DataConfig {
+  std::vector<std::string> paths;  // indexed-dataset prefixes; several are blended by weight
+  std::vector<double> weights;     // empty -> equal weights
+  std::string split = "949,50,1";  // train,valid,test proportions, by documents
+  std::string tokenizer = "sentencepiece";  // gpt2 | wordpiece | sentencepiece
+  std::string vocab_file;
+  std::string merges_file;
+  bool lowercase = true;
+  int64_t prefetch = 2;  // batches prepared ahead by the background thread
+  std::string cache_dir;  // sample-index cache; empty -> next to the data
+};
+
+struct TrainConfig {
+  std::string device = "cpu";     // cpu | cuda
+  std::string precision = "fp32"; // fp32 | bf16
+  int64_t micro_batch_size = 4;
+  int64_t global_batch_size = 0;  // 0 -> micro_batch_size x DP (no accumulation)
+  int64_t train_steps = 100;
+  double lr = 3e-4;
+  double min_lr = 0.0;
+  int64_t lr_warmup_steps = 0;
+  std::string lr_decay_style = "cosine";  // cosine | linear | constant
+  int64_t lr_decay_steps = 0;             // 0 -> train_steps
+  double weight_decay = 0.01;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_eps = 1e-8;
+  double clip_grad = 1.0;  // 0 -> no clipping
+  int64_t eval_interval = 100;
+  int64_t eval_steps = 10;
+  int64_t threads = 0;       // intra-op threads per rank; 0 -> node cores / ranks on the node
+  int64_t max_bad_steps = 3; // consecutive NaN/Inf steps before the run stops
+};
+
+struct CheckpointConfig {
+  std::string dir;            // empty -> <run_dir>/checkpoints
+  int64_t save_interval = 0;  // 0 -> only at the end
+  int64_t keep_last = 2;
+};
+
+struct LoggingConfig {
+  std::string run_dir = "runs/default";
+  int64_t interval = 10;
+  bool all_ranks = false;
+  bool tensorboard = true;
+  std::string level = "info";  // debug | info | warning | error
+};
+
+struct Config {
+  std::string recipe;  // gpt | bert | t5 | bart (required)
+  int64_t seed = 1234;
+  ModelConfig model;
+  ParallelConfig parallel;
+  DataConfig data;
+  TrainConfig train;
+  CheckpointConfig checkpoint;
+  LoggingConfig logging;
+
+  std::string source_file;  // the recipe file named on the command line
+  // Where each set value came from, by key path: "recipes/gpt/tiny.yaml:4:3" or "--set ...".
+  std::map<std::string, std::string> origin;
+  // "file:line:col: " for a key path, or "" when the key kept its default.
+  std::string Where(const std::string& key_path) const;
+};
+
+// Sizes that follow from the config and the world size.
+struct DerivedSizes {
+  int64_t world_size = 1;
+  int64_t tp = 1;
+  int64_t dp = 1;
+  int64_t accumulation_steps = 1;  // micro-batches per step on each DP rank
+  int64_t global_batch_size = 1;
+  int64_t ffn_hidden_size = 0;
+  int64_t max_position_embeddings = 0;
+  int64_t padded_vocab_size = 0;   // 0 while the vocabulary size is not known
+};
+
+// Loads a recipe file, resolves `include:` (paths relative to the including file), applies
+// `--set key.path=value` overrides (values parsed as YAML), binds and validates the result.
+absl::StatusOr<Config> LoadConfig(const std::string& path,
+                                  const std::vector<std::string>& overrides = {});
+// The same from text; `name` stands for the file name in messages and includes resolve from the
+// current directory.
+absl::StatusOr<Config> LoadConfigFromString(const std::string& yaml_text, const std::string& name,
+                                            const std::vector<std::string>& overrides = {});
+
+// Cross-field checks that need the world size: TP divides heads, FFN width and the world; the
+// global batch is micro x accumulation x DP. Also pads the vocabulary (vocab_size may be 0 when
+// the tokenizer has not been loaded yet; pass it here once known).
+absl::StatusOr<DerivedSizes> DeriveSizes(const Config& config, int64_t world_size,
+                                         int64_t vocab_size = 0);
+
+// Megatron's padding: the smallest multiple of divisible_by x tp not below vocab_size.
+int64_t PaddedVocabSize(int64_t vocab_size, int64_t divisible_by, int64_t tp);
+
+// The effective config as YAML, each value annotated with where it came from; derived sizes
+// appended as comments when given.
+std::string ConfigToYaml(const Config& config, const DerivedSizes* derived = nullptr);
+
+}  // namespace braid

@@ -1,0 +1,41 @@
+// Rank-aware logging: BLOG(INFO, "comm") << "..."; prints
+// "[hh:mm:ss.mmm][rank r/w][comm] ..." on rank 0 (every rank when all-ranks logging is on;
+// warnings and errors from every rank always). Info goes to stdout, warnings/errors to stderr.
+#pragma once
+#include <sstream>
+#include <string>
+
+namespace braid {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
+
+// Set once the rank is known (dist/runtime does this).
+void SetLogRank(int rank, int world_size);
+void SetLogAllRanks(bool all_ranks);
+void SetLogLevel(LogLevel min_level);
+bool ShouldLog(LogLevel level);
+// The "[rank r/w]" tag of this process ("" before the runtime is up).
+std::string RankTag();
+
+class LogLine {
+ public:
+  LogLine(LogLevel level, const char* tag);
+  ~LogLine();
+  std::ostream& stream() { return stream_; }
+
+ private:
+  LogLevel level_;
+  const char* tag_;
+  std::ostringstream stream_;
+};
+
+}  // namespace braid
+
+#define BLOG_LEVEL_DEBUG ::braid::LogLevel::kDebug
+#define BLOG_LEVEL_INFO ::braid::LogLevel::kInfo
+#define BLOG_LEVEL_WARNING ::braid::LogLevel::kWarning
+#define BLOG_LEVEL_ERROR ::braid::LogLevel::kError
+#define BLOG(level, tag)                             \
+  if (!::braid::ShouldLog(BLOG_LEVEL_##level)) {     \
+  } else                                             \
+    ::braid::LogLine(BLOG_LEVEL_##level, tag).stream()

@@ -1,0 +1,250 @@
+// Synchronous forms, argument checks, the world-of-one backend and the device router
+// (see communicator.h and backend.h).
+#include <atomic>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/status.h"
+#include "framework/dist/backend.h"
+
+namespace braid {
+namespace {
+std::atomic<double> g_timeout_s{600.0};
+
+absl::Status Await(absl::StatusOr<WorkHandle> work) {
+  BRAID_RETURN_IF_ERROR(work.status());
+  return (*work)->Wait();
+}
+}  // namespace
+
+const char* ReduceOpName(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum: return "sum";
+    case ReduceOp::kAvg: return "avg";
+    case ReduceOp::kMax: return "max";
+  }
+  return "?";
+}
+
+void SetCollectiveTimeout(double seconds) { g_timeout_s = seconds; }
+double CollectiveTimeout() { return g_timeout_s; }
+
+absl::Status Communicator::AllReduce(const at::Tensor& t, ReduceOp op) {
+  return Await(AllReduceAsync(t, op));
+}
+absl::Status Communicator::AllGather(const at::Tensor& in, const at::Tensor& out) {
+  return Await(AllGatherAsync(in, out));
+}
+absl::Status Communicator::ReduceScatter(const at::Tensor& in, const at::Tensor& out,
+                                         ReduceOp op) {
+  return Await(ReduceScatterAsync(in, out, op));
+}
+absl::Status Communicator::Broadcast(const at::Tensor& t, int root) {
+  return Await(BroadcastAsync(t, root));
+}
+absl::Status Communicator::Barrier() { return Await(BarrierAsync()); }
+
+namespace dist_internal {
+namespace {
+std::string Prefix(const Communicator& comm, const char* what) {
+  return absl::StrFormat("%s on communicator '%s' (rank %d of %d): ", what, comm.name(),
+                         comm.rank(), comm.size());
+}
+}  // namespace
+
+absl::Status CheckTensor(const Communicator& comm, const char* what, const at::Tensor& t) {
+  if (!t.defined()) {
+    return absl::InvalidArgumentError(Prefix(comm, what) + "the tensor is undefined.");
+  }
+  switch (t.scalar_type()) {
+    case at::kFloat: case at::kDouble: case at::kBFloat16: case at::kHalf: case at::kInt:
+    case at::kLong:
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          Prefix(comm, what), "dtype ", std::string(c10::toString(t.scalar_type())),
+          " is not supported. HINT: use float32, float64, bfloat16, float16, int32 or int64."));
+  }
+  if (!t.is_contiguous()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Prefix(comm, what), "the tensor is not contiguous (sizes ", c10::str(t.sizes()),
+        ", strides ", c10::str(t.strides()), "). HINT: call .contiguous() first, and copy the "
+        "result back if the collective is in place."));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSameKind(const Communicator& comm, const char* what, const at::Tensor& a,
+                           const at::Tensor& b) {
+  BRAID_RETURN_IF_ERROR(CheckTensor(comm, what, a));
+  BRAID_RETURN_IF_ERROR(CheckTensor(comm, what, b));
+  if (a.scalar_type() != b.scalar_type() || a.device() != b.device()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Prefix(comm, what), "input and output differ (", c10::toString(a.scalar_type()), " on ",
+        a.device().str(), " vs ", c10::toString(b.scalar_type()), " on ", b.device().str(),
+        "). HINT: allocate the output with input.options()."));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckOp(const Communicator& comm, const char* what, const at::Tensor& t,
+                     ReduceOp op) {
+  if (op == ReduceOp::kAvg && !at::isFloatingType(t.scalar_type())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Prefix(comm, what), "avg needs a floating-point dtype, got ",
+        c10::toString(t.scalar_type()), ". HINT: reduce with sum and divide yourself."));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBlocks(const Communicator& comm, const char* what, const at::Tensor& big,
+                         const at::Tensor& block) {
+  if (big.numel() != block.numel() * comm.size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%sthe large tensor has %d elements, expected size x block = %d x %d = %d.",
+        Prefix(comm, what), big.numel(), comm.size(), block.numel(),
+        block.numel() * comm.size()));
+  }
+  if (big.data_ptr() == block.data_ptr() && comm.size() > 1) {
+    return absl::InvalidArgumentError(Prefix(comm, what) +
+                                      "input and output must not share memory.");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRoot(const Communicator& comm, int root) {
+  if (root < 0 || root >= comm.size()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%sroot %d is not a rank of it.",
+                                                      Prefix(comm, "broadcast"), root));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+class DoneWorkImpl : public Work {
+ public:
+  explicit DoneWorkImpl(absl::Status s) : status_(std::move(s)) {}
+  absl::Status Wait() override { return status_; }
+
+ private:
+  absl::Status status_;
+};
+
+// A communicator of one rank: reductions and broadcast leave the tensor as it is, gathers copy.
+class LocalCommunicator : public Communicator {
+ public:
+  explicit LocalCommunicator(std::string name) : name_(std::move(name)) {}
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  const std::string& name() const override { return name_; }
+  std::string backend() const override { return "local"; }
+
+  absl::StatusOr<WorkHandle> AllReduceAsync(const at::Tensor& t, ReduceOp op) override {
+    BRAID_RETURN_IF_ERROR(CheckTensor(*this, "all_reduce", t));
+    BRAID_RETURN_IF_ERROR(CheckOp(*this, "all_reduce", t, op));
+    return DoneWork();
+  }
+  absl::StatusOr<WorkHandle> AllGatherAsync(const at::Tensor& in, const at::Tensor& out) override {
+    BRAID_RETURN_IF_ERROR(CheckSameKind(*this, "all_gather", in, out));
+    BRAID_RETURN_IF_ERROR(CheckBlocks(*this, "all_gather", out, in));
+    if (out.data_ptr() != in.data_ptr()) out.view(-1).copy_(in.view(-1));
+    return DoneWork();
+  }
+  absl::StatusOr<WorkHandle> ReduceScatterAsync(const at::Tensor& in, const at::Tensor& out,
+                                                ReduceOp op) override {
+    BRAID_RETURN_IF_ERROR(CheckSameKind(*this, "reduce_scatter", in, out));
+    BRAID_RETURN_IF_ERROR(CheckOp(*this, "reduce_scatter", in, op));
+    BRAID_RETURN_IF_ERROR(CheckBlocks(*this, "reduce_scatter", in, out));
+    if (out.data_ptr() != in.data_ptr()) out.view(-1).copy_(in.view(-1));
+    return DoneWork();
+  }
+  absl::StatusOr<WorkHandle> BroadcastAsync(const at::Tensor& t, int root) override {
+    BRAID_RETURN_IF_ERROR(CheckTensor(*this, "broadcast", t));
+    BRAID_RETURN_IF_ERROR(CheckRoot(*this, root));
+    return DoneWork();
+  }
+  absl::StatusOr<WorkHandle> BarrierAsync() override { return DoneWork(); }
+  absl::StatusOr<std::shared_ptr<Communicator>> Split(int, int, const std::string& name) override {
+    return MakeLocalCommunicator(name);
+  }
+
+ private:
+  std::string name_;
+};
+
+// Routes CPU tensors to the CPU communicator and CUDA tensors to an NCCL communicator made from
+// it on first use (a collective, like the call that triggers it).
+class RoutingCommunicator : public Communicator {
+ public:
+  explicit RoutingCommunicator(std::shared_ptr<Communicator> cpu) : cpu_(std::move(cpu)) {}
+  int rank() const override { return cpu_->rank(); }
+  int size() const override { return cpu_->size(); }
+  const std::string& name() const override { return cpu_->name(); }
+  std::string backend() const override {
+    return HaveNccl() ? cpu_->backend() + "+nccl" : cpu_->backend();
+  }
+
+  absl::StatusOr<WorkHandle> AllReduceAsync(const at::Tensor& t, ReduceOp op) override {
+    BRAID_ASSIGN_OR_RETURN(Communicator * c, For(t, "all_reduce"));
+    return c->AllReduceAsync(t, op);
+  }
+  absl::StatusOr<WorkHandle> AllGatherAsync(const at::Tensor& in, const at::Tensor& out) override {
+    BRAID_ASSIGN_OR_RETURN(Communicator * c, For(in, "all_gather"));
+    return c->AllGatherAsync(in, out);
+  }
+  absl::StatusOr<WorkHandle> ReduceScatterAsync(const at::Tensor& in, const at::Tensor& out,
+                                                ReduceOp op) override {
+    BRAID_ASSIGN_OR_RETURN(Communicator * c, For(in, "reduce_scatter"));
+    return c->ReduceScatterAsync(in, out, op);
+  }
+  absl::StatusOr<WorkHandle> BroadcastAsync(const at::Tensor& t, int root) override {
+    BRAID_ASSIGN_OR_RETURN(Communicator * c, For(t, "broadcast"));
+    return c->BroadcastAsync(t, root);
+  }
+  // A barrier orders the host: the CPU communicator's is enough for both backends.
+  absl::StatusOr<WorkHandle> BarrierAsync() override { return cpu_->BarrierAsync(); }
+  absl::StatusOr<std::shared_ptr<Communicator>> Split(int color, int key,
+                                                      const std::string& name) override {
+    BRAID_ASSIGN_OR_RETURN(std::shared_ptr<Communicator> child, cpu_->Split(color, key, name));
+    return MakeRoutingCommunicator(std::move(child));
+  }
+
+ private:
+  absl::StatusOr<Communicator*> For(const at::Tensor& t, const char* what) {
+    if (!t.defined() || t.device().is_cpu()) return cpu_.get();
+    if (!t.device().is_cuda()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s on communicator '%s': tensors on %s are not supported; use CPU or CUDA tensors.",
+          what, name(), t.device().str()));
+    }
+    if (cpu_->size() == 1) return cpu_.get();  // world-of-one works on any device
+    std::lock_guard<std::mutex> lock(mu_);
+    if (gpu_ == nullptr) {
+      BRAID_ASSIGN_OR_RETURN(gpu_, MakeNcclCommunicator(*cpu_));
+    }
+    return gpu_.get();
+  }
+
+  std::shared_ptr<Communicator> cpu_;
+  std::shared_ptr<Communicator> gpu_;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+WorkHandle DoneWork(absl::Status status) {
+  return std::make_shared<DoneWorkImpl>(std::move(status));
+}
+
+std::shared_ptr<Communicator> MakeLocalCommunicator(const std::string& name) {
+  return std::make_shared<LocalCommunicator>(name);
+}
+
+std::shared_ptr<Communicator> MakeRoutingCommunicator(std::shared_ptr<Communicator> cpu) {
+  return std::make_shared<RoutingCommunicator>(std::move(cpu));
+}
+
+}  // namespace dist_internal
+}  // namespace braid

@@ -1,0 +1,87 @@
+// Communicator: the collectives every parallel layer uses. Takes tensors, counts from numel(),
+// checks dtype, device and contiguity (a clear error, never a silent wrong answer). Each
+// collective has an asynchronous form returning a Work handle to wait on (how gradient reduction
+// overlaps backward) and a synchronous form (async + Wait).
+//
+// Backends (chosen by the tensor's device at run time, never by #ifdef in callers):
+//   - world-of-one: a communicator of size 1; every collective is a local no-op or copy;
+//   - MPI (mpi_backend.cc): CPU tensors; each communicator owns one worker thread that runs its
+//     collectives in submission order, so an async collective progresses while the caller
+//     computes;
+//   - NCCL (nccl_backend.cc): CUDA tensors, on the communicator's own stream, ordered after the
+//     caller's stream by an event, and the caller's stream ordered after it by Wait().
+// The Communicator that callers hold (from Runtime::world() or Split) routes each call to the
+// backend for the tensor's device.
+//
+// Supported dtypes: float32, float64, bfloat16, float16 (reduced as numbers, not bytes), int32,
+// int64. ReduceOp::kAvg needs a floating-point dtype.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace braid {
+
+enum class ReduceOp { kSum, kAvg, kMax };
+const char* ReduceOpName(ReduceOp op);
+
+// A handle on an asynchronous collective.
+class Work {
+ public:
+  virtual ~Work() = default;
+  // Blocks until the collective is complete (for NCCL: until the caller's current stream is
+  // ordered after it) and returns its status. A collective that does not finish within the
+  // collective timeout aborts the whole job with a message naming it.
+  virtual absl::Status Wait() = 0;
+};
+using WorkHandle = std::shared_ptr<Work>;
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Names the group in messages ("world", "tp", "dp").
+  virtual const std::string& name() const = 0;
+  // "mpi", "nccl", "local" (world-of-one), or "mpi+nccl" for the routing communicator.
+  virtual std::string backend() const = 0;
+
+  // In place on `tensor`.
+  virtual absl::StatusOr<WorkHandle> AllReduceAsync(const at::Tensor& tensor, ReduceOp op) = 0;
+  // `output` holds size() x input.numel() elements: rank r's input lands at [r * n, (r+1) * n).
+  virtual absl::StatusOr<WorkHandle> AllGatherAsync(const at::Tensor& input,
+                                                    const at::Tensor& output) = 0;
+  // `input` holds size() x output.numel() elements; rank r gets the reduction of block r.
+  virtual absl::StatusOr<WorkHandle> ReduceScatterAsync(const at::Tensor& input,
+                                                        const at::Tensor& output, ReduceOp op) = 0;
+  // In place: every rank ends with root's `tensor`.
+  virtual absl::StatusOr<WorkHandle> BroadcastAsync(const at::Tensor& tensor, int root) = 0;
+  virtual absl::StatusOr<WorkHandle> BarrierAsync() = 0;
+
+  // Collective over this communicator: ranks with the same color form a new communicator,
+  // ordered by key. `name` labels it in messages.
+  virtual absl::StatusOr<std::shared_ptr<Communicator>> Split(int color, int key,
+                                                              const std::string& name) = 0;
+
+  absl::Status AllReduce(const at::Tensor& tensor, ReduceOp op);
+  absl::Status AllGather(const at::Tensor& input, const at::Tensor& output);
+  absl::Status ReduceScatter(const at::Tensor& input, const at::Tensor& output, ReduceOp op);
+  absl::Status Broadcast(const at::Tensor& tensor, int root);
+  absl::Status Barrier();
+};
+
+// Seconds a Wait() allows before it declares a peer dead and aborts the job (default 600).
+void SetCollectiveTimeout(double seconds);
+double CollectiveTimeout();
+
+// True when this build has the NCCL backend.
+bool HaveNccl();
+// The NCCL library's version as "2.28.9", or an error when NCCL is not built in.
+absl::StatusOr<std::string> NcclVersion();
+
+}  // namespace braid

@@ -1,0 +1,180 @@
+// `pretrain`: the training entry point, one process per rank under mpirun or Slurm.
+//   pretrain --recipe FILE [--set section.key=value]... [--print-config] [--run-dir DIR]
+//   pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]] [--comm-timeout S]
+// --self-check runs every collective on the world and on a TP x DP layout against closed forms.
+// --fail-rank R makes rank R fail on purpose, to test that one failing rank ends the whole job:
+// by returning an error, by crashing (SIGSEGV), or by hanging outside the collectives while its
+// peers wait (they give up after --comm-timeout seconds).
+#include <torch/torch.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/config.h"
+#include "framework/core/log.h"
+#include "framework/core/status.h"
+#include "framework/dist/layout.h"
+#include "framework/dist/runtime.h"
+#include "framework/dist/selfcheck.h"
+
+namespace braid {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: pretrain --recipe FILE [--set section.key=value]... [--print-config] [--run-dir DIR]\n"
+    "       pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]]\n"
+    "                [--comm-timeout SECONDS]\n";
+
+struct Args {
+  std::string recipe;
+  std::vector<std::string> overrides;
+  bool print_config = false;
+  bool self_check = false;
+  int tp = 0;  // 0 -> 2 when the world is even, else 1
+  int fail_rank = -1;
+  std::string fail_mode = "error";
+  int comm_timeout_s = 0;
+};
+
+absl::StatusOr<Args> ParseArgs(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    std::string value;
+    bool has_inline = false;
+    if (size_t eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos &&
+                                    flag.rfind("--set", 0) != 0) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+      has_inline = true;
+    }
+    auto next = [&]() -> absl::StatusOr<std::string> {
+      if (has_inline) return value;
+      if (i + 1 >= argc) {
+        return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value.\n", kUsage));
+      }
+      return std::string(argv[++i]);
+    };
+    auto next_int = [&](int* out) -> absl::Status {
+      BRAID_ASSIGN_OR_RETURN(std::string v, next());
+      if (!absl::SimpleAtoi(v, out)) {
+        return absl::InvalidArgumentError(absl::StrCat(flag, ": expected an integer, got '", v,
+                                                       "'."));
+      }
+      return absl::OkStatus();
+    };
+    if (flag == "--recipe") {
+      BRAID_ASSIGN_OR_RETURN(a.recipe, next());
+    } else if (flag == "--set") {
+      BRAID_ASSIGN_OR_RETURN(std::string v, next());
+      a.overrides.push_back(v);
+    } else if (flag.rfind("--set=", 0) == 0) {
+      a.overrides.push_back(flag.substr(6));
+    } else if (flag == "--run-dir") {
+      BRAID_ASSIGN_OR_RETURN(std::string v, next());
+      a.overrides.push_back(absl::StrCat("logging.run_dir=", v));
+    } else if (flag == "--print-config") {
+      a.print_config = true;
+    } else if (flag == "--self-check") {
+      a.self_check = true;
+    } else if (flag == "--tp") {
+      BRAID_RETURN_IF_ERROR(next_int(&a.tp));
+    } else if (flag == "--fail-rank") {
+      BRAID_RETURN_IF_ERROR(next_int(&a.fail_rank));
+    } else if (flag == "--fail-mode") {
+      BRAID_ASSIGN_OR_RETURN(a.fail_mode, next());
+      if (a.fail_mode != "error" && a.fail_mode != "crash" && a.fail_mode != "hang") {
+        return absl::InvalidArgumentError("--fail-mode: expected error, crash or hang.");
+      }
+    } else if (flag == "--comm-timeout") {
+      BRAID_RETURN_IF_ERROR(next_int(&a.comm_timeout_s));
+    } else if (flag == "--help" || flag == "-h") {
+      return absl::CancelledError(kUsage);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown argument '", argv[i], "'.\n",
+                                                     kUsage));
+    }
+  }
+  if (!a.self_check && a.recipe.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--recipe FILE is required.\n", kUsage));
+  }
+  return a;
+}
+
+absl::Status SelfCheck(const Runtime& rt, const Args& args) {
+  int tp = args.tp > 0 ? args.tp : (rt.world_size() % 2 == 0 ? 2 : 1);
+  BLOG(INFO, "dist") << absl::StrFormat("self-check: %d ranks, %s, backend %s, torch %s",
+                                        rt.world_size(), rt.mpi_version(), rt.world()->backend(),
+                                        TORCH_VERSION);
+  BLOG(INFO, "dist") << "rank " << rt.rank() << " on " << rt.host() << " local rank "
+                     << rt.local_rank() << " of " << rt.local_size();
+  if (args.comm_timeout_s > 0) SetCollectiveTimeout(args.comm_timeout_s);
+  if (args.fail_rank == rt.rank()) {
+    BLOG(WARNING, "dist") << "rank " << rt.rank() << " fails on purpose (--fail-rank "
+                          << args.fail_rank << ", mode " << args.fail_mode << ")";
+    if (args.fail_mode == "crash") std::raise(SIGSEGV);
+    if (args.fail_mode == "hang") std::this_thread::sleep_for(std::chrono::hours(24));
+    return absl::InternalError(absl::StrFormat("rank %d fails on purpose (--fail-rank %d)",
+                                               rt.rank(), args.fail_rank));
+  }
+  BRAID_ASSIGN_OR_RETURN(ParallelLayout layout, ParallelLayout::Create(rt.world(), tp));
+  int total = 0;
+  for (const auto& comm : {layout.world, layout.tp, layout.dp}) {
+    int n = 0;
+    BRAID_RETURN_IF_ERROR(selfcheck::RunAll(*comm, &n));
+    total += n;
+    BLOG(INFO, "dist") << absl::StrFormat("group %-5s size %d (%s): %d collective checks passed",
+                                          comm->name(), comm->size(), comm->backend(), n);
+  }
+  BLOG(INFO, "dist") << absl::StrFormat(
+      "self-check passed: %d checks on world=%d = TP %d x DP %d; rank %d is (tp %d, dp %d)", total,
+      layout.world_size, layout.tp_size, layout.dp_size, layout.rank, layout.tp_rank,
+      layout.dp_rank);
+  return absl::OkStatus();
+}
+
+absl::Status Pretrain(const Runtime& rt, const Args& args) {
+  BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig(args.recipe, args.overrides));
+  BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, rt.world_size()));
+  if (args.print_config) {
+    if (rt.rank() == 0) std::fputs(ConfigToYaml(config, &sizes).c_str(), stdout);
+    return absl::OkStatus();
+  }
+  return absl::UnimplementedError(absl::StrFormat(
+      "recipe '%s' has no trainer in this build yet. HINT: `pretrain --self-check` checks the "
+      "distributed runtime; `--print-config` shows the effective config.", config.recipe));
+}
+
+int Main(int argc, char** argv) {
+  absl::StatusOr<Args> args = ParseArgs(argc, argv);
+  if (!args.ok()) {
+    std::fputs(std::string(args.status().message()).c_str(), stderr);
+    std::fputs("\n", stderr);
+    return absl::IsCancelled(args.status()) ? 0 : 2;
+  }
+  absl::StatusOr<std::unique_ptr<Runtime>> rt = Runtime::Init(&argc, &argv);
+  if (!rt.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(rt.status().message()).c_str());
+    return 2;
+  }
+  absl::Status s = args->self_check ? SelfCheck(**rt, *args) : Pretrain(**rt, *args);
+  if (!s.ok()) {
+    BLOG(ERROR, "main") << s.message();
+    // One rank's error ends the job: peers may be waiting in a collective for this rank.
+    if ((*rt)->world_size() > 1) Runtime::Abort(1);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace braid
+
+int main(int argc, char** argv) { return braid::Main(argc, argv); }

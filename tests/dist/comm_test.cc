@@ -1,0 +1,173 @@
+// Multi-rank tests of the communicator and the TP x DP layout, run by ctest under mpirun with 1,
+// 2 and 4 ranks. Every collective, sync and async, on every supported dtype, against the closed
+// form (selfcheck.h gives the formulas); sub-group collectives on each TP x DP layout the world
+// allows; the rank -> (tp, dp) mapping; argument errors.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "framework/dist/layout.h"
+#include "framework/dist/selfcheck.h"
+#include "tests/mpi_test_env.h"
+
+namespace braid {
+namespace {
+using testing::g_runtime;
+
+struct Case {
+  c10::ScalarType dtype;
+  bool async;
+};
+std::vector<Case> AllCases() {
+  std::vector<Case> cases;
+  for (auto dtype : selfcheck::SupportedDtypes())
+    for (bool async : {false, true}) cases.push_back({dtype, async});
+  return cases;
+}
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  return std::string(c10::toString(info.param.dtype)) + (info.param.async ? "_async" : "_sync");
+}
+
+class Collectives : public ::testing::TestWithParam<Case> {
+ protected:
+  Communicator& world() { return *g_runtime->world(); }
+};
+
+TEST_P(Collectives, AllReduceSumAvgMax) {
+  for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg, ReduceOp::kMax}) {
+    if (op == ReduceOp::kAvg && !selfcheck::IsFloating(GetParam().dtype)) continue;
+    absl::Status s = selfcheck::AllReduce(world(), GetParam().dtype, op, GetParam().async);
+    EXPECT_TRUE(s.ok()) << s;
+  }
+}
+
+TEST_P(Collectives, AllGather) {
+  absl::Status s = selfcheck::AllGather(world(), GetParam().dtype, GetParam().async);
+  EXPECT_TRUE(s.ok()) << s;
+}
+
+TEST_P(Collectives, ReduceScatterSumAvgMax) {
+  for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg, ReduceOp::kMax}) {
+    if (op == ReduceOp::kAvg && !selfcheck::IsFloating(GetParam().dtype)) continue;
+    absl::Status s = selfcheck::ReduceScatter(world(), GetParam().dtype, op, GetParam().async);
+    EXPECT_TRUE(s.ok()) << s;
+  }
+}
+
+TEST_P(Collectives, BroadcastFromEveryRoot) {
+  for (int root = 0; root < world().size(); ++root) {
+    absl::Status s = selfcheck::Broadcast(world(), GetParam().dtype, root, GetParam().async);
+    EXPECT_TRUE(s.ok()) << "root " << root << ": " << s;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDtypes, Collectives, ::testing::ValuesIn(AllCases()), CaseName);
+
+TEST(Communicator, BarrierSyncAndAsync) {
+  EXPECT_TRUE(selfcheck::Barrier(*g_runtime->world(), false).ok());
+  EXPECT_TRUE(selfcheck::Barrier(*g_runtime->world(), true).ok());
+}
+
+// The 16-bit types are reduced as numbers: 1.5 summed over the ranks is 1.5 x size in bf16 and
+// fp16, which a byte-wise integer sum would not give.
+TEST(Communicator, HalfTypesReduceAsNumbers) {
+  for (auto dtype : {torch::kBFloat16, torch::kHalf}) {
+    at::Tensor t = torch::full({3}, 1.5, torch::TensorOptions().dtype(dtype));
+    ASSERT_TRUE(g_runtime->world()->AllReduce(t, ReduceOp::kSum).ok());
+    EXPECT_EQ(t[0].item<float>(), 1.5f * g_runtime->world_size()) << c10::toString(dtype);
+  }
+}
+
+// Async collectives on two communicators at once make progress independently.
+TEST(Communicator, AsyncAcrossGroupsOverlap) {
+  auto layout = ParallelLayout::Create(g_runtime->world(), 1);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  at::Tensor a = torch::ones({1 << 16}), b = torch::ones({1 << 16});
+  auto wa = layout->dp->AllReduceAsync(a, ReduceOp::kSum);
+  auto wb = layout->world->AllReduceAsync(b, ReduceOp::kSum);
+  ASSERT_TRUE(wa.ok() && wb.ok());
+  ASSERT_TRUE((*wb)->Wait().ok());
+  ASSERT_TRUE((*wa)->Wait().ok());
+  EXPECT_EQ(a[0].item<float>(), g_runtime->world_size());
+  EXPECT_EQ(b[(1 << 16) - 1].item<float>(), g_runtime->world_size());
+}
+
+TEST(Communicator, RejectsBadArgumentsWithClearErrors) {
+  Communicator& c = *g_runtime->world();
+  at::Tensor bytes = torch::zeros({4}, torch::kUInt8);
+  absl::Status s = c.AllReduce(bytes, ReduceOp::kSum);
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_NE(s.message().find("dtype Byte is not supported"), std::string::npos) << s;
+
+  at::Tensor strided = torch::zeros({4, 4}).t();
+  s = c.AllReduce(strided, ReduceOp::kSum);
+  EXPECT_NE(s.message().find("not contiguous"), std::string::npos) << s;
+
+  s = c.AllReduce(torch::zeros({4}, torch::kInt), ReduceOp::kAvg);
+  EXPECT_NE(s.message().find("avg needs a floating-point dtype"), std::string::npos) << s;
+
+  s = c.AllGather(torch::zeros({4}), torch::zeros({4 * c.size() + 1}));
+  EXPECT_NE(s.message().find("expected size x block"), std::string::npos) << s;
+
+  s = c.AllGather(torch::zeros({4}), torch::zeros({4 * c.size()}, torch::kDouble));
+  EXPECT_NE(s.message().find("input and output differ"), std::string::npos) << s;
+
+  s = c.Broadcast(torch::zeros({4}), c.size());
+  EXPECT_NE(s.message().find("is not a rank of it"), std::string::npos) << s;
+
+  // The message names the collective and the group.
+  EXPECT_NE(s.message().find("communicator 'world'"), std::string::npos) << s;
+}
+
+// Megatron's order: rank = tp + TP * dp. Checked against the world ranks each group gathers.
+TEST(Layout, RankMappingAndGroups) {
+  const int world = g_runtime->world_size();
+  for (int tp = 1; tp <= world; ++tp) {
+    if (world % tp != 0) continue;
+    auto layout = ParallelLayout::Create(g_runtime->world(), tp);
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    const int rank = g_runtime->rank();
+    EXPECT_EQ(layout->tp_rank, rank % tp);
+    EXPECT_EQ(layout->dp_rank, rank / tp);
+    EXPECT_EQ(ParallelLayout::RankOf(layout->tp_rank, layout->dp_rank, tp), rank);
+    ASSERT_EQ(layout->tp->size(), tp);
+    ASSERT_EQ(layout->dp->size(), world / tp);
+    EXPECT_EQ(layout->tp->rank(), layout->tp_rank);
+    EXPECT_EQ(layout->dp->rank(), layout->dp_rank);
+
+    at::Tensor me = torch::full({1}, rank, torch::kLong);
+    at::Tensor tp_members = torch::empty({tp}, torch::kLong);
+    ASSERT_TRUE(layout->tp->AllGather(me, tp_members).ok());
+    for (int i = 0; i < tp; ++i)
+      EXPECT_EQ(tp_members[i].item<int64_t>(), i + tp * layout->dp_rank) << "tp=" << tp;
+    at::Tensor dp_members = torch::empty({world / tp}, torch::kLong);
+    ASSERT_TRUE(layout->dp->AllGather(me, dp_members).ok());
+    for (int j = 0; j < world / tp; ++j)
+      EXPECT_EQ(dp_members[j].item<int64_t>(), layout->tp_rank + tp * j) << "tp=" << tp;
+  }
+}
+
+// Every collective, sync and async, on the TP and DP sub-groups of every layout (TP=2 x DP=2 on
+// four ranks).
+TEST(Layout, SubGroupCollectives) {
+  const int world = g_runtime->world_size();
+  for (int tp = 1; tp <= world; ++tp) {
+    if (world % tp != 0) continue;
+    auto layout = ParallelLayout::Create(g_runtime->world(), tp);
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    for (auto group : {layout->tp, layout->dp}) {
+      int n = 0;
+      absl::Status s = selfcheck::RunAll(*group, &n);
+      EXPECT_TRUE(s.ok()) << "tp=" << tp << " group " << group->name() << ": " << s;
+      EXPECT_GT(n, 40);
+    }
+  }
+}
+
+TEST(Layout, RejectsTpThatDoesNotDivideWorld) {
+  auto layout = ParallelLayout::Create(g_runtime->world(), g_runtime->world_size() + 1);
+  ASSERT_FALSE(layout.ok());
+  EXPECT_NE(layout.status().message().find("does not divide the world size"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace braid

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command 2: set up, build, and run every test (unit, multi-rank under mpirun, end-to-end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+# Ranks share two cores: one BLAS/OpenMP thread per process unless a test sets its own.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j 2 "$@"
