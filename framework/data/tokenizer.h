@@ -1,0 +1,59 @@
+// Tokenizers behind one interface: GPT-2 byte-level BPE (vocab.json + merges.txt), BERT
+// WordPiece (vocab.txt, uncased or cased), and SentencePiece (.model through libsentencepiece).
+// The BPE and WordPiece code is ours and byte-exact to the reference implementations (openai's
+// encoder.py, google-research/bert's tokenization.py); tests/data checks every fixture case.
+// An instance is not thread-safe (BPE keeps a per-word cache): use one per thread.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace braid {
+
+// The ids a recipe needs; -1 where the vocabulary has no such token.
+struct SpecialIds {
+  int32_t pad = -1;
+  int32_t eod = -1;   // end of document (GPT-2 <|endoftext|>, SentencePiece </s>)
+  int32_t bos = -1;
+  int32_t cls = -1;
+  int32_t sep = -1;
+  int32_t mask = -1;
+  int32_t unk = -1;
+  std::vector<int32_t> sentinels;  // T5 <extra_id_0>, <extra_id_1>, ...
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::vector<int32_t> Encode(std::string_view text) const = 0;
+  // Decodes ids; invalid UTF-8 that byte-level tokens may produce becomes U+FFFD.
+  virtual std::string Decode(const std::vector<int32_t>& ids) const = 0;
+  // The vocabulary entry of `id` as the tokenizer spells it ("Ġthe", "##ing", "▁the").
+  virtual std::string IdToToken(int32_t id) const = 0;
+  virtual int64_t VocabSize() const = 0;
+  virtual const SpecialIds& special() const = 0;
+  virtual std::string name() const = 0;  // "gpt2", "wordpiece", "sentencepiece"
+};
+
+struct TokenizerOptions {
+  std::string type;         // gpt2 | wordpiece | sentencepiece
+  std::string vocab_file;   // vocab.json, vocab.txt or .model
+  std::string merges_file;  // gpt2 only
+  bool lowercase = true;    // wordpiece: uncased (lower-case and strip accents)
+  int max_chars_per_word = 200;  // wordpiece: Google's 200 (Hugging Face uses 100)
+  bool parse_special = false;    // gpt2: split out literal "<|endoftext|>" as id 50256
+};
+
+// Loads a tokenizer; errors name the file and what is wrong with it.
+absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(const TokenizerOptions& options);
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> MakeGpt2Tokenizer(const TokenizerOptions& options);
+absl::StatusOr<std::unique_ptr<Tokenizer>> MakeWordPieceTokenizer(const TokenizerOptions& options);
+absl::StatusOr<std::unique_ptr<Tokenizer>> MakeSentencePieceTokenizer(
+    const TokenizerOptions& options);
+
+}  // namespace braid

@@ -1,0 +1,140 @@
+// Tokenizers against the reference fixtures (tests/fixtures/tokenizers, made by openai's
+// encoder.py and google-research/bert's tokenization.py themselves): every case must give
+// exactly the expected ids (and WordPiece tokens); BPE decode(encode(x)) == x.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "braid/build_config.h"
+#include "framework/core/json.h"
+#include "framework/data/tokenizer.h"
+
+namespace braid {
+namespace {
+
+const std::string kDir = std::string(BRAID_SOURCE_DIR) + "/tests/fixtures/tokenizers/";
+
+struct Case {
+  int line;
+  std::string text;
+  std::vector<int32_t> ids;
+  std::vector<std::string> tokens;
+};
+
+// Lines split on '\n' only: some texts hold raw U+2028/U+0085 inside their JSON strings.
+std::vector<Case> ReadCases(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in) << path;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string all = ss.str();
+  std::vector<Case> cases;
+  size_t pos = 0;
+  int line = 0;
+  while (pos < all.size()) {
+    size_t nl = all.find('\n', pos);
+    if (nl == std::string::npos) nl = all.size();
+    ++line;
+    auto json = ParseJson(std::string_view(all).substr(pos, nl - pos));
+    pos = nl + 1;
+    EXPECT_TRUE(json.ok()) << path << ":" << line << ": " << json.status();
+    if (!json.ok()) continue;
+    Case c{line, json->Find("text")->text, {}, {}};
+    for (const JsonValue& v : json->Find("ids")->items) c.ids.push_back(v.AsInt());
+    if (const JsonValue* t = json->Find("tokens"))
+      for (const JsonValue& v : t->items) c.tokens.push_back(v.text);
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+std::unique_ptr<Tokenizer> Load(TokenizerOptions o) {
+  auto t = MakeTokenizer(o);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? std::move(*t) : nullptr;
+}
+
+std::string Show(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (int32_t id : ids) s += std::to_string(id) + " ";
+  return s;
+}
+
+TEST(Gpt2Bpe, EveryReferenceCaseAndRoundTrip) {
+  auto tok = Load({"gpt2", kDir + "gpt2/vocab.json", kDir + "gpt2/merges.txt"});
+  ASSERT_NE(tok, nullptr);
+  EXPECT_EQ(tok->VocabSize(), 50257);
+  EXPECT_EQ(tok->special().eod, 50256);
+  auto cases = ReadCases(kDir + "gpt2/cases.jsonl");
+  ASSERT_GE(cases.size(), 600u);
+  int failures = 0;
+  for (const Case& c : cases) {
+    std::vector<int32_t> ids = tok->Encode(c.text);
+    if (ids != c.ids && ++failures <= 10) {
+      ADD_FAILURE() << "cases.jsonl:" << c.line << " text " << JsonQuote(c.text) << "\n  got  "
+                    << Show(ids) << "\n  want " << Show(c.ids);
+    }
+    EXPECT_EQ(tok->Decode(c.ids), c.text) << "round trip, cases.jsonl:" << c.line;
+  }
+  EXPECT_EQ(failures, 0);
+}
+
+TEST(Gpt2Bpe, EndOfTextIsOrdinaryTextUnlessAsked) {
+  auto plain = Load({"gpt2", kDir + "gpt2/vocab.json", kDir + "gpt2/merges.txt"});
+  EXPECT_EQ(plain->Encode("<|endoftext|>"), (std::vector<int32_t>{27, 91, 437, 1659, 5239, 91, 29}));
+  TokenizerOptions o{"gpt2", kDir + "gpt2/vocab.json", kDir + "gpt2/merges.txt"};
+  o.parse_special = true;
+  auto special = Load(o);
+  std::vector<int32_t> ids = special->Encode("a<|endoftext|>b");
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids[1], 50256);
+}
+
+void CheckWordPiece(bool lowercase, const std::string& file) {
+  TokenizerOptions o{"wordpiece", kDir + "wordpiece/vocab.txt"};
+  o.lowercase = lowercase;
+  auto tok = Load(o);
+  ASSERT_NE(tok, nullptr);
+  EXPECT_EQ(tok->VocabSize(), 30522);
+  EXPECT_EQ(tok->special().mask, 103);
+  EXPECT_EQ(tok->special().cls, 101);
+  auto cases = ReadCases(kDir + "wordpiece/" + file);
+  ASSERT_GE(cases.size(), 600u);
+  int failures = 0;
+  for (const Case& c : cases) {
+    std::vector<int32_t> ids = tok->Encode(c.text);
+    std::vector<std::string> tokens;
+    for (int32_t id : ids) tokens.push_back(tok->IdToToken(id));
+    if ((ids != c.ids || tokens != c.tokens) && ++failures <= 10) {
+      ADD_FAILURE() << file << ":" << c.line << " text " << JsonQuote(c.text) << "\n  got  "
+                    << Show(ids) << "\n  want " << Show(c.ids);
+    }
+  }
+  EXPECT_EQ(failures, 0);
+}
+
+TEST(WordPiece, EveryUncasedReferenceCase) { CheckWordPiece(true, "cases-uncased.jsonl"); }
+TEST(WordPiece, EveryCasedReferenceCase) { CheckWordPiece(false, "cases-cased.jsonl"); }
+
+TEST(Tokenizers, WrongFilesGiveClearErrors) {
+  auto t = MakeTokenizer({"gpt2", kDir + "wordpiece/vocab.txt", kDir + "gpt2/merges.txt"});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("not a GPT-2 vocab.json"), std::string::npos) << t.status();
+  t = MakeTokenizer({"wordpiece", kDir + "gpt2/vocab.json"});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("looks like JSON"), std::string::npos) << t.status();
+  t = MakeTokenizer({"gpt2", kDir + "gpt2/vocab.json", kDir + "wordpiece/vocab.txt"});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("vocab.txt:1: expected two space-separated symbols"),
+            std::string::npos) << t.status();
+  t = MakeTokenizer({"sentencepiece", kDir + "gpt2/merges.txt"});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("not a SentencePiece model"), std::string::npos);
+  t = MakeTokenizer({"gpt2", kDir + "gpt2/missing.json", kDir + "gpt2/merges.txt"});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("cannot open"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace braid
