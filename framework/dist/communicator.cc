@@ -183,7 +183,7 @@ class RoutingCommunicator : public Communicator {
   int size() const override { return cpu_->size(); }
   const std::string& name() const override { return cpu_->name(); }
   std::string backend() const override {
-    return HaveNccl() ? cpu_->backend() + "+nccl" : cpu_->backend();
+    return HaveNccl() && cpu_->size() > 1 ? cpu_->backend() + "+nccl" : cpu_->backend();
   }
 
   absl::StatusOr<WorkHandle> AllReduceAsync(const at::Tensor& t, ReduceOp op) override {

@@ -93,3 +93,16 @@ done
 cmp "$tmp/w1_text_document.bin" "$tmp/w3_text_document.bin" && cmp "$tmp/w1_text_document.idx" "$tmp/w3_text_document.idx" \
   || { echo "FAIL: 1 and 3 workers differ"; exit 1; }
 echo "ok   1 and 3 workers give identical files"
+
+# 5. bad input is counted and reported with its line number; the good documents are written
+printf '%s\n' '{"text": "good one"}' '{"text": "unterminated' '{"title": "no text"}' '{"text": "   "}' \
+  '{"text": 42}' '' '{"text": "good two"}' > "$tmp/bad.jsonl"
+printf '{"text": "bytes \xff\xfe here"}\n' >> "$tmp/bad.jsonl"
+"$bin/preprocess_data" --input "$tmp/bad.jsonl" --output-prefix "$tmp/bad" --tokenizer-type gpt2 \
+  --vocab-file "$fx/gpt2/vocab.json" --merges-file "$fx/gpt2/merges.txt" 2> "$tmp/bad.log"
+for want in "bad.jsonl:2: bad JSON line" "bad.jsonl:3: missing or non-string key" \
+            "bad.jsonl:4: empty document" "bad.jsonl:5: missing or non-string key" \
+            "bad.jsonl:8: invalid UTF-8" "done: 3 documents"; do
+  grep -qF "$want" "$tmp/bad.log" || { echo "FAIL: no '$want' in:"; cat "$tmp/bad.log"; exit 1; }
+done
+echo "ok   bad input lines reported by number, 3 good documents written"

@@ -1,0 +1,33 @@
+// The GPT recipe's data: one or more indexed datasets (blended by weight), each split into
+// train/valid/test by documents, with sample indices cached on disk. In a multi-process job one
+// process per node builds the missing index files (`is_builder`: local rank 0), every process
+// waits at `barrier`, then the others memory-map what the builder wrote.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/data/sample_source.h"
+
+namespace braid {
+
+struct GptDataSpec {
+  std::vector<std::string> paths;  // dataset prefixes (without .bin/.idx)
+  std::vector<double> weights;     // empty -> equal
+  std::string split = "949,50,1";
+  int64_t seq_length = 0;
+  uint64_t seed = 1234;
+  std::string cache_dir;
+  int64_t num_samples[3] = {0, 0, 0};  // train, valid, test
+};
+
+struct GptSplits {
+  std::shared_ptr<const SampleSource> split[3];  // train, valid, test (null when 0 samples)
+};
+
+absl::StatusOr<GptSplits> BuildGptSplits(const GptDataSpec& spec, bool is_builder,
+                                         const std::function<absl::Status()>& barrier);
+
+}  // namespace braid
