@@ -23,6 +23,7 @@
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
 #include "framework/dist/selfcheck.h"
+#include "recipes/registry.h"
 
 namespace braid {
 namespace {
@@ -147,9 +148,28 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
     if (rt.rank() == 0) std::fputs(ConfigToYaml(config, &sizes).c_str(), stdout);
     return absl::OkStatus();
   }
-  return absl::UnimplementedError(absl::StrFormat(
-      "recipe '%s' has no trainer in this build yet. HINT: `pretrain --self-check` checks the "
-      "distributed runtime; `--print-config` shows the effective config.", config.recipe));
+  SetCollectiveTimeout(config.parallel.comm_timeout_s);
+  SetLogAllRanks(config.logging.all_ranks);
+  int threads = static_cast<int>(config.train.threads);
+  if (threads <= 0) {
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / rt.local_size());
+  }
+  torch::set_num_threads(threads);
+  BRAID_ASSIGN_OR_RETURN(RecipeBuilder build, FindRecipe(config.recipe));
+  BRAID_ASSIGN_OR_RETURN(ParallelLayout layout,
+                         ParallelLayout::Create(rt.world(), config.parallel.tensor_parallel_size));
+  BLOG(INFO, "main") << absl::StrFormat("%s: %d ranks (%s), TP %d x DP %d, recipe %s, run dir %s",
+                                        args.recipe, rt.world_size(), rt.mpi_version(),
+                                        layout.tp_size, layout.dp_size, config.recipe,
+                                        config.logging.run_dir);
+  RunContext ctx{config, sizes, layout, rt.local_rank()};
+  BRAID_ASSIGN_OR_RETURN(RecipeParts parts, build(ctx));
+  BRAID_ASSIGN_OR_RETURN(DerivedSizes final_sizes,
+                         DeriveSizes(config, rt.world_size(), 0));
+  BRAID_ASSIGN_OR_RETURN(TrainResult result, Train(config, final_sizes, layout, std::move(parts)));
+  BLOG(INFO, "main") << absl::StrFormat("done: %d steps (%d skipped), final valid loss %.4f",
+                                        result.steps, result.skipped_steps, result.last_eval_loss);
+  return absl::OkStatus();
 }
 
 int Main(int argc, char** argv) {

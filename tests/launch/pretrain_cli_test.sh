@@ -26,7 +26,7 @@ check print-config 0 "num_layers: 3" -- \
 check derived-sizes 0 "world_size=2 tp=2 dp=1" -- \
   "${mpirun[@]}" -np 2 "$pretrain" --recipe "$tiny" --set parallel.tensor_parallel_size=2 --print-config
 check padded-vocab 0 "padded_vocab_size=8064" -- \
-  "$pretrain" --recipe "$tiny" --print-config
+  "$pretrain" --recipe "$tiny" --set model.vocab_size=8000 --print-config
 check origin-comment 0 "# --set 'train.lr=0.01'" -- \
   "$pretrain" --recipe "$tiny" --set train.lr=0.01 --print-config
 check bad-override 1 "--set 'model.num_layerz=3': model.num_layerz: unknown key. HINT: did you mean 'num_layers'?" -- \

@@ -1,0 +1,62 @@
+// GPT-2 model (see gpt.h).
+#include "framework/models/gpt.h"
+
+#include <cmath>
+
+#include "framework/parallel/mappings.h"
+
+namespace braid {
+
+GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
+  c_.block.pre_ln = true;
+  c_.block.output_init_std = c.block.init_std / std::sqrt(2.0 * c.layers);
+  wte_ = register_module("wte", std::make_shared<VocabParallelEmbedding>(
+                                    env, "wte", c.padded_vocab, c.vocab_size, c.block.hidden,
+                                    c.block.init_std));
+  wpe_ = Param("wpe", InitShard(env, "wpe", {c.max_positions, c.block.hidden}, 0.01, TpParam{}),
+               TpParam{});
+  h_ = register_module("h", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.layers; ++i) {
+    h_->push_back(std::make_shared<TransformerLayer>(env, "h." + std::to_string(i), c_.block,
+                                                     false));
+  }
+  ln_f_ = register_module("ln_f", std::make_shared<Norm>(c_.block, c.block.hidden));
+}
+
+torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {
+  const int64_t s = tokens.size(1);
+  torch::Tensor x = wte_->forward(tokens) + wpe_.narrow(0, 0, s);
+  x = Dropout(x, c_.block.hidden_dropout, is_training(), rng.replicated);
+  AttentionMask mask;
+  mask.causal = true;
+  for (const auto& layer : *h_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
+  x = ln_f_->forward(x);
+  return torch::matmul(CopyToTp(x, *tp_), wte_->weight.t());
+}
+
+torch::Tensor GptModel::Loss(const torch::Tensor& samples, TpRng& rng) {
+  const int64_t s = samples.size(1) - 1;
+  torch::Tensor tokens = samples.narrow(1, 0, s);
+  torch::Tensor labels = samples.narrow(1, 1, s).reshape({-1});
+  torch::Tensor logits = Logits(tokens, rng);
+  torch::Tensor loss = VocabParallelCrossEntropy(logits.reshape({-1, logits.size(-1)}), labels,
+                                                 *tp_, shard());
+  return loss.mean();
+}
+
+torch::Tensor GptModel::FullLogits(const torch::Tensor& tokens, TpRng& rng) {
+  torch::Tensor all = AllGatherLastDim(Logits(tokens, rng), *tp_);
+  return all.narrow(-1, 0, c_.vocab_size);
+}
+
+VocabShard GptModel::shard() const { return VocabShard{wte_->vocab_start(), c_.vocab_size}; }
+
+double GptModel::FlopsPerToken(int64_t seq_len) const {
+  const double e = static_cast<double>(c_.block.hidden), l = static_cast<double>(c_.layers);
+  const double f = static_cast<double>(c_.block.ffn);
+  // Parameters without position embeddings (tied output counted once), full model (all shards).
+  double n = c_.vocab_size * e + l * (4 * e * e + 4 * e + 2 * e * f + f + e + 4 * e) + 2 * e;
+  return 6.0 * n + 12.0 * l * e * static_cast<double>(seq_len);
+}
+
+}  // namespace braid

@@ -1,0 +1,169 @@
+// Transformer building blocks (see blocks.h).
+#include "framework/nn/blocks.h"
+
+#include <cmath>
+
+#include "framework/core/check.h"
+
+namespace braid {
+
+Norm::Norm(const BlockConfig& c, int64_t dim) : rms_(c.norm == "rmsnorm"), eps_(c.eps) {
+  weight = Param("weight", torch::ones({dim}), TpParam{});
+  if (!rms_) bias = Param("bias", torch::zeros({dim}), TpParam{});
+}
+
+torch::Tensor Norm::forward(const torch::Tensor& x) {
+  if (!rms_) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps_);
+  torch::Tensor var = x.pow(2).mean(-1, true);
+  return x * torch::rsqrt(var + eps_) * weight;
+}
+
+Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfig& c, bool cross)
+    : dropout_(c.attention_dropout), scale_(c.scale_scores) {
+  BRAID_CHECK(c.heads % env.size() == 0 && c.hidden % c.heads == 0);
+  heads_ = c.heads / env.size();
+  head_dim_ = c.hidden / c.heads;
+  if (cross) {
+    q_ = register_module("q", std::make_shared<ColumnParallelLinear>(
+                                  env, name + ".q", c.hidden, c.hidden, c.bias, c.init_std));
+    kv_ = register_module("kv", std::make_shared<ColumnParallelLinear>(
+                                    env, name + ".kv", c.hidden, 2 * c.hidden, c.bias,
+                                    c.init_std, false, 2));
+  } else {
+    // Rows q | k | v, each split by heads: every shard holds whole heads of all three.
+    qkv_ = register_module("qkv", std::make_shared<ColumnParallelLinear>(
+                                      env, name + ".qkv", c.hidden, 3 * c.hidden, c.bias,
+                                      c.init_std, false, 3));
+  }
+  out_ = register_module("out", std::make_shared<RowParallelLinear>(
+                                    env, name + ".out", c.hidden, c.hidden, c.bias,
+                                    c.output_init_std));
+}
+
+torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& mask, TpRng& rng,
+                                 const torch::Tensor& memory) {
+  const int64_t b = x.size(0), sq = x.size(1);
+  torch::Tensor q, k, v;
+  if (qkv_) {
+    auto parts = qkv_->forward(x).chunk(3, -1);
+    q = parts[0], k = parts[1], v = parts[2];
+  } else {
+    q = q_->forward(x);
+    auto parts = kv_->forward(memory).chunk(2, -1);
+    k = parts[0], v = parts[1];
+  }
+  const int64_t sk = k.size(1);
+  auto heads = [&](const torch::Tensor& t, int64_t s) {
+    return t.reshape({b, s, heads_, head_dim_}).transpose(1, 2);  // [b, h, s, d]
+  };
+  q = heads(q, sq);
+  k = heads(k, sk);
+  v = heads(v, sk);
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));
+  if (scale_) scores = scores / std::sqrt(static_cast<double>(head_dim_));
+  if (mask.position_bias.defined()) scores = scores + mask.position_bias;
+  if (mask.causal) {
+    torch::Tensor future = torch::ones({sq, sk}, torch::kBool).triu(sk - sq + 1);
+    scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
+  }
+  if (mask.key_padding.defined()) {
+    scores = scores.masked_fill(mask.key_padding.view({b, 1, 1, sk}),
+                                -std::numeric_limits<float>::infinity());
+  }
+  torch::Tensor probs = torch::softmax(scores, -1);
+  probs = Dropout(probs, dropout_, is_training(), rng.sharded);
+  torch::Tensor ctx = torch::matmul(probs, v).transpose(1, 2).reshape({b, sq, heads_ * head_dim_});
+  return out_->forward(ctx);
+}
+
+Mlp::Mlp(const TpEnv& env, const std::string& name, const BlockConfig& c)
+    : activation_(c.activation) {
+  bool gated = c.activation == "geglu";
+  fc1_ = register_module("fc1", std::make_shared<ColumnParallelLinear>(
+                                    env, name + ".fc1", c.hidden, (gated ? 2 : 1) * c.ffn,
+                                    c.bias, c.init_std, false, gated ? 2 : 1));
+  fc2_ = register_module("fc2", std::make_shared<RowParallelLinear>(
+                                    env, name + ".fc2", c.ffn, c.hidden, c.bias,
+                                    c.output_init_std));
+}
+
+torch::Tensor Mlp::forward(const torch::Tensor& x) {
+  torch::Tensor h = fc1_->forward(x);
+  if (activation_ == "geglu") {
+    auto parts = h.chunk(2, -1);  // gate | up, each this rank's slice
+    h = torch::gelu(parts[0]) * parts[1];
+  } else if (activation_ == "gelu") {
+    h = torch::gelu(h);
+  } else if (activation_ == "gelu_tanh") {
+    h = torch::gelu(h, "tanh");
+  } else {
+    h = torch::relu(h);
+  }
+  return fc2_->forward(h);
+}
+
+TransformerLayer::TransformerLayer(const TpEnv& env, const std::string& name,
+                                   const BlockConfig& c, bool with_cross)
+    : c_(c) {
+  ln_self_ = register_module("ln_self", std::make_shared<Norm>(c, c.hidden));
+  self_ = register_module("self_attention", std::make_shared<Attention>(env, name + ".self", c, false));
+  if (with_cross) {
+    ln_cross_ = register_module("ln_cross", std::make_shared<Norm>(c, c.hidden));
+    cross_ = register_module("cross_attention", std::make_shared<Attention>(env, name + ".cross", c, true));
+  }
+  ln_mlp_ = register_module("ln_mlp", std::make_shared<Norm>(c, c.hidden));
+  mlp_ = register_module("mlp", std::make_shared<Mlp>(env, name + ".mlp", c));
+}
+
+torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionMask& self_mask,
+                                        TpRng& rng, const torch::Tensor& memory,
+                                        const AttentionMask& cross_mask) {
+  const bool train = is_training();
+  auto sub = [&](const torch::Tensor& h, Norm& norm, const std::function<torch::Tensor(const torch::Tensor&)>& f) {
+    if (c_.pre_ln) return h + Dropout(f(norm.forward(h)), c_.hidden_dropout, train, rng.replicated);
+    return norm.forward(h + Dropout(f(h), c_.hidden_dropout, train, rng.replicated));
+  };
+  torch::Tensor h = sub(x, *ln_self_, [&](const torch::Tensor& t) { return self_->forward(t, self_mask, rng); });
+  if (cross_) {
+    h = sub(h, *ln_cross_, [&](const torch::Tensor& t) { return cross_->forward(t, cross_mask, rng, memory); });
+  }
+  return sub(h, *ln_mlp_, [&](const torch::Tensor& t) { return mlp_->forward(t); });
+}
+
+torch::Tensor RelativePositionBuckets(int64_t q_len, int64_t k_len, bool bidirectional,
+                                      int64_t num_buckets, int64_t max_distance) {
+  torch::Tensor ctx = torch::arange(q_len, torch::kLong).unsqueeze(1);
+  torch::Tensor mem = torch::arange(k_len, torch::kLong).unsqueeze(0);
+  torch::Tensor rel = mem - ctx;  // key - query
+  torch::Tensor buckets = torch::zeros_like(rel);
+  int64_t n = num_buckets;
+  if (bidirectional) {
+    n /= 2;
+    buckets = buckets + (rel > 0).to(torch::kLong) * n;
+    rel = rel.abs();
+  } else {
+    rel = -torch::clamp_max(rel, 0);  // distances to the past
+  }
+  int64_t max_exact = n / 2;
+  torch::Tensor is_small = rel < max_exact;
+  torch::Tensor large = max_exact + (torch::log(rel.to(torch::kFloat) / max_exact) /
+                                     std::log(static_cast<double>(max_distance) / max_exact) *
+                                     (n - max_exact)).to(torch::kLong);
+  large = torch::clamp_max(large, n - 1);
+  return buckets + torch::where(is_small, rel, large);
+}
+
+RelativePositionBias::RelativePositionBias(const TpEnv& env, const std::string& name,
+                                           int64_t heads, bool bidirectional, int64_t buckets,
+                                           int64_t max_distance, double init_std)
+    : bidirectional_(bidirectional), buckets_(buckets), max_distance_(max_distance) {
+  weight = Param("weight", InitShard(env, name + ".weight", {buckets, heads}, init_std, {1, 1}),
+                 {1, 1});
+}
+
+torch::Tensor RelativePositionBias::forward(int64_t q_len, int64_t k_len) {
+  torch::Tensor b = RelativePositionBuckets(q_len, k_len, bidirectional_, buckets_, max_distance_);
+  return torch::embedding(weight, b).permute({2, 0, 1}).unsqueeze(0);  // [1, h, q, k]
+}
+
+}  // namespace braid

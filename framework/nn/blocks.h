@@ -1,0 +1,114 @@
+// Transformer building blocks shared by every family (GPT, BERT, T5, BART), sharded by TP:
+// attention (self: causal or bidirectional with a key padding mask; cross: queries from the
+// decoder, keys/values from the encoder) with whole heads per TP rank; MLP (fc1 column-parallel,
+// fc2 row-parallel; GELU erf/tanh, gated GELU, ReLU); LayerNorm / RMSNorm; pre-LN and post-LN
+// residual layers; learned positions and T5 relative-position buckets. One all-reduce per
+// sub-block per direction.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+
+#include "framework/parallel/layers.h"
+#include "framework/parallel/rng.h"
+
+namespace braid {
+
+struct BlockConfig {
+  int64_t hidden = 0;
+  int64_t heads = 0;
+  int64_t ffn = 0;
+  std::string activation = "gelu_tanh";  // gelu | gelu_tanh | geglu | relu
+  std::string norm = "layernorm";        // layernorm | rmsnorm
+  double eps = 1e-5;
+  double hidden_dropout = 0.0;
+  double attention_dropout = 0.0;
+  double init_std = 0.02;
+  double output_init_std = 0.02;  // fc2 / attention output (GPT-2 scales by 1/sqrt(2L))
+  bool bias = true;
+  bool scale_scores = true;       // divide scores by sqrt(head_dim) (T5: false)
+  bool pre_ln = true;
+};
+
+// LayerNorm (weight, bias) or RMSNorm (weight only); replicated.
+class Norm : public TpModule {
+ public:
+  Norm(const BlockConfig& c, int64_t dim);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+
+ private:
+  bool rms_;
+  double eps_;
+};
+
+struct AttentionMask {
+  bool causal = false;
+  torch::Tensor key_padding;    // [b, s_k] bool, true = padding (ignored), or undefined
+  torch::Tensor position_bias;  // [1 or b, heads_per_partition, s_q, s_k] added to scores
+};
+
+class Attention : public TpModule {
+ public:
+  // cross: queries from x, keys and values from `memory`.
+  Attention(const TpEnv& env, const std::string& name, const BlockConfig& c, bool cross);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask, TpRng& rng,
+                        const torch::Tensor& memory = {});
+  int64_t heads_per_partition() const { return heads_; }
+
+ private:
+  std::shared_ptr<ColumnParallelLinear> qkv_, q_, kv_;
+  std::shared_ptr<RowParallelLinear> out_;
+  int64_t heads_, head_dim_;
+  double dropout_;
+  bool scale_;
+};
+
+class Mlp : public TpModule {
+ public:
+  Mlp(const TpEnv& env, const std::string& name, const BlockConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  std::shared_ptr<ColumnParallelLinear> fc1_;
+  std::shared_ptr<RowParallelLinear> fc2_;
+  std::string activation_;
+};
+
+// One transformer layer: self-attention, optional cross-attention, MLP, each a residual
+// sub-block with pre-LN (x + f(norm(x))) or post-LN (norm(x + f(x))).
+class TransformerLayer : public TpModule {
+ public:
+  TransformerLayer(const TpEnv& env, const std::string& name, const BlockConfig& c,
+                   bool with_cross);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionMask& self_mask, TpRng& rng,
+                        const torch::Tensor& memory = {},
+                        const AttentionMask& cross_mask = {});
+
+ private:
+  BlockConfig c_;
+  std::shared_ptr<Norm> ln_self_, ln_cross_, ln_mlp_;
+  std::shared_ptr<Attention> self_, cross_;
+  std::shared_ptr<Mlp> mlp_;
+};
+
+// T5's relative position bucket of (key - query) distances: half the buckets exact, the rest
+// logarithmic up to max_distance; bidirectional splits them by sign.
+torch::Tensor RelativePositionBuckets(int64_t q_len, int64_t k_len, bool bidirectional,
+                                      int64_t num_buckets = 32, int64_t max_distance = 128);
+
+// Learned bias per (bucket, head), heads split across TP: returns [1, heads/tp, q, k].
+class RelativePositionBias : public TpModule {
+ public:
+  RelativePositionBias(const TpEnv& env, const std::string& name, int64_t heads,
+                       bool bidirectional, int64_t num_buckets = 32, int64_t max_distance = 128,
+                       double init_std = 0.02);
+  torch::Tensor forward(int64_t q_len, int64_t k_len);
+  torch::Tensor weight;  // [buckets, heads/tp]
+
+ private:
+  bool bidirectional_;
+  int64_t buckets_, max_distance_;
+};
+
+}  // namespace braid

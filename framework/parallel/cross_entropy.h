@@ -1,0 +1,25 @@
+// Cross entropy over vocabulary-parallel logits that never gathers the full logits: the max, the
+// target's logit and the sum of exponentials are each all-reduced over TP. One pass computes the
+// loss and keeps the softmax, which backward turns into the gradient in place
+// (softmax - (1 - e) onehot - e/V), without a zero-filled temporary. Targets equal to
+// `ignore_index` get loss 0 and gradient 0. Logits of padded vocabulary entries (at or past
+// `vocab_size`) are excluded, so the loss equals the unpadded model's.
+#pragma once
+#include <torch/torch.h>
+
+#include "framework/dist/communicator.h"
+
+namespace braid {
+
+struct VocabShard {
+  int64_t start = 0;       // first vocabulary id of this rank's logits
+  int64_t vocab_size = 0;  // the real (unpadded) vocabulary size
+};
+
+// logits [N, V/tp] (any float dtype; computed in fp32), targets [N] int64 -> loss [N] fp32.
+torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
+                                        Communicator& tp, VocabShard shard,
+                                        int64_t ignore_index = -100,
+                                        double label_smoothing = 0.0);
+
+}  // namespace braid

@@ -1,0 +1,115 @@
+// Tensor-parallel layers (see layers.h).
+#include "framework/parallel/layers.h"
+
+#include "framework/core/check.h"
+#include "framework/parallel/mappings.h"
+
+namespace braid {
+namespace {
+uint64_t Fnv(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+}  // namespace
+
+torch::Tensor TpModule::Param(const std::string& name, torch::Tensor value, TpParam layout) {
+  tp_params_[name] = layout;
+  return register_parameter(name, std::move(value));
+}
+
+std::map<std::string, TpParam> CollectTpParams(torch::nn::Module& root) {
+  std::map<std::string, TpParam> out;
+  for (const auto& p : root.named_parameters()) out[p.key()] = TpParam{};
+  for (const auto& m : root.named_modules()) {
+    auto* tm = dynamic_cast<TpModule*>(m.value().get());
+    if (tm == nullptr) continue;
+    for (const auto& [name, layout] : tm->tp_params()) {
+      out[m.key().empty() ? name : m.key() + "." + name] = layout;
+    }
+  }
+  return out;
+}
+
+torch::Tensor ShardOf(const torch::Tensor& full, TpParam layout, int rank, int size) {
+  if (layout.axis < 0 || size == 1) return full.clone();
+  int axis = layout.axis;
+  std::vector<int64_t> shape = full.sizes().vec();
+  BRAID_CHECK(shape[axis] % (layout.groups * size) == 0)
+      << "dimension " << shape[axis] << " not divisible by groups x TP " << layout.groups << "x"
+      << size;
+  // [..., groups, part, ...] -> slice `part` -> [..., groups * part / size, ...]
+  std::vector<int64_t> grouped(shape.begin(), shape.begin() + axis);
+  grouped.push_back(layout.groups);
+  grouped.push_back(shape[axis] / layout.groups);
+  grouped.insert(grouped.end(), shape.begin() + axis + 1, shape.end());
+  int64_t part = shape[axis] / layout.groups / size;
+  torch::Tensor slice = full.reshape(grouped).narrow(axis + 1, rank * part, part);
+  shape[axis] = layout.groups * part;
+  return slice.reshape(shape).clone();
+}
+
+torch::Tensor InitShard(const TpEnv& env, const std::string& name,
+                        const std::vector<int64_t>& full_shape, double std, TpParam layout) {
+  torch::Tensor full;
+  if (std == 0) {
+    full = torch::zeros(full_shape);
+  } else {
+    auto gen = at::detail::createCPUGenerator(env.seed ^ Fnv(name));
+    full = at::normal(0.0, std, full_shape, gen);
+  }
+  return ShardOf(full, layout, env.rank(), env.size());
+}
+
+ColumnParallelLinear::ColumnParallelLinear(const TpEnv& env, const std::string& name, int64_t in,
+                                           int64_t out, bool with_bias, double init_std,
+                                           bool gather_output, int groups)
+    : tp_(env.tp), gather_output_(gather_output) {
+  TpParam layout{0, groups};
+  weight = Param("weight", InitShard(env, name + ".weight", {out, in}, init_std, layout), layout);
+  if (with_bias) bias = Param("bias", InitShard(env, name + ".bias", {out}, 0.0, layout), layout);
+}
+
+torch::Tensor ColumnParallelLinear::forward(const torch::Tensor& x) {
+  torch::Tensor y = torch::nn::functional::linear(CopyToTp(x, *tp_), weight, bias);
+  return gather_output_ ? GatherFromTp(y, *tp_) : y;
+}
+
+RowParallelLinear::RowParallelLinear(const TpEnv& env, const std::string& name, int64_t in,
+                                     int64_t out, bool with_bias, double init_std)
+    : tp_(env.tp) {
+  weight = Param("weight", InitShard(env, name + ".weight", {out, in}, init_std, {1, 1}), {1, 1});
+  if (with_bias) bias = Param("bias", torch::zeros({out}), TpParam{});
+}
+
+torch::Tensor RowParallelLinear::forward(const torch::Tensor& x) {
+  torch::Tensor y = ReduceFromTp(torch::nn::functional::linear(x, weight), *tp_);
+  return bias.defined() ? y + bias : y;
+}
+
+VocabParallelEmbedding::VocabParallelEmbedding(const TpEnv& env, const std::string& name,
+                                               int64_t padded_vocab, int64_t vocab_size,
+                                               int64_t dim, double init_std)
+    : tp_(env.tp) {
+  BRAID_CHECK(padded_vocab % env.size() == 0 && padded_vocab >= vocab_size);
+  per_partition_ = padded_vocab / env.size();
+  start_ = env.rank() * per_partition_;
+  auto gen = at::detail::createCPUGenerator(env.seed ^ Fnv(name + ".weight"));
+  torch::Tensor full = at::normal(0.0, init_std, {padded_vocab, dim}, gen);
+  full.narrow(0, vocab_size, padded_vocab - vocab_size).zero_();
+  weight = Param("weight", ShardOf(full, {0, 1}, env.rank(), env.size()), {0, 1});
+}
+
+torch::Tensor VocabParallelEmbedding::forward(const torch::Tensor& ids) {
+  if (tp_->size() == 1) return torch::embedding(weight, ids);
+  torch::Tensor local = ids - start_;
+  torch::Tensor outside = (local < 0).logical_or(local >= per_partition_);
+  torch::Tensor e = torch::embedding(weight, local.masked_fill(outside, 0));
+  e = e.masked_fill(outside.unsqueeze(-1), 0.0);
+  return ReduceFromTp(e, *tp_);
+}
+
+}  // namespace braid

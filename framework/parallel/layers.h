@@ -1,0 +1,95 @@
+// Tensor-parallel layers on top of the mappings (Megatron's layers.py). Local sizes are named
+// *_per_partition. Every layer builds its full weight from (seed, parameter name) and keeps this
+// rank's slice, so TP=1 and TP=N start from identical weights. Each layer records, per
+// parameter, whether it is split and how (TpParam), for gradient-norm clipping, checkpoints and
+// resharding.
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "framework/dist/communicator.h"
+
+namespace braid {
+
+// How a parameter is laid out across TP ranks.
+struct TpParam {
+  int axis = -1;   // -1: replicated (identical on every TP rank); else the split dimension
+  int groups = 1;  // a fused weight of `groups` equal parts (QKV: 3), each split separately
+};
+
+// What every parallel layer needs: the TP group and the initialisation seed.
+struct TpEnv {
+  std::shared_ptr<Communicator> tp;
+  uint64_t seed = 1234;
+  int rank() const { return tp->rank(); }
+  int size() const { return tp->size(); }
+};
+
+// A module whose direct parameters may be TP-split.
+class TpModule : public torch::nn::Module {
+ public:
+  const std::map<std::string, TpParam>& tp_params() const { return tp_params_; }
+
+ protected:
+  torch::Tensor Param(const std::string& name, torch::Tensor value, TpParam layout);
+  std::map<std::string, TpParam> tp_params_;
+};
+
+// Every parameter of `root` by full name with its layout (replicated unless a TpModule says so).
+std::map<std::string, TpParam> CollectTpParams(torch::nn::Module& root);
+
+// The full tensor N(0, std) drawn from (seed, name) -- or zeros when std == 0 -- sliced for this
+// TP rank along `layout.axis` (each of `layout.groups` parts separately).
+torch::Tensor InitShard(const TpEnv& env, const std::string& name,
+                        const std::vector<int64_t>& full_shape, double std, TpParam layout);
+// This rank's slice of a full tensor (the same slicing as InitShard).
+torch::Tensor ShardOf(const torch::Tensor& full, TpParam layout, int rank, int size);
+
+// y = x A^T + b with A split by rows (output features). Input replicated; output split unless
+// gather_output. `groups` > 1: A is `groups` stacked blocks (fused QKV), each split alike.
+class ColumnParallelLinear : public TpModule {
+ public:
+  ColumnParallelLinear(const TpEnv& env, const std::string& name, int64_t in, int64_t out,
+                       bool bias, double init_std, bool gather_output = false, int groups = 1);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+
+ private:
+  std::shared_ptr<Communicator> tp_;
+  bool gather_output_;
+};
+
+// y = x A^T + b with A split by columns (input features). Input already split (the output of a
+// column-parallel layer); the partial products are all-reduced, then the (replicated) bias added.
+class RowParallelLinear : public TpModule {
+ public:
+  RowParallelLinear(const TpEnv& env, const std::string& name, int64_t in, int64_t out,
+                    bool bias, double init_std);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+
+ private:
+  std::shared_ptr<Communicator> tp_;
+};
+
+// Each rank owns rows [rank * V/tp, (rank+1) * V/tp) of the padded vocabulary; ids outside the
+// range look up zeros, and the partial embeddings are all-reduced. Rows at or past
+// `vocab_size` (the padding) start at zero.
+class VocabParallelEmbedding : public TpModule {
+ public:
+  VocabParallelEmbedding(const TpEnv& env, const std::string& name, int64_t padded_vocab,
+                         int64_t vocab_size, int64_t dim, double init_std);
+  torch::Tensor forward(const torch::Tensor& ids);
+  int64_t vocab_start() const { return start_; }
+  int64_t vocab_per_partition() const { return per_partition_; }
+  torch::Tensor weight;
+
+ private:
+  std::shared_ptr<Communicator> tp_;
+  int64_t start_ = 0, per_partition_ = 0;
+};
+
+}  // namespace braid

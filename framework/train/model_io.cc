@@ -1,0 +1,88 @@
+// Gather / load full weights across TP sizes (see model_io.h).
+#include "framework/train/model_io.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "framework/core/check.h"
+
+namespace braid {
+
+torch::Tensor Unshard(const std::vector<torch::Tensor>& shards, TpParam layout) {
+  if (layout.axis < 0 || shards.size() == 1) return shards[0].clone();
+  const int tp = static_cast<int>(shards.size());
+  const int axis = layout.axis, g = layout.groups;
+  torch::Tensor s = torch::stack(shards);  // [tp, ..., g * part, ...]
+  std::vector<int64_t> shape = s.sizes().vec();
+  int64_t part = shape[axis + 1] / g;
+  std::vector<int64_t> split(shape.begin(), shape.begin() + axis + 1);
+  split.push_back(g);
+  split.push_back(part);
+  split.insert(split.end(), shape.begin() + axis + 2, shape.end());
+  s = s.reshape(split);  // [tp, ..., g, part, ...]
+  // Move tp next to part: [..., g, tp, part, ...]
+  std::vector<int64_t> perm;
+  for (int d = 1; d <= axis + 1; ++d) perm.push_back(d);  // leading dims and g
+  perm.push_back(0);
+  for (int64_t d = axis + 2; d < static_cast<int64_t>(split.size()); ++d) perm.push_back(d);
+  s = s.permute(perm);
+  std::vector<int64_t> full(shards[0].sizes().begin(), shards[0].sizes().end());
+  full[axis] = g * tp * part;
+  return s.reshape(full).contiguous();
+}
+
+std::map<std::string, torch::Tensor> GatherFullState(torch::nn::Module& model, Communicator& tp) {
+  std::map<std::string, TpParam> layouts = CollectTpParams(model);
+  std::map<std::string, torch::Tensor> out;
+  torch::NoGradGuard no_grad;
+  for (const auto& p : model.named_parameters()) {
+    TpParam layout = layouts[p.key()];
+    torch::Tensor local = p.value().detach().contiguous();
+    if (layout.axis < 0 || tp.size() == 1) {
+      out[p.key()] = local.clone();
+      continue;
+    }
+    std::vector<int64_t> shape = {tp.size()};
+    for (int64_t s : local.sizes()) shape.push_back(s);
+    torch::Tensor all = torch::empty(shape, local.options());
+    BRAID_CHECK_OK(tp.AllGather(local, all));
+    out[p.key()] = Unshard(all.unbind(0), layout);
+  }
+  return out;
+}
+
+absl::Status LoadFullState(torch::nn::Module& model,
+                           const std::map<std::string, torch::Tensor>& full, int tp_rank,
+                           int tp_size) {
+  std::map<std::string, TpParam> layouts = CollectTpParams(model);
+  std::vector<std::string> missing, mismatched;
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.named_parameters()) {
+    auto it = full.find(p.key());
+    if (it == full.end()) {
+      missing.push_back(p.key());
+      continue;
+    }
+    torch::Tensor slice = ShardOf(it->second.to(p.value().scalar_type()), layouts[p.key()],
+                                  tp_rank, tp_size);
+    if (slice.sizes() != p.value().sizes()) {
+      mismatched.push_back(absl::StrCat(p.key(), " (file ", c10::str(it->second.sizes()),
+                                        " -> shard ", c10::str(slice.sizes()), ", model ",
+                                        c10::str(p.value().sizes()), ")"));
+      continue;
+    }
+    p.value().copy_(slice);
+  }
+  std::vector<std::string> extra;
+  auto params = model.named_parameters();
+  for (const auto& [name, t] : full)
+    if (params.find(name) == nullptr) extra.push_back(name);
+  if (missing.empty() && mismatched.empty() && extra.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the weights do not fit this model.",
+      missing.empty() ? "" : absl::StrCat(" Missing: ", absl::StrJoin(missing, ", "), "."),
+      extra.empty() ? "" : absl::StrCat(" Unexpected: ", absl::StrJoin(extra, ", "), "."),
+      mismatched.empty() ? "" : absl::StrCat(" Wrong shape: ", absl::StrJoin(mismatched, "; "), "."),
+      " HINT: the config (model section) must match the one the weights were trained with."));
+}
+
+}  // namespace braid

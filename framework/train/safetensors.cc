@@ -1,0 +1,156 @@
+// safetensors reader and writer (see safetensors.h).
+#include "framework/train/safetensors.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/json.h"
+#include "framework/core/status.h"
+
+namespace braid {
+namespace {
+
+struct DtypeName {
+  at::ScalarType type;
+  const char* name;
+};
+constexpr DtypeName kDtypes[] = {
+    {at::kFloat, "F32"}, {at::kHalf, "F16"},  {at::kBFloat16, "BF16"}, {at::kDouble, "F64"},
+    {at::kLong, "I64"},  {at::kInt, "I32"},   {at::kShort, "I16"},     {at::kChar, "I8"},
+    {at::kByte, "U8"},   {at::kBool, "BOOL"},
+};
+
+const char* NameOf(at::ScalarType t) {
+  for (const auto& d : kDtypes)
+    if (d.type == t) return d.name;
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status WriteSafetensors(const std::string& path,
+                              const std::map<std::string, torch::Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  std::string header = "{";
+  if (!metadata.empty()) {
+    header += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [k, v] : metadata) {
+      absl::StrAppend(&header, first ? "" : ",", JsonQuote(k), ":", JsonQuote(v));
+      first = false;
+    }
+    header += "}";
+  }
+  std::vector<torch::Tensor> data;
+  int64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    const char* dtype = NameOf(t.scalar_type());
+    if (dtype == nullptr || !t.device().is_cpu()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name,
+                                                     "' has a dtype or device safetensors cannot "
+                                                     "hold here"));
+    }
+    torch::Tensor c = t.contiguous();
+    int64_t bytes = c.numel() * c.element_size();
+    std::string shape;
+    for (int64_t s : c.sizes()) absl::StrAppend(&shape, shape.empty() ? "" : ",", s);
+    absl::StrAppend(&header, header.size() > 1 ? "," : "", JsonQuote(name), ":{\"dtype\":\"",
+                    dtype, "\",\"shape\":[", shape, "],\"data_offsets\":[", offset, ",",
+                    offset + bytes, "]}");
+    offset += bytes;
+    data.push_back(c);
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');  // keep the data 8-byte aligned
+  std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return absl::InternalError(absl::StrCat(tmp, ": cannot create"));
+  uint64_t n = header.size();
+  bool ok = std::fwrite(&n, 8, 1, f) == 1 &&
+            std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  for (const torch::Tensor& t : data) {
+    size_t bytes = t.numel() * t.element_size();
+    ok = ok && std::fwrite(t.data_ptr(), 1, bytes, f) == bytes;
+  }
+  ok = std::fflush(f) == 0 && ok;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return absl::InternalError(absl::StrCat(path, ": write failed. HINT: is the disk full?"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  const std::string bytes = ss.str();
+  auto bad = [&](const std::string& what) {
+    return absl::DataLossError(absl::StrCat(path, ": ", what,
+                                            ". HINT: the file is truncated or not safetensors."));
+  };
+  if (bytes.size() < 8) return bad("shorter than the 8-byte header length");
+  uint64_t n;
+  std::memcpy(&n, bytes.data(), 8);
+  if (n > bytes.size() - 8) return bad(absl::StrFormat("header length %d past the end", n));
+  absl::StatusOr<JsonValue> header = ParseJson(std::string_view(bytes).substr(8, n));
+  if (!header.ok()) return bad(std::string(header.status().message()));
+  if (header->kind != JsonValue::Kind::kObject) return bad("the header is not a JSON object");
+  const char* data = bytes.data() + 8 + n;
+  const int64_t data_size = static_cast<int64_t>(bytes.size() - 8 - n);
+  SafetensorsFile out;
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (const auto& [name, entry] : header->members) {
+    if (name == "__metadata__") {
+      for (const auto& [k, v] : entry.members) out.metadata[k] = v.text;
+      continue;
+    }
+    const JsonValue* dtype = entry.Find("dtype");
+    const JsonValue* shape = entry.Find("shape");
+    const JsonValue* offs = entry.Find("data_offsets");
+    if (dtype == nullptr || shape == nullptr || offs == nullptr || offs->items.size() != 2) {
+      return bad(absl::StrCat("tensor '", name, "' lacks dtype, shape or data_offsets"));
+    }
+    at::ScalarType type = at::kFloat;
+    bool known = false;
+    for (const auto& d : kDtypes) {
+      if (dtype->text == d.name) {
+        type = d.type;
+        known = true;
+      }
+    }
+    if (!known) return bad(absl::StrCat("tensor '", name, "' has unsupported dtype ", dtype->text));
+    std::vector<int64_t> dims;
+    int64_t numel = 1;
+    for (const JsonValue& d : shape->items) {
+      dims.push_back(d.AsInt());
+      numel *= d.AsInt();
+    }
+    int64_t b = offs->items[0].AsInt(), e = offs->items[1].AsInt();
+    int64_t need = numel * static_cast<int64_t>(c10::elementSize(type));
+    if (b < 0 || e < b || e > data_size || e - b != need) {
+      return bad(absl::StrFormat("tensor '%s': bytes [%d, %d) do not hold %s of shape %s in a "
+                                 "%d-byte data section", name, b, e, dtype->text,
+                                 c10::str(dims), data_size));
+    }
+    ranges.emplace_back(b, e);
+    torch::Tensor t = torch::empty(dims, torch::TensorOptions().dtype(type));
+    std::memcpy(t.data_ptr(), data + b, need);
+    out.tensors[name] = t;
+  }
+  std::sort(ranges.begin(), ranges.end());
+  int64_t expect = 0;
+  for (auto [b, e] : ranges) {
+    if (b != expect) return bad(absl::StrFormat("data byte %d: tensors overlap or leave a hole", b));
+    expect = e;
+  }
+  if (expect != data_size) return bad(absl::StrFormat("%d bytes after the last tensor", data_size - expect));
+  return out;
+}
+
+}  // namespace braid

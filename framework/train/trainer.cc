@@ -1,0 +1,253 @@
+// The training loop (see trainer.h).
+#include "framework/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/check.h"
+#include "framework/core/log.h"
+#include "framework/core/status.h"
+#include "framework/parallel/grad_reducer.h"
+#include "framework/parallel/layers.h"
+#include "framework/train/model_io.h"
+#include "framework/train/safetensors.h"
+#include "framework/train/schedule.h"
+
+namespace braid {
+namespace {
+namespace fs = std::filesystem;
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Peak resident memory of this process (VmHWM), MB.
+double PeakRssMb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+  }
+  return 0;
+}
+
+double Scalar(Communicator& c, double v, ReduceOp op) {
+  torch::Tensor t = torch::full({1}, v, torch::kDouble);
+  BRAID_CHECK_OK(c.AllReduce(t, op));
+  return t.item<double>();
+}
+
+// Global L2 norm of the gradients: TP-split parameters counted on every TP rank, replicated ones
+// once (on TP rank 0), summed over TP. DP ranks hold identical (averaged) gradients already.
+double GradNorm(const std::vector<torch::Tensor>& params, const std::vector<bool>& split,
+                const ParallelLayout& layout) {
+  double sq = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].grad().defined()) continue;
+    if (!split[i] && layout.tp_rank != 0) continue;
+    sq += params[i].grad().to(torch::kDouble).pow(2).sum().item<double>();
+  }
+  if (layout.tp_size > 1) sq = Scalar(*layout.tp, sq, ReduceOp::kSum);
+  return std::sqrt(sq);
+}
+
+}  // namespace
+
+double MeasureMatmulGflops(double seconds) {
+  const int64_t n = 512;
+  torch::Tensor a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
+  at::mm_out(c, a, b);
+  int iters = 0;
+  double start = Now(), elapsed = 0;
+  while (elapsed < seconds || iters < 3) {
+    at::mm_out(c, a, b);
+    ++iters;
+    elapsed = Now() - start;
+  }
+  return 2.0 * n * n * n * iters / elapsed / 1e9;
+}
+
+absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& sizes,
+                                  const ParallelLayout& layout, RecipeParts parts,
+                                  const TrainOptions& options) {
+  const TrainConfig& tc = config.train;
+  TrainTask& task = *parts.task;
+  torch::nn::Module& model = task.model();
+  model.train();
+  TpRng rng(config.seed, layout.dp_rank, layout.tp_rank);
+
+  // Parameters, their TP layout, and the optimizer groups.
+  std::map<std::string, TpParam> layouts = CollectTpParams(model);
+  std::vector<torch::Tensor> params;
+  std::vector<bool> split;
+  std::vector<torch::Tensor> decay, no_decay;
+  int64_t local_numel = 0;
+  for (const auto& p : model.named_parameters()) {
+    params.push_back(p.value());
+    split.push_back(layouts[p.key()].axis >= 0);
+    (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+    local_numel += p.value().numel();
+  }
+  GradReducer reducer(params, layout.dp, static_cast<double>(config.parallel.grad_bucket_mb));
+  auto adamw = [&](double wd) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(tc.lr).betas({tc.adam_beta1, tc.adam_beta2}).eps(tc.adam_eps)
+            .weight_decay(wd));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, adamw(tc.weight_decay));
+  groups.emplace_back(no_decay, adamw(0.0));
+  torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(tc.lr));
+
+  BRAID_ASSIGN_OR_RETURN(DistributedBatchSampler sampler,
+                         DistributedBatchSampler::Create(sizes.global_batch_size,
+                                                         tc.micro_batch_size, layout.dp_rank,
+                                                         layout.dp_size, 0));
+  Loader loader(parts.train, sampler, static_cast<int>(std::max<int64_t>(1, config.data.prefetch)));
+
+  const double peak_gflops = Scalar(*layout.world, MeasureMatmulGflops(), ReduceOp::kSum);
+  BLOG(INFO, "train") << absl::StrFormat(
+      "model: %d parameters on this rank (%.1f MB fp32 weights, %.1f MB with grads and AdamW "
+      "state); %d gradient buckets", local_numel, local_numel * 4 / 1e6, local_numel * 16 / 1e6,
+      reducer.num_buckets());
+  BLOG(INFO, "train") << absl::StrFormat(
+      "layout: world %d = TP %d x DP %d; micro batch %d x %d accumulation x %d DP = global "
+      "batch %d; %d intra-op threads per rank; matmul ceiling %.0f GFLOP/s (all ranks, measured)",
+      layout.world_size, layout.tp_size, layout.dp_size, tc.micro_batch_size,
+      sizes.accumulation_steps, layout.dp_size, sizes.global_batch_size, at::get_num_threads(),
+      peak_gflops);
+  for (const std::string& note : parts.notes) BLOG(INFO, "data") << note;
+  BLOG(INFO, "train") << "MFU uses the PaLM estimate: 6N + 12 L d T FLOPs per token";
+
+  TrainResult result;
+  int64_t bad_in_a_row = 0;
+  const int64_t decay_steps = tc.lr_decay_steps > 0 ? tc.lr_decay_steps : tc.train_steps;
+  double t_interval = Now(), data_wait = 0, comm_wait = 0;
+  int64_t interval_steps = 0;
+  double interval_loss = 0;
+  std::map<std::string, double> interval_metrics;
+
+  auto evaluate = [&]() -> double {
+    if (!parts.valid || tc.eval_steps == 0) return NAN;
+    torch::NoGradGuard no_grad;
+    model.eval();
+    auto vs = DistributedBatchSampler::Create(sizes.global_batch_size, tc.micro_batch_size,
+                                              layout.dp_rank, layout.dp_size, 0);
+    BRAID_CHECK_OK(vs.status());
+    double sum = 0;
+    int64_t n = 0;
+    for (int64_t s = 0; s < tc.eval_steps; ++s) {
+      for (int64_t m = 0; m < vs->micro_batches_per_step(); ++m) {
+        Batch b;
+        b.indices = vs->Next();
+        const int64_t len = parts.valid->sample_length();
+        b.tokens = torch::empty({static_cast<int64_t>(b.indices.size()), len}, torch::kLong);
+        for (size_t k = 0; k < b.indices.size(); ++k)
+          parts.valid->Get(b.indices[k] % parts.valid->size(), b.tokens.data_ptr<int64_t>() + k * len);
+        sum += task.Loss(b, rng, nullptr).item<double>();
+        ++n;
+      }
+    }
+    model.train();
+    return Scalar(*layout.dp, sum / std::max<int64_t>(1, n), ReduceOp::kAvg);
+  };
+
+  for (int64_t step = 0; step < tc.train_steps; ++step) {
+    const double lr = LearningRate(step, tc.lr, tc.min_lr, tc.lr_warmup_steps, decay_steps,
+                                   tc.lr_decay_style);
+    for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    reducer.ZeroGrad();
+    double loss_sum = 0;
+    std::map<std::string, double> metrics;
+    for (int64_t m = 0; m < sizes.accumulation_steps; ++m) {
+      Batch batch = loader.Next();
+      if (m + 1 == sizes.accumulation_steps) reducer.PrepareForLastBackward();
+      torch::Tensor loss = task.Loss(batch, rng, &metrics);
+      (loss / static_cast<double>(sizes.accumulation_steps)).backward();
+      loss_sum += loss.item<double>();
+    }
+    comm_wait += reducer.Finish();
+    data_wait += loader.TakeWaitSeconds();
+    const double loss = Scalar(*layout.dp, loss_sum / sizes.accumulation_steps, ReduceOp::kAvg);
+    const double norm = GradNorm(params, split, layout);
+    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+      ++result.skipped_steps;
+      BLOG(WARNING, "train") << absl::StrFormat("step %d: loss %g, grad norm %g: not finite, step "
+                                                "skipped (%d in a row)", step + 1, loss, norm,
+                                                bad_in_a_row + 1);
+      if (++bad_in_a_row >= tc.max_bad_steps) {
+        return absl::AbortedError(absl::StrFormat(
+            "step %d: %d steps in a row had a NaN/Inf loss or gradient norm; stopping. HINT: "
+            "lower train.lr, raise lr_warmup_steps, or check the data.", step + 1, bad_in_a_row));
+      }
+      result.losses.push_back(loss);
+      continue;
+    }
+    bad_in_a_row = 0;
+    if (tc.clip_grad > 0 && norm > tc.clip_grad) {
+      torch::NoGradGuard no_grad;
+      double scale = tc.clip_grad / (norm + 1e-6);
+      for (auto& p : params)
+        if (p.grad().defined()) p.grad().mul_(scale);
+    }
+    optimizer.step();
+    result.losses.push_back(loss);
+    result.steps = step + 1;
+    interval_loss += loss;
+    for (const auto& [k, v] : metrics) interval_metrics[k] += v / sizes.accumulation_steps;
+    ++interval_steps;
+
+    const bool last = step + 1 == tc.train_steps;
+    if ((step + 1) % config.logging.interval == 0 || last) {
+      double secs = Now() - t_interval;
+      double samples = static_cast<double>(interval_steps * sizes.global_batch_size);
+      double tokens_per_s = samples * task.TokensPerSample() / secs;
+      double mfu = samples * task.FlopsPerSample() / secs / 1e9 / peak_gflops;
+      std::string extra;
+      for (const auto& [k, v] : interval_metrics) {
+        absl::StrAppendFormat(&extra, " | %s %.4f", k, Scalar(*layout.dp, v / interval_steps, ReduceOp::kAvg));
+      }
+      BLOG(INFO, "train") << absl::StrFormat(
+          "step %d/%d | loss %.4f | lr %.3e | grad %.3f | %.0f tok/s | MFU %.1f%% | data %.1f%% "
+          "| comm %.1f%% | mem %.0f MB%s", step + 1, tc.train_steps,
+          interval_loss / interval_steps, lr, norm, tokens_per_s, 100 * mfu,
+          100 * data_wait / secs, 100 * comm_wait / secs, PeakRssMb(), extra);
+      t_interval = Now();
+      data_wait = comm_wait = interval_loss = 0;
+      interval_steps = 0;
+      interval_metrics.clear();
+    }
+    if ((tc.eval_interval > 0 && (step + 1) % tc.eval_interval == 0) || last) {
+      double t0 = Now();
+      result.last_eval_loss = evaluate();
+      if (std::isfinite(result.last_eval_loss)) {
+        BLOG(INFO, "eval") << absl::StrFormat("step %d | valid loss %.4f | ppl %.2f", step + 1,
+                                              result.last_eval_loss,
+                                              std::exp(result.last_eval_loss));
+      }
+      t_interval += Now() - t0;  // evaluation time is not training time
+    }
+  }
+
+  if (options.save_final || options.keep_final_weights) {
+    std::map<std::string, torch::Tensor> full = GatherFullState(model, *layout.tp);
+    if (options.save_final && layout.rank == 0) {
+      fs::path dir = fs::path(config.logging.run_dir) / "final";
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      BRAID_RETURN_IF_ERROR(WriteSafetensors((dir / "model.safetensors").string(), full,
+                                             {{"format", "pt"}, {"producer", "braid"}}));
+      std::ofstream(dir / "config.yaml") << ConfigToYaml(config, &sizes);
+      BLOG(INFO, "train") << "final weights: " << (dir / "model.safetensors").string();
+    }
+    if (options.keep_final_weights) result.final_weights = std::move(full);
+  }
+  return result;
+}
+
+}  // namespace braid

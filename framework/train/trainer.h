@@ -1,0 +1,60 @@
+// The training loop, for any recipe: micro-batches with gradient accumulation, DP gradient
+// reduction overlapped with the last micro-batch's backward, a global gradient-norm clip that is
+// correct across TP shards and replicated parameters, AdamW (no weight decay on biases and norm
+// weights, i.e. 1-D parameters), the LR schedule, evaluation on the validation split, a NaN/Inf
+// guard, one progress line per logging interval on rank 0, and the final weights saved as
+// safetensors. The trainer knows nothing of GPT, BERT or T5: a recipe hands it a TrainTask.
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "framework/core/config.h"
+#include "framework/data/loader.h"
+#include "framework/dist/layout.h"
+#include "framework/parallel/rng.h"
+
+namespace braid {
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  virtual torch::nn::Module& model() = 0;
+  // Mean loss over one micro-batch; may add metrics (summed over micro-batches and averaged).
+  virtual torch::Tensor Loss(const Batch& batch, TpRng& rng,
+                             std::map<std::string, double>* metrics) = 0;
+  // Training FLOPs (forward + backward) per sample, for MFU; tokens per sample, for tokens/s.
+  virtual double FlopsPerSample() const = 0;
+  virtual int64_t TokensPerSample() const = 0;
+};
+
+struct RecipeParts {
+  std::unique_ptr<TrainTask> task;
+  std::shared_ptr<const SampleSource> train, valid;
+  std::vector<std::string> notes;  // logged at start (e.g. the data's unigram entropy)
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  int64_t skipped_steps = 0;
+  std::vector<double> losses;     // training loss of every step (averaged over DP)
+  double last_eval_loss = NAN;
+  std::map<std::string, torch::Tensor> final_weights;  // full tensors (rank 0 of each DP group)
+};
+
+struct TrainOptions {
+  bool save_final = true;      // write <run_dir>/final/model.safetensors + config.yaml
+  bool keep_final_weights = false;  // return them in TrainResult (tests)
+};
+
+absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& sizes,
+                                  const ParallelLayout& layout, RecipeParts parts,
+                                  const TrainOptions& options = {});
+
+// This machine's fp32 matmul rate with the current intra-op threads (GFLOP/s), measured briefly.
+double MeasureMatmulGflops(double seconds = 0.3);
+
+}  // namespace braid
