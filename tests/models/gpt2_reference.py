@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""A GPT-2 written here from the architecture (FORMATS.md "GPT-2": pre-LN, learned positions,
+causal attention with scores / sqrt(head_dim), GELU tanh, final LayerNorm, output tied to the token
+embedding), in plain PyTorch (Debian's python3-torch), loaded with the weights braid saved. It
+checks braid's logits and loss (from `generate --logits`) within 1e-5.
+
+usage: gpt2_reference.py RUN_DIR LOGITS.json [LOGITS.json ...]
+"""
+import json
+import math
+import struct
+import sys
+
+import numpy as np
+import torch
+
+
+def read_safetensors(path):
+    """A small safetensors parser: u64 header length, JSON header, raw little-endian data."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        assert e["dtype"] == "F32", (name, e["dtype"])
+        b, end = e["data_offsets"]
+        arr = np.frombuffer(data[b:end], dtype="<f4").reshape(e["shape"])
+        out[name] = torch.from_numpy(arr.copy()).double()
+    return out
+
+
+def read_config(path):
+    """The few keys needed, from braid's printed config (YAML, one key per line)."""
+    cfg, section = {}, None
+    for line in open(path):
+        if line.startswith("#") or not line.strip():
+            continue
+        key, _, rest = line.partition(":")
+        value = rest.split(" #")[0].strip()
+        if not line.startswith(" "):
+            section = key.strip()
+            continue
+        cfg[f"{section}.{key.strip()}"] = value
+    return cfg
+
+
+def gpt2_logits(w, cfg, ids, vocab):
+    e = int(cfg["model.hidden_size"])
+    heads = int(cfg["model.num_attention_heads"])
+    layers = int(cfg["model.num_layers"])
+    eps = float(cfg["model.layernorm_epsilon"])
+    d = e // heads
+    s = len(ids)
+    wte = w["wte.weight"][:vocab]
+    x = wte[ids] + w["wpe"][:s]
+    ln = lambda t, p: torch.nn.functional.layer_norm(t, (e,), w[p + ".weight"], w[p + ".bias"], eps)
+    causal = torch.triu(torch.ones(s, s, dtype=torch.bool), 1)
+    for i in range(layers):
+        p = f"h.{i}."
+        a = ln(x, p + "ln_self")
+        qkv = a @ w[p + "self_attention.qkv.weight"].T + w[p + "self_attention.qkv.bias"]
+        q, k, v = qkv.split(e, dim=-1)
+        q, k, v = (t.reshape(s, heads, d).transpose(0, 1) for t in (q, k, v))
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(d)
+        att = att.masked_fill(causal, float("-inf")).softmax(-1)
+        y = (att @ v).transpose(0, 1).reshape(s, e)
+        x = x + y @ w[p + "self_attention.out.weight"].T + w[p + "self_attention.out.bias"]
+        m = ln(x, p + "ln_mlp")
+        h = m @ w[p + "mlp.fc1.weight"].T + w[p + "mlp.fc1.bias"]
+        h = torch.nn.functional.gelu(h, approximate="tanh")
+        x = x + h @ w[p + "mlp.fc2.weight"].T + w[p + "mlp.fc2.bias"]
+    x = ln(x, "ln_f")
+    return x @ wte.T
+
+
+def main():
+    run_dir = sys.argv[1]
+    w = read_safetensors(f"{run_dir}/final/model.safetensors")
+    cfg = read_config(f"{run_dir}/final/config.yaml")
+    worst = 0.0
+    for path in sys.argv[2:]:
+        got = json.load(open(path))
+        ids = torch.tensor(got["ids"])
+        theirs = torch.tensor(got["logits"], dtype=torch.float64)
+        vocab = theirs.shape[1]
+        ours = gpt2_logits(w, cfg, ids, vocab)
+        rel = ((ours - theirs).abs().max() / ours.abs().max()).item()
+        loss = torch.nn.functional.cross_entropy(ours[:-1], ids[1:]).item()
+        rel_loss = abs(loss - got["loss"]) / abs(loss)
+        print(f"{path}: {len(ids)} positions x {vocab} logits, max relative difference "
+              f"{rel:.2e}; loss {got['loss']:.6f} vs reference {loss:.6f} (rel {rel_loss:.1e})")
+        assert rel < 1e-5, f"logits differ from the reference GPT-2: {rel}"
+        assert rel_loss < 1e-5, f"loss differs from the reference GPT-2: {rel_loss}"
+        worst = max(worst, rel)
+    print(f"ok   braid's GPT matches the PyTorch GPT-2 reference (worst {worst:.1e})")
+
+
+main()
