@@ -17,7 +17,9 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
                                int64_t vocab_size, int64_t ignore_index, double smoothing) {
     const int64_t n = logits_in.size(0), v = logits_in.size(1);
     torch::NoGradGuard no_grad;
-    torch::Tensor logits = logits_in.to(torch::kFloat).contiguous();
+    // fp32 at least (fp64 stays fp64: the equivalence tests run in double).
+    const auto compute = logits_in.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+    torch::Tensor logits = logits_in.to(compute).contiguous();
     if (logits.data_ptr() == logits_in.data_ptr()) logits = logits.clone();
     // Padded vocabulary entries never take part.
     int64_t real = std::max<int64_t>(0, std::min(v, vocab_size - start));
@@ -76,10 +78,10 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
     int64_t vocab = ctx->saved_data["vocab"].toInt();
     auto dtype = static_cast<at::ScalarType>(ctx->saved_data["dtype"].toInt());
     ctx->saved_data.clear();
-    torch::Tensor onehot_weight = mine.to(torch::kFloat) * (1.0 - smoothing);
+    torch::Tensor onehot_weight = mine.to(g.scalar_type()) * (1.0 - smoothing);
     g.scatter_add_(1, idx.unsqueeze(1), -onehot_weight.unsqueeze(1));
     if (smoothing > 0 && real > 0) g.narrow(1, 0, real).sub_(smoothing / vocab);
-    torch::Tensor scale = grad[0].to(torch::kFloat).masked_fill(ignored, 0.0);
+    torch::Tensor scale = grad[0].to(g.scalar_type()).masked_fill(ignored, 0.0);
     g.mul_(scale.unsqueeze(1));
     return {g.to(dtype), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor(), torch::Tensor()};

@@ -16,7 +16,8 @@ struct VocabShard {
   int64_t vocab_size = 0;  // the real (unpadded) vocabulary size
 };
 
-// logits [N, V/tp] (any float dtype; computed in fp32), targets [N] int64 -> loss [N] fp32.
+// logits [N, V/tp] (any float dtype; computed in fp32, or in fp64 for fp64 input), targets [N]
+// int64 -> loss [N].
 torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
                                         Communicator& tp, VocabShard shard,
                                         int64_t ignore_index = -100,

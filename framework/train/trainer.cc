@@ -175,6 +175,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     data_wait += loader.TakeWaitSeconds();
     const double loss = Scalar(*layout.dp, loss_sum / sizes.accumulation_steps, ReduceOp::kAvg);
     const double norm = GradNorm(params, split, layout);
+    result.grad_norms.push_back(norm);
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       ++result.skipped_steps;
       BLOG(WARNING, "train") << absl::StrFormat("step %d: loss %g, grad norm %g: not finite, step "

@@ -41,6 +41,7 @@ struct TrainResult {
   int64_t steps = 0;
   int64_t skipped_steps = 0;
   std::vector<double> losses;     // training loss of every step (averaged over DP)
+  std::vector<double> grad_norms; // global gradient norm of every step, before clipping
   double last_eval_loss = NAN;
   std::map<std::string, torch::Tensor> final_weights;  // full tensors (rank 0 of each DP group)
 };
