@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # README command 1: set up, build, prepare the embedded default corpus (Debian's fortunes,
-# SentencePiece, .bin/.idx: first run only), and run the main job under mpirun with 2 ranks.
-# Until the GPT recipe lands the job is the distributed self-check of the runtime: every
-# collective on every dtype, on the world and on a TP=2 layout, against closed forms.
+# SentencePiece, .bin/.idx: first run only), then train the quickstart GPT under mpirun with 2
+# ranks (DP=2) and sample from it. Extra arguments go to pretrain (e.g. --set train.train_steps=100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 tools/data/prepare_default_corpus.sh
-build/bin/inspect_dataset build/data/fortunes/fortunes_text_document
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-exec mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 build/bin/pretrain --self-check "$@"
+mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
+  build/bin/pretrain --recipe recipes/gpt/quickstart.yaml "$@"
+echo "--- a sample from the trained model (build/bin/generate --run-dir runs/quickstart) ---"
+build/bin/generate --run-dir runs/quickstart --prompt "The secret of life is" \
+  --max-new-tokens 40 --temperature 0.8 --top-k 40

@@ -59,16 +59,22 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   q = heads(q, sq);
   k = heads(k, sk);
   v = heads(v, sk);
+  // Scale q (s x d) rather than the scores (s x s). Masks are written into the fresh scores
+  // outside autograd: masked entries get probability 0, and softmax's backward gives them zero
+  // gradient anyway, so recording the fill would only allocate and fill a zero mask gradient.
+  if (scale_) q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
   torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));
-  if (scale_) scores = scores / std::sqrt(static_cast<double>(head_dim_));
   if (mask.position_bias.defined()) scores = scores + mask.position_bias;
-  if (mask.causal) {
-    torch::Tensor future = torch::ones({sq, sk}, torch::kBool).triu(sk - sq + 1);
-    scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
-  }
-  if (mask.key_padding.defined()) {
-    scores = scores.masked_fill(mask.key_padding.view({b, 1, 1, sk}),
-                                -std::numeric_limits<float>::infinity());
+  if (mask.causal || mask.key_padding.defined()) {
+    torch::Tensor raw = scores.detach();  // same storage, not recorded
+    if (mask.causal) {
+      torch::Tensor future = torch::ones({sq, sk}, torch::kBool).triu(sk - sq + 1);
+      raw.masked_fill_(future, -std::numeric_limits<float>::infinity());
+    }
+    if (mask.key_padding.defined()) {
+      raw.masked_fill_(mask.key_padding.view({b, 1, 1, sk}),
+                       -std::numeric_limits<float>::infinity());
+    }
   }
   torch::Tensor probs = torch::softmax(scores, -1);
   probs = Dropout(probs, dropout_, is_training(), rng.sharded);

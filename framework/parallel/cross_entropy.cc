@@ -19,15 +19,12 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
     torch::NoGradGuard no_grad;
     // fp32 at least (fp64 stays fp64: the equivalence tests run in double).
     const auto compute = logits_in.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+    // The logits are consumed: exp and softmax are computed in place (nothing else needs them;
+    // the matmul that made them keeps its inputs, not its output). Only a dtype change copies.
     torch::Tensor logits = logits_in.to(compute).contiguous();
-    if (logits.data_ptr() == logits_in.data_ptr()) logits = logits.clone();
-    // Padded vocabulary entries never take part.
     int64_t real = std::max<int64_t>(0, std::min(v, vocab_size - start));
+    // Padded vocabulary entries never take part.
     if (real < v) logits.narrow(1, real, v - real).fill_(-std::numeric_limits<float>::infinity());
-
-    torch::Tensor max = std::get<0>(logits.max(1));
-    if (tp->size() > 1) BRAID_CHECK_OK(tp->AllReduce(max, ReduceOp::kMax));
-    logits.sub_(max.unsqueeze(1));  // shifted logits, in place
 
     torch::Tensor local = targets - start;
     torch::Tensor ignored = targets.eq(ignore_index);
@@ -35,9 +32,13 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
     torch::Tensor idx = local.masked_fill(mine.logical_not(), 0);
     torch::Tensor target_logit = logits.gather(1, idx.unsqueeze(1)).squeeze(1).masked_fill(
         mine.logical_not(), 0.0);
-    torch::Tensor sum_logits;  // for label smoothing: sum of the real shifted logits
+    torch::Tensor sum_logits;  // for label smoothing: sum of the real logits
     if (smoothing > 0) sum_logits = logits.narrow(1, 0, real).sum(1);
-    torch::Tensor exp = logits.exp_();  // logits now hold exp(shifted)
+    torch::Tensor max = std::get<0>(logits.max(1));
+    if (tp->size() > 1) BRAID_CHECK_OK(tp->AllReduce(max, ReduceOp::kMax));
+    logits.sub_(max.unsqueeze(1));
+    target_logit = (target_logit - max).masked_fill(mine.logical_not(), 0.0);
+    torch::Tensor exp = logits.exp_();
     torch::Tensor sum_exp = exp.sum(1);
     if (tp->size() > 1) {
       // One all-reduce for the sums: [sum_exp | target_logit | sum_logits].
@@ -49,6 +50,9 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
       target_logit = packed[1];
       if (smoothing > 0) sum_logits = packed[2];
     }
+    exp.div_(sum_exp.unsqueeze(1));  // softmax, kept for backward
+    if (smoothing > 0) sum_logits = sum_logits - static_cast<double>(vocab_size) * max;
+    // Shifted logits (by the global max): loss = log Z - z_t.
     torch::Tensor log_z = sum_exp.log();
     torch::Tensor loss = log_z - target_logit;
     if (smoothing > 0) {
@@ -56,7 +60,6 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
       loss = (1.0 - smoothing) * loss - smoothing * mean_logp;
     }
     loss.masked_fill_(ignored, 0.0);
-    exp.div_(sum_exp.unsqueeze(1));  // softmax, kept for backward
     ctx->saved_data["softmax"] = exp;
     ctx->saved_data["idx"] = idx;
     ctx->saved_data["mine"] = mine;

@@ -50,7 +50,8 @@ double GradNorm(const std::vector<torch::Tensor>& params, const std::vector<bool
   for (size_t i = 0; i < params.size(); ++i) {
     if (!params[i].grad().defined()) continue;
     if (!split[i] && layout.tp_rank != 0) continue;
-    sq += params[i].grad().to(torch::kDouble).pow(2).sum().item<double>();
+    const double n = params[i].grad().norm().item<double>();  // vectorised, no copy
+    sq += n * n;
   }
   if (layout.tp_size > 1) sq = Scalar(*layout.tp, sq, ReduceOp::kSum);
   return std::sqrt(sq);
@@ -161,6 +162,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     const double lr = LearningRate(step, tc.lr, tc.min_lr, tc.lr_warmup_steps, decay_steps,
                                    tc.lr_decay_style);
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    const double step_start = Now();
     reducer.ZeroGrad();
     double loss_sum = 0;
     std::map<std::string, double> metrics;
@@ -171,7 +173,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
       (loss / static_cast<double>(sizes.accumulation_steps)).backward();
       loss_sum += loss.item<double>();
     }
-    comm_wait += reducer.Finish();
+    const double step_comm = reducer.Finish();
+    comm_wait += step_comm;
+    result.comm_wait_seconds.push_back(step_comm);
     data_wait += loader.TakeWaitSeconds();
     const double loss = Scalar(*layout.dp, loss_sum / sizes.accumulation_steps, ReduceOp::kAvg);
     const double norm = GradNorm(params, split, layout);
@@ -197,6 +201,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
         if (p.grad().defined()) p.grad().mul_(scale);
     }
     optimizer.step();
+    result.step_seconds.push_back(Now() - step_start);
     result.losses.push_back(loss);
     result.steps = step + 1;
     interval_loss += loss;

@@ -42,6 +42,8 @@ struct TrainResult {
   int64_t skipped_steps = 0;
   std::vector<double> losses;     // training loss of every step (averaged over DP)
   std::vector<double> grad_norms; // global gradient norm of every step, before clipping
+  std::vector<double> step_seconds;  // wall time of every step (data, compute, comm, optimizer)
+  std::vector<double> comm_wait_seconds;  // of which waiting for the DP reduction
   double last_eval_loss = NAN;
   std::map<std::string, torch::Tensor> final_weights;  // full tensors (rank 0 of each DP group)
 };

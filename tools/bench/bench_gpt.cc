@@ -1,0 +1,158 @@
+// GPT training benchmark: prints figures, never fails on time. Runs the real trainer (Train)
+// on synthetic tokens and reports tokens/s (median step after warm-up), MFU against the matmul
+// rate measured in the same process, the share of step time waiting for DP communication, and
+// memory per rank.
+//   bench_gpt [--layers 4 --hidden 256 --heads 4 --seq 256 --vocab 8192 --micro 8 --global 8
+//              --steps 12 --threads 2 --tp 1]      (DP = ranks / TP; run under mpirun for DP/TP)
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "framework/core/config.h"
+#include "framework/core/log.h"
+#include "framework/dist/layout.h"
+#include "framework/dist/runtime.h"
+#include "framework/models/gpt.h"
+#include "framework/train/trainer.h"
+
+namespace braid {
+namespace {
+
+class Synthetic : public SampleSource {
+ public:
+  Synthetic(int64_t len, int64_t vocab) : len_(len), vocab_(vocab) {}
+  int64_t size() const override { return 1 << 30; }
+  int64_t sample_length() const override { return len_; }
+  void Get(int64_t i, int64_t* out) const override {
+    uint64_t h = 0x9E3779B97F4A7C15ULL * (i + 1);
+    for (int64_t k = 0; k < len_; ++k) {
+      h ^= h >> 29;
+      h *= 0xBF58476D1CE4E5B9ULL;
+      out[k] = static_cast<int64_t>((h >> 33) % vocab_);
+    }
+  }
+
+ private:
+  int64_t len_, vocab_;
+};
+
+class Task : public TrainTask {
+ public:
+  Task(std::shared_ptr<GptModel> m, int64_t seq) : m_(std::move(m)), seq_(seq) {}
+  torch::nn::Module& model() override { return *m_; }
+  torch::Tensor Loss(const Batch& b, TpRng& rng, std::map<std::string, double>*) override {
+    return m_->Loss(b.tokens, rng);
+  }
+  double FlopsPerSample() const override { return m_->FlopsPerToken(seq_) * seq_; }
+  int64_t TokensPerSample() const override { return seq_; }
+
+ private:
+  std::shared_ptr<GptModel> m_;
+  int64_t seq_;
+};
+
+double PeakRssMb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  std::map<std::string, int64_t> o = {{"layers", 4}, {"hidden", 256}, {"heads", 4},
+                                      {"seq", 256},   {"vocab", 8192}, {"micro", 8},
+                                      {"global", 8},  {"steps", 12},   {"threads", 2},
+                                      {"tp", 1}};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = std::string(argv[i]).substr(2);
+    if (!o.count(k) || !absl::SimpleAtoi(argv[i + 1], &o[k])) {
+      std::fprintf(stderr, "bench_gpt: bad argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  auto rt = Runtime::Init(&argc, &argv);
+  if (!rt.ok()) return 2;
+  torch::set_num_threads(static_cast<int>(o["threads"]));
+  SetLogLevel(LogLevel::kWarning);
+  auto config = LoadConfigFromString(
+      absl::StrCat("recipe: gpt\nmodel: {num_layers: ", o["layers"], ", hidden_size: ",
+                   o["hidden"], ", num_attention_heads: ", o["heads"], ", seq_length: ", o["seq"],
+                   ", hidden_dropout: 0.0, attention_dropout: 0.0}\n"
+                   "parallel: {tensor_parallel_size: ", o["tp"], "}\n"
+                   "train: {micro_batch_size: ", o["micro"], ", global_batch_size: ", o["global"],
+                   ", train_steps: ", o["steps"], ", eval_steps: 0, lr: 1.0e-4}\n"
+                   "logging: {interval: 100000}\n"),
+      "bench.yaml");
+  if (!config.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  auto sizes = DeriveSizes(*config, (*rt)->world_size(), o["vocab"]);
+  if (!sizes.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(sizes.status().message()).c_str());
+    return 2;
+  }
+  auto layout = ParallelLayout::Create((*rt)->world(), static_cast<int>(o["tp"]));
+  GptConfig g;
+  g.layers = o["layers"];
+  g.max_positions = o["seq"];
+  g.vocab_size = o["vocab"];
+  g.padded_vocab = sizes->padded_vocab_size;
+  g.block.hidden = o["hidden"];
+  g.block.heads = o["heads"];
+  g.block.ffn = 4 * o["hidden"];
+  auto model = std::make_shared<GptModel>(TpEnv{layout->tp, 1}, g);
+  int64_t local = 0;
+  for (const auto& p : model->parameters()) local += p.numel();
+  RecipeParts parts;
+  parts.task = std::make_unique<Task>(model, o["seq"]);
+  parts.train = std::make_shared<Synthetic>(o["seq"] + 1, o["vocab"]);
+  double peak = MeasureMatmulGflops(1.0);
+  TrainOptions to;
+  to.save_final = false;
+  auto r = Train(*config, *sizes, *layout, std::move(parts), to);
+  if (!r.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str());
+    return 1;
+  }
+  // Median over steps after the first two (warm-up).
+  std::vector<double> steps(r->step_seconds.begin() + std::min<size_t>(2, r->step_seconds.size() - 1),
+                            r->step_seconds.end());
+  std::sort(steps.begin(), steps.end());
+  double median = steps[steps.size() / 2];
+  double comm = 0, total = 0;
+  for (size_t i = 2; i < r->step_seconds.size(); ++i) {
+    comm += r->comm_wait_seconds[i];
+    total += r->step_seconds[i];
+  }
+  double tokens = static_cast<double>(o["global"] * o["seq"]);
+  double flops = model->FlopsPerToken(o["seq"]) * tokens;
+  torch::Tensor peak_all = torch::full({1}, peak, torch::kDouble);
+  (void)(*rt)->world()->AllReduce(peak_all, ReduceOp::kSum);
+  torch::Tensor rss = torch::full({1}, PeakRssMb(), torch::kDouble);
+  (void)(*rt)->world()->AllReduce(rss, ReduceOp::kMax);
+  if ((*rt)->rank() == 0) {
+    std::printf("braid  layers %ld width %ld heads %ld seq %ld vocab %ld | world %d = TP %ld x DP %d, "
+                "%ld thread(s)/rank | micro %ld global %ld\n",
+                (long)o["layers"], (long)o["hidden"], (long)o["heads"], (long)o["seq"],
+                (long)o["vocab"], (*rt)->world_size(), (long)o["tp"], layout->dp_size,
+                (long)o["threads"], (long)o["micro"], (long)o["global"]);
+    std::printf("braid  step %.3f s (median of %zu) | %.0f tokens/s | %.1f GFLOP/s | matmul "
+                "ceiling %.1f GFLOP/s | MFU %.1f%% | DP comm wait %.1f%% of step time\n",
+                median, steps.size(), tokens / median, flops / median / 1e9,
+                peak_all.item<double>(), 100 * flops / median / 1e9 / peak_all.item<double>(),
+                100 * comm / std::max(total, 1e-9));
+    std::printf("braid  per rank: %ld parameters = %.1f MB weights + %.1f MB grads + %.1f MB "
+                "AdamW state (fp32); peak RSS %.0f MB\n",
+                (long)local, local * 4 / 1e6, local * 4 / 1e6, local * 8 / 1e6, rss.item<double>());
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace braid
+
+int main(int argc, char** argv) { return braid::Main(argc, argv); }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# GPT training benchmark, side by side in one run (prints figures; never fails on time):
+#  1. braid vs a plain PyTorch eager loop (Debian's python3-torch) on the same GPT (4 layers,
+#     width 256, 4 heads, sequence 256, vocabulary 8192, batch 8), same 2 threads, alternated
+#     twice; MFU against the matmul rate braid measures in the same process.
+#  2. DP=2 with 1 thread per rank vs DP=1 with 2 threads, same global batch 8.
+#  3. gpt2-small (124M, sequence 1024, micro batch 1) memory per rank at TP=1 and TP=2.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
+export OMP_NUM_THREADS=1
+echo "== 1. braid vs plain PyTorch, same model, 2 threads =="
+for round in 1 2; do
+  build/bin/bench_gpt --threads 2
+  /usr/bin/python3 tools/bench/gpt_pytorch_loop.py --threads 2
+done
+echo "== 2. DP=2 x 1 thread vs DP=1 x 2 threads (global batch 8) =="
+build/bin/bench_gpt --threads 2 --micro 8 --global 8
+"${mpi[@]}" -np 2 build/bin/bench_gpt --threads 1 --micro 4 --global 8
+echo "== 3. gpt2-small (124M), sequence 1024, micro batch 1, 3 steps: memory per rank =="
+build/bin/bench_gpt --layers 12 --hidden 768 --heads 12 --seq 1024 --vocab 50257 --micro 1 --global 1 --steps 3 --threads 2
+"${mpi[@]}" -np 2 build/bin/bench_gpt --layers 12 --hidden 768 --heads 12 --seq 1024 --vocab 50257 --micro 1 --global 1 --steps 3 --threads 1 --tp 2
