@@ -67,7 +67,7 @@ void DescribeConfig(Config& c, Fields& f) {
     ParallelConfig& p = c.parallel;
     f.Int("tensor_parallel_size", &p.tensor_parallel_size, 1, 1024, Need::kOptional);
     f.Float("comm_timeout_s", &p.comm_timeout_s, 1.0, 1e6);
-    f.Int("grad_bucket_mb", &p.grad_bucket_mb, 1, 1 << 16, Need::kOptional);
+    f.Float("grad_bucket_mb", &p.grad_bucket_mb, 0.001, 65536.0);
   });
   f.Section("data", [&] {
     DataConfig& d = c.data;

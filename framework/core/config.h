@@ -33,7 +33,7 @@ struct ModelConfig {
 struct ParallelConfig {
   int64_t tensor_parallel_size = 1;
   double comm_timeout_s = 600;  // a collective waiting longer aborts the job
-  int64_t grad_bucket_mb = 25;  // DP gradient bucket size
+  double grad_bucket_mb = 25;   // DP gradient bucket size (MB of fp32 gradients)
 };
 
 struct DataConfig {

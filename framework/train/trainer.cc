@@ -94,7 +94,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
     local_numel += p.value().numel();
   }
-  GradReducer reducer(params, layout.dp, static_cast<double>(config.parallel.grad_bucket_mb));
+  GradReducer reducer(params, layout.dp, config.parallel.grad_bucket_mb);
   auto adamw = [&](double wd) {
     return std::make_unique<torch::optim::AdamWOptions>(
         torch::optim::AdamWOptions(tc.lr).betas({tc.adam_beta1, tc.adam_beta2}).eps(tc.adam_eps)

@@ -17,6 +17,8 @@
 #include "framework/train/trainer.h"
 #include "tests/mpi_test_env.h"
 
+#include <set>
+
 namespace braid {
 namespace {
 using testing::g_runtime;
@@ -200,14 +202,35 @@ class GptTask : public TrainTask {
   std::shared_ptr<GptModel> m_;
 };
 
-TrainResult TrainTiny(std::shared_ptr<Communicator> world, int tp, int64_t micro,
-                      int64_t global, int steps, torch::Dtype dtype = torch::kFloat) {
+// Wraps a task: the loss of the steps listed in `nan_steps` (counted in Loss calls) becomes NaN.
+class NanAt : public TrainTask {
+ public:
+  NanAt(std::unique_ptr<TrainTask> inner, std::set<int> nan_calls)
+      : inner_(std::move(inner)), nan_calls_(std::move(nan_calls)) {}
+  torch::nn::Module& model() override { return inner_->model(); }
+  torch::Tensor Loss(const Batch& b, TpRng& rng, std::map<std::string, double>* m) override {
+    torch::Tensor l = inner_->Loss(b, rng, m);
+    return nan_calls_.count(calls_++) ? l * std::numeric_limits<double>::quiet_NaN() : l;
+  }
+  double FlopsPerSample() const override { return inner_->FlopsPerSample(); }
+  int64_t TokensPerSample() const override { return inner_->TokensPerSample(); }
+
+ private:
+  std::unique_ptr<TrainTask> inner_;
+  std::set<int> nan_calls_;
+  int calls_ = 0;
+};
+
+absl::StatusOr<TrainResult> TrainTinyOr(std::shared_ptr<Communicator> world, int tp,
+                                        int64_t micro, int64_t global, int steps,
+                                        torch::Dtype dtype, std::set<int> nan_calls = {}) {
   auto config = LoadConfigFromString(
       "recipe: gpt\nmodel: {num_layers: 2, hidden_size: 32, num_attention_heads: 4, "
       "seq_length: 16, hidden_dropout: 0.0, attention_dropout: 0.0}\n"
       // adam_eps 1e-4: with 1e-8, parameters whose true gradient is ~0 (the key bias) get
       // +-lr updates from rounding noise, and equal runs drift apart by lr, not by rounding.
       "train: {lr: 3.0e-3, lr_warmup_steps: 2, eval_steps: 0, clip_grad: 1.0, adam_eps: 1.0e-4}\n"
+      "parallel: {grad_bucket_mb: 0.05}\n"  // many buckets: exercises their ordering
       "logging: {interval: 1000}\n",
       "tiny.yaml",
       {"parallel.tensor_parallel_size=" + std::to_string(tp),
@@ -225,11 +248,17 @@ TrainResult TrainTiny(std::shared_ptr<Communicator> world, int tp, int64_t micro
   auto model = std::make_shared<GptModel>(TpEnv{layout->tp, 99}, g);
   model->to(dtype);
   parts.task = std::make_unique<GptTask>(model);
+  if (!nan_calls.empty()) parts.task = std::make_unique<NanAt>(std::move(parts.task), nan_calls);
   parts.train = std::make_shared<SyntheticSource>(17);
   TrainOptions o;
   o.save_final = false;
   o.keep_final_weights = true;
-  auto r = Train(*config, *sizes, *layout, std::move(parts), o);
+  return Train(*config, *sizes, *layout, std::move(parts), o);
+}
+
+TrainResult TrainTiny(std::shared_ptr<Communicator> world, int tp, int64_t micro,
+                      int64_t global, int steps, torch::Dtype dtype = torch::kFloat) {
+  auto r = TrainTinyOr(std::move(world), tp, micro, global, steps, dtype);
   EXPECT_TRUE(r.ok()) << r.status();
   return std::move(*r);
 }
@@ -260,6 +289,24 @@ TEST(Parallel, DpAndAccumulationEqualLargerMicroBatch) {
     TrainResult accum = TrainTiny(Solo(), 1, b, world * b, 3, dtype);
     ExpectSameRun(accum, serial, tol, name + "accumulation vs one batch");
   }
+}
+
+// A NaN loss skips the step on every rank (weights unchanged by it); several in a row stop the
+// run with an error naming the step.
+TEST(Parallel, NonFiniteStepsAreSkippedThenStop) {
+  const int world = g_runtime->world_size();
+  // Each step is one Loss call per rank (micro = global / DP): NaN in call 1 on rank 0 only.
+  std::set<int> once = g_runtime->rank() == 0 ? std::set<int>{1} : std::set<int>{};
+  auto r = TrainTinyOr(g_runtime->world(), 1, 2, 2 * world, 4, torch::kFloat, once);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->skipped_steps, 1);
+  EXPECT_TRUE(std::isnan(r->losses[1]));
+  EXPECT_TRUE(std::isfinite(r->losses[3]));
+  std::set<int> always = {1, 2, 3, 4, 5, 6};
+  auto stop = TrainTinyOr(g_runtime->world(), 1, 2, 2 * world, 8, torch::kFloat, always);
+  ASSERT_FALSE(stop.ok());
+  EXPECT_NE(stop.status().message().find("step 4: 3 steps in a row"), std::string::npos)
+      << stop.status();
 }
 
 TEST(Parallel, TpTimesDpFollowsSerialLossCurve) {
