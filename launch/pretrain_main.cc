@@ -1,5 +1,7 @@
 // `pretrain`: the training entry point, one process per rank under mpirun or Slurm.
 //   pretrain --recipe FILE [--set section.key=value]... [--print-config] [--run-dir DIR]
+//            [--resume STEP_DIR]   (without it: continue from <checkpoint dir>/latest if present,
+//                                  unless checkpoint.resume=false)
 //   pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]] [--comm-timeout S]
 // --self-check runs every collective on the world and on a TP x DP layout against closed forms.
 // --fail-rank R makes rank R fail on purpose, to test that one failing rank ends the whole job:
@@ -30,6 +32,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: pretrain --recipe FILE [--set section.key=value]... [--print-config] [--run-dir DIR]\n"
+    "                [--resume CHECKPOINT_STEP_DIR]\n"
     "       pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]]\n"
     "                [--comm-timeout SECONDS]\n";
 
@@ -37,6 +40,7 @@ struct Args {
   std::string recipe;
   std::vector<std::string> overrides;
   bool print_config = false;
+  std::string resume;  // a checkpoint step directory
   bool self_check = false;
   int tp = 0;  // 0 -> 2 when the world is even, else 1
   int fail_rank = -1;
@@ -81,6 +85,8 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv) {
     } else if (flag == "--run-dir") {
       BRAID_ASSIGN_OR_RETURN(std::string v, next());
       a.overrides.push_back(absl::StrCat("logging.run_dir=", v));
+    } else if (flag == "--resume") {
+      BRAID_ASSIGN_OR_RETURN(a.resume, next());
     } else if (flag == "--print-config") {
       a.print_config = true;
     } else if (flag == "--self-check") {
@@ -166,7 +172,10 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
   BRAID_ASSIGN_OR_RETURN(RecipeParts parts, build(ctx));
   BRAID_ASSIGN_OR_RETURN(DerivedSizes final_sizes,
                          DeriveSizes(config, rt.world_size(), 0));
-  BRAID_ASSIGN_OR_RETURN(TrainResult result, Train(config, final_sizes, layout, std::move(parts)));
+  TrainOptions options;
+  options.resume_from = args.resume;
+  BRAID_ASSIGN_OR_RETURN(TrainResult result,
+                         Train(config, final_sizes, layout, std::move(parts), options));
   BLOG(INFO, "main") << absl::StrFormat("done: %d steps (%d skipped), final valid loss %.4f",
                                         result.steps, result.skipped_steps, result.last_eval_loss);
   return absl::OkStatus();

@@ -103,12 +103,15 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Int("eval_steps", &t.eval_steps, 0, kMaxInt, Need::kOptional);
     f.Int("threads", &t.threads, 0, 4096, Need::kOptional);
     f.Int("max_bad_steps", &t.max_bad_steps, 1, kMaxInt, Need::kOptional);
+    f.Int("exit_interval", &t.exit_interval, 0, kMaxInt, Need::kOptional);
   });
   f.Section("checkpoint", [&] {
     CheckpointConfig& k = c.checkpoint;
     f.Str("dir", &k.dir, Need::kOptional);
     f.Int("save_interval", &k.save_interval, 0, kMaxInt, Need::kOptional);
     f.Int("keep_last", &k.keep_last, 1, 1 << 20, Need::kOptional);
+    f.Bool("resume", &k.resume);
+    f.Bool("save_optimizer", &k.save_optimizer);
   });
   f.Section("logging", [&] {
     LoggingConfig& l = c.logging;

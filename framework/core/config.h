@@ -68,12 +68,15 @@ struct TrainConfig {
   int64_t eval_steps = 10;
   int64_t threads = 0;       // intra-op threads per rank; 0 -> node cores / ranks on the node
   int64_t max_bad_steps = 3; // consecutive NaN/Inf steps before the run stops
+  int64_t exit_interval = 0; // stop (after saving a checkpoint) when step % this == 0; 0: never
 };
 
 struct CheckpointConfig {
   std::string dir;            // empty -> <run_dir>/checkpoints
   int64_t save_interval = 0;  // 0 -> only at the end
   int64_t keep_last = 2;
+  bool resume = true;          // continue from <dir>/latest when it exists
+  bool save_optimizer = true;  // AdamW moments too (needed for an exact resume)
 };
 
 struct LoggingConfig {

@@ -100,7 +100,7 @@ VocabParallelEmbedding::VocabParallelEmbedding(const TpEnv& env, const std::stri
   auto gen = at::detail::createCPUGenerator(env.seed ^ Fnv(name + ".weight"));
   torch::Tensor full = at::normal(0.0, init_std, {padded_vocab, dim}, gen);
   full.narrow(0, vocab_size, padded_vocab - vocab_size).zero_();
-  weight = Param("weight", ShardOf(full, {0, 1}, env.rank(), env.size()), {0, 1});
+  weight = Param("weight", ShardOf(full, {0, 1}, env.rank(), env.size()), {0, 1, true});
 }
 
 torch::Tensor VocabParallelEmbedding::forward(const torch::Tensor& ids) {

@@ -18,6 +18,7 @@ namespace braid {
 struct TpParam {
   int axis = -1;   // -1: replicated (identical on every TP rank); else the split dimension
   int groups = 1;  // a fused weight of `groups` equal parts (QKV: 3), each split separately
+  bool vocab = false;  // axis 0 is the padded vocabulary (its size depends on the TP size)
 };
 
 // What every parallel layer needs: the TP group and the initialisation seed.

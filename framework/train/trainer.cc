@@ -13,7 +13,9 @@
 #include "framework/core/status.h"
 #include "framework/parallel/grad_reducer.h"
 #include "framework/parallel/layers.h"
+#include "framework/train/checkpoint.h"
 #include "framework/train/model_io.h"
+#include "framework/train/optimizer.h"
 #include "framework/train/safetensors.h"
 #include "framework/train/schedule.h"
 
@@ -86,29 +88,42 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   std::map<std::string, TpParam> layouts = CollectTpParams(model);
   std::vector<torch::Tensor> params;
   std::vector<bool> split;
-  std::vector<torch::Tensor> decay, no_decay;
+  std::vector<bool> decay;
   int64_t local_numel = 0;
   for (const auto& p : model.named_parameters()) {
     params.push_back(p.value());
     split.push_back(layouts[p.key()].axis >= 0);
-    (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+    decay.push_back(p.value().dim() >= 2);  // no weight decay on biases and norm weights
     local_numel += p.value().numel();
   }
   GradReducer reducer(params, layout.dp, config.parallel.grad_bucket_mb);
-  auto adamw = [&](double wd) {
-    return std::make_unique<torch::optim::AdamWOptions>(
-        torch::optim::AdamWOptions(tc.lr).betas({tc.adam_beta1, tc.adam_beta2}).eps(tc.adam_eps)
-            .weight_decay(wd));
-  };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, adamw(tc.weight_decay));
-  groups.emplace_back(no_decay, adamw(0.0));
-  torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(tc.lr));
+  AdamW optimizer(params, decay,
+                  AdamW::Options{tc.adam_beta1, tc.adam_beta2, tc.adam_eps, tc.weight_decay});
+
+  // Resume: an explicit step directory, or <checkpoint dir>/latest when checkpoint.resume.
+  const std::string ckpt_root = config.checkpoint.dir.empty()
+                                    ? (fs::path(config.logging.run_dir) / "checkpoints").string()
+                                    : config.checkpoint.dir;
+  CheckpointTarget target{&config, &layout, &model, &optimizer, &rng, parts.vocab_size};
+  TrainState state;
+  std::string resume = options.resume_from;
+  if (resume.empty() && config.checkpoint.resume) {
+    auto latest = LatestCheckpoint(ckpt_root);
+    if (latest.ok()) resume = *latest;
+  }
+  if (!resume.empty()) {
+    BRAID_ASSIGN_OR_RETURN(state, LoadCheckpoint(resume, target));
+    BLOG(INFO, "ckpt") << absl::StrFormat("resumed from %s: step %d, %d samples consumed", resume,
+                                          state.step, state.consumed_samples);
+  }
+  TrainResult result;
+  result.start_step = state.step;
+  result.skipped_steps = state.skipped_steps;
 
   BRAID_ASSIGN_OR_RETURN(DistributedBatchSampler sampler,
                          DistributedBatchSampler::Create(sizes.global_batch_size,
                                                          tc.micro_batch_size, layout.dp_rank,
-                                                         layout.dp_size, 0));
+                                                         layout.dp_size, state.consumed_samples));
   Loader loader(parts.train, sampler, static_cast<int>(std::max<int64_t>(1, config.data.prefetch)));
 
   const double peak_gflops = Scalar(*layout.world, MeasureMatmulGflops(), ReduceOp::kSum);
@@ -125,7 +140,21 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   for (const std::string& note : parts.notes) BLOG(INFO, "data") << note;
   BLOG(INFO, "train") << "MFU uses the PaLM estimate: 6N + 12 L d T FLOPs per token";
 
-  TrainResult result;
+  std::ofstream loss_log;
+  if (layout.rank == 0) {
+    std::error_code ec;
+    fs::create_directories(config.logging.run_dir, ec);
+    loss_log.open(fs::path(config.logging.run_dir) / "losses.tsv",
+                  state.step > 0 ? std::ios::app : std::ios::trunc);
+  }
+  auto save = [&](int64_t step) -> absl::Status {
+    double t0 = Now();
+    TrainState s{step, loader.consumed(), result.skipped_steps};
+    BRAID_RETURN_IF_ERROR(SaveCheckpoint(ckpt_root, target, s, config.checkpoint.keep_last));
+    BLOG(INFO, "ckpt") << absl::StrFormat("saved step %d to %s/step_%08d in %.2f s", step,
+                                          ckpt_root, step, Now() - t0);
+    return absl::OkStatus();
+  };
   int64_t bad_in_a_row = 0;
   const int64_t decay_steps = tc.lr_decay_steps > 0 ? tc.lr_decay_steps : tc.train_steps;
   double t_interval = Now(), data_wait = 0, comm_wait = 0;
@@ -158,10 +187,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     return Scalar(*layout.dp, sum / std::max<int64_t>(1, n), ReduceOp::kAvg);
   };
 
-  for (int64_t step = 0; step < tc.train_steps; ++step) {
+  for (int64_t step = state.step; step < tc.train_steps; ++step) {
     const double lr = LearningRate(step, tc.lr, tc.min_lr, tc.lr_warmup_steps, decay_steps,
                                    tc.lr_decay_style);
-    for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     const double step_start = Now();
     reducer.ZeroGrad();
     double loss_sum = 0;
@@ -191,6 +219,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
             "lower train.lr, raise lr_warmup_steps, or check the data.", step + 1, bad_in_a_row));
       }
       result.losses.push_back(loss);
+      result.step_seconds.push_back(Now() - step_start);
+      if (loss_log.is_open()) loss_log << absl::StrFormat("%d\t%.17g\t%.17g\t%.17g\n", step + 1, loss, norm, lr) << std::flush;
       continue;
     }
     bad_in_a_row = 0;
@@ -200,8 +230,11 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
       for (auto& p : params)
         if (p.grad().defined()) p.grad().mul_(scale);
     }
-    optimizer.step();
+    optimizer.Step(lr);
     result.step_seconds.push_back(Now() - step_start);
+    if (loss_log.is_open()) {
+      loss_log << absl::StrFormat("%d\t%.17g\t%.17g\t%.17g\n", step + 1, loss, norm, lr) << std::flush;
+    }
     result.losses.push_back(loss);
     result.steps = step + 1;
     interval_loss += loss;
@@ -237,6 +270,18 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
                                               std::exp(result.last_eval_loss));
       }
       t_interval += Now() - t0;  // evaluation time is not training time
+    }
+    const bool periodic = config.checkpoint.save_interval > 0 &&
+                          (step + 1) % config.checkpoint.save_interval == 0;
+    const bool exit_now = tc.exit_interval > 0 && (step + 1) % tc.exit_interval == 0 && !last;
+    if (periodic || last || exit_now) {
+      double t0 = Now();
+      BRAID_RETURN_IF_ERROR(save(step + 1));
+      t_interval += Now() - t0;
+    }
+    if (exit_now) {
+      BLOG(INFO, "train") << "train.exit_interval: stopping after step " << step + 1;
+      break;
     }
   }
 

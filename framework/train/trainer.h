@@ -3,7 +3,11 @@
 // correct across TP shards and replicated parameters, AdamW (no weight decay on biases and norm
 // weights, i.e. 1-D parameters), the LR schedule, evaluation on the validation split, a NaN/Inf
 // guard, one progress line per logging interval on rank 0, and the final weights saved as
-// safetensors. The trainer knows nothing of GPT, BERT or T5: a recipe hands it a TrainTask.
+// safetensors. Checkpoints (checkpoint.h) every checkpoint.save_interval steps and at the end;
+// with checkpoint.resume a run continues from <checkpoint dir>/latest (weights, AdamW moments and
+// step, LR schedule position, data position, RNG states). Every step's loss goes to
+// <run_dir>/losses.tsv (step, loss, grad norm, lr; full precision). The trainer knows nothing of
+// GPT, BERT or T5: a recipe hands it a TrainTask.
 #pragma once
 #include <torch/torch.h>
 
@@ -35,6 +39,7 @@ struct RecipeParts {
   std::unique_ptr<TrainTask> task;
   std::shared_ptr<const SampleSource> train, valid;
   std::vector<std::string> notes;  // logged at start (e.g. the data's unigram entropy)
+  int64_t vocab_size = 0;          // the real vocabulary size (recorded in checkpoints)
 };
 
 struct TrainResult {
@@ -46,11 +51,13 @@ struct TrainResult {
   std::vector<double> comm_wait_seconds;  // of which waiting for the DP reduction
   double last_eval_loss = NAN;
   std::map<std::string, torch::Tensor> final_weights;  // full tensors (rank 0 of each DP group)
+  int64_t start_step = 0;         // > 0 when resumed
 };
 
 struct TrainOptions {
   bool save_final = true;      // write <run_dir>/final/model.safetensors + config.yaml
   bool keep_final_weights = false;  // return them in TrainResult (tests)
+  std::string resume_from;     // a step directory to resume from ("" -> checkpoint.resume rule)
 };
 
 absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& sizes,

@@ -101,6 +101,7 @@ absl::StatusOr<RecipeParts> BuildGptRecipe(const RunContext& ctx) {
   parts.task = std::make_unique<GptTask>(model, c.model.seq_length);
   parts.train = splits.split[0];
   parts.valid = splits.split[1];
+  parts.vocab_size = vocab;
   parts.notes.push_back(absl::StrFormat("GPT: %d layers, width %d, %d heads, vocabulary %d "
                                         "(padded to %d), sequence %d",
                                         g.layers, g.block.hidden, g.block.heads, vocab,

@@ -1,0 +1,482 @@
+// Checkpoint save/load (see checkpoint.h).
+#include "framework/train/checkpoint.h"
+
+#include <fcntl.h>
+#include <google/protobuf/text_format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "checkpoint.pb.h"
+#include "framework/core/check.h"
+#include "framework/core/crc32c.h"
+#include "framework/core/log.h"
+#include "framework/core/status.h"
+#include "framework/train/model_io.h"
+#include "framework/train/safetensors.h"
+
+namespace braid {
+namespace {
+namespace fs = std::filesystem;
+
+std::string StepName(int64_t step) { return absl::StrFormat("step_%08d", step); }
+std::string ShardFile(int tp_rank) { return absl::StrFormat("tp%d.safetensors", tp_rank); }
+
+const char* DtypeName(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "F32";
+    case at::kBFloat16: return "BF16";
+    case at::kHalf: return "F16";
+    case at::kDouble: return "F64";
+    default: return "?";
+  }
+}
+
+absl::Status Fsync(const fs::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd < 0) return absl::InternalError(absl::StrCat(p.string(), ": cannot open to sync"));
+  ::fsync(fd);
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::pair<uint64_t, uint32_t>> SizeAndCrc(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(p.string(), ": missing"));
+  std::vector<char> buf(1 << 20);
+  uint64_t bytes = 0;
+  uint32_t crc = 0;
+  while (in) {
+    in.read(buf.data(), buf.size());
+    std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    crc = Crc32c(buf.data(), static_cast<size_t>(n), crc);
+    bytes += static_cast<uint64_t>(n);
+  }
+  return std::make_pair(bytes, crc);
+}
+
+// Every tensor the target checkpoints, with its layout: model/<p>, optim/exp_avg/<p>, ...
+struct Entry {
+  std::string name;
+  torch::Tensor local;
+  TpParam layout;
+};
+std::vector<Entry> Entries(const CheckpointTarget& t, bool with_optimizer) {
+  std::map<std::string, TpParam> layouts = CollectTpParams(*t.model);
+  std::vector<Entry> out;
+  auto named = t.model->named_parameters();
+  size_t i = 0;
+  for (const auto& p : named) {
+    TpParam l = layouts[p.key()];
+    out.push_back({"model/" + p.key(), p.value().detach(), l});
+    if (with_optimizer && t.optimizer != nullptr) {
+      out.push_back({"optim/exp_avg/" + p.key(), t.optimizer->exp_avg()[i], l});
+      out.push_back({"optim/exp_avg_sq/" + p.key(), t.optimizer->exp_avg_sq()[i], l});
+    }
+    ++i;
+  }
+  return out;
+}
+
+std::vector<int64_t> GlobalShape(const torch::Tensor& local, TpParam l, int tp) {
+  std::vector<int64_t> s = local.sizes().vec();
+  if (l.axis >= 0) s[l.axis] *= tp;
+  return s;
+}
+
+// Fits a full tensor saved with one padded vocabulary into another (rows past the real
+// vocabulary are zero padding).
+torch::Tensor FitVocab(const torch::Tensor& t, int64_t rows) {
+  if (t.size(0) == rows) return t;
+  if (t.size(0) > rows) return t.narrow(0, 0, rows).clone();
+  std::vector<int64_t> pad = t.sizes().vec();
+  pad[0] = rows - t.size(0);
+  return torch::cat({t, torch::zeros(pad, t.options())});
+}
+
+absl::Status WriteManifest(const fs::path& dir, const proto::Manifest& m) {
+  std::string bin;
+  m.SerializeToString(&bin);
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(m, &text);
+  {
+    std::ofstream out(dir / "manifest.txt", std::ios::binary);
+    out << text;
+  }
+  {
+    std::ofstream out(dir / "manifest.pb.tmp", std::ios::binary);
+    out << bin;
+    if (!out.flush()) return absl::InternalError(absl::StrCat(dir.string(), ": manifest write failed"));
+  }
+  BRAID_RETURN_IF_ERROR(Fsync(dir / "manifest.pb.tmp"));
+  fs::rename(dir / "manifest.pb.tmp", dir / "manifest.pb");
+  return absl::OkStatus();
+}
+
+absl::Status Publish(const fs::path& root, const fs::path& tmp, const std::string& name,
+                     int64_t keep_last) {
+  std::error_code ec;
+  fs::path final_dir = root / name;
+  fs::remove_all(final_dir, ec);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp.string(), " -> ", final_dir.string(), ": ", ec.message()));
+  BRAID_RETURN_IF_ERROR(Fsync(root));
+  {
+    std::ofstream out(root / "latest.tmp");
+    out << name << "\n";
+    if (!out.flush()) return absl::InternalError("cannot write latest.tmp");
+  }
+  BRAID_RETURN_IF_ERROR(Fsync(root / "latest.tmp"));
+  fs::rename(root / "latest.tmp", root / "latest", ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot replace ", (root / "latest").string()));
+  BRAID_RETURN_IF_ERROR(Fsync(root));
+  std::vector<std::string> steps;
+  for (const auto& e : fs::directory_iterator(root)) {
+    std::string n = e.path().filename().string();
+    if (e.is_directory() && n.rfind("step_", 0) == 0) steps.push_back(n);
+  }
+  std::sort(steps.begin(), steps.end());
+  for (size_t k = 0; k + keep_last < steps.size(); ++k) fs::remove_all(root / steps[k], ec);
+  return absl::OkStatus();
+}
+
+// Reads and validates a manifest and its payload files (size, CRC); no tensors yet.
+absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir) {
+  const std::string hint =
+      " HINT: use an earlier checkpoint (its directory name), or delete this one.";
+  if (!fs::is_directory(dir)) {
+    return absl::NotFoundError(absl::StrCat(dir.string(), ": no such checkpoint directory."));
+  }
+  std::ifstream in(dir / "manifest.pb", std::ios::binary);
+  if (!in) {
+    return absl::DataLossError(absl::StrCat(dir.string(), ": no complete manifest (manifest.pb): "
+                                            "the save did not finish.", hint));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  proto::Manifest m;
+  if (!m.ParseFromString(ss.str())) {
+    return absl::DataLossError(absl::StrCat((dir / "manifest.pb").string(), ": unreadable.", hint));
+  }
+  if (m.format_version() > kCheckpointFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: checkpoint format version %d is newer than this build's %d. HINT: load it with a "
+        "newer braid.", dir.string(), m.format_version(), kCheckpointFormatVersion));
+  }
+  for (const proto::FileEntry& f : m.files()) {
+    auto sc = SizeAndCrc(dir / f.name());
+    if (!sc.ok()) return absl::DataLossError(absl::StrCat((dir / f.name()).string(), ": missing payload.", hint));
+    if (sc->first != f.bytes()) {
+      return absl::DataLossError(absl::StrFormat("%s: %d bytes, the manifest says %d (truncated?).%s",
+                                                 (dir / f.name()).string(), sc->first, f.bytes(), hint));
+    }
+    if (sc->second != f.crc32c()) {
+      return absl::DataLossError(absl::StrFormat("%s: checksum mismatch (crc32c %08x, manifest %08x): "
+                                                 "the file is corrupt.%s",
+                                                 (dir / f.name()).string(), sc->second, f.crc32c(), hint));
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& root) {
+  std::ifstream in(fs::path(root) / "latest");
+  std::string name;
+  if (!in || !(in >> name)) return absl::NotFoundError(absl::StrCat(root, ": no 'latest'"));
+  return (fs::path(root) / name).string();
+}
+
+absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget& t,
+                            const TrainState& state, int64_t keep_last) {
+  const ParallelLayout& L = *t.layout;
+  fs::path root(root_str);
+  const std::string name = StepName(state.step);
+  fs::path tmp = root / (".tmp_" + name);
+  std::error_code ec;
+  if (L.rank == 0) {
+    fs::create_directories(root, ec);
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp, ec);
+    if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": cannot create: ", ec.message()));
+  }
+  BRAID_RETURN_IF_ERROR(L.world->Barrier());
+  const bool with_opt = t.config->checkpoint.save_optimizer && t.optimizer != nullptr;
+  std::vector<Entry> entries = Entries(t, with_opt);
+  // Writers: the ranks of DP replica 0. Split tensors from every TP rank, replicated from tp 0.
+  int64_t bytes = 0;
+  int64_t crc = 0;
+  if (L.dp_rank == 0) {
+    std::map<std::string, torch::Tensor> mine;
+    for (const Entry& e : entries) {
+      if (e.layout.axis >= 0 || L.tp_rank == 0) mine[e.name] = e.local.contiguous();
+    }
+    fs::path file = tmp / ShardFile(L.tp_rank);
+    BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), mine, {{"format", "pt"}}));
+    BRAID_RETURN_IF_ERROR(Fsync(file));
+    if (const char* d = std::getenv("BRAID_TEST_SAVE_DELAY_S")) {  // crash tests only
+      ::sleep(static_cast<unsigned>(std::atoi(d)));
+    }
+    BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
+    bytes = static_cast<int64_t>(sc.first);
+    crc = sc.second;
+  }
+  // Gather file records and RNG states on every rank.
+  const int W = L.world_size;
+  torch::Tensor rec = torch::tensor({bytes, crc}, torch::kLong);
+  torch::Tensor recs = torch::empty({W, 2}, torch::kLong);
+  BRAID_RETURN_IF_ERROR(L.world->AllGather(rec, recs));
+  torch::Tensor rng_rep, rng_sh;
+  if (t.rng != nullptr) {
+    rng_rep = t.rng->replicated.get_state();
+    rng_sh = t.rng->sharded.get_state();
+  } else {
+    rng_rep = rng_sh = torch::zeros({0}, torch::kByte);
+  }
+  int64_t rng_bytes = rng_rep.numel();
+  torch::Tensor packed = torch::cat({rng_rep, rng_sh}).contiguous();
+  packed = torch::cat({packed, torch::zeros({(4 - packed.numel() % 4) % 4}, torch::kByte)});
+  torch::Tensor words = packed.view(torch::kInt);
+  torch::Tensor all_words = torch::empty({W, words.numel()}, torch::kInt);
+  BRAID_RETURN_IF_ERROR(L.world->AllGather(words, all_words));
+
+  if (L.rank == 0) {
+    proto::Manifest m;
+    m.set_format_version(kCheckpointFormatVersion);
+    m.set_config_yaml(ConfigToYaml(*t.config));
+    m.set_recipe(t.config->recipe);
+    m.set_step(state.step);
+    m.set_consumed_samples(state.consumed_samples);
+    m.set_skipped_steps(state.skipped_steps);
+    m.set_tp_size(L.tp_size);
+    m.set_dp_size(L.dp_size);
+    m.set_has_optimizer(with_opt);
+    m.set_optimizer_step(t.optimizer != nullptr ? t.optimizer->step() : 0);
+    m.set_vocab_size(t.vocab_size);
+    for (const Entry& e : entries) {
+      proto::TensorEntry* te = m.add_tensors();
+      te->set_name(e.name);
+      te->set_dtype(DtypeName(e.local.scalar_type()));
+      for (int64_t d : GlobalShape(e.local, e.layout, L.tp_size)) te->add_global_shape(d);
+      te->set_tp_axis(e.layout.axis);
+      te->set_tp_groups(e.layout.groups);
+      te->set_vocab(e.layout.vocab);
+      int shards = e.layout.axis >= 0 ? L.tp_size : 1;
+      for (int r = 0; r < shards; ++r) {
+        proto::Shard* s = te->add_shards();
+        s->set_tp_rank(r);
+        s->set_file(ShardFile(r));
+        s->set_key(e.name);
+      }
+    }
+    for (int r = 0; r < L.tp_size; ++r) {  // the writers are world ranks 0 .. tp-1 (dp 0)
+      proto::FileEntry* f = m.add_files();
+      f->set_name(ShardFile(r));
+      f->set_bytes(static_cast<uint64_t>(recs[r][0].item<int64_t>()));
+      f->set_crc32c(static_cast<uint32_t>(recs[r][1].item<int64_t>()));
+    }
+    if (t.rng != nullptr) {
+      for (int r = 0; r < W; ++r) {
+        torch::Tensor b = all_words[r].view(torch::kByte);
+        proto::RngState* s = m.add_rng();
+        s->set_rank(r);
+        s->set_replicated(std::string(static_cast<const char*>(b.data_ptr()), rng_bytes));
+        s->set_sharded(std::string(static_cast<const char*>(b.data_ptr()) + rng_bytes, rng_bytes));
+      }
+    }
+    BRAID_RETURN_IF_ERROR(WriteManifest(tmp, m));
+    BRAID_RETURN_IF_ERROR(Publish(root, tmp, name, keep_last));
+  }
+  return L.world->Barrier();
+}
+
+absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir) {
+  fs::path dir(step_dir);
+  BRAID_ASSIGN_OR_RETURN(proto::Manifest m, ReadManifest(dir));
+  FullCheckpoint c;
+  c.config_yaml = m.config_yaml();
+  c.recipe = m.recipe();
+  c.state = TrainState{m.step(), m.consumed_samples(), m.skipped_steps()};
+  c.optimizer_step = m.optimizer_step();
+  c.vocab_size = m.vocab_size();
+  c.tp_size = m.tp_size();
+  c.dp_size = m.dp_size();
+  for (const auto& r : m.rng()) c.rng[r.rank()] = {r.replicated(), r.sharded()};
+  std::map<std::string, SafetensorsFile> files;
+  for (const auto& f : m.files()) {
+    BRAID_ASSIGN_OR_RETURN(SafetensorsFile sf, ReadSafetensors((dir / f.name()).string()));
+    files[f.name()] = std::move(sf);
+  }
+  for (const proto::TensorEntry& te : m.tensors()) {
+    std::vector<torch::Tensor> shards;
+    for (const proto::Shard& s : te.shards()) {
+      auto fit = files.find(s.file());
+      auto tit = fit == files.end() ? decltype(fit->second.tensors.end()){} : fit->second.tensors.find(s.key());
+      if (fit == files.end() || tit == fit->second.tensors.end()) {
+        return absl::DataLossError(absl::StrCat(step_dir, ": tensor ", te.name(), " has no shard ",
+                                                s.key(), " in ", s.file()));
+      }
+      shards.push_back(tit->second);
+    }
+    TpParam layout{te.tp_axis(), std::max(1, te.tp_groups()), te.vocab()};
+    torch::Tensor full = Unshard(shards, layout);
+    std::vector<int64_t> want(te.global_shape().begin(), te.global_shape().end());
+    if (full.sizes().vec() != want) {
+      return absl::DataLossError(absl::StrFormat("%s: tensor %s reassembles to %s, the manifest says %s",
+                                                 step_dir, te.name(), c10::str(full.sizes()),
+                                                 c10::str(c10::IntArrayRef(want))));
+    }
+    c.tensors[te.name()] = full;
+    c.layouts[te.name()] = layout;
+  }
+  return c;
+}
+
+absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& c, int tp_size) {
+  fs::path dir(step_dir);
+  fs::path tmp = dir.parent_path() / (".tmp_" + dir.filename().string());
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": cannot create"));
+  proto::Manifest m;
+  m.set_format_version(kCheckpointFormatVersion);
+  m.set_config_yaml(c.config_yaml);
+  m.set_recipe(c.recipe);
+  m.set_step(c.state.step);
+  m.set_consumed_samples(c.state.consumed_samples);
+  m.set_skipped_steps(c.state.skipped_steps);
+  m.set_tp_size(tp_size);
+  m.set_dp_size(c.dp_size);
+  m.set_optimizer_step(c.optimizer_step);
+  m.set_vocab_size(c.vocab_size);
+  bool has_opt = false;
+  std::vector<std::map<std::string, torch::Tensor>> per_rank(tp_size);
+  for (const auto& [name, full] : c.tensors) {
+    TpParam l = c.layouts.count(name) ? c.layouts.at(name) : TpParam{};
+    has_opt = has_opt || name.rfind("optim/", 0) == 0;
+    proto::TensorEntry* te = m.add_tensors();
+    te->set_name(name);
+    te->set_dtype(DtypeName(full.scalar_type()));
+    torch::Tensor t = full;
+    if (l.vocab && l.axis == 0 && tp_size > 1 && t.size(0) % tp_size != 0) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: %d vocabulary rows do not split over TP %d",
+                                                        name, t.size(0), tp_size));
+    }
+    for (int64_t d : t.sizes()) te->add_global_shape(d);
+    te->set_tp_axis(l.axis);
+    te->set_tp_groups(l.groups);
+    te->set_vocab(l.vocab);
+    int shards = l.axis >= 0 ? tp_size : 1;
+    for (int r = 0; r < shards; ++r) {
+      proto::Shard* s = te->add_shards();
+      s->set_tp_rank(r);
+      s->set_file(ShardFile(r));
+      s->set_key(name);
+      per_rank[r][name] = l.axis >= 0 ? ShardOf(t, l, r, tp_size) : t.contiguous();
+    }
+  }
+  m.set_has_optimizer(has_opt);
+  for (int r = 0; r < tp_size; ++r) {
+    fs::path file = tmp / ShardFile(r);
+    BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), per_rank[r], {{"format", "pt"}}));
+    BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
+    proto::FileEntry* f = m.add_files();
+    f->set_name(ShardFile(r));
+    f->set_bytes(sc.first);
+    f->set_crc32c(sc.second);
+  }
+  for (const auto& [rank, states] : c.rng) {
+    proto::RngState* s = m.add_rng();
+    s->set_rank(rank);
+    s->set_replicated(states.first);
+    s->set_sharded(states.second);
+  }
+  BRAID_RETURN_IF_ERROR(WriteManifest(tmp, m));
+  fs::remove_all(dir, ec);
+  fs::rename(tmp, dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename to ", step_dir, " failed: ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const CheckpointTarget& t) {
+  const ParallelLayout& L = *t.layout;
+  BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(step_dir));
+  if (!c.recipe.empty() && c.recipe != t.config->recipe) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: a '%s' checkpoint cannot load into a '%s' run.", step_dir, c.recipe, t.config->recipe));
+  }
+  const bool want_opt = t.optimizer != nullptr;
+  std::vector<Entry> entries = Entries(t, want_opt);
+  // Validate every shape before touching anything.
+  std::vector<std::string> problems;
+  std::vector<torch::Tensor> slices(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    auto it = c.tensors.find(e.name);
+    if (it == c.tensors.end()) {
+      if (e.name.rfind("optim/", 0) == 0) {
+        problems.push_back(absl::StrCat(e.name, " is missing (saved without optimizer state; "
+                                                "set checkpoint.save_optimizer=true to resume)"));
+      } else {
+        problems.push_back(absl::StrCat(e.name, " is missing"));
+      }
+      continue;
+    }
+    torch::Tensor full = it->second;
+    std::vector<int64_t> want = GlobalShape(e.local, e.layout, L.tp_size);
+    if (e.layout.vocab && full.dim() == static_cast<int64_t>(want.size()) && full.dim() >= 1 &&
+        full.sizes().slice(1).vec() == std::vector<int64_t>(want.begin() + 1, want.end())) {
+      full = FitVocab(full, want[0]);  // the padding depends on the TP size
+    }
+    if (full.sizes().vec() != want) {
+      if (e.name.rfind("optim/", 0) != 0) {  // the optimizer state mirrors the weights
+        problems.push_back(absl::StrFormat("%s has shape %s in the checkpoint, %s in this model",
+                                           e.name, c10::str(it->second.sizes()),
+                                           c10::str(c10::IntArrayRef(want))));
+      }
+      continue;
+    }
+    slices[i] = ShardOf(full.to(e.local.scalar_type()), e.layout, L.tp_rank, L.tp_size);
+  }
+  if (!problems.empty()) {
+    const size_t n = problems.size();
+    if (n > 6) {
+      problems.resize(6);
+      problems.push_back(absl::StrCat("and ", n - 6, " more"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        step_dir, ": does not fit this model: ", absl::StrJoin(problems, "; "),
+        ". HINT: the model section of the config must match the run that saved it."));
+  }
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < entries.size(); ++i) entries[i].local.copy_(slices[i]);
+  if (t.optimizer != nullptr) t.optimizer->set_step(c.optimizer_step);
+  if (t.rng != nullptr) {
+    auto it = c.rng.find(L.rank);
+    if (c.tp_size == L.tp_size && c.dp_size == L.dp_size && it != c.rng.end() &&
+        !it->second.first.empty()) {
+      auto restore = [](at::Generator& g, const std::string& bytes) {
+        torch::Tensor s = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kByte);
+        std::memcpy(s.data_ptr(), bytes.data(), bytes.size());
+        g.set_state(s);
+      };
+      restore(t.rng->replicated, it->second.first);
+      restore(t.rng->sharded, it->second.second);
+    } else {
+      BLOG(INFO, "ckpt") << "layout changed (TP " << c.tp_size << " x DP " << c.dp_size << " -> TP "
+                         << L.tp_size << " x DP " << L.dp_size
+                         << "): dropout generators keep their seeds";
+    }
+  }
+  return c.state;
+}
+
+}  // namespace braid

@@ -1,0 +1,83 @@
+// Checkpoints: one directory per saved step, `<checkpoint.dir>/step_00000100/`, holding
+//   manifest.pb    protobuf (framework/proto/checkpoint.proto): format version, the effective
+//                  config, step, consumed samples, every rank's RNG states, and for each tensor
+//                  its name, dtype, global shape, TP layout and where each shard is
+//   manifest.txt   the same in protobuf text format, for people
+//   tp{r}.safetensors  this TP rank's shards (model/..., optim/exp_avg/..., optim/exp_avg_sq/...;
+//                  replicated tensors only in tp0's file), each file's size and CRC-32C in the
+//                  manifest
+// and `<checkpoint.dir>/latest` naming the newest complete one.
+//
+// Saving is atomic: every file goes into `.tmp_step_...`, is flushed and fsync'ed, rank 0 writes
+// the manifest last, renames the directory into place, then replaces `latest` (write + rename),
+// then prunes to the newest `keep_last`. A crash at any moment leaves `latest` on a complete
+// checkpoint. Loading validates everything first (manifest present and not from a newer format,
+// payloads present with the recorded size and checksum, every tensor's global shape equal to the
+// model's) and only then touches the model, so a refused checkpoint changes nothing. Tensors are
+// reassembled from their shards and re-sliced, so a checkpoint loads at any TP or DP size.
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "framework/core/config.h"
+#include "framework/dist/layout.h"
+#include "framework/parallel/layers.h"
+#include "framework/parallel/rng.h"
+#include "framework/train/optimizer.h"
+
+namespace braid {
+
+inline constexpr uint32_t kCheckpointFormatVersion = 1;
+
+struct TrainState {
+  int64_t step = 0;              // completed steps
+  int64_t consumed_samples = 0;  // data position
+  int64_t skipped_steps = 0;
+};
+
+struct CheckpointTarget {
+  const Config* config = nullptr;
+  const ParallelLayout* layout = nullptr;
+  torch::nn::Module* model = nullptr;
+  AdamW* optimizer = nullptr;  // may be null (weights only)
+  TpRng* rng = nullptr;        // may be null
+  int64_t vocab_size = 0;      // the real (unpadded) vocabulary, for export
+};
+
+// Collective over the world. Writes <root>/step_<N> atomically and updates <root>/latest.
+absl::Status SaveCheckpoint(const std::string& root, const CheckpointTarget& target,
+                            const TrainState& state, int64_t keep_last);
+
+// <root>/<name in latest>, or NotFound when there is no `latest`.
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& root);
+
+// Loads a step directory into the target (any TP/DP size). RNG states are restored when the
+// layout is the one that saved them; otherwise the generators keep their seeds (and say so).
+absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir,
+                                          const CheckpointTarget& target);
+
+// ---- whole-checkpoint access without MPI (conversion tool, tests) ----
+
+struct FullCheckpoint {
+  std::string config_yaml;
+  std::string recipe;
+  TrainState state;
+  int64_t optimizer_step = 0;
+  int64_t vocab_size = 0;
+  int tp_size = 1, dp_size = 1;
+  // Full tensors: "model/<param>", "optim/exp_avg/<param>", "optim/exp_avg_sq/<param>".
+  std::map<std::string, torch::Tensor> tensors;
+  std::map<std::string, TpParam> layouts;  // by tensor name
+  std::map<int, std::pair<std::string, std::string>> rng;  // rank -> (replicated, sharded)
+};
+
+// Validates and reads a step directory, reassembling every tensor.
+absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir);
+// Writes `ckpt` as a step directory for `tp_size` (atomically, no `latest` update).
+absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& ckpt,
+                             int tp_size);
+
+}  // namespace braid

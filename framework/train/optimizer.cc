@@ -1,0 +1,34 @@
+// AdamW (see optimizer.h).
+#include "framework/train/optimizer.h"
+
+#include <cmath>
+
+namespace braid {
+
+AdamW::AdamW(std::vector<torch::Tensor> params, std::vector<bool> decay, Options options)
+    : params_(std::move(params)), decay_(std::move(decay)), o_(options) {
+  for (const auto& p : params_) {
+    m_.push_back(torch::zeros_like(p));
+    v_.push_back(torch::zeros_like(p));
+  }
+}
+
+void AdamW::Step(double lr) {
+  torch::NoGradGuard no_grad;
+  ++step_;
+  const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(step_));
+  const double bc2_sqrt = std::sqrt(1.0 - std::pow(o_.beta2, static_cast<double>(step_)));
+  const double step_size = lr / bc1;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    torch::Tensor& p = params_[i];
+    const torch::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    if (decay_[i] && o_.weight_decay != 0) p.mul_(1.0 - lr * o_.weight_decay);
+    m_[i].mul_(o_.beta1).add_(g, 1.0 - o_.beta1);
+    v_[i].mul_(o_.beta2).addcmul_(g, g, 1.0 - o_.beta2);
+    torch::Tensor denom = (v_[i].sqrt() / bc2_sqrt).add_(o_.eps);
+    p.addcdiv_(m_[i], denom, -step_size);
+  }
+}
+
+}  // namespace braid

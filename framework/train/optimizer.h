@@ -1,0 +1,35 @@
+// AdamW with decoupled weight decay, written out so that its state (moments, step count) can be
+// checkpointed, resharded and restored exactly. The arithmetic is PyTorch's (torch.optim.AdamW,
+// single-tensor form): p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+#pragma once
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace braid {
+
+class AdamW {
+ public:
+  struct Options {
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
+  };
+  // `decay[i]`: whether parameter i gets weight decay (not biases and norm weights).
+  AdamW(std::vector<torch::Tensor> params, std::vector<bool> decay, Options options);
+  // One update from the parameters' .grad() (parameters without a gradient are left alone).
+  void Step(double lr);
+
+  int64_t step() const { return step_; }
+  void set_step(int64_t s) { step_ = s; }
+  std::vector<torch::Tensor>& exp_avg() { return m_; }
+  std::vector<torch::Tensor>& exp_avg_sq() { return v_; }
+
+ private:
+  std::vector<torch::Tensor> params_;
+  std::vector<bool> decay_;
+  Options o_;
+  std::vector<torch::Tensor> m_, v_;
+  int64_t step_ = 0;
+};
+
+}  // namespace braid
