@@ -221,8 +221,12 @@ absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget&
     fs::path file = tmp / ShardFile(L.tp_rank);
     BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), mine, {{"format", "pt"}}));
     BRAID_RETURN_IF_ERROR(Fsync(file));
-    if (const char* d = std::getenv("BRAID_TEST_SAVE_DELAY_S")) {  // crash tests only
-      ::sleep(static_cast<unsigned>(std::atoi(d)));
+    // Crash tests only: BRAID_TEST_SAVE_DELAY=STEP:SECONDS pauses after writing the shard.
+    if (const char* d = std::getenv("BRAID_TEST_SAVE_DELAY")) {
+      int64_t at = 0, secs = 0;
+      if (std::sscanf(d, "%ld:%ld", &at, &secs) == 2 && at == state.step) {
+        ::sleep(static_cast<unsigned>(secs));
+      }
     }
     BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
     bytes = static_cast<int64_t>(sc.first);
