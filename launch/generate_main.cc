@@ -1,5 +1,5 @@
-// `generate`: loads the weights a run saved (<run_dir>/final: model.safetensors + config.yaml)
-// at any TP size (run it under mpirun with the ranks you like; TP = world size) and
+// `generate`: loads the weights a run saved (<run_dir>/final: model.safetensors + config.yaml,
+// or a checkpoint step directory with --checkpoint) at any TP size (run it under mpirun with the ranks you like; TP = world size) and
 //   samples text from a prompt:  generate --run-dir DIR --prompt "text" [--max-new-tokens N]
 //                                [--temperature T] [--top-k K] [--seed S]   (T = 0: greedy)
 //   or prints logits as JSON:    generate --run-dir DIR --logits 1,2,3
@@ -23,6 +23,7 @@
 #include "framework/dist/runtime.h"
 #include "framework/models/gpt.h"
 #include "framework/train/model_io.h"
+#include "framework/train/checkpoint.h"
 #include "framework/train/safetensors.h"
 
 namespace braid {
@@ -30,27 +31,45 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
-    "usage: generate --run-dir DIR (--prompt TEXT | --logits ID,ID,...) [--max-new-tokens N]\n"
+    "usage: generate (--run-dir DIR | --checkpoint STEP_DIR) (--prompt TEXT | --logits ID,ID,...)\n"
+    "                [--max-new-tokens N]\n"
     "                [--temperature T] [--top-k K] [--seed S]\n";
 
 struct Args {
-  std::string run_dir, prompt, logits;
+  std::string run_dir, checkpoint, prompt, logits;
   int max_new = 40, top_k = 0;
   double temperature = 0.8;
   uint64_t seed = 1;
 };
 
-absl::Status Run(const Runtime& rt, const Args& a) {
+// The config and full weights of a finished run (<run_dir>/final) or of a checkpoint.
+absl::StatusOr<std::pair<Config, std::map<std::string, torch::Tensor>>> LoadWeights(const Args& a) {
+  if (!a.checkpoint.empty()) {
+    BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(a.checkpoint));
+    BRAID_ASSIGN_OR_RETURN(Config config,
+                           LoadConfigFromString(c.config_yaml, a.checkpoint + "/manifest config"));
+    std::map<std::string, torch::Tensor> w;
+    for (auto& [name, t] : c.tensors)
+      if (name.rfind("model/", 0) == 0) w[name.substr(6)] = t.to(torch::kFloat);
+    return std::make_pair(std::move(config), std::move(w));
+  }
   fs::path dir = fs::path(a.run_dir) / "final";
   BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig((dir / "config.yaml").string()));
+  BRAID_ASSIGN_OR_RETURN(SafetensorsFile f, ReadSafetensors((dir / "model.safetensors").string()));
+  return std::make_pair(std::move(config), std::move(f.tensors));
+}
+
+absl::Status Run(const Runtime& rt, const Args& a) {
+  BRAID_ASSIGN_OR_RETURN(auto loaded, LoadWeights(a));
+  Config& config = loaded.first;
+  std::map<std::string, torch::Tensor>& tensors = loaded.second;
   if (config.recipe != "gpt") {
     return absl::UnimplementedError(absl::StrCat("generate handles GPT runs; this one is '",
                                                  config.recipe, "'."));
   }
-  BRAID_ASSIGN_OR_RETURN(SafetensorsFile weights, ReadSafetensors((dir / "model.safetensors").string()));
-  auto wte = weights.tensors.find("wte.weight");
-  if (wte == weights.tensors.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(dir.string(), ": no wte.weight: not a GPT."));
+  auto wte = tensors.find("wte.weight");
+  if (wte == tensors.end()) {
+    return absl::InvalidArgumentError("the weights have no wte.weight: not a GPT.");
   }
   std::unique_ptr<Tokenizer> tok;
   int64_t vocab = config.model.vocab_size;
@@ -65,7 +84,7 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   BRAID_ASSIGN_OR_RETURN(ParallelLayout layout, ParallelLayout::Create(rt.world(), rt.world_size()));
   // The saved embedding is padded for the training TP size: re-pad for this one.
   torch::Tensor w = wte->second.narrow(0, 0, vocab);
-  weights.tensors["wte.weight"] =
+  tensors["wte.weight"] =
       torch::cat({w, torch::zeros({sizes.padded_vocab_size - vocab, w.size(1)})});
 
   GptConfig g;
@@ -81,7 +100,7 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   g.block.eps = config.model.layernorm_epsilon;
   auto model_ptr = std::make_shared<GptModel>(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, g);
   GptModel& model = *model_ptr;  // modules must live in a shared_ptr (named_modules)
-  BRAID_RETURN_IF_ERROR(LoadFullState(model, weights.tensors, layout.tp_rank, layout.tp_size));
+  BRAID_RETURN_IF_ERROR(LoadFullState(model, tensors, layout.tp_rank, layout.tp_size));
   model.eval();
   torch::NoGradGuard no_grad;
   TpRng rng(config.seed, 0, layout.tp_rank);
@@ -153,6 +172,7 @@ int main(int argc, char** argv) {
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     bool ok = v != nullptr;
     if (f == "--run-dir" && ok) a.run_dir = argv[++i];
+    else if (f == "--checkpoint" && ok) a.checkpoint = argv[++i];
     else if (f == "--prompt" && ok) a.prompt = argv[++i];
     else if (f == "--logits" && ok) a.logits = argv[++i];
     else if (f == "--max-new-tokens" && ok) ok = absl::SimpleAtoi(argv[++i], &a.max_new);
@@ -165,7 +185,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (a.run_dir.empty() || (a.prompt.empty() && a.logits.empty())) {
+  if ((a.run_dir.empty() && a.checkpoint.empty()) || (a.prompt.empty() && a.logits.empty())) {
     std::fputs(braid::kUsage, stderr);
     return 2;
   }

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 tools/setup.sh
 tools/data/prepare_default_corpus.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+rm -rf runs/quickstart  # the main job starts fresh (a kept run dir would resume from its checkpoint)
 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
   build/bin/pretrain --recipe recipes/gpt/quickstart.yaml "$@"
 echo "--- a sample from the trained model (build/bin/generate --run-dir runs/quickstart) ---"

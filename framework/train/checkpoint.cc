@@ -417,7 +417,13 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: a '%s' checkpoint cannot load into a '%s' run.", step_dir, c.recipe, t.config->recipe));
   }
-  const bool want_opt = t.optimizer != nullptr;
+  bool has_opt = false;
+  for (const auto& [name, tensor] : c.tensors) has_opt = has_opt || name.rfind("optim/", 0) == 0;
+  const bool want_opt = t.optimizer != nullptr && has_opt;
+  if (t.optimizer != nullptr && !has_opt) {
+    BLOG(INFO, "ckpt") << step_dir << " has no optimizer state (a release or an import): "
+                       << "loading the weights, AdamW starts fresh";
+  }
   std::vector<Entry> entries = Entries(t, want_opt);
   // Validate every shape before touching anything.
   std::vector<std::string> problems;
@@ -448,7 +454,9 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
       }
       continue;
     }
-    slices[i] = ShardOf(full.to(e.local.scalar_type()), e.layout, L.tp_rank, L.tp_size);
+    full = full.to(e.local.scalar_type());
+    slices[i] = e.layout.axis < 0 || L.tp_size == 1 ? full  // copied into place below
+                                                   : ShardOf(full, e.layout, L.tp_rank, L.tp_size);
   }
   if (!problems.empty()) {
     const size_t n = problems.size();
@@ -462,7 +470,7 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
   }
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < entries.size(); ++i) entries[i].local.copy_(slices[i]);
-  if (t.optimizer != nullptr) t.optimizer->set_step(c.optimizer_step);
+  if (want_opt) t.optimizer->set_step(c.optimizer_step);
   if (t.rng != nullptr) {
     auto it = c.rng.find(L.rank);
     if (c.tp_size == L.tp_size && c.dp_size == L.dp_size && it != c.rng.end() &&

@@ -8,7 +8,7 @@
 namespace braid {
 
 torch::Tensor Unshard(const std::vector<torch::Tensor>& shards, TpParam layout) {
-  if (layout.axis < 0 || shards.size() == 1) return shards[0].clone();
+  if (layout.axis < 0 || shards.size() == 1) return shards[0];  // callers own their shards
   const int tp = static_cast<int>(shards.size());
   const int axis = layout.axis, g = layout.groups;
   torch::Tensor s = torch::stack(shards);  // [tp, ..., g * part, ...]

@@ -107,7 +107,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   CheckpointTarget target{&config, &layout, &model, &optimizer, &rng, parts.vocab_size};
   TrainState state;
   std::string resume = options.resume_from;
-  if (resume.empty() && config.checkpoint.resume) {
+  if (resume.empty() && config.checkpoint.resume && options.checkpoints) {
     auto latest = LatestCheckpoint(ckpt_root);
     if (latest.ok()) resume = *latest;
   }
@@ -115,6 +115,12 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     BRAID_ASSIGN_OR_RETURN(state, LoadCheckpoint(resume, target));
     BLOG(INFO, "ckpt") << absl::StrFormat("resumed from %s: step %d, %d samples consumed", resume,
                                           state.step, state.consumed_samples);
+    if (state.step >= tc.train_steps) {
+      BLOG(WARNING, "train") << absl::StrFormat(
+          "the checkpoint is at step %d and train.train_steps is %d: nothing to train. HINT: raise "
+          "train.train_steps, or start fresh with checkpoint.resume=false or another run dir.",
+          state.step, tc.train_steps);
+    }
   }
   TrainResult result;
   result.start_step = state.step;
@@ -274,7 +280,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     const bool periodic = config.checkpoint.save_interval > 0 &&
                           (step + 1) % config.checkpoint.save_interval == 0;
     const bool exit_now = tc.exit_interval > 0 && (step + 1) % tc.exit_interval == 0 && !last;
-    if (periodic || last || exit_now) {
+    if (options.checkpoints && (periodic || last || exit_now)) {
       double t0 = Now();
       BRAID_RETURN_IF_ERROR(save(step + 1));
       t_interval += Now() - t0;

@@ -58,6 +58,7 @@ struct TrainOptions {
   bool save_final = true;      // write <run_dir>/final/model.safetensors + config.yaml
   bool keep_final_weights = false;  // return them in TrainResult (tests)
   std::string resume_from;     // a step directory to resume from ("" -> checkpoint.resume rule)
+  bool checkpoints = true;     // save and resume checkpoints (tests that only train turn it off)
 };
 
 absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& sizes,

@@ -5,6 +5,8 @@ embedding), in plain PyTorch (Debian's python3-torch), loaded with the weights b
 checks braid's logits and loss (from `generate --logits`) within 1e-5.
 
 usage: gpt2_reference.py RUN_DIR LOGITS.json [LOGITS.json ...]
+       gpt2_reference.py --hf HF_DIR LOGITS.json [...]   (weights exported by convert_checkpoint
+                                                          in the Hugging Face GPT-2 layout)
 """
 import json
 import math
@@ -26,7 +28,7 @@ def read_safetensors(path):
     for name, e in header.items():
         if name == "__metadata__":
             continue
-        assert e["dtype"] == "F32", (name, e["dtype"])
+        assert e["dtype"] == "F32", (name, e["dtype"])  # the tests export fp32
         b, end = e["data_offsets"]
         arr = np.frombuffer(data[b:end], dtype="<f4").reshape(e["shape"])
         out[name] = torch.from_numpy(arr.copy()).double()
@@ -77,10 +79,36 @@ def gpt2_logits(w, cfg, ids, vocab):
     return x @ wte.T
 
 
+def from_hf(hf_dir):
+    """Hugging Face GPT2LMHeadModel names and Conv1D layout -> the names used above."""
+    hf = read_safetensors(f"{hf_dir}/model.safetensors")
+    c = json.load(open(f"{hf_dir}/config.json"))
+    assert c["model_type"] == "gpt2" and c["architectures"] == ["GPT2LMHeadModel"]
+    assert c["activation_function"] == "gelu_new"
+    w = {"wte.weight": hf["transformer.wte.weight"], "wpe": hf["transformer.wpe.weight"],
+         "ln_f.weight": hf["transformer.ln_f.weight"], "ln_f.bias": hf["transformer.ln_f.bias"]}
+    for i in range(c["n_layer"]):
+        h, o = f"transformer.h.{i}.", f"h.{i}."
+        for ours, theirs, conv in [("ln_self", "ln_1", False), ("self_attention.qkv", "attn.c_attn", True),
+                                   ("self_attention.out", "attn.c_proj", True), ("ln_mlp", "ln_2", False),
+                                   ("mlp.fc1", "mlp.c_fc", True), ("mlp.fc2", "mlp.c_proj", True)]:
+            wt = hf[h + theirs + ".weight"]
+            w[o + ours + ".weight"] = wt.T if conv else wt   # Conv1D stores [in, out]
+            w[o + ours + ".bias"] = hf[h + theirs + ".bias"]
+    cfg = {"model.hidden_size": c["n_embd"], "model.num_attention_heads": c["n_head"],
+           "model.num_layers": c["n_layer"], "model.layernorm_epsilon": c["layer_norm_epsilon"]}
+    assert w["wte.weight"].shape[0] == c["vocab_size"], "vocabulary padding was not removed"
+    return w, cfg
+
+
 def main():
-    run_dir = sys.argv[1]
-    w = read_safetensors(f"{run_dir}/final/model.safetensors")
-    cfg = read_config(f"{run_dir}/final/config.yaml")
+    if sys.argv[1] == "--hf":
+        w, cfg = from_hf(sys.argv[2])
+        sys.argv = sys.argv[1:]
+    else:
+        run_dir = sys.argv[1]
+        w = read_safetensors(f"{run_dir}/final/model.safetensors")
+        cfg = read_config(f"{run_dir}/final/config.yaml")
     worst = 0.0
     for path in sys.argv[2:]:
         got = json.load(open(path))

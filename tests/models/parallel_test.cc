@@ -252,6 +252,7 @@ absl::StatusOr<TrainResult> TrainTinyOr(std::shared_ptr<Communicator> world, int
   parts.train = std::make_shared<SyntheticSource>(17);
   TrainOptions o;
   o.save_final = false;
+  o.checkpoints = false;
   o.keep_final_weights = true;
   return Train(*config, *sizes, *layout, std::move(parts), o);
 }

@@ -113,6 +113,7 @@ int Main(int argc, char** argv) {
   double peak = MeasureMatmulGflops(1.0);
   TrainOptions to;
   to.save_final = false;
+  to.checkpoints = false;
   auto r = Train(*config, *sizes, *layout, std::move(parts), to);
   if (!r.ok()) {
     std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str());

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The conversion tool on a trained tiny GPT checkpoint (saved at TP=2):
+#  1. reshard 2 -> 1 -> 4 -> 2 is bit-identical (every tensor, optimizer state included) and the
+#     logits are the same at every size (generate --checkpoint at TP 1, 2, 4);
+#  2. ours -> Hugging Face -> ours is bit-identical (model weights);
+#  3. the exported GPT2LMHeadModel files, read by the plain-PyTorch GPT-2 in
+#     tests/models/gpt2_reference.py with Hugging Face names, reproduce our logits within 1e-5;
+#  4. release: weights only, bf16, loadable; bad inputs are refused by name, leaving no output.
+set -euo pipefail
+bin=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$src"
+tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" >/dev/null
+export OMP_NUM_THREADS=1
+mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
+"${mpi[@]}" -np 2 "$bin/pretrain" --recipe recipes/gpt/tiny.yaml --set train.train_steps=6 \
+  --set train.eval_steps=0 --set parallel.tensor_parallel_size=2 --set logging.run_dir="$tmp/run" \
+  > "$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; exit 1; }
+C=$bin/convert_checkpoint
+ck=$tmp/run/checkpoints/step_00000006
+$C reshard --input "$ck" --output "$tmp/tp1" --tp 1
+$C reshard --input "$tmp/tp1" --output "$tmp/tp4" --tp 4
+$C reshard --input "$tmp/tp4" --output "$tmp/tp2" --tp 2
+cmp "$ck/tp0.safetensors" "$tmp/tp2/tp0.safetensors" && cmp "$ck/tp1.safetensors" "$tmp/tp2/tp1.safetensors" \
+  || { echo "FAIL: reshard 2 -> 1 -> 4 -> 2 is not bit-identical"; exit 1; }
+echo "ok   reshard 2 -> 1 -> 4 -> 2: shard files byte-identical to the original"
+ids="5,17,42,7,7,300,2048,12,1,99,7999,3"
+"$bin/generate" --checkpoint "$tmp/tp1" --logits "$ids" > "$tmp/l1.json"
+"${mpi[@]}" -np 2 "$bin/generate" --checkpoint "$tmp/tp2" --logits "$ids" > "$tmp/l2.json"
+"${mpi[@]}" -np 4 "$bin/generate" --checkpoint "$tmp/tp4" --logits "$ids" > "$tmp/l4.json"
+/usr/bin/python3 - "$tmp" <<'PY'
+import json, sys
+t = sys.argv[1]
+l = [json.load(open(f"{t}/l{n}.json"))["logits"] for n in (1, 2, 4)]
+worst = max(abs(a - b) for other in l[1:] for ra, rb in zip(l[0], other) for a, b in zip(ra, rb))
+assert worst < 1e-5, worst
+print(f"ok   logits at TP 1, 2, 4 agree (max abs difference {worst:.1e})")
+PY
+$C export-hf --input "$ck" --output "$tmp/hf"
+$C import-hf --input "$tmp/hf" --output "$tmp/back" --recipe recipes/gpt/tiny.yaml --tp 1
+/usr/bin/python3 - "$tmp" <<'PY'
+import json, struct, sys
+t = sys.argv[1]
+def tensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n]); d = raw[8 + n:]
+    return {k: d[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a = {k: v for k, v in tensors(f"{t}/tp1/tp0.safetensors").items() if k.startswith("model/")}
+b = tensors(f"{t}/back/tp0.safetensors")
+assert set(a) == set(b), set(a) ^ set(b)
+diff = [k for k in a if a[k] != b[k]]
+assert not diff, f"not bit-identical: {diff}"
+print(f"ok   ours -> Hugging Face -> ours: {len(a)} model tensors bit-identical")
+PY
+/usr/bin/python3 tests/models/gpt2_reference.py --hf "$tmp/hf" "$tmp/l1.json"
+$C release --input "$ck" --output "$tmp/rel"
+grep -q 'dtype: "BF16"' "$tmp/rel/manifest.txt" && ! grep -q 'optim/' "$tmp/rel/manifest.txt"
+"$bin/generate" --checkpoint "$tmp/rel" --logits "$ids" > /dev/null
+echo "ok   release: bf16 weights only, loadable"
+if $C reshard --input "$ck" --output "$tmp/bad" --tp 3 2> "$tmp/err"; then echo "FAIL: tp 3 accepted"; exit 1; fi
+grep -q "does not divide the 4 attention heads" "$tmp/err" && [[ ! -e $tmp/bad ]]
+rm "$tmp/hf/model.safetensors"
+if $C import-hf --input "$tmp/hf" --output "$tmp/bad2" --recipe recipes/gpt/tiny.yaml 2> "$tmp/err"; then echo "FAIL"; exit 1; fi
+grep -q "model.safetensors" "$tmp/err" && [[ ! -e $tmp/bad2 ]]
+echo "ok   bad requests refused by name; no output left behind"
