@@ -11,6 +11,7 @@ namespace braid {
 absl::StatusOr<RecipeBuilder> FindRecipe(const std::string& name) {
   static const std::map<std::string, RecipeBuilder> kRecipes = {
       {"gpt", BuildGptRecipe},
+      {"bert", BuildBertRecipe},
   };
   auto it = kRecipes.find(name);
   if (it != kRecipes.end()) return it->second;

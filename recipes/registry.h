@@ -25,5 +25,6 @@ absl::StatusOr<RecipeBuilder> FindRecipe(const std::string& name);
 
 // Builders, one per family (each in its recipes/<family>/ folder).
 absl::StatusOr<RecipeParts> BuildGptRecipe(const RunContext& ctx);
+absl::StatusOr<RecipeParts> BuildBertRecipe(const RunContext& ctx);
 
 }  // namespace braid

@@ -62,6 +62,8 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Choice("activation", &m.activation, {"gelu", "gelu_tanh", "geglu", "relu"}, Need::kOptional);
     f.Choice("norm", &m.norm, {"layernorm", "rmsnorm"}, Need::kOptional);
     f.Bool("tie_embeddings", &m.tie_embeddings);
+    f.Bool("binary_head", &m.binary_head);
+    f.Int("num_tokentypes", &m.num_tokentypes, 1, 1024, Need::kOptional);
   });
   f.Section("parallel", [&] {
     ParallelConfig& p = c.parallel;
@@ -80,6 +82,10 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Bool("lowercase", &d.lowercase);
     f.Int("prefetch", &d.prefetch, 0, 1024, Need::kOptional);
     f.Str("cache_dir", &d.cache_dir, Need::kOptional);
+    f.Float("mask_prob", &d.mask_prob, 0.0, 1.0);
+    f.Int("max_predictions", &d.max_predictions, 0, 1 << 20, Need::kOptional);
+    f.Float("short_seq_prob", &d.short_seq_prob, 0.0, 1.0);
+    f.Bool("whole_word_masking", &d.whole_word_masking);
   });
   f.Section("train", [&] {
     TrainConfig& t = c.train;

@@ -28,6 +28,8 @@ struct ModelConfig {
   std::string activation = "gelu_tanh";  // gelu | gelu_tanh | geglu | relu
   std::string norm = "layernorm";        // layernorm | rmsnorm
   bool tie_embeddings = true;
+  bool binary_head = true;     // BERT: pooler + sentence-order prediction head (pair samples)
+  int64_t num_tokentypes = 2;  // BERT segment ids
 };
 
 struct ParallelConfig {
@@ -46,6 +48,11 @@ struct DataConfig {
   bool lowercase = true;
   int64_t prefetch = 2;  // batches prepared ahead by the background thread
   std::string cache_dir;  // sample-index cache; empty -> next to the data
+  // Masked LM (BERT):
+  double mask_prob = 0.15;
+  int64_t max_predictions = 0;    // 0 -> round(mask_prob x seq_length) (20 for 128)
+  double short_seq_prob = 0.1;
+  bool whole_word_masking = false;
 };
 
 struct TrainConfig {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "framework/data/gpt_dataset.h"
 #include "framework/data/sample_source.h"
 
 namespace braid {
@@ -23,11 +24,25 @@ struct GptDataSpec {
   int64_t num_samples[3] = {0, 0, 0};  // train, valid, test
 };
 
+inline constexpr const char* kSplitNames[3] = {"train", "valid", "test"};
+
 struct GptSplits {
   std::shared_ptr<const SampleSource> split[3];  // train, valid, test (null when 0 samples)
 };
 
 absl::StatusOr<GptSplits> BuildGptSplits(const GptDataSpec& spec, bool is_builder,
                                          const std::function<absl::Status()>& barrier);
+
+// The same machinery for any recipe's samples: open each dataset, split its documents
+// ("949,50,1"), give each dataset its blend share of each split's samples, build the sample
+// indices on the builder (then barrier) or open them after the barrier, and blend.
+//   make(dataset, its index in paths, documents, split 0..2, samples, may_build) -> one part
+using SplitFactory = std::function<absl::StatusOr<std::unique_ptr<SampleSource>>(
+    std::shared_ptr<IndexedDataset>, int, DocRange, int, int64_t, bool)>;
+absl::StatusOr<GptSplits> BuildSplits(const std::vector<std::string>& paths,
+                                      std::vector<double> weights, const std::string& split,
+                                      const int64_t num_samples[3], bool is_builder,
+                                      const std::function<absl::Status()>& barrier,
+                                      const SplitFactory& make);
 
 }  // namespace braid

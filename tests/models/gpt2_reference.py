@@ -102,7 +102,7 @@ def from_hf(hf_dir):
 
 
 def main():
-    if sys.argv[1] == "--hf":
+    if sys.argv[1] == "--hf":  # noqa
         w, cfg = from_hf(sys.argv[2])
         sys.argv = sys.argv[1:]
     else:
@@ -127,4 +127,5 @@ def main():
     print(f"ok   braid's GPT matches the PyTorch GPT-2 reference (worst {worst:.1e})")
 
 
-main()
+if __name__ == "__main__":
+    main()

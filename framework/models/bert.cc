@@ -1,0 +1,76 @@
+// BERT model (see bert.h).
+#include "framework/models/bert.h"
+
+#include "framework/parallel/mappings.h"
+
+namespace braid {
+namespace {
+// A replicated linear layer drawn from (seed, name), like the parallel layers.
+torch::nn::Linear ReplicatedLinear(const TpEnv& env, const std::string& name, int64_t in,
+                                   int64_t out, double std) {
+  torch::nn::Linear l(torch::nn::LinearOptions(in, out));
+  torch::NoGradGuard no_grad;
+  l->weight.copy_(InitShard(env, name + ".weight", {out, in}, std, TpParam{}));
+  l->bias.zero_();
+  return l;
+}
+}  // namespace
+
+BertModel::BertModel(const TpEnv& env, const BertConfig& c) : c_(c), tp_(env.tp) {
+  c_.block.pre_ln = false;
+  const int64_t e = c.block.hidden;
+  const double std = c.block.init_std;
+  word_ = register_module("word_embeddings", std::make_shared<VocabParallelEmbedding>(
+                                                 env, "word_embeddings", c.padded_vocab,
+                                                 c.vocab_size, e, std));
+  position_ = Param("position_embeddings",
+                    InitShard(env, "position_embeddings", {c.max_positions, e}, std, TpParam{}),
+                    TpParam{});
+  token_type_ = Param("token_type_embeddings",
+                      InitShard(env, "token_type_embeddings", {c.num_token_types, e}, std, TpParam{}),
+                      TpParam{});
+  emb_ln_ = register_module("embeddings_ln", std::make_shared<Norm>(c_.block, e));
+  layers_ = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.layers; ++i) {
+    layers_->push_back(std::make_shared<TransformerLayer>(env, "layers." + std::to_string(i),
+                                                          c_.block, false));
+  }
+  lm_dense_ = register_module("lm_dense", ReplicatedLinear(env, "lm_dense", e, e, std));
+  lm_ln_ = register_module("lm_ln", std::make_shared<Norm>(c_.block, e));
+  lm_bias_ = Param("lm_bias", InitShard(env, "lm_bias", {c.padded_vocab}, 0.0, {0, 1, true}),
+                   TpParam{0, 1, true});
+  if (c.binary_head) {
+    pooler_ = register_module("pooler", ReplicatedLinear(env, "pooler", e, e, std));
+    binary_ = register_module("binary_head", ReplicatedLinear(env, "binary_head", e, 2, std));
+  }
+}
+
+BertOutput BertModel::Forward(const torch::Tensor& ids, const torch::Tensor& types,
+                              const torch::Tensor& padding, TpRng& rng) {
+  const int64_t s = ids.size(1);
+  torch::Tensor x = word_->forward(ids) + position_.narrow(0, 0, s) +
+                    torch::embedding(token_type_, types);
+  x = Dropout(emb_ln_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
+  AttentionMask mask;
+  mask.key_padding = padding;
+  for (const auto& layer : *layers_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
+  BertOutput out;
+  torch::Tensor h = lm_ln_->forward(torch::gelu(lm_dense_->forward(x)));
+  out.mlm_logits = torch::matmul(CopyToTp(h, *tp_), word_->weight.t()) + lm_bias_;
+  if (binary_) {
+    torch::Tensor pooled = torch::tanh(pooler_->forward(x.select(1, 0)));
+    out.binary_logits = binary_->forward(pooled);
+  }
+  return out;
+}
+
+VocabShard BertModel::shard() const { return VocabShard{word_->vocab_start(), c_.vocab_size}; }
+
+double BertModel::FlopsPerToken(int64_t seq_len) const {
+  const double e = static_cast<double>(c_.block.hidden), l = static_cast<double>(c_.layers);
+  const double f = static_cast<double>(c_.block.ffn);
+  double n = c_.vocab_size * e + l * (4 * e * e + 2 * e * f) + e * e;  // matmul weights
+  return 6.0 * n + 12.0 * l * e * static_cast<double>(seq_len);
+}
+
+}  // namespace braid

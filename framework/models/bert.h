@@ -1,0 +1,53 @@
+// BERT (FORMATS.md "BERT"): word (vocabulary-parallel) + learned position + token-type
+// embeddings, LayerNorm; post-LN encoder layers with bidirectional, padding-masked attention and
+// GELU (erf); the masked-LM head (dense, GELU, LayerNorm, decoder tied to the word embeddings
+// across the vocabulary-parallel split, output bias split likewise); optionally the pooler
+// (dense + tanh on [CLS]) and a binary head (sentence-order prediction). Sharded by TP exactly
+// like GPT, from the same blocks. LayerNorm eps 1e-12 as Google's BERT.
+#pragma once
+#include <torch/torch.h>
+
+#include "framework/nn/blocks.h"
+#include "framework/parallel/cross_entropy.h"
+
+namespace braid {
+
+struct BertConfig {
+  BlockConfig block;       // pre_ln is forced off (post-LN), activation "gelu" (erf)
+  int64_t layers = 0;
+  int64_t max_positions = 512;
+  int64_t vocab_size = 0;
+  int64_t padded_vocab = 0;
+  int64_t num_token_types = 2;
+  bool binary_head = true;
+};
+
+struct BertOutput {
+  torch::Tensor mlm_logits;     // [b, s, padded_vocab / tp] (this rank's slice)
+  torch::Tensor binary_logits;  // [b, 2] or undefined
+};
+
+class BertModel : public TpModule {
+ public:
+  BertModel(const TpEnv& env, const BertConfig& c);
+  // ids, token types [b, s] int64; padding [b, s] bool (true = padding).
+  BertOutput Forward(const torch::Tensor& ids, const torch::Tensor& types,
+                     const torch::Tensor& padding, TpRng& rng);
+  VocabShard shard() const;
+  const BertConfig& config() const { return c_; }
+  double FlopsPerToken(int64_t seq_len) const;
+
+ private:
+  BertConfig c_;
+  std::shared_ptr<Communicator> tp_;
+  std::shared_ptr<VocabParallelEmbedding> word_;
+  torch::Tensor position_, token_type_;
+  std::shared_ptr<Norm> emb_ln_;
+  torch::nn::ModuleList layers_;
+  torch::nn::Linear lm_dense_{nullptr};
+  std::shared_ptr<Norm> lm_ln_;
+  torch::Tensor lm_bias_;  // [padded_vocab / tp]
+  torch::nn::Linear pooler_{nullptr}, binary_{nullptr};
+};
+
+}  // namespace braid

@@ -1,0 +1,26 @@
+// The BERT objective over the loader's packed rows (bert_data.h): masked-LM cross entropy on the
+// masked positions (vocabulary-parallel, averaged over them) plus the binary head's
+// sentence-order loss. Metrics: mlm_loss, mlm_acc, sop_loss, sop_acc.
+#pragma once
+#include "framework/models/bert.h"
+#include "framework/train/trainer.h"
+
+namespace braid {
+
+class BertTask : public TrainTask {
+ public:
+  BertTask(std::shared_ptr<BertModel> model, int64_t seq, std::shared_ptr<Communicator> tp)
+      : model_(std::move(model)), seq_(seq), tp_(std::move(tp)) {}
+  torch::nn::Module& model() override { return *model_; }
+  torch::Tensor Loss(const Batch& batch, TpRng& rng,
+                     std::map<std::string, double>* metrics) override;
+  double FlopsPerSample() const override { return model_->FlopsPerToken(seq_) * seq_; }
+  int64_t TokensPerSample() const override { return seq_; }
+
+ private:
+  std::shared_ptr<BertModel> model_;
+  int64_t seq_;
+  std::shared_ptr<Communicator> tp_;
+};
+
+}  // namespace braid
