@@ -11,7 +11,8 @@
 // Everything is read and checked before anything is written, and every output is written to a
 // temporary name and renamed, so a failed conversion leaves no half-written output. Hugging Face
 // layouts (FORMATS.md): GPT-2 as GPT2LMHeadModel (Conv1D weights transposed, vocabulary padding
-// removed, lm_head tied to wte).
+// removed, lm_head tied to wte); BERT as BertForPreTraining (fused QKV split into
+// query/key/value, the MLM decoder tied to the word embeddings, padding removed).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "framework/core/config.h"
@@ -84,6 +86,42 @@ std::map<std::string, HfName> GptNames(int64_t layers) {
     m[o + "mlp.fc1.bias"] = {h + "mlp.c_fc.bias", false};
     m[o + "mlp.fc2.weight"] = {h + "mlp.c_proj.weight", true};
     m[o + "mlp.fc2.bias"] = {h + "mlp.c_proj.bias", false};
+  }
+  return m;
+}
+
+// The BERT name map: ours (without "model/") -> BertForPreTraining names. The fused QKV becomes
+// query/key/value (split in three along the output rows); "qkv" entries are listed with the
+// three names joined by '|'.
+std::map<std::string, std::string> BertNames(int64_t layers) {
+  std::map<std::string, std::string> m = {
+      {"word_embeddings.weight", "bert.embeddings.word_embeddings.weight"},
+      {"position_embeddings", "bert.embeddings.position_embeddings.weight"},
+      {"token_type_embeddings", "bert.embeddings.token_type_embeddings.weight"},
+      {"embeddings_ln.weight", "bert.embeddings.LayerNorm.weight"},
+      {"embeddings_ln.bias", "bert.embeddings.LayerNorm.bias"},
+      {"lm_dense.weight", "cls.predictions.transform.dense.weight"},
+      {"lm_dense.bias", "cls.predictions.transform.dense.bias"},
+      {"lm_ln.weight", "cls.predictions.transform.LayerNorm.weight"},
+      {"lm_ln.bias", "cls.predictions.transform.LayerNorm.bias"},
+      {"lm_bias", "cls.predictions.bias"},
+      {"pooler.weight", "bert.pooler.dense.weight"},
+      {"pooler.bias", "bert.pooler.dense.bias"},
+      {"binary_head.weight", "cls.seq_relationship.weight"},
+      {"binary_head.bias", "cls.seq_relationship.bias"},
+  };
+  for (int64_t i = 0; i < layers; ++i) {
+    std::string o = absl::StrCat("layers.", i, "."), h = absl::StrCat("bert.encoder.layer.", i, ".");
+    for (const char* wb : {"weight", "bias"}) {
+      m[o + "self_attention.qkv." + wb] = absl::StrCat(h, "attention.self.query.", wb, "|", h,
+                                                      "attention.self.key.", wb, "|", h,
+                                                      "attention.self.value.", wb);
+      m[o + "self_attention.out." + wb] = h + "attention.output.dense." + wb;
+      m[o + "ln_self." + wb] = h + "attention.output.LayerNorm." + wb;
+      m[o + "mlp.fc1." + wb] = h + "intermediate.dense." + wb;
+      m[o + "mlp.fc2." + wb] = h + "output.dense." + wb;
+      m[o + "ln_mlp." + wb] = h + "output.LayerNorm." + wb;
+    }
   }
   return m;
 }
@@ -176,53 +214,94 @@ absl::Status Reshard(const Args& a, bool release) {
 absl::Status ExportHf(const Args& a) {
   BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(a.input));
   BRAID_ASSIGN_OR_RETURN(Config config, CheckpointConfig(c, a.input));
-  if (c.recipe != "gpt") {
-    return absl::UnimplementedError(absl::StrCat("export-hf knows GPT checkpoints; this one is '",
-                                                 c.recipe, "'."));
+  if (c.recipe != "gpt" && c.recipe != "bert") {
+    return absl::UnimplementedError(absl::StrCat("export-hf knows GPT and BERT checkpoints; this "
+                                                 "one is '", c.recipe, "'."));
   }
   BRAID_ASSIGN_OR_RETURN(at::ScalarType dt, Dtype(a.dtype.empty() ? "fp32" : a.dtype));
   const int64_t layers = config.model.num_layers;
-  std::map<std::string, HfName> names = GptNames(layers);
-  std::map<std::string, torch::Tensor> out;
-  std::vector<std::string> unknown;
-  for (const auto& [name, t] : c.tensors) {
-    if (name.rfind("model/", 0) != 0) continue;
-    std::string ours = name.substr(6);
-    auto it = names.find(ours);
-    if (it == names.end()) {
-      unknown.push_back(ours);
-      continue;
-    }
-    torch::Tensor v = t;
-    if (c.layouts[name].vocab && c.vocab_size > 0) v = v.narrow(0, 0, c.vocab_size);
-    if (it->second.transpose) v = v.t();
-    out[it->second.hf] = v.contiguous().to(dt);
-  }
-  if (!unknown.empty() || out.size() != names.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        a.input, ": not a GPT-2 layout: ",
-        unknown.empty() ? "" : absl::StrCat("unexpected ", absl::StrJoin(unknown, ", "), "; "),
-        out.size(), " of ", names.size(), " expected tensors found."));
-  }
   const int64_t e = config.model.hidden_size;
   const int64_t ffn = config.model.ffn_hidden_size > 0 ? config.model.ffn_hidden_size : 4 * e;
-  const int64_t positions = out["transformer.wpe.weight"].size(0);
-  int64_t eod = c.vocab_size - 1;  // GPT-2: <|endoftext|> is the last id
-  std::string cfg = absl::StrFormat(
-      "{\n  \"architectures\": [\"GPT2LMHeadModel\"],\n  \"model_type\": \"gpt2\",\n"
-      "  \"vocab_size\": %d,\n  \"n_positions\": %d,\n  \"n_ctx\": %d,\n  \"n_embd\": %d,\n"
-      "  \"n_layer\": %d,\n  \"n_head\": %d,\n  \"n_inner\": %s,\n"
-      "  \"activation_function\": \"%s\",\n  \"layer_norm_epsilon\": %s,\n"
-      "  \"resid_pdrop\": %s,\n  \"embd_pdrop\": %s,\n  \"attn_pdrop\": %s,\n"
-      "  \"initializer_range\": %s,\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n"
-      "  \"tie_word_embeddings\": true,\n  \"torch_dtype\": \"%s\"\n}\n",
-      c.vocab_size, positions, positions, e, layers, config.model.num_attention_heads,
-      ffn == 4 * e ? std::string("null") : absl::StrCat(ffn),
-      config.model.activation == "gelu_tanh" ? "gelu_new" : config.model.activation,
-      ShortestDouble(config.model.layernorm_epsilon), ShortestDouble(config.model.hidden_dropout),
-      ShortestDouble(config.model.hidden_dropout), ShortestDouble(config.model.attention_dropout),
-      ShortestDouble(config.model.init_std), eod, eod,
-      dt == at::kFloat ? "float32" : (dt == at::kBFloat16 ? "bfloat16" : "float16"));
+  std::map<std::string, torch::Tensor> out;
+  std::vector<std::string> unknown;
+  size_t expected = 0;
+  std::string cfg;
+  const char* dtype_name = dt == at::kFloat ? "float32" : (dt == at::kBFloat16 ? "bfloat16" : "float16");
+  if (c.recipe == "gpt") {
+    std::map<std::string, HfName> names = GptNames(layers);
+    expected = names.size();
+    for (const auto& [name, t] : c.tensors) {
+      if (name.rfind("model/", 0) != 0) continue;
+      std::string ours = name.substr(6);
+      auto it = names.find(ours);
+      if (it == names.end()) {
+        unknown.push_back(ours);
+        continue;
+      }
+      torch::Tensor v = t;
+      if (c.layouts[name].vocab && c.vocab_size > 0) v = v.narrow(0, 0, c.vocab_size);
+      if (it->second.transpose) v = v.t();
+      out[it->second.hf] = v.contiguous().to(dt);
+    }
+    const int64_t positions = out.count("transformer.wpe.weight") ? out["transformer.wpe.weight"].size(0) : 0;
+    int64_t eod = c.vocab_size - 1;  // GPT-2: <|endoftext|> is the last id
+    cfg = absl::StrFormat(
+        "{\n  \"architectures\": [\"GPT2LMHeadModel\"],\n  \"model_type\": \"gpt2\",\n"
+        "  \"vocab_size\": %d,\n  \"n_positions\": %d,\n  \"n_ctx\": %d,\n  \"n_embd\": %d,\n"
+        "  \"n_layer\": %d,\n  \"n_head\": %d,\n  \"n_inner\": %s,\n"
+        "  \"activation_function\": \"%s\",\n  \"layer_norm_epsilon\": %s,\n"
+        "  \"resid_pdrop\": %s,\n  \"embd_pdrop\": %s,\n  \"attn_pdrop\": %s,\n"
+        "  \"initializer_range\": %s,\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n"
+        "  \"tie_word_embeddings\": true,\n  \"torch_dtype\": \"%s\"\n}\n",
+        c.vocab_size, positions, positions, e, layers, config.model.num_attention_heads,
+        ffn == 4 * e ? std::string("null") : absl::StrCat(ffn),
+        config.model.activation == "gelu_tanh" ? "gelu_new" : config.model.activation,
+        ShortestDouble(config.model.layernorm_epsilon), ShortestDouble(config.model.hidden_dropout),
+        ShortestDouble(config.model.hidden_dropout), ShortestDouble(config.model.attention_dropout),
+        ShortestDouble(config.model.init_std), eod, eod, dtype_name);
+  } else {
+    std::map<std::string, std::string> names = BertNames(layers);
+    if (!config.model.binary_head) {
+      for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"}) names.erase(k);
+    }
+    for (const auto& [ours, hf] : names) expected += std::count(hf.begin(), hf.end(), '|') + 1;
+    for (const auto& [name, t] : c.tensors) {
+      if (name.rfind("model/", 0) != 0) continue;
+      std::string ours = name.substr(6);
+      auto it = names.find(ours);
+      if (it == names.end()) {
+        unknown.push_back(ours);
+        continue;
+      }
+      torch::Tensor v = t;
+      if (c.layouts[name].vocab && c.vocab_size > 0) v = v.narrow(0, 0, c.vocab_size);
+      std::vector<std::string> parts = absl::StrSplit(it->second, '|');
+      std::vector<torch::Tensor> chunks = parts.size() > 1 ? v.chunk(3, 0) : std::vector<torch::Tensor>{v};
+      for (size_t k = 0; k < parts.size(); ++k) out[parts[k]] = chunks[k].contiguous().to(dt);
+    }
+    const int64_t positions = out.count("bert.embeddings.position_embeddings.weight")
+                                  ? out["bert.embeddings.position_embeddings.weight"].size(0) : 0;
+    cfg = absl::StrFormat(
+        "{\n  \"architectures\": [\"BertForPreTraining\"],\n  \"model_type\": \"bert\",\n"
+        "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+        "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+        "  \"hidden_act\": \"%s\",\n  \"hidden_dropout_prob\": %s,\n"
+        "  \"attention_probs_dropout_prob\": %s,\n  \"max_position_embeddings\": %d,\n"
+        "  \"type_vocab_size\": %d,\n  \"initializer_range\": %s,\n  \"layer_norm_eps\": %s,\n"
+        "  \"pad_token_id\": 0,\n  \"position_embedding_type\": \"absolute\",\n"
+        "  \"tie_word_embeddings\": true,\n  \"torch_dtype\": \"%s\"\n}\n",
+        c.vocab_size, e, layers, config.model.num_attention_heads, ffn,
+        config.model.activation == "gelu_tanh" ? "gelu_new" : config.model.activation,
+        ShortestDouble(config.model.hidden_dropout), ShortestDouble(config.model.attention_dropout),
+        positions, config.model.num_tokentypes, ShortestDouble(config.model.init_std),
+        ShortestDouble(config.model.layernorm_epsilon), dtype_name);
+  }
+  if (!unknown.empty() || out.size() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        a.input, ": not the ", c.recipe, " layout this tool knows: ",
+        unknown.empty() ? "" : absl::StrCat("unexpected ", absl::StrJoin(unknown, ", "), "; "),
+        out.size(), " of ", expected, " expected tensors found."));
+  }
   return PublishDir(a.output, [&](const fs::path& dir) -> absl::Status {
     std::ofstream(dir / "config.json") << cfg;
     int64_t limit = a.max_shard_mb > 0 ? a.max_shard_mb << 20 : INT64_MAX;
@@ -255,8 +334,9 @@ absl::Status ExportHf(const Args& a) {
       index += "\n  }\n}\n";
       std::ofstream(dir / "model.safetensors.index.json") << index;
     }
-    std::printf("wrote %s: GPT2LMHeadModel, %zu tensors in %zu file(s), %s\n", a.output.c_str(),
-                out.size(), shards.size(), a.dtype.empty() ? "fp32" : a.dtype.c_str());
+    std::printf("wrote %s: %s, %zu tensors in %zu file(s), %s\n", a.output.c_str(),
+                c.recipe == "gpt" ? "GPT2LMHeadModel" : "BertForPreTraining", out.size(),
+                shards.size(), a.dtype.empty() ? "fp32" : a.dtype.c_str());
     return absl::OkStatus();
   });
 }
@@ -284,18 +364,8 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadHfWeights(const fs::pat
   return all;
 }
 
-absl::Status ImportHf(const Args& a) {
+absl::Status ImportGpt(const Args& a, const JsonValue& hf) {
   fs::path in(a.input);
-  std::ifstream cf(in / "config.json");
-  if (!cf) return absl::NotFoundError(absl::StrCat(a.input, ": no config.json"));
-  std::stringstream ss;
-  ss << cf.rdbuf();
-  BRAID_ASSIGN_OR_RETURN(JsonValue hf, ParseJson(ss.str()));
-  const JsonValue* type = hf.Find("model_type");
-  if (type == nullptr || type->text != "gpt2") {
-    return absl::UnimplementedError(absl::StrCat(a.input, ": model_type '",
-                                                 type ? type->text : "?", "': import-hf knows gpt2."));
-  }
   auto num = [&](const char* k) -> int64_t {
     const JsonValue* v = hf.Find(k);
     return v != nullptr && v->kind == JsonValue::Kind::kNumber ? static_cast<int64_t>(v->number) : 0;
@@ -384,6 +454,98 @@ absl::Status ImportHf(const Args& a) {
   std::printf("wrote %s: GPT at TP %d, %zu tensors, step 0 (weights only; training starts fresh "
               "from them with --resume)\n", a.output.c_str(), a.tp, c.tensors.size());
   return absl::OkStatus();
+}
+
+absl::Status ImportBert(const Args& a, const JsonValue& hf) {
+  fs::path in(a.input);
+  auto num = [&](const char* k) -> int64_t {
+    const JsonValue* v = hf.Find(k);
+    return v != nullptr && v->kind == JsonValue::Kind::kNumber ? static_cast<int64_t>(v->number) : 0;
+  };
+  std::vector<std::string> sets = a.overrides;
+  sets.push_back(absl::StrCat("model.num_layers=", num("num_hidden_layers")));
+  sets.push_back(absl::StrCat("model.hidden_size=", num("hidden_size")));
+  sets.push_back(absl::StrCat("model.num_attention_heads=", num("num_attention_heads")));
+  sets.push_back(absl::StrCat("model.ffn_hidden_size=", num("intermediate_size")));
+  sets.push_back(absl::StrCat("model.vocab_size=", num("vocab_size")));
+  sets.push_back(absl::StrCat("model.max_position_embeddings=", num("max_position_embeddings")));
+  if (num("type_vocab_size") > 0) sets.push_back(absl::StrCat("model.num_tokentypes=", num("type_vocab_size")));
+  if (const JsonValue* eps = hf.Find("layer_norm_eps")) sets.push_back("model.layernorm_epsilon=" + eps->text);
+  sets.push_back(absl::StrCat("parallel.tensor_parallel_size=", a.tp));
+  BRAID_ASSIGN_OR_RETURN(auto weights, ReadHfWeights(in));
+  sets.push_back(absl::StrCat("model.binary_head=",
+                              weights.count("cls.seq_relationship.weight") ? "true" : "false"));
+  BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig(a.recipe, sets));
+  std::map<std::string, std::string> names = BertNames(config.model.num_layers);
+  if (!config.model.binary_head) {
+    for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"}) names.erase(k);
+  }
+  FullCheckpoint c;
+  c.recipe = "bert";
+  c.config_yaml = ConfigToYaml(config);
+  c.vocab_size = config.model.vocab_size;
+  const int64_t padded = PaddedVocabSize(c.vocab_size, config.model.make_vocab_size_divisible_by, a.tp);
+  std::set<std::string> used;
+  std::vector<std::string> missing;
+  for (const auto& [ours, hf_names] : names) {
+    std::vector<torch::Tensor> parts;
+    for (absl::string_view n : absl::StrSplit(hf_names, '|')) {
+      auto it = weights.find(std::string(n));
+      if (it == weights.end()) {
+        missing.push_back(std::string(n));
+        continue;
+      }
+      used.insert(it->first);
+      parts.push_back(it->second.to(at::kFloat));
+    }
+    if (parts.empty() || missing.size() > 0) continue;
+    torch::Tensor t = parts.size() > 1 ? torch::cat(parts, 0) : parts[0];
+    TpParam layout;
+    if (absl::StrContains(ours, "qkv")) layout = {0, 3};
+    else if (absl::StrContains(ours, "mlp.fc1")) layout = {0, 1};
+    else if (absl::EndsWith(ours, "out.weight") || absl::EndsWith(ours, "fc2.weight")) layout = {1, 1};
+    else if (ours == "word_embeddings.weight" || ours == "lm_bias") layout = {0, 1, true};
+    if (layout.vocab) {
+      std::vector<int64_t> pad = t.sizes().vec();
+      pad[0] = padded - t.size(0);
+      t = torch::cat({t, torch::zeros(pad)});
+    }
+    c.tensors["model/" + ours] = t.contiguous();
+    c.layouts["model/" + ours] = layout;
+  }
+  std::vector<std::string> unknown;
+  for (const auto& [k, v] : weights) {
+    if (used.count(k)) continue;
+    if (k == "bert.embeddings.position_ids" || k == "cls.predictions.decoder.weight" ||
+        k == "cls.predictions.decoder.bias") {
+      continue;  // a buffer, and the tied decoder
+    }
+    unknown.push_back(k);
+  }
+  if (!missing.empty() || !unknown.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        a.input, ": cannot import as BERT.",
+        missing.empty() ? "" : absl::StrCat(" Missing: ", absl::StrJoin(missing, ", "), "."),
+        unknown.empty() ? "" : absl::StrCat(" Unknown: ", absl::StrJoin(unknown, ", "), ".")));
+  }
+  BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, a.tp));
+  std::printf("wrote %s: BERT at TP %d, %zu tensors, step 0\n", a.output.c_str(), a.tp,
+              c.tensors.size());
+  return absl::OkStatus();
+}
+
+absl::Status ImportHf(const Args& a) {
+  fs::path in(a.input);
+  std::ifstream cf(in / "config.json");
+  if (!cf) return absl::NotFoundError(absl::StrCat(a.input, ": no config.json"));
+  std::stringstream ss;
+  ss << cf.rdbuf();
+  BRAID_ASSIGN_OR_RETURN(JsonValue hf, ParseJson(ss.str()));
+  const JsonValue* type = hf.Find("model_type");
+  if (type != nullptr && type->text == "gpt2") return ImportGpt(a, hf);
+  if (type != nullptr && type->text == "bert") return ImportBert(a, hf);
+  return absl::UnimplementedError(absl::StrCat(a.input, ": model_type '", type ? type->text : "?",
+                                               "': import-hf knows gpt2 and bert."));
 }
 
 int Main(int argc, char** argv) {

@@ -6,6 +6,8 @@ pooler tanh(dense([CLS])) -> binary head), in plain PyTorch, loaded with the wei
 Checks braid's MLM and binary logits (tests/models/bert_logits) within 1e-5 on the real tokens.
 
 usage: bert_reference.py RUN_DIR LOGITS.json [LOGITS.json ...]
+       bert_reference.py --hf HF_DIR RUN_DIR LOGITS.json   (weights from the Hugging Face
+                                                           BertForPreTraining export)
 """
 import json
 import math
@@ -46,10 +48,45 @@ def bert(w, cfg, ids, types, padding, vocab):
     return mlm, lin(pooled, "binary_head")
 
 
+def from_hf(hf_dir):
+    """BertForPreTraining names -> the names used above (query/key/value fused into qkv)."""
+    hf = read_safetensors(f"{hf_dir}/model.safetensors")
+    c = json.load(open(f"{hf_dir}/config.json"))
+    assert c["model_type"] == "bert" and c["architectures"] == ["BertForPreTraining"]
+    e = "bert.embeddings."
+    w = {"word_embeddings.weight": hf[e + "word_embeddings.weight"],
+         "position_embeddings": hf[e + "position_embeddings.weight"],
+         "token_type_embeddings": hf[e + "token_type_embeddings.weight"],
+         "lm_bias": hf["cls.predictions.bias"]}
+    pairs = {"embeddings_ln": e + "LayerNorm", "lm_dense": "cls.predictions.transform.dense",
+             "lm_ln": "cls.predictions.transform.LayerNorm", "pooler": "bert.pooler.dense",
+             "binary_head": "cls.seq_relationship"}
+    for i in range(c["num_hidden_layers"]):
+        h = f"bert.encoder.layer.{i}."
+        pairs.update({f"layers.{i}.self_attention.out": h + "attention.output.dense",
+                      f"layers.{i}.ln_self": h + "attention.output.LayerNorm",
+                      f"layers.{i}.mlp.fc1": h + "intermediate.dense",
+                      f"layers.{i}.mlp.fc2": h + "output.dense",
+                      f"layers.{i}.ln_mlp": h + "output.LayerNorm"})
+        for wb in ("weight", "bias"):
+            w[f"layers.{i}.self_attention.qkv.{wb}"] = torch.cat(
+                [hf[f"{h}attention.self.{n}.{wb}"] for n in ("query", "key", "value")])
+    for ours, theirs in pairs.items():
+        for wb in ("weight", "bias"):
+            w[f"{ours}.{wb}"] = hf[f"{theirs}.{wb}"]
+    assert w["word_embeddings.weight"].shape[0] == c["vocab_size"], "padding was not removed"
+    return w
+
+
 def main():
-    run_dir = sys.argv[1]
-    w = read_safetensors(f"{run_dir}/final/model.safetensors")
-    cfg = read_config(f"{run_dir}/final/config.yaml")
+    if sys.argv[1] == "--hf":
+        w = from_hf(sys.argv[2])
+        sys.argv = sys.argv[2:]
+        cfg = read_config(f"{sys.argv[1]}/final/config.yaml")
+    else:
+        run_dir = sys.argv[1]
+        w = read_safetensors(f"{run_dir}/final/model.safetensors")
+        cfg = read_config(f"{run_dir}/final/config.yaml")
     for path in sys.argv[2:]:
         got = json.load(open(path))
         s = got["seq"]
