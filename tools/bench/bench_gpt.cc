@@ -1,4 +1,4 @@
-// GPT training benchmark: prints figures, never fails on time. Runs the real trainer (Train)
+// GPT (or, with --bert 1, BERT) training benchmark: prints figures, never fails on time. Runs the real trainer (Train)
 // on synthetic tokens and reports tokens/s (median step after warm-up), MFU against the matmul
 // rate measured in the same process, the share of step time waiting for DP communication, and
 // memory per rank.
@@ -14,7 +14,9 @@
 #include "framework/core/log.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
+#include "framework/models/bert.h"
 #include "framework/models/gpt.h"
+#include "recipes/bert/bert_task.h"
 #include "framework/train/trainer.h"
 
 namespace braid {
@@ -36,6 +38,32 @@ class Synthetic : public SampleSource {
 
  private:
   int64_t len_, vocab_;
+};
+
+// BERT rows: random tokens, two segments, no padding, 15% of positions predicted.
+class SyntheticBert : public SampleSource {
+ public:
+  SyntheticBert(int64_t seq, int64_t vocab) : seq_(seq), vocab_(vocab) {}
+  int64_t size() const override { return 1 << 30; }
+  int64_t sample_length() const override { return 4 * seq_ + 1; }
+  void Get(int64_t i, int64_t* out) const override {
+    uint64_t h = 0x9E3779B97F4A7C15ULL * (i + 1);
+    auto next = [&] {
+      h ^= h >> 29;
+      h *= 0xBF58476D1CE4E5B9ULL;
+      return h >> 33;
+    };
+    for (int64_t k = 0; k < seq_; ++k) {
+      out[k] = static_cast<int64_t>(next() % vocab_);
+      out[seq_ + k] = k >= seq_ / 2;
+      out[2 * seq_ + k] = 0;
+      out[3 * seq_ + k] = next() % 100 < 15 ? static_cast<int64_t>(next() % vocab_) : -100;
+    }
+    out[4 * seq_] = static_cast<int64_t>(next() % 2);
+  }
+
+ private:
+  int64_t seq_, vocab_;
 };
 
 class Task : public TrainTask {
@@ -65,7 +93,7 @@ int Main(int argc, char** argv) {
   std::map<std::string, int64_t> o = {{"layers", 4}, {"hidden", 256}, {"heads", 4},
                                       {"seq", 256},   {"vocab", 8192}, {"micro", 8},
                                       {"global", 8},  {"steps", 12},   {"threads", 2},
-                                      {"tp", 1}};
+                                      {"tp", 1},      {"bert", 0}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = std::string(argv[i]).substr(2);
     if (!o.count(k) || !absl::SimpleAtoi(argv[i + 1], &o[k])) {
@@ -104,12 +132,32 @@ int Main(int argc, char** argv) {
   g.block.hidden = o["hidden"];
   g.block.heads = o["heads"];
   g.block.ffn = 4 * o["hidden"];
-  auto model = std::make_shared<GptModel>(TpEnv{layout->tp, 1}, g);
-  int64_t local = 0;
-  for (const auto& p : model->parameters()) local += p.numel();
   RecipeParts parts;
-  parts.task = std::make_unique<Task>(model, o["seq"]);
-  parts.train = std::make_shared<Synthetic>(o["seq"] + 1, o["vocab"]);
+  std::shared_ptr<torch::nn::Module> module;
+  double flops_per_token;
+  if (o["bert"]) {
+    BertConfig b;
+    b.layers = g.layers;
+    b.max_positions = o["seq"];
+    b.vocab_size = g.vocab_size;
+    b.padded_vocab = g.padded_vocab;
+    b.block = g.block;
+    b.block.activation = "gelu";
+    b.block.eps = 1e-12;
+    auto bert = std::make_shared<BertModel>(TpEnv{layout->tp, 1}, b);
+    flops_per_token = bert->FlopsPerToken(o["seq"]);
+    module = bert;
+    parts.task = std::make_unique<BertTask>(bert, o["seq"], layout->tp);
+    parts.train = std::make_shared<SyntheticBert>(o["seq"], o["vocab"]);
+  } else {
+    auto model = std::make_shared<GptModel>(TpEnv{layout->tp, 1}, g);
+    flops_per_token = model->FlopsPerToken(o["seq"]);
+    module = model;
+    parts.task = std::make_unique<Task>(model, o["seq"]);
+    parts.train = std::make_shared<Synthetic>(o["seq"] + 1, o["vocab"]);
+  }
+  int64_t local = 0;
+  for (const auto& p : module->parameters()) local += p.numel();
   double peak = MeasureMatmulGflops(1.0);
   TrainOptions to;
   to.save_final = false;
@@ -130,15 +178,15 @@ int Main(int argc, char** argv) {
     total += r->step_seconds[i];
   }
   double tokens = static_cast<double>(o["global"] * o["seq"]);
-  double flops = model->FlopsPerToken(o["seq"]) * tokens;
+  double flops = flops_per_token * tokens;
   torch::Tensor peak_all = torch::full({1}, peak, torch::kDouble);
   (void)(*rt)->world()->AllReduce(peak_all, ReduceOp::kSum);
   torch::Tensor rss = torch::full({1}, PeakRssMb(), torch::kDouble);
   (void)(*rt)->world()->AllReduce(rss, ReduceOp::kMax);
   if ((*rt)->rank() == 0) {
-    std::printf("braid  layers %ld width %ld heads %ld seq %ld vocab %ld | world %d = TP %ld x DP %d, "
+    std::printf("braid  %s layers %ld width %ld heads %ld seq %ld vocab %ld | world %d = TP %ld x DP %d, "
                 "%ld thread(s)/rank | micro %ld global %ld\n",
-                (long)o["layers"], (long)o["hidden"], (long)o["heads"], (long)o["seq"],
+                o["bert"] ? "BERT" : "GPT", (long)o["layers"], (long)o["hidden"], (long)o["heads"], (long)o["seq"],
                 (long)o["vocab"], (*rt)->world_size(), (long)o["tp"], layout->dp_size,
                 (long)o["threads"], (long)o["micro"], (long)o["global"]);
     std::printf("braid  step %.3f s (median of %zu) | %.0f tokens/s | %.1f GFLOP/s | matmul "

@@ -3,6 +3,7 @@
 #  1. braid vs a plain PyTorch eager loop (Debian's python3-torch) on the same GPT (4 layers,
 #     width 256, 4 heads, sequence 256, vocabulary 8192, batch 8), same 2 threads, alternated
 #     twice; MFU against the matmul rate braid measures in the same process.
+#     The same for BERT (post-LN, MLM on 15% of positions + sentence-order head).
 #  2. DP=2 with 1 thread per rank vs DP=1 with 2 threads, same global batch 8.
 #  3. gpt2-small (124M, sequence 1024, micro batch 1) memory per rank at TP=1 and TP=2.
 set -euo pipefail
@@ -13,6 +14,11 @@ echo "== 1. braid vs plain PyTorch, same model, 2 threads =="
 for round in 1 2; do
   build/bin/bench_gpt --threads 2
   /usr/bin/python3 tools/bench/gpt_pytorch_loop.py --threads 2
+done
+echo "== 1b. BERT (same sizes): braid vs plain PyTorch, 2 threads =="
+for round in 1 2; do
+  build/bin/bench_gpt --bert 1 --threads 2 | sed -n 2p
+  /usr/bin/python3 tools/bench/bert_pytorch_loop.py --threads 2
 done
 echo "== 2. DP=2 x 1 thread vs DP=1 x 2 threads (global batch 8) =="
 build/bin/bench_gpt --threads 2 --micro 8 --global 8
