@@ -25,6 +25,7 @@
 #include "framework/train/model_io.h"
 #include "framework/train/checkpoint.h"
 #include "framework/train/safetensors.h"
+#include "recipes/registry.h"
 
 namespace braid {
 namespace {
@@ -92,12 +93,7 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   g.max_positions = sizes.max_position_embeddings;
   g.vocab_size = vocab;
   g.padded_vocab = sizes.padded_vocab_size;
-  g.block.hidden = config.model.hidden_size;
-  g.block.heads = config.model.num_attention_heads;
-  g.block.ffn = sizes.ffn_hidden_size;
-  g.block.activation = config.model.activation;
-  g.block.norm = config.model.norm;
-  g.block.eps = config.model.layernorm_epsilon;
+  g.block = BlockConfigFrom(config, sizes);
   auto model_ptr = std::make_shared<GptModel>(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, g);
   GptModel& model = *model_ptr;  // modules must live in a shared_ptr (named_modules)
   BRAID_RETURN_IF_ERROR(LoadFullState(model, tensors, layout.tp_rank, layout.tp_size));

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "framework/core/config.h"
 #include "framework/dist/layout.h"
+#include "framework/nn/blocks.h"
 #include "framework/train/trainer.h"
 
 namespace braid {
@@ -19,6 +20,10 @@ struct RunContext {
 };
 
 using RecipeBuilder = std::function<absl::StatusOr<RecipeParts>(const RunContext&)>;
+
+// The transformer block settings of the model section (hidden size, heads, FFN width, activation,
+// norm, eps, dropouts, init), shared by every family's builder and by generate.
+BlockConfig BlockConfigFrom(const Config& config, const DerivedSizes& sizes);
 
 // The builder registered under `name`, or an error listing the recipes this build has.
 absl::StatusOr<RecipeBuilder> FindRecipe(const std::string& name);

@@ -364,12 +364,15 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadHfWeights(const fs::pat
   return all;
 }
 
+// An integer field of a Hugging Face config.json (0 when absent or null).
+int64_t HfNum(const JsonValue& hf, const char* key) {
+  const JsonValue* v = hf.Find(key);
+  return v != nullptr && v->kind == JsonValue::Kind::kNumber ? static_cast<int64_t>(v->number) : 0;
+}
+
 absl::Status ImportGpt(const Args& a, const JsonValue& hf) {
   fs::path in(a.input);
-  auto num = [&](const char* k) -> int64_t {
-    const JsonValue* v = hf.Find(k);
-    return v != nullptr && v->kind == JsonValue::Kind::kNumber ? static_cast<int64_t>(v->number) : 0;
-  };
+  auto num = [&](const char* k) { return HfNum(hf, k); };
   std::vector<std::string> sets = a.overrides;
   sets.push_back(absl::StrCat("model.num_layers=", num("n_layer")));
   sets.push_back(absl::StrCat("model.hidden_size=", num("n_embd")));
@@ -458,10 +461,7 @@ absl::Status ImportGpt(const Args& a, const JsonValue& hf) {
 
 absl::Status ImportBert(const Args& a, const JsonValue& hf) {
   fs::path in(a.input);
-  auto num = [&](const char* k) -> int64_t {
-    const JsonValue* v = hf.Find(k);
-    return v != nullptr && v->kind == JsonValue::Kind::kNumber ? static_cast<int64_t>(v->number) : 0;
-  };
+  auto num = [&](const char* k) { return HfNum(hf, k); };
   std::vector<std::string> sets = a.overrides;
   sets.push_back(absl::StrCat("model.num_layers=", num("num_hidden_layers")));
   sets.push_back(absl::StrCat("model.hidden_size=", num("hidden_size")));

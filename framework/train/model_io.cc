@@ -30,22 +30,22 @@ torch::Tensor Unshard(const std::vector<torch::Tensor>& shards, TpParam layout) 
   return s.reshape(full).contiguous();
 }
 
+torch::Tensor GatherFull(const torch::Tensor& local_in, TpParam layout, Communicator& tp) {
+  torch::Tensor local = local_in.detach().contiguous();
+  if (layout.axis < 0 || tp.size() == 1) return local.clone();
+  std::vector<int64_t> shape = {tp.size()};
+  for (int64_t s : local.sizes()) shape.push_back(s);
+  torch::Tensor all = torch::empty(shape, local.options());
+  BRAID_CHECK_OK(tp.AllGather(local, all));
+  return Unshard(all.unbind(0), layout);
+}
+
 std::map<std::string, torch::Tensor> GatherFullState(torch::nn::Module& model, Communicator& tp) {
   std::map<std::string, TpParam> layouts = CollectTpParams(model);
   std::map<std::string, torch::Tensor> out;
   torch::NoGradGuard no_grad;
   for (const auto& p : model.named_parameters()) {
-    TpParam layout = layouts[p.key()];
-    torch::Tensor local = p.value().detach().contiguous();
-    if (layout.axis < 0 || tp.size() == 1) {
-      out[p.key()] = local.clone();
-      continue;
-    }
-    std::vector<int64_t> shape = {tp.size()};
-    for (int64_t s : local.sizes()) shape.push_back(s);
-    torch::Tensor all = torch::empty(shape, local.options());
-    BRAID_CHECK_OK(tp.AllGather(local, all));
-    out[p.key()] = Unshard(all.unbind(0), layout);
+    out[p.key()] = GatherFull(p.value(), layouts[p.key()], tp);
   }
   return out;
 }

@@ -16,6 +16,9 @@ namespace braid {
 // The full tensor from all TP shards, in rank order (inverse of ShardOf).
 torch::Tensor Unshard(const std::vector<torch::Tensor>& shards, TpParam layout);
 
+// The full tensor of one TP-sharded tensor (collective over tp; a copy when replicated).
+torch::Tensor GatherFull(const torch::Tensor& local, TpParam layout, Communicator& tp);
+
 // Full tensors of every parameter of `model`, gathered over `tp` (collective over tp).
 std::map<std::string, torch::Tensor> GatherFullState(torch::nn::Module& model, Communicator& tp);
 

@@ -36,16 +36,7 @@ absl::StatusOr<RecipeParts> BuildBertRecipe(const RunContext& ctx) {
   b.padded_vocab = sizes.padded_vocab_size;
   b.num_token_types = c.model.num_tokentypes;
   b.binary_head = c.model.binary_head;
-  b.block.hidden = c.model.hidden_size;
-  b.block.heads = c.model.num_attention_heads;
-  b.block.ffn = sizes.ffn_hidden_size;
-  b.block.activation = c.model.activation;
-  b.block.norm = c.model.norm;
-  b.block.eps = c.model.layernorm_epsilon;
-  b.block.hidden_dropout = c.model.hidden_dropout;
-  b.block.attention_dropout = c.model.attention_dropout;
-  b.block.init_std = c.model.init_std;
-  b.block.output_init_std = c.model.init_std;
+  b.block = BlockConfigFrom(c, sizes);
   auto model = std::make_shared<BertModel>(TpEnv{ctx.layout.tp, static_cast<uint64_t>(c.seed)}, b);
 
   int64_t samples[3] = {c.train.train_steps * sizes.global_batch_size,

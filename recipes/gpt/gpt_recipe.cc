@@ -73,15 +73,7 @@ absl::StatusOr<RecipeParts> BuildGptRecipe(const RunContext& ctx) {
   g.max_positions = sizes.max_position_embeddings;
   g.vocab_size = vocab;
   g.padded_vocab = sizes.padded_vocab_size;
-  g.block.hidden = c.model.hidden_size;
-  g.block.heads = c.model.num_attention_heads;
-  g.block.ffn = sizes.ffn_hidden_size;
-  g.block.activation = c.model.activation;
-  g.block.norm = c.model.norm;
-  g.block.eps = c.model.layernorm_epsilon;
-  g.block.hidden_dropout = c.model.hidden_dropout;
-  g.block.attention_dropout = c.model.attention_dropout;
-  g.block.init_std = c.model.init_std;
+  g.block = BlockConfigFrom(c, sizes);
   TpEnv env{ctx.layout.tp, static_cast<uint64_t>(c.seed)};
   auto model = std::make_shared<GptModel>(env, g);
 

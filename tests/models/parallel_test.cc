@@ -48,17 +48,7 @@ std::map<std::string, torch::Tensor> FullGrads(torch::nn::Module& m, Communicato
   std::map<std::string, TpParam> layouts = CollectTpParams(m);
   std::map<std::string, torch::Tensor> out;
   for (const auto& p : m.named_parameters()) {
-    torch::Tensor g = p.value().grad().contiguous();
-    TpParam l = layouts[p.key()];
-    if (l.axis < 0 || tp.size() == 1) {
-      out[p.key()] = g.clone();
-      continue;
-    }
-    std::vector<int64_t> shape = {tp.size()};
-    for (int64_t s : g.sizes()) shape.push_back(s);
-    torch::Tensor all = torch::empty(shape, g.options());
-    EXPECT_TRUE(tp.AllGather(g, all).ok());
-    out[p.key()] = Unshard(all.unbind(0), l);
+    out[p.key()] = GatherFull(p.value().grad(), layouts[p.key()], tp);
   }
   return out;
 }

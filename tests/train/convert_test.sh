@@ -40,21 +40,7 @@ print(f"ok   logits at TP 1, 2, 4 agree (max abs difference {worst:.1e})")
 PY
 $C export-hf --input "$ck" --output "$tmp/hf"
 $C import-hf --input "$tmp/hf" --output "$tmp/back" --recipe recipes/gpt/tiny.yaml --tp 1
-/usr/bin/python3 - "$tmp" <<'PY'
-import json, struct, sys
-t = sys.argv[1]
-def tensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    h = json.loads(raw[8:8 + n]); d = raw[8 + n:]
-    return {k: d[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
-a = {k: v for k, v in tensors(f"{t}/tp1/tp0.safetensors").items() if k.startswith("model/")}
-b = tensors(f"{t}/back/tp0.safetensors")
-assert set(a) == set(b), set(a) ^ set(b)
-diff = [k for k in a if a[k] != b[k]]
-assert not diff, f"not bit-identical: {diff}"
-print(f"ok   ours -> Hugging Face -> ours: {len(a)} model tensors bit-identical")
-PY
+/usr/bin/python3 tests/lib/same_tensors.py "$tmp/tp1/tp0.safetensors" "$tmp/back/tp0.safetensors" model/ "ours -> Hugging Face -> ours"
 /usr/bin/python3 tests/models/gpt2_reference.py --hf "$tmp/hf" "$tmp/l1.json"
 $C release --input "$ck" --output "$tmp/rel"
 grep -q 'dtype: "BF16"' "$tmp/rel/manifest.txt" && ! grep -q 'optim/' "$tmp/rel/manifest.txt"
