@@ -53,8 +53,10 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
     k = parts[0], v = parts[1];
   }
   const int64_t sk = k.size(1);
+  // [b, s, h*d] -> [b, h, s, d], made contiguous: the batched GEMMs below run about twice as
+  // fast on packed operands as on the strided views (measured with OpenBLAS here).
   auto heads = [&](const torch::Tensor& t, int64_t s) {
-    return t.reshape({b, s, heads_, head_dim_}).transpose(1, 2);  // [b, h, s, d]
+    return t.reshape({b, s, heads_, head_dim_}).transpose(1, 2).contiguous();
   };
   q = heads(q, sq);
   k = heads(k, sk);

@@ -74,7 +74,7 @@ ColumnParallelLinear::ColumnParallelLinear(const TpEnv& env, const std::string& 
 }
 
 torch::Tensor ColumnParallelLinear::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::nn::functional::linear(CopyToTp(x, *tp_), weight, bias);
+  torch::Tensor y = torch::linear(CopyToTp(x, *tp_), weight, bias);
   return gather_output_ ? GatherFromTp(y, *tp_) : y;
 }
 
@@ -86,7 +86,7 @@ RowParallelLinear::RowParallelLinear(const TpEnv& env, const std::string& name, 
 }
 
 torch::Tensor RowParallelLinear::forward(const torch::Tensor& x) {
-  torch::Tensor y = ReduceFromTp(torch::nn::functional::linear(x, weight), *tp_);
+  torch::Tensor y = ReduceFromTp(torch::linear(x, weight), *tp_);
   return bias.defined() ? y + bias : y;
 }
 

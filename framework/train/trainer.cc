@@ -1,6 +1,8 @@
 // The training loop (see trainer.h).
 #include "framework/train/trainer.h"
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -193,7 +195,14 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     return Scalar(*layout.dp, sum / std::max<int64_t>(1, n), ReduceOp::kAvg);
   };
 
+  // BRAID_PROFILE=trace.json: LibTorch's profiler records steps 3..5 (a Chrome trace, rank 0).
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+  const char* profile_path = std::getenv("BRAID_PROFILE");
   for (int64_t step = state.step; step < tc.train_steps; ++step) {
+    if (profile_path != nullptr && layout.rank == 0) {
+      if (step == state.step + 2) profile = std::make_unique<torch::autograd::profiler::RecordProfile>(profile_path);
+      if (step == state.step + 5) profile.reset();
+    }
     const double lr = LearningRate(step, tc.lr, tc.min_lr, tc.lr_warmup_steps, decay_steps,
                                    tc.lr_decay_style);
     const double step_start = Now();
