@@ -172,10 +172,16 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
   BRAID_ASSIGN_OR_RETURN(RecipeParts parts, build(ctx));
   BRAID_ASSIGN_OR_RETURN(DerivedSizes final_sizes,
                          DeriveSizes(config, rt.world_size(), 0));
+  InstallStopSignalHandlers();
   TrainOptions options;
   options.resume_from = args.resume;
   BRAID_ASSIGN_OR_RETURN(TrainResult result,
                          Train(config, final_sizes, layout, std::move(parts), options));
+  if (result.preempted) {
+    return absl::CancelledError(absl::StrFormat(
+        "stopped by a signal at step %d after saving a checkpoint; run the same command again "
+        "to resume", result.steps));
+  }
   BLOG(INFO, "main") << absl::StrFormat("done: %d steps (%d skipped), final valid loss %.4f",
                                         result.steps, result.skipped_steps, result.last_eval_loss);
   return absl::OkStatus();
@@ -194,6 +200,10 @@ int Main(int argc, char** argv) {
     return 2;
   }
   absl::Status s = args->self_check ? SelfCheck(**rt, *args) : Pretrain(**rt, *args);
+  if (absl::IsCancelled(s)) {  // preempted: every rank saved and agreed; exit together
+    BLOG(WARNING, "main") << s.message();
+    return kPreemptedExitCode;
+  }
   if (!s.ok()) {
     BLOG(ERROR, "main") << s.message();
     // One rank's error ends the job: peers may be waiting in a collective for this rank.

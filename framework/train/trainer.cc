@@ -3,6 +3,9 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include <signal.h>
+
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -24,6 +27,9 @@
 namespace braid {
 namespace {
 namespace fs = std::filesystem;
+
+std::atomic<int> g_stop_signal{0};
+void OnStopSignal(int sig) { g_stop_signal.store(sig); }
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
@@ -62,6 +68,15 @@ double GradNorm(const std::vector<torch::Tensor>& params, const std::vector<bool
 }
 
 }  // namespace
+
+void InstallStopSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
 
 double MeasureMatmulGflops(double seconds) {
   const int64_t n = 512;
@@ -288,19 +303,29 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     }
     const bool periodic = config.checkpoint.save_interval > 0 &&
                           (step + 1) % config.checkpoint.save_interval == 0;
-    const bool exit_now = tc.exit_interval > 0 && (step + 1) % tc.exit_interval == 0 && !last;
+    // A stop signal on any rank stops every rank at this same step boundary.
+    const bool signalled =
+        !last && Scalar(*layout.world, g_stop_signal.load() != 0 ? 1.0 : 0.0, ReduceOp::kMax) > 0;
+    if (signalled) {
+      BLOG(WARNING, "train") << absl::StrFormat("stop signal received: saving at step %d and "
+                                                "stopping (exit code %d; rerun to resume)",
+                                                step + 1, kPreemptedExitCode);
+      result.preempted = true;
+    }
+    const bool exit_now =
+        signalled || (tc.exit_interval > 0 && (step + 1) % tc.exit_interval == 0 && !last);
     if (options.checkpoints && (periodic || last || exit_now)) {
       double t0 = Now();
       BRAID_RETURN_IF_ERROR(save(step + 1));
       t_interval += Now() - t0;
     }
     if (exit_now) {
-      BLOG(INFO, "train") << "train.exit_interval: stopping after step " << step + 1;
+      if (!signalled) BLOG(INFO, "train") << "train.exit_interval: stopping after step " << step + 1;
       break;
     }
   }
 
-  if (options.save_final || options.keep_final_weights) {
+  if (!result.preempted && (options.save_final || options.keep_final_weights)) {
     std::map<std::string, torch::Tensor> full = GatherFullState(model, *layout.tp);
     if (options.save_final && layout.rank == 0) {
       fs::path dir = fs::path(config.logging.run_dir) / "final";

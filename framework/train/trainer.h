@@ -52,7 +52,17 @@ struct TrainResult {
   double last_eval_loss = NAN;
   std::map<std::string, torch::Tensor> final_weights;  // full tensors (rank 0 of each DP group)
   int64_t start_step = 0;         // > 0 when resumed
+  bool preempted = false;         // stopped by a signal after saving a checkpoint
 };
+
+// Exit code of a run stopped by a signal after saving (EX_TEMPFAIL): rerun to resume.
+inline constexpr int kPreemptedExitCode = 75;
+
+// Installs handlers for SIGUSR1 and SIGTERM that ask the trainer to stop: at the next step
+// boundary every rank agrees (a max all-reduce of the flag, so no rank is left behind), a
+// checkpoint is saved, and Train returns with `preempted` set. Slurm: `#SBATCH --signal=B:USR1@120`
+// (mpirun forwards SIGUSR1 to the ranks).
+void InstallStopSignalHandlers();
 
 struct TrainOptions {
   bool save_final = true;      // write <run_dir>/final/model.safetensors + config.yaml

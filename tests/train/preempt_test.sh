@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Preemption: SIGUSR1 (what `#SBATCH --signal=B:USR1@...` sends) to mpirun at a random step of a
+# 2-rank tiny-GPT run. Every rank must stop at the same step boundary after saving a checkpoint
+# at that step (no step lost, no rank hanging), the job must exit with code 75 within seconds,
+# and rerunning the same command must resume and finish with losses bit-identical to an
+# uninterrupted run.
+set -euo pipefail
+bin=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$src"
+tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" >/dev/null
+export OMP_NUM_THREADS=1
+mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2)
+args=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=40 --set train.eval_steps=0
+      --set logging.interval=1000)
+"${mpi[@]}" "$bin/pretrain" "${args[@]}" --set logging.run_dir="$tmp/straight" > "$tmp/straight.log" 2>&1
+at=$(( 5 + RANDOM % 20 ))
+"${mpi[@]}" "$bin/pretrain" "${args[@]}" --set logging.run_dir="$tmp/pre" > "$tmp/pre.log" 2>&1 &
+job=$!
+for _ in $(seq 1 600); do
+  [[ -f $tmp/pre/losses.tsv ]] && (( $(wc -l < "$tmp/pre/losses.tsv") >= at )) && break
+  sleep 0.05
+done
+kill -USR1 $job
+start=$(date +%s)
+rc=0
+wait $job || rc=$?
+elapsed=$(( $(date +%s) - start ))
+[[ $rc -eq 75 ]] || { echo "FAIL: exit code $rc, expected 75"; cat "$tmp/pre.log"; exit 1; }
+(( elapsed <= 30 )) || { echo "FAIL: took ${elapsed}s to stop"; exit 1; }
+done_steps=$(wc -l < "$tmp/pre/losses.tsv")
+saved=$(cat "$tmp/pre/checkpoints/latest")
+[[ $saved == $(printf 'step_%08d' "$done_steps") ]] || { echo "FAIL: $done_steps steps ran, latest is $saved"; exit 1; }
+echo "ok   SIGUSR1 after step ~$at: stopped at step $done_steps with a checkpoint of that step, exit 75 in ${elapsed}s"
+"${mpi[@]}" "$bin/pretrain" "${args[@]}" --set logging.run_dir="$tmp/pre" > "$tmp/resume.log" 2>&1 \
+  || { cat "$tmp/resume.log"; exit 1; }
+cmp <(cut -f1,2 "$tmp/straight/losses.tsv") <(cut -f1,2 "$tmp/pre/losses.tsv") \
+  || { echo "FAIL: losses differ from the uninterrupted run"; exit 1; }
+echo "ok   rerun resumed and finished; 40 losses bit-identical to the uninterrupted run"
