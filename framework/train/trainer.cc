@@ -23,6 +23,7 @@
 #include "framework/train/optimizer.h"
 #include "framework/train/safetensors.h"
 #include "framework/train/schedule.h"
+#include "framework/train/tensorboard.h"
 
 namespace braid {
 namespace {
@@ -163,6 +164,11 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   for (const std::string& note : parts.notes) BLOG(INFO, "data") << note;
   BLOG(INFO, "train") << "MFU uses the PaLM estimate: 6N + 12 L d T FLOPs per token";
 
+  std::unique_ptr<EventWriter> events;
+  if (layout.rank == 0 && config.logging.tensorboard) {
+    BRAID_ASSIGN_OR_RETURN(events, EventWriter::Create(config.logging.run_dir));
+    BLOG(INFO, "train") << "TensorBoard events: " << events->path();
+  }
   std::ofstream loss_log;
   if (layout.rank == 0) {
     std::error_code ec;
@@ -279,7 +285,19 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
       double mfu = samples * task.FlopsPerSample() / secs / 1e9 / peak_gflops;
       std::string extra;
       for (const auto& [k, v] : interval_metrics) {
-        absl::StrAppendFormat(&extra, " | %s %.4f", k, Scalar(*layout.dp, v / interval_steps, ReduceOp::kAvg));
+        const double avg = Scalar(*layout.dp, v / interval_steps, ReduceOp::kAvg);
+        absl::StrAppendFormat(&extra, " | %s %.4f", k, avg);
+        if (events) events->Scalar("train/" + k, step + 1, avg);
+      }
+      if (events) {
+        const int64_t st = step + 1;
+        events->Scalar("train/loss", st, interval_loss / interval_steps);
+        events->Scalar("train/lr", st, lr);
+        events->Scalar("train/grad_norm", st, norm);
+        events->Scalar("train/tokens_per_s", st, tokens_per_s);
+        events->Scalar("train/mfu", st, mfu);
+        events->Scalar("train/data_wait", st, data_wait / secs);
+        events->Flush();
       }
       BLOG(INFO, "train") << absl::StrFormat(
           "step %d/%d | loss %.4f | lr %.3e | grad %.3f | %.0f tok/s | MFU %.1f%% | data %.1f%% "
@@ -294,6 +312,10 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     if ((tc.eval_interval > 0 && (step + 1) % tc.eval_interval == 0) || last) {
       double t0 = Now();
       result.last_eval_loss = evaluate();
+      if (std::isfinite(result.last_eval_loss) && events) {
+        events->Scalar("eval/loss", step + 1, result.last_eval_loss);
+        events->Flush();
+      }
       if (std::isfinite(result.last_eval_loss)) {
         BLOG(INFO, "eval") << absl::StrFormat("step %d | valid loss %.4f | ppl %.2f", step + 1,
                                               result.last_eval_loss,
