@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Slurm for real, on this machine: installs slurm-wlm and munge if absent, starts munged,
+# slurmctld and slurmd with a generated localhost configuration, submits
+# launch/slurm/single_node.sbatch with the tiny GPT on 2 tasks, preempts it with SIGUSR1 (as
+# Slurm's --signal does), lets it requeue and resume, and checks: the job's final state, a
+# checkpoint, and losses equal to an uninterrupted run. Every daemon it started is stopped.
+set -euo pipefail
+bin=$1
+src=$2
+cd "$src"
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q --no-install-recommends slurm-wlm munge >/dev/null
+fi
+tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" >/dev/null
+tmp=$(mktemp -d /tmp/braid-slurm.XXXXXX)
+chmod 755 "$tmp"
+conf=$tmp/slurm.conf
+pids=()
+cleanup() {
+  scancel --full "${job:-0}" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  pkill -f "slurmctld -D -f $conf" 2>/dev/null || true
+  pkill -f "slurmd -D -f $conf" 2>/dev/null || true
+  pkill -f "munged.*$tmp" 2>/dev/null || true
+  sleep 1
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+host=$(hostname -s)
+cpus=$(nproc)
+mkdir -p "$tmp/munge" "$tmp/spool/ctld" "$tmp/spool/d" "$tmp/log"
+dd if=/dev/urandom bs=1 count=1024 of="$tmp/munge/munge.key" 2>/dev/null
+chmod 700 "$tmp/munge"; chmod 400 "$tmp/munge/munge.key"
+munged --force --key-file="$tmp/munge/munge.key" --socket="$tmp/munge/socket" \
+  --pid-file="$tmp/munge/pid" --log-file="$tmp/munge/log" --seed-file="$tmp/munge/seed"
+export MUNGE_SOCKET=$tmp/munge/socket
+cat > "$conf" <<CONF
+ClusterName=braidtest
+SlurmctldHost=$host
+AuthType=auth/munge
+AuthInfo=socket=$tmp/munge/socket
+CredType=cred/munge
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=16817
+SlurmdPort=16818
+StateSaveLocation=$tmp/spool/ctld
+SlurmdSpoolDir=$tmp/spool/d
+SlurmctldPidFile=$tmp/ctld.pid
+SlurmdPidFile=$tmp/d.pid
+SlurmctldLogFile=$tmp/log/ctld.log
+SlurmdLogFile=$tmp/log/d.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+SchedulerType=sched/builtin
+ReturnToService=2
+JobRequeue=1
+MpiDefault=none
+NodeName=$host CPUs=$cpus State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+CONF
+export SLURM_CONF=$conf
+slurmctld -D -f "$conf" > "$tmp/log/ctld.out" 2>&1 &
+pids+=($!)
+slurmd -D -f "$conf" > "$tmp/log/d.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 60); do
+  sinfo -h -o %T 2>/dev/null | grep -qE "idle|mixed" && break
+  sleep 0.5
+done
+sinfo -h -o %T | grep -qE "idle|mixed" || { echo "FAIL: slurm did not come up"; cat "$tmp/log/"*; exit 1; }
+echo "ok   munged, slurmctld and slurmd up on $host ($cpus CPUs)"
+run=$tmp/run
+args=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=60 --set train.eval_steps=0
+      --set logging.interval=1000 --set logging.run_dir="$run")
+# The uninterrupted reference, outside Slurm.
+OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 "$bin/pretrain" \
+  "${args[@]}" --set logging.run_dir="$tmp/straight" > "$tmp/straight.log" 2>&1
+mkdir -p runs
+job=$(sbatch --parsable --ntasks=2 --output="$tmp/job-%j.out" launch/slurm/single_node.sbatch "${args[@]}")
+echo "ok   submitted job $job"
+for _ in $(seq 1 600); do
+  [[ -f $run/losses.tsv ]] && (( $(wc -l < "$run/losses.tsv") >= 15 )) && break
+  sleep 0.1
+done
+scancel --signal=USR1 --batch "$job"
+state=""
+for _ in $(seq 1 1200); do
+  state=$(scontrol show job "$job" 2>/dev/null | grep -o "JobState=[A-Z_]*" | cut -d= -f2 || true)
+  [[ $state == COMPLETED || $state == FAILED || $state == CANCELLED ]] && break
+  sleep 0.25
+done
+cat "$tmp"/job-*.out > "$tmp/job.log" 2>/dev/null || true
+[[ $state == COMPLETED ]] || { echo "FAIL: job state $state"; cat "$tmp/job.log"; exit 1; }
+grep -q "preempted after a checkpoint; requeueing" "$tmp/job.log" || { echo "FAIL: no preemption in the job log"; cat "$tmp/job.log"; exit 1; }
+grep -q "resumed from" "$tmp/job.log" || { echo "FAIL: the requeued job did not resume"; cat "$tmp/job.log"; exit 1; }
+[[ $(cat "$run/checkpoints/latest") == step_00000060 ]]
+cmp <(cut -f1,2 "$tmp/straight/losses.tsv") <(cut -f1,2 "$run/losses.tsv") \
+  || { echo "FAIL: losses differ from the uninterrupted run"; exit 1; }
+echo "ok   job $job: preempted by SIGUSR1, requeued, resumed, COMPLETED; 60 losses equal to the uninterrupted run"
+trap - EXIT
+cleanup
+if pgrep -f "slurmctld -D -f $conf|slurmd -D -f $conf|munged.*braid-slurm" >/dev/null; then
+  echo "FAIL: daemons left running"; exit 1
+fi
+echo "ok   every daemon the test started is gone"
