@@ -13,7 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 nodes=1 rpn="" hosts="" tp=1 threads="" bind=none as_root=auto over=auto dry=0
-cores=$(nproc 2>/dev/null || echo 1)
+cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)  # not nproc: it honours OMP_NUM_THREADS
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while (($#)); do
   case $1 in

@@ -21,11 +21,15 @@
 #include "absl/strings/str_format.h"
 #include "framework/core/config.h"
 #include "framework/core/log.h"
+#include "framework/core/system.h"
 #include "framework/core/status.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
 #include "framework/dist/selfcheck.h"
 #include "recipes/registry.h"
+#include "braid/build_config.h"
+
+#include <filesystem>
 
 namespace braid {
 namespace {
@@ -147,6 +151,31 @@ absl::Status SelfCheck(const Runtime& rt, const Args& args) {
   return absl::OkStatus();
 }
 
+// The run's metadata, once at the start: source revision, library versions, the BLAS, the layout
+// and every rank's host, then the effective config (in the log file of rank 0).
+void LogRunMetadata(const Runtime& rt, const Config& config, const DerivedSizes& sizes) {
+  auto nccl = NcclVersion();
+  BLOG(INFO, "meta") << absl::StrFormat(
+      "braid %s | LibTorch %s | %s | NCCL %s | BLAS %s", BRAID_GIT_REVISION, TORCH_VERSION,
+      rt.mpi_version(), nccl.ok() ? *nccl : std::string("not built"), BlasInUse());
+  at::Tensor name = torch::zeros({64}, torch::kInt);
+  const std::string& host = rt.host();
+  for (size_t i = 0; i < host.size() && i < 63; ++i) name[i] = static_cast<int>(host[i]);
+  at::Tensor all = torch::zeros({rt.world_size(), 64}, torch::kInt);
+  if (rt.world()->AllGather(name, all).ok() && rt.rank() == 0) {
+    std::string hosts;
+    for (int r = 0; r < rt.world_size(); ++r) {
+      std::string h;
+      for (int i = 0; i < 64 && all[r][i].item<int>() != 0; ++i) h.push_back(static_cast<char>(all[r][i].item<int>()));
+      absl::StrAppend(&hosts, r ? ", " : "", r, ":", h);
+    }
+    BLOG(INFO, "meta") << "world " << sizes.world_size << " = TP " << sizes.tp << " x DP "
+                       << sizes.dp << "; ranks on hosts: " << hosts
+                       << (rt.scheduler().empty() ? "" : "; " + rt.scheduler());
+    BLOG(DEBUG, "meta") << "effective config:\n" << ConfigToYaml(config, &sizes);
+  }
+}
+
 absl::Status Pretrain(const Runtime& rt, const Args& args) {
   BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig(args.recipe, args.overrides));
   BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, rt.world_size()));
@@ -156,6 +185,16 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
   }
   SetCollectiveTimeout(config.parallel.comm_timeout_s);
   SetLogAllRanks(config.logging.all_ranks);
+  SetLogLevel(config.logging.level == "debug"     ? LogLevel::kDebug
+              : config.logging.level == "warning" ? LogLevel::kWarning
+              : config.logging.level == "error"   ? LogLevel::kError
+                                                  : LogLevel::kInfo);
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(config.logging.run_dir + "/logs", ec);
+    SetLogFile(absl::StrFormat("%s/logs/rank%d.log", config.logging.run_dir, rt.rank()));
+  }
+  LogRunMetadata(rt, config, sizes);
   int threads = static_cast<int>(config.train.threads);
   if (threads <= 0) {
     threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / rt.local_size());

@@ -2,6 +2,7 @@
 #include "framework/core/log.h"
 
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -11,6 +12,7 @@
 
 #include "absl/strings/str_format.h"
 #include "framework/core/check.h"
+#include "framework/core/system.h"
 
 namespace braid {
 namespace {
@@ -20,6 +22,8 @@ std::atomic<bool> g_all_ranks{false};
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
 std::atomic<FatalHandler> g_fatal_handler{nullptr};
 std::mutex g_write_mutex;
+std::FILE* g_log_file = nullptr;
+std::atomic<bool> g_has_log_file{false};
 
 std::string TimeStamp() {
   timeval tv;
@@ -49,6 +53,15 @@ std::string RankTag() {
   return absl::StrFormat("[rank %d/%d]", g_rank.load(), g_world.load());
 }
 
+void SetLogFile(const std::string& path) {
+  std::lock_guard<std::mutex> lock(g_write_mutex);
+  if (g_log_file != nullptr) std::fclose(g_log_file);
+  g_log_file = path.empty() ? nullptr : std::fopen(path.c_str(), "a");
+  g_has_log_file = g_log_file != nullptr;
+}
+
+bool HasLogFile() { return g_has_log_file; }
+
 LogLine::LogLine(LogLevel level, const char* tag) : level_(level), tag_(tag) {}
 
 LogLine::~LogLine() {
@@ -56,7 +69,13 @@ LogLine::~LogLine() {
   std::string line = absl::StrFormat("[%s]%s[%s] %s%s\n", TimeStamp(), RankTag(), tag_,
                                      kLevelNames[static_cast<int>(level_)], stream_.str());
   std::lock_guard<std::mutex> lock(g_write_mutex);
+  if (g_log_file != nullptr) {
+    std::fwrite(line.data(), 1, line.size(), g_log_file);
+    std::fflush(g_log_file);
+  }
+  if (!ShouldLog(level_)) return;
   FILE* out = level_ >= LogLevel::kWarning ? stderr : stdout;
+  if (level_ < LogLevel::kWarning && OutputIsTerminal()) std::fputs("\r\033[K", out);
   std::fwrite(line.data(), 1, line.size(), out);
   std::fflush(out);
 }

@@ -14,8 +14,12 @@ void SetLogRank(int rank, int world_size);
 void SetLogAllRanks(bool all_ranks);
 void SetLogLevel(LogLevel min_level);
 bool ShouldLog(LogLevel level);
+// Also writes every line of this rank (all levels, whether or not the console shows it) to
+// `path` (per-rank logs in the run directory). Empty path: stop.
+void SetLogFile(const std::string& path);
 // The "[rank r/w]" tag of this process ("" before the runtime is up).
 std::string RankTag();
+bool HasLogFile();
 
 class LogLine {
  public:
@@ -35,7 +39,7 @@ class LogLine {
 #define BLOG_LEVEL_INFO ::braid::LogLevel::kInfo
 #define BLOG_LEVEL_WARNING ::braid::LogLevel::kWarning
 #define BLOG_LEVEL_ERROR ::braid::LogLevel::kError
-#define BLOG(level, tag)                             \
-  if (!::braid::ShouldLog(BLOG_LEVEL_##level)) {     \
-  } else                                             \
+#define BLOG(level, tag)                                                       \
+  if (!::braid::ShouldLog(BLOG_LEVEL_##level) && !::braid::HasLogFile()) {    \
+  } else                                                                       \
     ::braid::LogLine(BLOG_LEVEL_##level, tag).stream()

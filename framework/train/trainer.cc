@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "framework/core/check.h"
 #include "framework/core/log.h"
+#include "framework/core/system.h"
 #include "framework/core/status.h"
 #include "framework/parallel/grad_reducer.h"
 #include "framework/parallel/layers.h"
@@ -37,15 +39,6 @@ double Now() {
       .count();
 }
 
-// Peak resident memory of this process (VmHWM), MB.
-double PeakRssMb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
-  }
-  return 0;
-}
 
 double Scalar(Communicator& c, double v, ReduceOp op) {
   torch::Tensor t = torch::full({1}, v, torch::kDouble);
@@ -185,6 +178,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     return absl::OkStatus();
   };
   int64_t bad_in_a_row = 0;
+  const bool live_progress = layout.rank == 0 && OutputIsTerminal();
+  const double run_start = Now();
   const int64_t decay_steps = tc.lr_decay_steps > 0 ? tc.lr_decay_steps : tc.train_steps;
   double t_interval = Now(), data_wait = 0, comm_wait = 0;
   int64_t interval_steps = 0;
@@ -278,6 +273,16 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     ++interval_steps;
 
     const bool last = step + 1 == tc.train_steps;
+    if (live_progress) {  // a terminal: one line rewritten every step (the log lines clear it)
+      const double elapsed = Now() - run_start;
+      const double per_step = elapsed / static_cast<double>(step + 1 - state.step);
+      const int64_t eta = static_cast<int64_t>(per_step * static_cast<double>(tc.train_steps - step - 1));
+      std::printf("\r\033[K[train] step %ld/%ld | ETA %ld:%02ld | loss %.4f | %.0f tok/s",
+                  static_cast<long>(step + 1), static_cast<long>(tc.train_steps),
+                  static_cast<long>(eta / 60), static_cast<long>(eta % 60), loss,
+                  sizes.global_batch_size * task.TokensPerSample() / per_step);
+      std::fflush(stdout);
+    }
     if ((step + 1) % config.logging.interval == 0 || last) {
       double secs = Now() - t_interval;
       double samples = static_cast<double>(interval_steps * sizes.global_batch_size);

@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 host=$(hostname -s)
-cpus=$(nproc)
+cpus=$(getconf _NPROCESSORS_ONLN)  # not nproc: it honours OMP_NUM_THREADS
 mkdir -p "$tmp/munge" "$tmp/spool/ctld" "$tmp/spool/d" "$tmp/log"
 dd if=/dev/urandom bs=1 count=1024 of="$tmp/munge/munge.key" 2>/dev/null
 chmod 700 "$tmp/munge"; chmod 400 "$tmp/munge/munge.key"
@@ -83,10 +83,11 @@ OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 
 mkdir -p runs
 job=$(sbatch --parsable --ntasks=2 --output="$tmp/job-%j.out" launch/slurm/single_node.sbatch "${args[@]}")
 echo "ok   submitted job $job"
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1200); do
   [[ -f $run/losses.tsv ]] && (( $(wc -l < "$run/losses.tsv") >= 15 )) && break
   sleep 0.1
 done
+[[ -f $run/losses.tsv ]] || { echo "FAIL: the job never started training"; scontrol show job "$job"; cat "$tmp"/job-*.out; exit 1; }
 scancel --signal=USR1 --batch "$job"
 state=""
 for _ in $(seq 1 1200); do

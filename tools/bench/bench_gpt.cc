@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/core/config.h"
 #include "framework/core/log.h"
+#include "framework/core/system.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
 #include "framework/models/bert.h"
@@ -81,13 +82,6 @@ class Task : public TrainTask {
   int64_t seq_;
 };
 
-double PeakRssMb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
-  return 0;
-}
 
 int Main(int argc, char** argv) {
   std::map<std::string, int64_t> o = {{"layers", 4}, {"hidden", 256}, {"heads", 4},

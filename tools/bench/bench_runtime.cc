@@ -3,18 +3,16 @@
 //                                      rate at 1 and 2 threads: the ceiling for every MFU figure
 //   mpirun -np 2 bench_runtime         MPI all-reduce bus bandwidth from 4 KiB to 64 MiB
 // tools/bench/run_runtime_bench.sh runs both.
-#include <dlfcn.h>
-#include <link.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <climits>
 #include <cstdlib>
-#include <set>
 #include <string>
 
 #include "absl/strings/str_format.h"
 #include "framework/core/check.h"
+#include "framework/core/system.h"
 #include "framework/dist/runtime.h"
 
 namespace braid {
@@ -25,32 +23,8 @@ double Now() {
       .count();
 }
 
-// Loaded shared objects whose name mentions BLAS/LAPACK, resolved through symlinks (Debian picks
-// the BLAS behind libblas.so.3 with update-alternatives).
-std::string LoadedBlas() {
-  std::set<std::string> found;
-  dl_iterate_phdr(
-      [](dl_phdr_info* info, size_t, void* data) {
-        std::string name = info->dlpi_name ? info->dlpi_name : "";
-        if (name.find("blas") != std::string::npos) {
-          char real[PATH_MAX];
-          if (realpath(name.c_str(), real) != nullptr) name = real;
-          static_cast<std::set<std::string>*>(data)->insert(name);
-        }
-        return 0;
-      },
-      &found);
-  std::string out;
-  for (const auto& s : found) out += (out.empty() ? "" : ", ") + s;
-  using ConfigFn = char* (*)();
-  if (auto fn = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
-    out += absl::StrFormat(" [OpenBLAS: %s]", fn());
-  }
-  return out.empty() ? "none found (LibTorch's own kernels?)" : out;
-}
-
 void BenchMatmul() {
-  std::printf("LibTorch %s; BLAS: %s\n", TORCH_VERSION, LoadedBlas().c_str());
+  std::printf("LibTorch %s; BLAS: %s\n", TORCH_VERSION, BlasInUse().c_str());
   std::printf("%-8s %-6s %-12s %-10s\n", "threads", "n", "GFLOP/s", "per core");
   for (int threads : {1, 2}) {
     torch::set_num_threads(threads);
