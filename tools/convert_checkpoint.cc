@@ -93,8 +93,9 @@ std::map<std::string, HfName> GptNames(int64_t layers) {
 // The BERT name map: ours (without "model/") -> BertForPreTraining names. The fused QKV becomes
 // query/key/value (split in three along the output rows); "qkv" entries are listed with the
 // three names joined by '|'.
-std::map<std::string, std::string> BertNames(int64_t layers) {
-  std::map<std::string, std::string> m = {
+std::map<std::string, HfName> BertNames(int64_t layers) {
+  std::map<std::string, HfName> m;
+  const std::map<std::string, std::string> plain = {
       {"word_embeddings.weight", "bert.embeddings.word_embeddings.weight"},
       {"position_embeddings", "bert.embeddings.position_embeddings.weight"},
       {"token_type_embeddings", "bert.embeddings.token_type_embeddings.weight"},
@@ -110,17 +111,18 @@ std::map<std::string, std::string> BertNames(int64_t layers) {
       {"binary_head.weight", "cls.seq_relationship.weight"},
       {"binary_head.bias", "cls.seq_relationship.bias"},
   };
+  for (const auto& [ours, hf] : plain) m[ours] = {hf, false};
   for (int64_t i = 0; i < layers; ++i) {
     std::string o = absl::StrCat("layers.", i, "."), h = absl::StrCat("bert.encoder.layer.", i, ".");
     for (const char* wb : {"weight", "bias"}) {
-      m[o + "self_attention.qkv." + wb] = absl::StrCat(h, "attention.self.query.", wb, "|", h,
-                                                      "attention.self.key.", wb, "|", h,
-                                                      "attention.self.value.", wb);
-      m[o + "self_attention.out." + wb] = h + "attention.output.dense." + wb;
-      m[o + "ln_self." + wb] = h + "attention.output.LayerNorm." + wb;
-      m[o + "mlp.fc1." + wb] = h + "intermediate.dense." + wb;
-      m[o + "mlp.fc2." + wb] = h + "output.dense." + wb;
-      m[o + "ln_mlp." + wb] = h + "output.LayerNorm." + wb;
+      m[o + "self_attention.qkv." + wb] = {absl::StrCat(h, "attention.self.query.", wb, "|", h,
+                                                       "attention.self.key.", wb, "|", h,
+                                                       "attention.self.value.", wb), false};
+      m[o + "self_attention.out." + wb] = {h + "attention.output.dense." + wb, false};
+      m[o + "ln_self." + wb] = {h + "attention.output.LayerNorm." + wb, false};
+      m[o + "mlp.fc1." + wb] = {h + "intermediate.dense." + wb, false};
+      m[o + "mlp.fc2." + wb] = {h + "output.dense." + wb, false};
+      m[o + "ln_mlp." + wb] = {h + "output.LayerNorm." + wb, false};
     }
   }
   return m;
@@ -227,22 +229,28 @@ absl::Status ExportHf(const Args& a) {
   size_t expected = 0;
   std::string cfg;
   const char* dtype_name = dt == at::kFloat ? "float32" : (dt == at::kBFloat16 ? "bfloat16" : "float16");
-  if (c.recipe == "gpt") {
-    std::map<std::string, HfName> names = GptNames(layers);
-    expected = names.size();
-    for (const auto& [name, t] : c.tensors) {
-      if (name.rfind("model/", 0) != 0) continue;
-      std::string ours = name.substr(6);
-      auto it = names.find(ours);
-      if (it == names.end()) {
-        unknown.push_back(ours);
-        continue;
-      }
-      torch::Tensor v = t;
-      if (c.layouts[name].vocab && c.vocab_size > 0) v = v.narrow(0, 0, c.vocab_size);
-      if (it->second.transpose) v = v.t();
-      out[it->second.hf] = v.contiguous().to(dt);
+  std::map<std::string, HfName> names = c.recipe == "gpt" ? GptNames(layers) : BertNames(layers);
+  if (c.recipe == "bert" && !config.model.binary_head) {
+    for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"}) names.erase(k);
+  }
+  for (const auto& [ours, hf] : names) expected += std::count(hf.hf.begin(), hf.hf.end(), '|') + 1;
+  for (const auto& [name, t] : c.tensors) {
+    if (name.rfind("model/", 0) != 0) continue;
+    std::string ours = name.substr(6);
+    auto it = names.find(ours);
+    if (it == names.end()) {
+      unknown.push_back(ours);
+      continue;
     }
+    torch::Tensor v = t;
+    if (c.layouts[name].vocab && c.vocab_size > 0) v = v.narrow(0, 0, c.vocab_size);
+    if (it->second.transpose) v = v.t();  // GPT-2's Conv1D stores [in, out]
+    std::vector<std::string> parts = absl::StrSplit(it->second.hf, '|');  // fused QKV -> q, k, v
+    std::vector<torch::Tensor> chunks =
+        parts.size() > 1 ? v.chunk(static_cast<int64_t>(parts.size()), 0) : std::vector<torch::Tensor>{v};
+    for (size_t k = 0; k < parts.size(); ++k) out[parts[k]] = chunks[k].contiguous().to(dt);
+  }
+  if (c.recipe == "gpt") {
     const int64_t positions = out.count("transformer.wpe.weight") ? out["transformer.wpe.weight"].size(0) : 0;
     int64_t eod = c.vocab_size - 1;  // GPT-2: <|endoftext|> is the last id
     cfg = absl::StrFormat(
@@ -260,25 +268,6 @@ absl::Status ExportHf(const Args& a) {
         ShortestDouble(config.model.hidden_dropout), ShortestDouble(config.model.attention_dropout),
         ShortestDouble(config.model.init_std), eod, eod, dtype_name);
   } else {
-    std::map<std::string, std::string> names = BertNames(layers);
-    if (!config.model.binary_head) {
-      for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"}) names.erase(k);
-    }
-    for (const auto& [ours, hf] : names) expected += std::count(hf.begin(), hf.end(), '|') + 1;
-    for (const auto& [name, t] : c.tensors) {
-      if (name.rfind("model/", 0) != 0) continue;
-      std::string ours = name.substr(6);
-      auto it = names.find(ours);
-      if (it == names.end()) {
-        unknown.push_back(ours);
-        continue;
-      }
-      torch::Tensor v = t;
-      if (c.layouts[name].vocab && c.vocab_size > 0) v = v.narrow(0, 0, c.vocab_size);
-      std::vector<std::string> parts = absl::StrSplit(it->second, '|');
-      std::vector<torch::Tensor> chunks = parts.size() > 1 ? v.chunk(3, 0) : std::vector<torch::Tensor>{v};
-      for (size_t k = 0; k < parts.size(); ++k) out[parts[k]] = chunks[k].contiguous().to(dt);
-    }
     const int64_t positions = out.count("bert.embeddings.position_embeddings.weight")
                                   ? out["bert.embeddings.position_embeddings.weight"].size(0) : 0;
     cfg = absl::StrFormat(
@@ -476,7 +465,7 @@ absl::Status ImportBert(const Args& a, const JsonValue& hf) {
   sets.push_back(absl::StrCat("model.binary_head=",
                               weights.count("cls.seq_relationship.weight") ? "true" : "false"));
   BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig(a.recipe, sets));
-  std::map<std::string, std::string> names = BertNames(config.model.num_layers);
+  std::map<std::string, HfName> names = BertNames(config.model.num_layers);
   if (!config.model.binary_head) {
     for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"}) names.erase(k);
   }
@@ -489,7 +478,7 @@ absl::Status ImportBert(const Args& a, const JsonValue& hf) {
   std::vector<std::string> missing;
   for (const auto& [ours, hf_names] : names) {
     std::vector<torch::Tensor> parts;
-    for (absl::string_view n : absl::StrSplit(hf_names, '|')) {
+    for (absl::string_view n : absl::StrSplit(hf_names.hf, '|')) {
       auto it = weights.find(std::string(n));
       if (it == weights.end()) {
         missing.push_back(std::string(n));
