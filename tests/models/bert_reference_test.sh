@@ -8,12 +8,8 @@
 set -euo pipefail
 build=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$src"
-tools/data/prepare_default_corpus.sh build/data/fortunes "$build/bin" >/dev/null
-export OMP_NUM_THREADS=1
-mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
+bin=$build/bin
+source "$src/tests/lib/e2e.sh"
 "${mpi[@]}" -np 2 "$build/bin/pretrain" --recipe recipes/bert/tiny.yaml --set train.train_steps=6 \
   --set train.eval_steps=0 --set parallel.tensor_parallel_size=2 --set logging.run_dir="$tmp/run" \
   > "$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; exit 1; }

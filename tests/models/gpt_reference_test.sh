@@ -6,20 +6,16 @@
 set -euo pipefail
 bin=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$src"
-tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" >/dev/null
-mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
-OMP_NUM_THREADS=1 "${mpi[@]}" -np 2 "$bin/pretrain" --recipe recipes/gpt/tiny.yaml \
+source "$src/tests/lib/e2e.sh"
+"${mpi[@]}" -np 2 "$bin/pretrain" --recipe recipes/gpt/tiny.yaml \
   --set parallel.tensor_parallel_size=2 --set train.train_steps=8 --set train.eval_steps=1 \
   --set logging.run_dir="$tmp/run" > "$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; exit 1; }
 ids="5,17,42,7,7,300,2048,12,1,99,7999,3"
 "$bin/generate" --run-dir "$tmp/run" --logits "$ids" > "$tmp/tp1.json"
-OMP_NUM_THREADS=1 "${mpi[@]}" -np 2 "$bin/generate" --run-dir "$tmp/run" --logits "$ids" > "$tmp/tp2.json"
+"${mpi[@]}" -np 2 "$bin/generate" --run-dir "$tmp/run" --logits "$ids" > "$tmp/tp2.json"
 /usr/bin/python3 tests/models/gpt2_reference.py "$tmp/run" "$tmp/tp1.json" "$tmp/tp2.json"
 # Sampling works and is the same at any TP size.
 a=$("$bin/generate" --run-dir "$tmp/run" --prompt "The meaning of life" --max-new-tokens 12 --seed 3)
-b=$(OMP_NUM_THREADS=1 "${mpi[@]}" -np 2 "$bin/generate" --run-dir "$tmp/run" --prompt "The meaning of life" --max-new-tokens 12 --seed 3)
+b=$("${mpi[@]}" -np 2 "$bin/generate" --run-dir "$tmp/run" --prompt "The meaning of life" --max-new-tokens 12 --seed 3)
 [[ "$a" == "$b" && "$a" == "The meaning of life"* ]] || { echo "FAIL: samples differ: '$a' vs '$b'"; exit 1; }
 echo "ok   generate: the same 12 sampled tokens at TP=1 and TP=2: $a"

@@ -9,12 +9,7 @@
 set -euo pipefail
 bin=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$src"
-tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" >/dev/null
-export OMP_NUM_THREADS=1
-mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
+source "$src/tests/lib/e2e.sh"
 "${mpi[@]}" -np 2 "$bin/pretrain" --recipe recipes/gpt/tiny.yaml --set train.train_steps=6 \
   --set train.eval_steps=0 --set parallel.tensor_parallel_size=2 --set logging.run_dir="$tmp/run" \
   > "$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; exit 1; }

@@ -6,16 +6,12 @@
 set -euo pipefail
 bin=$1
 src=$2
-tmp=$(mktemp -d)
+source "$src/tests/lib/e2e.sh"
 trap 'pkill -9 -f "crashrun_$$" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-cd "$src"
-tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" >/dev/null
-export OMP_NUM_THREADS=1
 run_dir=$tmp/crashrun_$$
 args=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=20 --set train.eval_steps=0
       --set checkpoint.save_interval=5 --set logging.run_dir="$run_dir")
-BRAID_TEST_SAVE_DELAY=10:60 mpirun --allow-run-as-root --oversubscribe --bind-to none -x BRAID_TEST_SAVE_DELAY \
-  -np 2 "$bin/pretrain" "${args[@]}" > "$tmp/crash.log" 2>&1 &
+BRAID_TEST_SAVE_DELAY=10:60 "${mpi[@]}" -x BRAID_TEST_SAVE_DELAY -np 2 "$bin/pretrain" "${args[@]}" > "$tmp/crash.log" 2>&1 &
 job=$!
 for _ in $(seq 1 600); do
   [[ -f $run_dir/checkpoints/.tmp_step_00000010/tp0.safetensors ]] && break
@@ -30,7 +26,7 @@ echo "ok   killed a rank mid-save; mpirun ended non-zero after $(( $(date +%s) -
 [[ $(cat "$run_dir/checkpoints/latest") == step_00000005 ]] || { echo "FAIL: latest is $(cat "$run_dir/checkpoints/latest")"; exit 1; }
 [[ ! -d $run_dir/checkpoints/step_00000010 ]] || { echo "FAIL: a half-written step_00000010 was published"; exit 1; }
 echo "ok   latest still names step_00000005; the half-written save stayed a .tmp directory"
-mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 "$bin/pretrain" "${args[@]}" > "$tmp/resume.log" 2>&1 \
+"${mpi[@]}" -np 2 "$bin/pretrain" "${args[@]}" > "$tmp/resume.log" 2>&1 \
   || { cat "$tmp/resume.log"; exit 1; }
 grep -q "resumed from .*step_00000005" "$tmp/resume.log" || { echo "FAIL: did not resume from step 5"; cat "$tmp/resume.log"; exit 1; }
 [[ $(cat "$run_dir/checkpoints/latest") == step_00000020 ]]

@@ -7,12 +7,8 @@
 set -euo pipefail
 bin=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$src"
-tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" >/dev/null
-export OMP_NUM_THREADS=1
-mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2)
+source "$src/tests/lib/e2e.sh"
+mpi+=(-np 2)
 args=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=40 --set train.eval_steps=0
       --set logging.interval=1000)
 "${mpi[@]}" "$bin/pretrain" "${args[@]}" --set logging.run_dir="$tmp/straight" > "$tmp/straight.log" 2>&1

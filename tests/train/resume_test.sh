@@ -9,12 +9,7 @@
 set -euo pipefail
 bin=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$src"
-tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" >/dev/null
-export OMP_NUM_THREADS=1
-mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
+source "$src/tests/lib/e2e.sh"
 common=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=20 --set train.eval_steps=0
         --set logging.interval=100)
 run() {  # run NP RUN_DIR extra args...

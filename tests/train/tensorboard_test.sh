@@ -6,11 +6,8 @@
 set -euo pipefail
 bin=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$src"
-tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" >/dev/null
-OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 "$bin/pretrain" \
+source "$src/tests/lib/e2e.sh"
+"${mpi[@]}" -np 2 "$bin/pretrain" \
   --recipe recipes/gpt/tiny.yaml --set train.train_steps=30 --set logging.interval=5 \
   --set train.eval_interval=10 --set train.eval_steps=2 --set logging.run_dir="$tmp/run" \
   > "$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; exit 1; }
