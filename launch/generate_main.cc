@@ -5,6 +5,7 @@
 //   or prints logits as JSON:    generate --run-dir DIR --logits 1,2,3
 //                                -> {"loss": mean next-token cross entropy, "ids": [...],
 //                                    "logits": [[V floats] per position]}
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cstdio>

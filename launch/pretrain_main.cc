@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/train/device.h"
 #include "framework/core/config.h"
 #include "framework/core/log.h"
 #include "framework/core/system.h"
@@ -183,6 +184,8 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
     if (rt.rank() == 0) std::fputs(ConfigToYaml(config, &sizes).c_str(), stdout);
     return absl::OkStatus();
   }
+  // Before anything is built or written: a device this machine cannot give is refused now.
+  BRAID_RETURN_IF_ERROR(ResolveTrainDevice(config, rt.rank()).status());
   SetCollectiveTimeout(config.parallel.comm_timeout_s);
   SetLogAllRanks(config.logging.all_ranks);
   SetLogLevel(config.logging.level == "debug"     ? LogLevel::kDebug

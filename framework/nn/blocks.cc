@@ -1,6 +1,8 @@
 // Transformer building blocks (see blocks.h).
 #include "framework/nn/blocks.h"
 
+#include <torch/version.h>
+
 #include <cmath>
 
 #include "framework/core/check.h"
@@ -61,6 +63,26 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   q = heads(q, sq);
   k = heads(k, sk);
   v = heads(v, sk);
+#if TORCH_VERSION_MAJOR >= 2
+  // LibTorch 2.x: the fused kernel (flash / memory-efficient on GPUs, a blocked kernel on CPUs)
+  // never materialises the scores. Used where it computes exactly what the path below does: the
+  // 1/sqrt(d) scaling, no additive position bias, and no attention dropout in training (SDPA
+  // would draw it from the device's default generator instead of this rank's TP stream).
+  if (scale_ && !mask.position_bias.defined() && (dropout_ == 0 || !is_training()) &&
+      (!mask.causal || sq == sk)) {
+    torch::Tensor ctx;
+    if (mask.key_padding.defined()) {
+      torch::Tensor keep = mask.key_padding.logical_not().view({b, 1, 1, sk});  // true = attend
+      if (mask.causal) {
+        keep = keep.logical_and(torch::ones({sq, sk}, q.options().dtype(torch::kBool)).tril());
+      }
+      ctx = at::scaled_dot_product_attention(q, k, v, keep, 0.0, false);
+    } else {
+      ctx = at::scaled_dot_product_attention(q, k, v, {}, 0.0, mask.causal);
+    }
+    return out_->forward(ctx.transpose(1, 2).reshape({b, sq, heads_ * head_dim_}));
+  }
+#endif
   // Scale q (s x d) rather than the scores (s x s). Masks are written into the fresh scores
   // outside autograd: masked entries get probability 0, and softmax's backward gives them zero
   // gradient anyway, so recording the fill would only allocate and fill a zero mask gradient.
@@ -70,7 +92,8 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   if (mask.causal || mask.key_padding.defined()) {
     torch::Tensor raw = scores.detach();  // same storage, not recorded
     if (mask.causal) {
-      torch::Tensor future = torch::ones({sq, sk}, torch::kBool).triu(sk - sq + 1);
+      torch::Tensor future =
+          torch::ones({sq, sk}, scores.options().dtype(torch::kBool)).triu(sk - sq + 1);
       raw.masked_fill_(future, -std::numeric_limits<float>::infinity());
     }
     if (mask.key_padding.defined()) {
@@ -170,7 +193,8 @@ RelativePositionBias::RelativePositionBias(const TpEnv& env, const std::string& 
 }
 
 torch::Tensor RelativePositionBias::forward(int64_t q_len, int64_t k_len) {
-  torch::Tensor b = RelativePositionBuckets(q_len, k_len, bidirectional_, buckets_, max_distance_);
+  torch::Tensor b = RelativePositionBuckets(q_len, k_len, bidirectional_, buckets_, max_distance_)
+                        .to(weight.device());
   return torch::embedding(weight, b).permute({2, 0, 1}).unsqueeze(0);  // [1, h, q, k]
 }
 

@@ -1,6 +1,8 @@
 // Tensor-parallel layers (see layers.h).
 #include "framework/parallel/layers.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "framework/core/check.h"
 #include "framework/parallel/mappings.h"
 

@@ -3,8 +3,12 @@
 // every TP rank holds whole, e.g. after a row-parallel layer); `sharded` differs per TP rank
 // (dropout inside the TP region, e.g. on attention probabilities of this rank's heads). Both
 // differ between DP replicas.
+//
+// The generators live on the training device: CPU generators for `train.device: cpu`, CUDA
+// generators (Philox, cloned from the device's default generator and reseeded, so no CUDA header
+// is needed here) for `cuda`. The seeds are the same on both, the streams are not: a CPU run and
+// a CUDA run draw different dropout masks. Checkpoints store the state of whichever kind is in use.
 #pragma once
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 namespace braid {
@@ -12,10 +16,8 @@ namespace braid {
 struct TpRng {
   at::Generator replicated;
   at::Generator sharded;
-  TpRng(uint64_t seed, int dp_rank, int tp_rank)
-      : replicated(at::detail::createCPUGenerator(seed * 1000003ULL + 17 + dp_rank * 7919ULL)),
-        sharded(at::detail::createCPUGenerator(seed * 1000003ULL + 2718 + dp_rank * 7919ULL +
-                                               tp_rank * 104729ULL)) {}
+  TpRng(uint64_t seed, int dp_rank, int tp_rank, torch::Device device = torch::kCPU);
+  torch::Device device() const { return replicated.device(); }
 };
 
 // Inverted dropout with an explicit generator; identity when p == 0 or not training.

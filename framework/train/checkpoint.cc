@@ -473,8 +473,13 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
   if (want_opt) t.optimizer->set_step(c.optimizer_step);
   if (t.rng != nullptr) {
     auto it = c.rng.find(L.rank);
+    // A generator state of another size comes from another kind of generator (a CPU run
+    // resumed on a GPU or the reverse): the generators then keep their seeds.
+    const bool same_kind =
+        it != c.rng.end() &&
+        static_cast<int64_t>(it->second.first.size()) == t.rng->replicated.get_state().numel();
     if (c.tp_size == L.tp_size && c.dp_size == L.dp_size && it != c.rng.end() &&
-        !it->second.first.empty()) {
+        !it->second.first.empty() && same_kind) {
       auto restore = [](at::Generator& g, const std::string& bytes) {
         torch::Tensor s = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kByte);
         std::memcpy(s.data_ptr(), bytes.data(), bytes.size());
@@ -483,9 +488,9 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
       restore(t.rng->replicated, it->second.first);
       restore(t.rng->sharded, it->second.second);
     } else {
-      BLOG(INFO, "ckpt") << "layout changed (TP " << c.tp_size << " x DP " << c.dp_size << " -> TP "
+      BLOG(INFO, "ckpt") << "layout (TP " << c.tp_size << " x DP " << c.dp_size << " -> TP "
                          << L.tp_size << " x DP " << L.dp_size
-                         << "): dropout generators keep their seeds";
+                         << ") or device changed: dropout generators keep their seeds";
     }
   }
   return c.state;

@@ -54,12 +54,11 @@ absl::Status WriteSafetensors(const std::string& path,
   int64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     const char* dtype = NameOf(t.scalar_type());
-    if (dtype == nullptr || !t.device().is_cpu()) {
+    if (dtype == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name,
-                                                     "' has a dtype or device safetensors cannot "
-                                                     "hold here"));
+                                                     "' has a dtype safetensors cannot hold here"));
     }
-    torch::Tensor c = t.contiguous();
+    torch::Tensor c = t.to(torch::kCPU).contiguous();  // GPU tensors are copied to the host
     int64_t bytes = c.numel() * c.element_size();
     std::string shape;
     for (int64_t s : c.sizes()) absl::StrAppend(&shape, shape.empty() ? "" : ",", s);

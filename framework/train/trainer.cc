@@ -21,6 +21,7 @@
 #include "framework/parallel/grad_reducer.h"
 #include "framework/parallel/layers.h"
 #include "framework/train/checkpoint.h"
+#include "framework/train/device.h"
 #include "framework/train/model_io.h"
 #include "framework/train/optimizer.h"
 #include "framework/train/safetensors.h"
@@ -48,15 +49,16 @@ double Scalar(Communicator& c, double v, ReduceOp op) {
 
 // Global L2 norm of the gradients: TP-split parameters counted on every TP rank, replicated ones
 // once (on TP rank 0), summed over TP. DP ranks hold identical (averaged) gradients already.
+// The squared norms are summed on the device and read once (one host sync per step on a GPU).
 double GradNorm(const std::vector<torch::Tensor>& params, const std::vector<bool>& split,
                 const ParallelLayout& layout) {
-  double sq = 0;
+  std::vector<torch::Tensor> norms;
   for (size_t i = 0; i < params.size(); ++i) {
     if (!params[i].grad().defined()) continue;
     if (!split[i] && layout.tp_rank != 0) continue;
-    const double n = params[i].grad().norm().item<double>();  // vectorised, no copy
-    sq += n * n;
+    norms.push_back(params[i].grad().norm().to(torch::kDouble));  // vectorised, no copy
   }
+  double sq = norms.empty() ? 0.0 : torch::stack(norms).square().sum().item<double>();
   if (layout.tp_size > 1) sq = Scalar(*layout.tp, sq, ReduceOp::kSum);
   return std::sqrt(sq);
 }
@@ -72,19 +74,6 @@ void InstallStopSignalHandlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-double MeasureMatmulGflops(double seconds) {
-  const int64_t n = 512;
-  torch::Tensor a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
-  at::mm_out(c, a, b);
-  int iters = 0;
-  double start = Now(), elapsed = 0;
-  while (elapsed < seconds || iters < 3) {
-    at::mm_out(c, a, b);
-    ++iters;
-    elapsed = Now() - start;
-  }
-  return 2.0 * n * n * n * iters / elapsed / 1e9;
-}
 
 absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& sizes,
                                   const ParallelLayout& layout, RecipeParts parts,
@@ -93,7 +82,16 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   TrainTask& task = *parts.task;
   torch::nn::Module& model = task.model();
   model.train();
-  TpRng rng(config.seed, layout.dp_rank, layout.tp_rank);
+  // The device first: the gradient buckets, the optimizer state and the dropout generators are
+  // made where the parameters live.
+  BRAID_ASSIGN_OR_RETURN(const torch::Device device, ResolveTrainDevice(config, layout.rank));
+  const bool bf16 = tc.precision == "bf16";
+  c10::OptionalDeviceGuard device_guard;  // the current GPU (NCCL communicators bind to it)
+  if (!device.is_cpu()) {
+    device_guard.reset_device(device);
+    model.to(device);
+  }
+  TpRng rng(config.seed, layout.dp_rank, layout.tp_rank, device);
 
   // Parameters, their TP layout, and the optimizer groups.
   std::map<std::string, TpParam> layouts = CollectTpParams(model);
@@ -143,17 +141,20 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
                                                          layout.dp_size, state.consumed_samples));
   Loader loader(parts.train, sampler, static_cast<int>(std::max<int64_t>(1, config.data.prefetch)));
 
-  const double peak_gflops = Scalar(*layout.world, MeasureMatmulGflops(), ReduceOp::kSum);
+  // The MFU ceiling: the matmul rate of the compute dtype on this device, measured now.
+  const double peak_gflops = Scalar(
+      *layout.world, MeasureMatmulGflops(device, bf16 ? at::kBFloat16 : at::kFloat), ReduceOp::kSum);
   BLOG(INFO, "train") << absl::StrFormat(
       "model: %d parameters on this rank (%.1f MB fp32 weights, %.1f MB with grads and AdamW "
       "state); %d gradient buckets", local_numel, local_numel * 4 / 1e6, local_numel * 16 / 1e6,
       reducer.num_buckets());
   BLOG(INFO, "train") << absl::StrFormat(
       "layout: world %d = TP %d x DP %d; micro batch %d x %d accumulation x %d DP = global "
-      "batch %d; %d intra-op threads per rank; matmul ceiling %.0f GFLOP/s (all ranks, measured)",
+      "batch %d; %d intra-op threads per rank; device %s, %s; %s matmul ceiling %.0f GFLOP/s "
+      "(all ranks, measured)",
       layout.world_size, layout.tp_size, layout.dp_size, tc.micro_batch_size,
       sizes.accumulation_steps, layout.dp_size, sizes.global_batch_size, at::get_num_threads(),
-      peak_gflops);
+      device.str(), bf16 ? "bf16 autocast" : "fp32", bf16 ? "bf16" : "fp32", peak_gflops);
   for (const std::string& note : parts.notes) BLOG(INFO, "data") << note;
   BLOG(INFO, "train") << "MFU uses the PaLM estimate: 6N + 12 L d T FLOPs per token";
 
@@ -203,6 +204,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
         b.tokens = torch::empty({static_cast<int64_t>(b.indices.size()), len}, torch::kLong);
         for (size_t k = 0; k < b.indices.size(); ++k)
           parts.valid->Get(b.indices[k] % parts.valid->size(), b.tokens.data_ptr<int64_t>() + k * len);
+        if (!device.is_cpu()) b.tokens = b.tokens.to(device);
+        AutocastScope amp(device.type(), bf16);
         sum += task.Loss(b, rng, nullptr).item<double>();
         ++n;
       }
@@ -227,8 +230,13 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     std::map<std::string, double> metrics;
     for (int64_t m = 0; m < sizes.accumulation_steps; ++m) {
       Batch batch = loader.Next();
+      if (!device.is_cpu()) batch.tokens = batch.tokens.to(device);
       if (m + 1 == sizes.accumulation_steps) reducer.PrepareForLastBackward();
-      torch::Tensor loss = task.Loss(batch, rng, &metrics);
+      torch::Tensor loss;
+      {
+        AutocastScope amp(device.type(), bf16);  // forward only; backward in the saved dtypes
+        loss = task.Loss(batch, rng, &metrics);
+      }
       (loss / static_cast<double>(sizes.accumulation_steps)).backward();
       loss_sum += loss.item<double>();
     }

@@ -75,7 +75,4 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
                                   const ParallelLayout& layout, RecipeParts parts,
                                   const TrainOptions& options = {});
 
-// This machine's fp32 matmul rate with the current intra-op threads (GFLOP/s), measured briefly.
-double MeasureMatmulGflops(double seconds = 0.3);
-
 }  // namespace braid

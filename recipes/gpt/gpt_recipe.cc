@@ -8,25 +8,11 @@
 #include "framework/data/indexed_dataset.h"
 #include "framework/data/tokenizer.h"
 #include "framework/models/gpt.h"
+#include "recipes/gpt/gpt_task.h"
 #include "recipes/registry.h"
 
 namespace braid {
 namespace {
-
-class GptTask : public TrainTask {
- public:
-  GptTask(std::shared_ptr<GptModel> model, int64_t seq) : model_(std::move(model)), seq_(seq) {}
-  torch::nn::Module& model() override { return *model_; }
-  torch::Tensor Loss(const Batch& batch, TpRng& rng, std::map<std::string, double>*) override {
-    return model_->Loss(batch.tokens, rng);
-  }
-  double FlopsPerSample() const override { return model_->FlopsPerToken(seq_) * seq_; }
-  int64_t TokensPerSample() const override { return seq_; }
-
- private:
-  std::shared_ptr<GptModel> model_;
-  int64_t seq_;
-};
 
 // Entropy (nats) of the token distribution of a dataset: the loss of a model that knows only
 // token frequencies; a trained model must go well below it.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The pretrain command line: --print-config with --set overrides under mpirun (exit 0, derived
-# sizes shown), and a bad override or recipe (non-zero exit, message naming the key and place).
+# sizes shown), a bad override or recipe (non-zero exit, message naming the key and place), and
+# train.device: cuda on a machine without a GPU (refused before anything is built).
 set -u
 pretrain=$1
 root=$2
@@ -35,5 +36,9 @@ check bad-world 1 "does not divide the world size 2" -- \
   "${mpirun[@]}" -np 2 "$pretrain" --recipe "$tiny" --set parallel.tensor_parallel_size=4 --print-config
 check missing-recipe 1 "cannot open config file" -- \
   "$pretrain" --recipe /nonexistent.yaml --print-config
+check no-gpu 1 "train.device: cuda, but" -- \
+  "$pretrain" --recipe "$tiny" --set train.device=cuda --set logging.run_dir=/tmp/braid_cli_nogpu
+check no-gpu-hint 1 "HINT: set train.device: cpu" -- \
+  "$pretrain" --recipe "$tiny" --set train.device=cuda --set logging.run_dir=/tmp/braid_cli_nogpu
 check unknown-flag 2 "unknown argument '--bogus'" -- "$pretrain" --bogus
 exit $fail

@@ -17,6 +17,8 @@
 #include "framework/train/model_io.h"
 #include "framework/train/trainer.h"
 #include "recipes/bert/bert_task.h"
+#include "recipes/gpt/gpt_task.h"
+#include "tests/lib/synthetic_source.h"
 #include "tests/mpi_test_env.h"
 
 #include <set>
@@ -24,6 +26,7 @@
 namespace braid {
 namespace {
 using testing::g_runtime;
+using testing::SyntheticSource;
 
 double RelDiff(const torch::Tensor& a, const torch::Tensor& b) {
   double scale = std::max(b.abs().max().item<double>(), 1e-12);
@@ -244,40 +247,6 @@ TEST(Parallel, BertPaddingIsInert) {
 }
 
 // Deterministic pseudo-random token samples.
-class SyntheticSource : public SampleSource {
- public:
-  explicit SyntheticSource(int64_t len) : len_(len) {}
-  int64_t size() const override { return 1 << 20; }
-  int64_t sample_length() const override { return len_; }
-  void Get(int64_t i, int64_t* out) const override {
-    // A learnable stream: mostly t -> (7t + 3) mod 200, one token in eight random.
-    uint64_t h = 0x9E3779B97F4A7C15ULL * (i + 1);
-    for (int64_t k = 0; k < len_; ++k) {
-      h ^= h >> 29;
-      h *= 0xBF58476D1CE4E5B9ULL;
-      bool random = k == 0 || (h >> 20) % 8 == 0;
-      out[k] = random ? static_cast<int64_t>((h >> 33) % 200) : (out[k - 1] * 7 + 3) % 200;
-    }
-  }
-
- private:
-  int64_t len_;
-};
-
-class GptTask : public TrainTask {
- public:
-  explicit GptTask(std::shared_ptr<GptModel> m) : m_(std::move(m)) {}
-  torch::nn::Module& model() override { return *m_; }
-  torch::Tensor Loss(const Batch& b, TpRng& rng, std::map<std::string, double>*) override {
-    return m_->Loss(b.tokens, rng);
-  }
-  double FlopsPerSample() const override { return m_->FlopsPerToken(16) * 16; }
-  int64_t TokensPerSample() const override { return 16; }
-
- private:
-  std::shared_ptr<GptModel> m_;
-};
-
 // Wraps a task: the loss of the steps listed in `nan_steps` (counted in Loss calls) becomes NaN.
 class NanAt : public TrainTask {
  public:
@@ -323,7 +292,7 @@ absl::StatusOr<TrainResult> TrainTinyOr(std::shared_ptr<Communicator> world, int
   RecipeParts parts;
   auto model = std::make_shared<GptModel>(TpEnv{layout->tp, 99}, g);
   model->to(dtype);
-  parts.task = std::make_unique<GptTask>(model);
+  parts.task = std::make_unique<GptTask>(model, 16);
   if (!nan_calls.empty()) parts.task = std::make_unique<NanAt>(std::move(parts.task), nan_calls);
   parts.train = std::make_shared<SyntheticSource>(17);
   TrainOptions o;

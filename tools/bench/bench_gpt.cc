@@ -3,7 +3,10 @@
 // rate measured in the same process, the share of step time waiting for DP communication, and
 // memory per rank.
 //   bench_gpt [--layers 4 --hidden 256 --heads 4 --seq 256 --vocab 8192 --micro 8 --global 8
-//              --steps 12 --threads 2 --tp 1]      (DP = ranks / TP; run under mpirun for DP/TP)
+//              --steps 12 --threads 2 --tp 1 --cuda 0 --bf16 0 --dropout 0]
+//   DP = ranks / TP; run under mpirun for DP/TP. --cuda 1 trains on the GPU (train.device: cuda),
+//   --bf16 1 in bf16 autocast (train.precision: bf16); MFU is then against the measured bf16
+//   matmul rate of the device. --dropout 1 uses dropout 0.1 (hidden and attention).
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -18,6 +21,8 @@
 #include "framework/models/bert.h"
 #include "framework/models/gpt.h"
 #include "recipes/bert/bert_task.h"
+#include "recipes/gpt/gpt_task.h"
+#include "framework/train/device.h"
 #include "framework/train/trainer.h"
 
 namespace braid {
@@ -67,27 +72,12 @@ class SyntheticBert : public SampleSource {
   int64_t seq_, vocab_;
 };
 
-class Task : public TrainTask {
- public:
-  Task(std::shared_ptr<GptModel> m, int64_t seq) : m_(std::move(m)), seq_(seq) {}
-  torch::nn::Module& model() override { return *m_; }
-  torch::Tensor Loss(const Batch& b, TpRng& rng, std::map<std::string, double>*) override {
-    return m_->Loss(b.tokens, rng);
-  }
-  double FlopsPerSample() const override { return m_->FlopsPerToken(seq_) * seq_; }
-  int64_t TokensPerSample() const override { return seq_; }
-
- private:
-  std::shared_ptr<GptModel> m_;
-  int64_t seq_;
-};
-
-
 int Main(int argc, char** argv) {
   std::map<std::string, int64_t> o = {{"layers", 4}, {"hidden", 256}, {"heads", 4},
                                       {"seq", 256},   {"vocab", 8192}, {"micro", 8},
                                       {"global", 8},  {"steps", 12},   {"threads", 2},
-                                      {"tp", 1},      {"bert", 0}};
+                                      {"tp", 1},      {"bert", 0},     {"cuda", 0},
+                                      {"bf16", 0},    {"dropout", 0}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = std::string(argv[i]).substr(2);
     if (!o.count(k) || !absl::SimpleAtoi(argv[i + 1], &o[k])) {
@@ -102,10 +92,12 @@ int Main(int argc, char** argv) {
   auto config = LoadConfigFromString(
       absl::StrCat("recipe: gpt\nmodel: {num_layers: ", o["layers"], ", hidden_size: ",
                    o["hidden"], ", num_attention_heads: ", o["heads"], ", seq_length: ", o["seq"],
-                   ", hidden_dropout: 0.0, attention_dropout: 0.0}\n"
+                   ", hidden_dropout: ", o["dropout"] ? "0.1" : "0.0",
+                   ", attention_dropout: ", o["dropout"] ? "0.1" : "0.0", "}\n"
                    "parallel: {tensor_parallel_size: ", o["tp"], "}\n"
                    "train: {micro_batch_size: ", o["micro"], ", global_batch_size: ", o["global"],
-                   ", train_steps: ", o["steps"], ", eval_steps: 0, lr: 1.0e-4}\n"
+                   ", train_steps: ", o["steps"], ", eval_steps: 0, lr: 1.0e-4, device: ",
+                   o["cuda"] ? "cuda" : "cpu", ", precision: ", o["bf16"] ? "bf16" : "fp32", "}\n"
                    "logging: {interval: 100000}\n"),
       "bench.yaml");
   if (!config.ok()) {
@@ -147,12 +139,17 @@ int Main(int argc, char** argv) {
     auto model = std::make_shared<GptModel>(TpEnv{layout->tp, 1}, g);
     flops_per_token = model->FlopsPerToken(o["seq"]);
     module = model;
-    parts.task = std::make_unique<Task>(model, o["seq"]);
+    parts.task = std::make_unique<GptTask>(model, o["seq"]);
     parts.train = std::make_shared<Synthetic>(o["seq"] + 1, o["vocab"]);
   }
   int64_t local = 0;
   for (const auto& p : module->parameters()) local += p.numel();
-  double peak = MeasureMatmulGflops(1.0);
+  auto device = ResolveTrainDevice(*config, (*rt)->rank());
+  if (!device.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(device.status().message()).c_str());
+    return 2;
+  }
+  double peak = MeasureMatmulGflops(*device, o["bf16"] ? at::kBFloat16 : at::kFloat, 1.0);
   TrainOptions to;
   to.save_final = false;
   to.checkpoints = false;
@@ -179,10 +176,11 @@ int Main(int argc, char** argv) {
   (void)(*rt)->world()->AllReduce(rss, ReduceOp::kMax);
   if ((*rt)->rank() == 0) {
     std::printf("braid  %s layers %ld width %ld heads %ld seq %ld vocab %ld | world %d = TP %ld x DP %d, "
-                "%ld thread(s)/rank | micro %ld global %ld\n",
+                "%ld thread(s)/rank | micro %ld global %ld | %s %s\n",
                 o["bert"] ? "BERT" : "GPT", (long)o["layers"], (long)o["hidden"], (long)o["heads"], (long)o["seq"],
                 (long)o["vocab"], (*rt)->world_size(), (long)o["tp"], layout->dp_size,
-                (long)o["threads"], (long)o["micro"], (long)o["global"]);
+                (long)o["threads"], (long)o["micro"], (long)o["global"], device->str().c_str(),
+                o["bf16"] ? "bf16 autocast" : "fp32");
     std::printf("braid  step %.3f s (median of %zu) | %.0f tokens/s | %.1f GFLOP/s | matmul "
                 "ceiling %.1f GFLOP/s | MFU %.1f%% | DP comm wait %.1f%% of step time\n",
                 median, steps.size(), tokens / median, flops / median / 1e9,

@@ -1,0 +1,131 @@
+// Training device and precision (see device.h).
+#include "framework/train/device.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "absl/strings/str_format.h"
+
+// LibTorch 2.4 replaced the per-backend autocast setters by ones that take the device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define BRAID_AUTOCAST_BY_DEVICE 1
+#else
+#define BRAID_AUTOCAST_BY_DEVICE 0
+#endif
+
+namespace braid {
+namespace {
+
+int LocalRank(int rank) {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID",
+                           "LOCAL_RANK"}) {
+    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') return std::atoi(v);
+  }
+  return rank;
+}
+
+bool AutocastEnabled(torch::DeviceType t) {
+#if BRAID_AUTOCAST_BY_DEVICE
+  return at::autocast::is_autocast_enabled(t);
+#else
+  return t == torch::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+void SetAutocastEnabled(torch::DeviceType t, bool on) {
+#if BRAID_AUTOCAST_BY_DEVICE
+  at::autocast::set_autocast_enabled(t, on);
+#else
+  if (t == torch::kCUDA) {
+    at::autocast::set_enabled(on);
+  } else {
+    at::autocast::set_cpu_enabled(on);
+  }
+#endif
+}
+at::ScalarType AutocastDtype(torch::DeviceType t) {
+#if BRAID_AUTOCAST_BY_DEVICE
+  return at::autocast::get_autocast_dtype(t);
+#else
+  return t == torch::kCUDA ? at::autocast::get_autocast_gpu_dtype()
+                           : at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+void SetAutocastDtype(torch::DeviceType t, at::ScalarType d) {
+#if BRAID_AUTOCAST_BY_DEVICE
+  at::autocast::set_autocast_dtype(t, d);
+#else
+  if (t == torch::kCUDA) {
+    at::autocast::set_autocast_gpu_dtype(d);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(d);
+  }
+#endif
+}
+
+}  // namespace
+
+absl::StatusOr<torch::Device> ResolveTrainDevice(const Config& config, int rank) {
+  if (config.train.device == "cpu") return torch::Device(torch::kCPU);
+  if (!torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%strain.device: cuda, but %s. HINT: set train.device: cpu here, or run on a GPU machine "
+        "with braid built against a CUDA LibTorch (tools/gpu/README.md).",
+        config.Where("train.device"),
+        at::hasCUDA() ? "no GPU is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES)"
+                      : "this build's LibTorch " TORCH_VERSION " has no CUDA support"));
+  }
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(LocalRank(rank) % count));
+}
+
+AutocastScope::AutocastScope(torch::DeviceType type, bool enabled)
+    : type_(type), enabled_(enabled) {
+  if (!enabled_) return;
+  previous_ = AutocastEnabled(type_);
+  previous_dtype_ = AutocastDtype(type_);
+  SetAutocastDtype(type_, at::kBFloat16);
+  SetAutocastEnabled(type_, true);
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!enabled_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  SetAutocastEnabled(type_, previous_);
+  SetAutocastDtype(type_, previous_dtype_);
+}
+
+void SynchronizeDevice(torch::Device device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+double MeasureMatmulGflops(torch::Device device, at::ScalarType dtype, double seconds) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = device.is_cpu() ? 512 : 8192;
+  auto opts = torch::TensorOptions().device(device).dtype(dtype);
+  torch::Tensor a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
+  torch::Tensor c = torch::empty({n, n}, opts);
+  auto now = [] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  for (int i = 0; i < 3; ++i) at::mm_out(c, a, b);  // warm-up (and GPU clocks up)
+  SynchronizeDevice(device);
+  int64_t iters = 0;
+  const double start = now();
+  double elapsed = 0;
+  const int per_round = device.is_cpu() ? 1 : 10;
+  while (elapsed < seconds || iters < 3) {
+    for (int i = 0; i < per_round; ++i) at::mm_out(c, a, b);
+    SynchronizeDevice(device);
+    iters += per_round;
+    elapsed = now() - start;
+  }
+  return 2.0 * static_cast<double>(n) * n * n * static_cast<double>(iters) / elapsed / 1e9;
+}
+
+}  // namespace braid
