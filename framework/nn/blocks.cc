@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "framework/core/check.h"
+#include "framework/kernels/kernels.h"
 
 namespace braid {
 
@@ -87,7 +88,7 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   // outside autograd: masked entries get probability 0, and softmax's backward gives them zero
   // gradient anyway, so recording the fill would only allocate and fill a zero mask gradient.
   if (scale_) q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));
+  torch::Tensor scores = BatchedMatmul(q, k.transpose(-2, -1));
   if (mask.position_bias.defined()) scores = scores + mask.position_bias;
   if (mask.causal || mask.key_padding.defined()) {
     torch::Tensor raw = scores.detach();  // same storage, not recorded
@@ -103,7 +104,7 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   }
   torch::Tensor probs = torch::softmax(scores, -1);
   probs = Dropout(probs, dropout_, is_training(), rng.sharded);
-  torch::Tensor ctx = torch::matmul(probs, v).transpose(1, 2).reshape({b, sq, heads_ * head_dim_});
+  torch::Tensor ctx = BatchedMatmul(probs, v).transpose(1, 2).reshape({b, sq, heads_ * head_dim_});
   return out_->forward(ctx);
 }
 
@@ -126,7 +127,7 @@ torch::Tensor Mlp::forward(const torch::Tensor& x) {
   } else if (activation_ == "gelu") {
     h = torch::gelu(h);
   } else if (activation_ == "gelu_tanh") {
-    h = torch::gelu(h, "tanh");
+    h = GeluTanh(h);
   } else {
     h = torch::relu(h);
   }

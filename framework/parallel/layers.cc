@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "framework/core/check.h"
+#include "framework/kernels/kernels.h"
 #include "framework/parallel/mappings.h"
 
 namespace braid {
@@ -76,7 +77,7 @@ ColumnParallelLinear::ColumnParallelLinear(const TpEnv& env, const std::string& 
 }
 
 torch::Tensor ColumnParallelLinear::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::linear(CopyToTp(x, *tp_), weight, bias);
+  torch::Tensor y = Linear(CopyToTp(x, *tp_), weight, bias);
   return gather_output_ ? GatherFromTp(y, *tp_) : y;
 }
 
@@ -88,7 +89,7 @@ RowParallelLinear::RowParallelLinear(const TpEnv& env, const std::string& name, 
 }
 
 torch::Tensor RowParallelLinear::forward(const torch::Tensor& x) {
-  torch::Tensor y = ReduceFromTp(torch::linear(x, weight), *tp_);
+  torch::Tensor y = ReduceFromTp(Linear(x, weight, torch::Tensor()), *tp_);
   return bias.defined() ? y + bias : y;
 }
 

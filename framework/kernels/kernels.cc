@@ -1,0 +1,382 @@
+// Compute kernels (see kernels.h).
+#include "framework/kernels/kernels.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+namespace braid {
+namespace {
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// out[i] = x[i] @ y[i] for 3-D x [B, m, k], y [B, k, n] (any strides with a unit stride in one
+// of the last two dimensions) into `result` (any shape of B x m x n contiguous elements), parallel
+// over i. Returns `result` itself, not a view: the attention masks write into it in place.
+torch::Tensor ParallelBmm(const torch::Tensor& x, const torch::Tensor& y, torch::Tensor result) {
+  const int64_t batch = x.size(0);
+  torch::Tensor out = result.view({batch, x.size(1), y.size(2)});
+  // One GEMM is ~8 MFLOP at attention sizes: a grain of 1 keeps every thread busy.
+  at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
+    torch::NoGradGuard no_grad;  // worker threads start with grad mode on: mm_out would refuse
+    for (int64_t i = begin; i < end; ++i) {
+      torch::Tensor o = out.select(0, i);
+      at::mm_out(o, x.select(0, i), y.select(0, i));
+    }
+  });
+  return result;
+}
+
+bool Blas2d(const torch::Tensor& t) {  // a matrix the BLAS can read as is (maybe transposed)
+  return t.stride(-1) == 1 || t.stride(-2) == 1;
+}
+
+torch::Tensor Flat3d(const torch::Tensor& t) {
+  // [..., r, c] -> [B, r, c] without a copy where the batch dims fold (they do for our layouts).
+  torch::Tensor f = t.reshape({-1, t.size(-2), t.size(-1)});
+  return Blas2d(f) ? f : f.contiguous();
+}
+
+struct BatchedMatmulFn : public torch::autograd::Function<BatchedMatmulFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& a,
+                               const torch::Tensor& b) {
+    ctx->save_for_backward({a, b});
+    std::vector<int64_t> shape = a.sizes().vec();
+    shape.back() = b.size(-1);
+    return ParallelBmm(Flat3d(a), Flat3d(b), torch::empty(shape, a.options()));
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor& a = saved[0];
+    const torch::Tensor& b = saved[1];
+    torch::Tensor g = Flat3d(grad[0]);
+    torch::Tensor ga, gb;
+    if (a.requires_grad()) {  // dA = dC @ B^T
+      ga = ParallelBmm(g, Flat3d(b).transpose(1, 2), torch::empty(a.sizes(), a.options()));
+    }
+    if (b.requires_grad()) {  // dB = A^T @ dC
+      gb = ParallelBmm(Flat3d(a).transpose(1, 2), g, torch::empty(b.sizes(), b.options()));
+    }
+    return {ga, gb};
+  }
+};
+
+// ---- GELU (tanh) ----
+// exp(x) for x in [-88, 88]: x = n ln2 + r, |r| <= ln2/2, exp(r) by Cephes' degree-7 polynomial,
+// times 2^n through the exponent bits. The scalar and the AVX2 forms do the same operations in the
+// same order (no FMA), so an element's value does not depend on which one computed it.
+constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f,
+                kP3 = 4.1665795894e-2f, kP4 = 1.6666665459e-1f, kP5 = 5.0000001201e-1f;
+constexpr float kC = 0.7978845608028654f, kA = 0.044715f;  // sqrt(2/pi); GPT-2's cubic weight
+
+inline float ExpScalar(float x) {
+  x = std::min(88.0f, std::max(-88.0f, x));
+  const float n = std::nearbyint(x * kLog2e);
+  float r = x - n * kLn2Hi;
+  r = r - n * kLn2Lo;
+  float p = kP0 * r + kP1;
+  p = p * r + kP2;
+  p = p * r + kP3;
+  p = p * r + kP4;
+  p = p * r + kP5;
+  p = p * (r * r) + r;
+  p = p + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+inline float TanhScalar(float u) { return 1.0f - 2.0f / (ExpScalar(2.0f * u) + 1.0f); }
+
+__attribute__((target("avx2"))) inline __m256 ExpAvx2(__m256 x) {
+  x = _mm256_min_ps(_mm256_set1_ps(88.0f), _mm256_max_ps(_mm256_set1_ps(-88.0f), x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(kLn2Hi)));
+  r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(kLn2Lo)));
+  __m256 p = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(kP0), r), _mm256_set1_ps(kP1));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP2));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP3));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP4));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP5));
+  p = _mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r);
+  p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
+  const __m256i bits = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+__attribute__((target("avx2"))) inline __m256 TanhAvx2(__m256 u) {
+  const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+  return _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(ExpAvx2(_mm256_mul_ps(two, u)), one)));
+}
+
+// y = 0.5 x (1 + t), t = tanh(c (x + a x^3)).
+inline float GeluScalar(float x) {
+  const float t = TanhScalar(kC * (x + kA * (x * x * x)));
+  return 0.5f * x * (1.0f + t);
+}
+// dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2).
+inline float GeluGradScalar(float x) {
+  const float x2 = x * x;
+  const float t = TanhScalar(kC * (x + kA * (x2 * x)));
+  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kC * (1.0f + 3.0f * kA * x2);
+}
+
+__attribute__((target("avx2"))) void GeluRangeAvx2(const float* x, float* y, int64_t n) {
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  const __m256 c = _mm256_set1_ps(kC), a = _mm256_set1_ps(kA);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    const __m256 cube = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+    const __m256 t = TanhAvx2(_mm256_mul_ps(c, _mm256_add_ps(v, _mm256_mul_ps(a, cube))));
+    _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, t)));
+  }
+  for (; j < n; ++j) y[j] = GeluScalar(x[j]);
+}
+// dx = g * gelu'(x)
+__attribute__((target("avx2"))) void GeluGradRangeAvx2(const float* x, const float* g, float* dx,
+                                                        int64_t n) {
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  const __m256 c = _mm256_set1_ps(kC), a = _mm256_set1_ps(kA), a3 = _mm256_set1_ps(3.0f * kA);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    const __m256 x2 = _mm256_mul_ps(v, v);
+    const __m256 t = TanhAvx2(_mm256_mul_ps(c, _mm256_add_ps(v, _mm256_mul_ps(a, _mm256_mul_ps(x2, v)))));
+    const __m256 left = _mm256_mul_ps(half, _mm256_add_ps(one, t));
+    __m256 right = _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_sub_ps(one, _mm256_mul_ps(t, t)));
+    right = _mm256_mul_ps(_mm256_mul_ps(right, c), _mm256_add_ps(one, _mm256_mul_ps(a3, x2)));
+    _mm256_storeu_ps(dx + j, _mm256_mul_ps(_mm256_loadu_ps(g + j), _mm256_add_ps(left, right)));
+  }
+  for (; j < n; ++j) dx[j] = g[j] * GeluGradScalar(x[j]);
+}
+
+bool HaveAvx2() {
+  static const bool yes = [] {
+    __builtin_cpu_init();  // needed where this runs before main (static initialisers)
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return yes;
+}
+
+torch::Tensor GeluForward(const torch::Tensor& x) {
+  torch::Tensor y = torch::empty_like(x);
+  const float* in = x.data_ptr<float>();
+  float* out = y.data_ptr<float>();
+  at::parallel_for(0, x.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+    if (HaveAvx2()) {
+      GeluRangeAvx2(in + b, out + b, e - b);
+    } else {
+      for (int64_t j = b; j < e; ++j) out[j] = GeluScalar(in[j]);
+    }
+  });
+  return y;
+}
+
+struct GeluTanhFn : public torch::autograd::Function<GeluTanhFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x) {
+    ctx->save_for_backward({x});
+    return GeluForward(x);
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    torch::Tensor x = ctx->get_saved_variables()[0];
+    torch::Tensor g = grad[0].contiguous();
+    torch::Tensor dx = torch::empty_like(x);
+    const float* xp = x.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    float* out = dx.data_ptr<float>();
+    at::parallel_for(0, x.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+      if (HaveAvx2()) {
+        GeluGradRangeAvx2(xp + b, gp + b, out + b, e - b);
+      } else {
+        for (int64_t j = b; j < e; ++j) out[j] = gp[j] * GeluGradScalar(xp[j]);
+      }
+    });
+    return {dx};
+  }
+};
+
+// ---- AdamW ----
+template <typename T>
+void UpdateRange(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,
+                 int64_t n, T decay, T b1, T b2, T bc2_sqrt, T eps, T step_size) {
+  const T one_b1 = T(1) - b1, one_b2 = T(1) - b2;
+  for (int64_t j = 0; j < n; ++j) {
+    const T gj = g[j];
+    const T mj = m[j] * b1 + one_b1 * gj;
+    const T vj = v[j] * b2 + one_b2 * gj * gj;
+    m[j] = mj;
+    v[j] = vj;
+    p[j] = p[j] * decay - step_size * (mj / (std::sqrt(vj) / bc2_sqrt + eps));
+  }
+}
+
+// fp32 with AVX2 (chosen at run time): 8 lanes at a time, the same operations in the same order
+// (no FMA), so the result equals the scalar loop's.
+__attribute__((target("avx2"))) void UpdateRangeAvx2(float* p, const float* g, float* m,
+                                                      float* v, int64_t n, float decay, float b1,
+                                                      float b2, float bc2_sqrt, float eps,
+                                                      float step_size) {
+  const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2);
+  const __m256 v1b1 = _mm256_set1_ps(1.0f - b1), v1b2 = _mm256_set1_ps(1.0f - b2);
+  const __m256 vbc2 = _mm256_set1_ps(bc2_sqrt), veps = _mm256_set1_ps(eps);
+  const __m256 vdecay = _mm256_set1_ps(decay), vstep = _mm256_set1_ps(step_size);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 gj = _mm256_loadu_ps(g + j);
+    const __m256 mj = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + j), vb1),
+                                    _mm256_mul_ps(v1b1, gj));
+    const __m256 vj = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + j), vb2),
+                                    _mm256_mul_ps(_mm256_mul_ps(v1b2, gj), gj));
+    _mm256_storeu_ps(m + j, mj);
+    _mm256_storeu_ps(v + j, vj);
+    const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vj), vbc2), veps);
+    const __m256 upd = _mm256_mul_ps(vstep, _mm256_div_ps(mj, denom));
+    _mm256_storeu_ps(p + j, _mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(p + j), vdecay), upd));
+  }
+  UpdateRange<float>(p + j, g + j, m + j, v + j, n - j, decay, b1, b2, bc2_sqrt, eps, step_size);
+}
+
+template <typename T>
+void FusedUpdate(T* p, const T* g, T* m, T* v, int64_t n, T decay, T b1, T b2, T bc2_sqrt, T eps,
+                 T step_size) {
+  at::parallel_for(0, n, 1 << 16, [&](int64_t begin, int64_t end) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (HaveAvx2()) {
+        UpdateRangeAvx2(p + begin, g + begin, m + begin, v + begin, end - begin, decay, b1, b2,
+                        bc2_sqrt, eps, step_size);
+        return;
+      }
+    }
+    UpdateRange(p + begin, g + begin, m + begin, v + begin, end - begin, decay, b1, b2, bc2_sqrt,
+                eps, step_size);
+  });
+}
+
+// ---- Linear ----
+// out[rows r0..r1) = x[r0..r1) @ w^T (+ b), per thread, single-threaded GEMMs.
+void LinearRows(const torch::Tensor& x2, const torch::Tensor& w, const torch::Tensor& b,
+                const torch::Tensor& out2) {
+  const int64_t rows = x2.size(0);
+  const int64_t parts = std::min<int64_t>(at::get_num_threads(), rows);
+  at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
+    torch::NoGradGuard no_grad;
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t r0 = rows * t / parts, r1 = rows * (t + 1) / parts;
+      torch::Tensor o = out2.narrow(0, r0, r1 - r0);
+      if (b.defined()) {
+        at::addmm_out(o, b, x2.narrow(0, r0, r1 - r0), w.t());
+      } else {
+        at::mm_out(o, x2.narrow(0, r0, r1 - r0), w.t());
+      }
+    }
+  });
+}
+
+torch::Tensor LinearForward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                            const torch::Tensor& b) {
+  ctx->save_for_backward({x, w});
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = w.size(0);
+  torch::Tensor out = torch::empty(shape, x.options());
+  LinearRows(x.view({-1, x.size(-1)}), w, b, out.view({-1, w.size(0)}));
+  return out;
+}
+
+// {dx, dw, db} (db undefined without a bias).
+tensor_list LinearBackward(AutogradContext* ctx, const torch::Tensor& dy, bool has_bias) {
+  auto saved = ctx->get_saved_variables();
+  const torch::Tensor& x = saved[0];
+  const torch::Tensor& w = saved[1];
+  const int64_t in = w.size(1), out_f = w.size(0);
+  torch::Tensor g = dy.reshape({-1, out_f}).contiguous();
+  torch::Tensor dx, dw, db;
+  if (x.requires_grad()) {  // dx = g @ w, split by rows of g
+    dx = torch::empty(x.sizes(), x.options());
+    LinearRows(g, w.t(), torch::Tensor(), dx.view({-1, in}));
+  }
+  if (w.requires_grad()) {  // dw = g^T @ x, split by rows of dw (output features)
+    dw = torch::empty(w.sizes(), w.options());
+    LinearRows(g.t(), x.view({-1, in}).t(), torch::Tensor(), dw);
+  }
+  if (has_bias) db = g.sum(0);
+  return {dx, dw, db};
+}
+
+// Two functions: an undefined tensor cannot be an autograd input.
+struct LinearFn : public torch::autograd::Function<LinearFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& w, const torch::Tensor& b) {
+    return LinearForward(ctx, x, w, b);
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    return LinearBackward(ctx, grad[0], true);
+  }
+};
+struct LinearNoBiasFn : public torch::autograd::Function<LinearNoBiasFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& w) {
+    return LinearForward(ctx, x, w, torch::Tensor());
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    tensor_list g = LinearBackward(ctx, grad[0], false);
+    g.pop_back();
+    return g;
+  }
+};
+
+}  // namespace
+
+torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  const bool fast = x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
+                    w.scalar_type() == torch::kFloat && x.is_contiguous() && w.is_contiguous() &&
+                    (!b.defined() || (b.scalar_type() == torch::kFloat && b.is_contiguous())) &&
+                    at::get_num_threads() > 1 && x.numel() / x.size(-1) >= 64 &&
+                    !at::in_parallel_region();
+  if (!fast) return torch::linear(x, w, b);
+  return b.defined() ? LinearFn::apply(x, w, b) : LinearNoBiasFn::apply(x, w);
+}
+
+bool FusedAdamWStep(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v,
+                    double decay, double b1, double b2, double bc2_sqrt, double eps,
+                    double step_size) {
+  const bool fused = p.device().is_cpu() && p.is_contiguous() && g.is_contiguous() &&
+                     m.is_contiguous() && v.is_contiguous() &&
+                     g.scalar_type() == p.scalar_type() && m.scalar_type() == p.scalar_type() &&
+                     v.scalar_type() == p.scalar_type() &&
+                     (p.scalar_type() == torch::kFloat || p.scalar_type() == torch::kDouble);
+  if (!fused) return false;
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw", [&] {
+    FusedUpdate<scalar_t>(p.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), m.data_ptr<scalar_t>(),
+                          v.data_ptr<scalar_t>(), p.numel(), static_cast<scalar_t>(decay),
+                          static_cast<scalar_t>(b1), static_cast<scalar_t>(b2),
+                          static_cast<scalar_t>(bc2_sqrt), static_cast<scalar_t>(eps),
+                          static_cast<scalar_t>(step_size));
+  });
+  return true;
+}
+
+torch::Tensor GeluTanh(const torch::Tensor& x) {
+  if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat || !x.is_contiguous()) {
+    return torch::gelu(x, "tanh");
+  }
+  if (!torch::GradMode::is_enabled() || !x.requires_grad()) return GeluForward(x);
+  return GeluTanhFn::apply(x);
+}
+
+torch::Tensor BatchedMatmul(const torch::Tensor& a, const torch::Tensor& b) {
+  const bool fast = a.device().is_cpu() && b.device().is_cpu() &&
+                    a.scalar_type() == torch::kFloat && b.scalar_type() == torch::kFloat &&
+                    a.dim() >= 3 && a.dim() == b.dim() &&
+                    a.sizes().slice(0, a.dim() - 2) == b.sizes().slice(0, b.dim() - 2);
+  if (!fast) return torch::matmul(a, b);
+  return BatchedMatmulFn::apply(a, b);
+}
+
+}  // namespace braid

@@ -1,0 +1,40 @@
+// Compute kernels for where LibTorch 1.13's generic op is slow on CPUs (measured in
+// BENCHMARKS.md). Each has a plain LibTorch fallback for other devices and dtypes and is checked
+// against LibTorch (tests/models/kernels_test.cc, tests/train/optimizer_test.cc).
+//
+// Threading: LibTorch's BLAS (OpenBLAS here) splits every GEMM across the intra-op threads itself,
+// which is poor for the shapes of a small transformer (K = 256: 126 GFLOP/s on 2 threads against
+// 195 for two single-threaded halves). These kernels split the work across the intra-op threads
+// (at::parallel_for, compiled with OpenMP) and run whole single-threaded GEMMs in each.
+#pragma once
+#include <torch/torch.h>
+
+namespace braid {
+
+// a @ b over leading batch dimensions: a [..., m, k], b [..., k, n] -> [..., m, n], with
+// autograd. On CPU float tensors the batch is split across the intra-op threads, each running
+// whole single-threaded GEMMs: LibTorch 1.13's bmm loops over the batch and hands every small
+// GEMM to the BLAS's own threads, which costs half its speed at attention sizes (256 x 64 x 256).
+// Operands may be transposed views (k.transpose(-2, -1)): the BLAS reads them in place.
+torch::Tensor BatchedMatmul(const torch::Tensor& a, const torch::Tensor& b);
+
+// y = x @ w^T + b (b may be undefined) with autograd, x [..., in], w [out, in]: the rows of x (and
+// in backward the rows of dy and the rows of dw) are split across the threads. Falls back to
+// torch::linear off the CPU, for other dtypes, non-contiguous inputs, one thread or few rows.
+torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+
+// GELU with the tanh approximation (GPT-2's): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+// with autograd. On CPU float tensors one pass forward and one backward, 8 lanes at a time with
+// AVX2 (tanh through an exp polynomial, ~1e-7 from LibTorch's), where LibTorch 1.13 computes the
+// tanh one element at a time (3 ms per 2M elements here, against 0.6 ms for an exp).
+torch::Tensor GeluTanh(const torch::Tensor& x);
+
+// One AdamW step on one parameter, in place, in a single pass over p, g, m, v (8 lanes at a time
+// with AVX2): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p = p decay - step_size m / (sqrt(v) /
+// bc2_sqrt + eps). Returns false (and does nothing) where it does not apply: not on the CPU, not
+// fp32/fp64, or not contiguous; the caller then uses tensor ops.
+bool FusedAdamWStep(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v,
+                    double decay, double b1, double b2, double bc2_sqrt, double eps,
+                    double step_size);
+
+}  // namespace braid

@@ -1,0 +1,150 @@
+// The compute kernels of framework/nn/kernels.h against LibTorch's own ops: values and gradients,
+// with the operand layouts the attention uses (4-D, a transposed right operand), in fp32 and
+// through the fallback (fp64).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "framework/kernels/kernels.h"
+
+namespace braid {
+namespace {
+
+double RelDiff(const torch::Tensor& a, const torch::Tensor& b) {
+  double scale = std::max(b.abs().max().item<double>(), 1e-12);
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>() / scale;
+}
+
+void CheckAgainstMatmul(torch::Dtype dtype, bool transpose_b, int threads) {
+  torch::set_num_threads(threads);
+  torch::manual_seed(5);
+  auto o = torch::TensorOptions().dtype(dtype);
+  torch::Tensor a = torch::randn({3, 4, 37, 16}, o).requires_grad_(true);
+  torch::Tensor b_base = torch::randn({3, 4, transpose_b ? 29 : 16, transpose_b ? 16 : 29}, o)
+                             .requires_grad_(true);
+  torch::Tensor b = transpose_b ? b_base.transpose(-2, -1) : b_base;
+  torch::Tensor up = torch::randn({3, 4, 37, 29}, o);
+
+  torch::Tensor ours = BatchedMatmul(a, b);
+  (ours * up).sum().backward();
+  torch::Tensor ga = a.grad().clone(), gb = b_base.grad().clone();
+  a.mutable_grad().reset();
+  b_base.mutable_grad().reset();
+  torch::Tensor ref = torch::matmul(a, b);
+  (ref * up).sum().backward();
+
+  const double tol = dtype == torch::kDouble ? 1e-12 : 1e-5;
+  EXPECT_EQ(ours.sizes(), ref.sizes());
+  EXPECT_LT(RelDiff(ours, ref), tol);
+  EXPECT_LT(RelDiff(ga, a.grad()), tol);
+  EXPECT_LT(RelDiff(gb, b_base.grad()), tol);
+}
+
+TEST(Kernels, BatchedMatmulEqualsMatmul) {
+  for (int threads : {1, 2}) {
+    for (bool t : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "threads " << threads << " transposed " << t);
+      CheckAgainstMatmul(torch::kFloat, t, threads);
+      CheckAgainstMatmul(torch::kDouble, t, threads);
+    }
+  }
+}
+
+TEST(Kernels, BatchedMatmulOutputTakesInPlaceWrites) {
+  // The attention writes its masks into the scores in place: the output must not be a view
+  // made inside the autograd function.
+  torch::Tensor q = torch::randn({2, 8, 4}).requires_grad_(true);
+  torch::Tensor k = torch::randn({2, 8, 4}).requires_grad_(true);
+  torch::Tensor s = BatchedMatmul(q, k.transpose(-2, -1));
+  s.detach().masked_fill_(torch::ones({8, 8}, torch::kBool).triu(1), -1e9);
+  torch::softmax(s, -1).sum().backward();
+  EXPECT_TRUE(q.grad().defined());
+  EXPECT_TRUE(torch::isfinite(q.grad()).all().item<bool>());
+}
+
+}  // namespace
+}  // namespace braid
+
+namespace braid {
+namespace {
+
+TEST(Kernels, GeluTanhEqualsLibTorch) {
+  for (int threads : {1, 2}) {
+    torch::set_num_threads(threads);
+    // A dense sweep (tails included: 100003 is not a multiple of 8) and the extremes.
+    torch::Tensor x = torch::cat({torch::linspace(-12, 12, 100003), torch::randn({4099}) * 3,
+                                  torch::tensor({0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -88.0f,
+                                                 1e4f, -1e4f})})
+                          .requires_grad_(true);
+    torch::Tensor up = torch::randn(x.sizes());
+    torch::Tensor ours = GeluTanh(x);
+    (ours * up).sum().backward();
+    torch::Tensor ours_grad = x.grad().clone();
+    x.mutable_grad().reset();
+    torch::Tensor ref = torch::gelu(x, "tanh");  // LibTorch in fp32
+    (ref * up).sum().backward();
+    torch::Tensor ref_grad = x.grad().clone();
+    x.mutable_grad().reset();
+    // The truth: the same formula in fp64.
+    torch::Tensor x64 = x.detach().to(torch::kDouble).requires_grad_(true);
+    torch::Tensor truth = torch::gelu(x64, "tanh");
+    (truth * up.to(torch::kDouble)).sum().backward();
+    // Error relative to max(1, |value|): fp32 carries ~1e-7 absolute in tanh, and near
+    // saturation 1 - tanh^2 multiplies it by up to ~20 in the gradient.
+    auto err = [](const torch::Tensor& a, const torch::Tensor& b) {
+      return ((a.to(torch::kDouble) - b).abs() / b.abs().clamp_min(1.0)).max().item<double>();
+    };
+    const double ours_err = err(ours, truth), ref_err = err(ref, truth);
+    const double ours_gerr = err(ours_grad, x64.grad()), ref_gerr = err(ref_grad, x64.grad());
+    EXPECT_LT(ours_err, 1e-6) << "threads " << threads;
+    EXPECT_LT(ours_gerr, 2e-5) << "threads " << threads;
+    // As close to the truth as LibTorch's own fp32 GELU, within a factor of 4.
+    EXPECT_LT(ours_err, 4 * ref_err + 1e-7) << "LibTorch " << ref_err;
+    EXPECT_LT(ours_gerr, 4 * ref_gerr + 1e-7) << "LibTorch " << ref_gerr;
+    EXPECT_TRUE(torch::isfinite(ours).all().item<bool>());
+    // Not a copy of the reference: the two differ in the last bits somewhere.
+    EXPECT_FALSE(torch::equal(ours, ref));
+  }
+}
+
+TEST(Kernels, GeluTanhFallsBackOffTheFastPath) {
+  torch::Tensor x = torch::randn({7, 9}, torch::kDouble);
+  EXPECT_TRUE(torch::equal(GeluTanh(x), torch::gelu(x, "tanh")));
+  torch::Tensor strided = torch::randn({9, 7}).t();
+  EXPECT_TRUE(torch::equal(GeluTanh(strided), torch::gelu(strided, "tanh")));
+}
+
+}  // namespace
+}  // namespace braid
+
+namespace braid {
+namespace {
+
+TEST(Kernels, LinearEqualsLibTorch) {
+  torch::set_num_threads(2);
+  for (bool bias : {true, false}) {
+    for (int64_t rows : {5, 300}) {  // below and above the split threshold
+      SCOPED_TRACE(testing::Message() << "bias " << bias << " rows " << rows);
+      torch::manual_seed(9);
+      torch::Tensor x = torch::randn({3, rows, 48}).requires_grad_(true);
+      torch::Tensor w = torch::randn({40, 48}).requires_grad_(true);
+      torch::Tensor b = bias ? torch::randn({40}).requires_grad_(true) : torch::Tensor();
+      torch::Tensor up = torch::randn({3, rows, 40});
+      torch::Tensor ours = Linear(x, w, b);
+      (ours * up).sum().backward();
+      torch::Tensor gx = x.grad().clone(), gw = w.grad().clone();
+      torch::Tensor gb = bias ? b.grad().clone() : torch::Tensor();
+      x.mutable_grad().reset();
+      w.mutable_grad().reset();
+      if (bias) b.mutable_grad().reset();
+      torch::Tensor ref = torch::linear(x, w, b);
+      (ref * up).sum().backward();
+      EXPECT_LT(RelDiff(ours, ref), 1e-6);
+      EXPECT_LT(RelDiff(gx, x.grad()), 1e-6);
+      EXPECT_LT(RelDiff(gw, w.grad()), 1e-6);
+      if (bias) EXPECT_LT(RelDiff(gb, b.grad()), 1e-6);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace braid
