@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 namespace braid {
@@ -202,6 +203,103 @@ struct GeluTanhFn : public torch::autograd::Function<GeluTanhFn> {
   }
 };
 
+// ---- Causal softmax ----
+__attribute__((target("avx2"))) float HorizontalMax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+__attribute__((target("avx2"))) float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// One row: y[0..n) = softmax(x[0..n)), y[n..len) = 0.
+__attribute__((target("avx2"))) void SoftmaxRowAvx2(const float* x, float* y, int64_t n,
+                                                     int64_t len) {
+  int64_t j = 0;
+  __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + j));
+  float mx = HorizontalMax(vmax);
+  for (; j < n; ++j) mx = std::max(mx, x[j]);
+  const __m256 vm = _mm256_set1_ps(mx);
+  __m256 vsum = _mm256_setzero_ps();
+  for (j = 0; j + 8 <= n; j += 8) {
+    const __m256 e = ExpAvx2(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm));
+    _mm256_storeu_ps(y + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  float sum = HorizontalSum(vsum);
+  for (; j < n; ++j) {
+    y[j] = ExpScalar(x[j] - mx);
+    sum += y[j];
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / sum);
+  for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_loadu_ps(y + j), inv));
+  for (; j < n; ++j) y[j] *= 1.0f / sum;
+  for (j = n; j < len; ++j) y[j] = 0.0f;
+}
+
+// dx[0..n) = y (dy - sum(y dy)), dx[n..len) = 0.
+__attribute__((target("avx2"))) void SoftmaxGradRowAvx2(const float* y, const float* dy,
+                                                         float* dx, int64_t n, int64_t len) {
+  int64_t j = 0;
+  __m256 vdot = _mm256_setzero_ps();
+  for (; j + 8 <= n; j += 8) {
+    vdot = _mm256_add_ps(vdot, _mm256_mul_ps(_mm256_loadu_ps(y + j), _mm256_loadu_ps(dy + j)));
+  }
+  float dot = HorizontalSum(vdot);
+  for (; j < n; ++j) dot += y[j] * dy[j];
+  const __m256 vd = _mm256_set1_ps(dot);
+  for (j = 0; j + 8 <= n; j += 8) {
+    _mm256_storeu_ps(dx + j, _mm256_mul_ps(_mm256_loadu_ps(y + j),
+                                           _mm256_sub_ps(_mm256_loadu_ps(dy + j), vd)));
+  }
+  for (; j < n; ++j) dx[j] = y[j] * (dy[j] - dot);
+  for (j = n; j < len; ++j) dx[j] = 0.0f;
+}
+
+// Rows of [rows, sq, sk] blocks: row r is query (r % sq) and sees keys [0, r % sq + sk - sq].
+template <typename RowFn>
+void ForCausalRows(int64_t rows, int64_t sq, int64_t sk, const RowFn& fn) {
+  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t visible = std::min(sk, r % sq + sk - sq + 1);
+      fn(r, std::max<int64_t>(visible, 0));
+    }
+  });
+}
+
+struct CausalSoftmaxFn : public torch::autograd::Function<CausalSoftmaxFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x) {
+    const int64_t sq = x.size(-2), sk = x.size(-1);
+    torch::Tensor y = torch::empty_like(x);
+    const float* in = x.data_ptr<float>();
+    float* out = y.data_ptr<float>();
+    ForCausalRows(x.numel() / sk, sq, sk, [&](int64_t r, int64_t n) {
+      SoftmaxRowAvx2(in + r * sk, out + r * sk, n, sk);
+    });
+    ctx->save_for_backward({y});
+    return y;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    torch::Tensor y = ctx->get_saved_variables()[0];
+    torch::Tensor dy = grad[0].contiguous();
+    const int64_t sq = y.size(-2), sk = y.size(-1);
+    torch::Tensor dx = torch::empty_like(y);
+    const float* yp = y.data_ptr<float>();
+    const float* gp = dy.data_ptr<float>();
+    float* out = dx.data_ptr<float>();
+    ForCausalRows(y.numel() / sk, sq, sk, [&](int64_t r, int64_t n) {
+      SoftmaxGradRowAvx2(yp + r * sk, gp + r * sk, out + r * sk, n, sk);
+    });
+    return {dx};
+  }
+};
+
 // ---- AdamW ----
 template <typename T>
 void UpdateRange(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,
@@ -341,6 +439,16 @@ torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch
                     !at::in_parallel_region();
   if (!fast) return torch::linear(x, w, b);
   return b.defined() ? LinearFn::apply(x, w, b) : LinearNoBiasFn::apply(x, w);
+}
+
+torch::Tensor CausalSoftmax(const torch::Tensor& scores) {
+  const bool fast = scores.device().is_cpu() && scores.scalar_type() == torch::kFloat &&
+                    scores.is_contiguous() && scores.dim() >= 2 && HaveAvx2();
+  if (fast) return CausalSoftmaxFn::apply(scores);
+  const int64_t sq = scores.size(-2), sk = scores.size(-1);
+  torch::Tensor future =
+      torch::ones({sq, sk}, scores.options().dtype(torch::kBool)).triu(sk - sq + 1);
+  return torch::softmax(scores.masked_fill(future, -std::numeric_limits<float>::infinity()), -1);
 }
 
 bool FusedAdamWStep(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v,

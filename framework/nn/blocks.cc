@@ -90,19 +90,24 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   if (scale_) q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
   torch::Tensor scores = BatchedMatmul(q, k.transpose(-2, -1));
   if (mask.position_bias.defined()) scores = scores + mask.position_bias;
-  if (mask.causal || mask.key_padding.defined()) {
-    torch::Tensor raw = scores.detach();  // same storage, not recorded
-    if (mask.causal) {
-      torch::Tensor future =
-          torch::ones({sq, sk}, scores.options().dtype(torch::kBool)).triu(sk - sq + 1);
-      raw.masked_fill_(future, -std::numeric_limits<float>::infinity());
+  torch::Tensor probs;
+  if (mask.causal && !mask.key_padding.defined()) {
+    probs = CausalSoftmax(scores);  // the mask and the softmax in one pass (kernels.h)
+  } else {
+    if (mask.causal || mask.key_padding.defined()) {
+      torch::Tensor raw = scores.detach();  // same storage, not recorded
+      if (mask.causal) {
+        torch::Tensor future =
+            torch::ones({sq, sk}, scores.options().dtype(torch::kBool)).triu(sk - sq + 1);
+        raw.masked_fill_(future, -std::numeric_limits<float>::infinity());
+      }
+      if (mask.key_padding.defined()) {
+        raw.masked_fill_(mask.key_padding.view({b, 1, 1, sk}),
+                         -std::numeric_limits<float>::infinity());
+      }
     }
-    if (mask.key_padding.defined()) {
-      raw.masked_fill_(mask.key_padding.view({b, 1, 1, sk}),
-                       -std::numeric_limits<float>::infinity());
-    }
+    probs = torch::softmax(scores, -1);
   }
-  torch::Tensor probs = torch::softmax(scores, -1);
   probs = Dropout(probs, dropout_, is_training(), rng.sharded);
   torch::Tensor ctx = BatchedMatmul(probs, v).transpose(1, 2).reshape({b, sq, heads_ * head_dim_});
   return out_->forward(ctx);

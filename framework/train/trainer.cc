@@ -18,6 +18,7 @@
 #include "framework/core/log.h"
 #include "framework/core/system.h"
 #include "framework/core/status.h"
+#include "framework/kernels/cpu_allocator.h"
 #include "framework/parallel/grad_reducer.h"
 #include "framework/parallel/layers.h"
 #include "framework/train/checkpoint.h"
@@ -92,6 +93,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     model.to(device);
   }
   TpRng rng(config.seed, layout.dp_rank, layout.tp_rank, device);
+  // Every step allocates the same activation sizes: keep large host blocks mapped between steps
+  // instead of faulting fresh pages in every time (cpu_allocator.h).
+  InstallCachingCpuAllocator();
 
   // Parameters, their TP layout, and the optimizer groups.
   std::map<std::string, TpParam> layouts = CollectTpParams(model);

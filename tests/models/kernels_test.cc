@@ -1,9 +1,11 @@
 // The compute kernels of framework/nn/kernels.h against LibTorch's own ops: values and gradients,
 // with the operand layouts the attention uses (4-D, a transposed right operand), in fp32 and
 // through the fallback (fp64).
+#include <c10/core/CPUAllocator.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "framework/kernels/cpu_allocator.h"
 #include "framework/kernels/kernels.h"
 
 namespace braid {
@@ -144,6 +146,83 @@ TEST(Kernels, LinearEqualsLibTorch) {
       if (bias) EXPECT_LT(RelDiff(gb, b.grad()), 1e-6);
     }
   }
+}
+
+}  // namespace
+}  // namespace braid
+
+namespace braid {
+namespace {
+
+TEST(Kernels, CausalSoftmaxEqualsMaskedSoftmax) {
+  for (int threads : {1, 2}) {
+    torch::set_num_threads(threads);
+    for (auto [sq, sk] : std::vector<std::pair<int64_t, int64_t>>{{37, 37}, {16, 16}, {5, 21}}) {
+      SCOPED_TRACE(testing::Message() << "threads " << threads << " sq " << sq << " sk " << sk);
+      torch::manual_seed(4);
+      torch::Tensor x = (torch::randn({2, 3, sq, sk}) * 4).requires_grad_(true);
+      torch::Tensor up = torch::randn({2, 3, sq, sk});
+      torch::Tensor ours = CausalSoftmax(x);
+      (ours * up).sum().backward();
+      torch::Tensor gx = x.grad().clone();
+      x.mutable_grad().reset();
+      torch::Tensor future = torch::ones({sq, sk}, torch::kBool).triu(sk - sq + 1);
+      torch::Tensor ref = torch::softmax(x.masked_fill(future, -INFINITY), -1);
+      (ref * up).sum().backward();
+      EXPECT_LT(RelDiff(ours, ref), 2e-6);
+      EXPECT_LT(RelDiff(gx, x.grad()), 2e-6);
+      EXPECT_TRUE(torch::equal(ours.masked_select(future.expand_as(ours)),
+                               torch::zeros({ours.masked_select(future.expand_as(ours)).numel()})));
+      EXPECT_TRUE(torch::equal(gx.masked_select(future.expand_as(gx)),
+                               torch::zeros({gx.masked_select(future.expand_as(gx)).numel()})));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace braid
+
+namespace braid {
+namespace {
+
+TEST(CpuAllocator, ReusesLargeBlocksAndKeepsContents) {
+  InstallCachingCpuAllocator();
+  const CpuAllocatorStats before = CachingCpuAllocatorStats();
+  void* first = nullptr;
+  {
+    torch::Tensor a = torch::full({1 << 20}, 3.0f);  // 4 MiB
+    first = a.data_ptr();
+  }
+  torch::Tensor b = torch::zeros({1 << 20});  // same size: the cached block, zeroed as asked
+  EXPECT_EQ(b.data_ptr(), first);
+  EXPECT_EQ(b.sum().item<float>(), 0.0f);
+  torch::Tensor small = torch::ones({16});  // small blocks bypass the cache
+  const CpuAllocatorStats after = CachingCpuAllocatorStats();
+  EXPECT_GE(after.hits - before.hits, 1);
+  // Two live tensors of one size never share a block.
+  torch::Tensor c = torch::ones({1 << 20});
+  EXPECT_NE(c.data_ptr(), b.data_ptr());
+  EXPECT_EQ(b.sum().item<float>(), 0.0f);
+  EXPECT_EQ(c.sum().item<float>(), static_cast<float>(1 << 20));
+}
+
+}  // namespace
+}  // namespace braid
+
+namespace braid {
+namespace {
+
+TEST(CpuAllocator, RawAllocationsWork) {
+  // LibTorch kernels that take scratch memory through raw_allocate/raw_deallocate (the erf GELU
+  // does) must work with the allocator installed.
+  InstallCachingCpuAllocator();
+  torch::Tensor x = torch::randn({1 << 20});
+  torch::Tensor y = torch::gelu(x);
+  EXPECT_TRUE(torch::allclose(y, 0.5 * x * (1 + torch::erf(x / std::sqrt(2.0))), 1e-5, 1e-6));
+  void* raw = c10::GetCPUAllocator()->raw_allocate(3 << 20);
+  ASSERT_NE(raw, nullptr);
+  std::memset(raw, 1, 3 << 20);
+  c10::GetCPUAllocator()->raw_deallocate(raw);
 }
 
 }  // namespace

@@ -11,14 +11,19 @@ cd "$(dirname "$0")/../.."
 mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
 export OMP_NUM_THREADS=1
 echo "== 1. braid vs plain PyTorch, same model, 2 threads =="
-for round in 1 2; do
-  build/bin/bench_gpt --threads 2
-  /usr/bin/python3 tools/bench/gpt_pytorch_loop.py --threads 2
+for round in 1 2 3; do
+  build/bin/bench_gpt --threads 2 --steps 20
+  /usr/bin/python3 tools/bench/gpt_pytorch_loop.py --threads 2 --steps 20
 done
 echo "== 1b. BERT (same sizes): braid vs plain PyTorch, 2 threads =="
+for round in 1 2 3; do
+  build/bin/bench_gpt --bert 1 --threads 2 --steps 20 | sed -n 2p
+  /usr/bin/python3 tools/bench/bert_pytorch_loop.py --threads 2 --steps 20
+done
+echo "== 1c. GPT in bf16 autocast on this CPU: braid vs plain PyTorch, 2 threads =="
 for round in 1 2; do
-  build/bin/bench_gpt --bert 1 --threads 2 | sed -n 2p
-  /usr/bin/python3 tools/bench/bert_pytorch_loop.py --threads 2
+  build/bin/bench_gpt --threads 2 --steps 20 --bf16 1 | sed -n 2p
+  /usr/bin/python3 tools/bench/gpt_pytorch_loop.py --threads 2 --steps 20 --bf16 1
 done
 echo "== 2. DP=2 x 1 thread vs DP=1 x 2 threads (global batch 8) =="
 build/bin/bench_gpt --threads 2 --micro 8 --global 8

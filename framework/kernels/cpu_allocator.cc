@@ -1,0 +1,110 @@
+// Caching CPU allocator (see cpu_allocator.h).
+#include "framework/kernels/cpu_allocator.h"
+
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+#include <torch/version.h>
+
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace braid {
+namespace {
+
+constexpr size_t kLarge = size_t{1} << 20;  // blocks below this use the C library directly
+constexpr size_t kRound = size_t{1} << 16;  // sizes of cached blocks are rounded up to 64 KiB
+
+// Every block, large or small, is freed through Release(ptr) (LibTorch's raw_deallocate needs
+// a deleter that takes the data pointer): large blocks are known by their pointer in `live_`.
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t n) const override {
+    if (n < kLarge) {
+      void* p = c10::alloc_cpu(n);
+      return {p, p, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
+    }
+    const size_t size = (n + kRound - 1) / kRound * kRound;
+    void* p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        cached_ -= static_cast<int64_t>(size);
+        ++hits_;
+      } else {
+        ++misses_;
+      }
+    }
+    if (p == nullptr) p = c10::alloc_cpu(size);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      live_[p] = size;
+    }
+    return {p, p, &CachingCpuAllocator::Release, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &CachingCpuAllocator::Release; }
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+#endif
+
+  static void Release(void* ptr) { Instance().Return(ptr); }
+
+  void Return(void* ptr) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = live_.find(ptr);
+      if (it != live_.end()) {
+        const size_t size = it->second;
+        live_.erase(it);
+        if (cached_ + static_cast<int64_t>(size) <= max_cached_) {
+          free_[size].push_back(ptr);
+          cached_ += static_cast<int64_t>(size);
+          return;
+        }
+      }
+    }
+    c10::free_cpu(ptr);  // small blocks, and large ones beyond the bound
+  }
+
+  static CachingCpuAllocator& Instance() {
+    static CachingCpuAllocator* a = new CachingCpuAllocator();  // never destroyed: tensors may
+    return *a;                                                   // outlive static destructors
+  }
+
+  void set_max(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    max_cached_ = static_cast<int64_t>(bytes);
+  }
+  CpuAllocatorStats stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {hits_, misses_, cached_};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::map<size_t, std::vector<void*>> free_;
+  mutable std::unordered_map<void*, size_t> live_;
+  mutable int64_t cached_ = 0, hits_ = 0, misses_ = 0;
+  int64_t max_cached_ = 0;
+};
+
+}  // namespace
+
+void InstallCachingCpuAllocator(size_t max_cached_bytes) {
+  static std::once_flag once;
+  CachingCpuAllocator::Instance().set_max(max_cached_bytes);
+  std::call_once(once, [] { c10::SetCPUAllocator(&CachingCpuAllocator::Instance(), 1); });
+}
+
+CpuAllocatorStats CachingCpuAllocatorStats() { return CachingCpuAllocator::Instance().stats(); }
+
+}  // namespace braid
