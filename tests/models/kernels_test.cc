@@ -5,16 +5,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "tests/lib/tensor_compare.h"
+
 #include "framework/kernels/cpu_allocator.h"
 #include "framework/kernels/kernels.h"
 
 namespace braid {
 namespace {
 
-double RelDiff(const torch::Tensor& a, const torch::Tensor& b) {
-  double scale = std::max(b.abs().max().item<double>(), 1e-12);
-  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>() / scale;
-}
+using testing::RelDiff;
 
 void CheckAgainstMatmul(torch::Dtype dtype, bool transpose_b, int threads) {
   torch::set_num_threads(threads);
@@ -44,7 +43,7 @@ void CheckAgainstMatmul(torch::Dtype dtype, bool transpose_b, int threads) {
 TEST(Kernels, BatchedMatmulEqualsMatmul) {
   for (int threads : {1, 2}) {
     for (bool t : {false, true}) {
-      SCOPED_TRACE(testing::Message() << "threads " << threads << " transposed " << t);
+      SCOPED_TRACE(::testing::Message() << "threads " << threads << " transposed " << t);
       CheckAgainstMatmul(torch::kFloat, t, threads);
       CheckAgainstMatmul(torch::kDouble, t, threads);
     }
@@ -125,7 +124,7 @@ TEST(Kernels, LinearEqualsLibTorch) {
   torch::set_num_threads(2);
   for (bool bias : {true, false}) {
     for (int64_t rows : {5, 300}) {  // below and above the split threshold
-      SCOPED_TRACE(testing::Message() << "bias " << bias << " rows " << rows);
+      SCOPED_TRACE(::testing::Message() << "bias " << bias << " rows " << rows);
       torch::manual_seed(9);
       torch::Tensor x = torch::randn({3, rows, 48}).requires_grad_(true);
       torch::Tensor w = torch::randn({40, 48}).requires_grad_(true);
@@ -158,7 +157,7 @@ TEST(Kernels, CausalSoftmaxEqualsMaskedSoftmax) {
   for (int threads : {1, 2}) {
     torch::set_num_threads(threads);
     for (auto [sq, sk] : std::vector<std::pair<int64_t, int64_t>>{{37, 37}, {16, 16}, {5, 21}}) {
-      SCOPED_TRACE(testing::Message() << "threads " << threads << " sq " << sq << " sk " << sk);
+      SCOPED_TRACE(::testing::Message() << "threads " << threads << " sq " << sq << " sk " << sk);
       torch::manual_seed(4);
       torch::Tensor x = (torch::randn({2, 3, sq, sk}) * 4).requires_grad_(true);
       torch::Tensor up = torch::randn({2, 3, sq, sk});

@@ -19,6 +19,8 @@
 #include "recipes/bert/bert_task.h"
 #include "recipes/gpt/gpt_task.h"
 #include "tests/lib/synthetic_source.h"
+#include "tests/lib/tensor_compare.h"
+#include "tests/lib/tiny_gpt.h"
 #include "tests/mpi_test_env.h"
 
 #include <set>
@@ -27,11 +29,8 @@ namespace braid {
 namespace {
 using testing::g_runtime;
 using testing::SyntheticSource;
+using testing::RelDiff;
 
-double RelDiff(const torch::Tensor& a, const torch::Tensor& b) {
-  double scale = std::max(b.abs().max().item<double>(), 1e-12);
-  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>() / scale;
-}
 
 std::vector<int> TpSizes() {
   std::vector<int> out;
@@ -86,17 +85,7 @@ TEST(Parallel, VocabParallelCrossEntropyEqualsFullSoftmax) {
   }
 }
 
-GptConfig TinyGpt() {
-  GptConfig c;
-  c.layers = 2;
-  c.max_positions = 32;
-  c.vocab_size = 250;
-  c.padded_vocab = 256;
-  c.block.hidden = 32;
-  c.block.heads = 4;
-  c.block.ffn = 64;
-  return c;
-}
+GptConfig TinyGpt() { return testing::TinyGptConfig(); }
 
 TEST(Parallel, GptTpEqualsSerial) {
   torch::manual_seed(11);

@@ -20,32 +20,20 @@
 #include "framework/train/trainer.h"
 #include "recipes/gpt/gpt_task.h"
 #include "tests/lib/synthetic_source.h"
+#include "tests/lib/tensor_compare.h"
+#include "tests/lib/tiny_gpt.h"
 #include "tests/mpi_test_env.h"
 
 namespace braid {
 namespace {
 using testing::g_runtime;
 using testing::SyntheticSource;
+using testing::RelDiff;
 
 bool HaveGpu() { return torch::cuda::is_available(); }
 
-double RelDiff(const torch::Tensor& a, const torch::Tensor& b) {
-  double scale = std::max(b.abs().max().item<double>(), 1e-12);
-  return (a.cpu().to(torch::kDouble) - b.cpu().to(torch::kDouble)).abs().max().item<double>() /
-         scale;
-}
 
-GptConfig Tiny() {
-  GptConfig c;
-  c.layers = 2;
-  c.max_positions = 32;
-  c.vocab_size = 250;
-  c.padded_vocab = 256;
-  c.block.hidden = 64;
-  c.block.heads = 4;
-  c.block.ffn = 256;
-  return c;
-}
+GptConfig Tiny() { return testing::TinyGptConfig(64, 256); }
 
 torch::Tensor Samples(int64_t n, int64_t len) {
   SyntheticSource src(len);

@@ -5,15 +5,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "tests/lib/tensor_compare.h"
+
 #include "framework/train/optimizer.h"
 
 namespace braid {
 namespace {
 
-double RelDiff(const torch::Tensor& a, const torch::Tensor& b) {
-  double scale = std::max(b.abs().max().item<double>(), 1e-30);
-  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>() / scale;
-}
+using testing::RelDiff;
 
 void Compare(torch::Dtype dtype, int threads) {
   torch::set_num_threads(threads);
@@ -51,7 +50,7 @@ void Compare(torch::Dtype dtype, int threads) {
   }
   const double tol = dtype == torch::kDouble ? 1e-12 : 2e-6;
   for (size_t i = 0; i < ours.size(); ++i) {
-    SCOPED_TRACE(testing::Message() << "parameter " << i << " " << c10::toString(dtype));
+    SCOPED_TRACE(::testing::Message() << "parameter " << i << " " << c10::toString(dtype));
     EXPECT_LT(RelDiff(ours[i], ref[i]), tol);
     auto& state = static_cast<torch::optim::AdamWParamState&>(
         *theirs.state().at(c10::guts::to_string(ref[i].unsafeGetTensorImpl())));
