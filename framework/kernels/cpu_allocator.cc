@@ -4,9 +4,10 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
-#include <torch/version.h>
 
+#include <cstring>
 #include <map>
+#include <type_traits>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -17,11 +18,57 @@ namespace {
 constexpr size_t kLarge = size_t{1} << 20;  // blocks below this use the C library directly
 constexpr size_t kRound = size_t{1} << 16;  // sizes of cached blocks are rounded up to 64 KiB
 
+// c10::Allocator changed between LibTorch versions: allocate() lost its const and copy_data()
+// became pure virtual (2.3). The layers below declare whichever form this LibTorch has, detected
+// from the header itself rather than from version numbers; partial specialisations are only
+// compiled for the form in use.
+constexpr bool kAllocateIsConst =
+    std::is_same_v<decltype(&c10::Allocator::allocate), c10::DataPtr (c10::Allocator::*)(size_t) const>;
+template <typename A, typename = void>
+struct HasCopyData : std::false_type {};
+template <typename A>
+struct HasCopyData<A, std::void_t<decltype(&A::copy_data)>> : std::true_type {};
+
+template <bool kConst, typename Base>
+struct AllocateLayer : Base {  // allocate() non-const
+  c10::DataPtr allocate(size_t n) override { return DoAllocate(n); }
+  virtual c10::DataPtr DoAllocate(size_t n) const = 0;
+};
+template <typename Base>
+struct AllocateLayer<true, Base> : Base {  // allocate() const (LibTorch 1.13)
+  c10::DataPtr allocate(size_t n) const override { return DoAllocate(n); }
+  virtual c10::DataPtr DoAllocate(size_t n) const = 0;
+};
+template <bool kHasCopy, typename Base>
+struct CopyLayer : Base {};
+template <typename Base>
+struct CopyLayer<true, Base> : Base {
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    std::memcpy(dest, src, count);
+  }
+};
+using AllocatorBase = CopyLayer<HasCopyData<c10::Allocator>::value,
+                                AllocateLayer<kAllocateIsConst, c10::Allocator>>;
+
+// The other form compiles too: a stand-in for the LibTorch >= 2.3 interface, checked here so that
+// a build against 1.13 also proves the branch a GPU machine's LibTorch takes.
+struct NewStyleAllocator {
+  virtual ~NewStyleAllocator() = default;
+  virtual c10::DataPtr allocate(size_t n) = 0;
+  virtual void copy_data(void* dest, const void* src, std::size_t count) const = 0;
+};
+struct NewStyleProbe final
+    : CopyLayer<HasCopyData<NewStyleAllocator>::value, AllocateLayer<false, NewStyleAllocator>> {
+  c10::DataPtr DoAllocate(size_t) const override { return {}; }
+};
+static_assert(!std::is_abstract_v<NewStyleProbe> && HasCopyData<NewStyleAllocator>::value,
+              "the LibTorch >= 2.3 allocator form must be complete");
+
 // Every block, large or small, is freed through Release(ptr) (LibTorch's raw_deallocate needs
 // a deleter that takes the data pointer): large blocks are known by their pointer in `live_`.
-class CachingCpuAllocator final : public c10::Allocator {
+class CachingCpuAllocator final : public AllocatorBase {
  public:
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr DoAllocate(size_t n) const override {
     if (n < kLarge) {
       void* p = c10::alloc_cpu(n);
       return {p, p, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
@@ -49,12 +96,6 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &CachingCpuAllocator::Release; }
-
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
-  void copy_data(void* dest, const void* src, std::size_t count) const override {
-    default_copy_data(dest, src, count);
-  }
-#endif
 
   static void Release(void* ptr) { Instance().Return(ptr); }
 
