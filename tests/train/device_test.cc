@@ -176,7 +176,7 @@ TEST(Device, CudaRefusedClearlyWithoutAGpu) {
 
 TEST(Device, CudaEqualsCpuInFp32) {
   if (!HaveGpu()) GTEST_SKIP() << "no GPU";
-  at::globalContext().setAllowTF32CuBLAS(false);  // compare fp32 with fp32
+  at::globalContext().setFloat32MatmulPrecision("highest");  // no TF32: compare fp32 with fp32
   Pass cpu = RunPass(torch::kCPU, false);
   Pass gpu = RunPass(torch::Device(torch::kCUDA, 0), false);
   EXPECT_NEAR(gpu.loss, cpu.loss, 1e-5 * cpu.loss);
@@ -256,9 +256,8 @@ TEST(Nccl, CommunicatorOfOneOnTheGpu) {
     auto work = c.AllGatherAsync(in, out);
     ASSERT_TRUE(work.ok()) << work.status();
     ASSERT_TRUE((*work)->Wait().ok());
-    const double got = out.sum().item<double>();
-    const double want = acc.sum().item<double>();
-    EXPECT_NEAR(got, want, 1e-6 * std::abs(want) + 1e-6) << "round " << round;
+    // A gather over one rank is a copy: bit-equal when ordered right, stale zeros when not.
+    EXPECT_TRUE(torch::equal(out.view({4096, 4096}), acc)) << "round " << round;
   }
   ASSERT_TRUE(c.Barrier().ok());
 }

@@ -54,7 +54,8 @@ for so in libudev.so.1 libuuid.so.1 libatomic.so.1; do  # the image's own copies
   if ldconfig -p | grep -q "$so "; then rm -f "$lib/$so"*; fi
 done
 export OPAL_PREFIX=$prefix/usr
-export PATH=$prefix/usr/bin:$PATH
+export PATH=$prefix/usr/bin:$PATH:/usr/local/cuda/bin
+export CUDACXX=${CUDACXX:-/usr/local/cuda/bin/nvcc}
 export LD_LIBRARY_PATH=$lib:$lib/openmpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_ess_singleton_isolated=1   # one rank without mpirun: no daemon
