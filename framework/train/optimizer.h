@@ -1,7 +1,8 @@
 // AdamW with decoupled weight decay, written out so that its state (moments, step count) can be
 // checkpointed, resharded and restored exactly. The arithmetic is PyTorch's (torch.optim.AdamW,
 // single-tensor form): p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). On CPUs one fused pass per
+// parameter; elsewhere multi-tensor (_foreach) ops over all parameters at once.
 #pragma once
 #include <torch/torch.h>
 
@@ -13,6 +14,9 @@ class AdamW {
  public:
   struct Options {
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
+    // CPU parameters take the one-pass kernel (FusedAdamWStep); false sends them through the
+    // multi-tensor ops that GPU parameters use (how the tests check that path on a CPU).
+    bool fused_cpu = true;
   };
   // `decay[i]`: whether parameter i gets weight decay (not biases and norm weights).
   AdamW(std::vector<torch::Tensor> params, std::vector<bool> decay, Options options);

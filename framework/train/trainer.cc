@@ -270,8 +270,10 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     if (tc.clip_grad > 0 && norm > tc.clip_grad) {
       torch::NoGradGuard no_grad;
       double scale = tc.clip_grad / (norm + 1e-6);
+      std::vector<torch::Tensor> grads;
       for (auto& p : params)
-        if (p.grad().defined()) p.grad().mul_(scale);
+        if (p.grad().defined()) grads.push_back(p.grad());
+      at::_foreach_mul_(grads, scale);  // one multi-tensor launch on a GPU, not one per parameter
     }
     optimizer.Step(lr);
     result.step_seconds.push_back(Now() - step_start);

@@ -1,4 +1,5 @@
-// braid's AdamW (a fused single pass on CPUs, AVX2 when the CPU has it) against LibTorch's own
+// braid's AdamW (a fused single pass on CPUs, AVX2 when the CPU has it; and the multi-tensor
+// path GPU parameters take, forced here with fused_cpu = false) against LibTorch's own
 // torch::optim::AdamW (independent code, same published formula): parameters and both moments
 // after 6 steps with a changing learning rate, weight decay on matrices only, sizes that are and
 // are not multiples of the vector width, fp32 and fp64.
@@ -14,7 +15,7 @@ namespace {
 
 using testing::RelDiff;
 
-void Compare(torch::Dtype dtype, int threads) {
+void Compare(torch::Dtype dtype, int threads, bool fused) {
   torch::set_num_threads(threads);
   torch::manual_seed(2);
   auto o = torch::TensorOptions().dtype(dtype);
@@ -28,7 +29,7 @@ void Compare(torch::Dtype dtype, int threads) {
     decay.push_back(s.size() >= 2);
   }
   const double wd = 0.1, b1 = 0.9, b2 = 0.95, eps = 1e-8;
-  AdamW mine(ours, decay, AdamW::Options{b1, b2, eps, wd});
+  AdamW mine(ours, decay, AdamW::Options{b1, b2, eps, wd, fused});
   std::vector<torch::Tensor> with_decay, without;
   for (size_t i = 0; i < ref.size(); ++i) (decay[i] ? with_decay : without).push_back(ref[i]);
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -50,7 +51,8 @@ void Compare(torch::Dtype dtype, int threads) {
   }
   const double tol = dtype == torch::kDouble ? 1e-12 : 2e-6;
   for (size_t i = 0; i < ours.size(); ++i) {
-    SCOPED_TRACE(::testing::Message() << "parameter " << i << " " << c10::toString(dtype));
+    SCOPED_TRACE(::testing::Message() << "parameter " << i << " " << c10::toString(dtype)
+                                       << (fused ? " fused" : " multi-tensor"));
     EXPECT_LT(RelDiff(ours[i], ref[i]), tol);
     auto& state = static_cast<torch::optim::AdamWParamState&>(
         *theirs.state().at(c10::guts::to_string(ref[i].unsafeGetTensorImpl())));
@@ -62,8 +64,10 @@ void Compare(torch::Dtype dtype, int threads) {
 
 TEST(AdamW, EqualsLibTorchAdamW) {
   for (int threads : {1, 2}) {
-    Compare(torch::kFloat, threads);
-    Compare(torch::kDouble, threads);
+    for (bool fused : {true, false}) {  // the CPU kernel, and the multi-tensor path GPUs take
+      Compare(torch::kFloat, threads, fused);
+      Compare(torch::kDouble, threads, fused);
+    }
   }
 }
 
