@@ -1,6 +1,8 @@
 // The NCCL backend compiles and links, and the library it linked answers (no GPU needed).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "braid/build_config.h"
 #include "framework/dist/communicator.h"
 
@@ -21,6 +23,7 @@ TEST(Nccl, LinkedLibraryAnswersItsVersion) {
 #if BRAID_HAVE_NCCL
   absl::StatusOr<std::string> v = NcclVersion();
   ASSERT_TRUE(v.ok()) << v.status();
+  std::printf("linked NCCL %s\n", v->c_str());  // tools/gpu/device_check.sh reports it
   // The library we linked is the major.minor of the header we compiled against.
   std::string header = std::to_string(NCCL_MAJOR) + "." + std::to_string(NCCL_MINOR) + ".";
   EXPECT_EQ(v->rfind(header, 0), 0u) << "linked " << *v << ", header " << header;

@@ -95,8 +95,20 @@ else
 fi
 
 # ---- 3. tests on CUDA tensors ----
-run_rank1() {  # a one-rank MPI program: directly (singleton), else under the bundle's mpirun
-  "$@" || { log "direct run failed ($?); trying mpirun -np 1"; mpirun -np 1 "$@"; }
+run_rank1() {  # a one-rank MPI program: directly (singleton); under the bundle's mpirun only
+               # when the direct start failed in MPI itself (its own errors are final)
+  local out rc
+  out=$(mktemp)
+  "$@" >"$out" 2>&1
+  rc=$?
+  cat "$out"
+  if ((rc != 0)) && grep -qiE "MPI_Init|orte|opal|pmix|singleton" "$out"; then
+    log "direct start failed in MPI (rc $rc); trying mpirun -np 1"
+    mpirun -np 1 "$@"
+    rc=$?
+  fi
+  rm -f "$out"
+  return $rc
 }
 if [[ -x $build/tests/device_test ]]; then
   run_rank1 "$build/tests/device_test" >"$OUT/tests.log" 2>&1
