@@ -5,10 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "tests/lib/tensor_compare.h"
-
 #include "framework/kernels/cpu_allocator.h"
 #include "framework/kernels/kernels.h"
+#include "tests/lib/tensor_compare.h"
 
 namespace braid {
 namespace {

@@ -6,9 +6,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "tests/lib/tensor_compare.h"
-
 #include "framework/train/optimizer.h"
+#include "tests/lib/tensor_compare.h"
 
 namespace braid {
 namespace {
