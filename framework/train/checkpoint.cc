@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -147,7 +148,8 @@ absl::Status Publish(const fs::path& root, const fs::path& tmp, const std::strin
 }
 
 // Reads and validates a manifest and its payload files (size, CRC); no tensors yet.
-absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir) {
+absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir,
+                                             const std::set<std::string>* only_files = nullptr) {
   const std::string hint =
       " HINT: use an earlier checkpoint (its directory name), or delete this one.";
   if (!fs::is_directory(dir)) {
@@ -170,6 +172,7 @@ absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir) {
         "newer braid.", dir.string(), m.format_version(), kCheckpointFormatVersion));
   }
   for (const proto::FileEntry& f : m.files()) {
+    if (only_files != nullptr && only_files->count(f.name()) == 0) continue;
     auto sc = SizeAndCrc(dir / f.name());
     if (!sc.ok()) return absl::DataLossError(absl::StrCat((dir / f.name()).string(), ": missing payload.", hint));
     if (sc->first != f.bytes()) {
@@ -301,9 +304,21 @@ absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget&
   return L.world->Barrier();
 }
 
-absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir) {
+absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int local_tp_rank,
+                                              int local_tp_size) {
   fs::path dir(step_dir);
-  BRAID_ASSIGN_OR_RETURN(proto::Manifest m, ReadManifest(dir));
+  // The manifest alone first: is this a same-layout read?
+  std::set<std::string> wanted;
+  {
+    BRAID_ASSIGN_OR_RETURN(proto::Manifest probe, ReadManifest(dir, &wanted));
+    if (local_tp_rank >= 0 && probe.tp_size() == local_tp_size) {
+      wanted = {ShardFile(local_tp_rank), ShardFile(0)};
+    } else {
+      local_tp_rank = -1;
+    }
+  }
+  BRAID_ASSIGN_OR_RETURN(proto::Manifest m,
+                         ReadManifest(dir, local_tp_rank >= 0 ? &wanted : nullptr));
   FullCheckpoint c;
   c.config_yaml = m.config_yaml();
   c.recipe = m.recipe();
@@ -313,14 +328,18 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir) {
   c.tp_size = m.tp_size();
   c.dp_size = m.dp_size();
   for (const auto& r : m.rng()) c.rng[r.rank()] = {r.replicated(), r.sharded()};
+  c.local_tp_rank = local_tp_rank;
   std::map<std::string, SafetensorsFile> files;
   for (const auto& f : m.files()) {
+    if (local_tp_rank >= 0 && wanted.count(f.name()) == 0) continue;
     BRAID_ASSIGN_OR_RETURN(SafetensorsFile sf, ReadSafetensors((dir / f.name()).string()));
     files[f.name()] = std::move(sf);
   }
   for (const proto::TensorEntry& te : m.tensors()) {
     std::vector<torch::Tensor> shards;
+    const bool split = te.tp_axis() >= 0 && te.shards_size() > 1;
     for (const proto::Shard& s : te.shards()) {
+      if (local_tp_rank >= 0 && split && s.tp_rank() != local_tp_rank) continue;
       auto fit = files.find(s.file());
       auto tit = fit == files.end() ? decltype(fit->second.tensors.end()){} : fit->second.tensors.find(s.key());
       if (fit == files.end() || tit == fit->second.tensors.end()) {
@@ -330,8 +349,24 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir) {
       shards.push_back(tit->second);
     }
     TpParam layout{te.tp_axis(), std::max(1, te.tp_groups()), te.vocab()};
-    torch::Tensor full = Unshard(shards, layout);
     std::vector<int64_t> want(te.global_shape().begin(), te.global_shape().end());
+    if (local_tp_rank >= 0 && split) {  // this rank's shard as it is
+      if (shards.size() != 1 || want.empty() || want[layout.axis] % local_tp_size != 0) {
+        return absl::DataLossError(absl::StrCat(step_dir, ": tensor ", te.name(),
+                                                " has no single shard for TP rank ", local_tp_rank));
+      }
+      want[layout.axis] /= local_tp_size;
+      if (shards[0].sizes().vec() != want) {
+        return absl::DataLossError(absl::StrFormat("%s: shard %d of %s is %s, the manifest implies %s",
+                                                   step_dir, local_tp_rank, te.name(),
+                                                   c10::str(shards[0].sizes()),
+                                                   c10::str(c10::IntArrayRef(want))));
+      }
+      c.tensors[te.name()] = shards[0];
+      c.layouts[te.name()] = layout;
+      continue;
+    }
+    torch::Tensor full = Unshard(shards, layout);
     if (full.sizes().vec() != want) {
       return absl::DataLossError(absl::StrFormat("%s: tensor %s reassembles to %s, the manifest says %s",
                                                  step_dir, te.name(), c10::str(full.sizes()),
@@ -412,7 +447,9 @@ absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& 
 
 absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const CheckpointTarget& t) {
   const ParallelLayout& L = *t.layout;
-  BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(step_dir));
+  // Same TP size: every rank reads only its own shard file (and the replicated tensors'). A model
+  // that does not fit that way (another vocabulary padding, say) is read again whole below.
+  BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(step_dir, L.tp_rank, L.tp_size));
   if (!c.recipe.empty() && c.recipe != t.config->recipe) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: a '%s' checkpoint cannot load into a '%s' run.", step_dir, c.recipe, t.config->recipe));
@@ -425,38 +462,51 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
                        << "loading the weights, AdamW starts fresh";
   }
   std::vector<Entry> entries = Entries(t, want_opt);
-  // Validate every shape before touching anything.
-  std::vector<std::string> problems;
+  // Validate every shape before touching anything: this rank's slice of each entry, or a list of
+  // what does not fit.
   std::vector<torch::Tensor> slices(entries.size());
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const Entry& e = entries[i];
-    auto it = c.tensors.find(e.name);
-    if (it == c.tensors.end()) {
-      if (e.name.rfind("optim/", 0) == 0) {
-        problems.push_back(absl::StrCat(e.name, " is missing (saved without optimizer state; "
-                                                "set checkpoint.save_optimizer=true to resume)"));
-      } else {
-        problems.push_back(absl::StrCat(e.name, " is missing"));
+  auto fit = [&](const FullCheckpoint& ck) {
+    std::vector<std::string> problems;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const Entry& e = entries[i];
+      auto it = ck.tensors.find(e.name);
+      if (it == ck.tensors.end()) {
+        if (e.name.rfind("optim/", 0) == 0) {
+          problems.push_back(absl::StrCat(e.name, " is missing (saved without optimizer state; "
+                                                  "set checkpoint.save_optimizer=true to resume)"));
+        } else {
+          problems.push_back(absl::StrCat(e.name, " is missing"));
+        }
+        continue;
       }
-      continue;
-    }
-    torch::Tensor full = it->second;
-    std::vector<int64_t> want = GlobalShape(e.local, e.layout, L.tp_size);
-    if (e.layout.vocab && full.dim() == static_cast<int64_t>(want.size()) && full.dim() >= 1 &&
-        full.sizes().slice(1).vec() == std::vector<int64_t>(want.begin() + 1, want.end())) {
-      full = FitVocab(full, want[0]);  // the padding depends on the TP size
-    }
-    if (full.sizes().vec() != want) {
-      if (e.name.rfind("optim/", 0) != 0) {  // the optimizer state mirrors the weights
-        problems.push_back(absl::StrFormat("%s has shape %s in the checkpoint, %s in this model",
-                                           e.name, c10::str(it->second.sizes()),
-                                           c10::str(c10::IntArrayRef(want))));
+      torch::Tensor full = it->second;
+      const bool local = ck.local_tp_rank >= 0 && e.layout.axis >= 0;  // already this rank's shard
+      std::vector<int64_t> want =
+          local ? e.local.sizes().vec() : GlobalShape(e.local, e.layout, L.tp_size);
+      if (!local && e.layout.vocab && full.dim() == static_cast<int64_t>(want.size()) &&
+          full.dim() >= 1 &&
+          full.sizes().slice(1).vec() == std::vector<int64_t>(want.begin() + 1, want.end())) {
+        full = FitVocab(full, want[0]);  // the padding depends on the TP size
       }
-      continue;
+      if (full.sizes().vec() != want) {
+        if (e.name.rfind("optim/", 0) != 0) {  // the optimizer state mirrors the weights
+          problems.push_back(absl::StrFormat("%s has shape %s in the checkpoint, %s in this model",
+                                             e.name, c10::str(it->second.sizes()),
+                                             c10::str(c10::IntArrayRef(want))));
+        }
+        continue;
+      }
+      full = full.to(e.local.scalar_type());
+      slices[i] = local || e.layout.axis < 0 || L.tp_size == 1
+                      ? full  // copied into place below
+                      : ShardOf(full, e.layout, L.tp_rank, L.tp_size);
     }
-    full = full.to(e.local.scalar_type());
-    slices[i] = e.layout.axis < 0 || L.tp_size == 1 ? full  // copied into place below
-                                                   : ShardOf(full, e.layout, L.tp_rank, L.tp_size);
+    return problems;
+  };
+  std::vector<std::string> problems = fit(c);
+  if (!problems.empty() && c.local_tp_rank >= 0) {  // e.g. another vocabulary padding: whole read
+    BRAID_ASSIGN_OR_RETURN(c, ReadCheckpoint(step_dir));
+    problems = fit(c);
   }
   if (!problems.empty()) {
     const size_t n = problems.size();

@@ -40,8 +40,12 @@ grep -q "stopping after step 10" "$tmp/resumed.log"
 run 2 "$tmp/resumed"
 grep -q "resumed from .*step_00000010" "$tmp/resumed.log"
 compare "$tmp/straight" "$tmp/resumed" 0 "DP=2 resume, same layout: bit-identical"
-# 2. other layouts (global batch 8 throughout)
+# TP=2, same layout: each rank reads only its own shard file (+ the replicated tensors' file)
 run 2 "$tmp/tp2" --set parallel.tensor_parallel_size=2
+run 2 "$tmp/tp2again" --set parallel.tensor_parallel_size=2 --set train.exit_interval=10
+run 2 "$tmp/tp2again" --set parallel.tensor_parallel_size=2
+compare "$tmp/tp2" "$tmp/tp2again" 0 "TP=2 resume, same layout: bit-identical"
+# 2. other layouts (global batch 8 throughout)
 run 2 "$tmp/tp2to1" --set parallel.tensor_parallel_size=2 --set train.exit_interval=10
 run 1 "$tmp/tp2to1"
 compare "$tmp/tp2" "$tmp/tp2to1" 1e-5 "TP=2 -> TP=1"
