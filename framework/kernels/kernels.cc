@@ -300,6 +300,62 @@ struct CausalSoftmaxFn : public torch::autograd::Function<CausalSoftmaxFn> {
   }
 };
 
+// Padding (and optionally causal) mask: rows r of [b, h, sq, sk] read the mask row of batch
+// r / (h sq). The masked entries become -inf, the row is softmaxed in place, and the masked
+// entries are then set to exactly 0 (the exp polynomial floors at e^-88, not 0).
+struct MaskedSoftmaxFn : public torch::autograd::Function<MaskedSoftmaxFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& key_padding, bool causal) {
+    const int64_t b = x.size(0), per_batch = x.numel() / b, sq = x.size(-2), sk = x.size(-1);
+    torch::Tensor pad = key_padding.to(torch::kBool).contiguous();
+    torch::Tensor y = torch::empty_like(x);
+    const float* in = x.data_ptr<float>();
+    const bool* mask = pad.data_ptr<bool>();
+    float* out = y.data_ptr<float>();
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    at::parallel_for(0, x.numel() / sk, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const bool* m = mask + (r * sk / per_batch) * sk;
+        const int64_t limit = causal ? std::min(sk, r % sq + sk - sq + 1) : sk;
+        const float* xr = in + r * sk;
+        float* yr = out + r * sk;
+        bool any = false;
+        for (int64_t j = 0; j < sk; ++j) {
+          const bool hidden = m[j] || j >= limit;
+          yr[j] = hidden ? neg_inf : xr[j];
+          any = any || !hidden;
+        }
+        if (!any) {
+          std::fill(yr, yr + sk, 0.0f);
+          continue;
+        }
+        SoftmaxRowAvx2(yr, yr, sk, sk);
+        for (int64_t j = 0; j < sk; ++j) {
+          if (m[j] || j >= limit) yr[j] = 0.0f;
+        }
+      }
+    });
+    ctx->save_for_backward({y});
+    return y;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    // y is 0 where masked, so the plain softmax gradient over the whole row is 0 there too.
+    torch::Tensor y = ctx->get_saved_variables()[0];
+    torch::Tensor dy = grad[0].contiguous();
+    const int64_t sk = y.size(-1);
+    torch::Tensor dx = torch::empty_like(y);
+    const float* yp = y.data_ptr<float>();
+    const float* gp = dy.data_ptr<float>();
+    float* out = dx.data_ptr<float>();
+    at::parallel_for(0, y.numel() / sk, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        SoftmaxGradRowAvx2(yp + r * sk, gp + r * sk, out + r * sk, sk, sk);
+      }
+    });
+    return {dx, torch::Tensor(), torch::Tensor()};
+  }
+};
+
 // ---- AdamW ----
 template <typename T>
 void UpdateRange(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,
@@ -449,6 +505,23 @@ torch::Tensor CausalSoftmax(const torch::Tensor& scores) {
   torch::Tensor future =
       torch::ones({sq, sk}, scores.options().dtype(torch::kBool)).triu(sk - sq + 1);
   return torch::softmax(scores.masked_fill(future, -std::numeric_limits<float>::infinity()), -1);
+}
+
+torch::Tensor MaskedSoftmax(const torch::Tensor& scores, const torch::Tensor& key_padding,
+                            bool causal) {
+  const bool fast = scores.device().is_cpu() && key_padding.device().is_cpu() &&
+                    scores.scalar_type() == torch::kFloat && scores.is_contiguous() &&
+                    scores.dim() == 4 && key_padding.dim() == 2 &&
+                    key_padding.size(0) == scores.size(0) &&
+                    key_padding.size(1) == scores.size(3) && HaveAvx2();
+  if (fast) return MaskedSoftmaxFn::apply(scores, key_padding, causal);
+  const int64_t b = scores.size(0), sq = scores.size(-2), sk = scores.size(-1);
+  torch::Tensor hidden = key_padding.to(torch::kBool).view({b, 1, 1, sk});
+  if (causal) {
+    hidden = hidden.logical_or(
+        torch::ones({sq, sk}, scores.options().dtype(torch::kBool)).triu(sk - sq + 1));
+  }
+  return torch::softmax(scores.masked_fill(hidden, -std::numeric_limits<float>::infinity()), -1);
 }
 
 bool FusedAdamWStep(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v,

@@ -36,6 +36,14 @@ torch::Tensor GeluTanh(const torch::Tensor& x);
 // and torch::softmax.
 torch::Tensor CausalSoftmax(const torch::Tensor& scores);
 
+// softmax over the last dimension of scores [b, h, sq, sk] with keys masked out where
+// key_padding [b, sk] is true (and, with `causal`, keys after the query), with autograd: masked
+// entries are 0 and get no gradient. A row with every key masked comes out all 0 (LibTorch's
+// softmax of all -inf would give NaN). On CPU fp32 contiguous input one fused pass per row;
+// elsewhere the fill and torch::softmax (where such a row is NaN).
+torch::Tensor MaskedSoftmax(const torch::Tensor& scores, const torch::Tensor& key_padding,
+                            bool causal);
+
 // One AdamW step on one parameter, in place, in a single pass over p, g, m, v (8 lanes at a time
 // with AVX2): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p = p decay - step_size m / (sqrt(v) /
 // bc2_sqrt + eps). Returns false (and does nothing) where it does not apply: not on the CPU, not

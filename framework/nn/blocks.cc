@@ -93,6 +93,8 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   torch::Tensor probs;
   if (mask.causal && !mask.key_padding.defined()) {
     probs = CausalSoftmax(scores);  // the mask and the softmax in one pass (kernels.h)
+  } else if (mask.key_padding.defined() && scores.device().is_cpu()) {
+    probs = MaskedSoftmax(scores, mask.key_padding, mask.causal);  // likewise
   } else {
     if (mask.causal || mask.key_padding.defined()) {
       torch::Tensor raw = scores.detach();  // same storage, not recorded

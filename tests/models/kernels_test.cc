@@ -225,3 +225,44 @@ TEST(CpuAllocator, RawAllocationsWork) {
 
 }  // namespace
 }  // namespace braid
+
+namespace braid {
+namespace {
+
+TEST(Kernels, MaskedSoftmaxEqualsMaskedFillSoftmax) {
+  for (int threads : {1, 2}) {
+    torch::set_num_threads(threads);
+    for (bool causal : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "threads " << threads << " causal " << causal);
+      torch::manual_seed(6);
+      const int64_t b = 3, h = 2, s = 19;
+      torch::Tensor x = (torch::randn({b, h, s, s}) * 4).requires_grad_(true);
+      torch::Tensor pad = torch::zeros({b, s}, torch::kBool);
+      pad[0].narrow(0, 12, 7).fill_(true);  // sample 0: the last 7 keys are padding
+      pad[2].narrow(0, 1, 3).fill_(true);   // sample 2: a hole (not only at the end)
+      torch::Tensor up = torch::randn({b, h, s, s});
+      torch::Tensor ours = MaskedSoftmax(x, pad, causal);
+      (ours * up).sum().backward();
+      torch::Tensor gx = x.grad().clone();
+      x.mutable_grad().reset();
+      torch::Tensor hidden = pad.view({b, 1, 1, s});
+      if (causal) hidden = hidden.logical_or(torch::ones({s, s}, torch::kBool).triu(1));
+      torch::Tensor ref = torch::softmax(x.masked_fill(hidden, -INFINITY), -1);
+      (ref * up).sum().backward();
+      EXPECT_LT(RelDiff(ours, ref), 2e-6);
+      EXPECT_LT(RelDiff(gx, x.grad()), 2e-6);
+      torch::Tensor hidden_all = hidden.expand_as(ours);
+      EXPECT_EQ(ours.masked_select(hidden_all).abs().max().item<float>(), 0.0f);
+      EXPECT_EQ(gx.masked_select(hidden_all).abs().max().item<float>(), 0.0f);
+    }
+  }
+}
+
+TEST(Kernels, MaskedSoftmaxRowWithoutKeysIsZero) {
+  torch::Tensor x = torch::randn({1, 1, 2, 3});
+  torch::Tensor pad = torch::ones({1, 3}, torch::kBool);
+  EXPECT_TRUE(torch::equal(MaskedSoftmax(x, pad, false), torch::zeros({1, 1, 2, 3})));
+}
+
+}  // namespace
+}  // namespace braid
