@@ -26,7 +26,7 @@
 #include "framework/train/model_io.h"
 #include "framework/train/checkpoint.h"
 #include "framework/train/safetensors.h"
-#include "recipes/registry.h"
+#include "recipes/gpt/gpt_task.h"
 
 namespace braid {
 namespace {
@@ -89,12 +89,7 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   tensors["wte.weight"] =
       torch::cat({w, torch::zeros({sizes.padded_vocab_size - vocab, w.size(1)})});
 
-  GptConfig g;
-  g.layers = config.model.num_layers;
-  g.max_positions = sizes.max_position_embeddings;
-  g.vocab_size = vocab;
-  g.padded_vocab = sizes.padded_vocab_size;
-  g.block = BlockConfigFrom(config, sizes);
+  GptConfig g = GptConfigFrom(config, sizes, vocab);
   auto model_ptr = std::make_shared<GptModel>(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, g);
   GptModel& model = *model_ptr;  // modules must live in a shared_ptr (named_modules)
   BRAID_RETURN_IF_ERROR(LoadFullState(model, tensors, layout.tp_rank, layout.tp_size));

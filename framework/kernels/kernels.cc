@@ -497,13 +497,16 @@ torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   return b.defined() ? LinearFn::apply(x, w, b) : LinearNoBiasFn::apply(x, w);
 }
 
+// [sq, sk] bool, true where a query may not see a key (the last query sees every key).
+torch::Tensor FutureMask(int64_t sq, int64_t sk, const torch::TensorOptions& like) {
+  return torch::ones({sq, sk}, like.dtype(torch::kBool)).triu(sk - sq + 1);
+}
+
 torch::Tensor CausalSoftmax(const torch::Tensor& scores) {
   const bool fast = scores.device().is_cpu() && scores.scalar_type() == torch::kFloat &&
                     scores.is_contiguous() && scores.dim() >= 2 && HaveAvx2();
   if (fast) return CausalSoftmaxFn::apply(scores);
-  const int64_t sq = scores.size(-2), sk = scores.size(-1);
-  torch::Tensor future =
-      torch::ones({sq, sk}, scores.options().dtype(torch::kBool)).triu(sk - sq + 1);
+  torch::Tensor future = FutureMask(scores.size(-2), scores.size(-1), scores.options());
   return torch::softmax(scores.masked_fill(future, -std::numeric_limits<float>::infinity()), -1);
 }
 
@@ -515,12 +518,9 @@ torch::Tensor MaskedSoftmax(const torch::Tensor& scores, const torch::Tensor& ke
                     key_padding.size(0) == scores.size(0) &&
                     key_padding.size(1) == scores.size(3) && HaveAvx2();
   if (fast) return MaskedSoftmaxFn::apply(scores, key_padding, causal);
-  const int64_t b = scores.size(0), sq = scores.size(-2), sk = scores.size(-1);
-  torch::Tensor hidden = key_padding.to(torch::kBool).view({b, 1, 1, sk});
-  if (causal) {
-    hidden = hidden.logical_or(
-        torch::ones({sq, sk}, scores.options().dtype(torch::kBool)).triu(sk - sq + 1));
-  }
+  const int64_t sq = scores.size(-2), sk = scores.size(-1);
+  torch::Tensor hidden = key_padding.to(torch::kBool).view({scores.size(0), 1, 1, sk});
+  if (causal) hidden = hidden.logical_or(FutureMask(sq, sk, scores.options()));
   return torch::softmax(scores.masked_fill(hidden, -std::numeric_limits<float>::infinity()), -1);
 }
 

@@ -84,30 +84,17 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
     return out_->forward(ctx.transpose(1, 2).reshape({b, sq, heads_ * head_dim_}));
   }
 #endif
-  // Scale q (s x d) rather than the scores (s x s). Masks are written into the fresh scores
-  // outside autograd: masked entries get probability 0, and softmax's backward gives them zero
-  // gradient anyway, so recording the fill would only allocate and fill a zero mask gradient.
+  // Scale q (s x d) rather than the scores (s x s).
   if (scale_) q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
   torch::Tensor scores = BatchedMatmul(q, k.transpose(-2, -1));
   if (mask.position_bias.defined()) scores = scores + mask.position_bias;
+  // The masks and the softmax in one pass on CPUs; the fill and torch::softmax elsewhere.
   torch::Tensor probs;
-  if (mask.causal && !mask.key_padding.defined()) {
-    probs = CausalSoftmax(scores);  // the mask and the softmax in one pass (kernels.h)
-  } else if (mask.key_padding.defined() && scores.device().is_cpu()) {
-    probs = MaskedSoftmax(scores, mask.key_padding, mask.causal);  // likewise
+  if (mask.key_padding.defined()) {
+    probs = MaskedSoftmax(scores, mask.key_padding, mask.causal);
+  } else if (mask.causal) {
+    probs = CausalSoftmax(scores);
   } else {
-    if (mask.causal || mask.key_padding.defined()) {
-      torch::Tensor raw = scores.detach();  // same storage, not recorded
-      if (mask.causal) {
-        torch::Tensor future =
-            torch::ones({sq, sk}, scores.options().dtype(torch::kBool)).triu(sk - sq + 1);
-        raw.masked_fill_(future, -std::numeric_limits<float>::infinity());
-      }
-      if (mask.key_padding.defined()) {
-        raw.masked_fill_(mask.key_padding.view({b, 1, 1, sk}),
-                         -std::numeric_limits<float>::infinity());
-      }
-    }
     probs = torch::softmax(scores, -1);
   }
   probs = Dropout(probs, dropout_, is_training(), rng.sharded);

@@ -17,7 +17,6 @@ struct TpRng {
   at::Generator replicated;
   at::Generator sharded;
   TpRng(uint64_t seed, int dp_rank, int tp_rank, torch::Device device = torch::kCPU);
-  torch::Device device() const { return replicated.device(); }
 };
 
 // Inverted dropout with an explicit generator; identity when p == 0 or not training.

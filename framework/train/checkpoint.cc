@@ -147,11 +147,12 @@ absl::Status Publish(const fs::path& root, const fs::path& tmp, const std::strin
   return absl::OkStatus();
 }
 
-// Reads and validates a manifest and its payload files (size, CRC); no tensors yet.
-absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir,
-                                             const std::set<std::string>* only_files = nullptr) {
-  const std::string hint =
-      " HINT: use an earlier checkpoint (its directory name), or delete this one.";
+const char kEarlierHint[] =
+    " HINT: use an earlier checkpoint (its directory name), or delete this one.";
+
+// Reads and validates a manifest (present, parsable, not from a newer format); no payloads yet.
+absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir) {
+  const std::string hint = kEarlierHint;
   if (!fs::is_directory(dir)) {
     return absl::NotFoundError(absl::StrCat(dir.string(), ": no such checkpoint directory."));
   }
@@ -171,8 +172,15 @@ absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir,
         "%s: checkpoint format version %d is newer than this build's %d. HINT: load it with a "
         "newer braid.", dir.string(), m.format_version(), kCheckpointFormatVersion));
   }
+  return m;
+}
+
+// Checks the payload files of a manifest (size, CRC): all, or those named in `only`.
+absl::Status CheckPayloads(const fs::path& dir, const proto::Manifest& m,
+                           const std::set<std::string>* only = nullptr) {
+  const std::string hint = kEarlierHint;
   for (const proto::FileEntry& f : m.files()) {
-    if (only_files != nullptr && only_files->count(f.name()) == 0) continue;
+    if (only != nullptr && only->count(f.name()) == 0) continue;
     auto sc = SizeAndCrc(dir / f.name());
     if (!sc.ok()) return absl::DataLossError(absl::StrCat((dir / f.name()).string(), ": missing payload.", hint));
     if (sc->first != f.bytes()) {
@@ -185,7 +193,7 @@ absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir,
                                                  (dir / f.name()).string(), sc->second, f.crc32c(), hint));
     }
   }
-  return m;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -307,18 +315,15 @@ absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget&
 absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int local_tp_rank,
                                               int local_tp_size) {
   fs::path dir(step_dir);
-  // The manifest alone first: is this a same-layout read?
+  BRAID_ASSIGN_OR_RETURN(proto::Manifest m, ReadManifest(dir));
+  // A same-layout read checks and reads only this rank's file and the replicated tensors'.
   std::set<std::string> wanted;
-  {
-    BRAID_ASSIGN_OR_RETURN(proto::Manifest probe, ReadManifest(dir, &wanted));
-    if (local_tp_rank >= 0 && probe.tp_size() == local_tp_size) {
-      wanted = {ShardFile(local_tp_rank), ShardFile(0)};
-    } else {
-      local_tp_rank = -1;
-    }
+  if (local_tp_rank >= 0 && m.tp_size() == local_tp_size) {
+    wanted = {ShardFile(local_tp_rank), ShardFile(0)};
+  } else {
+    local_tp_rank = -1;
   }
-  BRAID_ASSIGN_OR_RETURN(proto::Manifest m,
-                         ReadManifest(dir, local_tp_rank >= 0 ? &wanted : nullptr));
+  BRAID_RETURN_IF_ERROR(CheckPayloads(dir, m, local_tp_rank >= 0 ? &wanted : nullptr));
   FullCheckpoint c;
   c.config_yaml = m.config_yaml();
   c.recipe = m.recipe();

@@ -34,6 +34,16 @@ double UnigramEntropy(const IndexedDataset& d) {
 
 }  // namespace
 
+GptConfig GptConfigFrom(const Config& c, const DerivedSizes& sizes, int64_t vocab_size) {
+  GptConfig g;
+  g.layers = c.model.num_layers;
+  g.max_positions = sizes.max_position_embeddings;
+  g.vocab_size = vocab_size;
+  g.padded_vocab = sizes.padded_vocab_size;
+  g.block = BlockConfigFrom(c, sizes);
+  return g;
+}
+
 absl::StatusOr<RecipeParts> BuildGptRecipe(const RunContext& ctx) {
   const Config& c = ctx.config;
   int64_t vocab = c.model.vocab_size;
@@ -54,12 +64,7 @@ absl::StatusOr<RecipeParts> BuildGptRecipe(const RunContext& ctx) {
   }
   BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(c, ctx.layout.world_size, vocab));
 
-  GptConfig g;
-  g.layers = c.model.num_layers;
-  g.max_positions = sizes.max_position_embeddings;
-  g.vocab_size = vocab;
-  g.padded_vocab = sizes.padded_vocab_size;
-  g.block = BlockConfigFrom(c, sizes);
+  GptConfig g = GptConfigFrom(c, sizes, vocab);
   TpEnv env{ctx.layout.tp, static_cast<uint64_t>(c.seed)};
   auto model = std::make_shared<GptModel>(env, g);
 

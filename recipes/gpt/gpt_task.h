@@ -1,10 +1,15 @@
 // The GPT objective: mean next-token cross entropy over samples of seq + 1 tokens
 // (vocabulary-parallel, GptModel::Loss). Used by the GPT recipe, the benchmarks and the tests.
 #pragma once
+#include "framework/core/config.h"
 #include "framework/models/gpt.h"
 #include "framework/train/trainer.h"
 
 namespace braid {
+
+// The GPT shape of the model section (layers, positions, vocabulary and its padding, block
+// settings): what the recipe trains and what generate rebuilds from a saved config.
+GptConfig GptConfigFrom(const Config& config, const DerivedSizes& sizes, int64_t vocab_size);
 
 class GptTask : public TrainTask {
  public:
