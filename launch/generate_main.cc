@@ -1,5 +1,6 @@
 // `generate`: loads the weights a run saved (<run_dir>/final: model.safetensors + config.yaml,
-// or a checkpoint step directory with --checkpoint) at any TP size (run it under mpirun with the ranks you like; TP = world size) and
+// or a checkpoint step directory with --checkpoint) at any TP size (run it under mpirun with the
+// ranks you like; TP = world size) and
 //   samples text from a prompt:  generate --run-dir DIR --prompt "text" [--max-new-tokens N]
 //                                [--temperature T] [--top-k K] [--seed S]   (T = 0: greedy)
 //   or prints logits as JSON:    generate --run-dir DIR --logits 1,2,3
@@ -23,8 +24,8 @@
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
 #include "framework/models/gpt.h"
-#include "framework/train/model_io.h"
 #include "framework/train/checkpoint.h"
+#include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
 #include "recipes/gpt/gpt_task.h"
 
@@ -66,8 +67,8 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   Config& config = loaded.first;
   std::map<std::string, torch::Tensor>& tensors = loaded.second;
   if (config.recipe != "gpt") {
-    return absl::UnimplementedError(absl::StrCat("generate handles GPT runs; this one is '",
-                                                 config.recipe, "'."));
+    return absl::UnimplementedError(
+        absl::StrCat("generate handles GPT runs; this one is '", config.recipe, "'."));
   }
   auto wte = tensors.find("wte.weight");
   if (wte == tensors.end()) {
@@ -83,14 +84,16 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   }
   config.parallel.tensor_parallel_size = rt.world_size();
   BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, rt.world_size(), vocab));
-  BRAID_ASSIGN_OR_RETURN(ParallelLayout layout, ParallelLayout::Create(rt.world(), rt.world_size()));
+  BRAID_ASSIGN_OR_RETURN(ParallelLayout layout,
+                         ParallelLayout::Create(rt.world(), rt.world_size()));
   // The saved embedding is padded for the training TP size: re-pad for this one.
   torch::Tensor w = wte->second.narrow(0, 0, vocab);
   tensors["wte.weight"] =
       torch::cat({w, torch::zeros({sizes.padded_vocab_size - vocab, w.size(1)})});
 
   GptConfig g = GptConfigFrom(config, sizes, vocab);
-  auto model_ptr = std::make_shared<GptModel>(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, g);
+  auto model_ptr =
+      std::make_shared<GptModel>(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, g);
   GptModel& model = *model_ptr;  // modules must live in a shared_ptr (named_modules)
   BRAID_RETURN_IF_ERROR(LoadFullState(model, tensors, layout.tp_rank, layout.tp_size));
   model.eval();
@@ -102,14 +105,15 @@ absl::Status Run(const Runtime& rt, const Args& a) {
     for (absl::string_view s : absl::StrSplit(a.logits, ',', absl::SkipEmpty())) {
       int64_t v;
       if (!absl::SimpleAtoi(s, &v) || v < 0 || v >= vocab) {
-        return absl::InvalidArgumentError(absl::StrCat("--logits: '", std::string(s),
-                                                       "' is not a token id below ", vocab));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--logits: '", std::string(s), "' is not a token id below ", vocab));
       }
       ids.push_back(v);
     }
     torch::Tensor logits = model.FullLogits(torch::tensor(ids).unsqueeze(0), rng)[0];
     // The training objective on the same ids (vocabulary-parallel cross entropy).
-    double loss = ids.size() > 1 ? model.Loss(torch::tensor(ids).unsqueeze(0), rng).item<double>() : 0.0;
+    double loss =
+        ids.size() > 1 ? model.Loss(torch::tensor(ids).unsqueeze(0), rng).item<double>() : 0.0;
     if (rt.rank() == 0) {
       std::string out = absl::StrFormat("{\"loss\": %.9g, \"ids\": [", loss);
       for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&out, i ? ", " : "", ids[i]);
@@ -117,7 +121,8 @@ absl::Status Run(const Runtime& rt, const Args& a) {
       for (int64_t p = 0; p < logits.size(0); ++p) {
         out += p ? ", [" : "[";
         const float* row = logits[p].contiguous().data_ptr<float>();
-        for (int64_t v = 0; v < logits.size(1); ++v) absl::StrAppendFormat(&out, v ? ", %.9g" : "%.9g", row[v]);
+        for (int64_t v = 0; v < logits.size(1); ++v)
+          absl::StrAppendFormat(&out, v ? ", %.9g" : "%.9g", row[v]);
         out += "]";
       }
       out += "]}\n";
@@ -125,7 +130,8 @@ absl::Status Run(const Runtime& rt, const Args& a) {
     }
     return absl::OkStatus();
   }
-  if (!tok) return absl::InvalidArgumentError("--prompt needs the run's tokenizer (data.vocab_file).");
+  if (!tok)
+    return absl::InvalidArgumentError("--prompt needs the run's tokenizer (data.vocab_file).");
   std::vector<int32_t> prompt = tok->Encode(a.prompt);
   std::vector<int64_t> ids(prompt.begin(), prompt.end());
   auto gen = at::detail::createCPUGenerator(a.seed);  // same on every rank: same choices
@@ -163,15 +169,24 @@ int main(int argc, char** argv) {
     std::string f = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     bool ok = v != nullptr;
-    if (f == "--run-dir" && ok) a.run_dir = argv[++i];
-    else if (f == "--checkpoint" && ok) a.checkpoint = argv[++i];
-    else if (f == "--prompt" && ok) a.prompt = argv[++i];
-    else if (f == "--logits" && ok) a.logits = argv[++i];
-    else if (f == "--max-new-tokens" && ok) ok = absl::SimpleAtoi(argv[++i], &a.max_new);
-    else if (f == "--temperature" && ok) ok = absl::SimpleAtod(argv[++i], &a.temperature);
-    else if (f == "--top-k" && ok) ok = absl::SimpleAtoi(argv[++i], &a.top_k);
-    else if (f == "--seed" && ok) ok = absl::SimpleAtoi(argv[++i], &a.seed);
-    else ok = false;
+    if (f == "--run-dir" && ok)
+      a.run_dir = argv[++i];
+    else if (f == "--checkpoint" && ok)
+      a.checkpoint = argv[++i];
+    else if (f == "--prompt" && ok)
+      a.prompt = argv[++i];
+    else if (f == "--logits" && ok)
+      a.logits = argv[++i];
+    else if (f == "--max-new-tokens" && ok)
+      ok = absl::SimpleAtoi(argv[++i], &a.max_new);
+    else if (f == "--temperature" && ok)
+      ok = absl::SimpleAtod(argv[++i], &a.temperature);
+    else if (f == "--top-k" && ok)
+      ok = absl::SimpleAtoi(argv[++i], &a.top_k);
+    else if (f == "--seed" && ok)
+      ok = absl::SimpleAtoi(argv[++i], &a.seed);
+    else
+      ok = false;
     if (!ok) {
       std::fprintf(stderr, "generate: bad argument '%s'\n%s", f.c_str(), braid::kUsage);
       return 2;

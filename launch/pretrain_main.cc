@@ -2,7 +2,8 @@
 //   pretrain --recipe FILE [--set section.key=value]... [--print-config] [--run-dir DIR]
 //            [--resume STEP_DIR]   (without it: continue from <checkpoint dir>/latest if present,
 //                                  unless checkpoint.resume=false)
-//   pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]] [--comm-timeout S]
+//   pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]] [--comm-timeout
+//   S]
 // --self-check runs every collective on the world and on a TP x DP layout against closed forms.
 // --fail-rank R makes rank R fail on purpose, to test that one failing rank ends the whole job:
 // by returning an error, by crashing (SIGSEGV), or by hanging outside the collectives while its
@@ -12,23 +13,23 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "framework/train/device.h"
+#include "braid/build_config.h"
 #include "framework/core/config.h"
 #include "framework/core/log.h"
-#include "framework/core/system.h"
 #include "framework/core/status.h"
+#include "framework/core/system.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
 #include "framework/dist/selfcheck.h"
+#include "framework/train/device.h"
 #include "recipes/registry.h"
-#include "braid/build_config.h"
 
 #include <filesystem>
 
@@ -59,8 +60,8 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv) {
     std::string flag = argv[i];
     std::string value;
     bool has_inline = false;
-    if (size_t eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos &&
-                                    flag.rfind("--set", 0) != 0) {
+    if (size_t eq = flag.find('=');
+        flag.rfind("--", 0) == 0 && eq != std::string::npos && flag.rfind("--set", 0) != 0) {
       value = flag.substr(eq + 1);
       flag = flag.substr(0, eq);
       has_inline = true;
@@ -75,8 +76,8 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv) {
     auto next_int = [&](int* out) -> absl::Status {
       BRAID_ASSIGN_OR_RETURN(std::string v, next());
       if (!absl::SimpleAtoi(v, out)) {
-        return absl::InvalidArgumentError(absl::StrCat(flag, ": expected an integer, got '", v,
-                                                       "'."));
+        return absl::InvalidArgumentError(
+            absl::StrCat(flag, ": expected an integer, got '", v, "'."));
       }
       return absl::OkStatus();
     };
@@ -110,8 +111,8 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv) {
     } else if (flag == "--help" || flag == "-h") {
       return absl::CancelledError(kUsage);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown argument '", argv[i], "'.\n",
-                                                     kUsage));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown argument '", argv[i], "'.\n", kUsage));
     }
   }
   if (!a.self_check && a.recipe.empty()) {
@@ -133,8 +134,8 @@ absl::Status SelfCheck(const Runtime& rt, const Args& args) {
                           << args.fail_rank << ", mode " << args.fail_mode << ")";
     if (args.fail_mode == "crash") std::raise(SIGSEGV);
     if (args.fail_mode == "hang") std::this_thread::sleep_for(std::chrono::hours(24));
-    return absl::InternalError(absl::StrFormat("rank %d fails on purpose (--fail-rank %d)",
-                                               rt.rank(), args.fail_rank));
+    return absl::InternalError(
+        absl::StrFormat("rank %d fails on purpose (--fail-rank %d)", rt.rank(), args.fail_rank));
   }
   BRAID_ASSIGN_OR_RETURN(ParallelLayout layout, ParallelLayout::Create(rt.world(), tp));
   int total = 0;
@@ -156,9 +157,9 @@ absl::Status SelfCheck(const Runtime& rt, const Args& args) {
 // and every rank's host, then the effective config (in the log file of rank 0).
 void LogRunMetadata(const Runtime& rt, const Config& config, const DerivedSizes& sizes) {
   auto nccl = NcclVersion();
-  BLOG(INFO, "meta") << absl::StrFormat(
-      "braid %s | LibTorch %s | %s | NCCL %s | BLAS %s", BRAID_GIT_REVISION, TORCH_VERSION,
-      rt.mpi_version(), nccl.ok() ? *nccl : std::string("not built"), BlasInUse());
+  BLOG(INFO, "meta") << absl::StrFormat("braid %s | LibTorch %s | %s | NCCL %s | BLAS %s",
+                                        BRAID_GIT_REVISION, TORCH_VERSION, rt.mpi_version(),
+                                        nccl.ok() ? *nccl : std::string("not built"), BlasInUse());
   at::Tensor name = torch::zeros({64}, torch::kInt);
   const std::string& host = rt.host();
   for (size_t i = 0; i < host.size() && i < 63; ++i) name[i] = static_cast<int>(host[i]);
@@ -167,7 +168,8 @@ void LogRunMetadata(const Runtime& rt, const Config& config, const DerivedSizes&
     std::string hosts;
     for (int r = 0; r < rt.world_size(); ++r) {
       std::string h;
-      for (int i = 0; i < 64 && all[r][i].item<int>() != 0; ++i) h.push_back(static_cast<char>(all[r][i].item<int>()));
+      for (int i = 0; i < 64 && all[r][i].item<int>() != 0; ++i)
+        h.push_back(static_cast<char>(all[r][i].item<int>()));
       absl::StrAppend(&hosts, r ? ", " : "", r, ":", h);
     }
     BLOG(INFO, "meta") << "world " << sizes.world_size << " = TP " << sizes.tp << " x DP "
@@ -206,14 +208,12 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
   BRAID_ASSIGN_OR_RETURN(RecipeBuilder build, FindRecipe(config.recipe));
   BRAID_ASSIGN_OR_RETURN(ParallelLayout layout,
                          ParallelLayout::Create(rt.world(), config.parallel.tensor_parallel_size));
-  BLOG(INFO, "main") << absl::StrFormat("%s: %d ranks (%s), TP %d x DP %d, recipe %s, run dir %s",
-                                        args.recipe, rt.world_size(), rt.mpi_version(),
-                                        layout.tp_size, layout.dp_size, config.recipe,
-                                        config.logging.run_dir);
+  BLOG(INFO, "main") << absl::StrFormat(
+      "%s: %d ranks (%s), TP %d x DP %d, recipe %s, run dir %s", args.recipe, rt.world_size(),
+      rt.mpi_version(), layout.tp_size, layout.dp_size, config.recipe, config.logging.run_dir);
   RunContext ctx{config, sizes, layout, rt.local_rank()};
   BRAID_ASSIGN_OR_RETURN(RecipeParts parts, build(ctx));
-  BRAID_ASSIGN_OR_RETURN(DerivedSizes final_sizes,
-                         DeriveSizes(config, rt.world_size(), 0));
+  BRAID_ASSIGN_OR_RETURN(DerivedSizes final_sizes, DeriveSizes(config, rt.world_size(), 0));
   InstallStopSignalHandlers();
   TrainOptions options;
   options.resume_from = args.resume;
@@ -222,7 +222,8 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
   if (result.preempted) {
     return absl::CancelledError(absl::StrFormat(
         "stopped by a signal at step %d after saving a checkpoint; run the same command again "
-        "to resume", result.steps));
+        "to resume",
+        result.steps));
   }
   BLOG(INFO, "main") << absl::StrFormat("done: %d steps (%d skipped), final valid loss %.4f",
                                         result.steps, result.skipped_steps, result.last_eval_loss);

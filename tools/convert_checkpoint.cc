@@ -19,10 +19,10 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "framework/core/config.h"
@@ -38,9 +38,12 @@ namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
     "usage: convert_checkpoint inspect STEP_DIR\n"
-    "       convert_checkpoint reshard --input STEP_DIR --output STEP_DIR --tp N [--drop-optimizer]\n"
-    "       convert_checkpoint release --input STEP_DIR --output STEP_DIR [--dtype bf16|fp16|fp32]\n"
-    "       convert_checkpoint export-hf --input STEP_DIR --output HF_DIR [--dtype fp32|bf16|fp16]\n"
+    "       convert_checkpoint reshard --input STEP_DIR --output STEP_DIR --tp N "
+    "[--drop-optimizer]\n"
+    "       convert_checkpoint release --input STEP_DIR --output STEP_DIR [--dtype "
+    "bf16|fp16|fp32]\n"
+    "       convert_checkpoint export-hf --input STEP_DIR --output HF_DIR [--dtype "
+    "fp32|bf16|fp16]\n"
     "                                    [--max-shard-mb N]\n"
     "       convert_checkpoint import-hf --input HF_DIR --output STEP_DIR --recipe FILE [--tp N]\n"
     "                                    [--set section.key=value]...\n";
@@ -113,11 +116,13 @@ std::map<std::string, HfName> BertNames(int64_t layers) {
   };
   for (const auto& [ours, hf] : plain) m[ours] = {hf, false};
   for (int64_t i = 0; i < layers; ++i) {
-    std::string o = absl::StrCat("layers.", i, "."), h = absl::StrCat("bert.encoder.layer.", i, ".");
+    std::string o = absl::StrCat("layers.", i, "."),
+                h = absl::StrCat("bert.encoder.layer.", i, ".");
     for (const char* wb : {"weight", "bias"}) {
-      m[o + "self_attention.qkv." + wb] = {absl::StrCat(h, "attention.self.query.", wb, "|", h,
-                                                       "attention.self.key.", wb, "|", h,
-                                                       "attention.self.value.", wb), false};
+      m[o + "self_attention.qkv." + wb] = {
+          absl::StrCat(h, "attention.self.query.", wb, "|", h, "attention.self.key.", wb, "|", h,
+                       "attention.self.value.", wb),
+          false};
       m[o + "self_attention.out." + wb] = {h + "attention.output.dense." + wb, false};
       m[o + "ln_self." + wb] = {h + "attention.output.LayerNorm." + wb, false};
       m[o + "mlp.fc1." + wb] = {h + "intermediate.dense." + wb, false};
@@ -129,7 +134,8 @@ std::map<std::string, HfName> BertNames(int64_t layers) {
 }
 
 // Writes `files` (name -> bytes) into `dir` atomically: a temporary sibling, then rename.
-absl::Status PublishDir(const fs::path& dir, const std::function<absl::Status(const fs::path&)>& fill) {
+absl::Status PublishDir(const fs::path& dir,
+                        const std::function<absl::Status(const fs::path&)>& fill) {
   fs::path tmp = dir.parent_path() / (".tmp_" + dir.filename().string());
   std::error_code ec;
   fs::remove_all(tmp, ec);
@@ -149,8 +155,10 @@ absl::Status PublishDir(const fs::path& dir, const std::function<absl::Status(co
 absl::StatusOr<Config> CheckpointConfig(const FullCheckpoint& c, const std::string& where) {
   absl::StatusOr<Config> config = LoadConfigFromString(c.config_yaml, where + "/manifest config");
   if (!config.ok()) {
-    return absl::DataLossError(absl::StrCat(where, ": the config stored in the manifest does not "
-                                                   "parse: ", config.status().message()));
+    return absl::DataLossError(absl::StrCat(where,
+                                            ": the config stored in the manifest does not "
+                                            "parse: ",
+                                            config.status().message()));
   }
   return config;
 }
@@ -177,12 +185,12 @@ absl::Status Inspect(const Args& a) {
   int64_t params = 0;
   for (const auto& [n, t] : c.tensors)
     if (n.rfind("model/", 0) == 0) params += t.numel();
-  std::printf("%s: recipe %s, step %ld, %ld samples consumed, saved at TP %d x DP %d, vocabulary "
-              "%ld, %zu tensors (%ld model parameters), optimizer state %s\n",
-              a.input.c_str(), c.recipe.c_str(), (long)c.state.step,
-              (long)c.state.consumed_samples, c.tp_size, c.dp_size, (long)c.vocab_size,
-              c.tensors.size(), (long)params,
-              c.tensors.count("optim/exp_avg/wpe") || c.optimizer_step > 0 ? "yes" : "no");
+  std::printf(
+      "%s: recipe %s, step %ld, %ld samples consumed, saved at TP %d x DP %d, vocabulary "
+      "%ld, %zu tensors (%ld model parameters), optimizer state %s\n",
+      a.input.c_str(), c.recipe.c_str(), (long)c.state.step, (long)c.state.consumed_samples,
+      c.tp_size, c.dp_size, (long)c.vocab_size, c.tensors.size(), (long)params,
+      c.tensors.count("optim/exp_avg/wpe") || c.optimizer_step > 0 ? "yes" : "no");
   return absl::OkStatus();
 }
 
@@ -202,9 +210,9 @@ absl::Status Reshard(const Args& a, bool release) {
   }
   // Heads and FFN must split: checked against the stored config.
   if (config.model.num_attention_heads % tp != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--tp %d does not divide the %d attention heads of this model.", tp,
-        config.model.num_attention_heads));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--tp %d does not divide the %d attention heads of this model.", tp,
+                        config.model.num_attention_heads));
   }
   BRAID_RETURN_IF_ERROR(FitVocabulary(c, config, tp));
   BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, tp));
@@ -217,8 +225,10 @@ absl::Status ExportHf(const Args& a) {
   BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(a.input));
   BRAID_ASSIGN_OR_RETURN(Config config, CheckpointConfig(c, a.input));
   if (c.recipe != "gpt" && c.recipe != "bert") {
-    return absl::UnimplementedError(absl::StrCat("export-hf knows GPT and BERT checkpoints; this "
-                                                 "one is '", c.recipe, "'."));
+    return absl::UnimplementedError(
+        absl::StrCat("export-hf knows GPT and BERT checkpoints; this "
+                     "one is '",
+                     c.recipe, "'."));
   }
   BRAID_ASSIGN_OR_RETURN(at::ScalarType dt, Dtype(a.dtype.empty() ? "fp32" : a.dtype));
   const int64_t layers = config.model.num_layers;
@@ -228,10 +238,12 @@ absl::Status ExportHf(const Args& a) {
   std::vector<std::string> unknown;
   size_t expected = 0;
   std::string cfg;
-  const char* dtype_name = dt == at::kFloat ? "float32" : (dt == at::kBFloat16 ? "bfloat16" : "float16");
+  const char* dtype_name =
+      dt == at::kFloat ? "float32" : (dt == at::kBFloat16 ? "bfloat16" : "float16");
   std::map<std::string, HfName> names = c.recipe == "gpt" ? GptNames(layers) : BertNames(layers);
   if (c.recipe == "bert" && !config.model.binary_head) {
-    for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"}) names.erase(k);
+    for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"})
+      names.erase(k);
   }
   for (const auto& [ours, hf] : names) expected += std::count(hf.hf.begin(), hf.hf.end(), '|') + 1;
   for (const auto& [name, t] : c.tensors) {
@@ -246,12 +258,14 @@ absl::Status ExportHf(const Args& a) {
     if (c.layouts[name].vocab && c.vocab_size > 0) v = v.narrow(0, 0, c.vocab_size);
     if (it->second.transpose) v = v.t();  // GPT-2's Conv1D stores [in, out]
     std::vector<std::string> parts = absl::StrSplit(it->second.hf, '|');  // fused QKV -> q, k, v
-    std::vector<torch::Tensor> chunks =
-        parts.size() > 1 ? v.chunk(static_cast<int64_t>(parts.size()), 0) : std::vector<torch::Tensor>{v};
+    std::vector<torch::Tensor> chunks = parts.size() > 1
+                                            ? v.chunk(static_cast<int64_t>(parts.size()), 0)
+                                            : std::vector<torch::Tensor>{v};
     for (size_t k = 0; k < parts.size(); ++k) out[parts[k]] = chunks[k].contiguous().to(dt);
   }
   if (c.recipe == "gpt") {
-    const int64_t positions = out.count("transformer.wpe.weight") ? out["transformer.wpe.weight"].size(0) : 0;
+    const int64_t positions =
+        out.count("transformer.wpe.weight") ? out["transformer.wpe.weight"].size(0) : 0;
     int64_t eod = c.vocab_size - 1;  // GPT-2: <|endoftext|> is the last id
     cfg = absl::StrFormat(
         "{\n  \"architectures\": [\"GPT2LMHeadModel\"],\n  \"model_type\": \"gpt2\",\n"
@@ -269,7 +283,8 @@ absl::Status ExportHf(const Args& a) {
         ShortestDouble(config.model.init_std), eod, eod, dtype_name);
   } else {
     const int64_t positions = out.count("bert.embeddings.position_embeddings.weight")
-                                  ? out["bert.embeddings.position_embeddings.weight"].size(0) : 0;
+                                  ? out["bert.embeddings.position_embeddings.weight"].size(0)
+                                  : 0;
     cfg = absl::StrFormat(
         "{\n  \"architectures\": [\"BertForPreTraining\"],\n  \"model_type\": \"bert\",\n"
         "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
@@ -307,16 +322,19 @@ absl::Status ExportHf(const Args& a) {
       total += b;
     }
     if (shards.size() == 1) {
-      BRAID_RETURN_IF_ERROR(WriteSafetensors((dir / "model.safetensors").string(), shards[0],
-                                             {{"format", "pt"}}));
+      BRAID_RETURN_IF_ERROR(
+          WriteSafetensors((dir / "model.safetensors").string(), shards[0], {{"format", "pt"}}));
     } else {
-      std::string index = absl::StrFormat("{\n  \"metadata\": {\"total_size\": %d},\n  \"weight_map\": {", total);
+      std::string index =
+          absl::StrFormat("{\n  \"metadata\": {\"total_size\": %d},\n  \"weight_map\": {", total);
       bool first = true;
       for (size_t k = 0; k < shards.size(); ++k) {
         std::string file = absl::StrFormat("model-%05d-of-%05d.safetensors", k + 1, shards.size());
-        BRAID_RETURN_IF_ERROR(WriteSafetensors((dir / file).string(), shards[k], {{"format", "pt"}}));
+        BRAID_RETURN_IF_ERROR(
+            WriteSafetensors((dir / file).string(), shards[k], {{"format", "pt"}}));
         for (const auto& [n, t] : shards[k]) {
-          absl::StrAppend(&index, first ? "\n" : ",\n", "    ", JsonQuote(n), ": ", JsonQuote(file));
+          absl::StrAppend(&index, first ? "\n" : ",\n", "    ", JsonQuote(n), ": ",
+                          JsonQuote(file));
           first = false;
         }
       }
@@ -339,7 +357,9 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadHfWeights(const fs::pat
     ss << in.rdbuf();
     BRAID_ASSIGN_OR_RETURN(JsonValue idx, ParseJson(ss.str()));
     const JsonValue* map = idx.Find("weight_map");
-    if (map == nullptr) return absl::DataLossError(absl::StrCat(dir.string(), "/model.safetensors.index.json: no weight_map"));
+    if (map == nullptr)
+      return absl::DataLossError(
+          absl::StrCat(dir.string(), "/model.safetensors.index.json: no weight_map"));
     std::set<std::string> names;
     for (const auto& [k, v] : map->members) names.insert(v.text);
     for (const auto& n : names) files.push_back(dir / n);
@@ -369,13 +389,15 @@ absl::Status ImportGpt(const Args& a, const JsonValue& hf) {
   sets.push_back(absl::StrCat("model.vocab_size=", num("vocab_size")));
   if (num("n_inner") > 0) sets.push_back(absl::StrCat("model.ffn_hidden_size=", num("n_inner")));
   sets.push_back(absl::StrCat("model.max_position_embeddings=", num("n_positions")));
-  if (const JsonValue* eps = hf.Find("layer_norm_epsilon")) sets.push_back("model.layernorm_epsilon=" + eps->text);
+  if (const JsonValue* eps = hf.Find("layer_norm_epsilon"))
+    sets.push_back("model.layernorm_epsilon=" + eps->text);
   sets.push_back(absl::StrCat("parallel.tensor_parallel_size=", a.tp));
   BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig(a.recipe, sets));
   if (config.model.seq_length > num("n_positions")) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "model.seq_length %d exceeds the %d positions of the imported model. HINT: --set "
-        "model.seq_length=%d", config.model.seq_length, num("n_positions"), num("n_positions")));
+        "model.seq_length=%d",
+        config.model.seq_length, num("n_positions"), num("n_positions")));
   }
   BRAID_ASSIGN_OR_RETURN(auto weights, ReadHfWeights(in));
   std::map<std::string, HfName> names = GptNames(config.model.num_layers);
@@ -387,7 +409,8 @@ absl::Status ImportGpt(const Args& a, const JsonValue& hf) {
   std::vector<std::string> missing, bad_shape;
   const int64_t e = config.model.hidden_size;
   const int64_t ffn = config.model.ffn_hidden_size > 0 ? config.model.ffn_hidden_size : 4 * e;
-  const int64_t padded = PaddedVocabSize(c.vocab_size, config.model.make_vocab_size_divisible_by, a.tp);
+  const int64_t padded =
+      PaddedVocabSize(c.vocab_size, config.model.make_vocab_size_divisible_by, a.tp);
   for (const auto& [ours, h] : names) {
     auto it = weights.find(h.hf);
     if (it == weights.end()) it = weights.find(h.hf.substr(std::string("transformer.").size()));
@@ -399,9 +422,12 @@ absl::Status ImportGpt(const Args& a, const JsonValue& hf) {
     torch::Tensor t = it->second.to(at::kFloat);
     if (h.transpose) t = t.t().contiguous();
     TpParam layout;
-    if (absl::EndsWith(ours, "qkv.weight") || absl::EndsWith(ours, "qkv.bias")) layout = {0, 3};
-    else if (absl::EndsWith(ours, "fc1.weight") || absl::EndsWith(ours, "fc1.bias")) layout = {0, 1};
-    else if (absl::EndsWith(ours, "out.weight") || absl::EndsWith(ours, "fc2.weight")) layout = {1, 1};
+    if (absl::EndsWith(ours, "qkv.weight") || absl::EndsWith(ours, "qkv.bias"))
+      layout = {0, 3};
+    else if (absl::EndsWith(ours, "fc1.weight") || absl::EndsWith(ours, "fc1.bias"))
+      layout = {0, 1};
+    else if (absl::EndsWith(ours, "out.weight") || absl::EndsWith(ours, "fc2.weight"))
+      layout = {1, 1};
     else if (ours == "wte.weight") {
       layout = {0, 1, true};
       if (t.dim() != 2 || t.size(0) != c.vocab_size || t.size(1) != e) {
@@ -411,14 +437,22 @@ absl::Status ImportGpt(const Args& a, const JsonValue& hf) {
       t = torch::cat({t, torch::zeros({padded - c.vocab_size, e})});
     }
     std::vector<int64_t> want;
-    if (ours == "wpe") want = {config.model.max_position_embeddings, e};
-    else if (absl::EndsWith(ours, "qkv.weight")) want = {3 * e, e};
-    else if (absl::EndsWith(ours, "qkv.bias")) want = {3 * e};
-    else if (absl::EndsWith(ours, "out.weight")) want = {e, e};
-    else if (absl::EndsWith(ours, "fc1.weight")) want = {ffn, e};
-    else if (absl::EndsWith(ours, "fc1.bias")) want = {ffn};
-    else if (absl::EndsWith(ours, "fc2.weight")) want = {e, ffn};
-    else if (ours != "wte.weight") want = {e};
+    if (ours == "wpe")
+      want = {config.model.max_position_embeddings, e};
+    else if (absl::EndsWith(ours, "qkv.weight"))
+      want = {3 * e, e};
+    else if (absl::EndsWith(ours, "qkv.bias"))
+      want = {3 * e};
+    else if (absl::EndsWith(ours, "out.weight"))
+      want = {e, e};
+    else if (absl::EndsWith(ours, "fc1.weight"))
+      want = {ffn, e};
+    else if (absl::EndsWith(ours, "fc1.bias"))
+      want = {ffn};
+    else if (absl::EndsWith(ours, "fc2.weight"))
+      want = {e, ffn};
+    else if (ours != "wte.weight")
+      want = {e};
     if (!want.empty() && t.sizes().vec() != want) {
       bad_shape.push_back(absl::StrFormat("%s %s (expected %s)", h.hf, c10::str(t.sizes()),
                                           c10::str(c10::IntArrayRef(want))));
@@ -439,12 +473,15 @@ absl::Status ImportGpt(const Args& a, const JsonValue& hf) {
     return absl::InvalidArgumentError(absl::StrCat(
         a.input, ": cannot import as GPT-2.",
         missing.empty() ? "" : absl::StrCat(" Missing: ", absl::StrJoin(missing, ", "), "."),
-        bad_shape.empty() ? "" : absl::StrCat(" Wrong shape: ", absl::StrJoin(bad_shape, "; "), "."),
+        bad_shape.empty() ? ""
+                          : absl::StrCat(" Wrong shape: ", absl::StrJoin(bad_shape, "; "), "."),
         unknown.empty() ? "" : absl::StrCat(" Unknown: ", absl::StrJoin(unknown, ", "), ".")));
   }
   BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, a.tp));
-  std::printf("wrote %s: GPT at TP %d, %zu tensors, step 0 (weights only; training starts fresh "
-              "from them with --resume)\n", a.output.c_str(), a.tp, c.tensors.size());
+  std::printf(
+      "wrote %s: GPT at TP %d, %zu tensors, step 0 (weights only; training starts fresh "
+      "from them with --resume)\n",
+      a.output.c_str(), a.tp, c.tensors.size());
   return absl::OkStatus();
 }
 
@@ -458,8 +495,10 @@ absl::Status ImportBert(const Args& a, const JsonValue& hf) {
   sets.push_back(absl::StrCat("model.ffn_hidden_size=", num("intermediate_size")));
   sets.push_back(absl::StrCat("model.vocab_size=", num("vocab_size")));
   sets.push_back(absl::StrCat("model.max_position_embeddings=", num("max_position_embeddings")));
-  if (num("type_vocab_size") > 0) sets.push_back(absl::StrCat("model.num_tokentypes=", num("type_vocab_size")));
-  if (const JsonValue* eps = hf.Find("layer_norm_eps")) sets.push_back("model.layernorm_epsilon=" + eps->text);
+  if (num("type_vocab_size") > 0)
+    sets.push_back(absl::StrCat("model.num_tokentypes=", num("type_vocab_size")));
+  if (const JsonValue* eps = hf.Find("layer_norm_eps"))
+    sets.push_back("model.layernorm_epsilon=" + eps->text);
   sets.push_back(absl::StrCat("parallel.tensor_parallel_size=", a.tp));
   BRAID_ASSIGN_OR_RETURN(auto weights, ReadHfWeights(in));
   sets.push_back(absl::StrCat("model.binary_head=",
@@ -467,13 +506,15 @@ absl::Status ImportBert(const Args& a, const JsonValue& hf) {
   BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig(a.recipe, sets));
   std::map<std::string, HfName> names = BertNames(config.model.num_layers);
   if (!config.model.binary_head) {
-    for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"}) names.erase(k);
+    for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"})
+      names.erase(k);
   }
   FullCheckpoint c;
   c.recipe = "bert";
   c.config_yaml = ConfigToYaml(config);
   c.vocab_size = config.model.vocab_size;
-  const int64_t padded = PaddedVocabSize(c.vocab_size, config.model.make_vocab_size_divisible_by, a.tp);
+  const int64_t padded =
+      PaddedVocabSize(c.vocab_size, config.model.make_vocab_size_divisible_by, a.tp);
   std::set<std::string> used;
   std::vector<std::string> missing;
   for (const auto& [ours, hf_names] : names) {
@@ -490,10 +531,14 @@ absl::Status ImportBert(const Args& a, const JsonValue& hf) {
     if (parts.empty() || missing.size() > 0) continue;
     torch::Tensor t = parts.size() > 1 ? torch::cat(parts, 0) : parts[0];
     TpParam layout;
-    if (absl::StrContains(ours, "qkv")) layout = {0, 3};
-    else if (absl::StrContains(ours, "mlp.fc1")) layout = {0, 1};
-    else if (absl::EndsWith(ours, "out.weight") || absl::EndsWith(ours, "fc2.weight")) layout = {1, 1};
-    else if (ours == "word_embeddings.weight" || ours == "lm_bias") layout = {0, 1, true};
+    if (absl::StrContains(ours, "qkv"))
+      layout = {0, 3};
+    else if (absl::StrContains(ours, "mlp.fc1"))
+      layout = {0, 1};
+    else if (absl::EndsWith(ours, "out.weight") || absl::EndsWith(ours, "fc2.weight"))
+      layout = {1, 1};
+    else if (ours == "word_embeddings.weight" || ours == "lm_bias")
+      layout = {0, 1, true};
     if (layout.vocab) {
       std::vector<int64_t> pad = t.sizes().vec();
       pad[0] = padded - t.size(0);
@@ -548,16 +593,26 @@ int Main(int argc, char** argv) {
     std::string f = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     bool ok = true;
-    if (f == "--input" && v) a.input = argv[++i];
-    else if (f == "--output" && v) a.output = argv[++i];
-    else if (f == "--recipe" && v) a.recipe = argv[++i];
-    else if (f == "--dtype" && v) a.dtype = argv[++i];
-    else if (f == "--set" && v) a.overrides.push_back(argv[++i]);
-    else if (f == "--tp" && v) ok = absl::SimpleAtoi(argv[++i], &a.tp) && a.tp > 0;
-    else if (f == "--max-shard-mb" && v) ok = absl::SimpleAtoi(argv[++i], &a.max_shard_mb);
-    else if (f == "--drop-optimizer") a.drop_optimizer = true;
-    else if (a.cmd == "inspect" && a.input.empty() && f.rfind("--", 0) != 0) a.input = f;
-    else ok = false;
+    if (f == "--input" && v)
+      a.input = argv[++i];
+    else if (f == "--output" && v)
+      a.output = argv[++i];
+    else if (f == "--recipe" && v)
+      a.recipe = argv[++i];
+    else if (f == "--dtype" && v)
+      a.dtype = argv[++i];
+    else if (f == "--set" && v)
+      a.overrides.push_back(argv[++i]);
+    else if (f == "--tp" && v)
+      ok = absl::SimpleAtoi(argv[++i], &a.tp) && a.tp > 0;
+    else if (f == "--max-shard-mb" && v)
+      ok = absl::SimpleAtoi(argv[++i], &a.max_shard_mb);
+    else if (f == "--drop-optimizer")
+      a.drop_optimizer = true;
+    else if (a.cmd == "inspect" && a.input.empty() && f.rfind("--", 0) != 0)
+      a.input = f;
+    else
+      ok = false;
     if (!ok) {
       std::fprintf(stderr, "convert_checkpoint: bad argument '%s'\n%s", f.c_str(), kUsage);
       return 2;

@@ -12,8 +12,9 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: inspect_dataset PREFIX [--dump] [--decode --tokenizer-type T "
-                         "--vocab-file F [--merges-file F]]\n");
+    std::fprintf(stderr,
+                 "usage: inspect_dataset PREFIX [--dump] [--decode --tokenizer-type T "
+                 "--vocab-file F [--merges-file F]]\n");
     return 2;
   }
   std::string prefix = argv[1];
@@ -21,12 +22,20 @@ int main(int argc, char** argv) {
   braid::TokenizerOptions to;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--dump") dump = true;
-    else if (a == "--decode") dump = decode = true;
-    else if (a == "--tokenizer-type" && i + 1 < argc) to.type = argv[++i];
-    else if (a == "--vocab-file" && i + 1 < argc) to.vocab_file = argv[++i];
-    else if (a == "--merges-file" && i + 1 < argc) to.merges_file = argv[++i];
-    else { std::fprintf(stderr, "inspect_dataset: bad argument '%s'\n", a.c_str()); return 2; }
+    if (a == "--dump")
+      dump = true;
+    else if (a == "--decode")
+      dump = decode = true;
+    else if (a == "--tokenizer-type" && i + 1 < argc)
+      to.type = argv[++i];
+    else if (a == "--vocab-file" && i + 1 < argc)
+      to.vocab_file = argv[++i];
+    else if (a == "--merges-file" && i + 1 < argc)
+      to.merges_file = argv[++i];
+    else {
+      std::fprintf(stderr, "inspect_dataset: bad argument '%s'\n", a.c_str());
+      return 2;
+    }
   }
   auto ds = braid::IndexedDataset::Open(prefix);
   if (!ds.ok()) {
@@ -36,7 +45,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<braid::Tokenizer> tok;
   if (decode) {
     auto t = braid::MakeTokenizer(to);
-    if (!t.ok()) { std::fprintf(stderr, "inspect_dataset: %s\n", std::string(t.status().message()).c_str()); return 1; }
+    if (!t.ok()) {
+      std::fprintf(stderr, "inspect_dataset: %s\n", std::string(t.status().message()).c_str());
+      return 1;
+    }
     tok = std::move(*t);
   }
   const auto& d = **ds;

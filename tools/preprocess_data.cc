@@ -248,15 +248,15 @@ double Now() {
 absl::Status Run(const Options& o) {
   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> probe, MakeTokenizer(o.tokenizer));
   if (o.append_eod && probe->special().eod < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--append-eod: the ", probe->name(), " vocabulary has no end-of-document token."));
+    return absl::InvalidArgumentError(absl::StrCat("--append-eod: the ", probe->name(),
+                                                   " vocabulary has no end-of-document token."));
   }
   const TokenDType dtype = TokenDTypeForVocab(probe->VocabSize());
   std::vector<std::unique_ptr<IndexedDatasetBuilder>> out;
   std::vector<std::string> prefixes;
   for (const std::string& key : o.keys) {
-    prefixes.push_back(absl::StrCat(o.output_prefix, "_", key, "_",
-                                    o.split_sentences ? "sentence" : "document"));
+    prefixes.push_back(
+        absl::StrCat(o.output_prefix, "_", key, "_", o.split_sentences ? "sentence" : "document"));
     BRAID_ASSIGN_OR_RETURN(auto b, IndexedDatasetBuilder::Create(prefixes.back(), dtype));
     out.push_back(std::move(b));
   }
@@ -364,19 +364,21 @@ absl::Status Run(const Options& o) {
   for (auto& b : out) BRAID_RETURN_IF_ERROR(b->Finish());
 
   double secs = std::max(1e-9, Now() - start);
-  std::fprintf(stderr, "%s[preprocess] done: %ld documents, %ld sequences, %ld tokens (%s) in "
+  std::fprintf(stderr,
+               "%s[preprocess] done: %ld documents, %ld sequences, %ld tokens (%s) in "
                "%.2f s: %s tok/s, %.2f MB/s of text, %d worker(s)\n",
                tty ? "\n" : "", static_cast<long>(out[0]->num_documents()),
-               static_cast<long>(out[0]->num_sequences()),
-               static_cast<long>(out[0]->num_tokens()), TokenDTypeName(dtype), secs,
-               Human(out[0]->num_tokens() / secs).c_str(), bytes / secs / 1e6, o.workers);
+               static_cast<long>(out[0]->num_sequences()), static_cast<long>(out[0]->num_tokens()),
+               TokenDTypeName(dtype), secs, Human(out[0]->num_tokens() / secs).c_str(),
+               bytes / secs / 1e6, o.workers);
   for (int p = 0; p < kNumProblems; ++p) {
     if (counts[p] > 0) {
       std::fprintf(stderr, "[preprocess] %ld x %s\n", static_cast<long>(counts[p]),
                    kProblemNames[p]);
     }
   }
-  for (const std::string& p : prefixes) std::fprintf(stderr, "[preprocess] wrote %s.bin/.idx\n", p.c_str());
+  for (const std::string& p : prefixes)
+    std::fprintf(stderr, "[preprocess] wrote %s.bin/.idx\n", p.c_str());
   return absl::OkStatus();
 }
 
@@ -404,23 +406,40 @@ int Main(int argc, char** argv) {
       return std::string(argv[++i]);
     };
     std::optional<std::string> v;
-    if (a == "--input" && (v = value())) o.input = *v;
-    else if (a == "--output-prefix" && (v = value())) o.output_prefix = *v;
-    else if (a == "--tokenizer-type" && (v = value())) o.tokenizer.type = *v;
-    else if (a == "--vocab-file" && (v = value())) o.tokenizer.vocab_file = *v;
-    else if (a == "--merges-file" && (v = value())) o.tokenizer.merges_file = *v;
-    else if (a == "--json-keys" && (v = value())) o.keys = absl::StrSplit(*v, ',', absl::SkipEmpty());
-    else if (a == "--text-format" && (v = value())) o.format = *v;
-    else if (a == "--workers" && (v = value()) && absl::SimpleAtoi(*v, &o.workers) && o.workers > 0) {}
-    else if (a == "--batch-docs" && (v = value()) && absl::SimpleAtoi(*v, &o.batch_docs) && o.batch_docs > 0) {}
-    else if (a == "--lowercase") o.tokenizer.lowercase = true;
-    else if (a == "--cased") o.tokenizer.lowercase = false;
-    else if (a == "--append-eod") o.append_eod = true;
-    else if (a == "--split-sentences") o.split_sentences = true;
-    else if (a == "--help" || a == "-h") { std::fputs(kUsage, stdout); return 0; }
-    else if (merge && a.rfind("--", 0) != 0) positional.push_back(a);
+    if (a == "--input" && (v = value()))
+      o.input = *v;
+    else if (a == "--output-prefix" && (v = value()))
+      o.output_prefix = *v;
+    else if (a == "--tokenizer-type" && (v = value()))
+      o.tokenizer.type = *v;
+    else if (a == "--vocab-file" && (v = value()))
+      o.tokenizer.vocab_file = *v;
+    else if (a == "--merges-file" && (v = value()))
+      o.tokenizer.merges_file = *v;
+    else if (a == "--json-keys" && (v = value()))
+      o.keys = absl::StrSplit(*v, ',', absl::SkipEmpty());
+    else if (a == "--text-format" && (v = value()))
+      o.format = *v;
+    else if (a == "--workers" && (v = value()) && absl::SimpleAtoi(*v, &o.workers) &&
+             o.workers > 0) {
+    } else if (a == "--batch-docs" && (v = value()) && absl::SimpleAtoi(*v, &o.batch_docs) &&
+               o.batch_docs > 0) {
+    } else if (a == "--lowercase")
+      o.tokenizer.lowercase = true;
+    else if (a == "--cased")
+      o.tokenizer.lowercase = false;
+    else if (a == "--append-eod")
+      o.append_eod = true;
+    else if (a == "--split-sentences")
+      o.split_sentences = true;
+    else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (merge && a.rfind("--", 0) != 0)
+      positional.push_back(a);
     else {
-      std::fprintf(stderr, "preprocess_data: bad or incomplete argument '%s'\n%s", a.c_str(), kUsage);
+      std::fprintf(stderr, "preprocess_data: bad or incomplete argument '%s'\n%s", a.c_str(),
+                   kUsage);
       return 2;
     }
   }

@@ -155,7 +155,8 @@ class Reader : public Fields {
       } else if (n->kind != Node::Kind::kNull) {
         Error(n->loc, Path(key),
               absl::StrCat("expected a mapping of keys, got ", n->KindName(), " '", n->scalar,
-                           "'. HINT: write `", key, ":` on its own line and its keys indented "
+                           "'. HINT: write `", key,
+                           ":` on its own line and its keys indented "
                            "below it."));
       }
     }
@@ -172,16 +173,18 @@ class Reader : public Fields {
     double as_double;
     if (!absl::SimpleAtoi(n->scalar, &value)) {
       if (absl::SimpleAtod(n->scalar, &as_double)) {
-        Error(n->loc, Path(key), absl::StrCat("expected an integer, got '", n->scalar,
-                                              "'. HINT: write a whole number."));
+        Error(n->loc, Path(key),
+              absl::StrCat("expected an integer, got '", n->scalar,
+                           "'. HINT: write a whole number."));
       } else {
         Error(n->loc, Path(key), absl::StrCat("expected an integer, got '", n->scalar, "'."));
       }
       return;
     }
     if (value < lo || value > hi) {
-      Error(n->loc, Path(key), absl::StrCat("value ", value, " is out of range [", lo, ", ",
-                                            hi == kMaxInt ? "inf" : absl::StrCat(hi), "]."));
+      Error(n->loc, Path(key),
+            absl::StrCat("value ", value, " is out of range [", lo, ", ",
+                         hi == kMaxInt ? "inf" : absl::StrCat(hi), "]."));
       return;
     }
     *v = value;
@@ -196,8 +199,9 @@ class Reader : public Fields {
       return;
     }
     if (!(value >= lo && value <= hi)) {
-      Error(n->loc, Path(key), absl::StrCat("value ", n->scalar, " is out of range [",
-                                            ShortestDouble(lo), ", ", ShortestDouble(hi), "]."));
+      Error(n->loc, Path(key),
+            absl::StrCat("value ", n->scalar, " is out of range [", ShortestDouble(lo), ", ",
+                         ShortestDouble(hi), "]."));
       return;
     }
     *v = value;
@@ -241,8 +245,8 @@ class Reader : public Fields {
     std::vector<std::string> out;
     for (const Node& item : n->items) {
       if (item.kind != Node::Kind::kScalar) {
-        Error(item.loc, Path(key), absl::StrCat("list items must be strings, got ",
-                                                item.KindName(), "."));
+        Error(item.loc, Path(key),
+              absl::StrCat("list items must be strings, got ", item.KindName(), "."));
         return;
       }
       out.push_back(item.scalar);
@@ -258,9 +262,9 @@ class Reader : public Fields {
       double value;
       if (item.kind != Node::Kind::kScalar || !ParseFloat(item.scalar, &value) ||
           !(value >= lo && value <= hi)) {
-        Error(item.loc, Path(key), absl::StrCat("list items must be numbers in [",
-                                                ShortestDouble(lo), ", ", ShortestDouble(hi),
-                                                "], got '", item.scalar, "'."));
+        Error(item.loc, Path(key),
+              absl::StrCat("list items must be numbers in [", ShortestDouble(lo), ", ",
+                           ShortestDouble(hi), "], got '", item.scalar, "'."));
         return;
       }
       out.push_back(value);
@@ -303,8 +307,8 @@ class Reader : public Fields {
     const Node* n = Lookup(key);
     if (n == nullptr) {
       if (need == Need::kRequired) {
-        std::string section = Top().path.empty() ? "at the top level"
-                                                 : absl::StrCat("under `", Top().path, ":`");
+        std::string section =
+            Top().path.empty() ? "at the top level" : absl::StrCat("under `", Top().path, ":`");
         Error(Top().loc, Path(key),
               absl::StrCat("missing required key. HINT: add `", key, ": <", expected, ">` ",
                            section, ", or pass --set ", Path(key), "=..."));
@@ -332,8 +336,9 @@ class Reader : public Fields {
       return &wrapped;
     }
     if (n->kind != Node::Kind::kSequence) {
-      Error(n->loc, Path(key), absl::StrCat("expected a list, got ", n->KindName(),
-                                            ". HINT: write [a, b] or one '- item' per line."));
+      Error(n->loc, Path(key),
+            absl::StrCat("expected a list, got ", n->KindName(),
+                         ". HINT: write [a, b] or one '- item' per line."));
       return nullptr;
     }
     Record(key);
@@ -426,22 +431,26 @@ absl::Status ValidateStatic(const Config& c) {
   };
   const ModelConfig& m = c.model;
   if (m.hidden_size % m.num_attention_heads != 0) {
-    fail("model.hidden_size", absl::StrFormat(
-        "%d is not divisible by model.num_attention_heads = %d. HINT: the head size is "
-        "hidden_size / num_attention_heads and must be whole.", m.hidden_size,
-        m.num_attention_heads));
+    fail("model.hidden_size",
+         absl::StrFormat(
+             "%d is not divisible by model.num_attention_heads = %d. HINT: the head size is "
+             "hidden_size / num_attention_heads and must be whole.",
+             m.hidden_size, m.num_attention_heads));
   }
   int64_t tp = c.parallel.tensor_parallel_size;
   if (m.num_attention_heads % tp != 0) {
-    fail("model.num_attention_heads", absl::StrFormat(
-        "%d heads cannot be split across parallel.tensor_parallel_size = %d ranks. HINT: pick a "
-        "TP size that divides the number of heads.", m.num_attention_heads, tp));
+    fail("model.num_attention_heads",
+         absl::StrFormat("%d heads cannot be split across parallel.tensor_parallel_size = %d "
+                         "ranks. HINT: pick a "
+                         "TP size that divides the number of heads.",
+                         m.num_attention_heads, tp));
   }
   int64_t ffn = m.ffn_hidden_size > 0 ? m.ffn_hidden_size : 4 * m.hidden_size;
   if (ffn % tp != 0) {
     fail(m.ffn_hidden_size > 0 ? "model.ffn_hidden_size" : "model.hidden_size",
          absl::StrFormat("the FFN width %d is not divisible by parallel.tensor_parallel_size = "
-                         "%d. HINT: pick a TP size that divides it.", ffn, tp));
+                         "%d. HINT: pick a TP size that divides it.",
+                         ffn, tp));
   }
   if (m.max_position_embeddings > 0 && m.max_position_embeddings < m.seq_length) {
     fail("model.max_position_embeddings",
@@ -463,14 +472,15 @@ absl::Status ValidateStatic(const Config& c) {
       if (ok) sum += v;
     }
     if (!ok || sum <= 0) {
-      fail("data.split", absl::StrCat("'", c.data.split, "' is not three non-negative "
+      fail("data.split", absl::StrCat("'", c.data.split,
+                                      "' is not three non-negative "
                                       "proportions train,valid,test. HINT: e.g. \"949,50,1\"."));
     }
   }
   if (c.train.min_lr > c.train.lr) {
-    fail("train.min_lr", absl::StrFormat("%s is above train.lr = %s.",
-                                         ShortestDouble(c.train.min_lr),
-                                         ShortestDouble(c.train.lr)));
+    fail("train.min_lr",
+         absl::StrFormat("%s is above train.lr = %s.", ShortestDouble(c.train.min_lr),
+                         ShortestDouble(c.train.lr)));
   }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
@@ -516,8 +526,7 @@ int64_t PaddedVocabSize(int64_t vocab_size, int64_t divisible_by, int64_t tp) {
   return (vocab_size + multiple - 1) / multiple * multiple;
 }
 
-absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size,
-                                         int64_t vocab_size) {
+absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size, int64_t vocab_size) {
   DerivedSizes d;
   d.world_size = world_size;
   d.tp = c.parallel.tensor_parallel_size;
@@ -540,13 +549,13 @@ absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size,
         (d.global_batch_size / (micro * d.dp) + 1) * micro * d.dp));
   }
   d.accumulation_steps = d.global_batch_size / (micro * d.dp);
-  d.ffn_hidden_size = c.model.ffn_hidden_size > 0 ? c.model.ffn_hidden_size
-                                                  : 4 * c.model.hidden_size;
-  d.max_position_embeddings = c.model.max_position_embeddings > 0
-                                  ? c.model.max_position_embeddings
-                                  : c.model.seq_length;
+  d.ffn_hidden_size =
+      c.model.ffn_hidden_size > 0 ? c.model.ffn_hidden_size : 4 * c.model.hidden_size;
+  d.max_position_embeddings =
+      c.model.max_position_embeddings > 0 ? c.model.max_position_embeddings : c.model.seq_length;
   int64_t vocab = vocab_size > 0 ? vocab_size : c.model.vocab_size;
-  if (vocab > 0) d.padded_vocab_size = PaddedVocabSize(vocab, c.model.make_vocab_size_divisible_by, d.tp);
+  if (vocab > 0)
+    d.padded_vocab_size = PaddedVocabSize(vocab, c.model.make_vocab_size_divisible_by, d.tp);
   return d;
 }
 
@@ -554,7 +563,8 @@ std::string ConfigToYaml(const Config& config, const DerivedSizes* derived) {
   Config copy = config;  // the walk takes mutable pointers; printing changes nothing
   Printer printer(config);
   DescribeConfig(copy, printer);
-  std::string out = absl::StrCat("# effective config of ", config.source_file, "\n", printer.text());
+  std::string out =
+      absl::StrCat("# effective config of ", config.source_file, "\n", printer.text());
   if (derived != nullptr) {
     absl::StrAppendFormat(&out,
                           "# derived: world_size=%d tp=%d dp=%d accumulation_steps=%d "
@@ -563,9 +573,8 @@ std::string ConfigToYaml(const Config& config, const DerivedSizes* derived) {
                           derived->world_size, derived->tp, derived->dp,
                           derived->accumulation_steps, derived->global_batch_size,
                           derived->ffn_hidden_size, derived->max_position_embeddings,
-                          derived->padded_vocab_size > 0
-                              ? absl::StrCat(derived->padded_vocab_size)
-                              : std::string("(from the tokenizer)"));
+                          derived->padded_vocab_size > 0 ? absl::StrCat(derived->padded_vocab_size)
+                                                         : std::string("(from the tokenizer)"));
   }
   return out;
 }

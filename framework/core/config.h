@@ -13,13 +13,13 @@
 namespace braid {
 
 struct ModelConfig {
-  int64_t num_layers = 0;               // required
-  int64_t hidden_size = 0;              // required
-  int64_t num_attention_heads = 0;      // required
-  int64_t ffn_hidden_size = 0;          // 0 -> 4 * hidden_size
-  int64_t seq_length = 0;               // required
-  int64_t max_position_embeddings = 0;  // 0 -> seq_length
-  int64_t vocab_size = 0;               // 0 -> taken from the tokenizer
+  int64_t num_layers = 0;                      // required
+  int64_t hidden_size = 0;                     // required
+  int64_t num_attention_heads = 0;             // required
+  int64_t ffn_hidden_size = 0;                 // 0 -> 4 * hidden_size
+  int64_t seq_length = 0;                      // required
+  int64_t max_position_embeddings = 0;         // 0 -> seq_length
+  int64_t vocab_size = 0;                      // 0 -> taken from the tokenizer
   int64_t make_vocab_size_divisible_by = 128;  // padded to a multiple of this x TP
   double hidden_dropout = 0.1;
   double attention_dropout = 0.1;
@@ -46,18 +46,18 @@ struct DataConfig {
   std::string vocab_file;
   std::string merges_file;
   bool lowercase = true;
-  int64_t prefetch = 2;  // batches prepared ahead by the background thread
+  int64_t prefetch = 2;   // batches prepared ahead by the background thread
   std::string cache_dir;  // sample-index cache; empty -> next to the data
   // Masked LM (BERT):
   double mask_prob = 0.15;
-  int64_t max_predictions = 0;    // 0 -> round(mask_prob x seq_length) (20 for 128)
+  int64_t max_predictions = 0;  // 0 -> round(mask_prob x seq_length) (20 for 128)
   double short_seq_prob = 0.1;
   bool whole_word_masking = false;
 };
 
 struct TrainConfig {
-  std::string device = "cpu";     // cpu | cuda
-  std::string precision = "fp32"; // fp32 | bf16
+  std::string device = "cpu";      // cpu | cuda
+  std::string precision = "fp32";  // fp32 | bf16
   int64_t micro_batch_size = 4;
   int64_t global_batch_size = 0;  // 0 -> micro_batch_size x DP (no accumulation)
   int64_t train_steps = 100;
@@ -73,9 +73,9 @@ struct TrainConfig {
   double clip_grad = 1.0;  // 0 -> no clipping
   int64_t eval_interval = 100;
   int64_t eval_steps = 10;
-  int64_t threads = 0;       // intra-op threads per rank; 0 -> node cores / ranks on the node
-  int64_t max_bad_steps = 3; // consecutive NaN/Inf steps before the run stops
-  int64_t exit_interval = 0; // stop (after saving a checkpoint) when step % this == 0; 0: never
+  int64_t threads = 0;        // intra-op threads per rank; 0 -> node cores / ranks on the node
+  int64_t max_bad_steps = 3;  // consecutive NaN/Inf steps before the run stops
+  int64_t exit_interval = 0;  // stop (after saving a checkpoint) when step % this == 0; 0: never
 };
 
 struct CheckpointConfig {
@@ -120,7 +120,7 @@ struct DerivedSizes {
   int64_t global_batch_size = 1;
   int64_t ffn_hidden_size = 0;
   int64_t max_position_embeddings = 0;
-  int64_t padded_vocab_size = 0;   // 0 while the vocabulary size is not known
+  int64_t padded_vocab_size = 0;  // 0 while the vocabulary size is not known
 };
 
 // Loads a recipe file, resolves `include:` (paths relative to the including file), applies

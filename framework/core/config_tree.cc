@@ -32,10 +32,14 @@ Node* Node::Find(const std::string& key) {
 }
 const char* Node::KindName() const {
   switch (kind) {
-    case Kind::kNull: return "nothing (null)";
-    case Kind::kScalar: return "a scalar";
-    case Kind::kSequence: return "a list";
-    case Kind::kMap: return "a mapping";
+    case Kind::kNull:
+      return "nothing (null)";
+    case Kind::kScalar:
+      return "a scalar";
+    case Kind::kSequence:
+      return "a list";
+    case Kind::kMap:
+      return "a mapping";
   }
   return "?";
 }
@@ -80,9 +84,9 @@ absl::StatusOr<Node> Convert(const YAML::Node& y, const std::string& file) {
               if (e.key == key) return e.key_loc;
             return key_loc;
           }();
-          return absl::InvalidArgumentError(absl::StrCat(
-              key_loc.ToString(), ": ", key, ": duplicate key (first set at ", first.ToString(),
-              "). HINT: keep one of them."));
+          return absl::InvalidArgumentError(
+              absl::StrCat(key_loc.ToString(), ": ", key, ": duplicate key (first set at ",
+                           first.ToString(), "). HINT: keep one of them."));
         }
         BRAID_ASSIGN_OR_RETURN(Node value, Convert(it->second, file));
         n.entries.push_back(Node::Entry{key, key_loc, std::move(value)});
@@ -112,8 +116,9 @@ absl::StatusOr<Node> ResolveIncludes(Node root, const fs::path& base_dir,
   }
   if (root.kind != Node::Kind::kMap) {
     return absl::InvalidArgumentError(
-        absl::StrCat(root.loc.ToString(), ": the top level of a recipe must be a mapping of "
-                                          "sections (model:, train:, ...), not ",
+        absl::StrCat(root.loc.ToString(),
+                     ": the top level of a recipe must be a mapping of "
+                     "sections (model:, train:, ...), not ",
                      root.KindName(), "."));
   }
   const Node* inc = root.Find("include");
@@ -135,9 +140,8 @@ absl::StatusOr<Node> ResolveIncludes(Node root, const fs::path& base_dir,
   merged.loc = root.loc;
   for (const Node* name : names) {
     if (name->kind != Node::Kind::kScalar) {
-      return absl::InvalidArgumentError(absl::StrCat(name->loc.ToString(),
-                                                     ": include: expected a file name, got ",
-                                                     name->KindName(), "."));
+      return absl::InvalidArgumentError(absl::StrCat(
+          name->loc.ToString(), ": include: expected a file name, got ", name->KindName(), "."));
     }
     fs::path p = fs::path(name->scalar);
     if (p.is_relative()) p = base_dir / p;
@@ -147,14 +151,15 @@ absl::StatusOr<Node> ResolveIncludes(Node root, const fs::path& base_dir,
     std::string key = ec ? p.string() : canonical.string();
     if (std::find(stack.begin(), stack.end(), key) != stack.end()) {
       stack.push_back(key);
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, "include cycle: ", absl::StrJoin(stack, " -> "),
-          ". HINT: a file may not include itself, directly or through others."));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "include cycle: ", absl::StrJoin(stack, " -> "),
+                       ". HINT: a file may not include itself, directly or through others."));
     }
     BRAID_ASSIGN_OR_RETURN(std::string text, ReadFile(p.string(), where));
     BRAID_ASSIGN_OR_RETURN(Node child, ParseYaml(text, p.string()));
     stack.push_back(key);
-    BRAID_ASSIGN_OR_RETURN(Node resolved, ResolveIncludes(std::move(child), p.parent_path(), stack));
+    BRAID_ASSIGN_OR_RETURN(Node resolved,
+                           ResolveIncludes(std::move(child), p.parent_path(), stack));
     stack.pop_back();
     MergeInto(merged, resolved);
   }

@@ -22,8 +22,8 @@ struct Node {
   struct Entry;
   Kind kind = Kind::kNull;
   std::string scalar;
-  std::vector<Node> items;       // kSequence
-  std::vector<Entry> entries;    // kMap, in file order
+  std::vector<Node> items;     // kSequence
+  std::vector<Entry> entries;  // kMap, in file order
   Location loc;
 
   const Node* Find(const std::string& key) const;

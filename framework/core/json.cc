@@ -36,9 +36,8 @@ class Parser {
         ++col;
       }
     }
-    return absl::InvalidArgumentError(
-        absl::StrFormat("JSON error at line %d, column %d (byte %d): %s", line, col, pos_,
-                        message_));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "JSON error at line %d, column %d (byte %d): %s", line, col, pos_, message_));
   }
   bool Fail(const char* m) {
     message_ = m;
@@ -61,13 +60,26 @@ class Parser {
     if (pos_ >= s_.size()) return Fail("unexpected end of input");
     char c = s_[pos_];
     switch (c) {
-      case '{': return Object(v, depth);
-      case '[': return Array(v, depth);
-      case '"': v->kind = JsonValue::Kind::kString; return String(&v->text);
-      case 't': v->kind = JsonValue::Kind::kBool; v->boolean = true; return Literal("true");
-      case 'f': v->kind = JsonValue::Kind::kBool; v->boolean = false; return Literal("false");
-      case 'n': v->kind = JsonValue::Kind::kNull; return Literal("null");
-      default: return Number(v);
+      case '{':
+        return Object(v, depth);
+      case '[':
+        return Array(v, depth);
+      case '"':
+        v->kind = JsonValue::Kind::kString;
+        return String(&v->text);
+      case 't':
+        v->kind = JsonValue::Kind::kBool;
+        v->boolean = true;
+        return Literal("true");
+      case 'f':
+        v->kind = JsonValue::Kind::kBool;
+        v->boolean = false;
+        return Literal("false");
+      case 'n':
+        v->kind = JsonValue::Kind::kNull;
+        return Literal("null");
+      default:
+        return Number(v);
     }
   }
 
@@ -77,9 +89,9 @@ class Parser {
     size_t digits = pos_;
     while (pos_ < s_.size() && isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
     if (pos_ == digits) return Fail("expected a value");
-    while (pos_ < s_.size() && (isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '.' ||
-                                s_[pos_] == 'e' || s_[pos_] == 'E' || s_[pos_] == '+' ||
-                                s_[pos_] == '-'))
+    while (pos_ < s_.size() &&
+           (isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '.' || s_[pos_] == 'e' ||
+            s_[pos_] == 'E' || s_[pos_] == '+' || s_[pos_] == '-'))
       ++pos_;
     v->kind = JsonValue::Kind::kNumber;
     v->text = std::string(s_.substr(start, pos_ - start));
@@ -93,10 +105,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       char c = s_[pos_ + i];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-      else return Fail("bad \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        v |= c - 'A' + 10;
+      else
+        return Fail("bad \\u escape");
     }
     pos_ += 4;
     *out = v;
@@ -118,14 +134,30 @@ class Parser {
       if (pos_ >= s_.size()) return Fail("unterminated escape");
       char e = s_[pos_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp;
           if (!Hex4(&cp)) return false;
@@ -144,7 +176,8 @@ class Parser {
           AppendUtf8(cp, out);
           break;
         }
-        default: return Fail("unknown escape");
+        default:
+          return Fail("unknown escape");
       }
     }
   }
@@ -234,13 +267,27 @@ std::string JsonQuote(std::string_view s) {
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (u < 0x20) {
           out += absl::StrFormat("\\u%04x", u);

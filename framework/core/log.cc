@@ -84,8 +84,8 @@ void SetFatalHandler(FatalHandler handler) { g_fatal_handler = handler; }
 
 void Fatal(const char* file, int line, const std::string& message) {
   {
-    std::string text = absl::StrFormat("[%s]%s FATAL %s:%d: %s\n", TimeStamp(), RankTag(), file,
-                                       line, message);
+    std::string text =
+        absl::StrFormat("[%s]%s FATAL %s:%d: %s\n", TimeStamp(), RankTag(), file, line, message);
     std::lock_guard<std::mutex> lock(g_write_mutex);
     std::fflush(stdout);
     std::fwrite(text.data(), 1, text.size(), stderr);

@@ -39,7 +39,7 @@ class LogLine {
 #define BLOG_LEVEL_INFO ::braid::LogLevel::kInfo
 #define BLOG_LEVEL_WARNING ::braid::LogLevel::kWarning
 #define BLOG_LEVEL_ERROR ::braid::LogLevel::kError
-#define BLOG(level, tag)                                                       \
-  if (!::braid::ShouldLog(BLOG_LEVEL_##level) && !::braid::HasLogFile()) {    \
-  } else                                                                       \
+#define BLOG(level, tag)                                                   \
+  if (!::braid::ShouldLog(BLOG_LEVEL_##level) && !::braid::HasLogFile()) { \
+  } else                                                                   \
     ::braid::LogLine(BLOG_LEVEL_##level, tag).stream()

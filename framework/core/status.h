@@ -7,10 +7,10 @@
 #define BRAID_CONCAT_(a, b) BRAID_CONCAT_INNER_(a, b)
 
 // Returns the status from the enclosing function when `expr` is not OK.
-#define BRAID_RETURN_IF_ERROR(expr)                  \
-  do {                                               \
-    ::absl::Status braid_status_ = (expr);           \
-    if (!braid_status_.ok()) return braid_status_;   \
+#define BRAID_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::absl::Status braid_status_ = (expr);         \
+    if (!braid_status_.ok()) return braid_status_; \
   } while (0)
 
 // `BRAID_ASSIGN_OR_RETURN(auto x, MakeX());` unwraps a StatusOr or returns its error.

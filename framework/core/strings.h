@@ -9,7 +9,9 @@
 namespace braid {
 
 // Debian's Abseil has its own string_view type (not std::string_view): convert at the boundary.
-inline absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+inline absl::string_view AsAbsl(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
 
 // Levenshtein distance between two ASCII strings.
 int EditDistance(const std::string& a, const std::string& b);

@@ -37,8 +37,8 @@ absl::StatusOr<std::unique_ptr<BlendedDataset>> BlendedDataset::Create(
     std::vector<std::unique_ptr<SampleSource>> sources, const std::vector<double>& weights,
     int64_t total) {
   if (sources.empty() || sources.size() != weights.size() || sources.size() > 65535) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "blend: %d sources and %d weights", sources.size(), weights.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("blend: %d sources and %d weights", sources.size(), weights.size()));
   }
   std::vector<int64_t> counts = BlendCounts(weights, total);
   for (size_t d = 0; d < sources.size(); ++d) {
@@ -46,8 +46,7 @@ absl::StatusOr<std::unique_ptr<BlendedDataset>> BlendedDataset::Create(
         sources[d]->sample_length() != sources[0]->sample_length()) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "blend: source %d has %d samples of length %d; the blend needs %d of length %d", d,
-          sources[d]->size(), sources[d]->sample_length(), counts[d],
-          sources[0]->sample_length()));
+          sources[d]->size(), sources[d]->sample_length(), counts[d], sources[0]->sample_length()));
     }
   }
   std::unique_ptr<BlendedDataset> b(new BlendedDataset());

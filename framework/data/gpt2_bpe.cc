@@ -25,8 +25,8 @@ constexpr char kEndOfText[] = "<|endoftext|>";
 // Python regex's \s (Unicode White_Space), as the reference encoder sees it.
 bool IsSpace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
 }
 
 enum class Cls : uint8_t { kLetter, kNumber, kSpace, kOther };
@@ -139,8 +139,9 @@ class Gpt2Tokenizer : public Tokenizer {
     t->parse_special_ = o.parse_special;
     BRAID_RETURN_IF_ERROR(t->LoadVocab(o.vocab_file));
     if (o.merges_file.empty()) {
-      return absl::InvalidArgumentError("the gpt2 tokenizer needs merges.txt as well as "
-                                        "vocab.json. HINT: set data.merges_file (or --merges).");
+      return absl::InvalidArgumentError(
+          "the gpt2 tokenizer needs merges.txt as well as "
+          "vocab.json. HINT: set data.merges_file (or --merges).");
     }
     BRAID_RETURN_IF_ERROR(t->LoadMerges(o.merges_file));
     return std::unique_ptr<Tokenizer>(std::move(t));
@@ -171,9 +172,9 @@ class Gpt2Tokenizer : public Tokenizer {
     for (const auto& [token, id] : json->members) {
       if (!id.IsInteger() || id.AsInt() < 0 ||
           id.AsInt() >= static_cast<int64_t>(json->members.size())) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: token %s has id %s; ids must be integers 0..%d.", path, JsonQuote(token),
-            id.text, json->members.size() - 1));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: token %s has id %s; ids must be integers 0..%d.", path,
+                            JsonQuote(token), id.text, json->members.size() - 1));
       }
       vocab_[token] = static_cast<int32_t>(id.AsInt());
       id_to_token_[id.AsInt()] = token;
@@ -211,14 +212,16 @@ class Gpt2Tokenizer : public Tokenizer {
       if (sp == absl::string_view::npos || line.find(' ', sp + 1) != absl::string_view::npos) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s:%d: expected two space-separated symbols, got '%s'. HINT: is this merges.txt "
-            "(vocab.bpe)?", path, line_no, std::string(line.substr(0, 80))));
+            "(vocab.bpe)?",
+            path, line_no, std::string(line.substr(0, 80))));
       }
       std::string a(line.substr(0, sp)), b(line.substr(sp + 1));
       auto ia = vocab_.find(a), ib = vocab_.find(b), im = vocab_.find(a + b);
       if (ia == vocab_.end() || ib == vocab_.end() || im == vocab_.end()) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s:%d: merge '%s %s' uses a symbol that is not in the vocabulary. HINT: vocab.json "
-            "and merges.txt must come from the same tokenizer.", path, line_no, a, b));
+            "and merges.txt must come from the same tokenizer.",
+            path, line_no, a, b));
       }
       merges_.emplace(Key(ia->second, ib->second), Merge{rank++, im->second});
     }

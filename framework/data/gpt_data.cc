@@ -6,7 +6,6 @@
 #include "framework/data/blend.h"
 #include "framework/data/gpt_dataset.h"
 
-
 namespace braid {
 
 absl::StatusOr<GptSplits> BuildSplits(const std::vector<std::string>& paths,
@@ -37,15 +36,15 @@ absl::StatusOr<GptSplits> BuildSplits(const std::vector<std::string>& paths,
       if (num_samples[s] == 0) continue;
       std::vector<std::unique_ptr<SampleSource>> sources;
       for (size_t d = 0; d < data.size(); ++d) {
-        BRAID_ASSIGN_OR_RETURN(auto src, make(data[d], static_cast<int>(d), ranges[d][s], s,
-                                              counts[s][d], may_build));
+        BRAID_ASSIGN_OR_RETURN(
+            auto src, make(data[d], static_cast<int>(d), ranges[d][s], s, counts[s][d], may_build));
         sources.push_back(std::move(src));
       }
       if (sources.size() == 1) {
         out.split[s] = std::move(sources[0]);
       } else {
-        BRAID_ASSIGN_OR_RETURN(auto b, BlendedDataset::Create(std::move(sources), weights,
-                                                              num_samples[s]));
+        BRAID_ASSIGN_OR_RETURN(auto b,
+                               BlendedDataset::Create(std::move(sources), weights, num_samples[s]));
         out.split[s] = std::move(b);
       }
     }
@@ -66,8 +65,8 @@ absl::StatusOr<GptSplits> BuildGptSplits(const GptDataSpec& spec, bool is_builde
       spec.paths, spec.weights, spec.split, spec.num_samples, is_builder, barrier,
       [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s, int64_t samples,
           bool may_build) -> absl::StatusOr<std::unique_ptr<SampleSource>> {
-        GptIndexSpec is{docs, spec.seq_length, samples, spec.seed + d, kSplitNames[s],
-                        spec.cache_dir};
+        GptIndexSpec is{docs,          spec.seq_length, samples,
+                        spec.seed + d, kSplitNames[s],  spec.cache_dir};
         BRAID_ASSIGN_OR_RETURN(auto ds, GptDataset::Open(data, is, may_build));
         return std::unique_ptr<SampleSource>(std::move(ds));
       });

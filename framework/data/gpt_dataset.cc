@@ -27,16 +27,19 @@ absl::StatusOr<std::array<DocRange, 3>> SplitDocuments(int64_t n, const std::str
   double total = 0;
   for (double v : w) total += v;
   if (!ok || total <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("data.split '", split, "': expected three "
+    return absl::InvalidArgumentError(absl::StrCat("data.split '", split,
+                                                   "': expected three "
                                                    "non-negative proportions, e.g. 949,50,1"));
   }
   // Megatron: cumulative rounded boundaries, then shifted so the last one is exactly n.
   int64_t idx[4] = {0, 0, 0, 0};
-  for (int k = 0; k < 3; ++k) idx[k + 1] = idx[k] + static_cast<int64_t>(std::llround(w[k] / total * n));
+  for (int k = 0; k < 3; ++k)
+    idx[k + 1] = idx[k] + static_cast<int64_t>(std::llround(w[k] / total * n));
   int64_t diff = idx[3] - n;
   for (int k = 1; k < 4; ++k) idx[k] -= diff;
   std::array<DocRange, 3> out;
-  for (int k = 0; k < 3; ++k) out[k] = DocRange{std::max<int64_t>(0, idx[k]), std::max<int64_t>(0, idx[k + 1])};
+  for (int k = 0; k < 3; ++k)
+    out[k] = DocRange{std::max<int64_t>(0, idx[k]), std::max<int64_t>(0, idx[k + 1])};
   return out;
 }
 
@@ -45,17 +48,18 @@ namespace {
 std::string Describe(const IndexedDataset& data, const GptIndexSpec& s) {
   std::error_code ec;
   std::string path = fs::weakly_canonical(data.prefix(), ec).string();
-  return absl::StrFormat("gpt v1 data=%s docs=%d seqs=%d tokens=%d split=%s[%d,%d) seq=%d "
-                         "samples=%d seed=%d", path, data.num_documents(), data.num_sequences(),
-                         data.num_tokens(), s.split_name, s.documents.begin, s.documents.end,
-                         s.seq_length, s.num_samples, s.seed);
+  return absl::StrFormat(
+      "gpt v1 data=%s docs=%d seqs=%d tokens=%d split=%s[%d,%d) seq=%d "
+      "samples=%d seed=%d",
+      path, data.num_documents(), data.num_sequences(), data.num_tokens(), s.split_name,
+      s.documents.begin, s.documents.end, s.seq_length, s.num_samples, s.seed);
 }
 
 }  // namespace
 
 std::string GptDataset::CachePath(const IndexedDataset& data, const GptIndexSpec& spec) {
-  std::string dir = spec.cache_dir.empty() ? fs::path(data.prefix()).parent_path().string()
-                                           : spec.cache_dir;
+  std::string dir =
+      spec.cache_dir.empty() ? fs::path(data.prefix()).parent_path().string() : spec.cache_dir;
   if (dir.empty()) dir = ".";
   return absl::StrCat(dir, "/", fs::path(data.prefix()).filename().string(), "_gpt_",
                       spec.split_name, "_", HashHex(Describe(data, spec)), ".idx");
@@ -107,8 +111,8 @@ absl::StatusOr<std::unique_ptr<GptDataset>> GptDataset::Open(std::shared_ptr<Ind
     if (tokens_per_epoch <= 0 && spec.num_samples > 0) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "%s: the %s split has no tokens (documents [%d, %d)). HINT: adjust data.split or use "
-          "more data.", data->prefix(), spec.split_name, spec.documents.begin,
-          spec.documents.end));
+          "more data.",
+          data->prefix(), spec.split_name, spec.documents.begin, spec.documents.end));
     }
     const int64_t needed = spec.num_samples * spec.seq_length + 1;
     const int64_t epochs =
@@ -165,8 +169,9 @@ absl::StatusOr<std::unique_ptr<GptDataset>> GptDataset::Open(std::shared_ptr<Ind
   if (ds->sample_starts_ == nullptr || ds->shuffle_ == nullptr || epochs == nullptr ||
       ds->cache_->size("sample_starts") != 2 * (spec.num_samples + 1) ||
       ds->cache_->size("shuffle") != spec.num_samples) {
-    return absl::DataLossError(absl::StrCat(path, ": index arrays have the wrong sizes. HINT: "
-                                                  "delete the file; it is rebuilt."));
+    return absl::DataLossError(absl::StrCat(path,
+                                            ": index arrays have the wrong sizes. HINT: "
+                                            "delete the file; it is rebuilt."));
   }
   ds->epochs_ = epochs[0];
   return ds;

@@ -23,7 +23,7 @@ struct DocRange {
 
 // Megatron's split of N documents by proportions "949,50,1": train, valid, test ranges.
 absl::StatusOr<std::array<DocRange, 3>> SplitDocuments(int64_t num_documents,
-                                                        const std::string& split);
+                                                       const std::string& split);
 
 struct GptIndexSpec {
   DocRange documents;
@@ -39,8 +39,7 @@ class GptDataset : public SampleSource {
   // Opens the cached index for `spec`, building it first when `may_build` and it is missing or
   // stale. Without `may_build` a missing index is an error (the caller waits for the builder).
   static absl::StatusOr<std::unique_ptr<GptDataset>> Open(std::shared_ptr<IndexedDataset> data,
-                                                          const GptIndexSpec& spec,
-                                                          bool may_build);
+                                                          const GptIndexSpec& spec, bool may_build);
   // Where the index of `spec` is cached.
   static std::string CachePath(const IndexedDataset& data, const GptIndexSpec& spec);
 
@@ -58,9 +57,9 @@ class GptDataset : public SampleSource {
   std::shared_ptr<IndexedDataset> data_;
   GptIndexSpec spec_;
   std::unique_ptr<IndexCache> cache_;
-  const int64_t* doc_order_ = nullptr;     // document ids, epoch after epoch
-  const int64_t* sample_starts_ = nullptr; // (position in doc_order_, offset) x (num_samples + 1)
-  const int64_t* shuffle_ = nullptr;       // permutation of the samples
+  const int64_t* doc_order_ = nullptr;      // document ids, epoch after epoch
+  const int64_t* sample_starts_ = nullptr;  // (position in doc_order_, offset) x (num_samples + 1)
+  const int64_t* shuffle_ = nullptr;        // permutation of the samples
   int64_t epochs_ = 0;
 };
 

@@ -52,9 +52,10 @@ absl::Status IndexCache::Write(const std::string& path, const std::string& descr
   std::string tmp = absl::StrFormat("%s.tmp.%d", path, ::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) {
-    return absl::InternalError(absl::StrFormat("%s: cannot create: %s. HINT: check that "
-                                               "data.cache_dir is writable.", tmp,
-                                               std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrFormat("%s: cannot create: %s. HINT: check that "
+                        "data.cache_dir is writable.",
+                        tmp, std::strerror(errno)));
   }
   bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
   for (const auto& [name, data] : arrays) {
@@ -85,8 +86,10 @@ absl::StatusOr<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& 
   const char* p = static_cast<const char*>(c->map_);
   size_t pos = 0;
   auto bad = [&](const std::string& what) {
-    return absl::DataLossError(absl::StrFormat("%s: at byte %d: %s. HINT: delete the file; it is "
-                                               "rebuilt on the next run.", path, pos, what));
+    return absl::DataLossError(
+        absl::StrFormat("%s: at byte %d: %s. HINT: delete the file; it is "
+                        "rebuilt on the next run.",
+                        path, pos, what));
   };
   auto get32 = [&](uint32_t* v) {
     if (pos + 4 > c->bytes_) return false;
@@ -98,7 +101,8 @@ absl::StatusOr<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& 
   pos = 8;
   uint32_t version, dlen, count;
   get32(&version);
-  if (version != kVersion) return bad(absl::StrFormat("version %d, expected %d", version, kVersion));
+  if (version != kVersion)
+    return bad(absl::StrFormat("version %d, expected %d", version, kVersion));
   if (!get32(&dlen) || pos + dlen > c->bytes_) return bad("truncated description");
   if (std::string(p + pos, dlen) != description) {
     return absl::FailedPreconditionError(absl::StrFormat("%s: indexes something else", path));
@@ -118,7 +122,8 @@ absl::StatusOr<std::unique_ptr<IndexCache>> IndexCache::Open(const std::string& 
   }
   pos = (pos + 7) / 8 * 8;
   for (const auto& [name, n] : entries) {
-    if (n > (c->bytes_ - pos) / 8) return bad(absl::StrFormat("array '%s' runs past the end", name));
+    if (n > (c->bytes_ - pos) / 8)
+      return bad(absl::StrFormat("array '%s' runs past the end", name));
     c->arrays_[name] = {reinterpret_cast<const int64_t*>(p + pos), static_cast<int64_t>(n)};
     pos += n * 8;
   }

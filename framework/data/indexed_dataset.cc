@@ -17,24 +17,40 @@ namespace braid {
 
 int TokenDTypeSize(TokenDType t) {
   switch (t) {
-    case TokenDType::kU8: case TokenDType::kI8: return 1;
-    case TokenDType::kI16: case TokenDType::kU16: return 2;
-    case TokenDType::kI32: case TokenDType::kF32: return 4;
-    case TokenDType::kI64: case TokenDType::kF64: return 8;
+    case TokenDType::kU8:
+    case TokenDType::kI8:
+      return 1;
+    case TokenDType::kI16:
+    case TokenDType::kU16:
+      return 2;
+    case TokenDType::kI32:
+    case TokenDType::kF32:
+      return 4;
+    case TokenDType::kI64:
+    case TokenDType::kF64:
+      return 8;
   }
   return 0;
 }
 
 const char* TokenDTypeName(TokenDType t) {
   switch (t) {
-    case TokenDType::kU8: return "uint8";
-    case TokenDType::kI8: return "int8";
-    case TokenDType::kI16: return "int16";
-    case TokenDType::kI32: return "int32";
-    case TokenDType::kI64: return "int64";
-    case TokenDType::kF64: return "float64";
-    case TokenDType::kF32: return "float32";
-    case TokenDType::kU16: return "uint16";
+    case TokenDType::kU8:
+      return "uint8";
+    case TokenDType::kI8:
+      return "int8";
+    case TokenDType::kI16:
+      return "int16";
+    case TokenDType::kI32:
+      return "int32";
+    case TokenDType::kI64:
+      return "int64";
+    case TokenDType::kF64:
+      return "float64";
+    case TokenDType::kF32:
+      return "float32";
+    case TokenDType::kU16:
+      return "uint16";
   }
   return "?";
 }
@@ -71,7 +87,8 @@ absl::StatusOr<Mapping> MapFile(const std::string& path) {
     m.data = ::mmap(nullptr, m.size, PROT_READ, MAP_SHARED, fd, 0);
     if (m.data == MAP_FAILED) {
       ::close(fd);
-      return absl::InternalError(absl::StrFormat("%s: mmap failed: %s", path, std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrFormat("%s: mmap failed: %s", path, std::strerror(errno)));
     }
   }
   ::close(fd);
@@ -90,9 +107,10 @@ absl::StatusOr<std::unique_ptr<IndexedDatasetBuilder>> IndexedDatasetBuilder::Cr
   std::string path = prefix + ".bin";
   b->bin_ = std::fopen(path.c_str(), "wb");
   if (b->bin_ == nullptr) {
-    return absl::InternalError(absl::StrFormat("%s: cannot create: %s. HINT: does the folder "
-                                               "exist and is it writable?", path,
-                                               std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrFormat("%s: cannot create: %s. HINT: does the folder "
+                        "exist and is it writable?",
+                        path, std::strerror(errno)));
   }
   return b;
 }
@@ -120,8 +138,8 @@ absl::Status IndexedDatasetBuilder::AddSequence(const int32_t* tokens, int64_t c
       int64_t v = t;
       std::memcpy(&buffer_[i * 8], &v, 8);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("cannot write tokens as ",
-                                                     TokenDTypeName(dtype_)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot write tokens as ", TokenDTypeName(dtype_)));
     }
   }
   BRAID_RETURN_IF_ERROR(WriteAll(bin_, buffer_.data(), buffer_.size(), prefix_ + ".bin"));
@@ -139,7 +157,8 @@ absl::Status IndexedDatasetBuilder::AddDataset(const std::string& prefix) {
   if (other->dtype() != dtype_) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: token dtype %s differs from %s of the output. HINT: merge datasets made with the "
-        "same tokenizer.", prefix, TokenDTypeName(other->dtype()), TokenDTypeName(dtype_)));
+        "same tokenizer.",
+        prefix, TokenDTypeName(other->dtype()), TokenDTypeName(dtype_)));
   }
   std::vector<int64_t> tokens;
   std::vector<int32_t> narrow;
@@ -158,8 +177,8 @@ absl::Status IndexedDatasetBuilder::Finish() {
   std::string bin_path = prefix_ + ".bin";
   if (std::fclose(bin_) != 0) {
     bin_ = nullptr;
-    return absl::InternalError(absl::StrFormat("%s: close failed: %s", bin_path,
-                                               std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrFormat("%s: close failed: %s", bin_path, std::strerror(errno)));
   }
   bin_ = nullptr;
   if (doc_index_.back() != num_sequences()) EndDocument();  // close a trailing open document
@@ -186,8 +205,8 @@ absl::Status IndexedDatasetBuilder::Finish() {
     return s;
   }
   if (std::rename(tmp.c_str(), idx_path.c_str()) != 0) {
-    return absl::InternalError(absl::StrFormat("rename %s -> %s failed: %s", tmp, idx_path,
-                                               std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrFormat("rename %s -> %s failed: %s", tmp, idx_path, std::strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -216,8 +235,8 @@ absl::StatusOr<std::shared_ptr<IndexedDataset>> IndexedDataset::Open(const std::
   uint64_t version, n, d;
   std::memcpy(&version, p + 9, 8);
   if (version != kIndexVersion) {
-    return bad(9, absl::StrFormat("version %d, this reader knows version %d", version,
-                                  kIndexVersion));
+    return bad(9,
+               absl::StrFormat("version %d, this reader knows version %d", version, kIndexVersion));
   }
   uint8_t code = static_cast<uint8_t>(p[17]);
   if (code < 1 || code > 8) return bad(17, absl::StrFormat("unknown dtype code %d", code));
@@ -250,11 +269,14 @@ absl::StatusOr<std::shared_ptr<IndexedDataset>> IndexedDataset::Open(const std::
   int64_t expected_pointer = 0;
   for (int64_t i = 0; i < ds->num_sequences_; ++i) {
     int64_t len = ds->lengths_[i], ptr = ds->pointers_[i];
-    if (len < 0) return bad(kIndexHeaderBytes + 4 * i, absl::StrFormat("sequence %d has negative length %d", i, len));
+    if (len < 0)
+      return bad(kIndexHeaderBytes + 4 * i,
+                 absl::StrFormat("sequence %d has negative length %d", i, len));
     if (ptr != expected_pointer) {
       return bad(kIndexHeaderBytes + 4 * n + 8 * i,
                  absl::StrFormat("sequence %d starts at .bin byte %d, expected %d (after the "
-                                 "sequences before it)", i, ptr, expected_pointer));
+                                 "sequences before it)",
+                                 i, ptr, expected_pointer));
     }
     expected_pointer += len * size;
     ds->num_tokens_ += len;
@@ -264,7 +286,7 @@ absl::StatusOr<std::shared_ptr<IndexedDataset>> IndexedDataset::Open(const std::
         "%s: has %d bytes but %s describes %d (%d tokens of %s); the %s.%s", bin, bm.size, idx,
         expected_pointer, ds->num_tokens_, TokenDTypeName(ds->dtype_),
         static_cast<size_t>(expected_pointer) > bm.size ? "data file is truncated"
-                                                         : "data file has extra bytes",
+                                                        : "data file has extra bytes",
         hint));
   }
   int64_t doc_off = kIndexHeaderBytes + 12 * n;
@@ -272,8 +294,8 @@ absl::StatusOr<std::shared_ptr<IndexedDataset>> IndexedDataset::Open(const std::
   for (int64_t k = 1; k < ds->num_doc_index_; ++k) {
     if (ds->doc_index_[k] < ds->doc_index_[k - 1] || ds->doc_index_[k] > ds->num_sequences_) {
       return bad(doc_off + 8 * k,
-                 absl::StrFormat("document index %d is %d: not in [%d, %d]", k,
-                                 ds->doc_index_[k], ds->doc_index_[k - 1], ds->num_sequences_));
+                 absl::StrFormat("document index %d is %d: not in [%d, %d]", k, ds->doc_index_[k],
+                                 ds->doc_index_[k - 1], ds->num_sequences_));
     }
   }
   if (ds->doc_index_[ds->num_doc_index_ - 1] != ds->num_sequences_) {

@@ -15,7 +15,14 @@ namespace braid {
 
 // Megatron's dtype codes.
 enum class TokenDType : uint8_t {
-  kU8 = 1, kI8 = 2, kI16 = 3, kI32 = 4, kI64 = 5, kF64 = 6, kF32 = 7, kU16 = 8
+  kU8 = 1,
+  kI8 = 2,
+  kI16 = 3,
+  kI32 = 4,
+  kI64 = 5,
+  kF64 = 6,
+  kF32 = 7,
+  kU16 = 8
 };
 int TokenDTypeSize(TokenDType t);
 const char* TokenDTypeName(TokenDType t);

@@ -7,18 +7,20 @@
 
 namespace braid {
 
-absl::StatusOr<DistributedBatchSampler> DistributedBatchSampler::Create(
-    int64_t global_batch, int64_t micro_batch, int dp_rank, int dp_size, int64_t consumed) {
+absl::StatusOr<DistributedBatchSampler> DistributedBatchSampler::Create(int64_t global_batch,
+                                                                        int64_t micro_batch,
+                                                                        int dp_rank, int dp_size,
+                                                                        int64_t consumed) {
   if (micro_batch < 1 || dp_size < 1 || global_batch % (micro_batch * dp_size) != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "global batch %d is not a multiple of micro batch %d x DP %d", global_batch,
-        micro_batch, dp_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("global batch %d is not a multiple of micro batch %d x DP %d", global_batch,
+                        micro_batch, dp_size));
   }
   if (consumed % global_batch != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "consumed samples %d is not a multiple of the global batch %d: a checkpoint from a run "
-        "with another global batch cannot resume the data order exactly.", consumed,
-        global_batch));
+        "with another global batch cannot resume the data order exactly.",
+        consumed, global_batch));
   }
   DistributedBatchSampler s;
   s.global_ = global_batch;
@@ -85,8 +87,7 @@ Batch Loader::Next() {
   auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> l(mu_);
   cv_.wait(l, [&] { return !ready_.empty(); });
-  wait_seconds_ +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Batch b = std::move(ready_.front());
   ready_.pop_front();
   ++delivered_;

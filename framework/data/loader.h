@@ -23,9 +23,8 @@ namespace braid {
 class DistributedBatchSampler {
  public:
   // Fails unless micro_batch x DP divides global_batch and `consumed` is a multiple of it.
-  static absl::StatusOr<DistributedBatchSampler> Create(int64_t global_batch,
-                                                        int64_t micro_batch, int dp_rank,
-                                                        int dp_size, int64_t consumed);
+  static absl::StatusOr<DistributedBatchSampler> Create(int64_t global_batch, int64_t micro_batch,
+                                                        int dp_rank, int dp_size, int64_t consumed);
   // Global sample indices of this rank's next micro-batch.
   std::vector<int64_t> Next();
   // Samples consumed by all ranks together, counted in whole global batches.
@@ -36,19 +35,18 @@ class DistributedBatchSampler {
  private:
   int64_t global_ = 0, micro_ = 0, per_rank_ = 0;
   int dp_rank_ = 0;
-  int64_t consumed_ = 0;    // start of the current global batch
-  int64_t within_ = 0;      // micro-batches taken from it
+  int64_t consumed_ = 0;  // start of the current global batch
+  int64_t within_ = 0;    // micro-batches taken from it
 };
 
 struct Batch {
-  torch::Tensor tokens;           // [micro_batch, sample_length] int64
-  std::vector<int64_t> indices;   // global sample indices
+  torch::Tensor tokens;          // [micro_batch, sample_length] int64
+  std::vector<int64_t> indices;  // global sample indices
 };
 
 class Loader {
  public:
-  Loader(std::shared_ptr<const SampleSource> source, DistributedBatchSampler sampler,
-         int prefetch);
+  Loader(std::shared_ptr<const SampleSource> source, DistributedBatchSampler sampler, int prefetch);
   ~Loader();
   Batch Next();
   // Consumed samples after the batches handed out so far (the value a checkpoint stores).

@@ -27,9 +27,9 @@ class SentencePieceTokenizer : public Tokenizer {
     auto t = std::unique_ptr<SentencePieceTokenizer>(new SentencePieceTokenizer());
     std::string error = t->model_.Load(o.vocab_file);
     if (!error.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          o.vocab_file, ": not a SentencePiece model (", error,
-          "). HINT: pass the .model file that spm_train wrote, not the .vocab."));
+      return absl::InvalidArgumentError(
+          absl::StrCat(o.vocab_file, ": not a SentencePiece model (", error,
+                       "). HINT: pass the .model file that spm_train wrote, not the .vocab."));
     }
     const sp::Model& m = t->model_;
     SpecialIds& s = t->special_;
@@ -59,8 +59,7 @@ class SentencePieceTokenizer : public Tokenizer {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> MakeSentencePieceTokenizer(
-    const TokenizerOptions& o) {
+absl::StatusOr<std::unique_ptr<Tokenizer>> MakeSentencePieceTokenizer(const TokenizerOptions& o) {
   return SentencePieceTokenizer::Load(o);
 }
 

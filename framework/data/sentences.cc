@@ -8,11 +8,11 @@ namespace braid {
 namespace {
 
 bool IsAbbreviation(std::string_view word) {
-  static const char* kAbbrev[] = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "inc", "ltd",
-                                  "co", "vs", "etc", "e.g", "i.e", "no", "vol", "fig", "mt",
-                                  "gen", "col", "sgt", "capt", "lt", "rev", "jan", "feb", "mar",
-                                  "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-                                  "a.m", "p.m", "u.s", "approx", "dept", "est"};
+  static const char* kAbbrev[] = {
+      "mr",   "mrs", "ms",  "dr",  "st",  "jr",  "sr",  "prof",   "inc",  "ltd", "co",
+      "vs",   "etc", "e.g", "i.e", "no",  "vol", "fig", "mt",     "gen",  "col", "sgt",
+      "capt", "lt",  "rev", "jan", "feb", "mar", "apr", "jun",    "jul",  "aug", "sep",
+      "sept", "oct", "nov", "dec", "a.m", "p.m", "u.s", "approx", "dept", "est"};
   std::string w;
   for (char c : word) w.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (w.size() == 1 && std::isalpha(static_cast<unsigned char>(w[0]))) return true;  // initials
@@ -51,8 +51,8 @@ std::vector<std::string> SplitSentences(std::string_view text) {
     }
     size_t end = i + 1;
     while (end < n && (text[end] == '.' || text[end] == '!' || text[end] == '?')) ++end;
-    while (end < n && (text[end] == '"' || text[end] == '\'' || text[end] == ')' ||
-                       text[end] == ']'))
+    while (end < n &&
+           (text[end] == '"' || text[end] == '\'' || text[end] == ')' || text[end] == ']'))
       ++end;
     size_t next = end;
     while (next < n && IsSpace(text[next])) ++next;

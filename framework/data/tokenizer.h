@@ -17,7 +17,7 @@ namespace braid {
 // The ids a recipe needs; -1 where the vocabulary has no such token.
 struct SpecialIds {
   int32_t pad = -1;
-  int32_t eod = -1;   // end of document (GPT-2 <|endoftext|>, SentencePiece </s>)
+  int32_t eod = -1;  // end of document (GPT-2 <|endoftext|>, SentencePiece </s>)
   int32_t bos = -1;
   int32_t cls = -1;
   int32_t sep = -1;
@@ -40,10 +40,10 @@ class Tokenizer {
 };
 
 struct TokenizerOptions {
-  std::string type;         // gpt2 | wordpiece | sentencepiece
-  std::string vocab_file;   // vocab.json, vocab.txt or .model
-  std::string merges_file;  // gpt2 only
-  bool lowercase = true;    // wordpiece: uncased (lower-case and strip accents)
+  std::string type;              // gpt2 | wordpiece | sentencepiece
+  std::string vocab_file;        // vocab.json, vocab.txt or .model
+  std::string merges_file;       // gpt2 only
+  bool lowercase = true;         // wordpiece: uncased (lower-case and strip accents)
   int max_chars_per_word = 200;  // wordpiece: Google's 200 (Hugging Face uses 100)
   bool parse_special = false;    // gpt2: split out literal "<|endoftext|>" as id 50256
 };

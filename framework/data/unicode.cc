@@ -32,8 +32,8 @@ struct Range {
 
 template <typename T, size_t N>
 const T* FindByCp(const T (&table)[N], char32_t cp) {
-  const T* it = std::lower_bound(table, table + N, cp,
-                                 [](const T& e, char32_t c) { return e.cp < c; });
+  const T* it =
+      std::lower_bound(table, table + N, cp, [](const T& e, char32_t c) { return e.cp < c; });
   return it != table + N && it->cp == cp ? it : nullptr;
 }
 
@@ -47,9 +47,9 @@ bool InRanges(const Range (&table)[N], char32_t cp) {
 int CategoryIndex(char32_t cp) {
   if (cp >= 0x110000) return 0;
   constexpr size_t n = sizeof(kCategoryRuns) / sizeof(kCategoryRuns[0]);
-  const CategoryRun* it = std::upper_bound(
-      kCategoryRuns, kCategoryRuns + n, cp,
-      [](char32_t c, const CategoryRun& r) { return c < r.start; });
+  const CategoryRun* it =
+      std::upper_bound(kCategoryRuns, kCategoryRuns + n, cp,
+                       [](char32_t c, const CategoryRun& r) { return c < r.start; });
   return (it - 1)->category;
 }
 

@@ -10,9 +10,9 @@ namespace braid::unicode {
 
 // Two-letter general category, e.g. "Lu", "Mn", "Zs"; "Cn" for unassigned.
 const char* Category(char32_t cp);
-bool IsLetter(char32_t cp);       // L*
-bool IsNumber(char32_t cp);       // N*
-bool IsPunctuation(char32_t cp);  // P*
+bool IsLetter(char32_t cp);           // L*
+bool IsNumber(char32_t cp);           // N*
+bool IsPunctuation(char32_t cp);      // P*
 bool IsMark(char32_t cp, char kind);  // kind 'n' -> Mn, 'c' -> Mc, 'e' -> Me
 
 // Python's str.lower(): full mappings (U+0130 -> i + U+0307) and the final-sigma rule.

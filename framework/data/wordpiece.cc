@@ -34,8 +34,8 @@ bool IsWhitespace(char32_t c) {
 // Python's str.isspace(), which str.split() splits on.
 bool IsPySpace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 bool IsPunctuation(char32_t c) {
@@ -98,9 +98,10 @@ class WordPieceTokenizer : public Tokenizer {
     ss << in.rdbuf();
     std::string text = ss.str();
     if (text.size() >= 2 && text[0] == '{') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          o.vocab_file, ": looks like JSON, not a WordPiece vocab.txt (one token per line). "
-          "HINT: a vocab.json belongs to --type gpt2."));
+      return absl::InvalidArgumentError(
+          absl::StrCat(o.vocab_file,
+                       ": looks like JSON, not a WordPiece vocab.txt (one token per line). "
+                       "HINT: a vocab.json belongs to --type gpt2."));
     }
     std::vector<std::string> lines = absl::StrSplit(text, '\n');
     if (!lines.empty() && lines.back().empty()) lines.pop_back();

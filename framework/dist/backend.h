@@ -15,8 +15,7 @@ namespace braid::dist_internal {
 absl::Status CheckTensor(const Communicator& comm, const char* what, const at::Tensor& t);
 absl::Status CheckSameKind(const Communicator& comm, const char* what, const at::Tensor& a,
                            const at::Tensor& b);
-absl::Status CheckOp(const Communicator& comm, const char* what, const at::Tensor& t,
-                     ReduceOp op);
+absl::Status CheckOp(const Communicator& comm, const char* what, const at::Tensor& t, ReduceOp op);
 absl::Status CheckBlocks(const Communicator& comm, const char* what, const at::Tensor& big,
                          const at::Tensor& block);
 absl::Status CheckRoot(const Communicator& comm, int root);

@@ -20,9 +20,12 @@ absl::Status Await(absl::StatusOr<WorkHandle> work) {
 
 const char* ReduceOpName(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kSum: return "sum";
-    case ReduceOp::kAvg: return "avg";
-    case ReduceOp::kMax: return "max";
+    case ReduceOp::kSum:
+      return "sum";
+    case ReduceOp::kAvg:
+      return "avg";
+    case ReduceOp::kMax:
+      return "max";
   }
   return "?";
 }
@@ -36,8 +39,7 @@ absl::Status Communicator::AllReduce(const at::Tensor& t, ReduceOp op) {
 absl::Status Communicator::AllGather(const at::Tensor& in, const at::Tensor& out) {
   return Await(AllGatherAsync(in, out));
 }
-absl::Status Communicator::ReduceScatter(const at::Tensor& in, const at::Tensor& out,
-                                         ReduceOp op) {
+absl::Status Communicator::ReduceScatter(const at::Tensor& in, const at::Tensor& out, ReduceOp op) {
   return Await(ReduceScatterAsync(in, out, op));
 }
 absl::Status Communicator::Broadcast(const at::Tensor& t, int root) {
@@ -58,7 +60,11 @@ absl::Status CheckTensor(const Communicator& comm, const char* what, const at::T
     return absl::InvalidArgumentError(Prefix(comm, what) + "the tensor is undefined.");
   }
   switch (t.scalar_type()) {
-    case at::kFloat: case at::kDouble: case at::kBFloat16: case at::kHalf: case at::kInt:
+    case at::kFloat:
+    case at::kDouble:
+    case at::kBFloat16:
+    case at::kHalf:
+    case at::kInt:
     case at::kLong:
       break;
     default:
@@ -67,10 +73,11 @@ absl::Status CheckTensor(const Communicator& comm, const char* what, const at::T
           " is not supported. HINT: use float32, float64, bfloat16, float16, int32 or int64."));
   }
   if (!t.is_contiguous()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Prefix(comm, what), "the tensor is not contiguous (sizes ", c10::str(t.sizes()),
-        ", strides ", c10::str(t.strides()), "). HINT: call .contiguous() first, and copy the "
-        "result back if the collective is in place."));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Prefix(comm, what), "the tensor is not contiguous (sizes ",
+                     c10::str(t.sizes()), ", strides ", c10::str(t.strides()),
+                     "). HINT: call .contiguous() first, and copy the "
+                     "result back if the collective is in place."));
   }
   return absl::OkStatus();
 }
@@ -88,8 +95,7 @@ absl::Status CheckSameKind(const Communicator& comm, const char* what, const at:
   return absl::OkStatus();
 }
 
-absl::Status CheckOp(const Communicator& comm, const char* what, const at::Tensor& t,
-                     ReduceOp op) {
+absl::Status CheckOp(const Communicator& comm, const char* what, const at::Tensor& t, ReduceOp op) {
   if (op == ReduceOp::kAvg && !at::isFloatingType(t.scalar_type())) {
     return absl::InvalidArgumentError(absl::StrCat(
         Prefix(comm, what), "avg needs a floating-point dtype, got ",
@@ -103,8 +109,7 @@ absl::Status CheckBlocks(const Communicator& comm, const char* what, const at::T
   if (big.numel() != block.numel() * comm.size()) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%sthe large tensor has %d elements, expected size x block = %d x %d = %d.",
-        Prefix(comm, what), big.numel(), comm.size(), block.numel(),
-        block.numel() * comm.size()));
+        Prefix(comm, what), big.numel(), comm.size(), block.numel(), block.numel() * comm.size()));
   }
   if (big.data_ptr() == block.data_ptr() && comm.size() > 1) {
     return absl::InvalidArgumentError(Prefix(comm, what) +
@@ -115,8 +120,8 @@ absl::Status CheckBlocks(const Communicator& comm, const char* what, const at::T
 
 absl::Status CheckRoot(const Communicator& comm, int root) {
   if (root < 0 || root >= comm.size()) {
-    return absl::InvalidArgumentError(absl::StrFormat("%sroot %d is not a rank of it.",
-                                                      Prefix(comm, "broadcast"), root));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%sroot %d is not a rank of it.", Prefix(comm, "broadcast"), root));
   }
   return absl::OkStatus();
 }

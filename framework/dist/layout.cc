@@ -14,7 +14,8 @@ absl::StatusOr<ParallelLayout> ParallelLayout::Create(std::shared_ptr<Communicat
   if (tp_size < 1 || l.world_size % tp_size != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "tensor-parallel size %d does not divide the world size %d. HINT: launch a multiple of "
-        "%d ranks (world = TP x DP).", tp_size, l.world_size, tp_size));
+        "%d ranks (world = TP x DP).",
+        tp_size, l.world_size, tp_size));
   }
   l.tp_size = tp_size;
   l.dp_size = l.world_size / tp_size;

@@ -56,13 +56,20 @@ const HalfTypes& Halves() {
 
 MPI_Datatype TypeOf(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return MPI_FLOAT;
-    case at::kDouble: return MPI_DOUBLE;
-    case at::kInt: return MPI_INT32_T;
-    case at::kLong: return MPI_INT64_T;
-    case at::kBFloat16: return Halves().bf16;
-    case at::kHalf: return Halves().fp16;
-    default: break;
+    case at::kFloat:
+      return MPI_FLOAT;
+    case at::kDouble:
+      return MPI_DOUBLE;
+    case at::kInt:
+      return MPI_INT32_T;
+    case at::kLong:
+      return MPI_INT64_T;
+    case at::kBFloat16:
+      return Halves().bf16;
+    case at::kHalf:
+      return Halves().fp16;
+    default:
+      break;
   }
   BRAID_CHECK(false) << "unchecked dtype " << c10::toString(t);
   return MPI_DATATYPE_NULL;
@@ -81,9 +88,9 @@ absl::Status MpiStatus(int code, const char* call, const std::string& context) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(code, text, &len);
-  return absl::InternalError(absl::StrFormat(
-      "%s%s failed: %s. HINT: a peer rank may have died; look for its error above.", context,
-      call, std::string(text, len)));
+  return absl::InternalError(
+      absl::StrFormat("%s%s failed: %s. HINT: a peer rank may have died; look for its error above.",
+                      context, call, std::string(text, len)));
 }
 #define MPI_TRY(call, context) BRAID_RETURN_IF_ERROR(MpiStatus((call), #call, context))
 
@@ -160,9 +167,9 @@ class MpiCommunicator : public Communicator {
       // MPI counts are int: reduce in chunks below INT_MAX elements.
       for (int64_t off = 0; off < t.numel(); off += INT_MAX) {
         int count = static_cast<int>(std::min<int64_t>(INT_MAX, t.numel() - off));
-        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, base + off * t.element_size(), count, type, mpi_op,
-                              comm_),
-                ctx);
+        MPI_TRY(
+            MPI_Allreduce(MPI_IN_PLACE, base + off * t.element_size(), count, type, mpi_op, comm_),
+            ctx);
       }
       if (op == ReduceOp::kAvg) t.div_(size_);
       return absl::OkStatus();
@@ -193,9 +200,8 @@ class MpiCommunicator : public Communicator {
     std::string ctx = Context("reduce_scatter", in);
     return Submit(ctx, [this, in, out, op, ctx]() -> absl::Status {
       MPI_Datatype type = TypeOf(in.scalar_type());
-      MPI_TRY(MPI_Reduce_scatter_block(in.data_ptr(), out.data_ptr(),
-                                       static_cast<int>(out.numel()), type,
-                                       OpOf(in.scalar_type(), op), comm_),
+      MPI_TRY(MPI_Reduce_scatter_block(in.data_ptr(), out.data_ptr(), static_cast<int>(out.numel()),
+                                       type, OpOf(in.scalar_type(), op), comm_),
               ctx);
       if (op == ReduceOp::kAvg) out.div_(size_);
       return absl::OkStatus();
@@ -218,8 +224,8 @@ class MpiCommunicator : public Communicator {
   }
 
   absl::StatusOr<WorkHandle> BarrierAsync() override {
-    std::string ctx = absl::StrFormat("barrier on communicator '%s' (rank %d of %d): ", name_,
-                                      rank_, size_);
+    std::string ctx =
+        absl::StrFormat("barrier on communicator '%s' (rank %d of %d): ", name_, rank_, size_);
     return Submit(ctx, [this, ctx]() -> absl::Status {
       MPI_TRY(MPI_Barrier(comm_), ctx);
       return absl::OkStatus();
@@ -231,8 +237,9 @@ class MpiCommunicator : public Communicator {
     std::string ctx = absl::StrFormat("split of communicator '%s' into '%s': ", name_, name);
     MPI_Comm child = MPI_COMM_NULL;
     BRAID_ASSIGN_OR_RETURN(WorkHandle work, Submit(ctx, [this, color, key, &child, ctx] {
-      return MpiStatus(MPI_Comm_split(comm_, color, key, &child), "MPI_Comm_split", ctx);
-    }));
+                             return MpiStatus(MPI_Comm_split(comm_, color, key, &child),
+                                              "MPI_Comm_split", ctx);
+                           }));
     BRAID_RETURN_IF_ERROR(work->Wait());
     return MakeMpiCommunicator(child, name);
   }
@@ -256,8 +263,8 @@ class MpiCommunicator : public Communicator {
   }
 
   std::string Context(const char* what, const at::Tensor& t) const {
-    return absl::StrFormat("%s of %d x %s on communicator '%s' (rank %d of %d): ", what,
-                           t.numel(), c10::toString(t.scalar_type()), name_, rank_, size_);
+    return absl::StrFormat("%s of %d x %s on communicator '%s' (rank %d of %d): ", what, t.numel(),
+                           c10::toString(t.scalar_type()), name_, rank_, size_);
   }
 
   absl::StatusOr<WorkHandle> Submit(const std::string& what, std::function<absl::Status()> fn) {

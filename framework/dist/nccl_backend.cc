@@ -37,20 +37,21 @@ absl::StatusOr<std::string> NcclVersion() {
 namespace dist_internal {
 namespace {
 
-#define NCCL_TRY(call, context)                                                              \
-  do {                                                                                       \
-    ncclResult_t r_ = (call);                                                                \
-    if (r_ != ncclSuccess)                                                                   \
-      return absl::InternalError(absl::StrFormat("%s%s failed: %s (%s). HINT: NCCL_DEBUG=WARN " \
-                                                 "shows NCCL's own reason.", context, #call,  \
-                                                 ncclGetErrorString(r_), ncclGetLastError(nullptr))); \
+#define NCCL_TRY(call, context)                                                                \
+  do {                                                                                         \
+    ncclResult_t r_ = (call);                                                                  \
+    if (r_ != ncclSuccess)                                                                     \
+      return absl::InternalError(                                                              \
+          absl::StrFormat("%s%s failed: %s (%s). HINT: NCCL_DEBUG=WARN "                       \
+                          "shows NCCL's own reason.",                                          \
+                          context, #call, ncclGetErrorString(r_), ncclGetLastError(nullptr))); \
   } while (0)
-#define CUDA_TRY(call, context)                                                              \
-  do {                                                                                       \
-    cudaError_t e_ = (call);                                                                 \
-    if (e_ != cudaSuccess)                                                                   \
-      return absl::InternalError(absl::StrFormat("%s%s failed: %s", context, #call,         \
-                                                 cudaGetErrorString(e_)));                   \
+#define CUDA_TRY(call, context)                                                        \
+  do {                                                                                 \
+    cudaError_t e_ = (call);                                                           \
+    if (e_ != cudaSuccess)                                                             \
+      return absl::InternalError(                                                      \
+          absl::StrFormat("%s%s failed: %s", context, #call, cudaGetErrorString(e_))); \
   } while (0)
 
 // The stream LibTorch is issuing work on (the legacy default stream without LibTorch CUDA).
@@ -65,21 +66,31 @@ cudaStream_t CurrentStream(int device) {
 
 absl::StatusOr<ncclDataType_t> NcclType(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return ncclFloat32;
-    case at::kDouble: return ncclFloat64;
-    case at::kHalf: return ncclFloat16;
-    case at::kBFloat16: return ncclBfloat16;
-    case at::kInt: return ncclInt32;
-    case at::kLong: return ncclInt64;
-    default: return absl::InvalidArgumentError("unsupported dtype for NCCL");
+    case at::kFloat:
+      return ncclFloat32;
+    case at::kDouble:
+      return ncclFloat64;
+    case at::kHalf:
+      return ncclFloat16;
+    case at::kBFloat16:
+      return ncclBfloat16;
+    case at::kInt:
+      return ncclInt32;
+    case at::kLong:
+      return ncclInt64;
+    default:
+      return absl::InvalidArgumentError("unsupported dtype for NCCL");
   }
 }
 
 ncclRedOp_t NcclOp(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kSum: return ncclSum;
-    case ReduceOp::kAvg: return ncclAvg;
-    case ReduceOp::kMax: return ncclMax;
+    case ReduceOp::kSum:
+      return ncclSum;
+    case ReduceOp::kAvg:
+      return ncclAvg;
+    case ReduceOp::kMax:
+      return ncclMax;
   }
   return ncclSum;
 }
@@ -104,7 +115,11 @@ class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(ncclComm_t comm, cudaStream_t stream, int device, int rank, int size,
                    std::string name)
-      : comm_(comm), stream_(stream), device_(device), rank_(rank), size_(size),
+      : comm_(comm),
+        stream_(stream),
+        device_(device),
+        rank_(rank),
+        size_(size),
         name_(std::move(name)) {}
   ~NcclCommunicator() override {
     ncclCommDestroy(comm_);
@@ -121,8 +136,9 @@ class NcclCommunicator : public Communicator {
     BRAID_RETURN_IF_ERROR(CheckOp(*this, "all_reduce", t, op));
     BRAID_ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(t.scalar_type()));
     return Launch("all_reduce", {t}, [&](const std::string& ctx) -> absl::Status {
-      NCCL_TRY(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, NcclOp(op), comm_,
-                             stream_), ctx);
+      NCCL_TRY(
+          ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, NcclOp(op), comm_, stream_),
+          ctx);
       return absl::OkStatus();
     });
   }
@@ -132,8 +148,7 @@ class NcclCommunicator : public Communicator {
     BRAID_RETURN_IF_ERROR(CheckBlocks(*this, "all_gather", out, in));
     BRAID_ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(in.scalar_type()));
     return Launch("all_gather", {in, out}, [&](const std::string& ctx) -> absl::Status {
-      NCCL_TRY(ncclAllGather(in.data_ptr(), out.data_ptr(), in.numel(), type, comm_, stream_),
-               ctx);
+      NCCL_TRY(ncclAllGather(in.data_ptr(), out.data_ptr(), in.numel(), type, comm_, stream_), ctx);
       return absl::OkStatus();
     });
   }
@@ -146,7 +161,8 @@ class NcclCommunicator : public Communicator {
     BRAID_ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(in.scalar_type()));
     return Launch("reduce_scatter", {in, out}, [&](const std::string& ctx) -> absl::Status {
       NCCL_TRY(ncclReduceScatter(in.data_ptr(), out.data_ptr(), out.numel(), type, NcclOp(op),
-                                 comm_, stream_), ctx);
+                                 comm_, stream_),
+               ctx);
       return absl::OkStatus();
     });
   }
@@ -176,7 +192,8 @@ class NcclCommunicator : public Communicator {
   absl::StatusOr<std::shared_ptr<Communicator>> Split(int, int, const std::string& name) override {
     return absl::UnimplementedError(absl::StrFormat(
         "split of nccl communicator '%s' into '%s': split the CPU communicator instead; the "
-        "routing communicator makes the NCCL one for each group.", name_, name));
+        "routing communicator makes the NCCL one for each group.",
+        name_, name));
   }
 
   // Collective over the CPU communicator: rank 0 makes the id, everyone joins.
@@ -205,7 +222,8 @@ class NcclCommunicator : public Communicator {
     if (!t.device().is_cuda() || t.device().index() != device_) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s on nccl communicator '%s': expected a tensor on cuda:%d, got %s. HINT: move the "
-          "tensor to this rank's GPU.", what, name_, device_, t.device().str()));
+          "tensor to this rank's GPU.",
+          what, name_, device_, t.device().str()));
     }
     return absl::OkStatus();
   }
@@ -213,8 +231,8 @@ class NcclCommunicator : public Communicator {
   // Orders our stream after the caller's, issues `issue` on our stream, records completion.
   absl::StatusOr<WorkHandle> Launch(const char* what, std::initializer_list<at::Tensor> tensors,
                                     const std::function<absl::Status(const std::string&)>& issue) {
-    std::string ctx = absl::StrFormat("%s on nccl communicator '%s' (rank %d of %d): ", what,
-                                      name_, rank_, size_);
+    std::string ctx = absl::StrFormat("%s on nccl communicator '%s' (rank %d of %d): ", what, name_,
+                                      rank_, size_);
     CUDA_TRY(cudaSetDevice(device_), ctx);
     cudaEvent_t ready, done;
     CUDA_TRY(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), ctx);
@@ -255,8 +273,9 @@ absl::StatusOr<std::shared_ptr<Communicator>> MakeNcclCommunicator(Communicator&
 #else  // !BRAID_HAVE_NCCL
 
 absl::StatusOr<std::string> NcclVersion() {
-  return absl::UnimplementedError("this build has no NCCL backend (nccl.h was not found at "
-                                  "configure time). HINT: configure with -DBRAID_NCCL_ROOT=...");
+  return absl::UnimplementedError(
+      "this build has no NCCL backend (nccl.h was not found at "
+      "configure time). HINT: configure with -DBRAID_NCCL_ROOT=...");
 }
 
 namespace dist_internal {

@@ -22,13 +22,15 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Init(int* argc, char*** argv) 
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized) {
-    return absl::FailedPreconditionError("MPI is already initialized: make one Runtime per "
-                                         "process.");
+    return absl::FailedPreconditionError(
+        "MPI is already initialized: make one Runtime per "
+        "process.");
   }
   int provided = 0;
   if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
-    return absl::UnavailableError("MPI_Init_thread failed. HINT: start ranks with mpirun (as "
-                                  "root: mpirun --allow-run-as-root).");
+    return absl::UnavailableError(
+        "MPI_Init_thread failed. HINT: start ranks with mpirun (as "
+        "root: mpirun --allow-run-as-root).");
   }
   std::unique_ptr<Runtime> rt(new Runtime());
   SetFatalHandler(&AbortHandler);
@@ -64,8 +66,8 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Init(int* argc, char*** argv) 
 
   MPI_Comm world;
   MPI_Comm_dup(MPI_COMM_WORLD, &world);
-  rt->world_ = dist_internal::MakeRoutingCommunicator(
-      dist_internal::MakeMpiCommunicator(world, "world"));
+  rt->world_ =
+      dist_internal::MakeRoutingCommunicator(dist_internal::MakeMpiCommunicator(world, "world"));
   return rt;
 }
 

@@ -19,10 +19,10 @@ absl::Status Expect(const Communicator& c, const char* what, c10::ScalarType dty
   at::Tensor have = got.to(torch::kDouble).reshape(want.sizes());
   if (torch::equal(have, want)) return absl::OkStatus();
   int64_t bad = (have != want).nonzero()[0].item<int64_t>();
-  return absl::InternalError(absl::StrFormat(
-      "%s %s on '%s' (rank %d of %d): element %d is %g, the closed form gives %g", what,
-      c10::toString(dtype), c.name(), c.rank(), c.size(), bad, have[bad].item<double>(),
-      want[bad].item<double>()));
+  return absl::InternalError(
+      absl::StrFormat("%s %s on '%s' (rank %d of %d): element %d is %g, the closed form gives %g",
+                      what, c10::toString(dtype), c.name(), c.rank(), c.size(), bad,
+                      have[bad].item<double>(), want[bad].item<double>()));
 }
 
 // Runs `issue` for `count` tensors: synchronously, or all async and waited last-first.
@@ -43,8 +43,7 @@ absl::Status Drive(bool async, int count,
 }  // namespace
 
 std::vector<c10::ScalarType> SupportedDtypes() {
-  return {torch::kFloat, torch::kDouble, torch::kBFloat16, torch::kHalf, torch::kInt,
-          torch::kLong};
+  return {torch::kFloat, torch::kDouble, torch::kBFloat16, torch::kHalf, torch::kInt, torch::kLong};
 }
 
 bool IsFloating(c10::ScalarType t) { return at::isFloatingType(t); }
@@ -61,9 +60,9 @@ absl::Status AllReduce(Communicator& c, c10::ScalarType dtype, ReduceOp op, bool
     at::Tensor m = Iota(kN).remainder(4) + k;
     at::Tensor want = op == ReduceOp::kMax ? m + s : s * (s + 1) / 2 + s * m;
     if (op == ReduceOp::kAvg) want = want / s;
-    BRAID_RETURN_IF_ERROR(Expect(c, absl::StrFormat("all_reduce(%s)%s", ReduceOpName(op),
-                                                    async ? " async" : "").c_str(),
-                                 dtype, t[k], want));
+    BRAID_RETURN_IF_ERROR(Expect(
+        c, absl::StrFormat("all_reduce(%s)%s", ReduceOpName(op), async ? " async" : "").c_str(),
+        dtype, t[k], want));
   }
   return absl::OkStatus();
 }
@@ -80,8 +79,8 @@ absl::Status AllGather(Communicator& c, c10::ScalarType dtype, bool async) {
   for (int k = 0; k < copies; ++k) {
     at::Tensor want = Iota(kN).remainder(7).unsqueeze(0) +
                       torch::arange(c.size(), torch::kDouble).unsqueeze(1) * 8 + k;
-    BRAID_RETURN_IF_ERROR(Expect(c, async ? "all_gather async" : "all_gather", dtype, out[k],
-                                 want));
+    BRAID_RETURN_IF_ERROR(
+        Expect(c, async ? "all_gather async" : "all_gather", dtype, out[k], want));
   }
   return absl::OkStatus();
 }
@@ -100,9 +99,9 @@ absl::Status ReduceScatter(Communicator& c, c10::ScalarType dtype, ReduceOp op, 
     at::Tensor m = (Iota(kN) + c.rank() * kN).remainder(5) + k;
     at::Tensor want = op == ReduceOp::kMax ? m + s : s * (s + 1) / 2 + s * m;
     if (op == ReduceOp::kAvg) want = want / s;
-    BRAID_RETURN_IF_ERROR(Expect(c, absl::StrFormat("reduce_scatter(%s)%s", ReduceOpName(op),
-                                                    async ? " async" : "").c_str(),
-                                 dtype, out[k], want));
+    BRAID_RETURN_IF_ERROR(Expect(
+        c, absl::StrFormat("reduce_scatter(%s)%s", ReduceOpName(op), async ? " async" : "").c_str(),
+        dtype, out[k], want));
   }
   return absl::OkStatus();
 }

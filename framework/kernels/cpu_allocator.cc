@@ -7,8 +7,8 @@
 
 #include <cstring>
 #include <map>
-#include <type_traits>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -22,8 +22,8 @@ constexpr size_t kRound = size_t{1} << 16;  // sizes of cached blocks are rounde
 // became pure virtual (2.3). The layers below declare whichever form this LibTorch has, detected
 // from the header itself rather than from version numbers; partial specialisations are only
 // compiled for the form in use.
-constexpr bool kAllocateIsConst =
-    std::is_same_v<decltype(&c10::Allocator::allocate), c10::DataPtr (c10::Allocator::*)(size_t) const>;
+constexpr bool kAllocateIsConst = std::is_same_v<decltype(&c10::Allocator::allocate),
+                                                 c10::DataPtr (c10::Allocator::*)(size_t) const>;
 template <typename A, typename = void>
 struct HasCopyData : std::false_type {};
 template <typename A>
@@ -47,8 +47,8 @@ struct CopyLayer<true, Base> : Base {
     std::memcpy(dest, src, count);
   }
 };
-using AllocatorBase = CopyLayer<HasCopyData<c10::Allocator>::value,
-                                AllocateLayer<kAllocateIsConst, c10::Allocator>>;
+using AllocatorBase =
+    CopyLayer<HasCopyData<c10::Allocator>::value, AllocateLayer<kAllocateIsConst, c10::Allocator>>;
 
 // The other form compiles too: a stand-in for the LibTorch >= 2.3 interface, checked here so that
 // a build against 1.13 also proves the branch a GPU machine's LibTorch takes.
@@ -118,7 +118,7 @@ class CachingCpuAllocator final : public AllocatorBase {
 
   static CachingCpuAllocator& Instance() {
     static CachingCpuAllocator* a = new CachingCpuAllocator();  // never destroyed: tensors may
-    return *a;                                                   // outlive static destructors
+    return *a;                                                  // outlive static destructors
   }
 
   void set_max(size_t bytes) {

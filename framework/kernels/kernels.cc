@@ -107,8 +107,8 @@ __attribute__((target("avx2"))) inline __m256 ExpAvx2(__m256 x) {
   p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP5));
   p = _mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r);
   p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
-  const __m256i bits = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256i bits =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
 __attribute__((target("avx2"))) inline __m256 TanhAvx2(__m256 u) {
@@ -142,14 +142,15 @@ __attribute__((target("avx2"))) void GeluRangeAvx2(const float* x, float* y, int
 }
 // dx = g * gelu'(x)
 __attribute__((target("avx2"))) void GeluGradRangeAvx2(const float* x, const float* g, float* dx,
-                                                        int64_t n) {
+                                                       int64_t n) {
   const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
   const __m256 c = _mm256_set1_ps(kC), a = _mm256_set1_ps(kA), a3 = _mm256_set1_ps(3.0f * kA);
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
     const __m256 v = _mm256_loadu_ps(x + j);
     const __m256 x2 = _mm256_mul_ps(v, v);
-    const __m256 t = TanhAvx2(_mm256_mul_ps(c, _mm256_add_ps(v, _mm256_mul_ps(a, _mm256_mul_ps(x2, v)))));
+    const __m256 t =
+        TanhAvx2(_mm256_mul_ps(c, _mm256_add_ps(v, _mm256_mul_ps(a, _mm256_mul_ps(x2, v)))));
     const __m256 left = _mm256_mul_ps(half, _mm256_add_ps(one, t));
     __m256 right = _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_sub_ps(one, _mm256_mul_ps(t, t)));
     right = _mm256_mul_ps(_mm256_mul_ps(right, c), _mm256_add_ps(one, _mm256_mul_ps(a3, x2)));
@@ -219,7 +220,7 @@ __attribute__((target("avx2"))) float HorizontalSum(__m256 v) {
 
 // One row: y[0..n) = softmax(x[0..n)), y[n..len) = 0.
 __attribute__((target("avx2"))) void SoftmaxRowAvx2(const float* x, float* y, int64_t n,
-                                                     int64_t len) {
+                                                    int64_t len) {
   int64_t j = 0;
   __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + j));
@@ -238,14 +239,15 @@ __attribute__((target("avx2"))) void SoftmaxRowAvx2(const float* x, float* y, in
     sum += y[j];
   }
   const __m256 inv = _mm256_set1_ps(1.0f / sum);
-  for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_loadu_ps(y + j), inv));
+  for (j = 0; j + 8 <= n; j += 8)
+    _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_loadu_ps(y + j), inv));
   for (; j < n; ++j) y[j] *= 1.0f / sum;
   for (j = n; j < len; ++j) y[j] = 0.0f;
 }
 
 // dx[0..n) = y (dy - sum(y dy)), dx[n..len) = 0.
-__attribute__((target("avx2"))) void SoftmaxGradRowAvx2(const float* y, const float* dy,
-                                                         float* dx, int64_t n, int64_t len) {
+__attribute__((target("avx2"))) void SoftmaxGradRowAvx2(const float* y, const float* dy, float* dx,
+                                                        int64_t n, int64_t len) {
   int64_t j = 0;
   __m256 vdot = _mm256_setzero_ps();
   for (; j + 8 <= n; j += 8) {
@@ -255,8 +257,8 @@ __attribute__((target("avx2"))) void SoftmaxGradRowAvx2(const float* y, const fl
   for (; j < n; ++j) dot += y[j] * dy[j];
   const __m256 vd = _mm256_set1_ps(dot);
   for (j = 0; j + 8 <= n; j += 8) {
-    _mm256_storeu_ps(dx + j, _mm256_mul_ps(_mm256_loadu_ps(y + j),
-                                           _mm256_sub_ps(_mm256_loadu_ps(dy + j), vd)));
+    _mm256_storeu_ps(
+        dx + j, _mm256_mul_ps(_mm256_loadu_ps(y + j), _mm256_sub_ps(_mm256_loadu_ps(dy + j), vd)));
   }
   for (; j < n; ++j) dx[j] = y[j] * (dy[j] - dot);
   for (j = n; j < len; ++j) dx[j] = 0.0f;
@@ -279,9 +281,8 @@ struct CausalSoftmaxFn : public torch::autograd::Function<CausalSoftmaxFn> {
     torch::Tensor y = torch::empty_like(x);
     const float* in = x.data_ptr<float>();
     float* out = y.data_ptr<float>();
-    ForCausalRows(x.numel() / sk, sq, sk, [&](int64_t r, int64_t n) {
-      SoftmaxRowAvx2(in + r * sk, out + r * sk, n, sk);
-    });
+    ForCausalRows(x.numel() / sk, sq, sk,
+                  [&](int64_t r, int64_t n) { SoftmaxRowAvx2(in + r * sk, out + r * sk, n, sk); });
     ctx->save_for_backward({y});
     return y;
   }
@@ -373,10 +374,9 @@ void UpdateRange(T* __restrict p, const T* __restrict g, T* __restrict m, T* __r
 
 // fp32 with AVX2 (chosen at run time): 8 lanes at a time, the same operations in the same order
 // (no FMA), so the result equals the scalar loop's.
-__attribute__((target("avx2"))) void UpdateRangeAvx2(float* p, const float* g, float* m,
-                                                      float* v, int64_t n, float decay, float b1,
-                                                      float b2, float bc2_sqrt, float eps,
-                                                      float step_size) {
+__attribute__((target("avx2"))) void UpdateRangeAvx2(float* p, const float* g, float* m, float* v,
+                                                     int64_t n, float decay, float b1, float b2,
+                                                     float bc2_sqrt, float eps, float step_size) {
   const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2);
   const __m256 v1b1 = _mm256_set1_ps(1.0f - b1), v1b2 = _mm256_set1_ps(1.0f - b2);
   const __m256 vbc2 = _mm256_set1_ps(bc2_sqrt), veps = _mm256_set1_ps(eps);
@@ -384,8 +384,8 @@ __attribute__((target("avx2"))) void UpdateRangeAvx2(float* p, const float* g, f
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
     const __m256 gj = _mm256_loadu_ps(g + j);
-    const __m256 mj = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + j), vb1),
-                                    _mm256_mul_ps(v1b1, gj));
+    const __m256 mj =
+        _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + j), vb1), _mm256_mul_ps(v1b1, gj));
     const __m256 vj = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + j), vb2),
                                     _mm256_mul_ps(_mm256_mul_ps(v1b2, gj), gj));
     _mm256_storeu_ps(m + j, mj);
@@ -465,8 +465,8 @@ tensor_list LinearBackward(AutogradContext* ctx, const torch::Tensor& dy, bool h
 
 // Two functions: an undefined tensor cannot be an autograd input.
 struct LinearFn : public torch::autograd::Function<LinearFn> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
-                               const torch::Tensor& w, const torch::Tensor& b) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               const torch::Tensor& b) {
     return LinearForward(ctx, x, w, b);
   }
   static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
@@ -528,9 +528,8 @@ bool FusedAdamWStep(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, 
                     double decay, double b1, double b2, double bc2_sqrt, double eps,
                     double step_size) {
   const bool fused = p.device().is_cpu() && p.is_contiguous() && g.is_contiguous() &&
-                     m.is_contiguous() && v.is_contiguous() &&
-                     g.scalar_type() == p.scalar_type() && m.scalar_type() == p.scalar_type() &&
-                     v.scalar_type() == p.scalar_type() &&
+                     m.is_contiguous() && v.is_contiguous() && g.scalar_type() == p.scalar_type() &&
+                     m.scalar_type() == p.scalar_type() && v.scalar_type() == p.scalar_type() &&
                      (p.scalar_type() == torch::kFloat || p.scalar_type() == torch::kDouble);
   if (!fused) return false;
   AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw", [&] {

@@ -20,20 +20,20 @@ BertModel::BertModel(const TpEnv& env, const BertConfig& c) : c_(c), tp_(env.tp)
   c_.block.pre_ln = false;
   const int64_t e = c.block.hidden;
   const double std = c.block.init_std;
-  word_ = register_module("word_embeddings", std::make_shared<VocabParallelEmbedding>(
-                                                 env, "word_embeddings", c.padded_vocab,
-                                                 c.vocab_size, e, std));
-  position_ = Param("position_embeddings",
-                    InitShard(env, "position_embeddings", {c.max_positions, e}, std, TpParam{}),
-                    TpParam{});
-  token_type_ = Param("token_type_embeddings",
-                      InitShard(env, "token_type_embeddings", {c.num_token_types, e}, std, TpParam{}),
-                      TpParam{});
+  word_ = register_module("word_embeddings",
+                          std::make_shared<VocabParallelEmbedding>(
+                              env, "word_embeddings", c.padded_vocab, c.vocab_size, e, std));
+  position_ =
+      Param("position_embeddings",
+            InitShard(env, "position_embeddings", {c.max_positions, e}, std, TpParam{}), TpParam{});
+  token_type_ = Param(
+      "token_type_embeddings",
+      InitShard(env, "token_type_embeddings", {c.num_token_types, e}, std, TpParam{}), TpParam{});
   emb_ln_ = register_module("embeddings_ln", std::make_shared<Norm>(c_.block, e));
   layers_ = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.layers; ++i) {
-    layers_->push_back(std::make_shared<TransformerLayer>(env, "layers." + std::to_string(i),
-                                                          c_.block, false));
+    layers_->push_back(
+        std::make_shared<TransformerLayer>(env, "layers." + std::to_string(i), c_.block, false));
   }
   lm_dense_ = register_module("lm_dense", ReplicatedLinear(env, "lm_dense", e, e, std));
   lm_ln_ = register_module("lm_ln", std::make_shared<Norm>(c_.block, e));
@@ -48,8 +48,8 @@ BertModel::BertModel(const TpEnv& env, const BertConfig& c) : c_(c), tp_(env.tp)
 BertOutput BertModel::Forward(const torch::Tensor& ids, const torch::Tensor& types,
                               const torch::Tensor& padding, TpRng& rng) {
   const int64_t s = ids.size(1);
-  torch::Tensor x = word_->forward(ids) + position_.narrow(0, 0, s) +
-                    torch::embedding(token_type_, types);
+  torch::Tensor x =
+      word_->forward(ids) + position_.narrow(0, 0, s) + torch::embedding(token_type_, types);
   x = Dropout(emb_ln_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
   AttentionMask mask;
   mask.key_padding = padding;

@@ -13,7 +13,7 @@
 namespace braid {
 
 struct BertConfig {
-  BlockConfig block;       // pre_ln is forced off (post-LN), activation "gelu" (erf)
+  BlockConfig block;  // pre_ln is forced off (post-LN), activation "gelu" (erf)
   int64_t layers = 0;
   int64_t max_positions = 512;
   int64_t vocab_size = 0;

@@ -10,15 +10,15 @@ namespace braid {
 GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
   c_.block.pre_ln = true;
   c_.block.output_init_std = c.block.init_std / std::sqrt(2.0 * c.layers);
-  wte_ = register_module("wte", std::make_shared<VocabParallelEmbedding>(
-                                    env, "wte", c.padded_vocab, c.vocab_size, c.block.hidden,
-                                    c.block.init_std));
+  wte_ = register_module(
+      "wte", std::make_shared<VocabParallelEmbedding>(env, "wte", c.padded_vocab, c.vocab_size,
+                                                      c.block.hidden, c.block.init_std));
   wpe_ = Param("wpe", InitShard(env, "wpe", {c.max_positions, c.block.hidden}, 0.01, TpParam{}),
                TpParam{});
   h_ = register_module("h", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.layers; ++i) {
-    h_->push_back(std::make_shared<TransformerLayer>(env, "h." + std::to_string(i), c_.block,
-                                                     false));
+    h_->push_back(
+        std::make_shared<TransformerLayer>(env, "h." + std::to_string(i), c_.block, false));
   }
   ln_f_ = register_module("ln_f", std::make_shared<Norm>(c_.block, c.block.hidden));
 }
@@ -39,8 +39,8 @@ torch::Tensor GptModel::Loss(const torch::Tensor& samples, TpRng& rng) {
   torch::Tensor tokens = samples.narrow(1, 0, s);
   torch::Tensor labels = samples.narrow(1, 1, s).reshape({-1});
   torch::Tensor logits = Logits(tokens, rng);
-  torch::Tensor loss = VocabParallelCrossEntropy(logits.reshape({-1, logits.size(-1)}), labels,
-                                                 *tp_, shard());
+  torch::Tensor loss =
+      VocabParallelCrossEntropy(logits.reshape({-1, logits.size(-1)}), labels, *tp_, shard());
   return loss.mean();
 }
 

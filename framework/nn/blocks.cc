@@ -27,20 +27,20 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
   heads_ = c.heads / env.size();
   head_dim_ = c.hidden / c.heads;
   if (cross) {
-    q_ = register_module("q", std::make_shared<ColumnParallelLinear>(
-                                  env, name + ".q", c.hidden, c.hidden, c.bias, c.init_std));
-    kv_ = register_module("kv", std::make_shared<ColumnParallelLinear>(
-                                    env, name + ".kv", c.hidden, 2 * c.hidden, c.bias,
-                                    c.init_std, false, 2));
+    q_ = register_module("q", std::make_shared<ColumnParallelLinear>(env, name + ".q", c.hidden,
+                                                                     c.hidden, c.bias, c.init_std));
+    kv_ = register_module(
+        "kv", std::make_shared<ColumnParallelLinear>(env, name + ".kv", c.hidden, 2 * c.hidden,
+                                                     c.bias, c.init_std, false, 2));
   } else {
     // Rows q | k | v, each split by heads: every shard holds whole heads of all three.
-    qkv_ = register_module("qkv", std::make_shared<ColumnParallelLinear>(
-                                      env, name + ".qkv", c.hidden, 3 * c.hidden, c.bias,
-                                      c.init_std, false, 3));
+    qkv_ = register_module(
+        "qkv", std::make_shared<ColumnParallelLinear>(env, name + ".qkv", c.hidden, 3 * c.hidden,
+                                                      c.bias, c.init_std, false, 3));
   }
-  out_ = register_module("out", std::make_shared<RowParallelLinear>(
-                                    env, name + ".out", c.hidden, c.hidden, c.bias,
-                                    c.output_init_std));
+  out_ = register_module(
+      "out", std::make_shared<RowParallelLinear>(env, name + ".out", c.hidden, c.hidden, c.bias,
+                                                 c.output_init_std));
 }
 
 torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& mask, TpRng& rng,
@@ -106,11 +106,11 @@ Mlp::Mlp(const TpEnv& env, const std::string& name, const BlockConfig& c)
     : activation_(c.activation) {
   bool gated = c.activation == "geglu";
   fc1_ = register_module("fc1", std::make_shared<ColumnParallelLinear>(
-                                    env, name + ".fc1", c.hidden, (gated ? 2 : 1) * c.ffn,
-                                    c.bias, c.init_std, false, gated ? 2 : 1));
-  fc2_ = register_module("fc2", std::make_shared<RowParallelLinear>(
-                                    env, name + ".fc2", c.ffn, c.hidden, c.bias,
-                                    c.output_init_std));
+                                    env, name + ".fc1", c.hidden, (gated ? 2 : 1) * c.ffn, c.bias,
+                                    c.init_std, false, gated ? 2 : 1));
+  fc2_ =
+      register_module("fc2", std::make_shared<RowParallelLinear>(
+                                 env, name + ".fc2", c.ffn, c.hidden, c.bias, c.output_init_std));
 }
 
 torch::Tensor Mlp::forward(const torch::Tensor& x) {
@@ -128,14 +128,16 @@ torch::Tensor Mlp::forward(const torch::Tensor& x) {
   return fc2_->forward(h);
 }
 
-TransformerLayer::TransformerLayer(const TpEnv& env, const std::string& name,
-                                   const BlockConfig& c, bool with_cross)
+TransformerLayer::TransformerLayer(const TpEnv& env, const std::string& name, const BlockConfig& c,
+                                   bool with_cross)
     : c_(c) {
   ln_self_ = register_module("ln_self", std::make_shared<Norm>(c, c.hidden));
-  self_ = register_module("self_attention", std::make_shared<Attention>(env, name + ".self", c, false));
+  self_ =
+      register_module("self_attention", std::make_shared<Attention>(env, name + ".self", c, false));
   if (with_cross) {
     ln_cross_ = register_module("ln_cross", std::make_shared<Norm>(c, c.hidden));
-    cross_ = register_module("cross_attention", std::make_shared<Attention>(env, name + ".cross", c, true));
+    cross_ = register_module("cross_attention",
+                             std::make_shared<Attention>(env, name + ".cross", c, true));
   }
   ln_mlp_ = register_module("ln_mlp", std::make_shared<Norm>(c, c.hidden));
   mlp_ = register_module("mlp", std::make_shared<Mlp>(env, name + ".mlp", c));
@@ -145,13 +147,16 @@ torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionM
                                         TpRng& rng, const torch::Tensor& memory,
                                         const AttentionMask& cross_mask) {
   const bool train = is_training();
-  auto sub = [&](const torch::Tensor& h, Norm& norm, const std::function<torch::Tensor(const torch::Tensor&)>& f) {
+  auto sub = [&](const torch::Tensor& h, Norm& norm,
+                 const std::function<torch::Tensor(const torch::Tensor&)>& f) {
     if (c_.pre_ln) return h + Dropout(f(norm.forward(h)), c_.hidden_dropout, train, rng.replicated);
     return norm.forward(h + Dropout(f(h), c_.hidden_dropout, train, rng.replicated));
   };
-  torch::Tensor h = sub(x, *ln_self_, [&](const torch::Tensor& t) { return self_->forward(t, self_mask, rng); });
+  torch::Tensor h =
+      sub(x, *ln_self_, [&](const torch::Tensor& t) { return self_->forward(t, self_mask, rng); });
   if (cross_) {
-    h = sub(h, *ln_cross_, [&](const torch::Tensor& t) { return cross_->forward(t, cross_mask, rng, memory); });
+    h = sub(h, *ln_cross_,
+            [&](const torch::Tensor& t) { return cross_->forward(t, cross_mask, rng, memory); });
   }
   return sub(h, *ln_mlp_, [&](const torch::Tensor& t) { return mlp_->forward(t); });
 }
@@ -172,19 +177,20 @@ torch::Tensor RelativePositionBuckets(int64_t q_len, int64_t k_len, bool bidirec
   }
   int64_t max_exact = n / 2;
   torch::Tensor is_small = rel < max_exact;
-  torch::Tensor large = max_exact + (torch::log(rel.to(torch::kFloat) / max_exact) /
-                                     std::log(static_cast<double>(max_distance) / max_exact) *
-                                     (n - max_exact)).to(torch::kLong);
+  torch::Tensor large =
+      max_exact + (torch::log(rel.to(torch::kFloat) / max_exact) /
+                   std::log(static_cast<double>(max_distance) / max_exact) * (n - max_exact))
+                      .to(torch::kLong);
   large = torch::clamp_max(large, n - 1);
   return buckets + torch::where(is_small, rel, large);
 }
 
-RelativePositionBias::RelativePositionBias(const TpEnv& env, const std::string& name,
-                                           int64_t heads, bool bidirectional, int64_t buckets,
+RelativePositionBias::RelativePositionBias(const TpEnv& env, const std::string& name, int64_t heads,
+                                           bool bidirectional, int64_t buckets,
                                            int64_t max_distance, double init_std)
     : bidirectional_(bidirectional), buckets_(buckets), max_distance_(max_distance) {
-  weight = Param("weight", InitShard(env, name + ".weight", {buckets, heads}, init_std, {1, 1}),
-                 {1, 1});
+  weight =
+      Param("weight", InitShard(env, name + ".weight", {buckets, heads}, init_std, {1, 1}), {1, 1});
 }
 
 torch::Tensor RelativePositionBias::forward(int64_t q_len, int64_t k_len) {

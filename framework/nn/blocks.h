@@ -26,7 +26,7 @@ struct BlockConfig {
   double init_std = 0.02;
   double output_init_std = 0.02;  // fc2 / attention output (GPT-2 scales by 1/sqrt(2L))
   bool bias = true;
-  bool scale_scores = true;       // divide scores by sqrt(head_dim) (T5: false)
+  bool scale_scores = true;  // divide scores by sqrt(head_dim) (T5: false)
   bool pre_ln = true;
 };
 
@@ -82,8 +82,7 @@ class TransformerLayer : public TpModule {
   TransformerLayer(const TpEnv& env, const std::string& name, const BlockConfig& c,
                    bool with_cross);
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& self_mask, TpRng& rng,
-                        const torch::Tensor& memory = {},
-                        const AttentionMask& cross_mask = {});
+                        const torch::Tensor& memory = {}, const AttentionMask& cross_mask = {});
 
  private:
   BlockConfig c_;
@@ -100,8 +99,8 @@ torch::Tensor RelativePositionBuckets(int64_t q_len, int64_t k_len, bool bidirec
 // Learned bias per (bucket, head), heads split across TP: returns [1, heads/tp, q, k].
 class RelativePositionBias : public TpModule {
  public:
-  RelativePositionBias(const TpEnv& env, const std::string& name, int64_t heads,
-                       bool bidirectional, int64_t num_buckets = 32, int64_t max_distance = 128,
+  RelativePositionBias(const TpEnv& env, const std::string& name, int64_t heads, bool bidirectional,
+                       int64_t num_buckets = 32, int64_t max_distance = 128,
                        double init_std = 0.02);
   torch::Tensor forward(int64_t q_len, int64_t k_len);
   torch::Tensor weight;  // [buckets, heads/tp]

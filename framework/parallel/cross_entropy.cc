@@ -30,8 +30,8 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
     torch::Tensor ignored = targets.eq(ignore_index);
     torch::Tensor mine = (local >= 0).logical_and(local < v).logical_and(ignored.logical_not());
     torch::Tensor idx = local.masked_fill(mine.logical_not(), 0);
-    torch::Tensor target_logit = logits.gather(1, idx.unsqueeze(1)).squeeze(1).masked_fill(
-        mine.logical_not(), 0.0);
+    torch::Tensor target_logit =
+        logits.gather(1, idx.unsqueeze(1)).squeeze(1).masked_fill(mine.logical_not(), 0.0);
     torch::Tensor sum_logits;  // for label smoothing: sum of the real logits
     if (smoothing > 0) sum_logits = logits.narrow(1, 0, real).sum(1);
     torch::Tensor max = std::get<0>(logits.max(1));
@@ -86,8 +86,8 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
     if (smoothing > 0 && real > 0) g.narrow(1, 0, real).sub_(smoothing / vocab);
     torch::Tensor scale = grad[0].to(g.scalar_type()).masked_fill(ignored, 0.0);
     g.mul_(scale.unsqueeze(1));
-    return {g.to(dtype), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor(), torch::Tensor()};
+    return {g.to(dtype),     torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 }  // namespace

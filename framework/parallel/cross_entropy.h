@@ -20,7 +20,6 @@ struct VocabShard {
 // int64 -> loss [N].
 torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
                                         Communicator& tp, VocabShard shard,
-                                        int64_t ignore_index = -100,
-                                        double label_smoothing = 0.0);
+                                        int64_t ignore_index = -100, double label_smoothing = 0.0);
 
 }  // namespace braid

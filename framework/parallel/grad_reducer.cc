@@ -59,8 +59,10 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Comm
   if (dp_->size() == 1) return;  // nothing to reduce: no hooks
   for (size_t k = 0; k < params_.size(); ++k) {
     if (bucket_of_[k] < 0) continue;
-    std::shared_ptr<torch::autograd::Node> acc = torch::autograd::impl::grad_accumulator(params_[k]);
-    uintptr_t key = acc->add_post_hook(std::make_unique<AfterAccumulate>([this, k] { MarkReady(k); }));
+    std::shared_ptr<torch::autograd::Node> acc =
+        torch::autograd::impl::grad_accumulator(params_[k]);
+    uintptr_t key =
+        acc->add_post_hook(std::make_unique<AfterAccumulate>([this, k] { MarkReady(k); }));
     hooks_.emplace_back(acc, key);
   }
 }

@@ -16,8 +16,8 @@ namespace braid {
 
 // How a parameter is laid out across TP ranks.
 struct TpParam {
-  int axis = -1;   // -1: replicated (identical on every TP rank); else the split dimension
-  int groups = 1;  // a fused weight of `groups` equal parts (QKV: 3), each split separately
+  int axis = -1;       // -1: replicated (identical on every TP rank); else the split dimension
+  int groups = 1;      // a fused weight of `groups` equal parts (QKV: 3), each split separately
   bool vocab = false;  // axis 0 is the padded vocabulary (its size depends on the TP size)
 };
 
@@ -67,8 +67,8 @@ class ColumnParallelLinear : public TpModule {
 // column-parallel layer); the partial products are all-reduced, then the (replicated) bias added.
 class RowParallelLinear : public TpModule {
  public:
-  RowParallelLinear(const TpEnv& env, const std::string& name, int64_t in, int64_t out,
-                    bool bias, double init_std);
+  RowParallelLinear(const TpEnv& env, const std::string& name, int64_t in, int64_t out, bool bias,
+                    double init_std);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
 

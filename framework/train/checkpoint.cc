@@ -30,11 +30,16 @@ std::string ShardFile(int tp_rank) { return absl::StrFormat("tp%d.safetensors", 
 
 const char* DtypeName(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return "F32";
-    case at::kBFloat16: return "BF16";
-    case at::kHalf: return "F16";
-    case at::kDouble: return "F64";
-    default: return "?";
+    case at::kFloat:
+      return "F32";
+    case at::kBFloat16:
+      return "BF16";
+    case at::kHalf:
+      return "F16";
+    case at::kDouble:
+      return "F64";
+    default:
+      return "?";
   }
 }
 
@@ -113,7 +118,8 @@ absl::Status WriteManifest(const fs::path& dir, const proto::Manifest& m) {
   {
     std::ofstream out(dir / "manifest.pb.tmp", std::ios::binary);
     out << bin;
-    if (!out.flush()) return absl::InternalError(absl::StrCat(dir.string(), ": manifest write failed"));
+    if (!out.flush())
+      return absl::InternalError(absl::StrCat(dir.string(), ": manifest write failed"));
   }
   BRAID_RETURN_IF_ERROR(Fsync(dir / "manifest.pb.tmp"));
   fs::rename(dir / "manifest.pb.tmp", dir / "manifest.pb");
@@ -126,7 +132,9 @@ absl::Status Publish(const fs::path& root, const fs::path& tmp, const std::strin
   fs::path final_dir = root / name;
   fs::remove_all(final_dir, ec);
   fs::rename(tmp, final_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp.string(), " -> ", final_dir.string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("rename ", tmp.string(), " -> ", final_dir.string(), ": ", ec.message()));
   BRAID_RETURN_IF_ERROR(Fsync(root));
   {
     std::ofstream out(root / "latest.tmp");
@@ -158,8 +166,10 @@ absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir) {
   }
   std::ifstream in(dir / "manifest.pb", std::ios::binary);
   if (!in) {
-    return absl::DataLossError(absl::StrCat(dir.string(), ": no complete manifest (manifest.pb): "
-                                            "the save did not finish.", hint));
+    return absl::DataLossError(absl::StrCat(dir.string(),
+                                            ": no complete manifest (manifest.pb): "
+                                            "the save did not finish.",
+                                            hint));
   }
   std::stringstream ss;
   ss << in.rdbuf();
@@ -170,7 +180,8 @@ absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir) {
   if (m.format_version() > kCheckpointFormatVersion) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s: checkpoint format version %d is newer than this build's %d. HINT: load it with a "
-        "newer braid.", dir.string(), m.format_version(), kCheckpointFormatVersion));
+        "newer braid.",
+        dir.string(), m.format_version(), kCheckpointFormatVersion));
   }
   return m;
 }
@@ -182,15 +193,19 @@ absl::Status CheckPayloads(const fs::path& dir, const proto::Manifest& m,
   for (const proto::FileEntry& f : m.files()) {
     if (only != nullptr && only->count(f.name()) == 0) continue;
     auto sc = SizeAndCrc(dir / f.name());
-    if (!sc.ok()) return absl::DataLossError(absl::StrCat((dir / f.name()).string(), ": missing payload.", hint));
+    if (!sc.ok())
+      return absl::DataLossError(
+          absl::StrCat((dir / f.name()).string(), ": missing payload.", hint));
     if (sc->first != f.bytes()) {
-      return absl::DataLossError(absl::StrFormat("%s: %d bytes, the manifest says %d (truncated?).%s",
-                                                 (dir / f.name()).string(), sc->first, f.bytes(), hint));
+      return absl::DataLossError(
+          absl::StrFormat("%s: %d bytes, the manifest says %d (truncated?).%s",
+                          (dir / f.name()).string(), sc->first, f.bytes(), hint));
     }
     if (sc->second != f.crc32c()) {
-      return absl::DataLossError(absl::StrFormat("%s: checksum mismatch (crc32c %08x, manifest %08x): "
-                                                 "the file is corrupt.%s",
-                                                 (dir / f.name()).string(), sc->second, f.crc32c(), hint));
+      return absl::DataLossError(
+          absl::StrFormat("%s: checksum mismatch (crc32c %08x, manifest %08x): "
+                          "the file is corrupt.%s",
+                          (dir / f.name()).string(), sc->second, f.crc32c(), hint));
     }
   }
   return absl::OkStatus();
@@ -216,7 +231,8 @@ absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget&
     fs::create_directories(root, ec);
     fs::remove_all(tmp, ec);
     fs::create_directories(tmp, ec);
-    if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": cannot create: ", ec.message()));
+    if (ec)
+      return absl::InternalError(absl::StrCat(tmp.string(), ": cannot create: ", ec.message()));
   }
   BRAID_RETURN_IF_ERROR(L.world->Barrier());
   const bool with_opt = t.config->checkpoint.save_optimizer && t.optimizer != nullptr;
@@ -346,7 +362,8 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
     for (const proto::Shard& s : te.shards()) {
       if (local_tp_rank >= 0 && split && s.tp_rank() != local_tp_rank) continue;
       auto fit = files.find(s.file());
-      auto tit = fit == files.end() ? decltype(fit->second.tensors.end()){} : fit->second.tensors.find(s.key());
+      auto tit = fit == files.end() ? decltype(fit->second.tensors.end()){}
+                                    : fit->second.tensors.find(s.key());
       if (fit == files.end() || tit == fit->second.tensors.end()) {
         return absl::DataLossError(absl::StrCat(step_dir, ": tensor ", te.name(), " has no shard ",
                                                 s.key(), " in ", s.file()));
@@ -357,15 +374,14 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
     std::vector<int64_t> want(te.global_shape().begin(), te.global_shape().end());
     if (local_tp_rank >= 0 && split) {  // this rank's shard as it is
       if (shards.size() != 1 || want.empty() || want[layout.axis] % local_tp_size != 0) {
-        return absl::DataLossError(absl::StrCat(step_dir, ": tensor ", te.name(),
-                                                " has no single shard for TP rank ", local_tp_rank));
+        return absl::DataLossError(absl::StrCat(
+            step_dir, ": tensor ", te.name(), " has no single shard for TP rank ", local_tp_rank));
       }
       want[layout.axis] /= local_tp_size;
       if (shards[0].sizes().vec() != want) {
-        return absl::DataLossError(absl::StrFormat("%s: shard %d of %s is %s, the manifest implies %s",
-                                                   step_dir, local_tp_rank, te.name(),
-                                                   c10::str(shards[0].sizes()),
-                                                   c10::str(c10::IntArrayRef(want))));
+        return absl::DataLossError(absl::StrFormat(
+            "%s: shard %d of %s is %s, the manifest implies %s", step_dir, local_tp_rank, te.name(),
+            c10::str(shards[0].sizes()), c10::str(c10::IntArrayRef(want))));
       }
       c.tensors[te.name()] = shards[0];
       c.layouts[te.name()] = layout;
@@ -373,9 +389,9 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
     }
     torch::Tensor full = Unshard(shards, layout);
     if (full.sizes().vec() != want) {
-      return absl::DataLossError(absl::StrFormat("%s: tensor %s reassembles to %s, the manifest says %s",
-                                                 step_dir, te.name(), c10::str(full.sizes()),
-                                                 c10::str(c10::IntArrayRef(want))));
+      return absl::DataLossError(
+          absl::StrFormat("%s: tensor %s reassembles to %s, the manifest says %s", step_dir,
+                          te.name(), c10::str(full.sizes()), c10::str(c10::IntArrayRef(want))));
     }
     c.tensors[te.name()] = full;
     c.layouts[te.name()] = layout;
@@ -411,8 +427,8 @@ absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& 
     te->set_dtype(DtypeName(full.scalar_type()));
     torch::Tensor t = full;
     if (l.vocab && l.axis == 0 && tp_size > 1 && t.size(0) % tp_size != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: %d vocabulary rows do not split over TP %d",
-                                                        name, t.size(0), tp_size));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: %d vocabulary rows do not split over TP %d", name, t.size(0), tp_size));
     }
     for (int64_t d : t.sizes()) te->add_global_shape(d);
     te->set_tp_axis(l.axis);
@@ -446,7 +462,8 @@ absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& 
   BRAID_RETURN_IF_ERROR(WriteManifest(tmp, m));
   fs::remove_all(dir, ec);
   fs::rename(tmp, dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename to ", step_dir, " failed: ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("rename to ", step_dir, " failed: ", ec.message()));
   return absl::OkStatus();
 }
 
@@ -456,8 +473,9 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
   // that does not fit that way (another vocabulary padding, say) is read again whole below.
   BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(step_dir, L.tp_rank, L.tp_size));
   if (!c.recipe.empty() && c.recipe != t.config->recipe) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: a '%s' checkpoint cannot load into a '%s' run.", step_dir, c.recipe, t.config->recipe));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: a '%s' checkpoint cannot load into a '%s' run.", step_dir, c.recipe,
+                        t.config->recipe));
   }
   bool has_opt = false;
   for (const auto& [name, tensor] : c.tensors) has_opt = has_opt || name.rfind("optim/", 0) == 0;
@@ -477,8 +495,9 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
       auto it = ck.tensors.find(e.name);
       if (it == ck.tensors.end()) {
         if (e.name.rfind("optim/", 0) == 0) {
-          problems.push_back(absl::StrCat(e.name, " is missing (saved without optimizer state; "
-                                                  "set checkpoint.save_optimizer=true to resume)"));
+          problems.push_back(absl::StrCat(e.name,
+                                          " is missing (saved without optimizer state; "
+                                          "set checkpoint.save_optimizer=true to resume)"));
         } else {
           problems.push_back(absl::StrCat(e.name, " is missing"));
         }
@@ -519,9 +538,9 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
       problems.resize(6);
       problems.push_back(absl::StrCat("and ", n - 6, " more"));
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        step_dir, ": does not fit this model: ", absl::StrJoin(problems, "; "),
-        ". HINT: the model section of the config must match the run that saved it."));
+    return absl::InvalidArgumentError(
+        absl::StrCat(step_dir, ": does not fit this model: ", absl::StrJoin(problems, "; "),
+                     ". HINT: the model section of the config must match the run that saved it."));
   }
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < entries.size(); ++i) entries[i].local.copy_(slices[i]);
@@ -530,9 +549,8 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
     auto it = c.rng.find(L.rank);
     // A generator state of another size comes from another kind of generator (a CPU run
     // resumed on a GPU or the reverse): the generators then keep their seeds.
-    const bool same_kind =
-        it != c.rng.end() &&
-        static_cast<int64_t>(it->second.first.size()) == t.rng->replicated.get_state().numel();
+    const bool same_kind = it != c.rng.end() && static_cast<int64_t>(it->second.first.size()) ==
+                                                    t.rng->replicated.get_state().numel();
     if (c.tp_size == L.tp_size && c.dp_size == L.dp_size && it != c.rng.end() &&
         !it->second.first.empty() && same_kind) {
       auto restore = [](at::Generator& g, const std::string& bytes) {

@@ -72,7 +72,7 @@ struct FullCheckpoint {
   // local_tp_rank >= 0, TP-split tensors as that rank's shard (replicated ones whole).
   std::map<std::string, torch::Tensor> tensors;
   int local_tp_rank = -1;
-  std::map<std::string, TpParam> layouts;  // by tensor name
+  std::map<std::string, TpParam> layouts;                  // by tensor name
   std::map<int, std::pair<std::string, std::string>> rng;  // rank -> (replicated, sharded)
 };
 
@@ -80,10 +80,9 @@ struct FullCheckpoint {
 // checkpoint saved at TP = local_tp_size (a resume in the same layout), only that rank's file and
 // the file of the replicated tensors (TP rank 0's) are checksummed and read, and split tensors stay
 // that rank's shard: each rank reads 1-2 files instead of all TP of them. Other layouts read all.
-absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir,
-                                              int local_tp_rank = -1, int local_tp_size = 0);
+absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int local_tp_rank = -1,
+                                              int local_tp_size = 0);
 // Writes `ckpt` as a step directory for `tp_size` (atomically, no `latest` update).
-absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& ckpt,
-                             int tp_size);
+absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& ckpt, int tp_size);
 
 }  // namespace braid

@@ -21,8 +21,8 @@ namespace braid {
 namespace {
 
 int LocalRank(int rank) {
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID",
-                           "LOCAL_RANK"}) {
+  for (const char* name :
+       {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "LOCAL_RANK"}) {
     if (const char* v = std::getenv(name); v != nullptr && *v != '\0') return std::atoi(v);
   }
   return rank;

@@ -62,8 +62,8 @@ absl::Status LoadFullState(torch::nn::Module& model,
       missing.push_back(p.key());
       continue;
     }
-    torch::Tensor slice = ShardOf(it->second.to(p.value().scalar_type()), layouts[p.key()],
-                                  tp_rank, tp_size);
+    torch::Tensor slice =
+        ShardOf(it->second.to(p.value().scalar_type()), layouts[p.key()], tp_rank, tp_size);
     if (slice.sizes() != p.value().sizes()) {
       mismatched.push_back(absl::StrCat(p.key(), " (file ", c10::str(it->second.sizes()),
                                         " -> shard ", c10::str(slice.sizes()), ", model ",
@@ -81,7 +81,8 @@ absl::Status LoadFullState(torch::nn::Module& model,
       "the weights do not fit this model.",
       missing.empty() ? "" : absl::StrCat(" Missing: ", absl::StrJoin(missing, ", "), "."),
       extra.empty() ? "" : absl::StrCat(" Unexpected: ", absl::StrJoin(extra, ", "), "."),
-      mismatched.empty() ? "" : absl::StrCat(" Wrong shape: ", absl::StrJoin(mismatched, "; "), "."),
+      mismatched.empty() ? ""
+                         : absl::StrCat(" Wrong shape: ", absl::StrJoin(mismatched, "; "), "."),
       " HINT: the config (model section) must match the one the weights were trained with."));
 }
 

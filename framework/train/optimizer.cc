@@ -17,9 +17,9 @@ AdamW::AdamW(std::vector<torch::Tensor> params, std::vector<bool> decay, Options
   }
 }
 
-
 void AdamW::Step(double lr) {
-  RECORD_FUNCTION("braid::AdamW::Step", std::vector<c10::IValue>());  // named in BRAID_PROFILE traces
+  RECORD_FUNCTION("braid::AdamW::Step",
+                  std::vector<c10::IValue>());  // named in BRAID_PROFILE traces
   torch::NoGradGuard no_grad;
   ++step_;
   const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(step_));

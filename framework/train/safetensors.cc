@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -55,16 +55,16 @@ absl::Status WriteSafetensors(const std::string& path,
   for (const auto& [name, t] : tensors) {
     const char* dtype = NameOf(t.scalar_type());
     if (dtype == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name,
-                                                     "' has a dtype safetensors cannot hold here"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor '", name, "' has a dtype safetensors cannot hold here"));
     }
     torch::Tensor c = t.to(torch::kCPU).contiguous();  // GPU tensors are copied to the host
     int64_t bytes = c.numel() * c.element_size();
     std::string shape;
     for (int64_t s : c.sizes()) absl::StrAppend(&shape, shape.empty() ? "" : ",", s);
-    absl::StrAppend(&header, header.size() > 1 ? "," : "", JsonQuote(name), ":{\"dtype\":\"",
-                    dtype, "\",\"shape\":[", shape, "],\"data_offsets\":[", offset, ",",
-                    offset + bytes, "]}");
+    absl::StrAppend(&header, header.size() > 1 ? "," : "", JsonQuote(name), ":{\"dtype\":\"", dtype,
+                    "\",\"shape\":[", shape, "],\"data_offsets\":[", offset, ",", offset + bytes,
+                    "]}");
     offset += bytes;
     data.push_back(c);
   }
@@ -104,8 +104,8 @@ absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
   });
   const std::string_view bytes(static_cast<const char*>(map), size);
   auto bad = [&](const std::string& what) {
-    return absl::DataLossError(absl::StrCat(path, ": ", what,
-                                            ". HINT: the file is truncated or not safetensors."));
+    return absl::DataLossError(
+        absl::StrCat(path, ": ", what, ". HINT: the file is truncated or not safetensors."));
   };
   if (bytes.size() < 8) return bad("shorter than the 8-byte header length");
   uint64_t n;
@@ -147,9 +147,10 @@ absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
     int64_t b = offs->items[0].AsInt(), e = offs->items[1].AsInt();
     int64_t need = numel * static_cast<int64_t>(c10::elementSize(type));
     if (b < 0 || e < b || e > data_size || e - b != need) {
-      return bad(absl::StrFormat("tensor '%s': bytes [%d, %d) do not hold %s of shape %s in a "
-                                 "%d-byte data section", name, b, e, dtype->text,
-                                 c10::str(dims), data_size));
+      return bad(
+          absl::StrFormat("tensor '%s': bytes [%d, %d) do not hold %s of shape %s in a "
+                          "%d-byte data section",
+                          name, b, e, dtype->text, c10::str(dims), data_size));
     }
     ranges.emplace_back(b, e);
     torch::Tensor t = torch::empty(dims, torch::TensorOptions().dtype(type));
@@ -159,10 +160,12 @@ absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
   std::sort(ranges.begin(), ranges.end());
   int64_t expect = 0;
   for (auto [b, e] : ranges) {
-    if (b != expect) return bad(absl::StrFormat("data byte %d: tensors overlap or leave a hole", b));
+    if (b != expect)
+      return bad(absl::StrFormat("data byte %d: tensors overlap or leave a hole", b));
     expect = e;
   }
-  if (expect != data_size) return bad(absl::StrFormat("%d bytes after the last tensor", data_size - expect));
+  if (expect != data_size)
+    return bad(absl::StrFormat("%d bytes after the last tensor", data_size - expect));
   return out;
 }
 

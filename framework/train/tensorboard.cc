@@ -31,7 +31,8 @@ absl::StatusOr<std::unique_ptr<EventWriter>> EventWriter::Create(const std::stri
   char host[256] = "host";
   gethostname(host, sizeof(host) - 1);
   std::unique_ptr<EventWriter> w(new EventWriter());
-  w->path_ = absl::StrFormat("%s/events.out.tfevents.%d.%s", dir, static_cast<int64_t>(WallTime()), host);
+  w->path_ =
+      absl::StrFormat("%s/events.out.tfevents.%d.%s", dir, static_cast<int64_t>(WallTime()), host);
   w->f_ = std::fopen(w->path_.c_str(), "wb");
   if (w->f_ == nullptr) {
     return absl::InternalError(absl::StrCat(w->path_, ": cannot create the TensorBoard file"));

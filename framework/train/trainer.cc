@@ -16,8 +16,8 @@
 #include "absl/strings/str_format.h"
 #include "framework/core/check.h"
 #include "framework/core/log.h"
-#include "framework/core/system.h"
 #include "framework/core/status.h"
+#include "framework/core/system.h"
 #include "framework/kernels/cpu_allocator.h"
 #include "framework/parallel/grad_reducer.h"
 #include "framework/parallel/layers.h"
@@ -37,10 +37,8 @@ std::atomic<int> g_stop_signal{0};
 void OnStopSignal(int sig) { g_stop_signal.store(sig); }
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
-
 
 double Scalar(Communicator& c, double v, ReduceOp op) {
   torch::Tensor t = torch::full({1}, v, torch::kDouble);
@@ -74,7 +72,6 @@ void InstallStopSignalHandlers() {
   sigaction(SIGUSR1, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
-
 
 absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& sizes,
                                   const ParallelLayout& layout, RecipeParts parts,
@@ -139,19 +136,20 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   result.start_step = state.step;
   result.skipped_steps = state.skipped_steps;
 
-  BRAID_ASSIGN_OR_RETURN(DistributedBatchSampler sampler,
-                         DistributedBatchSampler::Create(sizes.global_batch_size,
-                                                         tc.micro_batch_size, layout.dp_rank,
-                                                         layout.dp_size, state.consumed_samples));
+  BRAID_ASSIGN_OR_RETURN(
+      DistributedBatchSampler sampler,
+      DistributedBatchSampler::Create(sizes.global_batch_size, tc.micro_batch_size, layout.dp_rank,
+                                      layout.dp_size, state.consumed_samples));
   Loader loader(parts.train, sampler, static_cast<int>(std::max<int64_t>(1, config.data.prefetch)));
 
   // The MFU ceiling: the matmul rate of the compute dtype on this device, measured now.
-  const double peak_gflops = Scalar(
-      *layout.world, MeasureMatmulGflops(device, bf16 ? at::kBFloat16 : at::kFloat), ReduceOp::kSum);
+  const double peak_gflops =
+      Scalar(*layout.world, MeasureMatmulGflops(device, bf16 ? at::kBFloat16 : at::kFloat),
+             ReduceOp::kSum);
   BLOG(INFO, "train") << absl::StrFormat(
       "model: %d parameters on this rank (%.1f MB fp32 weights, %.1f MB with grads and AdamW "
-      "state); %d gradient buckets", local_numel, local_numel * 4 / 1e6, local_numel * 16 / 1e6,
-      reducer.num_buckets());
+      "state); %d gradient buckets",
+      local_numel, local_numel * 4 / 1e6, local_numel * 16 / 1e6, reducer.num_buckets());
   BLOG(INFO, "train") << absl::StrFormat(
       "layout: world %d = TP %d x DP %d; micro batch %d x %d accumulation x %d DP = global "
       "batch %d; %d intra-op threads per rank; device %s, %s; %s matmul ceiling %.0f GFLOP/s "
@@ -207,7 +205,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
         const int64_t len = parts.valid->sample_length();
         b.tokens = torch::empty({static_cast<int64_t>(b.indices.size()), len}, torch::kLong);
         for (size_t k = 0; k < b.indices.size(); ++k)
-          parts.valid->Get(b.indices[k] % parts.valid->size(), b.tokens.data_ptr<int64_t>() + k * len);
+          parts.valid->Get(b.indices[k] % parts.valid->size(),
+                           b.tokens.data_ptr<int64_t>() + k * len);
         if (!device.is_cpu()) b.tokens = b.tokens.to(device);
         AutocastScope amp(device.type(), bf16);
         sum += task.Loss(b, rng, nullptr).item<double>();
@@ -223,11 +222,12 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   const char* profile_path = std::getenv("BRAID_PROFILE");
   for (int64_t step = state.step; step < tc.train_steps; ++step) {
     if (profile_path != nullptr && layout.rank == 0) {
-      if (step == state.step + 2) profile = std::make_unique<torch::autograd::profiler::RecordProfile>(profile_path);
+      if (step == state.step + 2)
+        profile = std::make_unique<torch::autograd::profiler::RecordProfile>(profile_path);
       if (step == state.step + 5) profile.reset();
     }
-    const double lr = LearningRate(step, tc.lr, tc.min_lr, tc.lr_warmup_steps, decay_steps,
-                                   tc.lr_decay_style);
+    const double lr =
+        LearningRate(step, tc.lr, tc.min_lr, tc.lr_warmup_steps, decay_steps, tc.lr_decay_style);
     const double step_start = Now();
     reducer.ZeroGrad();
     double loss_sum = 0;
@@ -253,17 +253,21 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     result.grad_norms.push_back(norm);
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       ++result.skipped_steps;
-      BLOG(WARNING, "train") << absl::StrFormat("step %d: loss %g, grad norm %g: not finite, step "
-                                                "skipped (%d in a row)", step + 1, loss, norm,
-                                                bad_in_a_row + 1);
+      BLOG(WARNING, "train") << absl::StrFormat(
+          "step %d: loss %g, grad norm %g: not finite, step "
+          "skipped (%d in a row)",
+          step + 1, loss, norm, bad_in_a_row + 1);
       if (++bad_in_a_row >= tc.max_bad_steps) {
         return absl::AbortedError(absl::StrFormat(
             "step %d: %d steps in a row had a NaN/Inf loss or gradient norm; stopping. HINT: "
-            "lower train.lr, raise lr_warmup_steps, or check the data.", step + 1, bad_in_a_row));
+            "lower train.lr, raise lr_warmup_steps, or check the data.",
+            step + 1, bad_in_a_row));
       }
       result.losses.push_back(loss);
       result.step_seconds.push_back(Now() - step_start);
-      if (loss_log.is_open()) loss_log << absl::StrFormat("%d\t%.17g\t%.17g\t%.17g\n", step + 1, loss, norm, lr) << std::flush;
+      if (loss_log.is_open())
+        loss_log << absl::StrFormat("%d\t%.17g\t%.17g\t%.17g\n", step + 1, loss, norm, lr)
+                 << std::flush;
       continue;
     }
     bad_in_a_row = 0;
@@ -278,7 +282,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     optimizer.Step(lr);
     result.step_seconds.push_back(Now() - step_start);
     if (loss_log.is_open()) {
-      loss_log << absl::StrFormat("%d\t%.17g\t%.17g\t%.17g\n", step + 1, loss, norm, lr) << std::flush;
+      loss_log << absl::StrFormat("%d\t%.17g\t%.17g\t%.17g\n", step + 1, loss, norm, lr)
+               << std::flush;
     }
     result.losses.push_back(loss);
     result.steps = step + 1;
@@ -290,7 +295,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     if (live_progress) {  // a terminal: one line rewritten every step (the log lines clear it)
       const double elapsed = Now() - run_start;
       const double per_step = elapsed / static_cast<double>(step + 1 - state.step);
-      const int64_t eta = static_cast<int64_t>(per_step * static_cast<double>(tc.train_steps - step - 1));
+      const int64_t eta =
+          static_cast<int64_t>(per_step * static_cast<double>(tc.train_steps - step - 1));
       std::printf("\r\033[K[train] step %ld/%ld | ETA %ld:%02ld | loss %.4f | %.0f tok/s",
                   static_cast<long>(step + 1), static_cast<long>(tc.train_steps),
                   static_cast<long>(eta / 60), static_cast<long>(eta % 60), loss,
@@ -320,9 +326,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
       }
       BLOG(INFO, "train") << absl::StrFormat(
           "step %d/%d | loss %.4f | lr %.3e | grad %.3f | %.0f tok/s | MFU %.1f%% | data %.1f%% "
-          "| comm %.1f%% | mem %.0f MB%s", step + 1, tc.train_steps,
-          interval_loss / interval_steps, lr, norm, tokens_per_s, 100 * mfu,
-          100 * data_wait / secs, 100 * comm_wait / secs, PeakRssMb(), extra);
+          "| comm %.1f%% | mem %.0f MB%s",
+          step + 1, tc.train_steps, interval_loss / interval_steps, lr, norm, tokens_per_s,
+          100 * mfu, 100 * data_wait / secs, 100 * comm_wait / secs, PeakRssMb(), extra);
       t_interval = Now();
       data_wait = comm_wait = interval_loss = 0;
       interval_steps = 0;
@@ -342,15 +348,16 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
       }
       t_interval += Now() - t0;  // evaluation time is not training time
     }
-    const bool periodic = config.checkpoint.save_interval > 0 &&
-                          (step + 1) % config.checkpoint.save_interval == 0;
+    const bool periodic =
+        config.checkpoint.save_interval > 0 && (step + 1) % config.checkpoint.save_interval == 0;
     // A stop signal on any rank stops every rank at this same step boundary.
     const bool signalled =
         !last && Scalar(*layout.world, g_stop_signal.load() != 0 ? 1.0 : 0.0, ReduceOp::kMax) > 0;
     if (signalled) {
-      BLOG(WARNING, "train") << absl::StrFormat("stop signal received: saving at step %d and "
-                                                "stopping (exit code %d; rerun to resume)",
-                                                step + 1, kPreemptedExitCode);
+      BLOG(WARNING, "train") << absl::StrFormat(
+          "stop signal received: saving at step %d and "
+          "stopping (exit code %d; rerun to resume)",
+          step + 1, kPreemptedExitCode);
       result.preempted = true;
     }
     const bool exit_now =
@@ -361,7 +368,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
       t_interval += Now() - t0;
     }
     if (exit_now) {
-      if (!signalled) BLOG(INFO, "train") << "train.exit_interval: stopping after step " << step + 1;
+      if (!signalled)
+        BLOG(INFO, "train") << "train.exit_interval: stopping after step " << step + 1;
       break;
     }
   }

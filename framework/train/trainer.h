@@ -45,14 +45,14 @@ struct RecipeParts {
 struct TrainResult {
   int64_t steps = 0;
   int64_t skipped_steps = 0;
-  std::vector<double> losses;     // training loss of every step (averaged over DP)
-  std::vector<double> grad_norms; // global gradient norm of every step, before clipping
+  std::vector<double> losses;        // training loss of every step (averaged over DP)
+  std::vector<double> grad_norms;    // global gradient norm of every step, before clipping
   std::vector<double> step_seconds;  // wall time of every step (data, compute, comm, optimizer)
   std::vector<double> comm_wait_seconds;  // of which waiting for the DP reduction
   double last_eval_loss = NAN;
   std::map<std::string, torch::Tensor> final_weights;  // full tensors (rank 0 of each DP group)
-  int64_t start_step = 0;         // > 0 when resumed
-  bool preempted = false;         // stopped by a signal after saving a checkpoint
+  int64_t start_step = 0;                              // > 0 when resumed
+  bool preempted = false;  // stopped by a signal after saving a checkpoint
 };
 
 // Exit code of a run stopped by a signal after saving (EX_TEMPFAIL): rerun to resume.
@@ -65,10 +65,10 @@ inline constexpr int kPreemptedExitCode = 75;
 void InstallStopSignalHandlers();
 
 struct TrainOptions {
-  bool save_final = true;      // write <run_dir>/final/model.safetensors + config.yaml
+  bool save_final = true;           // write <run_dir>/final/model.safetensors + config.yaml
   bool keep_final_weights = false;  // return them in TrainResult (tests)
-  std::string resume_from;     // a step directory to resume from ("" -> checkpoint.resume rule)
-  bool checkpoints = true;     // save and resume checkpoints (tests that only train turn it off)
+  std::string resume_from;  // a step directory to resume from ("" -> checkpoint.resume rule)
+  bool checkpoints = true;  // save and resume checkpoints (tests that only train turn it off)
 };
 
 absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& sizes,

@@ -45,7 +45,8 @@ absl::StatusOr<MaskingSpec> MaskingSpecFor(const Tokenizer& tok, double mask_pro
     if (tok.name() == "wordpiece") {
       m.continuation[id] = piece.rfind("##", 0) == 0;
     } else if (tok.name() == "sentencepiece") {
-      m.continuation[id] = !piece.empty() && piece.rfind("\xE2\x96\x81", 0) != 0 && !m.special[id] &&
+      m.continuation[id] = !piece.empty() && piece.rfind("\xE2\x96\x81", 0) != 0 &&
+                           !m.special[id] &&
                            !(piece.size() > 2 && piece.front() == '<' && piece.back() == '>');
     }
     if (piece.size() > 2 && piece.front() == '[' && piece.back() == ']' &&
@@ -104,11 +105,12 @@ std::vector<int64_t> ApplyMasking(std::vector<int64_t>& tokens, const MaskingSpe
 namespace {
 std::string Describe(const IndexedDataset& data, const BertDataSpec& s) {
   std::error_code ec;
-  return absl::StrFormat("bert v1 data=%s seqs=%d tokens=%d split=%s[%d,%d) seq=%d samples=%d "
-                         "seed=%d short=%g pair=%d",
-                         fs::weakly_canonical(data.prefix(), ec).string(), data.num_sequences(),
-                         data.num_tokens(), s.split_name, s.documents.begin, s.documents.end,
-                         s.seq_length, s.num_samples, s.seed, s.short_seq_prob, s.binary_head);
+  return absl::StrFormat(
+      "bert v1 data=%s seqs=%d tokens=%d split=%s[%d,%d) seq=%d samples=%d "
+      "seed=%d short=%g pair=%d",
+      fs::weakly_canonical(data.prefix(), ec).string(), data.num_sequences(), data.num_tokens(),
+      s.split_name, s.documents.begin, s.documents.end, s.seq_length, s.num_samples, s.seed,
+      s.short_seq_prob, s.binary_head);
 }
 }  // namespace
 
@@ -121,8 +123,8 @@ absl::StatusOr<std::unique_ptr<BertDataset>> BertDataset::Open(std::shared_ptr<I
   ds->spec_ = spec;
   ds->masking_ = std::move(masking);
   const std::string desc = Describe(*data, spec);
-  std::string dir = spec.cache_dir.empty() ? fs::path(data->prefix()).parent_path().string()
-                                           : spec.cache_dir;
+  std::string dir =
+      spec.cache_dir.empty() ? fs::path(data->prefix()).parent_path().string() : spec.cache_dir;
   if (dir.empty()) dir = ".";
   const std::string path = absl::StrCat(dir, "/", fs::path(data->prefix()).filename().string(),
                                         "_bert_", spec.split_name, "_", HashHex(desc), ".idx");
@@ -137,7 +139,8 @@ absl::StatusOr<std::unique_ptr<BertDataset>> BertDataset::Open(std::shared_ptr<I
       Rng rng = Rng::Keyed(spec.seed, 0x73686f7274ULL, d);
       auto new_target = [&] {
         return rng.Uniform() < spec.short_seq_prob
-                   ? 2 + static_cast<int64_t>(rng.Below(static_cast<uint64_t>(std::max<int64_t>(1, max_tokens - 1))))
+                   ? 2 + static_cast<int64_t>(
+                             rng.Below(static_cast<uint64_t>(std::max<int64_t>(1, max_tokens - 1))))
                    : max_tokens;
       };
       int64_t target = new_target(), start = first, len = 0;
@@ -157,7 +160,8 @@ absl::StatusOr<std::unique_ptr<BertDataset>> BertDataset::Open(std::shared_ptr<I
     if (n_packs == 0 && spec.num_samples > 0) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "%s: the %s split has no document with %d+ sentences. HINT: BERT data must be "
-          "preprocessed with --split-sentences.", data->prefix(), spec.split_name, min_sentences));
+          "preprocessed with --split-sentences.",
+          data->prefix(), spec.split_name, min_sentences));
     }
     std::vector<int64_t> order;
     order.reserve(spec.num_samples);
@@ -199,7 +203,8 @@ void BertDataset::Get(int64_t i, int64_t* out) const {
   std::vector<int64_t> a, b;
   int64_t sop = 0;
   if (spec_.binary_head) {
-    int64_t a_end = first + 1 + static_cast<int64_t>(rng.Below(static_cast<uint64_t>(end - first - 1)));
+    int64_t a_end =
+        first + 1 + static_cast<int64_t>(rng.Below(static_cast<uint64_t>(end - first - 1)));
     a = read(first, a_end);
     b = read(a_end, end);
     if (rng.Uniform() < 0.5) {

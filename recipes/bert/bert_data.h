@@ -19,8 +19,8 @@
 
 #include "absl/status/statusor.h"
 #include "framework/core/random.h"
-#include "framework/data/index_cache.h"
 #include "framework/data/gpt_dataset.h"
+#include "framework/data/index_cache.h"
 #include "framework/data/indexed_dataset.h"
 #include "framework/data/sample_source.h"
 #include "framework/data/tokenizer.h"
@@ -70,8 +70,8 @@ class BertDataset : public SampleSource {
   BertDataSpec spec_;
   MaskingSpec masking_;
   std::unique_ptr<IndexCache> cache_;
-  const int64_t* packs_ = nullptr;   // (first sentence, end sentence, target length) x packs
-  const int64_t* order_ = nullptr;   // sample -> pack
+  const int64_t* packs_ = nullptr;  // (first sentence, end sentence, target length) x packs
+  const int64_t* order_ = nullptr;  // sample -> pack
 };
 
 }  // namespace braid

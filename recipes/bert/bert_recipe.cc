@@ -15,8 +15,9 @@ namespace braid {
 absl::StatusOr<RecipeParts> BuildBertRecipe(const RunContext& ctx) {
   const Config& c = ctx.config;
   if (c.data.vocab_file.empty()) {
-    return absl::InvalidArgumentError("the BERT recipe needs its tokenizer: set data.vocab_file "
-                                      "(vocab.txt or a SentencePiece .model).");
+    return absl::InvalidArgumentError(
+        "the BERT recipe needs its tokenizer: set data.vocab_file "
+        "(vocab.txt or a SentencePiece .model).");
   }
   TokenizerOptions to{c.data.tokenizer, c.data.vocab_file, c.data.merges_file, c.data.lowercase};
   BRAID_ASSIGN_OR_RETURN(auto tok, MakeTokenizer(to));
@@ -25,8 +26,8 @@ absl::StatusOr<RecipeParts> BuildBertRecipe(const RunContext& ctx) {
   const int64_t max_pred = c.data.max_predictions > 0
                                ? c.data.max_predictions
                                : std::max<int64_t>(1, std::llround(c.data.mask_prob * seq));
-  BRAID_ASSIGN_OR_RETURN(MaskingSpec masking,
-                         MaskingSpecFor(*tok, c.data.mask_prob, max_pred, c.data.whole_word_masking));
+  BRAID_ASSIGN_OR_RETURN(MaskingSpec masking, MaskingSpecFor(*tok, c.data.mask_prob, max_pred,
+                                                             c.data.whole_word_masking));
   BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(c, ctx.layout.world_size, vocab));
 
   BertConfig b;
@@ -44,16 +45,22 @@ absl::StatusOr<RecipeParts> BuildBertRecipe(const RunContext& ctx) {
   auto world = ctx.layout.world;
   BRAID_ASSIGN_OR_RETURN(
       GptSplits splits,
-      BuildSplits(c.data.paths, c.data.weights, c.data.split, samples, ctx.local_rank == 0,
-                  [world] { return world->Barrier(); },
-                  [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s,
-                      int64_t n, bool may_build) -> absl::StatusOr<std::unique_ptr<SampleSource>> {
-                    BertDataSpec spec{docs, seq, n, static_cast<uint64_t>(c.seed) + d,
-                                      c.data.short_seq_prob, c.model.binary_head,
-                                      kSplitNames[s], c.data.cache_dir};
-                    BRAID_ASSIGN_OR_RETURN(auto ds, BertDataset::Open(data, spec, masking, may_build));
-                    return std::unique_ptr<SampleSource>(std::move(ds));
-                  }));
+      BuildSplits(
+          c.data.paths, c.data.weights, c.data.split, samples, ctx.local_rank == 0,
+          [world] { return world->Barrier(); },
+          [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s, int64_t n,
+              bool may_build) -> absl::StatusOr<std::unique_ptr<SampleSource>> {
+            BertDataSpec spec{docs,
+                              seq,
+                              n,
+                              static_cast<uint64_t>(c.seed) + d,
+                              c.data.short_seq_prob,
+                              c.model.binary_head,
+                              kSplitNames[s],
+                              c.data.cache_dir};
+            BRAID_ASSIGN_OR_RETURN(auto ds, BertDataset::Open(data, spec, masking, may_build));
+            return std::unique_ptr<SampleSource>(std::move(ds));
+          }));
   RecipeParts parts;
   parts.task = std::make_unique<BertTask>(model, seq, ctx.layout.tp);
   parts.train = splits.split[0];
@@ -61,9 +68,10 @@ absl::StatusOr<RecipeParts> BuildBertRecipe(const RunContext& ctx) {
   parts.vocab_size = vocab;
   parts.notes.push_back(absl::StrFormat(
       "BERT: %d layers, width %d, %d heads, vocabulary %d (padded to %d), sequence %d, %s; "
-      "masking %.0f%% (at most %d a sample)%s", b.layers, b.block.hidden, b.block.heads, vocab,
-      b.padded_vocab, seq, b.binary_head ? "sentence-order prediction" : "single segments",
-      100 * c.data.mask_prob, max_pred, c.data.whole_word_masking ? ", whole words" : ""));
+      "masking %.0f%% (at most %d a sample)%s",
+      b.layers, b.block.hidden, b.block.heads, vocab, b.padded_vocab, seq,
+      b.binary_head ? "sentence-order prediction" : "single segments", 100 * c.data.mask_prob,
+      max_pred, c.data.whole_word_masking ? ", whole words" : ""));
   if (ctx.layout.rank == 0) {
     // The accuracy of always predicting the most frequent token: the MLM accuracy to beat.
     BRAID_ASSIGN_OR_RETURN(auto first, IndexedDataset::Open(c.data.paths[0]));

@@ -6,7 +6,7 @@
 namespace braid {
 
 torch::Tensor BertTask::Loss(const Batch& batch, TpRng& rng,
-                         std::map<std::string, double>* metrics) {
+                             std::map<std::string, double>* metrics) {
   const int64_t s = seq_;
   const torch::Tensor& rows = batch.tokens;
   torch::Tensor ids = rows.narrow(1, 0, s);
@@ -22,10 +22,12 @@ torch::Tensor BertTask::Loss(const Batch& batch, TpRng& rng,
     torch::NoGradGuard no_grad;  // accuracy from the full logits of the masked rows only
     torch::Tensor full = AllGatherLastDim(logits.detach().index_select(0, masked), *tp_)
                              .narrow(1, 0, model_->config().vocab_size);
-    double acc = full.argmax(1).eq(labels.index_select(0, masked)).to(torch::kDouble).mean().item<double>();
+    double acc =
+        full.argmax(1).eq(labels.index_select(0, masked)).to(torch::kDouble).mean().item<double>();
     (*metrics)["mlm_acc"] += acc;
   }
-  torch::Tensor mlm = VocabParallelCrossEntropy(logits, labels, *tp_, model_->shard()).sum() / n_masked;
+  torch::Tensor mlm =
+      VocabParallelCrossEntropy(logits, labels, *tp_, model_->shard()).sum() / n_masked;
   torch::Tensor loss = mlm;
   if (metrics != nullptr) (*metrics)["mlm_loss"] += mlm.item<double>();
   if (out.binary_logits.defined()) {

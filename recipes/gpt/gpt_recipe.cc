@@ -51,16 +51,17 @@ absl::StatusOr<RecipeParts> BuildGptRecipe(const RunContext& ctx) {
     TokenizerOptions to{c.data.tokenizer, c.data.vocab_file, c.data.merges_file, c.data.lowercase};
     BRAID_ASSIGN_OR_RETURN(auto tok, MakeTokenizer(to));
     if (vocab > 0 && vocab != tok->VocabSize()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%smodel.vocab_size: %d, but the tokenizer %s has %d entries. HINT: drop "
-          "model.vocab_size (it then comes from the tokenizer) or fix it.",
-          c.Where("model.vocab_size"), vocab, c.data.vocab_file, tok->VocabSize()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%smodel.vocab_size: %d, but the tokenizer %s has %d entries. HINT: drop "
+                          "model.vocab_size (it then comes from the tokenizer) or fix it.",
+                          c.Where("model.vocab_size"), vocab, c.data.vocab_file, tok->VocabSize()));
     }
     vocab = tok->VocabSize();
   }
   if (vocab <= 0) {
-    return absl::InvalidArgumentError("the GPT recipe needs the vocabulary size: set "
-                                      "data.vocab_file (the tokenizer) or model.vocab_size.");
+    return absl::InvalidArgumentError(
+        "the GPT recipe needs the vocabulary size: set "
+        "data.vocab_file (the tokenizer) or model.vocab_size.");
   }
   BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(c, ctx.layout.world_size, vocab));
 
@@ -85,10 +86,10 @@ absl::StatusOr<RecipeParts> BuildGptRecipe(const RunContext& ctx) {
   parts.train = splits.split[0];
   parts.valid = splits.split[1];
   parts.vocab_size = vocab;
-  parts.notes.push_back(absl::StrFormat("GPT: %d layers, width %d, %d heads, vocabulary %d "
-                                        "(padded to %d), sequence %d",
-                                        g.layers, g.block.hidden, g.block.heads, vocab,
-                                        g.padded_vocab, c.model.seq_length));
+  parts.notes.push_back(absl::StrFormat(
+      "GPT: %d layers, width %d, %d heads, vocabulary %d "
+      "(padded to %d), sequence %d",
+      g.layers, g.block.hidden, g.block.heads, vocab, g.padded_vocab, c.model.seq_length));
   if (ctx.layout.rank == 0 && !c.data.paths.empty()) {
     BRAID_ASSIGN_OR_RETURN(auto first, IndexedDataset::Open(c.data.paths[0]));
     parts.notes.push_back(absl::StrFormat(

@@ -14,15 +14,15 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kValid[] =
-    "recipe: gpt\n"                 // line 1
-    "model:\n"                      // line 2
-    "  num_layers: 2\n"             // line 3
-    "  hidden_size: 64\n"           // line 4
-    "  num_attention_heads: 4\n"    // line 5
-    "  seq_length: 32\n"            // line 6
-    "train:\n"                      // line 7
-    "  micro_batch_size: 2\n"       // line 8
-    "  lr: 1.0e-3\n";               // line 9
+    "recipe: gpt\n"               // line 1
+    "model:\n"                    // line 2
+    "  num_layers: 2\n"           // line 3
+    "  hidden_size: 64\n"         // line 4
+    "  num_attention_heads: 4\n"  // line 5
+    "  seq_length: 32\n"          // line 6
+    "train:\n"                    // line 7
+    "  micro_batch_size: 2\n"     // line 8
+    "  lr: 1.0e-3\n";             // line 9
 
 // The printed YAML without comments (which name where each value came from).
 std::string ValuesOnly(const std::string& yaml) {
@@ -81,10 +81,10 @@ TEST_F(ConfigTest, ValidFileBindsTypedValuesAndDefaults) {
   EXPECT_EQ(c->model.hidden_size, 64);
   EXPECT_DOUBLE_EQ(c->train.lr, 1e-3);
   EXPECT_EQ(c->train.micro_batch_size, 2);
-  EXPECT_EQ(c->parallel.tensor_parallel_size, 1);          // default
-  EXPECT_EQ(c->train.lr_decay_style, "cosine");            // default
+  EXPECT_EQ(c->parallel.tensor_parallel_size, 1);  // default
+  EXPECT_EQ(c->train.lr_decay_style, "cosine");    // default
   EXPECT_EQ(c->Where("model.num_layers"), (dir_ / "ok.yaml").string() + ":3:3: ");
-  EXPECT_EQ(c->Where("seed"), "");                         // default: no origin
+  EXPECT_EQ(c->Where("seed"), "");  // default: no origin
 }
 
 TEST_F(ConfigTest, IncludeMergesBaseAndOverridesWin) {
@@ -98,9 +98,9 @@ TEST_F(ConfigTest, IncludeMergesBaseAndOverridesWin) {
                             "  weights: [0.3, 0.7]\n");
   absl::StatusOr<Config> c = LoadConfig(child, {"train.lr=5e-4", "model.hidden_size=128"});
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->model.num_layers, 6);        // child over base
-  EXPECT_EQ(c->model.seq_length, 32);       // kept from base
-  EXPECT_EQ(c->model.hidden_size, 128);     // --set over both
+  EXPECT_EQ(c->model.num_layers, 6);     // child over base
+  EXPECT_EQ(c->model.seq_length, 32);    // kept from base
+  EXPECT_EQ(c->model.hidden_size, 128);  // --set over both
   EXPECT_DOUBLE_EQ(c->train.lr, 5e-4);
   ASSERT_EQ(c->data.paths.size(), 2u);
   EXPECT_EQ(c->data.paths[1], "b");
@@ -206,7 +206,8 @@ TEST_F(ConfigTest, Malformed12_DuplicateKey) {
   std::string msg = ErrorOf(std::string(kValid) + "  lr: 2.0e-3\n");
   ExpectNames(msg, "recipe.yaml", 10, "lr");
   EXPECT_NE(msg.find("duplicate key (first set at " + (dir_ / "recipe.yaml").string() + ":9:3)"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
 }
 
 TEST_F(ConfigTest, Malformed13_MissingIncludeFile) {
@@ -237,8 +238,8 @@ TEST_F(ConfigTest, Malformed15_ErrorInIncludedFileNamesThatFile) {
 TEST_F(ConfigTest, Malformed16_HeadsNotDivisibleByTp) {
   std::string msg = ErrorOf(std::string(kValid) + "parallel:\n  tensor_parallel_size: 3\n");
   ExpectNames(msg, "recipe.yaml", 5, "model.num_attention_heads");
-  EXPECT_NE(msg.find("cannot be split across parallel.tensor_parallel_size = 3"),
-            std::string::npos) << msg;
+  EXPECT_NE(msg.find("cannot be split across parallel.tensor_parallel_size = 3"), std::string::npos)
+      << msg;
 }
 
 TEST_F(ConfigTest, Malformed17_WrongTypeInList) {
@@ -249,7 +250,8 @@ TEST_F(ConfigTest, Malformed17_WrongTypeInList) {
 TEST_F(ConfigTest, Malformed18_BadOverrides) {
   std::string msg = ErrorOf(kValid, {"model.num_layerz=3"});
   EXPECT_NE(msg.find("--set 'model.num_layerz=3': model.num_layerz: unknown key"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("did you mean 'num_layers'"), std::string::npos) << msg;
   msg = ErrorOf(kValid, {"train.lr"});
   EXPECT_NE(msg.find("--set 'train.lr': expected section.key=value"), std::string::npos) << msg;
@@ -297,8 +299,8 @@ TEST_F(ConfigTest, WorldNotDivisibleByTp) {
 }
 
 TEST_F(ConfigTest, GlobalBatchNotMicroTimesAccumulationTimesDp) {
-  absl::StatusOr<Config> c = LoadConfig(Write("ok.yaml", std::string(kValid) +
-                                                             "  global_batch_size: 10\n"));
+  absl::StatusOr<Config> c =
+      LoadConfig(Write("ok.yaml", std::string(kValid) + "  global_batch_size: 10\n"));
   ASSERT_TRUE(c.ok()) << c.status();
   absl::StatusOr<DerivedSizes> d = DeriveSizes(*c, 4);  // micro 2 x DP 4 = 8 does not divide 10
   ASSERT_FALSE(d.ok());

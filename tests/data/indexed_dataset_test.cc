@@ -20,7 +20,8 @@ class IndexedDatasetTest : public ::testing::Test {
     auto b = IndexedDatasetBuilder::Create(prefix_, TokenDType::kU16);
     ASSERT_TRUE(b.ok()) << b.status();
     // 3 documents: {[1,2,3]}, {[4], [5,6]}, {[7,8,9,10]}
-    std::vector<std::vector<std::vector<int32_t>>> docs = {{{1, 2, 3}}, {{4}, {5, 6}}, {{7, 8, 9, 10}}};
+    std::vector<std::vector<std::vector<int32_t>>> docs = {
+        {{1, 2, 3}}, {{4}, {5, 6}}, {{7, 8, 9, 10}}};
     for (const auto& d : docs) {
       for (const auto& s : d) ASSERT_TRUE((*b)->AddSequence(s.data(), s.size()).ok());
       (*b)->EndDocument();
@@ -117,8 +118,7 @@ TEST_F(IndexedDatasetTest, TruncatedData) {
 TEST_F(IndexedDatasetTest, OffsetPastTheEnd) {
   // Pointer of sequence 3 (the last) moved past the end of .bin.
   std::string msg = PatchIdx(34 + 4 * 4 + 8 * 3, Bytes<int64_t>(4096));
-  EXPECT_NE(msg.find("at byte 74: sequence 3 starts at .bin byte 4096"), std::string::npos)
-      << msg;
+  EXPECT_NE(msg.find("at byte 74: sequence 3 starts at .bin byte 4096"), std::string::npos) << msg;
 }
 
 TEST_F(IndexedDatasetTest, DocumentIndicesOutOfOrder) {

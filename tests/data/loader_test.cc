@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -180,7 +180,8 @@ TEST_F(DataTest, SamplerUnionIsIndependentOfDp) {
     for (int64_t micro : {1, 2, 4}) {
       if (G % (micro * dp) != 0) continue;
       std::vector<DistributedBatchSampler> ranks;
-      for (int r = 0; r < dp; ++r) ranks.push_back(*DistributedBatchSampler::Create(G, micro, r, dp, 0));
+      for (int r = 0; r < dp; ++r)
+        ranks.push_back(*DistributedBatchSampler::Create(G, micro, r, dp, 0));
       for (int64_t step = 0; step < 5; ++step) {
         std::set<int64_t> got;
         for (auto& s : ranks)
@@ -219,7 +220,8 @@ TEST_F(DataTest, LoaderResumesExactlyAcrossDpSizes) {
           Batch b = l->Next();
           for (int64_t row = 0; row < b.tokens.size(0); ++row) {
             auto t = b.tokens[row];
-            rows.insert(std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()));
+            rows.insert(
+                std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()));
           }
         }
       }
@@ -234,7 +236,8 @@ TEST_F(DataTest, LoaderResumesExactlyAcrossDpSizes) {
   for (int s = 0; s < 3; ++s) EXPECT_EQ(first[s], straight[s]);
   for (int dp : {4, 2, 1}) {
     auto resumed = run(dp, 3 * G, 4);
-    for (int s = 0; s < 4; ++s) EXPECT_EQ(resumed[s], straight[3 + s]) << "dp " << dp << " step " << s;
+    for (int s = 0; s < 4; ++s)
+      EXPECT_EQ(resumed[s], straight[3 + s]) << "dp " << dp << " step " << s;
   }
 }
 

@@ -82,7 +82,8 @@ TEST(Gpt2Bpe, EveryReferenceCaseAndRoundTrip) {
 
 TEST(Gpt2Bpe, EndOfTextIsOrdinaryTextUnlessAsked) {
   auto plain = Load({"gpt2", kDir + "gpt2/vocab.json", kDir + "gpt2/merges.txt"});
-  EXPECT_EQ(plain->Encode("<|endoftext|>"), (std::vector<int32_t>{27, 91, 437, 1659, 5239, 91, 29}));
+  EXPECT_EQ(plain->Encode("<|endoftext|>"),
+            (std::vector<int32_t>{27, 91, 437, 1659, 5239, 91, 29}));
   TokenizerOptions o{"gpt2", kDir + "gpt2/vocab.json", kDir + "gpt2/merges.txt"};
   o.parse_special = true;
   auto special = Load(o);
@@ -127,7 +128,8 @@ TEST(Tokenizers, WrongFilesGiveClearErrors) {
   t = MakeTokenizer({"gpt2", kDir + "gpt2/vocab.json", kDir + "wordpiece/vocab.txt"});
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("vocab.txt:1: expected two space-separated symbols"),
-            std::string::npos) << t.status();
+            std::string::npos)
+      << t.status();
   t = MakeTokenizer({"sentencepiece", kDir + "gpt2/merges.txt"});
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("not a SentencePiece model"), std::string::npos);

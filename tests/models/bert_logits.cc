@@ -56,10 +56,12 @@ int main(int argc, char** argv) {
   torch::NoGradGuard no_grad;
   TpRng rng(1, 0, layout->tp_rank);
   const int64_t seq = 12;
-  torch::Tensor ids = torch::tensor({3, 17, 250, 5, 4, 900, 31, 4, 77, 19, 88, 4,
-                                     3, 40, 5, 999, 4, 12, 4, 0, 0, 0, 0, 0}).view({2, seq});
-  torch::Tensor types = torch::tensor({0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1,
-                                       0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0}).view({2, seq});
+  torch::Tensor ids = torch::tensor({3, 17, 250, 5,   4, 900, 31, 4, 77, 19, 88, 4,
+                                     3, 40, 5,   999, 4, 12,  4,  0, 0,  0,  0,  0})
+                          .view({2, seq});
+  torch::Tensor types =
+      torch::tensor({0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0})
+          .view({2, seq});
   torch::Tensor padding = torch::zeros({2, seq}, torch::kBool);
   padding[1].narrow(0, 7, 5).fill_(true);
   BertOutput out = model->Forward(ids, types, padding, rng);
@@ -76,9 +78,10 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < c.numel(); ++i) absl::StrAppendFormat(&s, i ? ", %.9g" : "%.9g", p[i]);
     return s + "]";
   };
-  std::printf("{\"ids\": %s, \"types\": %s, \"padding\": %s, \"seq\": %ld, \"mlm_logits\": %s, "
-              "\"binary_logits\": %s}\n",
-              list(ids).c_str(), list(types).c_str(), list(padding).c_str(), (long)seq,
-              list(full).c_str(), list(out.binary_logits).c_str());
+  std::printf(
+      "{\"ids\": %s, \"types\": %s, \"padding\": %s, \"seq\": %ld, \"mlm_logits\": %s, "
+      "\"binary_logits\": %s}\n",
+      list(ids).c_str(), list(types).c_str(), list(padding).c_str(), (long)seq, list(full).c_str(),
+      list(out.binary_logits).c_str());
   return 0;
 }

@@ -19,8 +19,8 @@ void CheckAgainstMatmul(torch::Dtype dtype, bool transpose_b, int threads) {
   torch::manual_seed(5);
   auto o = torch::TensorOptions().dtype(dtype);
   torch::Tensor a = torch::randn({3, 4, 37, 16}, o).requires_grad_(true);
-  torch::Tensor b_base = torch::randn({3, 4, transpose_b ? 29 : 16, transpose_b ? 16 : 29}, o)
-                             .requires_grad_(true);
+  torch::Tensor b_base =
+      torch::randn({3, 4, transpose_b ? 29 : 16, transpose_b ? 16 : 29}, o).requires_grad_(true);
   torch::Tensor b = transpose_b ? b_base.transpose(-2, -1) : b_base;
   torch::Tensor up = torch::randn({3, 4, 37, 29}, o);
 
@@ -71,10 +71,10 @@ TEST(Kernels, GeluTanhEqualsLibTorch) {
   for (int threads : {1, 2}) {
     torch::set_num_threads(threads);
     // A dense sweep (tails included: 100003 is not a multiple of 8) and the extremes.
-    torch::Tensor x = torch::cat({torch::linspace(-12, 12, 100003), torch::randn({4099}) * 3,
-                                  torch::tensor({0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -88.0f,
-                                                 1e4f, -1e4f})})
-                          .requires_grad_(true);
+    torch::Tensor x =
+        torch::cat({torch::linspace(-12, 12, 100003), torch::randn({4099}) * 3,
+                    torch::tensor({0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -88.0f, 1e4f, -1e4f})})
+            .requires_grad_(true);
     torch::Tensor up = torch::randn(x.sizes());
     torch::Tensor ours = GeluTanh(x);
     (ours * up).sum().backward();

@@ -28,9 +28,8 @@
 namespace braid {
 namespace {
 using testing::g_runtime;
-using testing::SyntheticSource;
 using testing::RelDiff;
-
+using testing::SyntheticSource;
 
 std::vector<int> TpSizes() {
   std::vector<int> out;
@@ -64,17 +63,20 @@ TEST(Parallel, VocabParallelCrossEntropyEqualsFullSoftmax) {
   targets[11] = -100;
   for (double smoothing : {0.0, 0.1}) {
     torch::Tensor ref_in = full.narrow(1, 0, vocab).clone().requires_grad_(true);
-    torch::Tensor ref = torch::nn::functional::cross_entropy(
-        ref_in, targets, torch::nn::functional::CrossEntropyFuncOptions()
-                             .ignore_index(-100).reduction(torch::kNone).label_smoothing(smoothing));
+    torch::Tensor ref =
+        torch::nn::functional::cross_entropy(ref_in, targets,
+                                             torch::nn::functional::CrossEntropyFuncOptions()
+                                                 .ignore_index(-100)
+                                                 .reduction(torch::kNone)
+                                                 .label_smoothing(smoothing));
     ref.sum().backward();
     for (int tp : TpSizes()) {
       auto layout = ParallelLayout::Create(g_runtime->world(), tp);
       ASSERT_TRUE(layout.ok());
       int64_t per = padded / tp;
       torch::Tensor mine = full.narrow(1, layout->tp_rank * per, per).clone().requires_grad_(true);
-      torch::Tensor loss = VocabParallelCrossEntropy(mine, targets, *layout->tp,
-                                                     {layout->tp_rank * per, vocab}, -100, smoothing);
+      torch::Tensor loss = VocabParallelCrossEntropy(
+          mine, targets, *layout->tp, {layout->tp_rank * per, vocab}, -100, smoothing);
       loss.sum().backward();
       EXPECT_LT(RelDiff(loss, ref), 1e-6) << "tp " << tp << " smoothing " << smoothing;
       torch::Tensor grad = AllGatherLastDim(mine.grad(), *layout->tp);
@@ -255,9 +257,9 @@ class NanAt : public TrainTask {
   int calls_ = 0;
 };
 
-absl::StatusOr<TrainResult> TrainTinyOr(std::shared_ptr<Communicator> world, int tp,
-                                        int64_t micro, int64_t global, int steps,
-                                        torch::Dtype dtype, std::set<int> nan_calls = {}) {
+absl::StatusOr<TrainResult> TrainTinyOr(std::shared_ptr<Communicator> world, int tp, int64_t micro,
+                                        int64_t global, int steps, torch::Dtype dtype,
+                                        std::set<int> nan_calls = {}) {
   auto config = LoadConfigFromString(
       "recipe: gpt\nmodel: {num_layers: 2, hidden_size: 32, num_attention_heads: 4, "
       "seq_length: 16, hidden_dropout: 0.0, attention_dropout: 0.0}\n"
@@ -291,14 +293,15 @@ absl::StatusOr<TrainResult> TrainTinyOr(std::shared_ptr<Communicator> world, int
   return Train(*config, *sizes, *layout, std::move(parts), o);
 }
 
-TrainResult TrainTiny(std::shared_ptr<Communicator> world, int tp, int64_t micro,
-                      int64_t global, int steps, torch::Dtype dtype = torch::kFloat) {
+TrainResult TrainTiny(std::shared_ptr<Communicator> world, int tp, int64_t micro, int64_t global,
+                      int steps, torch::Dtype dtype = torch::kFloat) {
   auto r = TrainTinyOr(std::move(world), tp, micro, global, steps, dtype);
   EXPECT_TRUE(r.ok()) << r.status();
   return std::move(*r);
 }
 
-void ExpectSameRun(const TrainResult& a, const TrainResult& b, double tol, const std::string& what) {
+void ExpectSameRun(const TrainResult& a, const TrainResult& b, double tol,
+                   const std::string& what) {
   ASSERT_EQ(a.losses.size(), b.losses.size()) << what;
   for (size_t s = 0; s < a.losses.size(); ++s) {
     EXPECT_NEAR(a.losses[s], b.losses[s], tol * std::abs(b.losses[s])) << what << " step " << s;
@@ -314,7 +317,8 @@ void ExpectSameRun(const TrainResult& a, const TrainResult& b, double tol, const
 TEST(Parallel, DpAndAccumulationEqualLargerMicroBatch) {
   const int world = g_runtime->world_size();
   const int64_t b = 2;
-  for (auto [dtype, tol] : {std::make_pair(torch::kDouble, 1e-6), std::make_pair(torch::kFloat, 1e-5)}) {
+  for (auto [dtype, tol] :
+       {std::make_pair(torch::kDouble, 1e-6), std::make_pair(torch::kFloat, 1e-5)}) {
     std::string name = dtype == torch::kDouble ? "fp64 " : "fp32 ";
     // DP = world with micro b  vs  DP = 1 with micro world*b (same global batch).
     TrainResult dp = TrainTiny(g_runtime->world(), 1, b, world * b, 3, dtype);
@@ -378,9 +382,9 @@ TEST(Parallel, BertDpEqualsSerial) {
         "recipe: bert\nmodel: {num_layers: 2, hidden_size: 32, num_attention_heads: 4, "
         "seq_length: 12, hidden_dropout: 0.0, attention_dropout: 0.0}\n"
         "train: {lr: 1.0e-3, eval_steps: 0, adam_eps: 1.0e-4}\nlogging: {interval: 1000}\n",
-        "bert.yaml", {"train.micro_batch_size=" + std::to_string(micro),
-                      "train.global_batch_size=" + std::to_string(2 * world),
-                      "train.train_steps=3"});
+        "bert.yaml",
+        {"train.micro_batch_size=" + std::to_string(micro),
+         "train.global_batch_size=" + std::to_string(2 * world), "train.train_steps=3"});
     auto sizes = DeriveSizes(*config, comm->size(), 250);
     auto layout = ParallelLayout::Create(comm, 1);
     BertConfig b = TinyBert();
@@ -405,8 +409,8 @@ TEST(Parallel, BertDpEqualsSerial) {
 
 TEST(Parallel, TpTimesDpFollowsSerialLossCurve) {
   if (g_runtime->world_size() != 4) GTEST_SKIP() << "needs 4 ranks";
-  TrainResult par = TrainTiny(g_runtime->world(), 2, 2, 4, 50);   // TP 2 x DP 2
-  TrainResult serial = TrainTiny(Solo(), 1, 4, 4, 50);            // TP 1 x DP 1
+  TrainResult par = TrainTiny(g_runtime->world(), 2, 2, 4, 50);  // TP 2 x DP 2
+  TrainResult serial = TrainTiny(Solo(), 1, 4, 4, 50);           // TP 1 x DP 1
   ASSERT_EQ(par.losses.size(), 50u);
   for (size_t s = 0; s < 50; ++s) {
     EXPECT_NEAR(par.losses[s], serial.losses[s], 1e-4 * std::abs(serial.losses[s])) << "step " << s;

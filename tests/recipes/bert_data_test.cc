@@ -13,7 +13,8 @@
 namespace braid {
 namespace {
 namespace fs = std::filesystem;
-const std::string kVocab = std::string(BRAID_SOURCE_DIR) + "/tests/fixtures/tokenizers/wordpiece/vocab.txt";
+const std::string kVocab =
+    std::string(BRAID_SOURCE_DIR) + "/tests/fixtures/tokenizers/wordpiece/vocab.txt";
 
 std::unique_ptr<Tokenizer> WordPiece() {
   auto t = MakeTokenizer({"wordpiece", kVocab});
@@ -63,8 +64,10 @@ TEST(BertMasking, RatesOverHundredThousandTokens) {
         ASSERT_NE(original[k], spec->sep);
         ASSERT_EQ(labels[k], original[k]);
         ++selected;
-        if (t[k] == spec->mask) ++as_mask;
-        else if (t[k] == original[k]) ++unchanged;
+        if (t[k] == spec->mask)
+          ++as_mask;
+        else if (t[k] == original[k])
+          ++unchanged;
         else {
           ++random;
           ASSERT_FALSE(spec->special[t[k]]) << "a random replacement is a special token";

@@ -27,11 +27,10 @@
 namespace braid {
 namespace {
 using testing::g_runtime;
-using testing::SyntheticSource;
 using testing::RelDiff;
+using testing::SyntheticSource;
 
 bool HaveGpu() { return torch::cuda::is_available(); }
-
 
 GptConfig Tiny() { return testing::TinyGptConfig(64, 256); }
 
@@ -219,8 +218,8 @@ TEST(Nccl, CommunicatorOfOneOnTheGpu) {
   Communicator& c = **nccl;
   EXPECT_EQ(c.backend(), "nccl");
   const torch::Device gpu(torch::kCUDA, 0);
-  for (auto dtype : {torch::kFloat, torch::kDouble, torch::kBFloat16, torch::kHalf, torch::kInt,
-                     torch::kLong}) {
+  for (auto dtype :
+       {torch::kFloat, torch::kDouble, torch::kBFloat16, torch::kHalf, torch::kInt, torch::kLong}) {
     auto o = torch::TensorOptions().device(gpu).dtype(dtype);
     torch::Tensor x = torch::arange(1000, o);
     torch::Tensor want = x.clone();

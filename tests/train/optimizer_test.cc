@@ -32,14 +32,17 @@ void Compare(torch::Dtype dtype, int threads, bool fused) {
   std::vector<torch::Tensor> with_decay, without;
   for (size_t i = 0; i < ref.size(); ++i) (decay[i] ? with_decay : without).push_back(ref[i]);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(with_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                      torch::optim::AdamWOptions(1.0).betas({b1, b2}).eps(eps).weight_decay(wd)));
-  groups.emplace_back(without, std::make_unique<torch::optim::AdamWOptions>(
-                                   torch::optim::AdamWOptions(1.0).betas({b1, b2}).eps(eps).weight_decay(0)));
+  groups.emplace_back(
+      with_decay, std::make_unique<torch::optim::AdamWOptions>(
+                      torch::optim::AdamWOptions(1.0).betas({b1, b2}).eps(eps).weight_decay(wd)));
+  groups.emplace_back(
+      without, std::make_unique<torch::optim::AdamWOptions>(
+                   torch::optim::AdamWOptions(1.0).betas({b1, b2}).eps(eps).weight_decay(0)));
   torch::optim::AdamW theirs(groups, torch::optim::AdamWOptions(1.0));
   for (int step = 0; step < 6; ++step) {
     const double lr = 1e-2 * (step + 1);
-    for (auto& g : theirs.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    for (auto& g : theirs.param_groups())
+      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     for (size_t i = 0; i < ours.size(); ++i) {
       torch::Tensor g = torch::randn(ours[i].sizes(), o) * static_cast<double>(i + 1);
       ours[i].mutable_grad() = g.clone();
@@ -51,7 +54,7 @@ void Compare(torch::Dtype dtype, int threads, bool fused) {
   const double tol = dtype == torch::kDouble ? 1e-12 : 2e-6;
   for (size_t i = 0; i < ours.size(); ++i) {
     SCOPED_TRACE(::testing::Message() << "parameter " << i << " " << c10::toString(dtype)
-                                       << (fused ? " fused" : " multi-tensor"));
+                                      << (fused ? " fused" : " multi-tensor"));
     EXPECT_LT(RelDiff(ours[i], ref[i]), tol);
     auto& state = static_cast<torch::optim::AdamWParamState&>(
         *theirs.state().at(c10::guts::to_string(ref[i].unsafeGetTensorImpl())));

@@ -25,8 +25,8 @@ int main(int argc, char** argv) {
   const int tp = (*rt)->world_size();
   auto config = LoadConfigFromString(
       "recipe: gpt\nmodel: {num_layers: 12, hidden_size: 768, num_attention_heads: 12, "
-      "seq_length: 1024, vocab_size: 50257}\ncheckpoint: {keep_last: 1}\n", "bench.yaml",
-      {"parallel.tensor_parallel_size=" + std::to_string(tp)});
+      "seq_length: 1024, vocab_size: 50257}\ncheckpoint: {keep_last: 1}\n",
+      "bench.yaml", {"parallel.tensor_parallel_size=" + std::to_string(tp)});
   auto layout = ParallelLayout::Create((*rt)->world(), tp);
   GptConfig g;
   g.layers = 12;
@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   TpRng rng(1, 0, layout->tp_rank);
   CheckpointTarget target{&*config, &*layout, model.get(), &opt, &rng, 50257};
   auto now = [] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
   };
   double bytes = 0;
   for (auto& p : params) bytes += 3.0 * p.numel() * 4;  // weights + two moments
@@ -70,10 +71,12 @@ int main(int argc, char** argv) {
   if ((*rt)->rank() == 0) {
     double mb = total.item<double>() / 1e6;
     std::printf("gpt2-small + AdamW state at TP %d: %.0f MB\n", tp, mb);
-    std::printf("save: %.2f s = %.0f MB/s (training stalls for the whole save: %.2f s; includes "
-                "fsync and CRC-32C of every file)\n", save, mb / save, save);
-    std::printf("load: %.2f s = %.0f MB/s (validates sizes and CRCs, reassembles, reslices)\n", load,
-                mb / load);
+    std::printf(
+        "save: %.2f s = %.0f MB/s (training stalls for the whole save: %.2f s; includes "
+        "fsync and CRC-32C of every file)\n",
+        save, mb / save, save);
+    std::printf("load: %.2f s = %.0f MB/s (validates sizes and CRCs, reassembles, reslices)\n",
+                load, mb / load);
   }
   return 0;
 }

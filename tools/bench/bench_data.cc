@@ -16,15 +16,15 @@
 
 namespace {
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 6) {
-    std::fprintf(stderr, "usage: bench_data CORPUS.jsonl GPT2_DIR WORDPIECE_VOCAB SPM_MODEL "
-                         "DATASET_PREFIX\n");
+    std::fprintf(stderr,
+                 "usage: bench_data CORPUS.jsonl GPT2_DIR WORDPIECE_VOCAB SPM_MODEL "
+                 "DATASET_PREFIX\n");
     return 2;
   }
   std::vector<std::string> texts;
@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
       {"wordpiece", argv[3]},
       {"sentencepiece", argv[4]},
   };
-  std::printf("tokenizers: %zu documents, %.2f MB of text, one thread\n", texts.size(), bytes / 1e6);
+  std::printf("tokenizers: %zu documents, %.2f MB of text, one thread\n", texts.size(),
+              bytes / 1e6);
   std::printf("%-14s %-12s %-12s %-10s\n", "tokenizer", "tokens", "tokens/s", "MB/s");
   for (const auto& o : kinds) {
     auto tok = braid::MakeTokenizer(o);
@@ -82,10 +83,11 @@ int main(int argc, char** argv) {
   int64_t batches = samples / micro;
   for (int64_t b = 0; b < batches; ++b) loader.Next();
   double secs = Now() - start;
-  std::printf("\nloader: GPT samples of %ld+1 tokens, micro batch %ld, %ld samples, %d epochs "
-              "(index built or mapped in %.3f s)\n",
-              static_cast<long>(seq), static_cast<long>(micro), static_cast<long>(samples),
-              static_cast<int>(static_cast<const braid::GptDataset&>(*src).epochs()), index_secs);
+  std::printf(
+      "\nloader: GPT samples of %ld+1 tokens, micro batch %ld, %ld samples, %d epochs "
+      "(index built or mapped in %.3f s)\n",
+      static_cast<long>(seq), static_cast<long>(micro), static_cast<long>(samples),
+      static_cast<int>(static_cast<const braid::GptDataset&>(*src).epochs()), index_secs);
   std::printf("loader: %.0f samples/s = %.2fM tokens/s (a consumer that never waits)\n",
               samples / secs, samples * (seq + 1) / secs / 1e6);
   return 0;

@@ -1,7 +1,7 @@
-// GPT (or, with --bert 1, BERT) training benchmark: prints figures, never fails on time. Runs the real trainer (Train)
-// on synthetic tokens and reports tokens/s (median step after warm-up), MFU against the matmul
-// rate measured in the same process, the share of step time waiting for DP communication, and
-// memory per rank.
+// GPT (or, with --bert 1, BERT) training benchmark: prints figures, never fails on time. Runs the
+// real trainer (Train) on synthetic tokens and reports tokens/s (median step after warm-up), MFU
+// against the matmul rate measured in the same process, the share of step time waiting for DP
+// communication, and memory per rank.
 //   bench_gpt [--layers 4 --hidden 256 --heads 4 --seq 256 --vocab 8192 --micro 8 --global 8
 //              --steps 12 --threads 2 --tp 1 --cuda 0 --bf16 0 --dropout 0]
 //   DP = ranks / TP; run under mpirun for DP/TP. --cuda 1 trains on the GPU (train.device: cuda),
@@ -20,10 +20,10 @@
 #include "framework/dist/runtime.h"
 #include "framework/models/bert.h"
 #include "framework/models/gpt.h"
-#include "recipes/bert/bert_task.h"
-#include "recipes/gpt/gpt_task.h"
 #include "framework/train/device.h"
 #include "framework/train/trainer.h"
+#include "recipes/bert/bert_task.h"
+#include "recipes/gpt/gpt_task.h"
 
 namespace braid {
 namespace {
@@ -73,11 +73,10 @@ class SyntheticBert : public SampleSource {
 };
 
 int Main(int argc, char** argv) {
-  std::map<std::string, int64_t> o = {{"layers", 4}, {"hidden", 256}, {"heads", 4},
-                                      {"seq", 256},   {"vocab", 8192}, {"micro", 8},
-                                      {"global", 8},  {"steps", 12},   {"threads", 2},
-                                      {"tp", 1},      {"bert", 0},     {"cuda", 0},
-                                      {"bf16", 0},    {"dropout", 0}};
+  std::map<std::string, int64_t> o = {
+      {"layers", 4}, {"hidden", 256}, {"heads", 4},  {"seq", 256},   {"vocab", 8192},
+      {"micro", 8},  {"global", 8},   {"steps", 12}, {"threads", 2}, {"tp", 1},
+      {"bert", 0},   {"cuda", 0},     {"bf16", 0},   {"dropout", 0}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = std::string(argv[i]).substr(2);
     if (!o.count(k) || !absl::SimpleAtoi(argv[i + 1], &o[k])) {
@@ -90,14 +89,19 @@ int Main(int argc, char** argv) {
   torch::set_num_threads(static_cast<int>(o["threads"]));
   SetLogLevel(LogLevel::kWarning);
   auto config = LoadConfigFromString(
-      absl::StrCat("recipe: gpt\nmodel: {num_layers: ", o["layers"], ", hidden_size: ",
-                   o["hidden"], ", num_attention_heads: ", o["heads"], ", seq_length: ", o["seq"],
+      absl::StrCat("recipe: gpt\nmodel: {num_layers: ", o["layers"], ", hidden_size: ", o["hidden"],
+                   ", num_attention_heads: ", o["heads"], ", seq_length: ", o["seq"],
                    ", hidden_dropout: ", o["dropout"] ? "0.1" : "0.0",
-                   ", attention_dropout: ", o["dropout"] ? "0.1" : "0.0", "}\n"
-                   "parallel: {tensor_parallel_size: ", o["tp"], "}\n"
-                   "train: {micro_batch_size: ", o["micro"], ", global_batch_size: ", o["global"],
-                   ", train_steps: ", o["steps"], ", eval_steps: 0, lr: 1.0e-4, device: ",
-                   o["cuda"] ? "cuda" : "cpu", ", precision: ", o["bf16"] ? "bf16" : "fp32", "}\n"
+                   ", attention_dropout: ", o["dropout"] ? "0.1" : "0.0",
+                   "}\n"
+                   "parallel: {tensor_parallel_size: ",
+                   o["tp"],
+                   "}\n"
+                   "train: {micro_batch_size: ",
+                   o["micro"], ", global_batch_size: ", o["global"], ", train_steps: ", o["steps"],
+                   ", eval_steps: 0, lr: 1.0e-4, device: ", o["cuda"] ? "cuda" : "cpu",
+                   ", precision: ", o["bf16"] ? "bf16" : "fp32",
+                   "}\n"
                    "logging: {interval: 100000}\n"),
       "bench.yaml");
   if (!config.ok()) {
@@ -159,8 +163,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   // Median over steps after the first two (warm-up).
-  std::vector<double> steps(r->step_seconds.begin() + std::min<size_t>(2, r->step_seconds.size() - 1),
-                            r->step_seconds.end());
+  std::vector<double> steps(
+      r->step_seconds.begin() + std::min<size_t>(2, r->step_seconds.size() - 1),
+      r->step_seconds.end());
   std::sort(steps.begin(), steps.end());
   double median = steps[steps.size() / 2];
   double comm = 0, total = 0;
@@ -175,20 +180,22 @@ int Main(int argc, char** argv) {
   torch::Tensor rss = torch::full({1}, PeakRssMb(), torch::kDouble);
   (void)(*rt)->world()->AllReduce(rss, ReduceOp::kMax);
   if ((*rt)->rank() == 0) {
-    std::printf("braid  %s layers %ld width %ld heads %ld seq %ld vocab %ld | world %d = TP %ld x DP %d, "
-                "%ld thread(s)/rank | micro %ld global %ld | %s %s\n",
-                o["bert"] ? "BERT" : "GPT", (long)o["layers"], (long)o["hidden"], (long)o["heads"], (long)o["seq"],
-                (long)o["vocab"], (*rt)->world_size(), (long)o["tp"], layout->dp_size,
-                (long)o["threads"], (long)o["micro"], (long)o["global"], device->str().c_str(),
-                o["bf16"] ? "bf16 autocast" : "fp32");
-    std::printf("braid  step %.3f s (median of %zu) | %.0f tokens/s | %.1f GFLOP/s | matmul "
-                "ceiling %.1f GFLOP/s | MFU %.1f%% | DP comm wait %.1f%% of step time\n",
-                median, steps.size(), tokens / median, flops / median / 1e9,
-                peak_all.item<double>(), 100 * flops / median / 1e9 / peak_all.item<double>(),
-                100 * comm / std::max(total, 1e-9));
-    std::printf("braid  per rank: %ld parameters = %.1f MB weights + %.1f MB grads + %.1f MB "
-                "AdamW state (fp32); peak RSS %.0f MB\n",
-                (long)local, local * 4 / 1e6, local * 4 / 1e6, local * 8 / 1e6, rss.item<double>());
+    std::printf(
+        "braid  %s layers %ld width %ld heads %ld seq %ld vocab %ld | world %d = TP %ld x DP %d, "
+        "%ld thread(s)/rank | micro %ld global %ld | %s %s\n",
+        o["bert"] ? "BERT" : "GPT", (long)o["layers"], (long)o["hidden"], (long)o["heads"],
+        (long)o["seq"], (long)o["vocab"], (*rt)->world_size(), (long)o["tp"], layout->dp_size,
+        (long)o["threads"], (long)o["micro"], (long)o["global"], device->str().c_str(),
+        o["bf16"] ? "bf16 autocast" : "fp32");
+    std::printf(
+        "braid  step %.3f s (median of %zu) | %.0f tokens/s | %.1f GFLOP/s | matmul "
+        "ceiling %.1f GFLOP/s | MFU %.1f%% | DP comm wait %.1f%% of step time\n",
+        median, steps.size(), tokens / median, flops / median / 1e9, peak_all.item<double>(),
+        100 * flops / median / 1e9 / peak_all.item<double>(), 100 * comm / std::max(total, 1e-9));
+    std::printf(
+        "braid  per rank: %ld parameters = %.1f MB weights + %.1f MB grads + %.1f MB "
+        "AdamW state (fp32); peak RSS %.0f MB\n",
+        (long)local, local * 4 / 1e6, local * 4 / 1e6, local * 8 / 1e6, rss.item<double>());
   }
   return 0;
 }

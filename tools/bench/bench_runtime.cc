@@ -19,8 +19,7 @@ namespace braid {
 namespace {
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 void BenchMatmul() {
@@ -61,8 +60,8 @@ void BenchAllReduce(const Runtime& rt) {
     // Same iteration count on every rank: rank 0 decides from a timed probe.
     double probe = Now();
     BRAID_CHECK_OK(comm->AllReduce(t, ReduceOp::kSum));
-    at::Tensor iters_t = torch::full({1}, std::max(5.0, std::min(2000.0, 0.5 / (Now() - probe))),
-                                     torch::kDouble);
+    at::Tensor iters_t =
+        torch::full({1}, std::max(5.0, std::min(2000.0, 0.5 / (Now() - probe))), torch::kDouble);
     BRAID_CHECK_OK(comm->Broadcast(iters_t, 0));
     int iters = static_cast<int>(iters_t.item<double>());
     BRAID_CHECK_OK(comm->Barrier());

@@ -54,11 +54,16 @@ int braid_spm_piece_to_id(void* model, const char* piece) {
 int braid_spm_info(void* model, int what) {
   auto* p = P(model);
   switch (what) {
-    case 0: return p->GetPieceSize();
-    case 1: return p->pad_id();
-    case 2: return p->eos_id();
-    case 3: return p->bos_id();
-    case 4: return p->unk_id();
+    case 0:
+      return p->GetPieceSize();
+    case 1:
+      return p->pad_id();
+    case 2:
+      return p->eos_id();
+    case 3:
+      return p->bos_id();
+    case 4:
+      return p->unk_id();
   }
   return -1;
 }
