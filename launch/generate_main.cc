@@ -1,6 +1,7 @@
 // `generate`: loads the weights a run saved (<run_dir>/final: model.safetensors + config.yaml,
-// or a checkpoint step directory with --checkpoint) at any TP size (run it under mpirun with the
-// ranks you like; TP = world size) and
+// or a checkpoint step directory with --checkpoint) of any family that generates text
+// (Family::MakeGenerator), at any TP size (run it under mpirun with the ranks you like; TP = the
+// world size), and
 //   samples text from a prompt:  generate --run-dir DIR --prompt "text" [--max-new-tokens N]
 //                                [--temperature T] [--top-k K] [--seed S]   (T = 0: greedy)
 //   or prints logits as JSON:    generate --run-dir DIR --logits 1,2,3
@@ -23,11 +24,10 @@
 #include "framework/data/tokenizer.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
-#include "framework/models/gpt.h"
 #include "framework/train/checkpoint.h"
 #include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
-#include "recipes/gpt/gpt_task.h"
+#include "recipes/registry.h"
 
 namespace braid {
 namespace {
@@ -53,7 +53,7 @@ absl::StatusOr<std::pair<Config, std::map<std::string, torch::Tensor>>> LoadWeig
                            LoadConfigFromString(c.config_yaml, a.checkpoint + "/manifest config"));
     std::map<std::string, torch::Tensor> w;
     for (auto& [name, t] : c.tensors)
-      if (name.rfind("model/", 0) == 0) w[name.substr(6)] = t.to(torch::kFloat);
+      if (IsModelKey(name)) w[ParamOfKey(name)] = t.to(torch::kFloat);
     return std::make_pair(std::move(config), std::move(w));
   }
   fs::path dir = fs::path(a.run_dir) / "final";
@@ -64,41 +64,27 @@ absl::StatusOr<std::pair<Config, std::map<std::string, torch::Tensor>>> LoadWeig
 
 absl::Status Run(const Runtime& rt, const Args& a) {
   BRAID_ASSIGN_OR_RETURN(auto loaded, LoadWeights(a));
-  Config& config = loaded.first;
-  std::map<std::string, torch::Tensor>& tensors = loaded.second;
-  if (config.recipe != "gpt") {
-    return absl::UnimplementedError(
-        absl::StrCat("generate handles GPT runs; this one is '", config.recipe, "'."));
-  }
-  auto wte = tensors.find("wte.weight");
-  if (wte == tensors.end()) {
-    return absl::InvalidArgumentError("the weights have no wte.weight: not a GPT.");
-  }
-  std::unique_ptr<Tokenizer> tok;
-  int64_t vocab = config.model.vocab_size;
-  if (!config.data.vocab_file.empty()) {
-    TokenizerOptions to{config.data.tokenizer, config.data.vocab_file, config.data.merges_file,
-                        config.data.lowercase};
-    BRAID_ASSIGN_OR_RETURN(tok, MakeTokenizer(to));
-    vocab = tok->VocabSize();
-  }
-  config.parallel.tensor_parallel_size = rt.world_size();
-  BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, rt.world_size(), vocab));
+  Config& saved = loaded.first;
+  saved.parallel.tensor_parallel_size = rt.world_size();  // TP = the ranks of this command
+  BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(saved, rt.world_size()));
+  const Config& config = run.config;
   BRAID_ASSIGN_OR_RETURN(ParallelLayout layout,
                          ParallelLayout::Create(rt.world(), rt.world_size()));
-  // The saved embedding is padded for the training TP size: re-pad for this one.
-  torch::Tensor w = wte->second.narrow(0, 0, vocab);
-  tensors["wte.weight"] =
-      torch::cat({w, torch::zeros({sizes.padded_vocab_size - vocab, w.size(1)})});
-
-  GptConfig g = GptConfigFrom(config, sizes, vocab);
-  auto model_ptr =
-      std::make_shared<GptModel>(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, g);
-  GptModel& model = *model_ptr;  // modules must live in a shared_ptr (named_modules)
-  BRAID_RETURN_IF_ERROR(LoadFullState(model, tensors, layout.tp_rank, layout.tp_size));
-  model.eval();
+  BRAID_ASSIGN_OR_RETURN(
+      std::shared_ptr<TpModule> model,
+      run.family->BuildModel(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, config,
+                             run.sizes));
+  std::unique_ptr<Generator> gen = run.family->MakeGenerator(model);
+  if (gen == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("generate: the '", config.recipe, "' family does not generate text."));
+  }
+  // The weights are full tensors: each rank keeps its slice (the vocabulary re-padded).
+  BRAID_RETURN_IF_ERROR(LoadFullState(*model, loaded.second, layout.tp_rank, layout.tp_size));
+  model->eval();
   torch::NoGradGuard no_grad;
   TpRng rng(config.seed, 0, layout.tp_rank);
+  const int64_t vocab = run.sizes.vocab_size;
 
   if (!a.logits.empty()) {
     std::vector<int64_t> ids;
@@ -110,10 +96,7 @@ absl::Status Run(const Runtime& rt, const Args& a) {
       }
       ids.push_back(v);
     }
-    torch::Tensor logits = model.FullLogits(torch::tensor(ids).unsqueeze(0), rng)[0];
-    // The training objective on the same ids (vocabulary-parallel cross entropy).
-    double loss =
-        ids.size() > 1 ? model.Loss(torch::tensor(ids).unsqueeze(0), rng).item<double>() : 0.0;
+    auto [logits, loss] = gen->Score(ids, rng);
     if (rt.rank() == 0) {
       std::string out = absl::StrFormat("{\"loss\": %.9g, \"ids\": [", loss);
       for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&out, i ? ", " : "", ids[i]);
@@ -130,15 +113,17 @@ absl::Status Run(const Runtime& rt, const Args& a) {
     }
     return absl::OkStatus();
   }
-  if (!tok)
+  if (config.data.vocab_file.empty()) {
     return absl::InvalidArgumentError("--prompt needs the run's tokenizer (data.vocab_file).");
-  std::vector<int32_t> prompt = tok->Encode(a.prompt);
-  std::vector<int64_t> ids(prompt.begin(), prompt.end());
-  auto gen = at::detail::createCPUGenerator(a.seed);  // same on every rank: same choices
+  }
+  BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, TokenizerOf(config));
+  std::vector<int32_t> encoded = tok->Encode(a.prompt);
+  const std::vector<int64_t> prompt(encoded.begin(), encoded.end());
+  std::vector<int64_t> generated;
+  auto sampler = at::detail::createCPUGenerator(a.seed);  // same on every rank: same choices
+  const int64_t stop = gen->StopId(*tok);
   for (int n = 0; n < a.max_new; ++n) {
-    int64_t start = std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - g.max_positions);
-    std::vector<int64_t> window(ids.begin() + start, ids.end());
-    torch::Tensor last = model.FullLogits(torch::tensor(window).unsqueeze(0), rng)[0][-1];
+    torch::Tensor last = gen->Next(prompt, generated, rng);
     int64_t next;
     if (a.temperature <= 0) {
       next = last.argmax().item<int64_t>();
@@ -148,13 +133,14 @@ absl::Status Run(const Runtime& rt, const Args& a) {
         auto kth = std::get<0>(l.topk(a.top_k)).min();
         l = l.masked_fill(l < kth, -std::numeric_limits<float>::infinity());
       }
-      next = torch::multinomial(torch::softmax(l, -1), 1, false, gen).item<int64_t>();
+      next = torch::multinomial(torch::softmax(l, -1), 1, false, sampler).item<int64_t>();
     }
-    if (next == tok->special().eod) break;
-    ids.push_back(next);
+    if (next == stop) break;
+    generated.push_back(next);
   }
   if (rt.rank() == 0) {
-    std::vector<int32_t> out(ids.begin(), ids.end());
+    std::vector<int32_t> out(prompt.begin(), prompt.end());
+    out.insert(out.end(), generated.begin(), generated.end());
     std::printf("%s\n", tok->Decode(out).c_str());
   }
   return absl::OkStatus();

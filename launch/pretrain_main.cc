@@ -29,6 +29,7 @@
 #include "framework/dist/runtime.h"
 #include "framework/dist/selfcheck.h"
 #include "framework/train/device.h"
+#include "framework/train/trainer.h"
 #include "recipes/registry.h"
 
 #include <filesystem>
@@ -179,15 +180,31 @@ void LogRunMetadata(const Runtime& rt, const Config& config, const DerivedSizes&
   }
 }
 
-absl::Status Pretrain(const Runtime& rt, const Args& args) {
-  BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig(args.recipe, args.overrides));
-  BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, rt.world_size()));
-  if (args.print_config) {
-    if (rt.rank() == 0) std::fputs(ConfigToYaml(config, &sizes).c_str(), stdout);
-    return absl::OkStatus();
+// --print-config: the effective config with the derived sizes. The vocabulary comes from the
+// tokenizer; when that cannot be read yet (the data not prepared), the sizes that need it say so.
+absl::Status PrintConfig(const Runtime& rt, const Config& config) {
+  BRAID_ASSIGN_OR_RETURN(const Family* family, FindFamily(config));
+  BRAID_RETURN_IF_ERROR(family->Check(config));
+  absl::StatusOr<ResolvedRun> run = ResolveRun(config, rt.world_size());
+  std::string text;
+  if (run.ok()) {
+    text = ConfigToYaml(run->config, &run->sizes);
+  } else {  // the sizes that need no vocabulary must still be valid
+    BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, rt.world_size()));
+    text = absl::StrCat(ConfigToYaml(config, &sizes),
+                        "# vocabulary not resolved: ", run.status().message(), "\n");
   }
+  if (rt.rank() == 0) std::fputs(text.c_str(), stdout);
+  return absl::OkStatus();
+}
+
+absl::Status Pretrain(const Runtime& rt, const Args& args) {
+  BRAID_ASSIGN_OR_RETURN(Config loaded, LoadConfig(args.recipe, args.overrides));
+  if (args.print_config) return PrintConfig(rt, loaded);
   // Before anything is built or written: a device this machine cannot give is refused now.
-  BRAID_RETURN_IF_ERROR(ResolveTrainDevice(config, rt.rank()).status());
+  BRAID_RETURN_IF_ERROR(ResolveTrainDevice(loaded, rt.rank()).status());
+  BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(loaded, rt.world_size()));
+  const Config& config = run.config;
   SetCollectiveTimeout(config.parallel.comm_timeout_s);
   SetLogAllRanks(config.logging.all_ranks);
   SetLogLevel(config.logging.level == "debug"     ? LogLevel::kDebug
@@ -199,26 +216,34 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
     std::filesystem::create_directories(config.logging.run_dir + "/logs", ec);
     SetLogFile(absl::StrFormat("%s/logs/rank%d.log", config.logging.run_dir, rt.rank()));
   }
-  LogRunMetadata(rt, config, sizes);
+  LogRunMetadata(rt, config, run.sizes);
   int threads = static_cast<int>(config.train.threads);
   if (threads <= 0) {
     threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / rt.local_size());
   }
   torch::set_num_threads(threads);
-  BRAID_ASSIGN_OR_RETURN(RecipeBuilder build, FindRecipe(config.recipe));
   BRAID_ASSIGN_OR_RETURN(ParallelLayout layout,
                          ParallelLayout::Create(rt.world(), config.parallel.tensor_parallel_size));
   BLOG(INFO, "main") << absl::StrFormat(
       "%s: %d ranks (%s), TP %d x DP %d, recipe %s, run dir %s", args.recipe, rt.world_size(),
       rt.mpi_version(), layout.tp_size, layout.dp_size, config.recipe, config.logging.run_dir);
-  RunContext ctx{config, sizes, layout, rt.local_rank()};
-  BRAID_ASSIGN_OR_RETURN(RecipeParts parts, build(ctx));
-  BRAID_ASSIGN_OR_RETURN(DerivedSizes final_sizes, DeriveSizes(config, rt.world_size(), 0));
+  const RunContext ctx{config, run.sizes, layout, rt.local_rank()};
+  BRAID_ASSIGN_OR_RETURN(
+      std::shared_ptr<TpModule> model,
+      run.family->BuildModel(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, config,
+                             run.sizes));
+  BRAID_ASSIGN_OR_RETURN(FamilyData data, run.family->BuildData(ctx));
+  RecipeParts parts;
+  parts.task = run.family->MakeTask(model, ctx);
+  parts.train = data.train;
+  parts.valid = data.valid;
+  parts.notes = data.notes;
+  parts.vocab_size = run.sizes.vocab_size;
   InstallStopSignalHandlers();
   TrainOptions options;
   options.resume_from = args.resume;
   BRAID_ASSIGN_OR_RETURN(TrainResult result,
-                         Train(config, final_sizes, layout, std::move(parts), options));
+                         Train(config, run.sizes, layout, std::move(parts), options));
   if (result.preempted) {
     return absl::CancelledError(absl::StrFormat(
         "stopped by a signal at step %d after saving a checkpoint; run the same command again "

@@ -1,39 +1,56 @@
-// Recipe registry (see registry.h).
+// The family registry (see registry.h). Adding a family: one line in Families().
 #include "recipes/registry.h"
-
-#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "framework/core/status.h"
+#include "framework/core/strings.h"
+#include "recipes/bert/bert_family.h"
+#include "recipes/gpt/gpt_family.h"
 
 namespace braid {
 
-BlockConfig BlockConfigFrom(const Config& c, const DerivedSizes& sizes) {
-  BlockConfig b;
-  b.hidden = c.model.hidden_size;
-  b.heads = c.model.num_attention_heads;
-  b.ffn = sizes.ffn_hidden_size;
-  b.activation = c.model.activation;
-  b.norm = c.model.norm;
-  b.eps = c.model.layernorm_epsilon;
-  b.hidden_dropout = c.model.hidden_dropout;
-  b.attention_dropout = c.model.attention_dropout;
-  b.init_std = c.model.init_std;
-  b.output_init_std = c.model.init_std;
-  return b;
+const std::vector<const Family*>& Families() {
+  static const std::vector<const Family*> kFamilies = {
+      &GptFamily(),
+      &BertFamily(),
+  };
+  return kFamilies;
 }
 
-absl::StatusOr<RecipeBuilder> FindRecipe(const std::string& name) {
-  static const std::map<std::string, RecipeBuilder> kRecipes = {
-      {"gpt", BuildGptRecipe},
-      {"bert", BuildBertRecipe},
-  };
-  auto it = kRecipes.find(name);
-  if (it != kRecipes.end()) return it->second;
+absl::StatusOr<const Family*> FindFamily(const Config& config) {
   std::vector<std::string> names;
-  for (const auto& [k, v] : kRecipes) names.push_back(k);
-  return absl::UnimplementedError(absl::StrCat(
-      "recipe '", name, "' is not in this build (it has: ", absl::StrJoin(names, ", "), ")."));
+  for (const Family* f : Families()) {
+    if (f->name() == config.recipe) return f;
+    names.push_back(f->name());
+  }
+  const std::string guess = ClosestMatch(config.recipe, names);
+  return absl::InvalidArgumentError(
+      absl::StrCat(config.Where("recipe"), "recipe: '", config.recipe,
+                   "' is not a model family of this build (", absl::StrJoin(names, ", "), ").",
+                   guess.empty() ? "" : absl::StrCat(" HINT: did you mean '", guess, "'?")));
+}
+
+absl::StatusOr<const Family*> FindFamilyByHfType(const std::string& model_type) {
+  std::vector<std::string> types;
+  for (const Family* f : Families()) {
+    if (f->hf() == nullptr) continue;
+    if (f->hf()->model_type() == model_type) return f;
+    types.push_back(f->hf()->model_type());
+  }
+  return absl::UnimplementedError(absl::StrCat("model_type '", model_type,
+                                               "': no family of this build imports it (it knows ",
+                                               absl::StrJoin(types, ", "), ")."));
+}
+
+absl::StatusOr<ResolvedRun> ResolveRun(const Config& config, int64_t world_size) {
+  ResolvedRun run;
+  BRAID_ASSIGN_OR_RETURN(run.family, FindFamily(config));
+  BRAID_RETURN_IF_ERROR(run.family->Check(config));
+  BRAID_ASSIGN_OR_RETURN(int64_t vocab, run.family->VocabSize(config));
+  BRAID_ASSIGN_OR_RETURN(run.sizes, DeriveSizes(config, world_size, vocab));
+  run.config = ResolvedConfig(config, run.sizes);
+  return run;
 }
 
 }  // namespace braid

@@ -1,35 +1,34 @@
-// The recipe registry: `recipe: gpt` in a config names a builder that turns the config into a
-// model, its objective and its data (RecipeParts). The trainer knows nothing of the families.
+// The family registry: `recipe: gpt` in a config names a Family (family.h). pretrain, generate,
+// convert_checkpoint and the benchmarks find families here and nowhere else.
 #pragma once
-#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "framework/core/config.h"
-#include "framework/dist/layout.h"
-#include "framework/nn/blocks.h"
-#include "framework/train/trainer.h"
+#include "recipes/family.h"
 
 namespace braid {
 
-struct RunContext {
-  const Config& config;
-  const DerivedSizes& sizes;
-  const ParallelLayout& layout;
-  int local_rank = 0;  // builds the data index files when 0
+// Every family of this build, in registration order.
+const std::vector<const Family*>& Families();
+
+// The family a config's `recipe:` names, or an error naming the key, where it was set, and the
+// families this build has.
+absl::StatusOr<const Family*> FindFamily(const Config& config);
+// The family whose Hugging Face layout has config.json's `model_type`.
+absl::StatusOr<const Family*> FindFamilyByHfType(const std::string& model_type);
+
+// A config made ready to run on `world_size` ranks: its family, the family's checks, the
+// vocabulary (from the tokenizer) and every derived size, worked out once. `config` has the
+// derived values written in (model.vocab_size, model.ffn_hidden_size,
+// model.max_position_embeddings, train.global_batch_size; origin "derived"): it is what
+// checkpoints and final/config.yaml record.
+struct ResolvedRun {
+  const Family* family = nullptr;
+  Config config;
+  DerivedSizes sizes;
 };
-
-using RecipeBuilder = std::function<absl::StatusOr<RecipeParts>(const RunContext&)>;
-
-// The transformer block settings of the model section (hidden size, heads, FFN width, activation,
-// norm, eps, dropouts, init), shared by every family's builder and by generate.
-BlockConfig BlockConfigFrom(const Config& config, const DerivedSizes& sizes);
-
-// The builder registered under `name`, or an error listing the recipes this build has.
-absl::StatusOr<RecipeBuilder> FindRecipe(const std::string& name);
-
-// Builders, one per family (each in its recipes/<family>/ folder).
-absl::StatusOr<RecipeParts> BuildGptRecipe(const RunContext& ctx);
-absl::StatusOr<RecipeParts> BuildBertRecipe(const RunContext& ctx);
+absl::StatusOr<ResolvedRun> ResolveRun(const Config& config, int64_t world_size);
 
 }  // namespace braid

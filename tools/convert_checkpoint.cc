@@ -8,29 +8,48 @@
 //   convert_checkpoint import-hf --input HF_DIR --output STEP_DIR --recipe FILE [--tp N]
 //                                [--set section.key=value]...
 //
-// Everything is read and checked before anything is written, and every output is written to a
-// temporary name and renamed, so a failed conversion leaves no half-written output. Hugging Face
-// layouts (FORMATS.md): GPT-2 as GPT2LMHeadModel (Conv1D weights transposed, vocabulary padding
-// removed, lm_head tied to wte); BERT as BertForPreTraining (fused QKV split into
-// query/key/value, the MLM decoder tied to the word embeddings, padding removed).
+// The family comes from the checkpoint (its `recipe:`) or, for import, from config.json's
+// model_type; the name map and config.json from the family's Hugging Face layout
+// (recipes/<family>/*_hf.cc); every tensor's TP layout and shape from the model itself, built on a
+// communicator of one (never guessed from names). Everything is read and checked before anything
+// is written; the output is written to a temporary sibling and renamed into place; an output that
+// is the input (or overlaps it) is refused, and so is a non-empty output directory unless --force.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "framework/core/config.h"
+#include "framework/core/files.h"
+#include "framework/core/flags.h"
 #include "framework/core/json.h"
 #include "framework/core/status.h"
-#include "framework/core/strings.h"
+#include "framework/dist/communicator.h"
 #include "framework/train/checkpoint.h"
+#include "framework/train/dtype.h"
+#include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
+#include "recipes/registry.h"
+
+ABSL_FLAG(std::string, input, "",
+          "the checkpoint step directory (or Hugging Face directory) to read");
+ABSL_FLAG(std::string, output, "", "the directory to write (must not exist or be empty)");
+ABSL_FLAG(std::string, load_dir, "", "Megatron's name for --input");
+ABSL_FLAG(std::string, save_dir, "", "Megatron's name for --output");
+ABSL_FLAG(int32_t, tp, 0, "tensor-parallel size of the output (reshard: required; import-hf: 1)");
+ABSL_FLAG(int32_t, target_tensor_parallel_size, 0, "Megatron's name for --tp");
+ABSL_FLAG(std::string, dtype, "", "fp32 | bf16 | fp16 (export-hf: fp32; release: bf16)");
+ABSL_FLAG(int64_t, max_shard_mb, 0, "export-hf: split the weights into files of at most N MB");
+ABSL_FLAG(bool, drop_optimizer, false, "reshard: leave the AdamW state out");
+ABSL_FLAG(std::string, recipe, "",
+          "import-hf: the base recipe YAML the imported model trains with");
+ABSL_FLAG(std::vector<std::string>, set, {}, "import-hf: section.key=value override (repeatable)");
+ABSL_FLAG(bool, force, false, "replace a non-empty --output directory");
 
 namespace braid {
 namespace {
@@ -38,107 +57,206 @@ namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
     "usage: convert_checkpoint inspect STEP_DIR\n"
-    "       convert_checkpoint reshard --input STEP_DIR --output STEP_DIR --tp N "
-    "[--drop-optimizer]\n"
-    "       convert_checkpoint release --input STEP_DIR --output STEP_DIR [--dtype "
-    "bf16|fp16|fp32]\n"
+    "       convert_checkpoint reshard --input STEP_DIR --output DIR --tp N [--drop-optimizer]\n"
+    "       convert_checkpoint release --input STEP_DIR --output DIR [--dtype bf16|fp16|fp32]\n"
     "       convert_checkpoint export-hf --input STEP_DIR --output HF_DIR [--dtype "
     "fp32|bf16|fp16]\n"
     "                                    [--max-shard-mb N]\n"
-    "       convert_checkpoint import-hf --input HF_DIR --output STEP_DIR --recipe FILE [--tp N]\n"
-    "                                    [--set section.key=value]...\n";
+    "       convert_checkpoint import-hf --input HF_DIR --output DIR --recipe FILE [--tp N]\n"
+    "                                    [--set section.key=value]...\n"
+    "Outputs are written atomically; --output must be new or empty (or --force to replace it),\n"
+    "and never the input.\n";
 
 struct Args {
-  std::string cmd, input, output, recipe, dtype;  // dtype "": fp32 (export), bf16 (release)
-  int tp = 1;
+  std::string cmd, input, output, recipe, dtype;
+  int tp = 0;
   int64_t max_shard_mb = 0;
-  bool drop_optimizer = false;
+  bool drop_optimizer = false, force = false;
   std::vector<std::string> overrides;
 };
 
-absl::StatusOr<at::ScalarType> Dtype(const std::string& s) {
-  if (s == "fp32") return at::kFloat;
-  if (s == "bf16") return at::kBFloat16;
-  if (s == "fp16") return at::kHalf;
-  return absl::InvalidArgumentError(absl::StrCat("--dtype: '", s, "' is not fp32, bf16 or fp16"));
-}
-
-// The GPT-2 name map: ours (without "model/") -> Hugging Face, and whether it is a Conv1D weight.
-struct HfName {
-  std::string hf;
-  bool transpose;
+// The model a config describes, built alone (a communicator of one) with the vocabulary padded
+// for `tp`: every parameter's TP layout and full shape, from the model itself.
+struct ModelShape {
+  std::map<std::string, TpParam> layouts;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  DerivedSizes sizes;
+  Config config;  // resolved
 };
-std::map<std::string, HfName> GptNames(int64_t layers) {
-  std::map<std::string, HfName> m = {
-      {"wte.weight", {"transformer.wte.weight", false}},
-      {"wpe", {"transformer.wpe.weight", false}},
-      {"ln_f.weight", {"transformer.ln_f.weight", false}},
-      {"ln_f.bias", {"transformer.ln_f.bias", false}},
-  };
-  for (int64_t i = 0; i < layers; ++i) {
-    std::string o = absl::StrCat("h.", i, "."), h = absl::StrCat("transformer.h.", i, ".");
-    m[o + "ln_self.weight"] = {h + "ln_1.weight", false};
-    m[o + "ln_self.bias"] = {h + "ln_1.bias", false};
-    m[o + "self_attention.qkv.weight"] = {h + "attn.c_attn.weight", true};
-    m[o + "self_attention.qkv.bias"] = {h + "attn.c_attn.bias", false};
-    m[o + "self_attention.out.weight"] = {h + "attn.c_proj.weight", true};
-    m[o + "self_attention.out.bias"] = {h + "attn.c_proj.bias", false};
-    m[o + "ln_mlp.weight"] = {h + "ln_2.weight", false};
-    m[o + "ln_mlp.bias"] = {h + "ln_2.bias", false};
-    m[o + "mlp.fc1.weight"] = {h + "mlp.c_fc.weight", true};
-    m[o + "mlp.fc1.bias"] = {h + "mlp.c_fc.bias", false};
-    m[o + "mlp.fc2.weight"] = {h + "mlp.c_proj.weight", true};
-    m[o + "mlp.fc2.bias"] = {h + "mlp.c_proj.bias", false};
-  }
+
+absl::StatusOr<ModelShape> DescribeModel(const Family& family, Config config, int64_t vocab,
+                                         int tp) {
+  // The vocabulary is known (the checkpoint's, or config.json's): no tokenizer file is needed.
+  const DataConfig data = config.data;
+  config.data.vocab_file.clear();
+  config.model.vocab_size = vocab;
+  config.parallel.tensor_parallel_size = tp;
+  BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(config, tp));
+  run.config.data = data;
+  BRAID_ASSIGN_OR_RETURN(
+      std::shared_ptr<TpModule> model,
+      family.BuildModel(TpEnv{LocalCommunicator("tp"), 1}, run.config, run.sizes));
+  ModelShape m;
+  m.layouts = CollectTpParams(*model);
+  for (const auto& p : model->named_parameters()) m.shapes[p.key()] = p.value().sizes().vec();
+  m.sizes = run.sizes;
+  m.config = run.config;
   return m;
 }
 
-// The BERT name map: ours (without "model/") -> BertForPreTraining names. The fused QKV becomes
-// query/key/value (split in three along the output rows); "qkv" entries are listed with the
-// three names joined by '|'.
-std::map<std::string, HfName> BertNames(int64_t layers) {
-  std::map<std::string, HfName> m;
-  const std::map<std::string, std::string> plain = {
-      {"word_embeddings.weight", "bert.embeddings.word_embeddings.weight"},
-      {"position_embeddings", "bert.embeddings.position_embeddings.weight"},
-      {"token_type_embeddings", "bert.embeddings.token_type_embeddings.weight"},
-      {"embeddings_ln.weight", "bert.embeddings.LayerNorm.weight"},
-      {"embeddings_ln.bias", "bert.embeddings.LayerNorm.bias"},
-      {"lm_dense.weight", "cls.predictions.transform.dense.weight"},
-      {"lm_dense.bias", "cls.predictions.transform.dense.bias"},
-      {"lm_ln.weight", "cls.predictions.transform.LayerNorm.weight"},
-      {"lm_ln.bias", "cls.predictions.transform.LayerNorm.bias"},
-      {"lm_bias", "cls.predictions.bias"},
-      {"pooler.weight", "bert.pooler.dense.weight"},
-      {"pooler.bias", "bert.pooler.dense.bias"},
-      {"binary_head.weight", "cls.seq_relationship.weight"},
-      {"binary_head.bias", "cls.seq_relationship.bias"},
-  };
-  for (const auto& [ours, hf] : plain) m[ours] = {hf, false};
-  for (int64_t i = 0; i < layers; ++i) {
-    std::string o = absl::StrCat("layers.", i, "."),
-                h = absl::StrCat("bert.encoder.layer.", i, ".");
-    for (const char* wb : {"weight", "bias"}) {
-      m[o + "self_attention.qkv." + wb] = {
-          absl::StrCat(h, "attention.self.query.", wb, "|", h, "attention.self.key.", wb, "|", h,
-                       "attention.self.value.", wb),
-          false};
-      m[o + "self_attention.out." + wb] = {h + "attention.output.dense." + wb, false};
-      m[o + "ln_self." + wb] = {h + "attention.output.LayerNorm." + wb, false};
-      m[o + "mlp.fc1." + wb] = {h + "intermediate.dense." + wb, false};
-      m[o + "mlp.fc2." + wb] = {h + "output.dense." + wb, false};
-      m[o + "ln_mlp." + wb] = {h + "output.LayerNorm." + wb, false};
+struct Opened {
+  FullCheckpoint ckpt;
+  Config config;
+  const Family* family = nullptr;
+};
+
+absl::StatusOr<Opened> OpenCheckpoint(const std::string& dir) {
+  Opened o;
+  BRAID_ASSIGN_OR_RETURN(o.ckpt, ReadCheckpoint(dir));
+  absl::StatusOr<Config> config =
+      LoadConfigFromString(o.ckpt.config_yaml, dir + "/manifest config");
+  if (!config.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        dir, ": the config stored in the manifest does not parse: ", config.status().message()));
+  }
+  o.config = *std::move(config);
+  BRAID_ASSIGN_OR_RETURN(o.family, FindFamily(o.config));
+  return o;
+}
+
+// Puts every tensor of `c` into the layout of `shape`: the TP layout from the model, the
+// vocabulary re-padded; an error listing what does not belong to the model or has another shape.
+absl::Status FitToModel(FullCheckpoint& c, const ModelShape& shape, const std::string& where) {
+  std::vector<std::string> problems;
+  std::set<std::string> seen;
+  for (auto& [name, t] : c.tensors) {
+    const std::string param = ParamOfKey(name);
+    auto it = shape.layouts.find(param);
+    if (it == shape.layouts.end()) {
+      problems.push_back(absl::StrCat(name, " is not a parameter of this model"));
+      continue;
+    }
+    if (IsModelKey(name)) seen.insert(param);
+    const std::vector<int64_t>& want = shape.shapes.at(param);
+    if (it->second.vocab && t.dim() == static_cast<int64_t>(want.size())) {
+      t = RepadVocab(t, want[0]);
+    }
+    if (t.sizes().vec() != want) {
+      problems.push_back(absl::StrFormat("%s is %s, the model's is %s", name, c10::str(t.sizes()),
+                                         c10::str(c10::IntArrayRef(want))));
+      continue;
+    }
+    c.layouts[name] = it->second;
+  }
+  for (const auto& [param, l] : shape.layouts)
+    if (!seen.count(param)) problems.push_back(absl::StrCat(ModelKey(param), " is missing"));
+  if (problems.empty()) return absl::OkStatus();
+  if (problems.size() > 8) {
+    const size_t n = problems.size();
+    problems.resize(8);
+    problems.push_back(absl::StrCat("and ", n - 8, " more"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(where,
+                                                 ": does not fit the model its config "
+                                                 "describes: ",
+                                                 absl::StrJoin(problems, "; "), "."));
+}
+
+absl::Status Inspect(const Args& a) {
+  BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(a.input));
+  int64_t params = 0;
+  for (const auto& [n, t] : c.tensors)
+    if (IsModelKey(n)) params += t.numel();
+  std::printf(
+      "%s: recipe %s, step %ld, %ld samples consumed, saved at TP %d x DP %d, vocabulary "
+      "%ld, %zu tensors (%ld model parameters), optimizer state %s\n",
+      a.input.c_str(), c.recipe.c_str(), static_cast<long>(c.state.step),
+      static_cast<long>(c.state.consumed_samples), c.tp_size, c.dp_size,
+      static_cast<long>(c.vocab_size), c.tensors.size(), static_cast<long>(params),
+      c.has_optimizer() ? "yes" : "no");
+  return absl::OkStatus();
+}
+
+absl::Status Reshard(const Args& a, bool release) {
+  BRAID_RETURN_IF_ERROR(CheckOutputPath(a.output, {a.input}, true, a.force));
+  BRAID_ASSIGN_OR_RETURN(Opened o, OpenCheckpoint(a.input));
+  FullCheckpoint& c = o.ckpt;
+  const int tp = release ? 1 : a.tp;
+  if (o.config.model.num_attention_heads % tp != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--tp %d does not divide the %d attention heads of this model.", tp,
+                        o.config.model.num_attention_heads));
+  }
+  if (a.drop_optimizer || release) {
+    for (auto it = c.tensors.begin(); it != c.tensors.end();)
+      it = IsOptimizerKey(it->first) ? c.tensors.erase(it) : std::next(it);
+    c.optimizer_step = 0;
+    c.rng.clear();
+  }
+  if (release) {
+    BRAID_ASSIGN_OR_RETURN(at::ScalarType dt, DtypeFromFlag(a.dtype.empty() ? "bf16" : a.dtype));
+    for (auto& [n, t] : c.tensors) t = t.to(dt);
+  }
+  BRAID_ASSIGN_OR_RETURN(ModelShape shape, DescribeModel(*o.family, o.config, c.vocab_size, tp));
+  BRAID_RETURN_IF_ERROR(FitToModel(c, shape, a.input));
+  BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, tp));
+  std::printf("wrote %s: TP %d%s\n", a.output.c_str(), tp,
+              release ? ", weights only" : (a.drop_optimizer ? ", optimizer dropped" : ""));
+  return absl::OkStatus();
+}
+
+// Writes the Hugging Face files into `dir`: config.json and the weights, in one
+// model.safetensors or in shards of at most `max_shard_mb` with model.safetensors.index.json.
+absl::Status WriteHfFiles(const fs::path& dir, const std::string& config_json,
+                          const std::map<std::string, torch::Tensor>& out, int64_t max_shard_mb,
+                          size_t* files_written) {
+  {
+    std::ofstream cfg(dir / "config.json");
+    cfg << config_json;
+    if (!cfg.flush())
+      return absl::DataLossError(absl::StrCat(dir.string(), "/config.json: write failed"));
+  }
+  const int64_t limit = max_shard_mb > 0 ? max_shard_mb << 20 : INT64_MAX;
+  std::vector<std::map<std::string, torch::Tensor>> shards(1);
+  int64_t filled = 0, total = 0;
+  for (const auto& [n, t] : out) {
+    const int64_t b = t.numel() * t.element_size();
+    if (filled > 0 && filled + b > limit) {
+      shards.emplace_back();
+      filled = 0;
+    }
+    shards.back()[n] = t;
+    filled += b;
+    total += b;
+  }
+  *files_written = shards.size();
+  if (shards.size() == 1) {
+    return WriteSafetensors((dir / "model.safetensors").string(), shards[0], {{"format", "pt"}});
+  }
+  std::string index =
+      absl::StrFormat("{\n  \"metadata\": {\"total_size\": %d},\n  \"weight_map\": {", total);
+  bool first = true;
+  for (size_t k = 0; k < shards.size(); ++k) {
+    const std::string file =
+        absl::StrFormat("model-%05d-of-%05d.safetensors", k + 1, shards.size());
+    BRAID_RETURN_IF_ERROR(WriteSafetensors((dir / file).string(), shards[k], {{"format", "pt"}}));
+    for (const auto& [n, t] : shards[k]) {
+      absl::StrAppend(&index, first ? "\n" : ",\n", "    ", JsonQuote(n), ": ", JsonQuote(file));
+      first = false;
     }
   }
-  return m;
+  index += "\n  }\n}\n";
+  std::ofstream idx(dir / "model.safetensors.index.json");
+  idx << index;
+  if (!idx.flush()) return absl::DataLossError(absl::StrCat(dir.string(), ": index write failed"));
+  return absl::OkStatus();
 }
 
-// Writes `files` (name -> bytes) into `dir` atomically: a temporary sibling, then rename.
-absl::Status PublishDir(const fs::path& dir,
+// Fills a fresh temporary sibling of `output` and renames it into place (removed on failure).
+absl::Status PublishDir(const std::string& output,
                         const std::function<absl::Status(const fs::path&)>& fill) {
-  fs::path tmp = dir.parent_path() / (".tmp_" + dir.filename().string());
+  const fs::path tmp = TemporarySibling(output);
   std::error_code ec;
-  fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": cannot create: ", ec.message()));
   absl::Status s = fill(tmp);
@@ -146,223 +264,90 @@ absl::Status PublishDir(const fs::path& dir,
     fs::remove_all(tmp, ec);
     return s;
   }
-  fs::remove_all(dir, ec);
-  fs::rename(tmp, dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename to ", dir.string(), ": ", ec.message()));
-  return absl::OkStatus();
-}
-
-absl::StatusOr<Config> CheckpointConfig(const FullCheckpoint& c, const std::string& where) {
-  absl::StatusOr<Config> config = LoadConfigFromString(c.config_yaml, where + "/manifest config");
-  if (!config.ok()) {
-    return absl::DataLossError(absl::StrCat(where,
-                                            ": the config stored in the manifest does not "
-                                            "parse: ",
-                                            config.status().message()));
-  }
-  return config;
-}
-
-// Pads (or trims) vocabulary-split tensors to the padding a TP size needs.
-absl::Status FitVocabulary(FullCheckpoint& c, const Config& config, int tp) {
-  if (c.vocab_size <= 0) return absl::OkStatus();
-  int64_t rows = PaddedVocabSize(c.vocab_size, config.model.make_vocab_size_divisible_by, tp);
-  for (auto& [name, t] : c.tensors) {
-    if (!c.layouts[name].vocab) continue;
-    if (t.size(0) > rows) {
-      t = t.narrow(0, 0, rows).clone();
-    } else if (t.size(0) < rows) {
-      std::vector<int64_t> pad = t.sizes().vec();
-      pad[0] = rows - t.size(0);
-      t = torch::cat({t, torch::zeros(pad, t.options())});
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Inspect(const Args& a) {
-  BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(a.input));
-  int64_t params = 0;
-  for (const auto& [n, t] : c.tensors)
-    if (n.rfind("model/", 0) == 0) params += t.numel();
-  std::printf(
-      "%s: recipe %s, step %ld, %ld samples consumed, saved at TP %d x DP %d, vocabulary "
-      "%ld, %zu tensors (%ld model parameters), optimizer state %s\n",
-      a.input.c_str(), c.recipe.c_str(), (long)c.state.step, (long)c.state.consumed_samples,
-      c.tp_size, c.dp_size, (long)c.vocab_size, c.tensors.size(), (long)params,
-      c.tensors.count("optim/exp_avg/wpe") || c.optimizer_step > 0 ? "yes" : "no");
-  return absl::OkStatus();
-}
-
-absl::Status Reshard(const Args& a, bool release) {
-  BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(a.input));
-  BRAID_ASSIGN_OR_RETURN(Config config, CheckpointConfig(c, a.input));
-  int tp = release ? 1 : a.tp;
-  if (a.drop_optimizer || release) {
-    for (auto it = c.tensors.begin(); it != c.tensors.end();)
-      it = it->first.rfind("optim/", 0) == 0 ? c.tensors.erase(it) : std::next(it);
-    c.optimizer_step = 0;
-    c.rng.clear();
-  }
-  if (release) {
-    BRAID_ASSIGN_OR_RETURN(at::ScalarType dt, Dtype(a.dtype.empty() ? "bf16" : a.dtype));
-    for (auto& [n, t] : c.tensors) t = t.to(dt);
-  }
-  // Heads and FFN must split: checked against the stored config.
-  if (config.model.num_attention_heads % tp != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--tp %d does not divide the %d attention heads of this model.", tp,
-                        config.model.num_attention_heads));
-  }
-  BRAID_RETURN_IF_ERROR(FitVocabulary(c, config, tp));
-  BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, tp));
-  std::printf("wrote %s: TP %d%s\n", a.output.c_str(), tp,
-              release ? ", weights only" : (a.drop_optimizer ? ", optimizer dropped" : ""));
-  return absl::OkStatus();
+  return ReplaceWith(tmp.string(), output);
 }
 
 absl::Status ExportHf(const Args& a) {
-  BRAID_ASSIGN_OR_RETURN(FullCheckpoint c, ReadCheckpoint(a.input));
-  BRAID_ASSIGN_OR_RETURN(Config config, CheckpointConfig(c, a.input));
-  if (c.recipe != "gpt" && c.recipe != "bert") {
+  BRAID_RETURN_IF_ERROR(CheckOutputPath(a.output, {a.input}, true, a.force));
+  BRAID_ASSIGN_OR_RETURN(Opened o, OpenCheckpoint(a.input));
+  const HfLayout* hf = o.family->hf();
+  if (hf == nullptr) {
     return absl::UnimplementedError(
-        absl::StrCat("export-hf knows GPT and BERT checkpoints; this "
-                     "one is '",
-                     c.recipe, "'."));
+        absl::StrCat("the '", o.family->name(), "' family has no Hugging Face layout."));
   }
-  BRAID_ASSIGN_OR_RETURN(at::ScalarType dt, Dtype(a.dtype.empty() ? "fp32" : a.dtype));
-  const int64_t layers = config.model.num_layers;
-  const int64_t e = config.model.hidden_size;
-  const int64_t ffn = config.model.ffn_hidden_size > 0 ? config.model.ffn_hidden_size : 4 * e;
+  FullCheckpoint& c = o.ckpt;
+  BRAID_ASSIGN_OR_RETURN(at::ScalarType dt, DtypeFromFlag(a.dtype.empty() ? "fp32" : a.dtype));
+  BRAID_ASSIGN_OR_RETURN(ModelShape shape, DescribeModel(*o.family, o.config, c.vocab_size, 1));
+  for (auto it = c.tensors.begin(); it != c.tensors.end();)
+    it = IsOptimizerKey(it->first) ? c.tensors.erase(it) : std::next(it);
+  BRAID_RETURN_IF_ERROR(FitToModel(c, shape, a.input));
   std::map<std::string, torch::Tensor> out;
-  std::vector<std::string> unknown;
-  size_t expected = 0;
-  std::string cfg;
-  const char* dtype_name =
-      dt == at::kFloat ? "float32" : (dt == at::kBFloat16 ? "bfloat16" : "float16");
-  std::map<std::string, HfName> names = c.recipe == "gpt" ? GptNames(layers) : BertNames(layers);
-  if (c.recipe == "bert" && !config.model.binary_head) {
-    for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"})
-      names.erase(k);
-  }
-  for (const auto& [ours, hf] : names) expected += std::count(hf.hf.begin(), hf.hf.end(), '|') + 1;
-  for (const auto& [name, t] : c.tensors) {
-    if (name.rfind("model/", 0) != 0) continue;
-    std::string ours = name.substr(6);
-    auto it = names.find(ours);
-    if (it == names.end()) {
-      unknown.push_back(ours);
+  std::vector<std::string> problems;
+  for (const HfTensor& m : hf->Names(shape.config)) {
+    auto it = c.tensors.find(ModelKey(m.ours));
+    if (it == c.tensors.end()) {
+      problems.push_back(absl::StrCat(ModelKey(m.ours), " is missing"));
       continue;
     }
-    torch::Tensor v = t;
-    if (c.layouts[name].vocab && c.vocab_size > 0) v = v.narrow(0, 0, c.vocab_size);
-    if (it->second.transpose) v = v.t();  // GPT-2's Conv1D stores [in, out]
-    std::vector<std::string> parts = absl::StrSplit(it->second.hf, '|');  // fused QKV -> q, k, v
-    std::vector<torch::Tensor> chunks = parts.size() > 1
-                                            ? v.chunk(static_cast<int64_t>(parts.size()), 0)
-                                            : std::vector<torch::Tensor>{v};
-    for (size_t k = 0; k < parts.size(); ++k) out[parts[k]] = chunks[k].contiguous().to(dt);
-  }
-  if (c.recipe == "gpt") {
-    const int64_t positions =
-        out.count("transformer.wpe.weight") ? out["transformer.wpe.weight"].size(0) : 0;
-    int64_t eod = c.vocab_size - 1;  // GPT-2: <|endoftext|> is the last id
-    cfg = absl::StrFormat(
-        "{\n  \"architectures\": [\"GPT2LMHeadModel\"],\n  \"model_type\": \"gpt2\",\n"
-        "  \"vocab_size\": %d,\n  \"n_positions\": %d,\n  \"n_ctx\": %d,\n  \"n_embd\": %d,\n"
-        "  \"n_layer\": %d,\n  \"n_head\": %d,\n  \"n_inner\": %s,\n"
-        "  \"activation_function\": \"%s\",\n  \"layer_norm_epsilon\": %s,\n"
-        "  \"resid_pdrop\": %s,\n  \"embd_pdrop\": %s,\n  \"attn_pdrop\": %s,\n"
-        "  \"initializer_range\": %s,\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n"
-        "  \"tie_word_embeddings\": true,\n  \"torch_dtype\": \"%s\"\n}\n",
-        c.vocab_size, positions, positions, e, layers, config.model.num_attention_heads,
-        ffn == 4 * e ? std::string("null") : absl::StrCat(ffn),
-        config.model.activation == "gelu_tanh" ? "gelu_new" : config.model.activation,
-        ShortestDouble(config.model.layernorm_epsilon), ShortestDouble(config.model.hidden_dropout),
-        ShortestDouble(config.model.hidden_dropout), ShortestDouble(config.model.attention_dropout),
-        ShortestDouble(config.model.init_std), eod, eod, dtype_name);
-  } else {
-    const int64_t positions = out.count("bert.embeddings.position_embeddings.weight")
-                                  ? out["bert.embeddings.position_embeddings.weight"].size(0)
-                                  : 0;
-    cfg = absl::StrFormat(
-        "{\n  \"architectures\": [\"BertForPreTraining\"],\n  \"model_type\": \"bert\",\n"
-        "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
-        "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
-        "  \"hidden_act\": \"%s\",\n  \"hidden_dropout_prob\": %s,\n"
-        "  \"attention_probs_dropout_prob\": %s,\n  \"max_position_embeddings\": %d,\n"
-        "  \"type_vocab_size\": %d,\n  \"initializer_range\": %s,\n  \"layer_norm_eps\": %s,\n"
-        "  \"pad_token_id\": 0,\n  \"position_embedding_type\": \"absolute\",\n"
-        "  \"tie_word_embeddings\": true,\n  \"torch_dtype\": \"%s\"\n}\n",
-        c.vocab_size, e, layers, config.model.num_attention_heads, ffn,
-        config.model.activation == "gelu_tanh" ? "gelu_new" : config.model.activation,
-        ShortestDouble(config.model.hidden_dropout), ShortestDouble(config.model.attention_dropout),
-        positions, config.model.num_tokentypes, ShortestDouble(config.model.init_std),
-        ShortestDouble(config.model.layernorm_epsilon), dtype_name);
-  }
-  if (!unknown.empty() || out.size() != expected) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        a.input, ": not the ", c.recipe, " layout this tool knows: ",
-        unknown.empty() ? "" : absl::StrCat("unexpected ", absl::StrJoin(unknown, ", "), "; "),
-        out.size(), " of ", expected, " expected tensors found."));
-  }
-  return PublishDir(a.output, [&](const fs::path& dir) -> absl::Status {
-    std::ofstream(dir / "config.json") << cfg;
-    int64_t limit = a.max_shard_mb > 0 ? a.max_shard_mb << 20 : INT64_MAX;
-    std::vector<std::map<std::string, torch::Tensor>> shards(1);
-    int64_t filled = 0, total = 0;
-    for (const auto& [n, t] : out) {
-      int64_t b = t.numel() * t.element_size();
-      if (filled > 0 && filled + b > limit) {
-        shards.emplace_back();
-        filled = 0;
-      }
-      shards.back()[n] = t;
-      filled += b;
-      total += b;
+    torch::Tensor v = it->second;
+    if (c.layouts[it->first].vocab) v = v.narrow(0, 0, c.vocab_size);  // no padding there
+    if (m.transpose) v = v.t();
+    const int64_t parts = static_cast<int64_t>(m.hf.size());
+    if (v.size(0) % parts != 0) {
+      problems.push_back(absl::StrCat(m.ours, " does not split into ", parts, " parts"));
+      continue;
     }
-    if (shards.size() == 1) {
-      BRAID_RETURN_IF_ERROR(
-          WriteSafetensors((dir / "model.safetensors").string(), shards[0], {{"format", "pt"}}));
-    } else {
-      std::string index =
-          absl::StrFormat("{\n  \"metadata\": {\"total_size\": %d},\n  \"weight_map\": {", total);
-      bool first = true;
-      for (size_t k = 0; k < shards.size(); ++k) {
-        std::string file = absl::StrFormat("model-%05d-of-%05d.safetensors", k + 1, shards.size());
-        BRAID_RETURN_IF_ERROR(
-            WriteSafetensors((dir / file).string(), shards[k], {{"format", "pt"}}));
-        for (const auto& [n, t] : shards[k]) {
-          absl::StrAppend(&index, first ? "\n" : ",\n", "    ", JsonQuote(n), ": ",
-                          JsonQuote(file));
-          first = false;
-        }
-      }
-      index += "\n  }\n}\n";
-      std::ofstream(dir / "model.safetensors.index.json") << index;
-    }
-    std::printf("wrote %s: %s, %zu tensors in %zu file(s), %s\n", a.output.c_str(),
-                c.recipe == "gpt" ? "GPT2LMHeadModel" : "BertForPreTraining", out.size(),
-                shards.size(), a.dtype.empty() ? "fp32" : a.dtype.c_str());
-    return absl::OkStatus();
-  });
+    std::vector<torch::Tensor> chunks = v.chunk(parts, 0);  // a fused QKV -> query, key, value
+    for (int64_t k = 0; k < parts; ++k) out[m.hf[k]] = chunks[k].contiguous().to(dt);
+    c.tensors.erase(it);
+  }
+  for (const auto& [name, t] : c.tensors) {
+    problems.push_back(absl::StrCat(name, " has no Hugging Face name"));
+  }
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(a.input, ": cannot export as ",
+                                                   hf->architecture(shape.config), ": ",
+                                                   absl::StrJoin(problems, "; "), "."));
+  }
+  BRAID_ASSIGN_OR_RETURN(std::string cfg,
+                         hf->ConfigJson(shape.config, c.vocab_size, TorchDtypeName(dt)));
+  size_t files = 0;
+  BRAID_RETURN_IF_ERROR(PublishDir(a.output, [&](const fs::path& dir) {
+    return WriteHfFiles(dir, cfg, out, a.max_shard_mb, &files);
+  }));
+  std::printf("wrote %s: %s, %zu tensors in %zu file(s), %s\n", a.output.c_str(),
+              hf->architecture(shape.config).c_str(), out.size(), files, FlagDtypeName(dt));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadText(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 absl::StatusOr<std::map<std::string, torch::Tensor>> ReadHfWeights(const fs::path& dir) {
   std::map<std::string, torch::Tensor> all;
   std::vector<fs::path> files;
   if (fs::exists(dir / "model.safetensors.index.json")) {
-    std::ifstream in(dir / "model.safetensors.index.json");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    BRAID_ASSIGN_OR_RETURN(JsonValue idx, ParseJson(ss.str()));
-    const JsonValue* map = idx.Find("weight_map");
-    if (map == nullptr)
+    BRAID_ASSIGN_OR_RETURN(std::string text, ReadText(dir / "model.safetensors.index.json"));
+    absl::StatusOr<JsonValue> idx = ParseJson(text);
+    const JsonValue* map = idx.ok() ? idx->Find("weight_map") : nullptr;
+    if (map == nullptr || map->kind != JsonValue::Kind::kObject) {
       return absl::DataLossError(
-          absl::StrCat(dir.string(), "/model.safetensors.index.json: no weight_map"));
+          absl::StrCat((dir / "model.safetensors.index.json").string(), ": no weight_map"));
+    }
     std::set<std::string> names;
     for (const auto& [k, v] : map->members) names.insert(v.text);
-    for (const auto& n : names) files.push_back(dir / n);
+    for (const auto& n : names) {
+      if (n.empty() || n.find('/') != std::string::npos) {
+        return absl::DataLossError(
+            absl::StrCat("model.safetensors.index.json: bad file name '", n, "'"));
+      }
+      files.push_back(dir / n);
+    }
   } else {
     files.push_back(dir / "model.safetensors");
   }
@@ -373,268 +358,159 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadHfWeights(const fs::pat
   return all;
 }
 
-// An integer field of a Hugging Face config.json (0 when absent or null).
-int64_t HfNum(const JsonValue& hf, const char* key) {
-  const JsonValue* v = hf.Find(key);
-  return v != nullptr && v->kind == JsonValue::Kind::kNumber ? static_cast<int64_t>(v->number) : 0;
-}
-
-absl::Status ImportGpt(const Args& a, const JsonValue& hf) {
-  fs::path in(a.input);
-  auto num = [&](const char* k) { return HfNum(hf, k); };
-  std::vector<std::string> sets = a.overrides;
-  sets.push_back(absl::StrCat("model.num_layers=", num("n_layer")));
-  sets.push_back(absl::StrCat("model.hidden_size=", num("n_embd")));
-  sets.push_back(absl::StrCat("model.num_attention_heads=", num("n_head")));
-  sets.push_back(absl::StrCat("model.vocab_size=", num("vocab_size")));
-  if (num("n_inner") > 0) sets.push_back(absl::StrCat("model.ffn_hidden_size=", num("n_inner")));
-  sets.push_back(absl::StrCat("model.max_position_embeddings=", num("n_positions")));
-  if (const JsonValue* eps = hf.Find("layer_norm_epsilon"))
-    sets.push_back("model.layernorm_epsilon=" + eps->text);
-  sets.push_back(absl::StrCat("parallel.tensor_parallel_size=", a.tp));
-  BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig(a.recipe, sets));
-  if (config.model.seq_length > num("n_positions")) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "model.seq_length %d exceeds the %d positions of the imported model. HINT: --set "
-        "model.seq_length=%d",
-        config.model.seq_length, num("n_positions"), num("n_positions")));
+absl::Status ImportHf(const Args& a) {
+  if (a.recipe.empty()) {
+    return absl::InvalidArgumentError("import-hf needs --recipe (the base config it trains with).");
   }
+  BRAID_RETURN_IF_ERROR(CheckOutputPath(a.output, {a.input}, true, a.force));
+  const fs::path in(a.input);
+  BRAID_ASSIGN_OR_RETURN(std::string text, ReadText(in / "config.json"));
+  absl::StatusOr<JsonValue> hf_config = ParseJson(text);
+  if (!hf_config.ok()) {
+    return absl::DataLossError(
+        absl::StrCat((in / "config.json").string(), ": ", hf_config.status().message()));
+  }
+  const JsonValue* type = hf_config->Find("model_type");
+  if (type == nullptr || type->kind != JsonValue::Kind::kString) {
+    return absl::InvalidArgumentError(
+        absl::StrCat((in / "config.json").string(), ": no model_type."));
+  }
+  BRAID_ASSIGN_OR_RETURN(const Family* family, FindFamilyByHfType(type->text));
+  const HfLayout& hf = *family->hf();
   BRAID_ASSIGN_OR_RETURN(auto weights, ReadHfWeights(in));
-  std::map<std::string, HfName> names = GptNames(config.model.num_layers);
-  FullCheckpoint c;
-  c.recipe = "gpt";
-  c.config_yaml = ConfigToYaml(config);
-  c.vocab_size = config.model.vocab_size;
-  std::set<std::string> used;
-  std::vector<std::string> missing, bad_shape;
-  const int64_t e = config.model.hidden_size;
-  const int64_t ffn = config.model.ffn_hidden_size > 0 ? config.model.ffn_hidden_size : 4 * e;
-  const int64_t padded =
-      PaddedVocabSize(c.vocab_size, config.model.make_vocab_size_divisible_by, a.tp);
-  for (const auto& [ours, h] : names) {
-    auto it = weights.find(h.hf);
-    if (it == weights.end()) it = weights.find(h.hf.substr(std::string("transformer.").size()));
-    if (it == weights.end()) {
-      missing.push_back(h.hf);
-      continue;
-    }
-    used.insert(it->first);
-    torch::Tensor t = it->second.to(at::kFloat);
-    if (h.transpose) t = t.t().contiguous();
-    TpParam layout;
-    if (absl::EndsWith(ours, "qkv.weight") || absl::EndsWith(ours, "qkv.bias"))
-      layout = {0, 3};
-    else if (absl::EndsWith(ours, "fc1.weight") || absl::EndsWith(ours, "fc1.bias"))
-      layout = {0, 1};
-    else if (absl::EndsWith(ours, "out.weight") || absl::EndsWith(ours, "fc2.weight"))
-      layout = {1, 1};
-    else if (ours == "wte.weight") {
-      layout = {0, 1, true};
-      if (t.dim() != 2 || t.size(0) != c.vocab_size || t.size(1) != e) {
-        bad_shape.push_back(absl::StrCat(h.hf, " ", c10::str(t.sizes())));
-        continue;
-      }
-      t = torch::cat({t, torch::zeros({padded - c.vocab_size, e})});
-    }
-    std::vector<int64_t> want;
-    if (ours == "wpe")
-      want = {config.model.max_position_embeddings, e};
-    else if (absl::EndsWith(ours, "qkv.weight"))
-      want = {3 * e, e};
-    else if (absl::EndsWith(ours, "qkv.bias"))
-      want = {3 * e};
-    else if (absl::EndsWith(ours, "out.weight"))
-      want = {e, e};
-    else if (absl::EndsWith(ours, "fc1.weight"))
-      want = {ffn, e};
-    else if (absl::EndsWith(ours, "fc1.bias"))
-      want = {ffn};
-    else if (absl::EndsWith(ours, "fc2.weight"))
-      want = {e, ffn};
-    else if (ours != "wte.weight")
-      want = {e};
-    if (!want.empty() && t.sizes().vec() != want) {
-      bad_shape.push_back(absl::StrFormat("%s %s (expected %s)", h.hf, c10::str(t.sizes()),
-                                          c10::str(c10::IntArrayRef(want))));
-      continue;
-    }
-    c.tensors["model/" + ours] = t;
-    c.layouts["model/" + ours] = layout;
-  }
-  std::vector<std::string> unknown;
-  for (const auto& [k, v] : weights) {
-    if (used.count(k)) continue;
-    // Buffers some GPT-2 files carry (causal masks) and the tied output.
-    if (absl::EndsWith(k, ".attn.bias") || absl::EndsWith(k, ".attn.masked_bias")) continue;
-    if (k == "lm_head.weight") continue;
-    unknown.push_back(k);
-  }
-  if (!missing.empty() || !bad_shape.empty() || !unknown.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        a.input, ": cannot import as GPT-2.",
-        missing.empty() ? "" : absl::StrCat(" Missing: ", absl::StrJoin(missing, ", "), "."),
-        bad_shape.empty() ? ""
-                          : absl::StrCat(" Wrong shape: ", absl::StrJoin(bad_shape, "; "), "."),
-        unknown.empty() ? "" : absl::StrCat(" Unknown: ", absl::StrJoin(unknown, ", "), ".")));
-  }
-  BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, a.tp));
-  std::printf(
-      "wrote %s: GPT at TP %d, %zu tensors, step 0 (weights only; training starts fresh "
-      "from them with --resume)\n",
-      a.output.c_str(), a.tp, c.tensors.size());
-  return absl::OkStatus();
-}
-
-absl::Status ImportBert(const Args& a, const JsonValue& hf) {
-  fs::path in(a.input);
-  auto num = [&](const char* k) { return HfNum(hf, k); };
-  std::vector<std::string> sets = a.overrides;
-  sets.push_back(absl::StrCat("model.num_layers=", num("num_hidden_layers")));
-  sets.push_back(absl::StrCat("model.hidden_size=", num("hidden_size")));
-  sets.push_back(absl::StrCat("model.num_attention_heads=", num("num_attention_heads")));
-  sets.push_back(absl::StrCat("model.ffn_hidden_size=", num("intermediate_size")));
-  sets.push_back(absl::StrCat("model.vocab_size=", num("vocab_size")));
-  sets.push_back(absl::StrCat("model.max_position_embeddings=", num("max_position_embeddings")));
-  if (num("type_vocab_size") > 0)
-    sets.push_back(absl::StrCat("model.num_tokentypes=", num("type_vocab_size")));
-  if (const JsonValue* eps = hf.Find("layer_norm_eps"))
-    sets.push_back("model.layernorm_epsilon=" + eps->text);
-  sets.push_back(absl::StrCat("parallel.tensor_parallel_size=", a.tp));
-  BRAID_ASSIGN_OR_RETURN(auto weights, ReadHfWeights(in));
-  sets.push_back(absl::StrCat("model.binary_head=",
-                              weights.count("cls.seq_relationship.weight") ? "true" : "false"));
+  std::set<std::string> names;
+  for (const auto& [k, v] : weights) names.insert(k);
+  BRAID_ASSIGN_OR_RETURN(std::vector<std::string> sets, hf.ImportOverrides(*hf_config, names));
+  sets.insert(sets.end(), a.overrides.begin(), a.overrides.end());  // the user's last
+  const int tp = a.tp > 0 ? a.tp : 1;
+  sets.push_back(absl::StrCat("parallel.tensor_parallel_size=", tp));
   BRAID_ASSIGN_OR_RETURN(Config config, LoadConfig(a.recipe, sets));
-  std::map<std::string, HfName> names = BertNames(config.model.num_layers);
-  if (!config.model.binary_head) {
-    for (const char* k : {"pooler.weight", "pooler.bias", "binary_head.weight", "binary_head.bias"})
-      names.erase(k);
+  if (config.recipe != family->name()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(a.recipe, " is a '", config.recipe, "' recipe; ", a.input, " holds a ",
+                     type->text, " model, which the '", family->name(),
+                     "' family imports. HINT: pass a '", family->name(), "' recipe as --recipe."));
   }
+  BRAID_ASSIGN_OR_RETURN(ModelShape shape,
+                         DescribeModel(*family, config, config.model.vocab_size, tp));
   FullCheckpoint c;
-  c.recipe = "bert";
-  c.config_yaml = ConfigToYaml(config);
-  c.vocab_size = config.model.vocab_size;
-  const int64_t padded =
-      PaddedVocabSize(c.vocab_size, config.model.make_vocab_size_divisible_by, a.tp);
+  c.recipe = family->name();
+  c.config_yaml = ConfigToYaml(shape.config);
+  c.vocab_size = shape.sizes.vocab_size;
   std::set<std::string> used;
-  std::vector<std::string> missing;
-  for (const auto& [ours, hf_names] : names) {
+  std::vector<std::string> problems;
+  // Base-model files (GPT2Model, BertModel) carry the names without the head's prefix.
+  auto find = [&](const std::string& n) {
+    auto it = weights.find(n);
+    if (it == weights.end() && n.find('.') != std::string::npos) {
+      it = weights.find(n.substr(n.find('.') + 1));
+    }
+    return it;
+  };
+  for (const HfTensor& m : hf.Names(shape.config)) {
     std::vector<torch::Tensor> parts;
-    for (absl::string_view n : absl::StrSplit(hf_names.hf, '|')) {
-      auto it = weights.find(std::string(n));
+    for (const std::string& n : m.hf) {
+      auto it = find(n);
       if (it == weights.end()) {
-        missing.push_back(std::string(n));
+        problems.push_back(absl::StrCat(n, " is missing"));
         continue;
       }
       used.insert(it->first);
       parts.push_back(it->second.to(at::kFloat));
     }
-    if (parts.empty() || missing.size() > 0) continue;
-    torch::Tensor t = parts.size() > 1 ? torch::cat(parts, 0) : parts[0];
-    TpParam layout;
-    if (absl::StrContains(ours, "qkv"))
-      layout = {0, 3};
-    else if (absl::StrContains(ours, "mlp.fc1"))
-      layout = {0, 1};
-    else if (absl::EndsWith(ours, "out.weight") || absl::EndsWith(ours, "fc2.weight"))
-      layout = {1, 1};
-    else if (ours == "word_embeddings.weight" || ours == "lm_bias")
-      layout = {0, 1, true};
-    if (layout.vocab) {
-      std::vector<int64_t> pad = t.sizes().vec();
-      pad[0] = padded - t.size(0);
-      t = torch::cat({t, torch::zeros(pad)});
+    if (parts.size() != m.hf.size()) continue;
+    torch::Tensor t;
+    if (parts.size() > 1) {
+      for (const auto& p : parts) {
+        if (p.sizes() != parts[0].sizes()) {
+          problems.push_back(absl::StrCat(absl::StrJoin(m.hf, ", "), " differ in shape"));
+          parts.clear();
+          break;
+        }
+      }
+      if (parts.empty()) continue;
+      t = torch::cat(parts, 0);
+    } else {
+      t = parts[0];
     }
-    c.tensors["model/" + ours] = t.contiguous();
-    c.layouts["model/" + ours] = layout;
-  }
-  std::vector<std::string> unknown;
-  for (const auto& [k, v] : weights) {
-    if (used.count(k)) continue;
-    if (k == "bert.embeddings.position_ids" || k == "cls.predictions.decoder.weight" ||
-        k == "cls.predictions.decoder.bias") {
-      continue;  // a buffer, and the tied decoder
+    if (m.transpose) t = t.t();
+    t = t.contiguous();
+    const TpParam layout = shape.layouts.at(m.ours);
+    std::vector<int64_t> want = shape.shapes.at(m.ours);
+    if (layout.vocab && t.dim() == static_cast<int64_t>(want.size()) && t.size(0) == c.vocab_size) {
+      t = RepadVocab(t, want[0]);  // the padding for this TP size
     }
-    unknown.push_back(k);
+    if (t.sizes().vec() != want) {
+      problems.push_back(absl::StrFormat("%s is %s, the model needs %s", absl::StrJoin(m.hf, "|"),
+                                         c10::str(t.sizes()), c10::str(c10::IntArrayRef(want))));
+      continue;
+    }
+    c.tensors[ModelKey(m.ours)] = t;
+    c.layouts[ModelKey(m.ours)] = layout;
   }
-  if (!missing.empty() || !unknown.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        a.input, ": cannot import as BERT.",
-        missing.empty() ? "" : absl::StrCat(" Missing: ", absl::StrJoin(missing, ", "), "."),
-        unknown.empty() ? "" : absl::StrCat(" Unknown: ", absl::StrJoin(unknown, ", "), ".")));
+  for (const std::string& n : names) {
+    if (!used.count(n) && !hf.Ignorable(n)) problems.push_back(absl::StrCat(n, " is unknown"));
   }
-  BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, a.tp));
-  std::printf("wrote %s: BERT at TP %d, %zu tensors, step 0\n", a.output.c_str(), a.tp,
-              c.tensors.size());
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(a.input, ": cannot import as ",
+                                                   hf.architecture(shape.config), ": ",
+                                                   absl::StrJoin(problems, "; "), "."));
+  }
+  BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, tp));
+  std::printf(
+      "wrote %s: %s at TP %d, %zu tensors, step 0 (weights only; pretrain --resume trains on from "
+      "them with a fresh AdamW)\n",
+      a.output.c_str(), family->name().c_str(), tp, c.tensors.size());
   return absl::OkStatus();
 }
 
-absl::Status ImportHf(const Args& a) {
-  fs::path in(a.input);
-  std::ifstream cf(in / "config.json");
-  if (!cf) return absl::NotFoundError(absl::StrCat(a.input, ": no config.json"));
-  std::stringstream ss;
-  ss << cf.rdbuf();
-  BRAID_ASSIGN_OR_RETURN(JsonValue hf, ParseJson(ss.str()));
-  const JsonValue* type = hf.Find("model_type");
-  if (type != nullptr && type->text == "gpt2") return ImportGpt(a, hf);
-  if (type != nullptr && type->text == "bert") return ImportBert(a, hf);
-  return absl::UnimplementedError(absl::StrCat(a.input, ": model_type '", type ? type->text : "?",
-                                               "': import-hf knows gpt2 and bert."));
-}
+}  // namespace
 
 int Main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
+  CommandLine cl;
+  cl.main_file = __FILE__;
+  cl.usage = kUsage;
+  cl.repeated = {&FLAGS_set};
+  cl.min_args = 1;
+  cl.max_args = 2;
+  std::vector<std::string> pos = ParseCommandLineOrExit(argc, argv, cl);
   Args a;
-  a.cmd = argv[1];
-  for (int i = 2; i < argc; ++i) {
-    std::string f = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    bool ok = true;
-    if (f == "--input" && v)
-      a.input = argv[++i];
-    else if (f == "--output" && v)
-      a.output = argv[++i];
-    else if (f == "--recipe" && v)
-      a.recipe = argv[++i];
-    else if (f == "--dtype" && v)
-      a.dtype = argv[++i];
-    else if (f == "--set" && v)
-      a.overrides.push_back(argv[++i]);
-    else if (f == "--tp" && v)
-      ok = absl::SimpleAtoi(argv[++i], &a.tp) && a.tp > 0;
-    else if (f == "--max-shard-mb" && v)
-      ok = absl::SimpleAtoi(argv[++i], &a.max_shard_mb);
-    else if (f == "--drop-optimizer")
-      a.drop_optimizer = true;
-    else if (a.cmd == "inspect" && a.input.empty() && f.rfind("--", 0) != 0)
-      a.input = f;
-    else
-      ok = false;
-    if (!ok) {
-      std::fprintf(stderr, "convert_checkpoint: bad argument '%s'\n%s", f.c_str(), kUsage);
-      return 2;
-    }
+  a.cmd = pos[0];
+  a.input = absl::GetFlag(FLAGS_input).empty() ? absl::GetFlag(FLAGS_load_dir)
+                                               : absl::GetFlag(FLAGS_input);
+  a.output = absl::GetFlag(FLAGS_output).empty() ? absl::GetFlag(FLAGS_save_dir)
+                                                 : absl::GetFlag(FLAGS_output);
+  a.tp = absl::GetFlag(FLAGS_tp) > 0 ? absl::GetFlag(FLAGS_tp)
+                                     : absl::GetFlag(FLAGS_target_tensor_parallel_size);
+  a.recipe = absl::GetFlag(FLAGS_recipe);
+  a.dtype = absl::GetFlag(FLAGS_dtype);
+  a.max_shard_mb = absl::GetFlag(FLAGS_max_shard_mb);
+  a.drop_optimizer = absl::GetFlag(FLAGS_drop_optimizer);
+  a.force = absl::GetFlag(FLAGS_force);
+  a.overrides = absl::GetFlag(FLAGS_set);
+  const std::set<std::string> commands = {"inspect", "reshard", "release", "export-hf",
+                                          "import-hf"};
+  if (!commands.count(a.cmd)) {
+    UsageError(absl::StrCat("unknown command '", a.cmd,
+                            "' (inspect, reshard, release, export-hf, import-hf)."));
   }
+  if (a.cmd == "inspect" && a.input.empty() && pos.size() == 2) a.input = pos[1];
+  if (a.cmd != "inspect" && pos.size() > 1)
+    UsageError(absl::StrCat("unexpected argument '", pos[1], "'."));
+  if (a.input.empty())
+    UsageError(a.cmd == "inspect" ? "inspect needs STEP_DIR." : "--input is required.");
+  if (a.cmd != "inspect" && a.output.empty()) UsageError("--output is required.");
+  if (a.cmd == "reshard" && a.tp <= 0) UsageError("reshard needs --tp N (N >= 1).");
+  if (a.tp < 0 || a.max_shard_mb < 0) UsageError("--tp and --max-shard-mb must not be negative.");
   absl::Status s;
-  bool needs_output = a.cmd != "inspect";
-  if (a.input.empty() || (needs_output && a.output.empty())) {
-    s = absl::InvalidArgumentError("--input and --output are required");
-  } else if (a.cmd == "inspect") {
+  if (a.cmd == "inspect") {
     s = Inspect(a);
-  } else if (a.cmd == "reshard") {
-    s = Reshard(a, false);
-  } else if (a.cmd == "release") {
-    s = Reshard(a, true);
+  } else if (a.cmd == "reshard" || a.cmd == "release") {
+    s = Reshard(a, a.cmd == "release");
   } else if (a.cmd == "export-hf") {
     s = ExportHf(a);
-  } else if (a.cmd == "import-hf") {
-    s = a.recipe.empty() ? absl::InvalidArgumentError("import-hf needs --recipe (the base config)")
-                         : ImportHf(a);
   } else {
-    s = absl::InvalidArgumentError(absl::StrCat("unknown command '", a.cmd, "'"));
+    s = ImportHf(a);
   }
   if (!s.ok()) {
     std::fprintf(stderr, "convert_checkpoint: %s\n", std::string(s.message()).c_str());
@@ -643,7 +519,6 @@ int Main(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace
 }  // namespace braid
 
 int main(int argc, char** argv) { return braid::Main(argc, argv); }

@@ -42,7 +42,7 @@ class Fields {
 
 // Every key of a recipe, its type, range and whether it is required. Defaults are in config.h.
 void DescribeConfig(Config& c, Fields& f) {
-  f.Choice("recipe", &c.recipe, {"gpt", "bert", "t5", "bart"}, Need::kRequired);
+  f.Str("recipe", &c.recipe, Need::kRequired);  // a family of recipes/registry.cc
   f.Int("seed", &c.seed, 0, kMaxInt, Need::kOptional);
   f.Section("model", [&] {
     ModelConfig& m = c.model;
@@ -445,7 +445,7 @@ absl::Status ValidateStatic(const Config& c) {
                          "TP size that divides the number of heads.",
                          m.num_attention_heads, tp));
   }
-  int64_t ffn = m.ffn_hidden_size > 0 ? m.ffn_hidden_size : 4 * m.hidden_size;
+  const int64_t ffn = FfnHiddenSize(m);
   if (ffn % tp != 0) {
     fail(m.ffn_hidden_size > 0 ? "model.ffn_hidden_size" : "model.hidden_size",
          absl::StrFormat("the FFN width %d is not divisible by parallel.tensor_parallel_size = "
@@ -521,6 +521,25 @@ absl::StatusOr<Config> LoadConfigFromString(const std::string& yaml_text, const 
   return Finish(config_internal::LoadWithIncludesFromString(yaml_text, name), name, overrides);
 }
 
+int64_t FfnHiddenSize(const ModelConfig& m) {
+  return m.ffn_hidden_size > 0 ? m.ffn_hidden_size : 4 * m.hidden_size;
+}
+
+Config ResolvedConfig(const Config& config, const DerivedSizes& sizes) {
+  Config c = config;
+  auto set = [&c](const char* key, int64_t* field, int64_t value) {
+    if (value <= 0 || *field == value) return;
+    *field = value;
+    c.origin[key] = "derived";
+  };
+  set("model.vocab_size", &c.model.vocab_size, sizes.vocab_size);
+  set("model.ffn_hidden_size", &c.model.ffn_hidden_size, sizes.ffn_hidden_size);
+  set("model.max_position_embeddings", &c.model.max_position_embeddings,
+      sizes.max_position_embeddings);
+  set("train.global_batch_size", &c.train.global_batch_size, sizes.global_batch_size);
+  return c;
+}
+
 int64_t PaddedVocabSize(int64_t vocab_size, int64_t divisible_by, int64_t tp) {
   int64_t multiple = divisible_by * tp;
   return (vocab_size + multiple - 1) / multiple * multiple;
@@ -549,11 +568,11 @@ absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size, in
         (d.global_batch_size / (micro * d.dp) + 1) * micro * d.dp));
   }
   d.accumulation_steps = d.global_batch_size / (micro * d.dp);
-  d.ffn_hidden_size =
-      c.model.ffn_hidden_size > 0 ? c.model.ffn_hidden_size : 4 * c.model.hidden_size;
+  d.ffn_hidden_size = FfnHiddenSize(c.model);
   d.max_position_embeddings =
       c.model.max_position_embeddings > 0 ? c.model.max_position_embeddings : c.model.seq_length;
-  int64_t vocab = vocab_size > 0 ? vocab_size : c.model.vocab_size;
+  const int64_t vocab = vocab_size > 0 ? vocab_size : c.model.vocab_size;
+  d.vocab_size = vocab;
   if (vocab > 0)
     d.padded_vocab_size = PaddedVocabSize(vocab, c.model.make_vocab_size_divisible_by, d.tp);
   return d;

@@ -95,7 +95,7 @@ struct LoggingConfig {
 };
 
 struct Config {
-  std::string recipe;  // gpt | bert | t5 | bart (required)
+  std::string recipe;  // the model family (recipes/registry.h; required)
   int64_t seed = 1234;
   ModelConfig model;
   ParallelConfig parallel;
@@ -120,8 +120,12 @@ struct DerivedSizes {
   int64_t global_batch_size = 1;
   int64_t ffn_hidden_size = 0;
   int64_t max_position_embeddings = 0;
+  int64_t vocab_size = 0;         // the real vocabulary; 0 while it is not known
   int64_t padded_vocab_size = 0;  // 0 while the vocabulary size is not known
 };
+
+// The FFN width: model.ffn_hidden_size, or 4 x hidden_size when 0.
+int64_t FfnHiddenSize(const ModelConfig& m);
 
 // Loads a recipe file, resolves `include:` (paths relative to the including file), applies
 // `--set key.path=value` overrides (values parsed as YAML), binds and validates the result.
@@ -137,6 +141,11 @@ absl::StatusOr<Config> LoadConfigFromString(const std::string& yaml_text, const 
 // the tokenizer has not been loaded yet; pass it here once known).
 absl::StatusOr<DerivedSizes> DeriveSizes(const Config& config, int64_t world_size,
                                          int64_t vocab_size = 0);
+
+// `config` with the derived sizes written in (model.vocab_size, ffn_hidden_size,
+// max_position_embeddings, train.global_batch_size), each with origin "derived": the config a
+// run records in its checkpoints and final/config.yaml.
+Config ResolvedConfig(const Config& config, const DerivedSizes& sizes);
 
 // Megatron's padding: the smallest multiple of divisible_by x tp not below vocab_size.
 int64_t PaddedVocabSize(int64_t vocab_size, int64_t divisible_by, int64_t tp);

@@ -62,33 +62,37 @@ Loader::~Loader() {
   thread_.join();
 }
 
+void FillBatch(const SampleSource& source, std::vector<int64_t> indices, SampleBatch* batch) {
+  const int64_t len = source.sample_length();
+  batch->indices = std::move(indices);
+  batch->row_length = len;
+  batch->rows.resize(batch->indices.size() * len);
+  for (size_t k = 0; k < batch->indices.size(); ++k) {
+    source.Get(batch->indices[k] % source.size(), batch->rows.data() + k * len);
+  }
+}
+
 void Loader::Run() {
-  const int64_t len = source_->sample_length();
   for (;;) {
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [&] { return stop_ || ready_.size() < capacity_; });
       if (stop_) return;
     }
-    Batch b;
-    b.indices = sampler_.Next();
-    b.tokens = torch::empty({static_cast<int64_t>(b.indices.size()), len}, torch::kLong);
-    int64_t* out = b.tokens.data_ptr<int64_t>();
-    for (size_t k = 0; k < b.indices.size(); ++k) {
-      source_->Get(b.indices[k] % source_->size(), out + k * len);
-    }
+    SampleBatch b;
+    FillBatch(*source_, sampler_.Next(), &b);
     std::lock_guard<std::mutex> l(mu_);
     ready_.push_back(std::move(b));
     cv_.notify_all();
   }
 }
 
-Batch Loader::Next() {
+SampleBatch Loader::Next() {
   auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> l(mu_);
   cv_.wait(l, [&] { return !ready_.empty(); });
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  Batch b = std::move(ready_.front());
+  SampleBatch b = std::move(ready_.front());
   ready_.pop_front();
   ++delivered_;
   cv_.notify_all();

@@ -6,8 +6,6 @@
 // uninterrupted run would. A background thread prefetches micro-batches; the time the trainer
 // waits for one is measured.
 #pragma once
-#include <torch/torch.h>
-
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -39,16 +37,23 @@ class DistributedBatchSampler {
   int64_t within_ = 0;    // micro-batches taken from it
 };
 
-struct Batch {
-  torch::Tensor tokens;          // [micro_batch, sample_length] int64
+// One micro-batch as the loader hands it out: `size()` sample rows of `row_length` int64 values
+// back to back (the trainer wraps them in a tensor without copying: framework/train/batch.h).
+struct SampleBatch {
+  std::vector<int64_t> rows;  // [micro_batch x row_length]
+  int64_t row_length = 0;
   std::vector<int64_t> indices;  // global sample indices
+  int64_t size() const { return static_cast<int64_t>(indices.size()); }
 };
+
+// Fills `batch` with the samples at `indices` of `source` (each index modulo its size).
+void FillBatch(const SampleSource& source, std::vector<int64_t> indices, SampleBatch* batch);
 
 class Loader {
  public:
   Loader(std::shared_ptr<const SampleSource> source, DistributedBatchSampler sampler, int prefetch);
   ~Loader();
-  Batch Next();
+  SampleBatch Next();
   // Consumed samples after the batches handed out so far (the value a checkpoint stores).
   int64_t consumed() const;
   // Seconds Next() spent waiting for the prefetch thread; Take resets the counter.
@@ -66,7 +71,7 @@ class Loader {
   std::thread thread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Batch> ready_;
+  std::deque<SampleBatch> ready_;
   bool stop_ = false;
   double wait_seconds_ = 0;
 };

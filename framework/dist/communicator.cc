@@ -252,4 +252,8 @@ std::shared_ptr<Communicator> MakeRoutingCommunicator(std::shared_ptr<Communicat
 }
 
 }  // namespace dist_internal
+std::shared_ptr<Communicator> LocalCommunicator(const std::string& name) {
+  return dist_internal::MakeLocalCommunicator(name);
+}
+
 }  // namespace braid

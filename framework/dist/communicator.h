@@ -75,6 +75,10 @@ class Communicator {
   absl::Status Barrier();
 };
 
+// A communicator of one rank that needs no MPI: tools that build a model alone (the checkpoint
+// converter asks such a model for its parameters' TP layouts).
+std::shared_ptr<Communicator> LocalCommunicator(const std::string& name);
+
 // Seconds a Wait() allows before it declares a peer dead and aborts the job (default 600).
 void SetCollectiveTimeout(double seconds);
 double CollectiveTimeout();

@@ -1,8 +1,6 @@
 // BERT model (see bert.h).
 #include "framework/models/bert.h"
 
-#include "framework/parallel/mappings.h"
-
 namespace braid {
 namespace {
 // A replicated linear layer drawn from (seed, name), like the parallel layers.
@@ -37,6 +35,9 @@ BertModel::BertModel(const TpEnv& env, const BertConfig& c) : c_(c), tp_(env.tp)
   }
   lm_dense_ = register_module("lm_dense", ReplicatedLinear(env, "lm_dense", e, e, std));
   lm_ln_ = register_module("lm_ln", std::make_shared<Norm>(c_.block, e));
+  lm_head_ = register_module("lm_head", std::make_shared<VocabParallelOutput>(
+                                            env, "lm_head", c.tie_embeddings ? word_ : nullptr,
+                                            c.padded_vocab, c.vocab_size, e, std));
   lm_bias_ = Param("lm_bias", InitShard(env, "lm_bias", {c.padded_vocab}, 0.0, {0, 1, true}),
                    TpParam{0, 1, true});
   if (c.binary_head) {
@@ -56,7 +57,7 @@ BertOutput BertModel::Forward(const torch::Tensor& ids, const torch::Tensor& typ
   for (const auto& layer : *layers_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
   BertOutput out;
   torch::Tensor h = lm_ln_->forward(torch::gelu(lm_dense_->forward(x)));
-  out.mlm_logits = torch::matmul(CopyToTp(h, *tp_), word_->weight.t()) + lm_bias_;
+  out.mlm_logits = lm_head_->forward(h) + lm_bias_;
   if (binary_) {
     torch::Tensor pooled = torch::tanh(pooler_->forward(x.select(1, 0)));
     out.binary_logits = binary_->forward(pooled);
@@ -66,11 +67,12 @@ BertOutput BertModel::Forward(const torch::Tensor& ids, const torch::Tensor& typ
 
 VocabShard BertModel::shard() const { return VocabShard{word_->vocab_start(), c_.vocab_size}; }
 
-double BertModel::FlopsPerToken(int64_t seq_len) const {
-  const double e = static_cast<double>(c_.block.hidden), l = static_cast<double>(c_.layers);
-  const double f = static_cast<double>(c_.block.ffn);
-  double n = c_.vocab_size * e + l * (4 * e * e + 2 * e * f) + e * e;  // matmul weights
-  return 6.0 * n + 12.0 * l * e * static_cast<double>(seq_len);
+double BertModel::FlopsPerSample(int64_t seq) const {
+  const double e = static_cast<double>(c_.block.hidden), s = static_cast<double>(seq);
+  double forward = 2.0 * s * e * e + 2.0 * s * e * c_.vocab_size;  // MLM dense, output projection
+  if (c_.binary_head) forward += 2.0 * e * e + 2.0 * e * 2;  // pooler and binary head on [CLS]
+  for (const auto& layer : *layers_) forward += layer->as<TransformerLayer>()->ForwardFlops(seq);
+  return 3.0 * forward;
 }
 
 }  // namespace braid

@@ -1,9 +1,10 @@
-// BERT (FORMATS.md "BERT"): word (vocabulary-parallel) + learned position + token-type
-// embeddings, LayerNorm; post-LN encoder layers with bidirectional, padding-masked attention and
-// GELU (erf); the masked-LM head (dense, GELU, LayerNorm, decoder tied to the word embeddings
-// across the vocabulary-parallel split, output bias split likewise); optionally the pooler
-// (dense + tanh on [CLS]) and a binary head (sentence-order prediction). Sharded by TP exactly
-// like GPT, from the same blocks. LayerNorm eps 1e-12 as Google's BERT.
+// BERT (docs/formats.md, "Hugging Face layouts"): word (vocabulary-parallel) + learned position +
+// token-type embeddings, LayerNorm; post-LN encoder layers with bidirectional, padding-masked
+// attention and GELU (erf); the masked-LM head (dense, GELU, LayerNorm, decoder tied to the word
+// embeddings across the vocabulary-parallel split or, with model.tie_embeddings false, an own
+// decoder `lm_head.weight`; output bias split likewise); optionally the pooler (dense + tanh on
+// [CLS]) and a binary head (sentence-order prediction). Sharded by TP exactly like GPT, from the
+// same blocks. LayerNorm eps 1e-12 as Google's BERT.
 #pragma once
 #include <torch/torch.h>
 
@@ -20,6 +21,7 @@ struct BertConfig {
   int64_t padded_vocab = 0;
   int64_t num_token_types = 2;
   bool binary_head = true;
+  bool tie_embeddings = true;
 };
 
 struct BertOutput {
@@ -35,7 +37,9 @@ class BertModel : public TpModule {
                      const torch::Tensor& padding, TpRng& rng);
   VocabShard shard() const;
   const BertConfig& config() const { return c_; }
-  double FlopsPerToken(int64_t seq_len) const;
+  // Training FLOPs of one sample of `seq` tokens: 3x the forward's matmuls (layers, MLM head,
+  // output projection, pooler and binary head).
+  double FlopsPerSample(int64_t seq) const;
 
  private:
   BertConfig c_;
@@ -46,6 +50,7 @@ class BertModel : public TpModule {
   torch::nn::ModuleList layers_;
   torch::nn::Linear lm_dense_{nullptr};
   std::shared_ptr<Norm> lm_ln_;
+  std::shared_ptr<VocabParallelOutput> lm_head_;
   torch::Tensor lm_bias_;  // [padded_vocab / tp]
   torch::nn::Linear pooler_{nullptr}, binary_{nullptr};
 };

@@ -21,6 +21,10 @@ GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
         std::make_shared<TransformerLayer>(env, "h." + std::to_string(i), c_.block, false));
   }
   ln_f_ = register_module("ln_f", std::make_shared<Norm>(c_.block, c.block.hidden));
+  lm_head_ = register_module("lm_head",
+                             std::make_shared<VocabParallelOutput>(
+                                 env, "lm_head", c.tie_embeddings ? wte_ : nullptr, c.padded_vocab,
+                                 c.vocab_size, c.block.hidden, c.block.init_std));
 }
 
 torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {
@@ -30,18 +34,14 @@ torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {
   AttentionMask mask;
   mask.causal = true;
   for (const auto& layer : *h_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
-  x = ln_f_->forward(x);
-  return torch::matmul(CopyToTp(x, *tp_), wte_->weight.t());
+  return lm_head_->forward(ln_f_->forward(x));
 }
 
-torch::Tensor GptModel::Loss(const torch::Tensor& samples, TpRng& rng) {
-  const int64_t s = samples.size(1) - 1;
-  torch::Tensor tokens = samples.narrow(1, 0, s);
-  torch::Tensor labels = samples.narrow(1, 1, s).reshape({-1});
+torch::Tensor GptModel::Loss(const torch::Tensor& tokens, const torch::Tensor& labels, TpRng& rng) {
   torch::Tensor logits = Logits(tokens, rng);
-  torch::Tensor loss =
-      VocabParallelCrossEntropy(logits.reshape({-1, logits.size(-1)}), labels, *tp_, shard());
-  return loss.mean();
+  return VocabParallelCrossEntropy(logits.reshape({-1, logits.size(-1)}), labels.reshape({-1}),
+                                   *tp_, shard())
+      .mean();
 }
 
 torch::Tensor GptModel::FullLogits(const torch::Tensor& tokens, TpRng& rng) {
@@ -51,12 +51,10 @@ torch::Tensor GptModel::FullLogits(const torch::Tensor& tokens, TpRng& rng) {
 
 VocabShard GptModel::shard() const { return VocabShard{wte_->vocab_start(), c_.vocab_size}; }
 
-double GptModel::FlopsPerToken(int64_t seq_len) const {
-  const double e = static_cast<double>(c_.block.hidden), l = static_cast<double>(c_.layers);
-  const double f = static_cast<double>(c_.block.ffn);
-  // Parameters without position embeddings (tied output counted once), full model (all shards).
-  double n = c_.vocab_size * e + l * (4 * e * e + 4 * e + 2 * e * f + f + e + 4 * e) + 2 * e;
-  return 6.0 * n + 12.0 * l * e * static_cast<double>(seq_len);
+double GptModel::FlopsPerSample(int64_t seq) const {
+  double forward = 2.0 * seq * c_.block.hidden * c_.vocab_size;  // the output projection
+  for (const auto& layer : *h_) forward += layer->as<TransformerLayer>()->ForwardFlops(seq);
+  return 3.0 * forward;
 }
 
 }  // namespace braid

@@ -1,8 +1,9 @@
-// GPT-2 (FORMATS.md "GPT-2"): token embedding (vocabulary-parallel) + learned positions,
-// pre-LN transformer layers with causal self-attention and a GELU (tanh) MLP, a final LayerNorm,
-// and output logits through the token embedding (tied across the vocabulary-parallel split).
-// Parameter names follow the module tree: wte, wpe, h.{i}.{ln_self, self_attention.{qkv, out},
-// ln_mlp, mlp.{fc1, fc2}}, ln_f.
+// GPT-2 (docs/formats.md, "Hugging Face layouts"): token embedding (vocabulary-parallel) +
+// learned positions, pre-LN transformer layers with causal self-attention and an MLP (GELU-tanh;
+// any model.activation), a final norm, and the output logits through the token embedding (tied,
+// across the vocabulary-parallel split) or an own output layer (model.tie_embeddings: false).
+// Parameter names follow the module tree: wte.weight, wpe, h.{i}.{ln_self, self_attention.{qkv,
+// out}, ln_mlp, mlp.{fc1, fc2}}, ln_f, and lm_head.weight when untied.
 #pragma once
 #include <torch/torch.h>
 
@@ -16,7 +17,8 @@ struct GptConfig {
   int64_t layers = 0;
   int64_t max_positions = 0;
   int64_t vocab_size = 0;    // real vocabulary
-  int64_t padded_vocab = 0;  // multiple of 128 x TP
+  int64_t padded_vocab = 0;  // multiple of make_vocab_size_divisible_by x TP
+  bool tie_embeddings = true;
 };
 
 class GptModel : public TpModule {
@@ -24,14 +26,15 @@ class GptModel : public TpModule {
   GptModel(const TpEnv& env, const GptConfig& c);
   // tokens [b, s] -> this rank's logits [b, s, padded_vocab / tp].
   torch::Tensor Logits(const torch::Tensor& tokens, TpRng& rng);
-  // samples [b, s + 1]: mean cross entropy of predicting samples[:, 1:] from samples[:, :-1].
-  torch::Tensor Loss(const torch::Tensor& samples, TpRng& rng);
+  // Mean cross entropy of predicting labels [b, s] from tokens [b, s].
+  torch::Tensor Loss(const torch::Tensor& tokens, const torch::Tensor& labels, TpRng& rng);
   // All logits [b, s, vocab_size] on every TP rank (for generation and checks).
   torch::Tensor FullLogits(const torch::Tensor& tokens, TpRng& rng);
   VocabShard shard() const;
   const GptConfig& config() const { return c_; }
-  // Training FLOPs per token (PaLM: 6N + 12 L d T; N without position embeddings).
-  double FlopsPerToken(int64_t seq_len) const;
+  // Training FLOPs of one sample of `seq` tokens: 3x the forward's matmuls (the layers and the
+  // output projection). With a 4x MLP this is Megatron's 72 s L h^2 (1 + s/6h + V/12Lh).
+  double FlopsPerSample(int64_t seq) const;
 
  private:
   GptConfig c_;
@@ -40,6 +43,7 @@ class GptModel : public TpModule {
   torch::Tensor wpe_;
   torch::nn::ModuleList h_;
   std::shared_ptr<Norm> ln_f_;
+  std::shared_ptr<VocabParallelOutput> lm_head_;
 };
 
 }  // namespace braid

@@ -5,12 +5,42 @@
 
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "framework/core/check.h"
 #include "framework/kernels/kernels.h"
 
 namespace braid {
 
-Norm::Norm(const BlockConfig& c, int64_t dim) : rms_(c.norm == "rmsnorm"), eps_(c.eps) {
+namespace {
+constexpr std::pair<Activation, const char*> kActivations[] = {
+    {Activation::kGelu, "gelu"},
+    {Activation::kGeluTanh, "gelu_tanh"},
+    {Activation::kGeglu, "geglu"},
+    {Activation::kRelu, "relu"},
+};
+}  // namespace
+
+absl::StatusOr<Activation> ParseActivation(const std::string& name) {
+  for (const auto& [a, n] : kActivations)
+    if (name == n) return a;
+  return absl::InvalidArgumentError(absl::StrCat("model.activation: unknown activation '", name,
+                                                 "' (gelu, gelu_tanh, geglu, relu)"));
+}
+
+const char* ActivationName(Activation a) {
+  for (const auto& [x, n] : kActivations)
+    if (x == a) return n;
+  return "?";
+}
+
+absl::StatusOr<NormType> ParseNorm(const std::string& name) {
+  if (name == "layernorm") return NormType::kLayerNorm;
+  if (name == "rmsnorm") return NormType::kRmsNorm;
+  return absl::InvalidArgumentError(
+      absl::StrCat("model.norm: unknown norm '", name, "' (layernorm, rmsnorm)"));
+}
+
+Norm::Norm(const BlockConfig& c, int64_t dim) : rms_(c.norm == NormType::kRmsNorm), eps_(c.eps) {
   weight = Param("weight", torch::ones({dim}), TpParam{});
   if (!rms_) bias = Param("bias", torch::zeros({dim}), TpParam{});
 }
@@ -104,7 +134,7 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
 
 Mlp::Mlp(const TpEnv& env, const std::string& name, const BlockConfig& c)
     : activation_(c.activation) {
-  bool gated = c.activation == "geglu";
+  const bool gated = IsGated(c.activation);
   fc1_ = register_module("fc1", std::make_shared<ColumnParallelLinear>(
                                     env, name + ".fc1", c.hidden, (gated ? 2 : 1) * c.ffn, c.bias,
                                     c.init_std, false, gated ? 2 : 1));
@@ -115,15 +145,21 @@ Mlp::Mlp(const TpEnv& env, const std::string& name, const BlockConfig& c)
 
 torch::Tensor Mlp::forward(const torch::Tensor& x) {
   torch::Tensor h = fc1_->forward(x);
-  if (activation_ == "geglu") {
-    auto parts = h.chunk(2, -1);  // gate | up, each this rank's slice
-    h = torch::gelu(parts[0]) * parts[1];
-  } else if (activation_ == "gelu") {
-    h = torch::gelu(h);
-  } else if (activation_ == "gelu_tanh") {
-    h = GeluTanh(h);
-  } else {
-    h = torch::relu(h);
+  switch (activation_) {
+    case Activation::kGeglu: {
+      auto parts = h.chunk(2, -1);  // gate | up, each this rank's slice
+      h = torch::gelu(parts[0]) * parts[1];
+      break;
+    }
+    case Activation::kGelu:
+      h = torch::gelu(h);
+      break;
+    case Activation::kGeluTanh:
+      h = GeluTanh(h);
+      break;
+    case Activation::kRelu:
+      h = torch::relu(h);
+      break;
   }
   return fc2_->forward(h);
 }
@@ -159,6 +195,22 @@ torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionM
             [&](const torch::Tensor& t) { return cross_->forward(t, cross_mask, rng, memory); });
   }
   return sub(h, *ln_mlp_, [&](const torch::Tensor& t) { return mlp_->forward(t); });
+}
+
+double TransformerLayer::ForwardFlops(int64_t q_len, int64_t mem_len) const {
+  const double s = static_cast<double>(q_len), m = static_cast<double>(mem_len);
+  const double e = static_cast<double>(c_.hidden), f = static_cast<double>(c_.ffn);
+  const double attn = e;  // heads x head size
+  auto linear = [](double tokens, double in, double out) { return 2.0 * tokens * in * out; };
+  // Self-attention: q, k, v and the output projection, scores and context over s keys.
+  double flops = linear(s, e, 3 * attn) + linear(s, attn, e) + 2 * linear(s, attn, s);
+  if (cross_) {  // queries from x, keys and values from the memory
+    flops +=
+        linear(s, e, attn) + linear(m, e, 2 * attn) + linear(s, attn, e) + 2 * linear(s, attn, m);
+  }
+  // MLP: fc1 (twice as wide when gated), fc2.
+  flops += linear(s, e, (IsGated(c_.activation) ? 2 : 1) * f) + linear(s, f, e);
+  return flops;
 }
 
 torch::Tensor RelativePositionBuckets(int64_t q_len, int64_t k_len, bool bidirectional,

@@ -9,17 +9,31 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
+
 #include "framework/parallel/layers.h"
 #include "framework/parallel/rng.h"
 
 namespace braid {
 
+// model.activation: GELU (erf), GELU (tanh approximation), gated GELU (fc1 holds the gate and the
+// up projection, each split by TP separately), ReLU.
+enum class Activation { kGelu, kGeluTanh, kGeglu, kRelu };
+// model.norm: LayerNorm (weight, bias) or RMSNorm (weight only, no mean subtraction).
+enum class NormType { kLayerNorm, kRmsNorm };
+// The config's names ("gelu_tanh", "rmsnorm", ...), resolved once when a model is built; an
+// error naming the value otherwise.
+absl::StatusOr<Activation> ParseActivation(const std::string& name);
+absl::StatusOr<NormType> ParseNorm(const std::string& name);
+const char* ActivationName(Activation a);
+inline bool IsGated(Activation a) { return a == Activation::kGeglu; }
+
 struct BlockConfig {
   int64_t hidden = 0;
   int64_t heads = 0;
   int64_t ffn = 0;
-  std::string activation = "gelu_tanh";  // gelu | gelu_tanh | geglu | relu
-  std::string norm = "layernorm";        // layernorm | rmsnorm
+  Activation activation = Activation::kGeluTanh;
+  NormType norm = NormType::kLayerNorm;
   double eps = 1e-5;
   double hidden_dropout = 0.0;
   double attention_dropout = 0.0;
@@ -72,7 +86,7 @@ class Mlp : public TpModule {
  private:
   std::shared_ptr<ColumnParallelLinear> fc1_;
   std::shared_ptr<RowParallelLinear> fc2_;
-  std::string activation_;
+  Activation activation_;
 };
 
 // One transformer layer: self-attention, optional cross-attention, MLP, each a residual
@@ -83,6 +97,11 @@ class TransformerLayer : public TpModule {
                    bool with_cross);
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& self_mask, TpRng& rng,
                         const torch::Tensor& memory = {}, const AttentionMask& cross_mask = {});
+  // Forward matmul FLOPs of this layer for one sample (2 per multiply-add; the whole layer, not
+  // this rank's share): q_len positions, self-attention over q_len keys, cross-attention over
+  // mem_len memory positions. Attention scores and context both count, without halving for a
+  // causal mask (PaLM's and Megatron's convention). Training is 3x this.
+  double ForwardFlops(int64_t q_len, int64_t mem_len = 0) const;
 
  private:
   BlockConfig c_;

@@ -93,17 +93,27 @@ torch::Tensor RowParallelLinear::forward(const torch::Tensor& x) {
   return bias.defined() ? y + bias : y;
 }
 
+namespace {
+// This rank's rows of a [padded_vocab, dim] weight drawn from (seed, name), the padding rows zero.
+torch::Tensor VocabWeightShard(const TpEnv& env, const std::string& name, int64_t padded_vocab,
+                               int64_t vocab_size, int64_t dim, double init_std) {
+  BRAID_CHECK(padded_vocab % env.size() == 0 && padded_vocab >= vocab_size);
+  auto gen = at::detail::createCPUGenerator(env.seed ^ Fnv(name));
+  torch::Tensor full = at::normal(0.0, init_std, {padded_vocab, dim}, gen);
+  full.narrow(0, vocab_size, padded_vocab - vocab_size).zero_();
+  return ShardOf(full, {0, 1, true}, env.rank(), env.size());
+}
+}  // namespace
+
 VocabParallelEmbedding::VocabParallelEmbedding(const TpEnv& env, const std::string& name,
                                                int64_t padded_vocab, int64_t vocab_size,
                                                int64_t dim, double init_std)
     : tp_(env.tp) {
-  BRAID_CHECK(padded_vocab % env.size() == 0 && padded_vocab >= vocab_size);
   per_partition_ = padded_vocab / env.size();
   start_ = env.rank() * per_partition_;
-  auto gen = at::detail::createCPUGenerator(env.seed ^ Fnv(name + ".weight"));
-  torch::Tensor full = at::normal(0.0, init_std, {padded_vocab, dim}, gen);
-  full.narrow(0, vocab_size, padded_vocab - vocab_size).zero_();
-  weight = Param("weight", ShardOf(full, {0, 1}, env.rank(), env.size()), {0, 1, true});
+  weight = Param("weight",
+                 VocabWeightShard(env, name + ".weight", padded_vocab, vocab_size, dim, init_std),
+                 {0, 1, true});
 }
 
 torch::Tensor VocabParallelEmbedding::forward(const torch::Tensor& ids) {
@@ -113,6 +123,23 @@ torch::Tensor VocabParallelEmbedding::forward(const torch::Tensor& ids) {
   torch::Tensor e = torch::embedding(weight, local.masked_fill(outside, 0));
   e = e.masked_fill(outside.unsqueeze(-1), 0.0);
   return ReduceFromTp(e, *tp_);
+}
+
+VocabParallelOutput::VocabParallelOutput(const TpEnv& env, const std::string& name,
+                                         std::shared_ptr<VocabParallelEmbedding> tied,
+                                         int64_t padded_vocab, int64_t vocab_size, int64_t dim,
+                                         double init_std)
+    : tp_(env.tp), tied_(std::move(tied)) {
+  if (tied_ == nullptr) {
+    weight = Param("weight",
+                   VocabWeightShard(env, name + ".weight", padded_vocab, vocab_size, dim, init_std),
+                   {0, 1, true});
+  }
+}
+
+torch::Tensor VocabParallelOutput::forward(const torch::Tensor& x) {
+  const torch::Tensor& w = tied_ != nullptr ? tied_->weight : weight;
+  return torch::matmul(CopyToTp(x, *tp_), w.t());
 }
 
 }  // namespace braid

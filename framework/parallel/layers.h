@@ -93,4 +93,23 @@ class VocabParallelEmbedding : public TpModule {
   int64_t start_ = 0, per_partition_ = 0;
 };
 
+// The output projection onto this rank's slice of the vocabulary logits: x [..., dim] ->
+// [..., padded_vocab / tp] (the input is replicated; the logits stay split for the
+// vocabulary-parallel cross entropy). Tied (model.tie_embeddings): through the embedding's weight,
+// with no parameter of its own. Untied: its own weight, split by vocabulary rows like the
+// embedding's and drawn the same way from (seed, name).
+class VocabParallelOutput : public TpModule {
+ public:
+  VocabParallelOutput(const TpEnv& env, const std::string& name,
+                      std::shared_ptr<VocabParallelEmbedding> tied, int64_t padded_vocab,
+                      int64_t vocab_size, int64_t dim, double init_std);
+  torch::Tensor forward(const torch::Tensor& x);
+  bool tied() const { return tied_ != nullptr; }
+  torch::Tensor weight;  // undefined when tied
+
+ private:
+  std::shared_ptr<Communicator> tp_;
+  std::shared_ptr<VocabParallelEmbedding> tied_;
+};
+
 }  // namespace braid

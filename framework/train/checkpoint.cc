@@ -5,6 +5,7 @@
 #include <google/protobuf/text_format.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -16,8 +17,10 @@
 #include "checkpoint.pb.h"
 #include "framework/core/check.h"
 #include "framework/core/crc32c.h"
+#include "framework/core/files.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
+#include "framework/train/dtype.h"
 #include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
 
@@ -27,21 +30,6 @@ namespace fs = std::filesystem;
 
 std::string StepName(int64_t step) { return absl::StrFormat("step_%08d", step); }
 std::string ShardFile(int tp_rank) { return absl::StrFormat("tp%d.safetensors", tp_rank); }
-
-const char* DtypeName(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat:
-      return "F32";
-    case at::kBFloat16:
-      return "BF16";
-    case at::kHalf:
-      return "F16";
-    case at::kDouble:
-      return "F64";
-    default:
-      return "?";
-  }
-}
 
 absl::Status Fsync(const fs::path& p) {
   int fd = ::open(p.c_str(), O_RDONLY);
@@ -80,10 +68,10 @@ std::vector<Entry> Entries(const CheckpointTarget& t, bool with_optimizer) {
   size_t i = 0;
   for (const auto& p : named) {
     TpParam l = layouts[p.key()];
-    out.push_back({"model/" + p.key(), p.value().detach(), l});
+    out.push_back({ModelKey(p.key()), p.value().detach(), l});
     if (with_optimizer && t.optimizer != nullptr) {
-      out.push_back({"optim/exp_avg/" + p.key(), t.optimizer->exp_avg()[i], l});
-      out.push_back({"optim/exp_avg_sq/" + p.key(), t.optimizer->exp_avg_sq()[i], l});
+      out.push_back({ExpAvgKey(p.key()), t.optimizer->exp_avg()[i], l});
+      out.push_back({ExpAvgSqKey(p.key()), t.optimizer->exp_avg_sq()[i], l});
     }
     ++i;
   }
@@ -94,16 +82,6 @@ std::vector<int64_t> GlobalShape(const torch::Tensor& local, TpParam l, int tp) 
   std::vector<int64_t> s = local.sizes().vec();
   if (l.axis >= 0) s[l.axis] *= tp;
   return s;
-}
-
-// Fits a full tensor saved with one padded vocabulary into another (rows past the real
-// vocabulary are zero padding).
-torch::Tensor FitVocab(const torch::Tensor& t, int64_t rows) {
-  if (t.size(0) == rows) return t;
-  if (t.size(0) > rows) return t.narrow(0, 0, rows).clone();
-  std::vector<int64_t> pad = t.sizes().vec();
-  pad[0] = rows - t.size(0);
-  return torch::cat({t, torch::zeros(pad, t.options())});
 }
 
 absl::Status WriteManifest(const fs::path& dir, const proto::Manifest& m) {
@@ -129,12 +107,7 @@ absl::Status WriteManifest(const fs::path& dir, const proto::Manifest& m) {
 absl::Status Publish(const fs::path& root, const fs::path& tmp, const std::string& name,
                      int64_t keep_last) {
   std::error_code ec;
-  fs::path final_dir = root / name;
-  fs::remove_all(final_dir, ec);
-  fs::rename(tmp, final_dir, ec);
-  if (ec)
-    return absl::InternalError(
-        absl::StrCat("rename ", tmp.string(), " -> ", final_dir.string(), ": ", ec.message()));
+  BRAID_RETURN_IF_ERROR(ReplaceWith(tmp.string(), (root / name).string()));
   BRAID_RETURN_IF_ERROR(Fsync(root));
   {
     std::ofstream out(root / "latest.tmp");
@@ -153,6 +126,66 @@ absl::Status Publish(const fs::path& root, const fs::path& tmp, const std::strin
   std::sort(steps.begin(), steps.end());
   for (size_t k = 0; k + keep_last < steps.size(); ++k) fs::remove_all(root / steps[k], ec);
   return absl::OkStatus();
+}
+
+// A tensor as the manifest lists it.
+struct ManifestTensor {
+  std::string name;
+  at::ScalarType dtype;
+  std::vector<int64_t> global_shape;
+  TpParam layout;
+};
+
+// The one place a manifest is built (SaveCheckpoint, WriteCheckpoint): `meta`'s header fields
+// (config, recipe, state, optimizer step, vocabulary, DP size, RNG states), the tensors with
+// their global shapes, layouts and shards at `tp_size`, and each TP rank's payload file
+// (size, CRC-32C).
+proto::Manifest BuildManifest(const FullCheckpoint& meta, int tp_size,
+                              const std::vector<ManifestTensor>& tensors,
+                              const std::vector<std::pair<uint64_t, uint32_t>>& files) {
+  proto::Manifest m;
+  m.set_format_version(kCheckpointFormatVersion);
+  m.set_config_yaml(meta.config_yaml);
+  m.set_recipe(meta.recipe);
+  m.set_step(meta.state.step);
+  m.set_consumed_samples(meta.state.consumed_samples);
+  m.set_skipped_steps(meta.state.skipped_steps);
+  m.set_tp_size(tp_size);
+  m.set_dp_size(meta.dp_size);
+  m.set_optimizer_step(meta.optimizer_step);
+  m.set_vocab_size(meta.vocab_size);
+  bool has_opt = false;
+  for (const ManifestTensor& t : tensors) {
+    has_opt = has_opt || IsOptimizerKey(t.name);
+    proto::TensorEntry* te = m.add_tensors();
+    te->set_name(t.name);
+    te->set_dtype(SafetensorsDtypeName(t.dtype));
+    for (int64_t d : t.global_shape) te->add_global_shape(d);
+    te->set_tp_axis(t.layout.axis);
+    te->set_tp_groups(t.layout.groups);
+    te->set_vocab(t.layout.vocab);
+    const int shards = t.layout.axis >= 0 ? tp_size : 1;
+    for (int r = 0; r < shards; ++r) {
+      proto::Shard* s = te->add_shards();
+      s->set_tp_rank(r);
+      s->set_file(ShardFile(r));
+      s->set_key(t.name);
+    }
+  }
+  m.set_has_optimizer(has_opt);
+  for (int r = 0; r < static_cast<int>(files.size()); ++r) {
+    proto::FileEntry* f = m.add_files();
+    f->set_name(ShardFile(r));
+    f->set_bytes(files[r].first);
+    f->set_crc32c(files[r].second);
+  }
+  for (const auto& [rank, states] : meta.rng) {
+    proto::RngState* s = m.add_rng();
+    s->set_rank(rank);
+    s->set_replicated(states.first);
+    s->set_sharded(states.second);
+  }
+  return m;
 }
 
 const char kEarlierHint[] =
@@ -212,6 +245,24 @@ absl::Status CheckPayloads(const fs::path& dir, const proto::Manifest& m,
 }
 
 }  // namespace
+
+std::string ModelKey(const std::string& param) { return "model/" + param; }
+std::string ExpAvgKey(const std::string& param) { return "optim/exp_avg/" + param; }
+std::string ExpAvgSqKey(const std::string& param) { return "optim/exp_avg_sq/" + param; }
+bool IsModelKey(const std::string& name) { return name.rfind("model/", 0) == 0; }
+bool IsOptimizerKey(const std::string& name) { return name.rfind("optim/", 0) == 0; }
+std::string ParamOfKey(const std::string& name) {
+  for (const char* prefix : {"model/", "optim/exp_avg/", "optim/exp_avg_sq/"}) {
+    if (name.rfind(prefix, 0) == 0) return name.substr(std::strlen(prefix));
+  }
+  return name;
+}
+
+bool FullCheckpoint::has_optimizer() const {
+  for (const auto& [name, t] : tensors)
+    if (IsOptimizerKey(name)) return true;
+  return false;
+}
 
 absl::StatusOr<std::string> LatestCheckpoint(const std::string& root) {
   std::ifstream in(fs::path(root) / "latest");
@@ -279,49 +330,30 @@ absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget&
   BRAID_RETURN_IF_ERROR(L.world->AllGather(words, all_words));
 
   if (L.rank == 0) {
-    proto::Manifest m;
-    m.set_format_version(kCheckpointFormatVersion);
-    m.set_config_yaml(ConfigToYaml(*t.config));
-    m.set_recipe(t.config->recipe);
-    m.set_step(state.step);
-    m.set_consumed_samples(state.consumed_samples);
-    m.set_skipped_steps(state.skipped_steps);
-    m.set_tp_size(L.tp_size);
-    m.set_dp_size(L.dp_size);
-    m.set_has_optimizer(with_opt);
-    m.set_optimizer_step(t.optimizer != nullptr ? t.optimizer->step() : 0);
-    m.set_vocab_size(t.vocab_size);
-    for (const Entry& e : entries) {
-      proto::TensorEntry* te = m.add_tensors();
-      te->set_name(e.name);
-      te->set_dtype(DtypeName(e.local.scalar_type()));
-      for (int64_t d : GlobalShape(e.local, e.layout, L.tp_size)) te->add_global_shape(d);
-      te->set_tp_axis(e.layout.axis);
-      te->set_tp_groups(e.layout.groups);
-      te->set_vocab(e.layout.vocab);
-      int shards = e.layout.axis >= 0 ? L.tp_size : 1;
-      for (int r = 0; r < shards; ++r) {
-        proto::Shard* s = te->add_shards();
-        s->set_tp_rank(r);
-        s->set_file(ShardFile(r));
-        s->set_key(e.name);
-      }
-    }
-    for (int r = 0; r < L.tp_size; ++r) {  // the writers are world ranks 0 .. tp-1 (dp 0)
-      proto::FileEntry* f = m.add_files();
-      f->set_name(ShardFile(r));
-      f->set_bytes(static_cast<uint64_t>(recs[r][0].item<int64_t>()));
-      f->set_crc32c(static_cast<uint32_t>(recs[r][1].item<int64_t>()));
-    }
+    FullCheckpoint meta;
+    meta.config_yaml = ConfigToYaml(*t.config);
+    meta.recipe = t.config->recipe;
+    meta.state = state;
+    meta.dp_size = L.dp_size;
+    meta.optimizer_step = t.optimizer != nullptr ? t.optimizer->step() : 0;
+    meta.vocab_size = t.vocab_size;
     if (t.rng != nullptr) {
       for (int r = 0; r < W; ++r) {
-        torch::Tensor b = all_words[r].view(torch::kByte);
-        proto::RngState* s = m.add_rng();
-        s->set_rank(r);
-        s->set_replicated(std::string(static_cast<const char*>(b.data_ptr()), rng_bytes));
-        s->set_sharded(std::string(static_cast<const char*>(b.data_ptr()) + rng_bytes, rng_bytes));
+        const auto* b = static_cast<const char*>(all_words[r].data_ptr());
+        meta.rng[r] = {std::string(b, rng_bytes), std::string(b + rng_bytes, rng_bytes)};
       }
     }
+    std::vector<ManifestTensor> tensors;
+    for (const Entry& e : entries) {
+      tensors.push_back(
+          {e.name, e.local.scalar_type(), GlobalShape(e.local, e.layout, L.tp_size), e.layout});
+    }
+    std::vector<std::pair<uint64_t, uint32_t>> files;
+    for (int r = 0; r < L.tp_size; ++r) {  // the writers are world ranks 0 .. tp-1 (dp 0)
+      files.emplace_back(static_cast<uint64_t>(recs[r][0].item<int64_t>()),
+                         static_cast<uint32_t>(recs[r][1].item<int64_t>()));
+    }
+    proto::Manifest m = BuildManifest(meta, L.tp_size, tensors, files);
     BRAID_RETURN_IF_ERROR(WriteManifest(tmp, m));
     BRAID_RETURN_IF_ERROR(Publish(root, tmp, name, keep_last));
   }
@@ -399,73 +431,50 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
   return c;
 }
 
+namespace {
+absl::Status WriteCheckpointFiles(const fs::path& tmp, const FullCheckpoint& c, int tp_size);
+}  // namespace
+
 absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& c, int tp_size) {
-  fs::path dir(step_dir);
-  fs::path tmp = dir.parent_path() / (".tmp_" + dir.filename().string());
+  const fs::path tmp = TemporarySibling(step_dir);
   std::error_code ec;
-  fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
-  if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": cannot create"));
-  proto::Manifest m;
-  m.set_format_version(kCheckpointFormatVersion);
-  m.set_config_yaml(c.config_yaml);
-  m.set_recipe(c.recipe);
-  m.set_step(c.state.step);
-  m.set_consumed_samples(c.state.consumed_samples);
-  m.set_skipped_steps(c.state.skipped_steps);
-  m.set_tp_size(tp_size);
-  m.set_dp_size(c.dp_size);
-  m.set_optimizer_step(c.optimizer_step);
-  m.set_vocab_size(c.vocab_size);
-  bool has_opt = false;
+  if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": cannot create: ", ec.message()));
+  absl::Status s = WriteCheckpointFiles(tmp, c, tp_size);
+  if (!s.ok()) {
+    fs::remove_all(tmp, ec);
+    return s;
+  }
+  return ReplaceWith(tmp.string(), step_dir);
+}
+
+namespace {
+absl::Status WriteCheckpointFiles(const fs::path& tmp, const FullCheckpoint& c, int tp_size) {
+  std::vector<ManifestTensor> tensors;
   std::vector<std::map<std::string, torch::Tensor>> per_rank(tp_size);
-  for (const auto& [name, full] : c.tensors) {
-    TpParam l = c.layouts.count(name) ? c.layouts.at(name) : TpParam{};
-    has_opt = has_opt || name.rfind("optim/", 0) == 0;
-    proto::TensorEntry* te = m.add_tensors();
-    te->set_name(name);
-    te->set_dtype(DtypeName(full.scalar_type()));
-    torch::Tensor t = full;
+  for (const auto& [name, t] : c.tensors) {
+    const TpParam l = c.layouts.count(name) ? c.layouts.at(name) : TpParam{};
     if (l.vocab && l.axis == 0 && tp_size > 1 && t.size(0) % tp_size != 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: %d vocabulary rows do not split over TP %d", name, t.size(0), tp_size));
     }
-    for (int64_t d : t.sizes()) te->add_global_shape(d);
-    te->set_tp_axis(l.axis);
-    te->set_tp_groups(l.groups);
-    te->set_vocab(l.vocab);
-    int shards = l.axis >= 0 ? tp_size : 1;
+    tensors.push_back({name, t.scalar_type(), t.sizes().vec(), l});
+    const int shards = l.axis >= 0 ? tp_size : 1;
     for (int r = 0; r < shards; ++r) {
-      proto::Shard* s = te->add_shards();
-      s->set_tp_rank(r);
-      s->set_file(ShardFile(r));
-      s->set_key(name);
       per_rank[r][name] = l.axis >= 0 ? ShardOf(t, l, r, tp_size) : t.contiguous();
     }
   }
-  m.set_has_optimizer(has_opt);
+  std::vector<std::pair<uint64_t, uint32_t>> files;
   for (int r = 0; r < tp_size; ++r) {
     fs::path file = tmp / ShardFile(r);
     BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), per_rank[r], {{"format", "pt"}}));
     BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
-    proto::FileEntry* f = m.add_files();
-    f->set_name(ShardFile(r));
-    f->set_bytes(sc.first);
-    f->set_crc32c(sc.second);
+    files.push_back(sc);
   }
-  for (const auto& [rank, states] : c.rng) {
-    proto::RngState* s = m.add_rng();
-    s->set_rank(rank);
-    s->set_replicated(states.first);
-    s->set_sharded(states.second);
-  }
-  BRAID_RETURN_IF_ERROR(WriteManifest(tmp, m));
-  fs::remove_all(dir, ec);
-  fs::rename(tmp, dir, ec);
-  if (ec)
-    return absl::InternalError(absl::StrCat("rename to ", step_dir, " failed: ", ec.message()));
-  return absl::OkStatus();
+  proto::Manifest m = BuildManifest(c, tp_size, tensors, files);
+  return WriteManifest(tmp, m);
 }
+}  // namespace
 
 absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const CheckpointTarget& t) {
   const ParallelLayout& L = *t.layout;
@@ -478,7 +487,7 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
                         t.config->recipe));
   }
   bool has_opt = false;
-  for (const auto& [name, tensor] : c.tensors) has_opt = has_opt || name.rfind("optim/", 0) == 0;
+  has_opt = c.has_optimizer();
   const bool want_opt = t.optimizer != nullptr && has_opt;
   if (t.optimizer != nullptr && !has_opt) {
     BLOG(INFO, "ckpt") << step_dir << " has no optimizer state (a release or an import): "
@@ -494,7 +503,7 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
       const Entry& e = entries[i];
       auto it = ck.tensors.find(e.name);
       if (it == ck.tensors.end()) {
-        if (e.name.rfind("optim/", 0) == 0) {
+        if (IsOptimizerKey(e.name)) {
           problems.push_back(absl::StrCat(e.name,
                                           " is missing (saved without optimizer state; "
                                           "set checkpoint.save_optimizer=true to resume)"));
@@ -510,10 +519,10 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
       if (!local && e.layout.vocab && full.dim() == static_cast<int64_t>(want.size()) &&
           full.dim() >= 1 &&
           full.sizes().slice(1).vec() == std::vector<int64_t>(want.begin() + 1, want.end())) {
-        full = FitVocab(full, want[0]);  // the padding depends on the TP size
+        full = RepadVocab(full, want[0]);  // the padding depends on the TP size
       }
       if (full.sizes().vec() != want) {
-        if (e.name.rfind("optim/", 0) != 0) {  // the optimizer state mirrors the weights
+        if (!IsOptimizerKey(e.name)) {  // the optimizer state mirrors the weights
           problems.push_back(absl::StrFormat("%s has shape %s in the checkpoint, %s in this model",
                                              e.name, c10::str(it->second.sizes()),
                                              c10::str(c10::IntArrayRef(want))));

@@ -32,6 +32,16 @@ namespace braid {
 
 inline constexpr uint32_t kCheckpointFormatVersion = 1;
 
+// Tensor names in a checkpoint: model/<param>, optim/exp_avg/<param>, optim/exp_avg_sq/<param>.
+std::string ModelKey(const std::string& param);
+std::string ExpAvgKey(const std::string& param);
+std::string ExpAvgSqKey(const std::string& param);
+bool IsModelKey(const std::string& name);
+bool IsOptimizerKey(const std::string& name);
+// The parameter a checkpoint name is about ("optim/exp_avg/h.0.mlp.fc1.weight" ->
+// "h.0.mlp.fc1.weight"); the name itself when it has no known prefix.
+std::string ParamOfKey(const std::string& name);
+
 struct TrainState {
   int64_t step = 0;              // completed steps
   int64_t consumed_samples = 0;  // data position
@@ -68,12 +78,13 @@ struct FullCheckpoint {
   int64_t optimizer_step = 0;
   int64_t vocab_size = 0;
   int tp_size = 1, dp_size = 1;
-  // Full tensors: "model/<param>", "optim/exp_avg/<param>", "optim/exp_avg_sq/<param>"; or, when
+  // Full tensors by checkpoint name (ModelKey, ExpAvgKey, ExpAvgSqKey); or, when
   // local_tp_rank >= 0, TP-split tensors as that rank's shard (replicated ones whole).
   std::map<std::string, torch::Tensor> tensors;
   int local_tp_rank = -1;
   std::map<std::string, TpParam> layouts;                  // by tensor name
   std::map<int, std::pair<std::string, std::string>> rng;  // rank -> (replicated, sharded)
+  bool has_optimizer() const;
 };
 
 // Validates and reads a step directory, reassembling every tensor. With local_tp_rank >= 0 and a

@@ -7,6 +7,14 @@
 
 namespace braid {
 
+torch::Tensor RepadVocab(const torch::Tensor& t, int64_t rows) {
+  if (t.size(0) == rows) return t;
+  if (t.size(0) > rows) return t.narrow(0, 0, rows).clone();
+  std::vector<int64_t> pad = t.sizes().vec();
+  pad[0] = rows - t.size(0);
+  return torch::cat({t, torch::zeros(pad, t.options())});
+}
+
 torch::Tensor Unshard(const std::vector<torch::Tensor>& shards, TpParam layout) {
   if (layout.axis < 0 || shards.size() == 1) return shards[0];  // callers own their shards
   const int tp = static_cast<int>(shards.size());
@@ -62,8 +70,12 @@ absl::Status LoadFullState(torch::nn::Module& model,
       missing.push_back(p.key());
       continue;
     }
-    torch::Tensor slice =
-        ShardOf(it->second.to(p.value().scalar_type()), layouts[p.key()], tp_rank, tp_size);
+    const TpParam layout = layouts[p.key()];
+    torch::Tensor full_t = it->second.to(p.value().scalar_type());
+    if (layout.vocab && full_t.dim() == p.value().dim()) {
+      full_t = RepadVocab(full_t, p.value().size(0) * (layout.axis == 0 ? tp_size : 1));
+    }
+    torch::Tensor slice = ShardOf(full_t, layout, tp_rank, tp_size);
     if (slice.sizes() != p.value().sizes()) {
       mismatched.push_back(absl::StrCat(p.key(), " (file ", c10::str(it->second.sizes()),
                                         " -> shard ", c10::str(slice.sizes()), ", model ",

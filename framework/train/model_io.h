@@ -13,6 +13,11 @@
 
 namespace braid {
 
+// A vocabulary-split tensor (TpParam::vocab: axis 0 is the padded vocabulary) fitted to `rows`
+// rows: the padding past the real vocabulary is zero, so it is cut or zero-extended. The one
+// place vocabulary padding is redone (another TP size pads to another multiple).
+torch::Tensor RepadVocab(const torch::Tensor& t, int64_t rows);
+
 // The full tensor from all TP shards, in rank order (inverse of ShardOf).
 torch::Tensor Unshard(const std::vector<torch::Tensor>& shards, TpParam layout);
 
@@ -23,7 +28,8 @@ torch::Tensor GatherFull(const torch::Tensor& local, TpParam layout, Communicato
 std::map<std::string, torch::Tensor> GatherFullState(torch::nn::Module& model, Communicator& tp);
 
 // Copies this rank's slice of each full tensor into `model`. Every parameter must be present with
-// the full shape this TP size implies; extra or missing names are errors that list them.
+// the full shape this TP size implies (vocabulary-split ones are re-padded first); extra or
+// missing names are errors that list them.
 absl::Status LoadFullState(torch::nn::Module& model,
                            const std::map<std::string, torch::Tensor>& full, int tp_rank,
                            int tp_size);

@@ -15,27 +15,9 @@
 #include "absl/strings/str_format.h"
 #include "framework/core/json.h"
 #include "framework/core/status.h"
+#include "framework/train/dtype.h"
 
 namespace braid {
-namespace {
-
-struct DtypeName {
-  at::ScalarType type;
-  const char* name;
-};
-constexpr DtypeName kDtypes[] = {
-    {at::kFloat, "F32"}, {at::kHalf, "F16"},  {at::kBFloat16, "BF16"}, {at::kDouble, "F64"},
-    {at::kLong, "I64"},  {at::kInt, "I32"},   {at::kShort, "I16"},     {at::kChar, "I8"},
-    {at::kByte, "U8"},   {at::kBool, "BOOL"},
-};
-
-const char* NameOf(at::ScalarType t) {
-  for (const auto& d : kDtypes)
-    if (d.type == t) return d.name;
-  return nullptr;
-}
-
-}  // namespace
 
 absl::Status WriteSafetensors(const std::string& path,
                               const std::map<std::string, torch::Tensor>& tensors,
@@ -53,7 +35,7 @@ absl::Status WriteSafetensors(const std::string& path,
   std::vector<torch::Tensor> data;
   int64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    const char* dtype = NameOf(t.scalar_type());
+    const char* dtype = SafetensorsDtypeName(t.scalar_type());
     if (dtype == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": tensor '", name, "' has a dtype safetensors cannot hold here"));
@@ -129,15 +111,9 @@ absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
     if (dtype == nullptr || shape == nullptr || offs == nullptr || offs->items.size() != 2) {
       return bad(absl::StrCat("tensor '", name, "' lacks dtype, shape or data_offsets"));
     }
-    at::ScalarType type = at::kFloat;
-    bool known = false;
-    for (const auto& d : kDtypes) {
-      if (dtype->text == d.name) {
-        type = d.type;
-        known = true;
-      }
-    }
+    std::optional<at::ScalarType> known = DtypeFromSafetensors(dtype->text);
     if (!known) return bad(absl::StrCat("tensor '", name, "' has unsupported dtype ", dtype->text));
+    const at::ScalarType type = *known;
     std::vector<int64_t> dims;
     int64_t numel = 1;
     for (const JsonValue& d : shape->items) {

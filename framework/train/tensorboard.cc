@@ -4,10 +4,14 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/crc32c.h"
+#include "framework/core/status.h"
 #include "tensorboard.pb.h"
 
 namespace braid {
@@ -41,7 +45,7 @@ absl::StatusOr<std::unique_ptr<EventWriter>> EventWriter::Create(const std::stri
   e.set_wall_time(WallTime());
   e.set_file_version("brain.Event:2");
   w->Write(e.SerializeAsString());
-  w->Flush();
+  BRAID_RETURN_IF_ERROR(w->Flush());
   return w;
 }
 
@@ -53,10 +57,10 @@ void EventWriter::Write(const std::string& record) {
   uint64_t len = record.size();
   uint32_t len_crc = MaskedCrc32c(&len, 8);
   uint32_t data_crc = MaskedCrc32c(record.data(), record.size());
-  std::fwrite(&len, 8, 1, f_);
-  std::fwrite(&len_crc, 4, 1, f_);
-  std::fwrite(record.data(), 1, record.size(), f_);
-  std::fwrite(&data_crc, 4, 1, f_);
+  bool ok = std::fwrite(&len, 8, 1, f_) == 1 && std::fwrite(&len_crc, 4, 1, f_) == 1 &&
+            std::fwrite(record.data(), 1, record.size(), f_) == record.size() &&
+            std::fwrite(&data_crc, 4, 1, f_) == 1;
+  failed_ = failed_ || !ok;
 }
 
 void EventWriter::Scalar(const std::string& tag, int64_t step, double value) {
@@ -69,6 +73,13 @@ void EventWriter::Scalar(const std::string& tag, int64_t step, double value) {
   Write(e.SerializeAsString());
 }
 
-void EventWriter::Flush() { std::fflush(f_); }
+absl::Status EventWriter::Flush() {
+  if (std::fflush(f_) != 0 || std::ferror(f_) != 0) failed_ = true;
+  if (!failed_) return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat(path_, ": cannot write the TensorBoard events (", std::strerror(errno),
+                   "). HINT: the run directory must be writable and have free space, or set "
+                   "logging.tensorboard=false."));
+}
 
 }  // namespace braid

@@ -16,7 +16,8 @@ class EventWriter {
   static absl::StatusOr<std::unique_ptr<EventWriter>> Create(const std::string& dir);
   ~EventWriter();
   void Scalar(const std::string& tag, int64_t step, double value);
-  void Flush();
+  // Flushes; an error naming the file when any write since the start failed (disk full, ...).
+  absl::Status Flush();
   const std::string& path() const { return path_; }
 
  private:
@@ -24,6 +25,7 @@ class EventWriter {
   void Write(const std::string& record);
   std::FILE* f_ = nullptr;
   std::string path_;
+  bool failed_ = false;
 };
 
 // TFRecord's masked CRC-32C.

@@ -1,6 +1,8 @@
 // BERT samples and masking (see bert_data.h).
 #include "recipes/bert/bert_data.h"
 
+#include "recipes/bert/bert_batch.h"
+
 #include <cmath>
 #include <filesystem>
 
@@ -187,6 +189,8 @@ absl::StatusOr<std::unique_ptr<BertDataset>> BertDataset::Open(std::shared_ptr<I
   return ds;
 }
 
+int64_t BertDataset::sample_length() const { return BertRow(spec_.seq_length).length(); }
+
 void BertDataset::Get(int64_t i, int64_t* out) const {
   const int64_t s_len = spec_.seq_length;
   const int64_t* pack = packs_ + 3 * order_[i];
@@ -236,14 +240,15 @@ void BertDataset::Get(int64_t i, int64_t* out) const {
   }
   std::vector<int64_t> labels = ApplyMasking(tokens, masking_, rng);
   const int64_t n = static_cast<int64_t>(tokens.size());
+  const BertRow row(s_len);
   for (int64_t k = 0; k < s_len; ++k) {
     bool real = k < n;
-    out[k] = real ? tokens[k] : masking_.pad;
-    out[s_len + k] = real ? types[k] : 0;
-    out[2 * s_len + k] = real ? 0 : 1;
-    out[3 * s_len + k] = real ? labels[k] : -100;
+    out[row.ids() + k] = real ? tokens[k] : masking_.pad;
+    out[row.types() + k] = real ? types[k] : 0;
+    out[row.padding() + k] = real ? 0 : 1;
+    out[row.labels() + k] = real ? labels[k] : -100;
   }
-  out[4 * s_len] = sop;
+  out[row.sop()] = sop;
 }
 
 }  // namespace braid

@@ -10,8 +10,7 @@
 // become [MASK], 10% a random non-special token, 10% stay. Everything random about sample i is
 // drawn from Rng::Keyed(seed, i): the same on every TP rank, after a resume, at any DP size.
 //
-// A sample is one int64 row of 4 * seq_length + 1 values, so it travels through the generic
-// loader: tokens | token types | padding (1 = pad) | labels (-100 = not predicted) | sop label.
+// A sample is one int64 row (its fields: bert_batch.h), so it travels through the generic loader.
 #pragma once
 #include <memory>
 #include <string>
@@ -61,7 +60,7 @@ class BertDataset : public SampleSource {
                                                            const BertDataSpec& spec,
                                                            MaskingSpec masking, bool may_build);
   int64_t size() const override { return spec_.num_samples; }
-  int64_t sample_length() const override { return 4 * spec_.seq_length + 1; }
+  int64_t sample_length() const override;
   void Get(int64_t i, int64_t* out) const override;
 
  private:

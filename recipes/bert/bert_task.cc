@@ -2,19 +2,16 @@
 #include "recipes/bert/bert_task.h"
 
 #include "framework/parallel/mappings.h"
+#include "recipes/bert/bert_batch.h"
 
 namespace braid {
 
 torch::Tensor BertTask::Loss(const Batch& batch, TpRng& rng,
                              std::map<std::string, double>* metrics) {
-  const int64_t s = seq_;
-  const torch::Tensor& rows = batch.tokens;
-  torch::Tensor ids = rows.narrow(1, 0, s);
-  torch::Tensor types = rows.narrow(1, s, s);
-  torch::Tensor padding = rows.narrow(1, 2 * s, s).to(torch::kBool);
-  torch::Tensor labels = rows.narrow(1, 3 * s, s).reshape({-1});
-  torch::Tensor sop = rows.select(1, 4 * s);
-  BertOutput out = model_->Forward(ids, types, padding, rng);
+  const BertBatch b = BertBatch::FromRows(batch.rows, seq_);
+  const torch::Tensor labels = b.labels.reshape({-1});
+  const torch::Tensor& sop = b.sop;
+  BertOutput out = model_->Forward(b.ids, b.types, b.padding, rng);
   torch::Tensor logits = out.mlm_logits.reshape({-1, out.mlm_logits.size(-1)});
   torch::Tensor masked = labels.ne(-100).nonzero().squeeze(1);
   const double n_masked = std::max<double>(1.0, static_cast<double>(masked.numel()));

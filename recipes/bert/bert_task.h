@@ -1,9 +1,9 @@
-// The BERT objective over the loader's packed rows (bert_data.h): masked-LM cross entropy on the
-// masked positions (vocabulary-parallel, averaged over them) plus the binary head's
-// sentence-order loss. Metrics: mlm_loss, mlm_acc, sop_loss, sop_acc.
+// The BERT objective over a BertBatch (bert_batch.h): masked-LM cross entropy on the masked
+// positions (vocabulary-parallel, averaged over them) plus the binary head's sentence-order loss.
+// Metrics: mlm_loss, mlm_acc, sop_loss, sop_acc.
 #pragma once
 #include "framework/models/bert.h"
-#include "framework/train/trainer.h"
+#include "framework/train/task.h"
 
 namespace braid {
 
@@ -14,7 +14,7 @@ class BertTask : public TrainTask {
   torch::nn::Module& model() override { return *model_; }
   torch::Tensor Loss(const Batch& batch, TpRng& rng,
                      std::map<std::string, double>* metrics) override;
-  double FlopsPerSample() const override { return model_->FlopsPerToken(seq_) * seq_; }
+  double FlopsPerSample() const override { return model_->FlopsPerSample(seq_); }
   int64_t TokensPerSample() const override { return seq_; }
 
  private:

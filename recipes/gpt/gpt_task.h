@@ -1,24 +1,35 @@
-// The GPT objective: mean next-token cross entropy over samples of seq + 1 tokens
-// (vocabulary-parallel, GptModel::Loss). Used by the GPT recipe, the benchmarks and the tests.
+// The GPT family's batch and objective: mean next-token cross entropy (vocabulary-parallel,
+// GptModel::Loss) over samples of seq + 1 tokens.
 #pragma once
+#include "absl/status/statusor.h"
 #include "framework/core/config.h"
 #include "framework/models/gpt.h"
-#include "framework/train/trainer.h"
+#include "framework/train/task.h"
 
 namespace braid {
 
-// The GPT shape of the model section (layers, positions, vocabulary and its padding, block
-// settings): what the recipe trains and what generate rebuilds from a saved config.
-GptConfig GptConfigFrom(const Config& config, const DerivedSizes& sizes, int64_t vocab_size);
+// A GPT micro-batch. A sample row is seq + 1 consecutive tokens (framework/data/gpt_dataset.h):
+// the tokens are its first seq, the labels its last seq (each position's next token).
+struct GptBatch {
+  torch::Tensor tokens;  // [b, seq] int64
+  torch::Tensor labels;  // [b, seq] int64
+  static int64_t RowLength(int64_t seq) { return seq + 1; }
+  static GptBatch FromRows(const torch::Tensor& rows);
+};
+
+// The GPT shape of a resolved config (layers, positions, vocabulary and its padding, block
+// settings, tied or untied output).
+absl::StatusOr<GptConfig> GptConfigFrom(const Config& config, const DerivedSizes& sizes);
 
 class GptTask : public TrainTask {
  public:
   GptTask(std::shared_ptr<GptModel> model, int64_t seq) : model_(std::move(model)), seq_(seq) {}
   torch::nn::Module& model() override { return *model_; }
   torch::Tensor Loss(const Batch& batch, TpRng& rng, std::map<std::string, double>*) override {
-    return model_->Loss(batch.tokens, rng);
+    GptBatch b = GptBatch::FromRows(batch.rows);
+    return model_->Loss(b.tokens, b.labels, rng);
   }
-  double FlopsPerSample() const override { return model_->FlopsPerToken(seq_) * seq_; }
+  double FlopsPerSample() const override { return model_->FlopsPerSample(seq_); }
   int64_t TokensPerSample() const override { return seq_; }
 
  private:

@@ -217,11 +217,10 @@ TEST_F(DataTest, LoaderResumesExactlyAcrossDpSizes) {
       std::multiset<std::vector<int64_t>> rows;
       for (auto& l : loaders) {
         for (int m = 0; m < G / dp / micro; ++m) {
-          Batch b = l->Next();
-          for (int64_t row = 0; row < b.tokens.size(0); ++row) {
-            auto t = b.tokens[row];
-            rows.insert(
-                std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()));
+          SampleBatch b = l->Next();
+          for (int64_t row = 0; row < b.size(); ++row) {
+            const int64_t* t = b.rows.data() + row * b.row_length;
+            rows.insert(std::vector<int64_t>(t, t + b.row_length));
           }
         }
       }

@@ -11,6 +11,7 @@
 #include "framework/models/bert.h"
 #include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
+#include "recipes/registry.h"
 
 int main(int argc, char** argv) {
   using namespace braid;
@@ -24,30 +25,21 @@ int main(int argc, char** argv) {
     return 1;
   }
   const int tp = (*rt)->world_size();
+  config->parallel.tensor_parallel_size = tp;
+  auto run = ResolveRun(*config, tp);  // the family and sizes, as generate does it
   auto layout = ParallelLayout::Create((*rt)->world(), tp);
-  torch::Tensor word = weights->tensors.at("word_embeddings.weight");
-  const int64_t vocab = 8000;  // the default corpus's SentencePiece model
-  const int64_t padded = PaddedVocabSize(vocab, config->model.make_vocab_size_divisible_by, tp);
-  auto fit = [&](torch::Tensor t) {
-    t = t.narrow(0, 0, vocab);
-    std::vector<int64_t> pad = t.sizes().vec();
-    pad[0] = padded - vocab;
-    return torch::cat({t, torch::zeros(pad)});
-  };
-  weights->tensors["word_embeddings.weight"] = fit(word);
-  weights->tensors["lm_bias"] = fit(weights->tensors.at("lm_bias"));
-  BertConfig b;
-  b.layers = config->model.num_layers;
-  b.max_positions = config->model.seq_length;
-  b.vocab_size = vocab;
-  b.padded_vocab = padded;
-  b.block.hidden = config->model.hidden_size;
-  b.block.heads = config->model.num_attention_heads;
-  b.block.ffn = 4 * b.block.hidden;
-  b.block.activation = config->model.activation;
-  b.block.eps = config->model.layernorm_epsilon;
-  auto model = std::make_shared<BertModel>(TpEnv{layout->tp, 1}, b);
-  absl::Status s = LoadFullState(*model, weights->tensors, layout->tp_rank, tp);
+  if (!run.ok() || !layout.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str());
+    return 1;
+  }
+  const int64_t vocab = run->sizes.vocab_size;
+  auto built = run->family->BuildModel(TpEnv{layout->tp, 1}, run->config, run->sizes);
+  auto model = built.ok() ? std::dynamic_pointer_cast<BertModel>(*built) : nullptr;
+  if (model == nullptr) {
+    std::fprintf(stderr, "not a BERT run: %s\n", dir.c_str());
+    return 1;
+  }
+  absl::Status s = LoadFullState(*model, weights->tensors, layout->tp_rank, tp);  // re-padded
   if (!s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;

@@ -16,6 +16,7 @@
 #include "framework/parallel/mappings.h"
 #include "framework/train/model_io.h"
 #include "framework/train/trainer.h"
+#include "recipes/bert/bert_batch.h"
 #include "recipes/bert/bert_task.h"
 #include "recipes/gpt/gpt_task.h"
 #include "tests/lib/synthetic_source.h"
@@ -96,7 +97,8 @@ TEST(Parallel, GptTpEqualsSerial) {
     auto model = std::make_shared<GptModel>(TpEnv{tp, 99}, TinyGpt());
     TpRng rng(1, 0, tp->rank());
     torch::Tensor logits = model->FullLogits(samples.narrow(1, 0, 20), rng);
-    torch::Tensor loss = model->Loss(samples, rng);
+    GptBatch b = GptBatch::FromRows(samples);
+    torch::Tensor loss = model->Loss(b.tokens, b.labels, rng);
     loss.backward();
     return std::make_tuple(logits.detach(), loss.item<double>(), FullGrads(*model, *tp));
   };
@@ -120,7 +122,7 @@ TEST(Parallel, BidirectionalAndCrossAttentionLayersTpEqualSerial) {
   c.hidden = 32;
   c.heads = 4;
   c.ffn = 48;
-  c.activation = "geglu";
+  c.activation = Activation::kGeglu;
   c.pre_ln = false;  // post-LN, as BERT and BART
   torch::manual_seed(5);
   torch::Tensor x0 = torch::randn({2, 7, 32});
@@ -162,7 +164,7 @@ BertConfig TinyBert() {
   c.block.hidden = 32;
   c.block.heads = 4;
   c.block.ffn = 64;
-  c.block.activation = "gelu";
+  c.block.activation = Activation::kGelu;
   c.block.eps = 1e-12;
   return c;
 }
@@ -355,7 +357,7 @@ TEST(Parallel, NonFiniteStepsAreSkippedThenStop) {
 class SyntheticBert : public SampleSource {
  public:
   int64_t size() const override { return 1 << 20; }
-  int64_t sample_length() const override { return 4 * 12 + 1; }
+  int64_t sample_length() const override { return row_.length(); }
   void Get(int64_t i, int64_t* out) const override {
     uint64_t h = 0xD1B54A32D192ED03ULL * (i + 3);
     auto next = [&] {
@@ -363,16 +365,19 @@ class SyntheticBert : public SampleSource {
       h *= 0x9E3779B97F4A7C15ULL;
       return h >> 33;
     };
-    const int64_t s = 12, real = 8 + static_cast<int64_t>(next() % 5);
+    const int64_t s = row_.seq, real = 8 + static_cast<int64_t>(next() % 5);
     for (int64_t k = 0; k < s; ++k) {
-      out[k] = k < real ? static_cast<int64_t>(next() % 250) : 0;
-      out[s + k] = k < real && k >= real / 2 ? 1 : 0;
-      out[2 * s + k] = k < real ? 0 : 1;
-      out[3 * s + k] = -100;
+      out[row_.ids() + k] = k < real ? static_cast<int64_t>(next() % 250) : 0;
+      out[row_.types() + k] = k < real && k >= real / 2 ? 1 : 0;
+      out[row_.padding() + k] = k < real ? 0 : 1;
+      out[row_.labels() + k] = -100;
     }
-    for (int64_t k : {1, 4, 6}) out[3 * s + k] = static_cast<int64_t>(next() % 250);
-    out[4 * s] = static_cast<int64_t>(next() % 2);
+    for (int64_t k : {1, 4, 6}) out[row_.labels() + k] = static_cast<int64_t>(next() % 250);
+    out[row_.sop()] = static_cast<int64_t>(next() % 2);
   }
+
+ private:
+  BertRow row_{12};
 };
 
 TEST(Parallel, BertDpEqualsSerial) {

@@ -105,7 +105,8 @@ Pass RunPass(torch::Device device, bool bf16) {
   {
     AutocastScope amp(device.type(), bf16);
     p.logits = model->FullLogits(samples.narrow(1, 0, 20), rng).detach().cpu();
-    loss = model->Loss(samples, rng);
+    GptBatch b = GptBatch::FromRows(samples);
+    loss = model->Loss(b.tokens, b.labels, rng);
   }
   EXPECT_EQ(loss.scalar_type(), torch::kFloat);  // the cross entropy works in fp32
   loss.backward();

@@ -17,7 +17,7 @@ for round in 1 2 3; do
 done
 echo "== 1b. BERT (same sizes): braid vs plain PyTorch, 2 threads =="
 for round in 1 2 3; do
-  build/bin/bench_gpt --bert 1 --threads 2 --steps 20 | sed -n 2p
+  build/bin/bench_gpt --recipe bert --threads 2 --steps 20 | sed -n 2p
   /usr/bin/python3 tools/bench/bert_pytorch_loop.py --threads 2 --steps 20
 done
 echo "== 1c. GPT in bf16 autocast on this CPU: braid vs plain PyTorch, 2 threads =="

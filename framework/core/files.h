@@ -1,0 +1,26 @@
+// Writing outputs without destroying anything a user has (docs/architecture.md, "Outputs"):
+// every tool writes to a temporary sibling and renames it into place when complete, refuses an
+// output that is one of its inputs (or inside one, or holding one), and refuses a non-empty
+// output directory unless told to replace it.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace braid {
+
+// Checks an output path before anything is read or written: it is none of `inputs`, not inside
+// one and holds none; when it exists it is a directory (want_dir) or a file, and a non-empty
+// directory only with `force` (then replaced whole). `flag` names the option in messages.
+absl::Status CheckOutputPath(const std::string& output, const std::vector<std::string>& inputs,
+                             bool want_dir, bool force, const std::string& flag = "--output");
+
+// A fresh temporary sibling of `path` (".tmp_<name>.<pid>"), not yet created.
+std::string TemporarySibling(const std::string& path);
+
+// Moves the complete directory (or file) `tmp` to `path`, replacing what is there: the old one
+// is renamed aside first and removed only after the new one is in place.
+absl::Status ReplaceWith(const std::string& tmp, const std::string& path);
+
+}  // namespace braid

@@ -1,0 +1,91 @@
+// When a run saves, resumes and stops (see checkpoint_policy.h).
+#include "framework/train/checkpoint_policy.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/str_format.h"
+#include "framework/core/log.h"
+#include "framework/core/status.h"
+#include "framework/train/step.h"
+
+namespace braid {
+namespace {
+namespace fs = std::filesystem;
+
+std::atomic<int> g_stop_signal{0};
+void OnStopSignal(int sig) { g_stop_signal.store(sig); }
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+void InstallStopSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+CheckpointPolicy::CheckpointPolicy(const CheckpointTarget& target, bool enabled)
+    : target_(target), enabled_(enabled) {
+  const Config& c = *target.config;
+  root_ = c.checkpoint.dir.empty() ? (fs::path(c.logging.run_dir) / "checkpoints").string()
+                                   : c.checkpoint.dir;
+}
+
+absl::StatusOr<TrainState> CheckpointPolicy::Resume(const std::string& explicit_dir) {
+  const Config& c = *target_.config;
+  std::string dir = explicit_dir;
+  if (dir.empty() && c.checkpoint.resume && enabled_) {
+    auto latest = LatestCheckpoint(root_);
+    if (latest.ok()) dir = *latest;
+  }
+  if (dir.empty()) return TrainState{};
+  BRAID_ASSIGN_OR_RETURN(TrainState state, LoadCheckpoint(dir, target_));
+  BLOG(INFO, "ckpt") << absl::StrFormat("resumed from %s: step %d, %d samples consumed", dir,
+                                        state.step, state.consumed_samples);
+  if (state.step >= c.train.train_steps) {
+    BLOG(WARNING, "train") << absl::StrFormat(
+        "the checkpoint is at step %d and train.train_steps is %d: nothing to train. HINT: raise "
+        "train.train_steps, or start fresh with another run dir.",
+        state.step, c.train.train_steps);
+  }
+  return state;
+}
+
+absl::StatusOr<StopReason> CheckpointPolicy::AfterStep(const TrainState& state) {
+  const Config& c = *target_.config;
+  const ParallelLayout& layout = *target_.layout;
+  const int64_t step = state.step;
+  const bool last = step == c.train.train_steps;
+  // A stop signal on any rank stops every rank at this same step boundary.
+  StopReason stop = StopReason::kNone;
+  if (!last &&
+      AllReduceScalar(*layout.world, g_stop_signal.load() != 0 ? 1.0 : 0.0, ReduceOp::kMax) > 0) {
+    BLOG(WARNING, "train") << absl::StrFormat(
+        "stop signal received: saving at step %d and stopping (exit code %d; rerun to resume)",
+        step, kPreemptedExitCode);
+    stop = StopReason::kSignal;
+  } else if (c.train.exit_interval > 0 && step % c.train.exit_interval == 0 && !last) {
+    BLOG(INFO, "train") << "train.exit_interval: stopping after step " << step;
+    stop = StopReason::kExitInterval;
+  }
+  const bool periodic = c.checkpoint.save_interval > 0 && step % c.checkpoint.save_interval == 0;
+  if (enabled_ && (periodic || last || stop != StopReason::kNone)) {
+    const double t0 = Now();
+    BRAID_RETURN_IF_ERROR(SaveCheckpoint(root_, target_, state, c.checkpoint.keep_last));
+    BLOG(INFO, "ckpt") << absl::StrFormat("saved step %d to %s/step_%08d in %.2f s", step, root_,
+                                          step, Now() - t0);
+  }
+  return stop;
+}
+
+}  // namespace braid

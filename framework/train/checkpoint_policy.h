@@ -1,0 +1,44 @@
+// When a run saves, resumes and stops (checkpoints themselves: checkpoint.h).
+//   - Resume: from an explicit step directory (pretrain --resume), else from
+//     <checkpoint dir>/latest when checkpoint.resume is on.
+//   - Save after a step when it is a multiple of checkpoint.save_interval, the last step, a
+//     multiple of train.exit_interval (then stop), or when a stop signal reached any rank.
+//   - Signals: SIGUSR1 or SIGTERM on any rank stop every rank at the same step boundary (a max
+//     all-reduce of the flag each step), after a checkpoint of that step.
+#pragma once
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "framework/core/config.h"
+#include "framework/train/checkpoint.h"
+
+namespace braid {
+
+// Exit code of a run stopped by a signal after saving (EX_TEMPFAIL): rerun to resume.
+inline constexpr int kPreemptedExitCode = 75;
+
+// Installs handlers for SIGUSR1 and SIGTERM that ask the trainer to stop at the next step
+// boundary (mpirun forwards SIGUSR1 and SIGTERM to the ranks; Slurm: --signal=B:USR1@120).
+void InstallStopSignalHandlers();
+
+enum class StopReason { kNone, kSignal, kExitInterval };
+
+class CheckpointPolicy {
+ public:
+  // `enabled` false: never saves or resumes (benchmarks and tests that only train).
+  CheckpointPolicy(const CheckpointTarget& target, bool enabled);
+  // Where <checkpoint dir> is: checkpoint.dir, or <run_dir>/checkpoints.
+  const std::string& root() const { return root_; }
+  // Loads `explicit_dir` when given, else latest (checkpoint.resume); a fresh state otherwise.
+  absl::StatusOr<TrainState> Resume(const std::string& explicit_dir);
+  // After a completed step (state.step is its 1-based number): saves when due; says whether to
+  // stop. Collective over the world (the signal vote and the save).
+  absl::StatusOr<StopReason> AfterStep(const TrainState& state);
+
+ private:
+  CheckpointTarget target_;
+  bool enabled_;
+  std::string root_;
+};
+
+}  // namespace braid

@@ -1,0 +1,31 @@
+// Evaluation on the validation split: the mean loss over train.eval_steps global batches, read
+// from the start of the split every time through the same Loader and sampler as training (so it
+// is the same at every DP size), in eval mode, without gradients, averaged over DP. Runs every
+// train.eval_interval steps and after the last one.
+#pragma once
+#include <memory>
+
+#include "framework/core/config.h"
+#include "framework/dist/layout.h"
+#include "framework/train/task.h"
+
+namespace braid {
+
+class Evaluator {
+ public:
+  Evaluator(std::shared_ptr<const SampleSource> valid, const Config& config,
+            const DerivedSizes& sizes, const ParallelLayout& layout, torch::Device device);
+  // Whether an evaluation follows step `step` (1-based).
+  bool Due(int64_t step) const;
+  // The mean validation loss; NaN without a validation split or with train.eval_steps = 0.
+  double Run(TrainTask& task, TpRng& rng);
+
+ private:
+  std::shared_ptr<const SampleSource> valid_;
+  const Config& config_;
+  const DerivedSizes& sizes_;
+  const ParallelLayout& layout_;
+  torch::Device device_;
+};
+
+}  // namespace braid

@@ -1,0 +1,114 @@
+// One optimizer step (see step.h).
+#include "framework/train/step.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "framework/core/check.h"
+#include "framework/core/log.h"
+#include "framework/parallel/layers.h"
+#include "framework/train/device.h"
+
+namespace braid {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+double AllReduceScalar(Communicator& comm, double v, ReduceOp op) {
+  torch::Tensor t = torch::full({1}, v, torch::kDouble);
+  BRAID_CHECK_OK(comm.AllReduce(t, op));
+  return t.item<double>();
+}
+
+TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& sizes,
+                     const ParallelLayout& layout, torch::Device device)
+    : task_(task),
+      tc_(config.train),
+      accumulation_(sizes.accumulation_steps),
+      layout_(layout),
+      device_(device),
+      bf16_(config.train.precision == "bf16") {
+  torch::nn::Module& model = task.model();
+  std::map<std::string, TpParam> layouts = CollectTpParams(model);
+  std::vector<bool> decay;
+  for (const auto& p : model.named_parameters()) {
+    params_.push_back(p.value());
+    split_.push_back(layouts[p.key()].axis >= 0);
+    decay.push_back(p.value().dim() >= 2);  // no weight decay on biases and norm weights
+    local_numel_ += p.value().numel();
+  }
+  reducer_ = std::make_unique<GradReducer>(params_, layout.dp, config.parallel.grad_bucket_mb);
+  optimizer_ = std::make_unique<AdamW>(
+      params_, decay,
+      AdamW::Options{tc_.adam_beta1, tc_.adam_beta2, tc_.adam_eps, tc_.weight_decay});
+}
+
+// Global L2 norm of the gradients. DP ranks hold identical (averaged) gradients already. The
+// squared norms are summed on the device and read once (one host sync per step on a GPU).
+double TrainStep::GradNorm() const {
+  std::vector<torch::Tensor> norms;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].grad().defined()) continue;
+    if (!split_[i] && layout_.tp_rank != 0) continue;
+    norms.push_back(params_[i].grad().norm().to(torch::kDouble));  // vectorised, no copy
+  }
+  double sq = norms.empty() ? 0.0 : torch::stack(norms).square().sum().item<double>();
+  if (layout_.tp_size > 1) sq = AllReduceScalar(*layout_.tp, sq, ReduceOp::kSum);
+  return std::sqrt(sq);
+}
+
+absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double lr, TpRng& rng) {
+  StepResult r;
+  const double start = Now();
+  reducer_->ZeroGrad();
+  double loss_sum = 0;
+  for (int64_t m = 0; m < accumulation_; ++m) {
+    Batch batch = ToBatch(loader.Next(), device_);
+    if (m + 1 == accumulation_) reducer_->PrepareForLastBackward();
+    torch::Tensor loss;
+    {
+      AutocastScope amp(device_.type(), bf16_);  // forward only; backward in the saved dtypes
+      loss = task_.Loss(batch, rng, &r.metrics);
+    }
+    (loss / static_cast<double>(accumulation_)).backward();
+    loss_sum += loss.item<double>();
+  }
+  for (auto& [k, v] : r.metrics) v /= static_cast<double>(accumulation_);
+  r.comm_wait = reducer_->Finish();
+  r.loss = AllReduceScalar(*layout_.dp, loss_sum / accumulation_, ReduceOp::kAvg);
+  r.grad_norm = GradNorm();
+  if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
+    r.skipped = true;
+    ++bad_in_a_row_;
+    BLOG(WARNING, "train") << absl::StrFormat(
+        "step %d: loss %g, grad norm %g: not finite, step skipped (%d in a row)", step, r.loss,
+        r.grad_norm, bad_in_a_row_);
+    if (bad_in_a_row_ >= tc_.max_bad_steps) {
+      return absl::AbortedError(absl::StrFormat(
+          "step %d: %d steps in a row had a NaN/Inf loss or gradient norm; stopping. HINT: "
+          "lower train.lr, raise lr_warmup_steps, or check the data.",
+          step, bad_in_a_row_));
+    }
+    r.seconds = Now() - start;
+    return r;
+  }
+  bad_in_a_row_ = 0;
+  if (tc_.clip_grad > 0 && r.grad_norm > tc_.clip_grad) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> grads;
+    for (auto& p : params_)
+      if (p.grad().defined()) grads.push_back(p.grad());
+    // One multi-tensor launch on a GPU, not one per parameter.
+    at::_foreach_mul_(grads, tc_.clip_grad / (r.grad_norm + 1e-6));
+  }
+  optimizer_->Step(lr);
+  r.seconds = Now() - start;
+  return r;
+}
+
+}  // namespace braid

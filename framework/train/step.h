@@ -1,0 +1,65 @@
+// One optimizer step of the training loop: the step's micro-batches (forward under autocast,
+// backward), the DP gradient reduction overlapped with the last backward (GradReducer), the
+// global gradient norm (TP-split parameters counted on every TP rank, replicated ones once), the
+// NaN/Inf guard (a non-finite loss or norm skips the update on every rank; train.max_bad_steps in
+// a row stop the run), clipping to train.clip_grad, and AdamW.
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/core/config.h"
+#include "framework/data/loader.h"
+#include "framework/dist/layout.h"
+#include "framework/parallel/grad_reducer.h"
+#include "framework/train/optimizer.h"
+#include "framework/train/task.h"
+
+namespace braid {
+
+struct StepResult {
+  double loss = 0;                        // mean over micro-batches and DP
+  double grad_norm = 0;                   // before clipping
+  bool skipped = false;                   // not finite: no update
+  double seconds = 0;                     // wall time: data, compute, communication, optimizer
+  double comm_wait = 0;                   // of which waiting for the DP reduction
+  std::map<std::string, double> metrics;  // the task's, averaged over micro-batches (this rank)
+};
+
+class TrainStep {
+ public:
+  TrainStep(TrainTask& task, const Config& config, const DerivedSizes& sizes,
+            const ParallelLayout& layout, torch::Device device);
+  // Runs one step at learning rate `lr`; an error once train.max_bad_steps steps in a row were
+  // not finite (`step` is the 1-based number of this step, for the message).
+  absl::StatusOr<StepResult> Run(int64_t step, Loader& loader, double lr, TpRng& rng);
+
+  AdamW& optimizer() { return *optimizer_; }
+  int64_t local_parameters() const { return local_numel_; }
+  int num_buckets() const { return reducer_->num_buckets(); }
+
+ private:
+  double GradNorm() const;
+
+  TrainTask& task_;
+  const TrainConfig& tc_;
+  const int64_t accumulation_;
+  const ParallelLayout& layout_;
+  const torch::Device device_;
+  const bool bf16_;
+  std::vector<torch::Tensor> params_;
+  std::vector<bool> split_;  // TP-split (counted on every TP rank in the norm)
+  int64_t local_numel_ = 0;
+  std::unique_ptr<GradReducer> reducer_;
+  std::unique_ptr<AdamW> optimizer_;
+  int64_t bad_in_a_row_ = 0;
+};
+
+// A one-value all-reduce of `v` over `comm`.
+double AllReduceScalar(Communicator& comm, double v, ReduceOp op);
+
+}  // namespace braid

@@ -1,0 +1,156 @@
+// BERT's Hugging Face layout: BertForPreTraining (docs/formats.md, "Hugging Face name maps"). Our
+// fused QKV is query, key and value stacked along the output rows; the MLM decoder is tied to the
+// word embeddings (cls.predictions.decoder.weight is written only when untied); the pooler and
+// sentence-order head exist only with model.binary_head.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/status.h"
+#include "framework/core/strings.h"
+#include "recipes/bert/bert_family.h"
+
+namespace braid {
+namespace {
+
+// Our activation names and BERT's hidden_act.
+constexpr std::pair<const char*, const char*> kActivations[] = {
+    {"gelu", "gelu"}, {"gelu_tanh", "gelu_new"}, {"relu", "relu"}};
+
+class BertHf : public HfLayout {
+ public:
+  std::string model_type() const override { return "bert"; }
+  std::string architecture(const Config&) const override { return "BertForPreTraining"; }
+
+  std::vector<HfTensor> Names(const Config& c) const override {
+    std::vector<HfTensor> m = {
+        {"word_embeddings.weight", {"bert.embeddings.word_embeddings.weight"}},
+        {"position_embeddings", {"bert.embeddings.position_embeddings.weight"}},
+        {"token_type_embeddings", {"bert.embeddings.token_type_embeddings.weight"}},
+        {"embeddings_ln.weight", {"bert.embeddings.LayerNorm.weight"}},
+        {"embeddings_ln.bias", {"bert.embeddings.LayerNorm.bias"}},
+        {"lm_dense.weight", {"cls.predictions.transform.dense.weight"}},
+        {"lm_dense.bias", {"cls.predictions.transform.dense.bias"}},
+        {"lm_ln.weight", {"cls.predictions.transform.LayerNorm.weight"}},
+        {"lm_ln.bias", {"cls.predictions.transform.LayerNorm.bias"}},
+        {"lm_bias", {"cls.predictions.bias"}},
+    };
+    if (!c.model.tie_embeddings) {
+      m.push_back({"lm_head.weight", {"cls.predictions.decoder.weight"}});
+    }
+    if (c.model.binary_head) {
+      m.push_back({"pooler.weight", {"bert.pooler.dense.weight"}});
+      m.push_back({"pooler.bias", {"bert.pooler.dense.bias"}});
+      m.push_back({"binary_head.weight", {"cls.seq_relationship.weight"}});
+      m.push_back({"binary_head.bias", {"cls.seq_relationship.bias"}});
+    }
+    for (int64_t i = 0; i < c.model.num_layers; ++i) {
+      const std::string o = absl::StrCat("layers.", i, ".");
+      const std::string h = absl::StrCat("bert.encoder.layer.", i, ".");
+      for (const char* wb : {"weight", "bias"}) {
+        m.push_back({o + "self_attention.qkv." + wb,
+                     {h + "attention.self.query." + wb, h + "attention.self.key." + wb,
+                      h + "attention.self.value." + wb}});
+        m.push_back({o + "self_attention.out." + wb, {h + "attention.output.dense." + wb}});
+        m.push_back({o + "ln_self." + wb, {h + "attention.output.LayerNorm." + wb}});
+        m.push_back({o + "mlp.fc1." + wb, {h + "intermediate.dense." + wb}});
+        m.push_back({o + "mlp.fc2." + wb, {h + "output.dense." + wb}});
+        m.push_back({o + "ln_mlp." + wb, {h + "output.LayerNorm." + wb}});
+      }
+    }
+    return m;
+  }
+
+  absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
+                                         const std::string& torch_dtype) const override {
+    const char* act = nullptr;
+    for (const auto& [ours, theirs] : kActivations)
+      if (c.model.activation == ours) act = theirs;
+    if (act == nullptr || c.model.norm != "layernorm") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "BERT's layout has LayerNorm and an ungated MLP; this model has model.norm: ",
+          c.model.norm, ", model.activation: ", c.model.activation, "."));
+    }
+    return absl::StrFormat(
+        "{\n  \"architectures\": [\"BertForPreTraining\"],\n  \"model_type\": \"bert\",\n"
+        "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+        "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+        "  \"hidden_act\": \"%s\",\n  \"hidden_dropout_prob\": %s,\n"
+        "  \"attention_probs_dropout_prob\": %s,\n  \"max_position_embeddings\": %d,\n"
+        "  \"type_vocab_size\": %d,\n  \"initializer_range\": %s,\n  \"layer_norm_eps\": %s,\n"
+        "  \"pad_token_id\": 0,\n  \"position_embedding_type\": \"absolute\",\n"
+        "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
+        vocab, c.model.hidden_size, c.model.num_layers, c.model.num_attention_heads,
+        FfnHiddenSize(c.model), act, ShortestDouble(c.model.hidden_dropout),
+        ShortestDouble(c.model.attention_dropout), c.model.max_position_embeddings,
+        c.model.num_tokentypes, ShortestDouble(c.model.init_std),
+        ShortestDouble(c.model.layernorm_epsilon), c.model.tie_embeddings ? "true" : "false",
+        torch_dtype);
+  }
+
+  absl::StatusOr<std::vector<std::string>> ImportOverrides(
+      const JsonValue& hf, const std::set<std::string>& names) const override {
+    std::vector<std::string> sets;
+    for (const auto& [key, ours] :
+         {std::pair<const char*, const char*>{"num_hidden_layers", "num_layers"},
+          {"hidden_size", "hidden_size"},
+          {"num_attention_heads", "num_attention_heads"},
+          {"intermediate_size", "ffn_hidden_size"},
+          {"vocab_size", "vocab_size"},
+          {"max_position_embeddings", "max_position_embeddings"}}) {
+      BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
+      sets.push_back(absl::StrCat("model.", ours, "=", v));
+    }
+    if (const JsonValue* t = hf.Find("type_vocab_size"); t != nullptr && t->IsInteger()) {
+      sets.push_back(absl::StrCat("model.num_tokentypes=", t->AsInt()));
+    }
+    if (const JsonValue* eps = hf.Find("layer_norm_eps")) {
+      sets.push_back("model.layernorm_epsilon=" + eps->text);
+    }
+    if (const JsonValue* p = hf.Find("position_embedding_type");
+        p != nullptr && p->text != "absolute") {
+      return absl::InvalidArgumentError(absl::StrCat("config.json: position_embedding_type '",
+                                                     p->text,
+                                                     "': braid's BERT has absolute "
+                                                     "positions only."));
+    }
+    std::string act = "gelu";
+    if (const JsonValue* a = hf.Find("hidden_act")) act = a->text;
+    const char* ours = nullptr;
+    for (const auto& [o, theirs] : kActivations)
+      if (act == theirs) ours = o;
+    if (ours == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config.json: hidden_act '", act, "' is not one braid has (gelu, gelu_new, relu)."));
+    }
+    sets.push_back(absl::StrCat("model.activation=", ours));
+    sets.push_back("model.norm=layernorm");
+    sets.push_back(absl::StrCat("model.binary_head=",
+                                names.count("cls.seq_relationship.weight") ? "true" : "false"));
+    bool tied = true;
+    if (const JsonValue* t = hf.Find("tie_word_embeddings");
+        t != nullptr && t->kind == JsonValue::Kind::kBool) {
+      tied = t->boolean;
+    }
+    if (!tied && names.count("cls.predictions.decoder.weight") == 0) {
+      return absl::InvalidArgumentError(
+          "config.json says tie_word_embeddings: false, but the files have no "
+          "cls.predictions.decoder.weight.");
+    }
+    sets.push_back(absl::StrCat("model.tie_embeddings=", tied ? "true" : "false"));
+    return sets;
+  }
+
+  bool Ignorable(const std::string& n) const override {
+    // A buffer, and the decoder tied to the word embeddings (its bias is cls.predictions.bias).
+    return n == "bert.embeddings.position_ids" || n == "cls.predictions.decoder.weight" ||
+           n == "cls.predictions.decoder.bias";
+  }
+};
+
+}  // namespace
+
+const HfLayout& BertHfLayout() {
+  static const BertHf kLayout;
+  return kLayout;
+}
+
+}  // namespace braid

@@ -1,0 +1,61 @@
+// Defaults and helpers shared by the families (see family.h).
+#include "recipes/family.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/status.h"
+
+namespace braid {
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& c) {
+  TokenizerOptions to{c.data.tokenizer, c.data.vocab_file, c.data.merges_file, c.data.lowercase};
+  return MakeTokenizer(to);
+}
+
+absl::StatusOr<int64_t> Family::VocabSize(const Config& c) const {
+  int64_t vocab = c.model.vocab_size;
+  if (!c.data.vocab_file.empty()) {
+    BRAID_ASSIGN_OR_RETURN(auto tok, TokenizerOf(c));
+    if (vocab > 0 && vocab != tok->VocabSize()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%smodel.vocab_size: %d, but the tokenizer %s has %d entries. HINT: drop "
+                          "model.vocab_size (it then comes from the tokenizer) or fix it.",
+                          c.Where("model.vocab_size"), vocab, c.data.vocab_file, tok->VocabSize()));
+    }
+    vocab = tok->VocabSize();
+  }
+  if (vocab <= 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the %s recipe needs the vocabulary size: set data.vocab_file (the tokenizer) or "
+        "model.vocab_size.",
+        name()));
+  }
+  return vocab;
+}
+
+absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key) {
+  const JsonValue* v = hf.Find(key);
+  if (v == nullptr || !v->IsInteger() || v->AsInt() <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("config.json: '%s' is %s; a positive integer is needed.", key,
+                        v == nullptr ? "missing" : absl::StrCat("'", v->text, "'")));
+  }
+  return v->AsInt();
+}
+
+absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes& sizes) {
+  BlockConfig b;
+  b.hidden = c.model.hidden_size;
+  b.heads = c.model.num_attention_heads;
+  b.ffn = sizes.ffn_hidden_size;
+  BRAID_ASSIGN_OR_RETURN(b.activation, ParseActivation(c.model.activation));
+  BRAID_ASSIGN_OR_RETURN(b.norm, ParseNorm(c.model.norm));
+  b.eps = c.model.layernorm_epsilon;
+  b.hidden_dropout = c.model.hidden_dropout;
+  b.attention_dropout = c.model.attention_dropout;
+  b.init_std = c.model.init_std;
+  b.output_init_std = c.model.init_std;
+  return b;
+}
+
+}  // namespace braid

@@ -1,0 +1,128 @@
+// A model family, whole: everything pretrain, generate, convert_checkpoint and the benchmarks need
+// to know of it. One object per family, in its own folder recipes/<family>/, registered by one
+// line in recipes/registry.cc; nothing outside recipes/ names a family (docs/architecture.md,
+// "Adding a family").
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/core/config.h"
+#include "framework/core/json.h"
+#include "framework/data/tokenizer.h"
+#include "framework/dist/layout.h"
+#include "framework/nn/blocks.h"
+#include "framework/train/task.h"
+
+namespace braid {
+
+// What a family's builders get: the resolved config (sizes derived once, ResolveRun), its sizes
+// and the parallel layout.
+struct RunContext {
+  const Config& config;
+  const DerivedSizes& sizes;
+  const ParallelLayout& layout;
+  int local_rank = 0;  // the node's index builder when 0
+};
+
+// A family's training and validation samples, and lines for the start of the log.
+struct FamilyData {
+  std::shared_ptr<const SampleSource> train, valid;
+  std::vector<std::string> notes;
+};
+
+// One tensor of a Hugging Face layout (docs/formats.md, "Hugging Face name maps").
+struct HfTensor {
+  std::string ours;  // our parameter name (a checkpoint's "model/<ours>")
+  // Its Hugging Face name; several when ours is their concatenation along axis 0 (a fused QKV
+  // holds query, key and value).
+  std::vector<std::string> hf;
+  bool transpose = false;  // stored [in, out] there (GPT-2's Conv1D)
+};
+
+// A family's Hugging Face layout: convert_checkpoint export-hf and import-hf. The converter takes
+// every tensor's TP layout and shape from the model itself (Family::BuildModel on a communicator
+// of one), so a layout only names tensors and writes config.json.
+class HfLayout {
+ public:
+  virtual ~HfLayout() = default;
+  // config.json's model_type: import-hf picks the family by it.
+  virtual std::string model_type() const = 0;
+  // The architecture written to config.json (e.g. GPT2LMHeadModel).
+  virtual std::string architecture(const Config& c) const = 0;
+  // The name map of the model a config describes.
+  virtual std::vector<HfTensor> Names(const Config& c) const = 0;
+  // config.json for the model a config describes; `vocab_size` is the real vocabulary.
+  virtual absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab_size,
+                                                 const std::string& torch_dtype) const = 0;
+  // The --set overrides that turn a base recipe into the model a config.json describes (names:
+  // the tensors the files hold); an error naming a value we cannot represent.
+  virtual absl::StatusOr<std::vector<std::string>> ImportOverrides(
+      const JsonValue& hf, const std::set<std::string>& names) const = 0;
+  // Names Hugging Face files may carry that are no weight of ours (buffers, a tied copy).
+  virtual bool Ignorable(const std::string& hf_name) const { return false; }
+};
+
+// What `generate` needs of a family that can generate text.
+class Generator {
+ public:
+  virtual ~Generator() = default;
+  // Full-vocabulary logits [n, vocab] at every position of `ids` and the mean loss of predicting
+  // each next id (generate --logits).
+  virtual std::pair<torch::Tensor, double> Score(const std::vector<int64_t>& ids, TpRng& rng) = 0;
+  // Full-vocabulary logits [vocab] of the token after `prompt` followed by `generated`.
+  virtual torch::Tensor Next(const std::vector<int64_t>& prompt,
+                             const std::vector<int64_t>& generated, TpRng& rng) = 0;
+  // The id that ends a generation (-1: none).
+  virtual int64_t StopId(const Tokenizer& tok) const = 0;
+};
+
+class Family {
+ public:
+  virtual ~Family() = default;
+  // The config's `recipe:` value.
+  virtual std::string name() const = 0;
+  // One line for listings: what the family trains.
+  virtual std::string summary() const = 0;
+
+  // Config checks only this family makes, after the generic ones (config.h); errors name the
+  // key and where it was set.
+  virtual absl::Status Check(const Config& c) const { return absl::OkStatus(); }
+  // The real vocabulary size: the tokenizer's when data.vocab_file names one (model.vocab_size
+  // must then agree), else model.vocab_size.
+  virtual absl::StatusOr<int64_t> VocabSize(const Config& c) const;
+
+  // The model, sharded over env.tp, from the resolved config and sizes.
+  virtual absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
+                                                               const DerivedSizes& s) const = 0;
+  // The objective (loss, metrics, FLOPs) around a model BuildModel made.
+  virtual std::unique_ptr<TrainTask> MakeTask(std::shared_ptr<TpModule> model,
+                                              const RunContext& ctx) const = 0;
+  // The training and validation samples of the data section.
+  virtual absl::StatusOr<FamilyData> BuildData(const RunContext& ctx) const = 0;
+  // Random samples in this family's row layout (benchmarks): an endless stream.
+  virtual std::shared_ptr<SampleSource> SyntheticData(const RunContext& ctx) const = 0;
+
+  // The Hugging Face layout; null when the family has none.
+  virtual const HfLayout* hf() const { return nullptr; }
+  // Text generation; null when the family cannot generate.
+  virtual std::unique_ptr<Generator> MakeGenerator(std::shared_ptr<TpModule> model) const {
+    return nullptr;
+  }
+};
+
+// The transformer block settings of the model section (hidden size, heads, FFN width,
+// activation, norm, eps, dropouts, init), shared by every family's builder.
+absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& config, const DerivedSizes& sizes);
+
+// A required positive integer of a Hugging Face config.json, or an error naming it.
+absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key);
+
+// The tokenizer the data section names.
+absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& config);
+
+}  // namespace braid

@@ -1,0 +1,166 @@
+// The GPT family (see gpt_family.h): a GptModel from the model section, GPT samples
+// (framework/data/gpt_data.h) from the data section, the next-token cross entropy as the
+// objective, GPT-2's Hugging Face layout, and generation.
+#include "recipes/gpt/gpt_family.h"
+
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "framework/core/status.h"
+#include "framework/data/gpt_data.h"
+#include "framework/data/indexed_dataset.h"
+#include "recipes/gpt/gpt_task.h"
+
+namespace braid {
+namespace {
+
+// Entropy (nats) of the token distribution of a dataset: the loss of a model that knows only
+// token frequencies; a trained model must go well below it.
+double UnigramEntropy(const IndexedDataset& d) {
+  std::vector<double> counts;
+  std::vector<int64_t> seq;
+  for (int64_t s = 0; s < d.num_sequences(); ++s) {
+    seq = d.Sequence(s);
+    for (int64_t t : seq) {
+      if (t >= static_cast<int64_t>(counts.size())) counts.resize(t + 1, 0);
+      counts[t] += 1;
+    }
+  }
+  double total = static_cast<double>(d.num_tokens()), h = 0;
+  for (double c : counts)
+    if (c > 0) h -= c / total * std::log(c / total);
+  return h;
+}
+
+// Random tokens, seq + 1 a sample (benchmarks).
+class RandomTokens : public SampleSource {
+ public:
+  RandomTokens(int64_t len, int64_t vocab) : len_(len), vocab_(vocab) {}
+  int64_t size() const override { return int64_t{1} << 40; }
+  int64_t sample_length() const override { return len_; }
+  void Get(int64_t i, int64_t* out) const override {
+    uint64_t h = 0x9E3779B97F4A7C15ULL * (i + 1);
+    for (int64_t k = 0; k < len_; ++k) {
+      h ^= h >> 29;
+      h *= 0xBF58476D1CE4E5B9ULL;
+      out[k] = static_cast<int64_t>((h >> 33) % vocab_);
+    }
+  }
+
+ private:
+  int64_t len_, vocab_;
+};
+
+class GptGenerator : public Generator {
+ public:
+  explicit GptGenerator(std::shared_ptr<GptModel> model) : model_(std::move(model)) {}
+  std::pair<torch::Tensor, double> Score(const std::vector<int64_t>& ids, TpRng& rng) override {
+    torch::Tensor t = torch::tensor(ids).unsqueeze(0);
+    torch::Tensor logits = model_->FullLogits(t, rng)[0];
+    const int64_t n = t.size(1);
+    double loss =
+        n > 1 ? model_->Loss(t.narrow(1, 0, n - 1), t.narrow(1, 1, n - 1), rng).item<double>()
+              : 0.0;
+    return {logits, loss};
+  }
+  torch::Tensor Next(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated,
+                     TpRng& rng) override {
+    std::vector<int64_t> ids = prompt;
+    ids.insert(ids.end(), generated.begin(), generated.end());
+    const int64_t start =
+        std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - model_->config().max_positions);
+    std::vector<int64_t> window(ids.begin() + start, ids.end());
+    return model_->FullLogits(torch::tensor(window).unsqueeze(0), rng)[0][-1];
+  }
+  int64_t StopId(const Tokenizer& tok) const override { return tok.special().eod; }
+
+ private:
+  std::shared_ptr<GptModel> model_;
+};
+
+class Gpt : public Family {
+ public:
+  std::string name() const override { return "gpt"; }
+  std::string summary() const override {
+    return "decoder-only causal LM (GPT-2; learned positions, tied or untied output)";
+  }
+
+  absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
+                                                       const DerivedSizes& s) const override {
+    BRAID_ASSIGN_OR_RETURN(GptConfig g, GptConfigFrom(c, s));
+    return std::static_pointer_cast<TpModule>(std::make_shared<GptModel>(env, g));
+  }
+
+  std::unique_ptr<TrainTask> MakeTask(std::shared_ptr<TpModule> model,
+                                      const RunContext& ctx) const override {
+    return std::make_unique<GptTask>(std::dynamic_pointer_cast<GptModel>(model),
+                                     ctx.config.model.seq_length);
+  }
+
+  absl::StatusOr<FamilyData> BuildData(const RunContext& ctx) const override {
+    const Config& c = ctx.config;
+    GptDataSpec spec;
+    spec.paths = c.data.paths;
+    spec.weights = c.data.weights;
+    spec.split = c.data.split;
+    spec.seq_length = c.model.seq_length;
+    spec.seed = static_cast<uint64_t>(c.seed);
+    spec.cache_dir = c.data.cache_dir;
+    spec.num_samples[0] = c.train.train_steps * ctx.sizes.global_batch_size;
+    spec.num_samples[1] = c.train.eval_steps * ctx.sizes.global_batch_size;
+    auto world = ctx.layout.world;
+    BRAID_ASSIGN_OR_RETURN(GptSplits splits, BuildGptSplits(spec, ctx.local_rank == 0,
+                                                            [world] { return world->Barrier(); }));
+    FamilyData data;
+    data.train = splits.split[0];
+    data.valid = splits.split[1];
+    data.notes.push_back(absl::StrFormat(
+        "GPT: %d layers, width %d, %d heads, vocabulary %d (padded to %d), sequence %d, %s output",
+        c.model.num_layers, c.model.hidden_size, c.model.num_attention_heads, ctx.sizes.vocab_size,
+        ctx.sizes.padded_vocab_size, c.model.seq_length,
+        c.model.tie_embeddings ? "tied" : "untied"));
+    if (ctx.layout.rank == 0 && !c.data.paths.empty()) {
+      BRAID_ASSIGN_OR_RETURN(auto first, IndexedDataset::Open(c.data.paths[0]));
+      data.notes.push_back(absl::StrFormat(
+          "unigram entropy of %s: %.4f nats (a model that beats token frequencies goes below it)",
+          c.data.paths[0], UnigramEntropy(*first)));
+    }
+    return data;
+  }
+
+  std::shared_ptr<SampleSource> SyntheticData(const RunContext& ctx) const override {
+    return std::make_shared<RandomTokens>(GptBatch::RowLength(ctx.config.model.seq_length),
+                                          ctx.sizes.vocab_size);
+  }
+
+  const HfLayout* hf() const override { return &GptHfLayout(); }
+
+  std::unique_ptr<Generator> MakeGenerator(std::shared_ptr<TpModule> model) const override {
+    return std::make_unique<GptGenerator>(std::dynamic_pointer_cast<GptModel>(model));
+  }
+};
+
+}  // namespace
+
+GptBatch GptBatch::FromRows(const torch::Tensor& rows) {
+  const int64_t seq = rows.size(1) - 1;
+  return GptBatch{rows.narrow(1, 0, seq), rows.narrow(1, 1, seq)};
+}
+
+absl::StatusOr<GptConfig> GptConfigFrom(const Config& c, const DerivedSizes& sizes) {
+  GptConfig g;
+  g.layers = c.model.num_layers;
+  g.max_positions = sizes.max_position_embeddings;
+  g.vocab_size = sizes.vocab_size;
+  g.padded_vocab = sizes.padded_vocab_size;
+  g.tie_embeddings = c.model.tie_embeddings;
+  BRAID_ASSIGN_OR_RETURN(g.block, BlockConfigFrom(c, sizes));
+  return g;
+}
+
+const Family& GptFamily() {
+  static const Gpt kGpt;
+  return kGpt;
+}
+
+}  // namespace braid

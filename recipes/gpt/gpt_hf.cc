@@ -1,0 +1,138 @@
+// GPT's Hugging Face layout: GPT2LMHeadModel (docs/formats.md, "Hugging Face name maps").
+// GPT-2's Conv1D stores weights [in, out], so every linear weight is transposed; the fused QKV is
+// c_attn as it is (columns q | k | v). Activations: gelu_tanh is "gelu_new", gelu and relu keep
+// their names. A gated MLP (geglu) has no GPT-2 equivalent in transformers: it is written as
+// "geglu" with c_fc holding [gate | up] along its output columns, which our importer and the
+// reference in tests/models/gpt2_reference.py read, and transformers' GPT2LMHeadModel does not.
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/status.h"
+#include "framework/core/strings.h"
+#include "recipes/gpt/gpt_family.h"
+
+namespace braid {
+namespace {
+
+// Our activation names and GPT-2's activation_function.
+constexpr std::pair<const char*, const char*> kActivations[] = {
+    {"gelu_tanh", "gelu_new"}, {"gelu", "gelu"}, {"relu", "relu"}, {"geglu", "geglu"}};
+
+class GptHf : public HfLayout {
+ public:
+  std::string model_type() const override { return "gpt2"; }
+  std::string architecture(const Config&) const override { return "GPT2LMHeadModel"; }
+
+  std::vector<HfTensor> Names(const Config& c) const override {
+    std::vector<HfTensor> m = {
+        {"wte.weight", {"transformer.wte.weight"}},
+        {"wpe", {"transformer.wpe.weight"}},
+        {"ln_f.weight", {"transformer.ln_f.weight"}},
+        {"ln_f.bias", {"transformer.ln_f.bias"}},
+    };
+    if (!c.model.tie_embeddings) m.push_back({"lm_head.weight", {"lm_head.weight"}});
+    for (int64_t i = 0; i < c.model.num_layers; ++i) {
+      const std::string o = absl::StrCat("h.", i, "."), h = absl::StrCat("transformer.h.", i, ".");
+      const std::pair<const char*, const char*> modules[] = {{"ln_self", "ln_1"},
+                                                             {"self_attention.qkv", "attn.c_attn"},
+                                                             {"self_attention.out", "attn.c_proj"},
+                                                             {"ln_mlp", "ln_2"},
+                                                             {"mlp.fc1", "mlp.c_fc"},
+                                                             {"mlp.fc2", "mlp.c_proj"}};
+      for (const auto& [ours, theirs] : modules) {
+        const bool linear = std::string(theirs).find("ln_") == std::string::npos;
+        m.push_back({o + ours + ".weight", {h + theirs + ".weight"}, linear});
+        m.push_back({o + ours + ".bias", {h + theirs + ".bias"}});
+      }
+    }
+    return m;
+  }
+
+  absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
+                                         const std::string& torch_dtype) const override {
+    if (c.model.norm != "layernorm") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "GPT-2's layout has LayerNorm only; this model has model.norm: ", c.model.norm, "."));
+    }
+    const char* act = nullptr;
+    for (const auto& [ours, theirs] : kActivations)
+      if (c.model.activation == ours) act = theirs;
+    const int64_t e = c.model.hidden_size, ffn = FfnHiddenSize(c.model);
+    const int64_t positions = c.model.max_position_embeddings;
+    const int64_t eod = vocab - 1;  // GPT-2: <|endoftext|> is the last id
+    return absl::StrFormat(
+        "{\n  \"architectures\": [\"GPT2LMHeadModel\"],\n  \"model_type\": \"gpt2\",\n"
+        "  \"vocab_size\": %d,\n  \"n_positions\": %d,\n  \"n_ctx\": %d,\n  \"n_embd\": %d,\n"
+        "  \"n_layer\": %d,\n  \"n_head\": %d,\n  \"n_inner\": %s,\n"
+        "  \"activation_function\": \"%s\",\n  \"layer_norm_epsilon\": %s,\n"
+        "  \"resid_pdrop\": %s,\n  \"embd_pdrop\": %s,\n  \"attn_pdrop\": %s,\n"
+        "  \"initializer_range\": %s,\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n"
+        "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
+        vocab, positions, positions, e, c.model.num_layers, c.model.num_attention_heads,
+        ffn == 4 * e ? std::string("null") : absl::StrCat(ffn), act,
+        ShortestDouble(c.model.layernorm_epsilon), ShortestDouble(c.model.hidden_dropout),
+        ShortestDouble(c.model.hidden_dropout), ShortestDouble(c.model.attention_dropout),
+        ShortestDouble(c.model.init_std), eod, eod, c.model.tie_embeddings ? "true" : "false",
+        torch_dtype);
+  }
+
+  absl::StatusOr<std::vector<std::string>> ImportOverrides(
+      const JsonValue& hf, const std::set<std::string>& names) const override {
+    std::vector<std::string> sets;
+    for (const auto& [key, ours] : {std::pair<const char*, const char*>{"n_layer", "num_layers"},
+                                    {"n_embd", "hidden_size"},
+                                    {"n_head", "num_attention_heads"},
+                                    {"vocab_size", "vocab_size"},
+                                    {"n_positions", "max_position_embeddings"}}) {
+      BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
+      sets.push_back(absl::StrCat("model.", ours, "=", v));
+    }
+    if (const JsonValue* inner = hf.Find("n_inner");
+        inner != nullptr && inner->kind == JsonValue::Kind::kNumber) {
+      sets.push_back(absl::StrCat("model.ffn_hidden_size=", inner->AsInt()));
+    }
+    if (const JsonValue* eps = hf.Find("layer_norm_epsilon")) {
+      sets.push_back("model.layernorm_epsilon=" + eps->text);
+    }
+    std::string act = "gelu_new";  // transformers' default for GPT-2
+    if (const JsonValue* a = hf.Find("activation_function")) act = a->text;
+    if (act == "gelu_pytorch_tanh") act = "gelu_new";  // the same function
+    const char* ours = nullptr;
+    for (const auto& [o, theirs] : kActivations)
+      if (act == theirs) ours = o;
+    if (ours == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config.json: activation_function '", act,
+                       "' is not one braid has (gelu_new, gelu_pytorch_tanh, gelu, relu, geglu)."));
+    }
+    sets.push_back(absl::StrCat("model.activation=", ours));
+    sets.push_back("model.norm=layernorm");
+    bool tied = true;
+    if (const JsonValue* t = hf.Find("tie_word_embeddings");
+        t != nullptr && t->kind == JsonValue::Kind::kBool) {
+      tied = t->boolean;
+    }
+    // An untied model must carry its output layer; a tied one may carry a copy (ignored).
+    if (!tied && names.count("lm_head.weight") == 0) {
+      return absl::InvalidArgumentError(
+          "config.json says tie_word_embeddings: false, but the files have no lm_head.weight.");
+    }
+    sets.push_back(absl::StrCat("model.tie_embeddings=", tied ? "true" : "false"));
+    return sets;
+  }
+
+  bool Ignorable(const std::string& n) const override {
+    // The causal-mask buffers old GPT-2 files carry, and the tied output's copy.
+    return absl::EndsWith(n, ".attn.bias") || absl::EndsWith(n, ".attn.masked_bias") ||
+           n == "lm_head.weight";
+  }
+};
+
+}  // namespace
+
+const HfLayout& GptHfLayout() {
+  static const GptHf kLayout;
+  return kLayout;
+}
+
+}  // namespace braid
