@@ -1,4 +1,4 @@
-// `preprocess_data`: plain text or JSON Lines -> Megatron `.bin`/`.idx` (FORMATS.md).
+// `preprocess_data`: plain text or JSON Lines -> Megatron `.bin`/`.idx` (docs/formats.md).
 //
 //   preprocess_data --input FILE|- --output-prefix PREFIX --tokenizer-type gpt2|wordpiece|
 //       sentencepiece --vocab-file FILE [--merges-file FILE] [--lowercase|--cased]

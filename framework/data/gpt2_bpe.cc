@@ -1,4 +1,4 @@
-// GPT-2 byte-level BPE (FORMATS.md "GPT-2 byte-level BPE"): the pre-tokenizer regex
+// GPT-2 byte-level BPE (docs/formats.md, "Tokenizers"): the pre-tokenizer regex
 //   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 // as a hand-written scanner with the same leftmost-first semantics, then each pre-token's bytes
 // mapped through bytes_to_unicode and merged by rank (lowest first, all non-overlapping

@@ -1,4 +1,4 @@
-// GPT samples over one indexed dataset (FORMATS.md "GPT samples", Megatron's GPTDataset):
+// GPT samples over one indexed dataset (docs/formats.md, "GPT samples"; Megatron's GPTDataset):
 // documents of a split are shuffled per epoch (seeded) and concatenated; sample i is the
 // seq_len + 1 tokens that start where sample i - 1 ended minus one (so tokens = x[:-1],
 // labels = x[1:]), crossing document boundaries; the samples are then visited in a seeded

@@ -1,5 +1,5 @@
 // Megatron's indexed dataset: `.idx` (index) + `.bin` (token arrays back to back), layout in
-// FORMATS.md. IndexedDatasetBuilder streams sequences to `.bin` and writes `.idx` at the end;
+// docs/formats.md. IndexedDatasetBuilder streams sequences to `.bin` and writes `.idx` at the end;
 // IndexedDataset memory-maps both and validates every size and offset on open, refusing a
 // corrupt or truncated pair with the file name and byte offset.
 #pragma once

@@ -1,4 +1,4 @@
-// BERT WordPiece, as google-research/bert's FullTokenizer does it (FORMATS.md "BERT WordPiece"):
+// BERT WordPiece, as google-research/bert's FullTokenizer does it (docs/formats.md, "Tokenizers"):
 // clean (drop NUL, U+FFFD, Cc/Cf except \t\n\r; whitespace -> space), pad CJK ideographs, split
 // on whitespace (Python's str.split, so U+2028/U+2029 too), for uncased models lowercase with
 // Python's str.lower() then NFD and drop Mn, split off punctuation, then greedy longest-match

@@ -1,4 +1,5 @@
-// safetensors files (FORMATS.md): u64 little-endian header length, a JSON header
+// safetensors files (docs/formats.md, "safetensors"): u64 little-endian header length, a JSON
+// header
 // {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}, then the
 // tensors back to back, little-endian, C order. Readable by Hugging Face and numpy; nothing in
 // it executes on load.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Our .bin/.idx against an independent reader/writer written from FORMATS.md in Python
+# Our .bin/.idx against an independent reader/writer written from docs/formats.md in Python
 # (tests/data/indexed_dataset_ref.py, numpy):
 #  1. preprocess_data writes a dataset; Python parses it, asserts the header bytes, and its tokens
 #     equal what `tokenize` gives for each document (+ EOD) -- for u16 (GPT-2) and for i32 (a

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent reader and writer of Megatron's indexed dataset, written from FORMATS.md with
+"""An independent reader and writer of Megatron's indexed dataset, written from docs/formats.md with
 numpy (Debian's python3-numpy), to check braid's C++ reader and writer against.
 
   read  PREFIX          -> JSON Lines {"document": d, "sequences": [[ids], ...]} on stdout, after

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""A BERT written here from the architecture (FORMATS.md "BERT": word + position + token-type
+"""A BERT written here from the architecture (docs/formats.md, "Hugging Face name maps": word + position + token-type
 embeddings with LayerNorm; post-LN layers of bidirectional attention with a padding mask and a
 GELU (erf) MLP; MLM head dense -> GELU -> LayerNorm -> decoder tied to the word embeddings + bias;
 pooler tanh(dense([CLS])) -> binary head), in plain PyTorch, loaded with the weights braid saved.
-Checks braid's MLM and binary logits (tests/models/bert_logits) within 1e-5 on the real tokens.
+Checks braid's MLM and binary logits (tests/models/bert_logits.cc) within 1e-5 on the real tokens.
 
 usage: bert_reference.py RUN_DIR LOGITS.json [LOGITS.json ...]
        bert_reference.py --hf HF_DIR RUN_DIR LOGITS.json   (weights from the Hugging Face

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""A GPT-2 written here from the architecture (FORMATS.md "GPT-2": pre-LN, learned positions,
-causal attention with scores / sqrt(head_dim), GELU tanh, final LayerNorm, output tied to the token
-embedding), in plain PyTorch (Debian's python3-torch), loaded with the weights braid saved. It
-checks braid's logits and loss (from `generate --logits`) within 1e-5.
+"""A GPT-2 written here from the architecture (docs/formats.md, "Hugging Face name maps": pre-LN,
+learned positions, causal attention with scores / sqrt(head_dim), GELU tanh, final LayerNorm,
+output tied to the token embedding), in plain PyTorch (Debian's python3-torch), loaded with the
+weights braid saved. It checks braid's logits and loss (from `generate --logits`) within 1e-5.
+Options braid adds: the MLP activation (gelu, relu, and geglu: c_fc's output columns are
+[gate | up], gelu(gate) * up) and an untied output layer (lm_head.weight).
 
 usage: gpt2_reference.py RUN_DIR LOGITS.json [LOGITS.json ...]
        gpt2_reference.py --hf HF_DIR LOGITS.json [...]   (weights exported by convert_checkpoint
@@ -55,6 +57,7 @@ def gpt2_logits(w, cfg, ids, vocab):
     heads = int(cfg["model.num_attention_heads"])
     layers = int(cfg["model.num_layers"])
     eps = float(cfg["model.layernorm_epsilon"])
+    act = cfg.get("model.activation", "gelu_tanh")
     d = e // heads
     s = len(ids)
     wte = w["wte.weight"][:vocab]
@@ -73,10 +76,21 @@ def gpt2_logits(w, cfg, ids, vocab):
         x = x + y @ w[p + "self_attention.out.weight"].T + w[p + "self_attention.out.bias"]
         m = ln(x, p + "ln_mlp")
         h = m @ w[p + "mlp.fc1.weight"].T + w[p + "mlp.fc1.bias"]
-        h = torch.nn.functional.gelu(h, approximate="tanh")
+        if act == "gelu_tanh":
+            h = torch.nn.functional.gelu(h, approximate="tanh")
+        elif act == "gelu":
+            h = torch.nn.functional.gelu(h)
+        elif act == "relu":
+            h = torch.relu(h)
+        elif act == "geglu":
+            gate, up = h.chunk(2, dim=-1)
+            h = torch.nn.functional.gelu(gate) * up
+        else:
+            raise SystemExit(f"unknown activation {act}")
         x = x + h @ w[p + "mlp.fc2.weight"].T + w[p + "mlp.fc2.bias"]
     x = ln(x, "ln_f")
-    return x @ wte.T
+    out = w["lm_head.weight"][:vocab] if "lm_head.weight" in w else wte  # untied / tied
+    return x @ out.T
 
 
 def from_hf(hf_dir):
@@ -84,9 +98,13 @@ def from_hf(hf_dir):
     hf = read_safetensors(f"{hf_dir}/model.safetensors")
     c = json.load(open(f"{hf_dir}/config.json"))
     assert c["model_type"] == "gpt2" and c["architectures"] == ["GPT2LMHeadModel"]
-    assert c["activation_function"] == "gelu_new"
+    acts = {"gelu_new": "gelu_tanh", "gelu": "gelu", "relu": "relu", "geglu": "geglu"}
     w = {"wte.weight": hf["transformer.wte.weight"], "wpe": hf["transformer.wpe.weight"],
          "ln_f.weight": hf["transformer.ln_f.weight"], "ln_f.bias": hf["transformer.ln_f.bias"]}
+    if not c.get("tie_word_embeddings", True):
+        w["lm_head.weight"] = hf["lm_head.weight"]
+    else:
+        assert "lm_head.weight" not in hf, "a tied model exported an lm_head"
     for i in range(c["n_layer"]):
         h, o = f"transformer.h.{i}.", f"h.{i}."
         for ours, theirs, conv in [("ln_self", "ln_1", False), ("self_attention.qkv", "attn.c_attn", True),
@@ -96,7 +114,8 @@ def from_hf(hf_dir):
             w[o + ours + ".weight"] = wt.T if conv else wt   # Conv1D stores [in, out]
             w[o + ours + ".bias"] = hf[h + theirs + ".bias"]
     cfg = {"model.hidden_size": c["n_embd"], "model.num_attention_heads": c["n_head"],
-           "model.num_layers": c["n_layer"], "model.layernorm_epsilon": c["layer_norm_epsilon"]}
+           "model.num_layers": c["n_layer"], "model.layernorm_epsilon": c["layer_norm_epsilon"],
+           "model.activation": acts[c["activation_function"]]}
     assert w["wte.weight"].shape[0] == c["vocab_size"], "vocabulary padding was not removed"
     return w, cfg
 

@@ -1,6 +1,6 @@
-// The compute kernels of framework/nn/kernels.h against LibTorch's own ops: values and gradients,
-// with the operand layouts the attention uses (4-D, a transposed right operand), in fp32 and
-// through the fallback (fp64).
+// The compute kernels of framework/kernels/kernels.h against LibTorch's own ops: values and
+// gradients, with the operand layouts the attention uses (4-D, a transposed right operand), in fp32
+// and through the fallback (fp64).
 #include <c10/core/CPUAllocator.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>

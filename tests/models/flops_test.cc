@@ -1,0 +1,65 @@
+// Training FLOPs per sample, from each layer's own dimensions, against closed forms:
+//  - GPT with a 4h MLP: Megatron's 72 s L h^2 (1 + s/(6h) + V/(12 L h)) per sample;
+//  - a gated MLP (geglu) adds its gate projection: 6 L s h f more;
+//  - an untied output layer costs what the tied one does (the same projection);
+//  - BERT: the same layers plus the MLM transform (6 s h^2) and pooler and binary head on [CLS].
+#include <gtest/gtest.h>
+
+#include "framework/dist/communicator.h"
+#include "framework/models/bert.h"
+#include "framework/models/gpt.h"
+
+namespace braid {
+namespace {
+
+constexpr int64_t kL = 3, kH = 64, kS = 48, kV = 500;
+
+GptConfig Gpt(Activation act, int64_t ffn, bool tied = true) {
+  GptConfig g;
+  g.layers = kL;
+  g.max_positions = kS;
+  g.vocab_size = kV;
+  g.padded_vocab = 512;
+  g.tie_embeddings = tied;
+  g.block.hidden = kH;
+  g.block.heads = 4;
+  g.block.ffn = ffn;
+  g.block.activation = act;
+  return g;
+}
+
+double Megatron(double s, double l, double h, double v) {
+  return 72.0 * s * l * h * h * (1 + s / (6 * h) + v / (12 * l * h));
+}
+
+TEST(Flops, GptEqualsMegatronsFormula) {
+  GptModel m(TpEnv{LocalCommunicator("tp"), 1}, Gpt(Activation::kGeluTanh, 4 * kH));
+  EXPECT_NEAR(m.FlopsPerSample(kS), Megatron(kS, kL, kH, kV), 1e-9 * Megatron(kS, kL, kH, kV));
+  GptModel untied(TpEnv{LocalCommunicator("tp"), 1}, Gpt(Activation::kGeluTanh, 4 * kH, false));
+  EXPECT_DOUBLE_EQ(untied.FlopsPerSample(kS), m.FlopsPerSample(kS));
+}
+
+TEST(Flops, GatedMlpCountsItsGate) {
+  const int64_t f = 96;
+  GptModel plain(TpEnv{LocalCommunicator("tp"), 1}, Gpt(Activation::kGelu, f));
+  GptModel gated(TpEnv{LocalCommunicator("tp"), 1}, Gpt(Activation::kGeglu, f));
+  EXPECT_NEAR(gated.FlopsPerSample(kS) - plain.FlopsPerSample(kS), 6.0 * kL * kS * kH * f, 1.0);
+}
+
+TEST(Flops, BertAddsItsHeads) {
+  BertConfig b;
+  b.layers = kL;
+  b.max_positions = kS;
+  b.vocab_size = kV;
+  b.padded_vocab = 512;
+  b.block.hidden = kH;
+  b.block.heads = 4;
+  b.block.ffn = 4 * kH;
+  b.block.activation = Activation::kGelu;
+  BertModel m(TpEnv{LocalCommunicator("tp"), 1}, b);
+  const double heads = 6.0 * kS * kH * kH + 6.0 * kH * kH + 6.0 * kH * 2;
+  EXPECT_NEAR(m.FlopsPerSample(kS), Megatron(kS, kL, kH, kV) + heads, 1.0);
+}
+
+}  // namespace
+}  // namespace braid
