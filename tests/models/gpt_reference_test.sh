@@ -10,6 +10,11 @@ source "$src/tests/lib/e2e.sh"
 "${mpi[@]}" -np 2 "$bin/pretrain" --recipe recipes/gpt/tiny.yaml \
   --set parallel.tensor_parallel_size=2 --set train.train_steps=8 --set train.eval_steps=1 \
   --set logging.run_dir="$tmp/run" > "$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; exit 1; }
+# The saved config holds the resolved sizes: the vocabulary from the tokenizer, padded for TP 2.
+grep -q "vocab_size: 8000 .*# derived" "$tmp/run/final/config.yaml" &&
+  grep -q "padded_vocab_size=8192" "$tmp/run/final/config.yaml" ||
+  { echo "FAIL: final/config.yaml lacks the resolved sizes"; cat "$tmp/run/final/config.yaml"; exit 1; }
+echo "ok   final/config.yaml records the resolved vocabulary (8000, padded to 8192 at TP 2)"
 ids="5,17,42,7,7,300,2048,12,1,99,7999,3"
 "$bin/generate" --run-dir "$tmp/run" --logits "$ids" > "$tmp/tp1.json"
 "${mpi[@]}" -np 2 "$bin/generate" --run-dir "$tmp/run" --logits "$ids" > "$tmp/tp2.json"
