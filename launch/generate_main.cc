@@ -10,14 +10,17 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "framework/core/config.h"
+#include "framework/core/flags.h"
 #include "framework/core/json.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
@@ -89,6 +92,11 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   if (!a.logits.empty()) {
     std::vector<int64_t> ids;
     for (absl::string_view s : absl::StrSplit(a.logits, ',', absl::SkipEmpty())) {
+      if (ids.size() >= static_cast<size_t>(run.sizes.max_position_embeddings)) {
+        return absl::InvalidArgumentError(absl::StrCat("--logits: more ids than the model's ",
+                                                       run.sizes.max_position_embeddings,
+                                                       " positions."));
+      }
       int64_t v;
       if (!absl::SimpleAtoi(s, &v) || v < 0 || v >= vocab) {
         return absl::InvalidArgumentError(
@@ -118,6 +126,12 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   }
   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, TokenizerOf(config));
   std::vector<int32_t> encoded = tok->Encode(a.prompt);
+  if (encoded.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--prompt '", a.prompt,
+                     "' is empty after tokenization: there is nothing to continue. "
+                     "HINT: give some text."));
+  }
   const std::vector<int64_t> prompt(encoded.begin(), encoded.end());
   std::vector<int64_t> generated;
   auto sampler = at::detail::createCPUGenerator(a.seed);  // same on every rank: same choices
@@ -149,41 +163,44 @@ absl::Status Run(const Runtime& rt, const Args& a) {
 }  // namespace
 }  // namespace braid
 
+ABSL_FLAG(std::string, run_dir, "", "a finished run: its final/model.safetensors and config.yaml");
+ABSL_FLAG(std::string, checkpoint, "", "a checkpoint step directory (instead of --run-dir)");
+ABSL_FLAG(std::string, prompt, "", "text to continue");
+ABSL_FLAG(std::string, logits, "",
+          "comma-separated token ids: print their logits and loss as JSON");
+ABSL_FLAG(int32_t, max_new_tokens, 40, "tokens to generate (0 or more)");
+ABSL_FLAG(double, temperature, 0.8, "sampling temperature (0: greedy)");
+ABSL_FLAG(int32_t, top_k, 0, "sample from the k most likely tokens (0: all)");
+ABSL_FLAG(uint64_t, seed, 1, "sampling seed (the same on every rank)");
+
 int main(int argc, char** argv) {
+  braid::CommandLine cl;
+  cl.main_file = __FILE__;
+  cl.usage = braid::kUsage;
+  braid::ParseCommandLineOrExit(argc, argv, cl);
   braid::Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string f = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    bool ok = v != nullptr;
-    if (f == "--run-dir" && ok)
-      a.run_dir = argv[++i];
-    else if (f == "--checkpoint" && ok)
-      a.checkpoint = argv[++i];
-    else if (f == "--prompt" && ok)
-      a.prompt = argv[++i];
-    else if (f == "--logits" && ok)
-      a.logits = argv[++i];
-    else if (f == "--max-new-tokens" && ok)
-      ok = absl::SimpleAtoi(argv[++i], &a.max_new);
-    else if (f == "--temperature" && ok)
-      ok = absl::SimpleAtod(argv[++i], &a.temperature);
-    else if (f == "--top-k" && ok)
-      ok = absl::SimpleAtoi(argv[++i], &a.top_k);
-    else if (f == "--seed" && ok)
-      ok = absl::SimpleAtoi(argv[++i], &a.seed);
-    else
-      ok = false;
-    if (!ok) {
-      std::fprintf(stderr, "generate: bad argument '%s'\n%s", f.c_str(), braid::kUsage);
-      return 2;
-    }
+  a.run_dir = absl::GetFlag(FLAGS_run_dir);
+  a.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  a.prompt = absl::GetFlag(FLAGS_prompt);
+  a.logits = absl::GetFlag(FLAGS_logits);
+  a.max_new = absl::GetFlag(FLAGS_max_new_tokens);
+  a.temperature = absl::GetFlag(FLAGS_temperature);
+  a.top_k = absl::GetFlag(FLAGS_top_k);
+  a.seed = absl::GetFlag(FLAGS_seed);
+  if (a.run_dir.empty() == a.checkpoint.empty()) {
+    braid::UsageError("give one of --run-dir and --checkpoint.");
   }
-  if ((a.run_dir.empty() && a.checkpoint.empty()) || (a.prompt.empty() && a.logits.empty())) {
-    std::fputs(braid::kUsage, stderr);
-    return 2;
+  if (a.prompt.empty() == a.logits.empty()) braid::UsageError("give one of --prompt and --logits.");
+  if (a.max_new < 0) braid::UsageError("--max-new-tokens must not be negative.");
+  if (a.top_k < 0) braid::UsageError("--top-k must not be negative (0: no limit).");
+  if (!std::isfinite(a.temperature) || a.temperature < 0) {
+    braid::UsageError("--temperature must be a finite number, 0 (greedy) or more.");
   }
   auto rt = braid::Runtime::Init(&argc, &argv);
-  if (!rt.ok()) return 2;
+  if (!rt.ok()) {
+    std::fprintf(stderr, "generate: %s\n", std::string(rt.status().message()).c_str());
+    return 1;
+  }
   absl::Status s = braid::Run(**rt, a);
   if (!s.ok()) {
     BLOG(ERROR, "generate") << s.message();

@@ -1,27 +1,37 @@
 // `pretrain`: the training entry point, one process per rank under mpirun or Slurm.
 //   pretrain --recipe FILE [--set section.key=value]... [--print-config] [--run-dir DIR]
-//            [--resume STEP_DIR]   (without it: continue from <checkpoint dir>/latest if present,
-//                                  unless checkpoint.resume=false)
-//   pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]] [--comm-timeout
-//   S]
+//            [--resume STEP_DIR] [--status-file FILE]
+//     (without --resume: continue from <checkpoint dir>/latest if present, unless
+//     checkpoint.resume=false)
+//   pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]]
+//            [--comm-timeout S]
+// Rank 0 records how the run ended in --status-file (default <run_dir>/status): "running",
+// "completed step N", "preempted step N" (a stop signal; a checkpoint of step N was saved; rerun
+// to resume), or "failed: <message>". The Slurm templates requeue on "preempted", whatever exit
+// code mpirun reports.
 // --self-check runs every collective on the world and on a TP x DP layout against closed forms.
 // --fail-rank R makes rank R fail on purpose, to test that one failing rank ends the whole job:
 // by returning an error, by crashing (SIGSEGV), or by hanging outside the collectives while its
 // peers wait (they give up after --comm-timeout seconds).
 #include <torch/torch.h>
 
+#include <signal.h>
 #include <chrono>
+
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "braid/build_config.h"
 #include "framework/core/config.h"
+#include "framework/core/files.h"
+#include "framework/core/flags.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
 #include "framework/core/system.h"
@@ -48,79 +58,13 @@ struct Args {
   std::vector<std::string> overrides;
   bool print_config = false;
   std::string resume;  // a checkpoint step directory
+  std::string status_file;
   bool self_check = false;
   int tp = 0;  // 0 -> 2 when the world is even, else 1
   int fail_rank = -1;
   std::string fail_mode = "error";
   int comm_timeout_s = 0;
 };
-
-absl::StatusOr<Args> ParseArgs(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    std::string value;
-    bool has_inline = false;
-    if (size_t eq = flag.find('=');
-        flag.rfind("--", 0) == 0 && eq != std::string::npos && flag.rfind("--set", 0) != 0) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      has_inline = true;
-    }
-    auto next = [&]() -> absl::StatusOr<std::string> {
-      if (has_inline) return value;
-      if (i + 1 >= argc) {
-        return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value.\n", kUsage));
-      }
-      return std::string(argv[++i]);
-    };
-    auto next_int = [&](int* out) -> absl::Status {
-      BRAID_ASSIGN_OR_RETURN(std::string v, next());
-      if (!absl::SimpleAtoi(v, out)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(flag, ": expected an integer, got '", v, "'."));
-      }
-      return absl::OkStatus();
-    };
-    if (flag == "--recipe") {
-      BRAID_ASSIGN_OR_RETURN(a.recipe, next());
-    } else if (flag == "--set") {
-      BRAID_ASSIGN_OR_RETURN(std::string v, next());
-      a.overrides.push_back(v);
-    } else if (flag.rfind("--set=", 0) == 0) {
-      a.overrides.push_back(flag.substr(6));
-    } else if (flag == "--run-dir") {
-      BRAID_ASSIGN_OR_RETURN(std::string v, next());
-      a.overrides.push_back(absl::StrCat("logging.run_dir=", v));
-    } else if (flag == "--resume") {
-      BRAID_ASSIGN_OR_RETURN(a.resume, next());
-    } else if (flag == "--print-config") {
-      a.print_config = true;
-    } else if (flag == "--self-check") {
-      a.self_check = true;
-    } else if (flag == "--tp") {
-      BRAID_RETURN_IF_ERROR(next_int(&a.tp));
-    } else if (flag == "--fail-rank") {
-      BRAID_RETURN_IF_ERROR(next_int(&a.fail_rank));
-    } else if (flag == "--fail-mode") {
-      BRAID_ASSIGN_OR_RETURN(a.fail_mode, next());
-      if (a.fail_mode != "error" && a.fail_mode != "crash" && a.fail_mode != "hang") {
-        return absl::InvalidArgumentError("--fail-mode: expected error, crash or hang.");
-      }
-    } else if (flag == "--comm-timeout") {
-      BRAID_RETURN_IF_ERROR(next_int(&a.comm_timeout_s));
-    } else if (flag == "--help" || flag == "-h") {
-      return absl::CancelledError(kUsage);
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown argument '", argv[i], "'.\n", kUsage));
-    }
-  }
-  if (!a.self_check && a.recipe.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--recipe FILE is required.\n", kUsage));
-  }
-  return a;
-}
 
 absl::Status SelfCheck(const Runtime& rt, const Args& args) {
   int tp = args.tp > 0 ? args.tp : (rt.world_size() % 2 == 0 ? 2 : 1);
@@ -180,6 +124,38 @@ void LogRunMetadata(const Runtime& rt, const Config& config, const DerivedSizes&
   }
 }
 
+// Rank 0 takes the lock of the run directory and of checkpoint.dir when that lies elsewhere;
+// every rank learns whether it did (a collective), so none writes into a directory in use.
+absl::Status LockRunDirectories(const Runtime& rt, const Config& config,
+                                std::vector<std::unique_ptr<DirectoryLock>>* locks) {
+  absl::Status status;
+  if (rt.rank() == 0) {
+    std::vector<std::pair<std::string, std::string>> dirs = {
+        {config.logging.run_dir, "the run directory"}};
+    if (!config.checkpoint.dir.empty()) {
+      std::error_code ec;
+      const auto a = std::filesystem::weakly_canonical(config.logging.run_dir, ec);
+      const auto b = std::filesystem::weakly_canonical(config.checkpoint.dir, ec);
+      if (a != b) dirs.push_back({config.checkpoint.dir, "the checkpoint directory"});
+    }
+    for (const auto& [dir, what] : dirs) {
+      absl::StatusOr<std::unique_ptr<DirectoryLock>> lock = DirectoryLock::Acquire(dir, what);
+      if (!lock.ok()) {
+        status = lock.status();
+        break;
+      }
+      locks->push_back(*std::move(lock));
+    }
+  }
+  torch::Tensor failed = torch::full({1}, status.ok() ? 0 : 1, torch::kInt);
+  BRAID_RETURN_IF_ERROR(rt.world()->AllReduce(failed, ReduceOp::kMax));
+  if (!status.ok()) return status;
+  if (failed.item<int>() != 0) {
+    return absl::FailedPreconditionError("rank 0 could not lock the run directory (see its log)");
+  }
+  return absl::OkStatus();
+}
+
 // --print-config: the effective config with the derived sizes. The vocabulary comes from the
 // tokenizer; when that cannot be read yet (the data not prepared), the sizes that need it say so.
 absl::Status PrintConfig(const Runtime& rt, const Config& config) {
@@ -198,7 +174,9 @@ absl::Status PrintConfig(const Runtime& rt, const Config& config) {
   return absl::OkStatus();
 }
 
-absl::Status Pretrain(const Runtime& rt, const Args& args) {
+void RecordStatus(const std::string& path, const std::string& text);
+
+absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_file) {
   BRAID_ASSIGN_OR_RETURN(Config loaded, LoadConfig(args.recipe, args.overrides));
   if (args.print_config) return PrintConfig(rt, loaded);
   // Before anything is built or written: a device this machine cannot give is refused now.
@@ -211,10 +189,21 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
               : config.logging.level == "warning" ? LogLevel::kWarning
               : config.logging.level == "error"   ? LogLevel::kError
                                                   : LogLevel::kInfo);
+  // The run directory (and a separate checkpoint directory) belongs to this job alone: rank 0
+  // locks it before any rank writes there.
+  std::vector<std::unique_ptr<DirectoryLock>> locks;
+  BRAID_RETURN_IF_ERROR(LockRunDirectories(rt, config, &locks));
+  if (rt.rank() == 0) {
+    *status_file = args.status_file.empty()
+                       ? (std::filesystem::path(config.logging.run_dir) / "status").string()
+                       : args.status_file;
+    RecordStatus(*status_file, "running");
+  }
   {
     std::error_code ec;
     std::filesystem::create_directories(config.logging.run_dir + "/logs", ec);
-    SetLogFile(absl::StrFormat("%s/logs/rank%d.log", config.logging.run_dir, rt.rank()));
+    BRAID_RETURN_IF_ERROR(
+        SetLogFile(absl::StrFormat("%s/logs/rank%d.log", config.logging.run_dir, rt.rank())));
   }
   LogRunMetadata(rt, config, run.sizes);
   int threads = static_cast<int>(config.train.threads);
@@ -239,11 +228,15 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
   parts.valid = data.valid;
   parts.notes = data.notes;
   parts.vocab_size = run.sizes.vocab_size;
-  InstallStopSignalHandlers();
   TrainOptions options;
   options.resume_from = args.resume;
   BRAID_ASSIGN_OR_RETURN(TrainResult result,
                          Train(config, run.sizes, layout, std::move(parts), options));
+  if (rt.rank() == 0) {
+    RecordStatus(
+        *status_file,
+        absl::StrFormat("%s step %d", result.preempted ? "preempted" : "completed", result.steps));
+  }
   if (result.preempted) {
     return absl::CancelledError(absl::StrFormat(
         "stopped by a signal at step %d after saving a checkpoint; run the same command again "
@@ -255,25 +248,29 @@ absl::Status Pretrain(const Runtime& rt, const Args& args) {
   return absl::OkStatus();
 }
 
-int Main(int argc, char** argv) {
-  absl::StatusOr<Args> args = ParseArgs(argc, argv);
-  if (!args.ok()) {
-    std::fputs(std::string(args.status().message()).c_str(), stderr);
-    std::fputs("\n", stderr);
-    return absl::IsCancelled(args.status()) ? 0 : 2;
-  }
+// Writes how the run stands to the status file (rank 0; atomically; best effort).
+void RecordStatus(const std::string& path, const std::string& text) {
+  if (path.empty()) return;
+  absl::Status s = WriteFileAtomically(path, text + "\n");
+  if (!s.ok()) BLOG(WARNING, "main") << "cannot record the run's status: " << s.message();
+}
+
+int Main(int argc, char** argv, const Args& args) {
   absl::StatusOr<std::unique_ptr<Runtime>> rt = Runtime::Init(&argc, &argv);
   if (!rt.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(rt.status().message()).c_str());
-    return 2;
+    return 1;
   }
-  absl::Status s = args->self_check ? SelfCheck(**rt, *args) : Pretrain(**rt, *args);
+  std::string status_file;  // known once the run directory is (Pretrain sets it)
+  absl::Status s = args.self_check ? SelfCheck(**rt, args) : Pretrain(**rt, args, &status_file);
+  const bool rank0 = (*rt)->rank() == 0;
   if (absl::IsCancelled(s)) {  // preempted: every rank saved and agreed; exit together
     BLOG(WARNING, "main") << s.message();
     return kPreemptedExitCode;
   }
   if (!s.ok()) {
     BLOG(ERROR, "main") << s.message();
+    if (rank0) RecordStatus(status_file, absl::StrCat("failed: ", s.message()));
     // One rank's error ends the job: peers may be waiting in a collective for this rank.
     if ((*rt)->world_size() > 1) Runtime::Abort(1);
     return 1;
@@ -284,4 +281,63 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace braid
 
-int main(int argc, char** argv) { return braid::Main(argc, argv); }
+ABSL_FLAG(std::string, recipe, "", "the recipe YAML to train");
+ABSL_FLAG(std::vector<std::string>, set, {}, "section.key=value override (repeatable)");
+ABSL_FLAG(bool, print_config, false, "print the effective config and the derived sizes, then exit");
+ABSL_FLAG(std::string, run_dir, "", "the run directory (logging.run_dir)");
+ABSL_FLAG(std::string, resume, "", "a checkpoint step directory to continue from");
+ABSL_FLAG(std::string, status_file, "",
+          "where rank 0 records how the run ended (default <run_dir>/status)");
+ABSL_FLAG(bool, self_check, false, "check every collective against closed forms, then exit");
+ABSL_FLAG(int32_t, tp, 0,
+          "--self-check: the TP size of the layout checked (default 2 on an even world)");
+ABSL_FLAG(int32_t, fail_rank, -1, "--self-check: this rank fails on purpose (tests)");
+ABSL_FLAG(std::string, fail_mode, "error",
+          "--self-check: how --fail-rank fails: error | crash | hang");
+ABSL_FLAG(int32_t, comm_timeout, 0, "--self-check: seconds a collective waits for a peer");
+
+// First of all, before any library's initialisers (the dynamic loader runs the executable's
+// .preinit_array first): the stop signal handlers, then the signals the launcher
+// (pretrain_launcher.cc) held back while LibTorch loaded are let through. A stop signal during
+// start-up is kept for the first step boundary (the run saves and stops) instead of killing it.
+static void InstallEarlySignalHandlers(int, char**, char**) {
+  braid::InstallStopSignalHandlers();
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGUSR1);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  sigprocmask(SIG_UNBLOCK, &stop, nullptr);
+}
+__attribute__((section(".preinit_array"),
+               used)) static void (*const kEarlySignals)(int, char**,
+                                                         char**) = &InstallEarlySignalHandlers;
+
+int main(int argc, char** argv) {
+  braid::CommandLine cl;
+  cl.main_file = __FILE__;
+  cl.usage = braid::kUsage;
+  cl.repeated = {&FLAGS_set};
+  braid::ParseCommandLineOrExit(argc, argv, cl);
+  braid::Args a;
+  a.recipe = absl::GetFlag(FLAGS_recipe);
+  a.overrides = absl::GetFlag(FLAGS_set);
+  if (!absl::GetFlag(FLAGS_run_dir).empty()) {
+    a.overrides.push_back("logging.run_dir=" + absl::GetFlag(FLAGS_run_dir));
+  }
+  a.print_config = absl::GetFlag(FLAGS_print_config);
+  a.resume = absl::GetFlag(FLAGS_resume);
+  a.status_file = absl::GetFlag(FLAGS_status_file);
+  a.self_check = absl::GetFlag(FLAGS_self_check);
+  a.tp = absl::GetFlag(FLAGS_tp);
+  a.fail_rank = absl::GetFlag(FLAGS_fail_rank);
+  a.fail_mode = absl::GetFlag(FLAGS_fail_mode);
+  a.comm_timeout_s = absl::GetFlag(FLAGS_comm_timeout);
+  if (!a.self_check && a.recipe.empty()) braid::UsageError("--recipe FILE is required.");
+  if (a.fail_mode != "error" && a.fail_mode != "crash" && a.fail_mode != "hang") {
+    braid::UsageError("--fail-mode: expected error, crash or hang.");
+  }
+  if (a.tp < 0 || a.comm_timeout_s < 0)
+    braid::UsageError("--tp and --comm-timeout must not be negative.");
+  return braid::Main(argc, argv, a);
+}

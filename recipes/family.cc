@@ -33,6 +33,13 @@ absl::StatusOr<int64_t> Family::VocabSize(const Config& c) const {
   return vocab;
 }
 
+DataChecks DataChecksOf(const RunContext& ctx) {
+  DataChecks c;
+  c.vocab_size = ctx.sizes.vocab_size;
+  c.valid_optional = ctx.config.train.eval_interval == 0;
+  return c;
+}
+
 absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key) {
   const JsonValue* v = hf.Find(key);
   if (v == nullptr || !v->IsInteger() || v->AsInt() <= 0) {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "framework/core/config.h"
 #include "framework/core/json.h"
+#include "framework/data/gpt_data.h"
 #include "framework/data/tokenizer.h"
 #include "framework/dist/layout.h"
 #include "framework/nn/blocks.h"
@@ -118,6 +119,10 @@ class Family {
 // The transformer block settings of the model section (hidden size, heads, FFN width,
 // activation, norm, eps, dropouts, init), shared by every family's builder.
 absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& config, const DerivedSizes& sizes);
+
+// The checks every family's data gets: token ids below the vocabulary, and an empty validation
+// split allowed (no validation) when train.eval_interval is 0.
+DataChecks DataChecksOf(const RunContext& ctx);
 
 // A required positive integer of a Hugging Face config.json, or an error naming it.
 absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key);

@@ -1,10 +1,15 @@
 // `preprocess_data`: plain text or JSON Lines -> Megatron `.bin`/`.idx` (docs/formats.md).
 //
-//   preprocess_data --input FILE|- --output-prefix PREFIX --tokenizer-type gpt2|wordpiece|
-//       sentencepiece --vocab-file FILE [--merges-file FILE] [--lowercase|--cased]
-//       [--json-keys text[,title...]] [--text-format auto|jsonl|lines|paragraphs]
-//       [--append-eod] [--split-sentences] [--workers N] [--batch-docs N]
+//   preprocess_data --input FILE|- --output-prefix PREFIX --tokenizer-type TYPE --vocab-file FILE
+//       [--merge-file FILE] [--lowercase|--cased] [--json-keys text[,title...]]
+//       [--text-format auto|jsonl|lines|paragraphs] [--append-eod] [--split-sentences]
+//       [--keep-newlines] [--workers N] [--log-interval N] [--batch-docs N]
 //   preprocess_data merge --output-prefix PREFIX INPUT_PREFIX...
+//
+// Megatron-LM's flags work unchanged: --tokenizer-type GPT2BPETokenizer | BertWordPieceLowerCase
+// | BertWordPieceCase | SentencePieceTokenizer (--tokenizer-model for its model), --merge-file,
+// --json-keys (comma- or space-separated), --split-sentences, --keep-newlines, --append-eod,
+// --workers, --log-interval (documents between progress lines), --dataset-impl mmap.
 //
 // Output: {prefix}_{key}_{document|sentence}.bin/.idx, one pair per JSON key ("text" for plain
 // text). Plain text is one document per line (lines) or documents separated by blank lines
@@ -13,15 +18,20 @@
 // Streaming: a reader thread cuts the input into batches of documents, N worker threads tokenize
 // them (one tokenizer each), and the main thread writes batches strictly in input order, so the
 // output is identical for any worker count; at most 4 x N batches are in flight, so memory does
-// not grow with the corpus. Bad input (invalid UTF-8, a bad JSON line, a missing key, an empty
-// document) is counted and reported with its line number; nothing crashes.
+// not grow with the corpus. Bad input (invalid UTF-8, binary data, a bad JSON line, a missing
+// key, an empty document) is counted and reported with its line number. Outputs are written
+// under temporary names and renamed when complete: an input that cannot be read, or one where
+// most lines are bad (binary, the wrong format), leaves existing outputs as they were.
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <iostream>
@@ -30,10 +40,13 @@
 #include <optional>
 #include <thread>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "framework/core/files.h"
+#include "framework/core/flags.h"
 #include "framework/core/json.h"
 #include "framework/core/status.h"
 #include "framework/data/indexed_dataset.h"
@@ -41,28 +54,59 @@
 #include "framework/data/tokenizer.h"
 #include "framework/data/unicode.h"
 
+ABSL_FLAG(std::string, input, "", "text or JSON Lines file to read (- for stdin)");
+ABSL_FLAG(std::string, output_prefix, "",
+          "prefix of the {prefix}_{key}_{document|sentence}.bin/.idx written");
+ABSL_FLAG(std::string, tokenizer_type, "",
+          "gpt2 | wordpiece | sentencepiece, or Megatron's GPT2BPETokenizer | "
+          "BertWordPieceLowerCase | BertWordPieceCase | SentencePieceTokenizer");
+ABSL_FLAG(std::string, vocab_file, "",
+          "vocab.json (gpt2), vocab.txt (wordpiece) or a SentencePiece .model");
+ABSL_FLAG(std::string, tokenizer_model, "",
+          "Megatron's name for the SentencePiece model (as --vocab-file)");
+ABSL_FLAG(std::string, merges_file, "", "GPT-2 merges.txt");
+ABSL_FLAG(std::string, merge_file, "", "Megatron's name for --merges-file");
+ABSL_FLAG(bool, lowercase, false, "WordPiece: lowercase and strip accents (the default)");
+ABSL_FLAG(bool, cased, false, "WordPiece: keep case and accents");
+ABSL_FLAG(std::string, json_keys, "",
+          "JSON keys to read, comma-separated, or space-separated as Megatron's (default text)");
+ABSL_FLAG(std::string, text_format, "auto", "auto | jsonl | lines | paragraphs");
+ABSL_FLAG(bool, append_eod, false, "append the end-of-document id to each document");
+ABSL_FLAG(bool, split_sentences, false, "one sequence per sentence (BERT data)");
+ABSL_FLAG(bool, keep_newlines, false,
+          "with --split-sentences: keep the line breaks between sentences");
+ABSL_FLAG(int32_t, workers, 1, "tokenizing threads (at most 4 x the cores)");
+ABSL_FLAG(int32_t, batch_docs, 256, "documents per batch handed to a worker");
+ABSL_FLAG(int64_t, log_interval, 0,
+          "documents between progress lines (0: every 0.5 s on a terminal, 10 s otherwise)");
+ABSL_FLAG(std::string, dataset_impl, "mmap", "Megatron's; only mmap is written");
+
 namespace braid {
 namespace {
 
 constexpr char kUsage[] =
     "usage: preprocess_data --input FILE|- --output-prefix PREFIX\n"
-    "         --tokenizer-type gpt2|wordpiece|sentencepiece --vocab-file FILE [--merges-file F]\n"
+    "         --tokenizer-type gpt2|wordpiece|sentencepiece --vocab-file FILE [--merge-file F]\n"
     "         [--lowercase|--cased] [--json-keys text[,k2...]]\n"
     "         [--text-format auto|jsonl|lines|paragraphs] [--append-eod] [--split-sentences]\n"
-    "         [--workers N] [--batch-docs N]\n"
-    "       preprocess_data merge --output-prefix PREFIX INPUT_PREFIX...\n";
+    "         [--keep-newlines] [--workers N] [--log-interval N] [--batch-docs N]\n"
+    "       preprocess_data merge --output-prefix PREFIX INPUT_PREFIX...\n"
+    "Megatron-LM's spellings work too: --tokenizer-type GPT2BPETokenizer, BertWordPieceLowerCase,\n"
+    "BertWordPieceCase, SentencePieceTokenizer (with --tokenizer-model), --json-keys text title.\n";
 
 struct Options {
   std::string input, output_prefix, format = "auto";
   TokenizerOptions tokenizer;
   std::vector<std::string> keys = {"text"};
-  bool append_eod = false, split_sentences = false;
+  bool append_eod = false, split_sentences = false, keep_newlines = false;
   int workers = 1;
   int batch_docs = 256;
+  int64_t log_interval = 0;  // documents between progress lines; 0: every 0.5 s on a terminal
 };
 
-enum Problem { kBadUtf8, kBadJson, kMissingKey, kEmpty, kNumProblems };
-const char* kProblemNames[] = {"invalid UTF-8 (replaced with U+FFFD)", "bad JSON line",
+enum Problem { kBadUtf8, kBinary, kBadJson, kMissingKey, kEmpty, kNumProblems };
+const char* kProblemNames[] = {"invalid UTF-8 (replaced with U+FFFD)",
+                               "binary data (NUL or many control bytes)", "bad JSON line",
                                "missing or non-string key", "empty document (skipped)"};
 
 struct Doc {
@@ -205,10 +249,22 @@ Result Tokenize(const Tokenizer& tok, const Options& o, Batch batch) {
   r.tokens.resize(o.keys.size());
   for (Doc& d : batch.docs) {
     bool empty = true;
+    // Binary data rather than text: a NUL byte, or more than a tenth of the bytes C0 controls
+    // other than tab, newline, carriage return and form feed (text may hold a few: fortunes use
+    // backspaces for overstrike). Such a document, like one with invalid UTF-8, is still written
+    // (as Megatron would), but counted: an input where most documents are bad is refused whole.
+    bool binary = false, bad_utf8 = false;
     for (std::string& text : d.texts) {
+      int64_t controls = 0;
+      for (char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u == 0) controls = static_cast<int64_t>(text.size());
+        if (u < 0x20 && u != '\t' && u != '\n' && u != '\r' && u != '\f') ++controls;
+      }
+      binary = binary || (!text.empty() && 10 * controls > static_cast<int64_t>(text.size()));
       std::u32string cps;
       if (!unicode::DecodeUtf8(text, &cps)) {
-        r.issues.push_back({d.line, kBadUtf8, ""});
+        bad_utf8 = true;
         text = unicode::EncodeUtf8(cps);
       }
       if (text.find_first_not_of(" \t\r\n") != std::string::npos) empty = false;
@@ -217,10 +273,11 @@ Result Tokenize(const Tokenizer& tok, const Options& o, Batch batch) {
       r.issues.push_back({d.line, kEmpty, ""});
       continue;
     }
+    if (binary || bad_utf8) r.issues.push_back({d.line, binary ? kBinary : kBadUtf8, ""});
     for (size_t k = 0; k < o.keys.size(); ++k) {
       std::vector<std::vector<int32_t>> doc;
       if (o.split_sentences) {
-        for (const std::string& s : SplitSentences(d.texts[k])) {
+        for (const std::string& s : SplitSentences(d.texts[k], o.keep_newlines)) {
           std::vector<int32_t> ids = tok.Encode(s);
           if (!ids.empty()) doc.push_back(std::move(ids));
         }
@@ -245,22 +302,34 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// The input, checked before any output is touched: a readable regular file (or "-": stdin).
+absl::Status CheckInput(const std::string& input) {
+  if (input == "-") return absl::OkStatus();
+  struct stat st;
+  if (::stat(input.c_str(), &st) != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("--input ", input, ": cannot read it: ", std::strerror(errno), "."));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--input ", input,
+        " is a directory. HINT: give one text or JSON Lines file (or - for "
+        "stdin); concatenate several first, or preprocess each and `preprocess_data merge` them."));
+  }
+  if (::access(input.c_str(), R_OK) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("--input ", input, ": not readable: ", std::strerror(errno), "."));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Run(const Options& o) {
+  BRAID_RETURN_IF_ERROR(CheckInput(o.input));
   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> probe, MakeTokenizer(o.tokenizer));
   if (o.append_eod && probe->special().eod < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--append-eod: the ", probe->name(),
                                                    " vocabulary has no end-of-document token."));
   }
-  const TokenDType dtype = TokenDTypeForVocab(probe->VocabSize());
-  std::vector<std::unique_ptr<IndexedDatasetBuilder>> out;
-  std::vector<std::string> prefixes;
-  for (const std::string& key : o.keys) {
-    prefixes.push_back(
-        absl::StrCat(o.output_prefix, "_", key, "_", o.split_sentences ? "sentence" : "document"));
-    BRAID_ASSIGN_OR_RETURN(auto b, IndexedDatasetBuilder::Create(prefixes.back(), dtype));
-    out.push_back(std::move(b));
-  }
-
   std::ifstream file;
   std::istream* in = &std::cin;
   int64_t total_bytes = 0;
@@ -270,6 +339,20 @@ absl::Status Run(const Options& o) {
     struct stat st;
     if (::stat(o.input.c_str(), &st) == 0) total_bytes = st.st_size;
     in = &file;
+  }
+  // The outputs: temporary files until every document is written (IndexedDatasetBuilder).
+  const TokenDType dtype = TokenDTypeForVocab(probe->VocabSize());
+  std::vector<std::unique_ptr<IndexedDatasetBuilder>> out;
+  std::vector<std::string> prefixes;
+  for (const std::string& key : o.keys) {
+    prefixes.push_back(
+        absl::StrCat(o.output_prefix, "_", key, "_", o.split_sentences ? "sentence" : "document"));
+    if (o.input != "-") {
+      BRAID_RETURN_IF_ERROR(
+          CheckOutputPath(prefixes.back() + ".bin", {o.input}, false, true, "--output-prefix"));
+    }
+    BRAID_ASSIGN_OR_RETURN(auto b, IndexedDatasetBuilder::Create(prefixes.back(), dtype));
+    out.push_back(std::move(b));
   }
   const std::string input_name = o.input == "-" ? "stdin" : o.input;
 
@@ -310,7 +393,7 @@ absl::Status Run(const Options& o) {
   // Write in input order.
   const bool tty = ::isatty(STDERR_FILENO);
   std::map<int64_t, Result> pending;
-  int64_t next = 0, docs = 0, bytes = 0;
+  int64_t next = 0, docs = 0, bytes = 0, next_report_docs = o.log_interval;
   int64_t counts[kNumProblems] = {};
   int reported = 0;
   const double start = Now();
@@ -344,7 +427,10 @@ absl::Status Run(const Options& o) {
       pending.erase(it);
     }
     double now = Now();
-    if (now - last_report >= (tty ? 0.5 : 10.0)) {
+    const bool due =
+        o.log_interval > 0 ? docs >= next_report_docs : now - last_report >= (tty ? 0.5 : 10.0);
+    if (due) {
+      next_report_docs = docs + o.log_interval;
       last_report = now;
       double rate = out[0]->num_tokens() / (now - start);
       std::string eta = total_bytes > 0 && bytes > 0
@@ -361,6 +447,27 @@ absl::Status Run(const Options& o) {
   for (auto& t : workers) t.join();
   for (const Issue& i : reader_issues) report(i);
   BRAID_RETURN_IF_ERROR(status);
+  // Refuse to write what is not a corpus: no document at all (an empty input, every line bad),
+  // or mostly binary data or invalid UTF-8 (a binary file, the wrong encoding); the existing
+  // outputs stay as they were. Some bad lines in a corpus are reported and skipped.
+  int64_t bad = 0;
+  for (int p = 0; p < kNumProblems; ++p) bad += counts[p];
+  const int64_t not_text = counts[kBadUtf8] + counts[kBinary];  // written, but suspicious
+  const int64_t seen = docs + bad - not_text;
+  if (docs == 0 || 2 * not_text > docs) {
+    std::string summary;
+    for (int p = 0; p < kNumProblems; ++p) {
+      if (counts[p] > 0) {
+        absl::StrAppend(&summary, summary.empty() ? "" : ", ", counts[p], " x ", kProblemNames[p]);
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %s. Nothing was written. HINT: the input must be UTF-8 text, one document per "
+        "line (or JSON Lines with the --json-keys, --text-format jsonl).",
+        input_name,
+        seen == 0 ? "the input holds no document (it is empty)"
+                  : absl::StrFormat("%d of %d documents are bad (%s)", bad, seen, summary)));
+  }
   for (auto& b : out) BRAID_RETURN_IF_ERROR(b->Finish());
 
   double secs = std::max(1e-9, Now() - start);
@@ -384,6 +491,17 @@ absl::Status Run(const Options& o) {
 
 absl::Status Merge(const std::string& output, const std::vector<std::string>& inputs) {
   if (inputs.empty()) return absl::InvalidArgumentError("merge: no input prefixes given.");
+  // Every input must open, and the output must be none of them, before anything is written.
+  std::vector<std::string> input_files;
+  for (const std::string& in : inputs) {
+    BRAID_RETURN_IF_ERROR(IndexedDataset::Open(in).status());
+    input_files.push_back(in + ".bin");
+    input_files.push_back(in + ".idx");
+  }
+  for (const char* ext : {".bin", ".idx"}) {
+    BRAID_RETURN_IF_ERROR(
+        CheckOutputPath(output + ext, input_files, false, true, "--output-prefix"));
+  }
   BRAID_ASSIGN_OR_RETURN(auto first, IndexedDataset::Open(inputs[0]));
   BRAID_ASSIGN_OR_RETURN(auto b, IndexedDatasetBuilder::Create(output, first->dtype()));
   first.reset();
@@ -395,70 +513,98 @@ absl::Status Merge(const std::string& output, const std::vector<std::string>& in
   return absl::OkStatus();
 }
 
+// Megatron's tokenizer names, and ours.
+absl::Status SetTokenizerType(const std::string& type, TokenizerOptions* t) {
+  if (type == "gpt2" || type == "GPT2BPETokenizer") {
+    t->type = "gpt2";
+  } else if (type == "wordpiece" || type == "BertWordPieceLowerCase") {
+    t->type = "wordpiece";
+    t->lowercase = true;
+  } else if (type == "BertWordPieceCase") {
+    t->type = "wordpiece";
+    t->lowercase = false;
+  } else if (type == "sentencepiece" || type == "SentencePieceTokenizer" ||
+             type == "GPTSentencePieceTokenizer") {
+    t->type = "sentencepiece";
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tokenizer-type '", type,
+                     "' is not one of gpt2 (GPT2BPETokenizer), wordpiece (BertWordPieceLowerCase, "
+                     "BertWordPieceCase), sentencepiece (SentencePieceTokenizer)."));
+  }
+  return absl::OkStatus();
+}
+
 int Main(int argc, char** argv) {
+  CommandLine cl;
+  cl.main_file = __FILE__;
+  cl.usage = kUsage;
+  cl.max_args = -1;
+  std::vector<std::string> args = ParseCommandLineOrExit(argc, argv, cl);
+  const bool merge = !args.empty() && args[0] == "merge";
   Options o;
-  bool merge = argc > 1 && std::string(argv[1]) == "merge";
-  std::vector<std::string> positional;
-  for (int i = merge ? 2 : 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::optional<std::string> {
-      if (i + 1 >= argc) return std::nullopt;
-      return std::string(argv[++i]);
-    };
-    std::optional<std::string> v;
-    if (a == "--input" && (v = value()))
-      o.input = *v;
-    else if (a == "--output-prefix" && (v = value()))
-      o.output_prefix = *v;
-    else if (a == "--tokenizer-type" && (v = value()))
-      o.tokenizer.type = *v;
-    else if (a == "--vocab-file" && (v = value()))
-      o.tokenizer.vocab_file = *v;
-    else if (a == "--merges-file" && (v = value()))
-      o.tokenizer.merges_file = *v;
-    else if (a == "--json-keys" && (v = value()))
-      o.keys = absl::StrSplit(*v, ',', absl::SkipEmpty());
-    else if (a == "--text-format" && (v = value()))
-      o.format = *v;
-    else if (a == "--workers" && (v = value()) && absl::SimpleAtoi(*v, &o.workers) &&
-             o.workers > 0) {
-    } else if (a == "--batch-docs" && (v = value()) && absl::SimpleAtoi(*v, &o.batch_docs) &&
-               o.batch_docs > 0) {
-    } else if (a == "--lowercase")
-      o.tokenizer.lowercase = true;
-    else if (a == "--cased")
-      o.tokenizer.lowercase = false;
-    else if (a == "--append-eod")
-      o.append_eod = true;
-    else if (a == "--split-sentences")
-      o.split_sentences = true;
-    else if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else if (merge && a.rfind("--", 0) != 0)
-      positional.push_back(a);
-    else {
-      std::fprintf(stderr, "preprocess_data: bad or incomplete argument '%s'\n%s", a.c_str(),
-                   kUsage);
-      return 2;
-    }
+  o.input = absl::GetFlag(FLAGS_input);
+  o.output_prefix = absl::GetFlag(FLAGS_output_prefix);
+  o.format = absl::GetFlag(FLAGS_text_format);
+  o.tokenizer.vocab_file = absl::GetFlag(FLAGS_vocab_file);
+  if (!absl::GetFlag(FLAGS_tokenizer_model).empty()) {
+    o.tokenizer.vocab_file = absl::GetFlag(FLAGS_tokenizer_model);
+  }
+  o.tokenizer.merges_file = absl::GetFlag(FLAGS_merges_file).empty()
+                                ? absl::GetFlag(FLAGS_merge_file)
+                                : absl::GetFlag(FLAGS_merges_file);
+  o.tokenizer.lowercase = !absl::GetFlag(FLAGS_cased);
+  if (!absl::GetFlag(FLAGS_tokenizer_type).empty()) {
+    absl::Status t = SetTokenizerType(absl::GetFlag(FLAGS_tokenizer_type), &o.tokenizer);
+    if (!t.ok()) UsageError(std::string(t.message()));
+  }
+  if (absl::GetFlag(FLAGS_cased)) o.tokenizer.lowercase = false;
+  if (absl::GetFlag(FLAGS_lowercase)) o.tokenizer.lowercase = true;
+  const std::string keys = absl::GetFlag(FLAGS_json_keys);
+  o.keys = keys.empty() ? std::vector<std::string>{"text"}
+                        : std::vector<std::string>(absl::StrSplit(keys, ',', absl::SkipEmpty()));
+  o.append_eod = absl::GetFlag(FLAGS_append_eod);
+  o.split_sentences = absl::GetFlag(FLAGS_split_sentences);
+  o.keep_newlines = absl::GetFlag(FLAGS_keep_newlines);
+  o.batch_docs = absl::GetFlag(FLAGS_batch_docs);
+  o.log_interval = absl::GetFlag(FLAGS_log_interval);
+  if (absl::GetFlag(FLAGS_dataset_impl) != "mmap") {
+    UsageError("--dataset-impl: only mmap (Megatron's indexed format) is written.");
+  }
+  if (o.batch_docs < 1 || o.log_interval < 0) {
+    UsageError("--batch-docs must be positive and --log-interval not negative.");
+  }
+  const int requested = absl::GetFlag(FLAGS_workers);
+  if (requested < 1) UsageError("--workers must be 1 or more.");
+  // More workers than the cores can run only cost memory (each holds a tokenizer and batches).
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  o.workers = std::min(requested, 4 * cores);
+  if (o.workers < requested) {
+    std::fprintf(stderr, "[preprocess] --workers %d capped at %d (4 x %d cores)\n", requested,
+                 o.workers, cores);
+  }
+  if (o.format != "auto" && o.format != "jsonl" && o.format != "lines" &&
+      o.format != "paragraphs") {
+    UsageError("--text-format: expected auto, jsonl, lines or paragraphs.");
   }
   absl::Status s;
   if (merge) {
-    s = o.output_prefix.empty() ? absl::InvalidArgumentError("merge needs --output-prefix")
-                                : Merge(o.output_prefix, positional);
-  } else if (o.input.empty() || o.output_prefix.empty() || o.tokenizer.type.empty()) {
-    s = absl::InvalidArgumentError("--input, --output-prefix and --tokenizer-type are required.");
-  } else if (o.format != "auto" && o.format != "jsonl" && o.format != "lines" &&
-             o.format != "paragraphs") {
-    s = absl::InvalidArgumentError("--text-format: expected auto, jsonl, lines or paragraphs.");
+    if (o.output_prefix.empty()) UsageError("merge needs --output-prefix.");
+    s = Merge(o.output_prefix, std::vector<std::string>(args.begin() + 1, args.end()));
   } else {
+    // Megatron's --json-keys takes several words: text title -> keys text, title.
+    for (const std::string& extra : args) {
+      if (keys.empty()) UsageError(absl::StrCat("unexpected argument '", extra, "'."));
+      o.keys.push_back(extra);
+    }
+    if (o.keys.empty()) UsageError("--json-keys names no key.");
+    if (o.input.empty() || o.output_prefix.empty() || o.tokenizer.type.empty()) {
+      UsageError("--input, --output-prefix and --tokenizer-type are required.");
+    }
     s = Run(o);
   }
   if (!s.ok()) {
     std::fprintf(stderr, "preprocess_data: %s\n", std::string(s.message()).c_str());
-    if (absl::IsInvalidArgument(s) && s.message().find("required") != absl::string_view::npos)
-      std::fputs(kUsage, stderr);
     return 1;
   }
   return 0;

@@ -117,6 +117,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Int("save_interval", &k.save_interval, 0, kMaxInt, Need::kOptional);
     f.Int("keep_last", &k.keep_last, 1, 1 << 20, Need::kOptional);
     f.Bool("resume", &k.resume);
+    f.Bool("overwrite", &k.overwrite);
     f.Bool("save_optimizer", &k.save_optimizer);
   });
   f.Section("logging", [&] {
@@ -456,6 +457,12 @@ absl::Status ValidateStatic(const Config& c) {
     fail("model.max_position_embeddings",
          absl::StrFormat("%d is smaller than model.seq_length = %d.", m.max_position_embeddings,
                          m.seq_length));
+  }
+  if (!c.data.weights.empty() &&
+      std::all_of(c.data.weights.begin(), c.data.weights.end(), [](double w) { return w == 0; })) {
+    fail("data.weights",
+         "every weight is 0: nothing would be sampled. HINT: give at least one "
+         "dataset a positive weight.");
   }
   if (!c.data.weights.empty() && c.data.weights.size() != c.data.paths.size()) {
     fail("data.weights", absl::StrFormat("%d weights for %d data.paths. HINT: give one weight "

@@ -83,6 +83,7 @@ struct CheckpointConfig {
   int64_t save_interval = 0;  // 0 -> only at the end
   int64_t keep_last = 2;
   bool resume = true;          // continue from <dir>/latest when it exists
+  bool overwrite = false;      // start fresh over existing checkpoints (deleting them first)
   bool save_optimizer = true;  // AdamW moments too (needed for an exact resume)
 };
 

@@ -1,11 +1,19 @@
 // Safe outputs (see files.h).
 #include "framework/core/files.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace braid {
 namespace fs = std::filesystem;
@@ -88,6 +96,64 @@ absl::Status ReplaceWith(const std::string& tmp, const std::string& path) {
   }
   if (existed) fs::remove_all(aside, ec);
   return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  const std::string tmp = TemporarySibling(path);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(tmp, ": cannot create: ", std::strerror(errno)));
+  }
+  const bool ok =
+      ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
+      ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    return absl::DataLossError(absl::StrCat(path, ": cannot write: ", why));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<DirectoryLock>> DirectoryLock::Acquire(const std::string& dir,
+                                                                      const std::string& what) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const std::string path = (fs::path(dir) / ".lock").string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create the lock file of ", what,
+                                                    ": ", std::strerror(errno),
+                                                    ". HINT: the directory must be writable."));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[256] = {};
+    const ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    std::string who = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "another process";
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " ", dir, " is in use by ", who,
+                     ". HINT: wait for that run to end, or give this "
+                     "one another directory (logging.run_dir / --run-dir)."));
+  }
+  char host[256] = "?";
+  ::gethostname(host, sizeof(host) - 1);
+  const std::string me = absl::StrCat(
+      "host ", host, " pid ", ::getpid(), " (started ",
+      absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::LocalTimeZone()), ")\n");
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+    // The lock holds without the note; only the message of a second run is less precise.
+  }
+  std::unique_ptr<DirectoryLock> lock(new DirectoryLock());
+  lock->fd_ = fd;
+  return lock;
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
 }  // namespace braid

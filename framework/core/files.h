@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace braid {
 
@@ -22,5 +25,22 @@ std::string TemporarySibling(const std::string& path);
 // Moves the complete directory (or file) `tmp` to `path`, replacing what is there: the old one
 // is renamed aside first and removed only after the new one is in place.
 absl::Status ReplaceWith(const std::string& tmp, const std::string& path);
+
+// Writes `contents` to `path` through a temporary sibling, fsynced and renamed.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
+
+// An exclusive lock on a directory (flock on `<dir>/.lock`, which records the holder's host, pid
+// and start time), held until the object is destroyed or the process ends. `what` names the
+// directory in the error ("the run directory") that tells who holds it.
+class DirectoryLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<DirectoryLock>> Acquire(const std::string& dir,
+                                                                const std::string& what);
+  ~DirectoryLock();
+
+ private:
+  DirectoryLock() = default;
+  int fd_ = -1;
+};
 
 }  // namespace braid

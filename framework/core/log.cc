@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 
@@ -24,6 +26,8 @@ std::atomic<FatalHandler> g_fatal_handler{nullptr};
 std::mutex g_write_mutex;
 std::FILE* g_log_file = nullptr;
 std::atomic<bool> g_has_log_file{false};
+std::atomic<bool> g_log_failed{false};
+std::string g_log_path;
 
 std::string TimeStamp() {
   timeval tv;
@@ -53,11 +57,29 @@ std::string RankTag() {
   return absl::StrFormat("[rank %d/%d]", g_rank.load(), g_world.load());
 }
 
-void SetLogFile(const std::string& path) {
+absl::Status SetLogFile(const std::string& path) {
   std::lock_guard<std::mutex> lock(g_write_mutex);
   if (g_log_file != nullptr) std::fclose(g_log_file);
   g_log_file = path.empty() ? nullptr : std::fopen(path.c_str(), "a");
   g_has_log_file = g_log_file != nullptr;
+  g_log_path = path;
+  g_log_failed = false;
+  if (!path.empty() && g_log_file == nullptr) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "%s: cannot open the log file: %s. HINT: the run directory (logging.run_dir) must be "
+        "writable.",
+        path, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogFileStatus() {
+  if (!g_log_failed.load()) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(g_write_mutex);
+  return absl::DataLossError(
+      absl::StrFormat("%s: cannot write the log (disk full or read-only?). HINT: the run directory "
+                      "(logging.run_dir) must be writable and have free space.",
+                      g_log_path));
 }
 
 bool HasLogFile() { return g_has_log_file; }
@@ -70,8 +92,9 @@ LogLine::~LogLine() {
                                      kLevelNames[static_cast<int>(level_)], stream_.str());
   std::lock_guard<std::mutex> lock(g_write_mutex);
   if (g_log_file != nullptr) {
-    std::fwrite(line.data(), 1, line.size(), g_log_file);
-    std::fflush(g_log_file);
+    const bool ok = std::fwrite(line.data(), 1, line.size(), g_log_file) == line.size() &&
+                    std::fflush(g_log_file) == 0;
+    if (!ok) g_log_failed = true;
   }
   if (!ShouldLog(level_)) return;
   FILE* out = level_ >= LogLevel::kWarning ? stderr : stdout;

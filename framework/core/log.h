@@ -5,6 +5,8 @@
 #include <sstream>
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace braid {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
@@ -15,8 +17,12 @@ void SetLogAllRanks(bool all_ranks);
 void SetLogLevel(LogLevel min_level);
 bool ShouldLog(LogLevel level);
 // Also writes every line of this rank (all levels, whether or not the console shows it) to
-// `path` (per-rank logs in the run directory). Empty path: stop.
-void SetLogFile(const std::string& path);
+// `path` (per-rank logs in the run directory), appending; an error when it cannot be opened.
+// Empty path: stop.
+absl::Status SetLogFile(const std::string& path);
+// OK while every line reached the log file; an error naming it once a write failed (disk full,
+// read-only): the trainer stops on it instead of losing the log silently.
+absl::Status LogFileStatus();
 // The "[rank r/w]" tag of this process ("" before the runtime is up).
 std::string RankTag();
 bool HasLogFile();

@@ -108,11 +108,13 @@ absl::StatusOr<std::unique_ptr<GptDataset>> GptDataset::Open(std::shared_ptr<Ind
     int64_t tokens_per_epoch = 0;
     for (int64_t d = spec.documents.begin; d < spec.documents.end; ++d)
       tokens_per_epoch += ds->DocLength(d);
-    if (tokens_per_epoch <= 0 && spec.num_samples > 0) {
+    if (tokens_per_epoch < spec.seq_length + 1 && spec.num_samples > 0) {
       return absl::FailedPreconditionError(absl::StrFormat(
-          "%s: the %s split has no tokens (documents [%d, %d)). HINT: adjust data.split or use "
-          "more data.",
-          data->prefix(), spec.split_name, spec.documents.begin, spec.documents.end));
+          "%s: the %s split holds %d tokens (documents [%d, %d)), fewer than one sample of %d "
+          "(seq_length + 1): every sample would repeat the same tokens. HINT: adjust data.split, "
+          "use more data or a shorter model.seq_length.",
+          data->prefix(), spec.split_name, tokens_per_epoch, spec.documents.begin,
+          spec.documents.end, spec.seq_length + 1));
     }
     const int64_t needed = spec.num_samples * spec.seq_length + 1;
     const int64_t epochs =

@@ -6,8 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -69,6 +75,71 @@ absl::Status WriteAll(std::FILE* f, const void* data, size_t bytes, const std::s
   return absl::OkStatus();
 }
 
+// ---- memory-mapped files and SIGBUS ----
+// A read from a mapped page past the end of a file that was truncated after it was mapped raises
+// SIGBUS. The handler looks the address up in a fixed table of the mapped dataset files
+// (async-signal-safe: atomics and plain arrays, no allocation) and ends the process with a line
+// naming the file; addresses it does not know get the default action.
+struct MappedRegion {
+  std::atomic<const char*> begin{nullptr};
+  size_t size = 0;
+  char path[480] = {};
+};
+constexpr int kMaxRegions = 512;
+MappedRegion g_regions[kMaxRegions];
+std::mutex g_regions_mu;
+
+void WriteStderr(const char* s) {
+  ssize_t unused = ::write(STDERR_FILENO, s, std::strlen(s));
+  (void)unused;
+}
+
+void OnSigbus(int sig, siginfo_t* info, void*) {
+  const char* addr = static_cast<const char*>(info->si_addr);
+  for (const MappedRegion& r : g_regions) {
+    const char* b = r.begin.load();
+    if (b != nullptr && addr >= b && addr < b + r.size) {
+      WriteStderr("\nerror: ");
+      WriteStderr(r.path);
+      WriteStderr(
+          ": read past the end of the file: it was truncated or replaced while this job "
+          "was reading it. HINT: never rewrite a dataset under a running job; rebuild "
+          "it and resume from the last checkpoint.\n");
+      ::_exit(1);
+    }
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void RegisterRegion(const void* data, size_t size, const std::string& path) {
+  if (data == nullptr) return;
+  std::lock_guard<std::mutex> lock(g_regions_mu);
+  static bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = OnSigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return ::sigaction(SIGBUS, &sa, nullptr) == 0;
+  }();
+  (void)installed;
+  for (MappedRegion& r : g_regions) {
+    if (r.begin.load() != nullptr) continue;
+    r.size = size;
+    std::snprintf(r.path, sizeof(r.path), "%s", path.c_str());
+    r.begin.store(static_cast<const char*>(data));
+    return;
+  }
+}
+
+void UnregisterRegion(const void* data) {
+  if (data == nullptr) return;
+  std::lock_guard<std::mutex> lock(g_regions_mu);
+  for (MappedRegion& r : g_regions) {
+    if (r.begin.load() == data) r.begin.store(nullptr);
+  }
+}
+
 struct Mapping {
   void* data = nullptr;
   size_t size = 0;
@@ -92,6 +163,7 @@ absl::StatusOr<Mapping> MapFile(const std::string& path) {
     }
   }
   ::close(fd);
+  RegisterRegion(m.data, m.size, path);
   return m;
 }
 
@@ -104,19 +176,22 @@ absl::StatusOr<std::unique_ptr<IndexedDatasetBuilder>> IndexedDatasetBuilder::Cr
   std::unique_ptr<IndexedDatasetBuilder> b(new IndexedDatasetBuilder());
   b->prefix_ = prefix;
   b->dtype_ = dtype;
-  std::string path = prefix + ".bin";
-  b->bin_ = std::fopen(path.c_str(), "wb");
+  const std::string suffix = absl::StrFormat(".tmp.%d", ::getpid());
+  b->bin_tmp_ = prefix + ".bin" + suffix;
+  b->idx_tmp_ = prefix + ".idx" + suffix;
+  b->bin_ = std::fopen(b->bin_tmp_.c_str(), "wb");
   if (b->bin_ == nullptr) {
     return absl::InternalError(
-        absl::StrFormat("%s: cannot create: %s. HINT: does the folder "
-                        "exist and is it writable?",
-                        path, std::strerror(errno)));
+        absl::StrFormat("%s: cannot create: %s. HINT: does the folder exist and is it writable?",
+                        b->bin_tmp_, std::strerror(errno)));
   }
   return b;
 }
 
 IndexedDatasetBuilder::~IndexedDatasetBuilder() {
   if (bin_ != nullptr) std::fclose(bin_);
+  if (!bin_tmp_.empty()) std::remove(bin_tmp_.c_str());  // unfinished: the old files stay
+  if (!idx_tmp_.empty()) std::remove(idx_tmp_.c_str());
 }
 
 absl::Status IndexedDatasetBuilder::AddSequence(const int32_t* tokens, int64_t count) {
@@ -142,7 +217,7 @@ absl::Status IndexedDatasetBuilder::AddSequence(const int32_t* tokens, int64_t c
           absl::StrCat("cannot write tokens as ", TokenDTypeName(dtype_)));
     }
   }
-  BRAID_RETURN_IF_ERROR(WriteAll(bin_, buffer_.data(), buffer_.size(), prefix_ + ".bin"));
+  BRAID_RETURN_IF_ERROR(WriteAll(bin_, buffer_.data(), buffer_.size(), bin_tmp_));
   lengths_.push_back(static_cast<int32_t>(count));
   pointers_.push_back(bytes_);
   bytes_ += count * size;
@@ -174,40 +249,42 @@ absl::Status IndexedDatasetBuilder::AddDataset(const std::string& prefix) {
 }
 
 absl::Status IndexedDatasetBuilder::Finish() {
-  std::string bin_path = prefix_ + ".bin";
   if (std::fclose(bin_) != 0) {
     bin_ = nullptr;
     return absl::InternalError(
-        absl::StrFormat("%s: close failed: %s", bin_path, std::strerror(errno)));
+        absl::StrFormat("%s: close failed: %s", bin_tmp_, std::strerror(errno)));
   }
   bin_ = nullptr;
   if (doc_index_.back() != num_sequences()) EndDocument();  // close a trailing open document
-  std::string idx_path = prefix_ + ".idx";
-  std::string tmp = idx_path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  std::FILE* f = std::fopen(idx_tmp_.c_str(), "wb");
   if (f == nullptr) {
-    return absl::InternalError(absl::StrFormat("%s: cannot create: %s", tmp, std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrFormat("%s: cannot create: %s", idx_tmp_, std::strerror(errno)));
   }
   uint64_t version = kIndexVersion;
   uint8_t code = static_cast<uint8_t>(dtype_);
   uint64_t n = lengths_.size(), d = doc_index_.size();
-  absl::Status s = WriteAll(f, kIndexMagic, 9, tmp);
-  if (s.ok()) s = WriteAll(f, &version, 8, tmp);
-  if (s.ok()) s = WriteAll(f, &code, 1, tmp);
-  if (s.ok()) s = WriteAll(f, &n, 8, tmp);
-  if (s.ok()) s = WriteAll(f, &d, 8, tmp);
-  if (s.ok()) s = WriteAll(f, lengths_.data(), 4 * n, tmp);
-  if (s.ok()) s = WriteAll(f, pointers_.data(), 8 * n, tmp);
-  if (s.ok()) s = WriteAll(f, doc_index_.data(), 8 * d, tmp);
-  if (std::fclose(f) != 0 && s.ok()) s = absl::InternalError(tmp + ": close failed");
-  if (!s.ok()) {
-    std::remove(tmp.c_str());
-    return s;
+  absl::Status s = WriteAll(f, kIndexMagic, 9, idx_tmp_);
+  if (s.ok()) s = WriteAll(f, &version, 8, idx_tmp_);
+  if (s.ok()) s = WriteAll(f, &code, 1, idx_tmp_);
+  if (s.ok()) s = WriteAll(f, &n, 8, idx_tmp_);
+  if (s.ok()) s = WriteAll(f, &d, 8, idx_tmp_);
+  if (s.ok()) s = WriteAll(f, lengths_.data(), 4 * n, idx_tmp_);
+  if (s.ok()) s = WriteAll(f, pointers_.data(), 8 * n, idx_tmp_);
+  if (s.ok()) s = WriteAll(f, doc_index_.data(), 8 * d, idx_tmp_);
+  if (std::fclose(f) != 0 && s.ok()) s = absl::InternalError(idx_tmp_ + ": close failed");
+  BRAID_RETURN_IF_ERROR(s);
+  // Both complete: rename them into place (the .bin first; a reader checks they agree).
+  for (const auto& [tmp, final_path] :
+       {std::pair<std::string, std::string>{bin_tmp_, prefix_ + ".bin"},
+        {idx_tmp_, prefix_ + ".idx"}}) {
+    if (std::rename(tmp.c_str(), final_path.c_str()) != 0) {
+      return absl::InternalError(
+          absl::StrFormat("rename %s -> %s failed: %s", tmp, final_path, std::strerror(errno)));
+    }
   }
-  if (std::rename(tmp.c_str(), idx_path.c_str()) != 0) {
-    return absl::InternalError(
-        absl::StrFormat("rename %s -> %s failed: %s", tmp, idx_path, std::strerror(errno)));
-  }
+  bin_tmp_.clear();
+  idx_tmp_.clear();
   return absl::OkStatus();
 }
 
@@ -257,9 +334,9 @@ absl::StatusOr<std::shared_ptr<IndexedDataset>> IndexedDataset::Open(const std::
   if (d < 1) return bad(26, "no document indices (there must be at least one, 0)");
   ds->num_sequences_ = static_cast<int64_t>(n);
   ds->num_doc_index_ = static_cast<int64_t>(d);
-  ds->lengths_ = reinterpret_cast<const int32_t*>(p + kIndexHeaderBytes);
-  ds->pointers_ = reinterpret_cast<const int64_t*>(p + kIndexHeaderBytes + 4 * n);
-  ds->doc_index_ = reinterpret_cast<const int64_t*>(p + kIndexHeaderBytes + 12 * n);
+  ds->lengths_ = p + kIndexHeaderBytes;
+  ds->pointers_ = p + kIndexHeaderBytes + 4 * n;
+  ds->doc_index_ = p + kIndexHeaderBytes + 12 * n;
 
   BRAID_ASSIGN_OR_RETURN(Mapping bm, MapFile(bin));
   ds->bin_map_ = bm.data;
@@ -268,7 +345,7 @@ absl::StatusOr<std::shared_ptr<IndexedDataset>> IndexedDataset::Open(const std::
   const int size = TokenDTypeSize(ds->dtype_);
   int64_t expected_pointer = 0;
   for (int64_t i = 0; i < ds->num_sequences_; ++i) {
-    int64_t len = ds->lengths_[i], ptr = ds->pointers_[i];
+    int64_t len = ds->sequence_length(i), ptr = ds->pointer(i);
     if (len < 0)
       return bad(kIndexHeaderBytes + 4 * i,
                  absl::StrFormat("sequence %d has negative length %d", i, len));
@@ -290,29 +367,64 @@ absl::StatusOr<std::shared_ptr<IndexedDataset>> IndexedDataset::Open(const std::
         hint));
   }
   int64_t doc_off = kIndexHeaderBytes + 12 * n;
-  if (ds->doc_index_[0] != 0) return bad(doc_off, "the first document index is not 0");
+  auto doc = [&](int64_t k) { return ds->document_index(k); };
+  if (doc(0) != 0) return bad(doc_off, "the first document index is not 0");
   for (int64_t k = 1; k < ds->num_doc_index_; ++k) {
-    if (ds->doc_index_[k] < ds->doc_index_[k - 1] || ds->doc_index_[k] > ds->num_sequences_) {
-      return bad(doc_off + 8 * k,
-                 absl::StrFormat("document index %d is %d: not in [%d, %d]", k, ds->doc_index_[k],
-                                 ds->doc_index_[k - 1], ds->num_sequences_));
+    if (doc(k) < doc(k - 1) || doc(k) > ds->num_sequences_) {
+      return bad(doc_off + 8 * k, absl::StrFormat("document index %d is %d: not in [%d, %d]", k,
+                                                  doc(k), doc(k - 1), ds->num_sequences_));
     }
   }
-  if (ds->doc_index_[ds->num_doc_index_ - 1] != ds->num_sequences_) {
+  if (doc(ds->num_doc_index_ - 1) != ds->num_sequences_) {
     return bad(doc_off + 8 * (ds->num_doc_index_ - 1),
                absl::StrFormat("the last document index is %d, expected the sequence count %d",
-                               ds->doc_index_[ds->num_doc_index_ - 1], ds->num_sequences_));
+                               doc(ds->num_doc_index_ - 1), ds->num_sequences_));
   }
   return ds;
 }
 
 IndexedDataset::~IndexedDataset() {
+  UnregisterRegion(idx_map_);
+  UnregisterRegion(bin_map_);
   if (idx_map_ != nullptr) ::munmap(idx_map_, idx_size_);
   if (bin_map_ != nullptr) ::munmap(bin_map_, bin_size_);
 }
 
+int64_t IndexedDataset::MaxTokenId() const {
+  // The cache: "<.bin bytes> <.bin mtime in ns> <max id>".
+  const std::string cache = prefix_ + ".maxid";
+  struct stat st;
+  const bool have_stat = ::stat((prefix_ + ".bin").c_str(), &st) == 0;
+  const int64_t mtime = have_stat ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : -1;
+  if (have_stat) {
+    if (std::FILE* f = std::fopen(cache.c_str(), "r")) {
+      long long bytes = -1, when = -1, max = -1;
+      const bool ok = std::fscanf(f, "%lld %lld %lld", &bytes, &when, &max) == 3;
+      std::fclose(f);
+      if (ok && bytes == st.st_size && when == mtime && max >= -1) return max;
+    }
+  }
+  int64_t max = -1;
+  std::vector<int64_t> buf;
+  for (int64_t i = 0; i < num_sequences_; ++i) {
+    buf.resize(sequence_length(i));
+    Read(i, 0, sequence_length(i), buf.data());
+    for (int64_t t : buf) max = std::max(max, t);
+  }
+  if (have_stat) {  // best effort: a read-only data folder just means scanning again next time
+    const std::string tmp = absl::StrFormat("%s.tmp.%d", cache, ::getpid());
+    if (std::FILE* f = std::fopen(tmp.c_str(), "w")) {
+      const bool ok = std::fprintf(f, "%lld %lld %lld\n", static_cast<long long>(st.st_size),
+                                   static_cast<long long>(mtime), static_cast<long long>(max)) > 0;
+      if (std::fclose(f) == 0 && ok) std::rename(tmp.c_str(), cache.c_str());
+      std::remove(tmp.c_str());
+    }
+  }
+  return max;
+}
+
 void IndexedDataset::Read(int64_t seq, int64_t offset, int64_t count, int64_t* out) const {
-  const char* base = bin_ + pointers_[seq];
+  const char* base = bin_ + pointer(seq);
   switch (dtype_) {
     case TokenDType::kU16: {
       const auto* t = reinterpret_cast<const uint16_t*>(base) + offset;
@@ -349,8 +461,8 @@ void IndexedDataset::Read(int64_t seq, int64_t offset, int64_t count, int64_t* o
 }
 
 std::vector<int64_t> IndexedDataset::Sequence(int64_t seq) const {
-  std::vector<int64_t> out(lengths_[seq]);
-  Read(seq, 0, lengths_[seq], out.data());
+  std::vector<int64_t> out(sequence_length(seq));
+  Read(seq, 0, sequence_length(seq), out.data());
   return out;
 }
 

@@ -1,10 +1,12 @@
 // Megatron's indexed dataset: `.idx` (index) + `.bin` (token arrays back to back), layout in
 // docs/formats.md. IndexedDatasetBuilder streams sequences to `.bin` and writes `.idx` at the end;
 // IndexedDataset memory-maps both and validates every size and offset on open, refusing a
-// corrupt or truncated pair with the file name and byte offset.
+// corrupt or truncated pair with the file name and byte offset. A file truncated under a running
+// job (a read past its new end raises SIGBUS) ends the process with a message naming the file.
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,9 +35,11 @@ inline constexpr char kIndexMagic[9] = {'M', 'M', 'I', 'D', 'I', 'D', 'X', '\0',
 inline constexpr uint64_t kIndexVersion = 1;
 inline constexpr int64_t kIndexHeaderBytes = 34;
 
+// Writes a dataset to temporary names next to `{prefix}.bin`/`.idx` and renames both into place
+// in Finish(): a builder that fails or is destroyed unfinished leaves whatever was there before.
 class IndexedDatasetBuilder {
  public:
-  // Opens `{prefix}.bin` for writing; `.idx` is written by Finish().
+  // Opens a temporary `.bin` for writing; Finish() writes `.idx` and renames both.
   static absl::StatusOr<std::unique_ptr<IndexedDatasetBuilder>> Create(const std::string& prefix,
                                                                        TokenDType dtype);
   ~IndexedDatasetBuilder();
@@ -45,7 +49,7 @@ class IndexedDatasetBuilder {
   void EndDocument();
   // Appends every sequence and document of an existing dataset (merging).
   absl::Status AddDataset(const std::string& prefix);
-  // Writes `.idx` (to a temporary name, then renamed) and closes `.bin`.
+  // Closes `.bin`, writes `.idx`, and renames both to their final names.
   absl::Status Finish();
 
   int64_t num_sequences() const { return static_cast<int64_t>(lengths_.size()); }
@@ -55,6 +59,7 @@ class IndexedDatasetBuilder {
  private:
   IndexedDatasetBuilder() = default;
   std::string prefix_;
+  std::string bin_tmp_, idx_tmp_;  // removed by the destructor unless Finish() renamed them
   TokenDType dtype_ = TokenDType::kU16;
   std::FILE* bin_ = nullptr;
   std::vector<int32_t> lengths_;
@@ -77,9 +82,12 @@ class IndexedDataset {
   int64_t num_sequences() const { return num_sequences_; }
   int64_t num_documents() const { return num_doc_index_ - 1; }
   int64_t num_tokens() const { return num_tokens_; }
-  int32_t sequence_length(int64_t i) const { return lengths_[i]; }
+  int32_t sequence_length(int64_t i) const { return Load<int32_t>(lengths_, i); }
   // Sequences [document_index(d), document_index(d + 1)) make up document d.
-  int64_t document_index(int64_t d) const { return doc_index_[d]; }
+  int64_t document_index(int64_t d) const { return Load<int64_t>(doc_index_, d); }
+  // The largest token id in the dataset (scanning `.bin` once; the result is cached in
+  // `{prefix}.maxid` when the folder is writable, keyed by the size and time of `.bin`).
+  int64_t MaxTokenId() const;
   // Copies tokens [offset, offset + count) of sequence `seq` into `out` as int64.
   void Read(int64_t seq, int64_t offset, int64_t count, int64_t* out) const;
   std::vector<int64_t> Sequence(int64_t seq) const;
@@ -88,10 +96,19 @@ class IndexedDataset {
   IndexedDataset() = default;
   std::string prefix_;
   TokenDType dtype_ = TokenDType::kU16;
+  // The arrays follow the 34-byte header unaligned: values are copied out, never dereferenced
+  // through a cast pointer.
+  template <typename T>
+  static T Load(const char* array, int64_t i) {
+    T v;
+    std::memcpy(&v, array + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+    return v;
+  }
+  int64_t pointer(int64_t i) const { return Load<int64_t>(pointers_, i); }
   int64_t num_sequences_ = 0, num_doc_index_ = 0, num_tokens_ = 0;
-  const int32_t* lengths_ = nullptr;
-  const int64_t* pointers_ = nullptr;
-  const int64_t* doc_index_ = nullptr;
+  const char* lengths_ = nullptr;    // int32 x N
+  const char* pointers_ = nullptr;   // int64 x N
+  const char* doc_index_ = nullptr;  // int64 x D
   const char* bin_ = nullptr;
   void* idx_map_ = nullptr;
   size_t idx_size_ = 0;

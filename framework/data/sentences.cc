@@ -22,24 +22,37 @@ bool IsAbbreviation(std::string_view word) {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-std::string Normalize(std::string_view s) {
-  std::string out;
+// Collapses each run of whitespace to one space (or, keeping newlines, to the run's newlines
+// when it has any) and drops it at the start; at the end it is dropped unless it holds newlines
+// that are kept.
+std::string Normalize(std::string_view s, bool keep_newlines) {
+  std::string out, run;
   bool space = false;
+  auto flush = [&](bool at_end) {
+    if (keep_newlines && !run.empty()) {
+      out += run;
+    } else if (space && !at_end) {
+      out.push_back(' ');
+    }
+    run.clear();
+    space = false;
+  };
   for (char c : s) {
     if (IsSpace(c)) {
-      space = !out.empty();
+      space = space || !out.empty();
+      if (c == '\n' && !out.empty()) run.push_back('\n');
       continue;
     }
-    if (space) out.push_back(' ');
-    space = false;
+    flush(false);
     out.push_back(c);
   }
+  flush(true);
   return out;
 }
 
 }  // namespace
 
-std::vector<std::string> SplitSentences(std::string_view text) {
+std::vector<std::string> SplitSentences(std::string_view text, bool keep_newlines) {
   std::vector<std::string> out;
   size_t start = 0, i = 0;
   const size_t n = text.size();
@@ -68,13 +81,15 @@ std::vector<std::string> SplitSentences(std::string_view text) {
       if (IsAbbreviation(word)) boundary = false;
     }
     if (boundary) {
-      std::string s = Normalize(text.substr(start, end - start));
+      // With keep_newlines the line breaks between two sentences stay with the first.
+      std::string s =
+          Normalize(text.substr(start, (keep_newlines ? next : end) - start), keep_newlines);
       if (!s.empty()) out.push_back(std::move(s));
       start = next;
     }
     i = end;
   }
-  std::string s = Normalize(text.substr(start));
+  std::string s = Normalize(text.substr(start), keep_newlines);
   if (!s.empty()) out.push_back(std::move(s));
   return out;
 }

@@ -271,6 +271,38 @@ absl::StatusOr<std::string> LatestCheckpoint(const std::string& root) {
   return (fs::path(root) / name).string();
 }
 
+CheckpointListing ListCheckpoints(const std::string& root) {
+  CheckpointListing l;
+  std::error_code ec;
+  for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (it->is_directory() && n.rfind("step_", 0) == 0) {
+      l.all.push_back(n);
+      if (fs::exists(it->path() / "manifest.pb")) l.complete.push_back(n);
+    }
+  }
+  std::sort(l.all.begin(), l.all.end());
+  std::sort(l.complete.begin(), l.complete.end());
+  const fs::path latest = fs::path(root) / "latest";
+  if (!fs::exists(fs::symlink_status(latest, ec))) {
+    l.latest_problem = "is missing";
+  } else if (fs::is_directory(latest, ec)) {
+    l.latest_problem = "is a directory";
+  } else {
+    std::ifstream in(latest);
+    std::string name;
+    if (!(in >> name)) {
+      l.latest_problem = "is empty";
+    } else if (!fs::exists(fs::path(root) / name / "manifest.pb")) {
+      l.latest_problem = absl::StrCat("names '", name, "', which is not a complete checkpoint");
+    } else {
+      l.latest_ok = true;
+      l.latest = (fs::path(root) / name).string();
+    }
+  }
+  return l;
+}
+
 absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget& t,
                             const TrainState& state, int64_t keep_last) {
   const ParallelLayout& L = *t.layout;

@@ -64,6 +64,17 @@ absl::Status SaveCheckpoint(const std::string& root, const CheckpointTarget& tar
 // <root>/<name in latest>, or NotFound when there is no `latest`.
 absl::StatusOr<std::string> LatestCheckpoint(const std::string& root);
 
+// What a checkpoint root holds: its step directories (complete: with a manifest.pb), and whether
+// `latest` names a complete one (else why not).
+struct CheckpointListing {
+  std::vector<std::string> all;       // step_* directory names, in step order
+  std::vector<std::string> complete;  // of which with manifest.pb
+  bool latest_ok = false;
+  std::string latest;          // <root>/<name> when latest_ok
+  std::string latest_problem;  // "is missing", "is empty", ...
+};
+CheckpointListing ListCheckpoints(const std::string& root);
+
 // Loads a step directory into the target (any TP/DP size). RNG states are restored when the
 // layout is the one that saved them; otherwise the generators keep their seeds (and say so).
 absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir,

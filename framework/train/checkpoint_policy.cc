@@ -32,6 +32,7 @@ void InstallStopSignalHandlers() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGUSR1, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
 }
 
 CheckpointPolicy::CheckpointPolicy(const CheckpointTarget& target, bool enabled)
@@ -44,9 +45,8 @@ CheckpointPolicy::CheckpointPolicy(const CheckpointTarget& target, bool enabled)
 absl::StatusOr<TrainState> CheckpointPolicy::Resume(const std::string& explicit_dir) {
   const Config& c = *target_.config;
   std::string dir = explicit_dir;
-  if (dir.empty() && c.checkpoint.resume && enabled_) {
-    auto latest = LatestCheckpoint(root_);
-    if (latest.ok()) dir = *latest;
+  if (dir.empty() && enabled_) {
+    BRAID_ASSIGN_OR_RETURN(dir, ChooseStart());
   }
   if (dir.empty()) return TrainState{};
   BRAID_ASSIGN_OR_RETURN(TrainState state, LoadCheckpoint(dir, target_));
@@ -59,6 +59,52 @@ absl::StatusOr<TrainState> CheckpointPolicy::Resume(const std::string& explicit_
         state.step, c.train.train_steps);
   }
   return state;
+}
+
+// Where a run without --resume starts, decided by rank 0 and agreed by all: `latest` when it
+// names a checkpoint (checkpoint.resume); nothing when the directory has no checkpoint; a refusal
+// when there are checkpoints a fresh start would overwrite (`latest` missing, empty or unusable,
+// or checkpoint.resume false), unless checkpoint.overwrite (then they are deleted first).
+absl::StatusOr<std::string> CheckpointPolicy::ChooseStart() {
+  const Config& c = *target_.config;
+  const ParallelLayout& layout = *target_.layout;
+  std::string error, dir;
+  if (layout.rank == 0) {
+    const CheckpointListing found = ListCheckpoints(root_);
+    if (c.checkpoint.resume && found.latest_ok) {
+      dir = found.latest;
+    } else if (!found.complete.empty() && c.checkpoint.overwrite) {
+      BLOG(WARNING, "ckpt") << absl::StrFormat(
+          "checkpoint.overwrite: deleting %d checkpoint(s) in %s and starting fresh",
+          found.complete.size(), root_);
+      std::error_code ec;
+      for (const std::string& d : found.all) fs::remove_all(fs::path(root_) / d, ec);
+      fs::remove(fs::path(root_) / "latest", ec);
+    } else if (!found.complete.empty()) {
+      const std::string newest = (fs::path(root_) / found.complete.back()).string();
+      error = absl::StrFormat(
+          "%s holds checkpoints (the newest complete one: %s) but %s, so this run would start at "
+          "step 1 and overwrite them. Refusing. HINT: continue with `pretrain ... --resume %s`, "
+          "start elsewhere (logging.run_dir / --run-dir), or set checkpoint.overwrite=true to "
+          "delete them and start over.",
+          root_, newest,
+          c.checkpoint.resume ? absl::StrCat("its 'latest' ", found.latest_problem)
+                              : "checkpoint.resume is false",
+          newest);
+    }
+  }
+  // Every rank learns the decision (a failure on rank 0 stops them all).
+  const double failed = AllReduceScalar(*layout.world, error.empty() ? 0.0 : 1.0, ReduceOp::kMax);
+  if (failed > 0) {
+    return absl::FailedPreconditionError(
+        error.empty() ? "rank 0 refused to start over existing checkpoints (its log says why)"
+                      : error);
+  }
+  const double resume = AllReduceScalar(*layout.world, dir.empty() ? 0.0 : 1.0, ReduceOp::kMax);
+  if (resume > 0 && dir.empty()) {
+    BRAID_ASSIGN_OR_RETURN(dir, LatestCheckpoint(root_));  // the others read the same name
+  }
+  return dir;
 }
 
 absl::StatusOr<StopReason> CheckpointPolicy::AfterStep(const TrainState& state) {

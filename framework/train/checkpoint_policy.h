@@ -1,6 +1,8 @@
 // When a run saves, resumes and stops (checkpoints themselves: checkpoint.h).
 //   - Resume: from an explicit step directory (pretrain --resume), else from
-//     <checkpoint dir>/latest when checkpoint.resume is on.
+//     <checkpoint dir>/latest when checkpoint.resume is on. Checkpoints a fresh start would
+//     overwrite (latest missing, empty or unusable, or checkpoint.resume false) are a refusal that
+//     names the newest complete one, unless checkpoint.overwrite says to delete them.
 //   - Save after a step when it is a multiple of checkpoint.save_interval, the last step, a
 //     multiple of train.exit_interval (then stop), or when a stop signal reached any rank.
 //   - Signals: SIGUSR1 or SIGTERM on any rank stop every rank at the same step boundary (a max
@@ -17,8 +19,10 @@ namespace braid {
 // Exit code of a run stopped by a signal after saving (EX_TEMPFAIL): rerun to resume.
 inline constexpr int kPreemptedExitCode = 75;
 
-// Installs handlers for SIGUSR1 and SIGTERM that ask the trainer to stop at the next step
-// boundary (mpirun forwards SIGUSR1 and SIGTERM to the ranks; Slurm: --signal=B:USR1@120).
+// Installs handlers for SIGUSR1, SIGTERM and SIGINT that ask the trainer to stop at the next step
+// boundary (mpirun forwards SIGUSR1 to the ranks and answers SIGTERM and SIGINT by sending them
+// SIGTERM; Slurm: --signal=B:USR1@120, and SIGTERM at a time limit). pretrain installs them before
+// anything else, so a signal during start-up stops the run at its first step boundary.
 void InstallStopSignalHandlers();
 
 enum class StopReason { kNone, kSignal, kExitInterval };
@@ -36,6 +40,7 @@ class CheckpointPolicy {
   absl::StatusOr<StopReason> AfterStep(const TrainState& state);
 
  private:
+  absl::StatusOr<std::string> ChooseStart();
   CheckpointTarget target_;
   bool enabled_;
   std::string root_;

@@ -56,6 +56,7 @@ absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Open(const Config& config,
 }
 
 absl::Status RunLog::Step(int64_t step, const StepResult& r, double lr, double data_wait) {
+  BRAID_RETURN_IF_ERROR(LogFileStatus());
   if (tsv_.is_open()) {
     tsv_ << absl::StrFormat("%d\t%.17g\t%.17g\t%.17g\n", step, r.loss, r.grad_norm, lr)
          << std::flush;

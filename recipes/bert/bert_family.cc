@@ -109,7 +109,8 @@ class Bert : public Family {
                                 c.data.cache_dir};
               BRAID_ASSIGN_OR_RETURN(auto ds, BertDataset::Open(data, spec, masking, may_build));
               return std::unique_ptr<SampleSource>(std::move(ds));
-            }));
+            },
+            DataChecksOf(ctx)));
     FamilyData out;
     out.train = splits.split[0];
     out.valid = splits.split[1];

@@ -108,6 +108,7 @@ class Gpt : public Family {
     spec.cache_dir = c.data.cache_dir;
     spec.num_samples[0] = c.train.train_steps * ctx.sizes.global_batch_size;
     spec.num_samples[1] = c.train.eval_steps * ctx.sizes.global_batch_size;
+    spec.checks = DataChecksOf(ctx);
     auto world = ctx.layout.world;
     BRAID_ASSIGN_OR_RETURN(GptSplits splits, BuildGptSplits(spec, ctx.local_rank == 0,
                                                             [world] { return world->Barrier(); }));

@@ -42,5 +42,6 @@ check no-gpu 1 "train.device: cuda, but" -- \
   "$pretrain" --recipe "$tiny" --set train.device=cuda --set logging.run_dir=/tmp/braid_cli_nogpu
 check no-gpu-hint 1 "HINT: set train.device: cpu" -- \
   "$pretrain" --recipe "$tiny" --set train.device=cuda --set logging.run_dir=/tmp/braid_cli_nogpu
-check unknown-flag 2 "unknown argument '--bogus'" -- "$pretrain" --bogus
+check unknown-flag 2 "unknown flag '--bogus'" -- "$pretrain" --bogus
+check help 0 "usage: pretrain --recipe FILE" -- "$pretrain" --help
 exit $fail

@@ -2,8 +2,12 @@
 # Slurm for real, on this machine: installs slurm-wlm and munge if absent, starts munged,
 # slurmctld and slurmd with a generated localhost configuration, submits
 # launch/slurm/single_node.sbatch with the tiny GPT on 2 tasks, preempts it with SIGUSR1 (as
-# Slurm's --signal does), lets it requeue and resume, and checks: the job's final state, a
-# checkpoint, and losses equal to an uninterrupted run. Every daemon it started is stopped.
+# Slurm's --signal does), lets it requeue and resume, then sends SIGTERM to the batch script,
+# which passes it to mpirun (SIGTERM is what a time limit sends: mpirun then stops the ranks with
+# SIGTERM and exits 1 itself, so the requeue must come from the run's status file), lets it
+# requeue and resume again, and checks: the job's final state, two
+# requeues, a checkpoint, and losses equal to an uninterrupted run. Every daemon it started is
+# stopped.
 set -euo pipefail
 bin=$1
 src=$2
@@ -75,7 +79,7 @@ done
 sinfo -h -o %T | grep -qE "idle|mixed" || { echo "FAIL: slurm did not come up"; cat "$tmp/log/"*; exit 1; }
 echo "ok   munged, slurmctld and slurmd up on $host ($cpus CPUs)"
 run=$tmp/run
-args=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=60 --set train.eval_steps=0
+args=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=90 --set train.eval_steps=0
       --set logging.interval=1000 --set logging.run_dir="$run")
 # The uninterrupted reference, outside Slurm.
 OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 "$bin/pretrain" \
@@ -88,21 +92,36 @@ for _ in $(seq 1 1200); do
   sleep 0.1
 done
 [[ -f $run/losses.tsv ]] || { echo "FAIL: the job never started training"; scontrol show job "$job"; cat "$tmp"/job-*.out; exit 1; }
+# A requeued job waits for its begin time (Slurm delays it); start it now instead.
+start_if_pending() {
+  scontrol show job "$job" 2>/dev/null | grep -q "JobState=PENDING" &&
+    scontrol update JobId="$job" StartTime=now 2>/dev/null || true
+}
 scancel --signal=USR1 --batch "$job"
+# After the requeued job has resumed and trained on: SIGTERM to every process of the batch step.
+for _ in $(seq 1 1200); do
+  [[ -f $run/losses.tsv ]] && (( $(wc -l < "$run/losses.tsv") >= 45 )) && break
+  start_if_pending
+  sleep 0.25
+done
+(( $(wc -l < "$run/losses.tsv") >= 45 )) || { echo "FAIL: the requeued job did not train on"; cat "$tmp"/job-*.out; exit 1; }
+scancel --signal=TERM --batch "$job"
 state=""
 for _ in $(seq 1 1200); do
   state=$(scontrol show job "$job" 2>/dev/null | grep -o "JobState=[A-Z_]*" | cut -d= -f2 || true)
   [[ $state == COMPLETED || $state == FAILED || $state == CANCELLED ]] && break
+  start_if_pending
   sleep 0.25
 done
 cat "$tmp"/job-*.out > "$tmp/job.log" 2>/dev/null || true
 [[ $state == COMPLETED ]] || { echo "FAIL: job state $state"; cat "$tmp/job.log"; exit 1; }
-grep -q "preempted after a checkpoint; requeueing" "$tmp/job.log" || { echo "FAIL: no preemption in the job log"; cat "$tmp/job.log"; exit 1; }
+(( $(grep -c "preempted after a checkpoint; requeueing" "$tmp/job.log") == 2 )) || { echo "FAIL: not two requeues in the job log"; cat "$tmp/job.log"; exit 1; }
+grep -q "run ended: preempted step [0-9]* (mpirun exit 1)" "$tmp/job.log" || { echo "FAIL: the SIGTERM preemption did not end as expected"; cat "$tmp/job.log"; exit 1; }
 grep -q "resumed from" "$tmp/job.log" || { echo "FAIL: the requeued job did not resume"; cat "$tmp/job.log"; exit 1; }
-[[ $(cat "$run/checkpoints/latest") == step_00000060 ]]
+[[ $(cat "$run/checkpoints/latest") == step_00000090 ]]
 cmp <(cut -f1,2 "$tmp/straight/losses.tsv") <(cut -f1,2 "$run/losses.tsv") \
   || { echo "FAIL: losses differ from the uninterrupted run"; exit 1; }
-echo "ok   job $job: preempted by SIGUSR1, requeued, resumed, COMPLETED; 60 losses equal to the uninterrupted run"
+echo "ok   job $job: preempted by SIGUSR1 and by SIGTERM (mpirun exit 1), requeued twice from the status file, resumed, COMPLETED; 90 losses equal to the uninterrupted run"
 trap - EXIT
 cleanup
 if pgrep -f "slurmctld -D -f $conf|slurmd -D -f $conf|munged.*braid-slurm" >/dev/null; then

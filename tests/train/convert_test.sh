@@ -6,6 +6,9 @@
 #  3. the exported GPT2LMHeadModel files, read by the plain-PyTorch GPT-2 in
 #     tests/models/gpt2_reference.py with Hugging Face names, reproduce our logits within 1e-5;
 #  4. release: weights only, bf16, loadable; bad inputs are refused by name, leaving no output;
+#  4b. nothing a user has is destroyed: an --output holding other files is refused (and replaced
+#     whole with --force); --output equal to --input is refused for export-hf, release and
+#     reshard, the input untouched;
 #  5. the same for a GPT with a gated MLP (model.activation: geglu, whose fc1 holds two halves
 #     split by TP separately) and for an untied output layer (model.tie_embeddings: false):
 #     reshard 2 -> 1 -> 2 byte-identical, equal logits at TP 1 and 2, the Hugging Face export
@@ -51,6 +54,28 @@ rm "$tmp/hf/model.safetensors"
 if $C import-hf --input "$tmp/hf" --output "$tmp/bad2" --recipe recipes/gpt/tiny.yaml 2> "$tmp/err"; then echo "FAIL"; exit 1; fi
 grep -q "model.safetensors" "$tmp/err" && [[ ! -e $tmp/bad2 ]]
 echo "ok   bad requests refused by name; no output left behind"
+
+# 4b. Outputs never destroy what is there.
+mkdir -p "$tmp/busy" && echo "keep me" > "$tmp/busy/notes.txt"
+for cmd in export-hf reshard; do
+  extra=(); [[ $cmd == reshard ]] && extra=(--tp 1)
+  if $C $cmd --input "$ck" --output "$tmp/busy" "${extra[@]}" 2> "$tmp/err"; then echo "FAIL: $cmd into a non-empty dir"; exit 1; fi
+  grep -q "is not empty" "$tmp/err" && grep -q "keep me" "$tmp/busy/notes.txt" \
+    || { echo "FAIL: $cmd: $(cat "$tmp/err")"; exit 1; }
+done
+$C export-hf --input "$ck" --output "$tmp/busy" --force > /dev/null
+[[ -f $tmp/busy/config.json && ! -e $tmp/busy/notes.txt ]] || { echo "FAIL: --force did not replace"; exit 1; }
+before=$(md5sum "$ck/manifest.pb" "$ck/tp0.safetensors" "$ck/tp1.safetensors")
+for cmd in export-hf release reshard; do
+  extra=(); [[ $cmd == reshard ]] && extra=(--tp 1)
+  if $C $cmd --input "$ck" --output "$ck" --force "${extra[@]}" 2> "$tmp/err"; then echo "FAIL: $cmd in place accepted"; exit 1; fi
+  grep -q "is the input" "$tmp/err" || { echo "FAIL: $cmd in place: $(cat "$tmp/err")"; exit 1; }
+done
+[[ $(md5sum "$ck/manifest.pb" "$ck/tp0.safetensors" "$ck/tp1.safetensors") == "$before" ]] \
+  || { echo "FAIL: the input checkpoint changed"; exit 1; }
+$C --help | grep -q "usage: convert_checkpoint" && ! $C reshard --input "$ck" 2> /dev/null
+[[ $($C reshard --input "$ck" > /dev/null 2>&1; echo $?) == 2 ]] || { echo "FAIL: usage error exit code"; exit 1; }
+echo "ok   outputs: a non-empty --output refused (replaced with --force), in-place export/release/reshard refused, input untouched; --help 0, usage errors 2"
 
 for variant in geglu untied; do
   case $variant in

@@ -35,3 +35,15 @@ echo "ok   SIGUSR1 after step ~$at: stopped at step $done_steps with a checkpoin
 cmp <(cut -f1,2 "$tmp/straight/losses.tsv") <(cut -f1,2 "$tmp/pre/losses.tsv") \
   || { echo "FAIL: losses differ from the uninterrupted run"; exit 1; }
 echo "ok   rerun resumed and finished; 40 losses bit-identical to the uninterrupted run"
+# A signal during start-up (before MPI, the model or the data are up) is kept for the first step
+# boundary: every process stops after step 1 with a checkpoint and exit code 75, none dies of it.
+"$bin/pretrain" "${args[@]}" --set logging.run_dir="$tmp/early" > "$tmp/early.log" 2>&1 &
+job=$!
+sleep 0.05
+kill -USR1 $job
+rc=0
+wait $job || rc=$?
+[[ $rc -eq 75 && $(cat "$tmp/early/checkpoints/latest") == step_00000001 ]] \
+  || { echo "FAIL: SIGUSR1 at start-up: exit code $rc"; cat "$tmp/early.log"; exit 1; }
+grep -q "preempted step 1" "$tmp/early/status" || { echo "FAIL: status: $(cat "$tmp/early/status")"; exit 1; }
+echo "ok   SIGUSR1 50 ms after start: stopped after step 1 with a checkpoint, exit 75, status 'preempted step 1'"
