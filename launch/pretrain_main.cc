@@ -40,6 +40,7 @@
 #include "framework/dist/selfcheck.h"
 #include "framework/train/device.h"
 #include "framework/train/trainer.h"
+#include "recipes/plan.h"
 #include "recipes/registry.h"
 
 #include <filesystem>
@@ -164,7 +165,9 @@ absl::Status PrintConfig(const Runtime& rt, const Config& config) {
   absl::StatusOr<ResolvedRun> run = ResolveRun(config, rt.world_size());
   std::string text;
   if (run.ok()) {
-    text = ConfigToYaml(run->config, &run->sizes);
+    text = absl::StrCat(ConfigToYaml(run->config, &run->sizes),
+                        "# estimate: ", EstimateMemory(*family, run->config, run->sizes).ToString(),
+                        "\n");
   } else {  // the sizes that need no vocabulary must still be valid
     BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, rt.world_size()));
     text = absl::StrCat(ConfigToYaml(config, &sizes),
@@ -176,13 +179,61 @@ absl::Status PrintConfig(const Runtime& rt, const Config& config) {
 
 void RecordStatus(const std::string& path, const std::string& text);
 
+// The embedded default corpus (build/data/fortunes: Debian's fortunes, a SentencePiece model,
+// the preprocessed datasets) is made on first use: when the config names a file of it that is
+// missing, local rank 0 of each node runs tools/data/prepare_default_corpus.sh (about 5 s) from
+// the repository this binary was built in, and every rank waits for it.
+absl::Status PrepareDefaultCorpus(const Runtime& rt, const Config& c) {
+  namespace fs = std::filesystem;
+  std::string folder;
+  std::vector<std::string> files = {c.data.vocab_file};
+  for (const std::string& p : c.data.paths) files.push_back(p + ".idx");
+  for (const std::string& f : files) {
+    if (f.empty() || f.find("data/fortunes/") == std::string::npos || fs::exists(f)) continue;
+    folder = fs::path(f).parent_path().string();
+  }
+  const int missing = folder.empty() ? 0 : 1;
+  torch::Tensor any = torch::full({1}, missing, torch::kInt);
+  BRAID_RETURN_IF_ERROR(rt.world()->AllReduce(any, ReduceOp::kMax));
+  if (any.item<int>() == 0) return absl::OkStatus();
+  std::error_code ec;
+  const fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  const fs::path script = bin.parent_path().parent_path() / "tools/data/prepare_default_corpus.sh";
+  int failed = 0;
+  if (rt.local_rank() == 0 && missing) {
+    if (!fs::exists(script)) {
+      failed = 1;
+    } else {
+      BLOG(INFO, "data") << "preparing the embedded default corpus in " << folder << " ("
+                         << script.string() << ")";
+      const std::string cmd =
+          absl::StrCat("bash '", script.string(), "' '", folder, "' '", bin.string(), "' >&2");
+      failed = std::system(cmd.c_str()) == 0 ? 0 : 1;
+    }
+  }
+  torch::Tensor bad = torch::full({1}, failed, torch::kInt);
+  BRAID_RETURN_IF_ERROR(rt.world()->AllReduce(bad, ReduceOp::kMax));
+  if (bad.item<int>() != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the config names the embedded default corpus (", folder,
+        "), which is missing and could not be prepared. HINT: run "
+        "tools/data/prepare_default_corpus.sh ",
+        folder, " build/bin from the repository root (launch/quickstart.sh does it)."));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_file) {
   BRAID_ASSIGN_OR_RETURN(Config loaded, LoadConfig(args.recipe, args.overrides));
+  if (!args.print_config) BRAID_RETURN_IF_ERROR(PrepareDefaultCorpus(rt, loaded));
   if (args.print_config) return PrintConfig(rt, loaded);
   // Before anything is built or written: a device this machine cannot give is refused now.
   BRAID_RETURN_IF_ERROR(ResolveTrainDevice(loaded, rt.rank()).status());
   BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(loaded, rt.world_size()));
   const Config& config = run.config;
+  // Before anything is allocated: a run this machine cannot hold is refused with the estimate.
+  BRAID_RETURN_IF_ERROR(
+      CheckMemory(EstimateMemory(*run.family, config, run.sizes), config, rt.local_size()));
   SetCollectiveTimeout(config.parallel.comm_timeout_s);
   SetLogAllRanks(config.logging.all_ranks);
   SetLogLevel(config.logging.level == "debug"     ? LogLevel::kDebug

@@ -50,6 +50,18 @@ absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key) {
   return v->AsInt();
 }
 
+int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
+  const int64_t h = c.model.hidden_size, f = s.ffn_hidden_size;
+  const int64_t mlp_in = c.model.activation == "geglu" ? 2 * f : f;
+  const int64_t layer = 4 * h * h + 4 * h      // q, k, v, out and their biases
+                        + h * mlp_in + mlp_in  // fc1
+                        + f * h + h            // fc2
+                        + 4 * h;               // two norms
+  const int64_t vocab = s.padded_vocab_size > 0 ? s.padded_vocab_size : s.vocab_size;
+  return LayerCount(c) * layer + vocab * h * (c.model.tie_embeddings ? 1 : 2) +
+         s.max_position_embeddings * h + 2 * h;
+}
+
 absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes& sizes) {
   BlockConfig b;
   b.hidden = c.model.hidden_size;

@@ -97,6 +97,12 @@ class Family {
   // must then agree), else model.vocab_size.
   virtual absl::StatusOr<int64_t> VocabSize(const Config& c) const;
 
+  // The model's parameters (all ranks together) and transformer layers, from the config alone:
+  // the memory estimate before anything is built (recipes/plan.h). The defaults count one stack
+  // of model.num_layers layers, the vocabulary embedding (and an untied output), the positions.
+  virtual int64_t ParameterCount(const Config& c, const DerivedSizes& s) const;
+  virtual int64_t LayerCount(const Config& c) const { return c.model.num_layers; }
+
   // The model, sharded over env.tp, from the resolved config and sizes.
   virtual absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
                                                                const DerivedSizes& s) const = 0;

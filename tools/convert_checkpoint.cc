@@ -187,6 +187,9 @@ absl::Status Reshard(const Args& a, bool release) {
         absl::StrFormat("--tp %d does not divide the %d attention heads of this model.", tp,
                         o.config.model.num_attention_heads));
   }
+  // Dropout-generator states belong to the ranks of the saving layout; at another TP size they
+  // would not be restored anyway (the loader keeps the seeds then).
+  if (tp != c.tp_size) c.rng.clear();
   if (a.drop_optimizer || release) {
     for (auto it = c.tensors.begin(); it != c.tensors.end();)
       it = IsOptimizerKey(it->first) ? c.tensors.erase(it) : std::next(it);

@@ -1,42 +1,40 @@
 // `inspect_dataset PREFIX [--dump] [--decode --tokenizer-type T --vocab-file F [--merges-file F]]`
-// Validates a Megatron `.bin`/`.idx` pair and prints its header and sizes; --dump writes every
-// document as a JSON line {"document": d, "sequences": [[ids...], ...]} (what the interop tests
-// compare), --decode adds the decoded text.
+// Validates a Megatron `.bin`/`.idx` pair and prints its header, sizes and largest token id; --dump
+// writes every document as a JSON line {"document": d, "sequences": [[ids...], ...]} (what the
+// interop tests compare), --decode adds the decoded text.
 #include <cstdio>
 #include <string>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "framework/core/flags.h"
 #include "framework/core/json.h"
 #include "framework/data/indexed_dataset.h"
 #include "framework/data/tokenizer.h"
 
+ABSL_FLAG(bool, dump, false, "print every document as a JSON line of its sequences' ids");
+ABSL_FLAG(bool, decode, false, "with the tokenizer: add the decoded text (implies --dump)");
+ABSL_FLAG(std::string, tokenizer_type, "", "--decode: gpt2 | wordpiece | sentencepiece");
+ABSL_FLAG(std::string, vocab_file, "", "--decode: the tokenizer's vocabulary or model");
+ABSL_FLAG(std::string, merges_file, "", "--decode: GPT-2 merges.txt");
+
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: inspect_dataset PREFIX [--dump] [--decode --tokenizer-type T "
-                 "--vocab-file F [--merges-file F]]\n");
-    return 2;
-  }
-  std::string prefix = argv[1];
-  bool dump = false, decode = false;
+  braid::CommandLine cl;
+  cl.main_file = __FILE__;
+  cl.usage =
+      "usage: inspect_dataset PREFIX [--dump] [--decode --tokenizer-type T --vocab-file F "
+      "[--merges-file F]]\n"
+      "Validates a Megatron .bin/.idx pair and prints its dtype, sizes and largest token id.\n";
+  cl.min_args = cl.max_args = 1;
+  const std::string prefix = braid::ParseCommandLineOrExit(argc, argv, cl)[0];
+  const bool decode = absl::GetFlag(FLAGS_decode);
+  const bool dump = decode || absl::GetFlag(FLAGS_dump);
   braid::TokenizerOptions to;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--dump")
-      dump = true;
-    else if (a == "--decode")
-      dump = decode = true;
-    else if (a == "--tokenizer-type" && i + 1 < argc)
-      to.type = argv[++i];
-    else if (a == "--vocab-file" && i + 1 < argc)
-      to.vocab_file = argv[++i];
-    else if (a == "--merges-file" && i + 1 < argc)
-      to.merges_file = argv[++i];
-    else {
-      std::fprintf(stderr, "inspect_dataset: bad argument '%s'\n", a.c_str());
-      return 2;
-    }
-  }
+  to.type = absl::GetFlag(FLAGS_tokenizer_type);
+  to.vocab_file = absl::GetFlag(FLAGS_vocab_file);
+  to.merges_file = absl::GetFlag(FLAGS_merges_file);
+  if (decode && to.type.empty())
+    braid::UsageError("--decode needs --tokenizer-type and --vocab-file.");
   auto ds = braid::IndexedDataset::Open(prefix);
   if (!ds.ok()) {
     std::fprintf(stderr, "inspect_dataset: %s\n", std::string(ds.status().message()).c_str());
@@ -53,9 +51,10 @@ int main(int argc, char** argv) {
   }
   const auto& d = **ds;
   if (!dump) {
-    std::printf("%s: dtype %s, %ld documents, %ld sequences, %ld tokens\n", prefix.c_str(),
-                braid::TokenDTypeName(d.dtype()), static_cast<long>(d.num_documents()),
-                static_cast<long>(d.num_sequences()), static_cast<long>(d.num_tokens()));
+    std::printf("%s: dtype %s, %ld documents, %ld sequences, %ld tokens, largest id %ld\n",
+                prefix.c_str(), braid::TokenDTypeName(d.dtype()),
+                static_cast<long>(d.num_documents()), static_cast<long>(d.num_sequences()),
+                static_cast<long>(d.num_tokens()), static_cast<long>(d.MaxTokenId()));
     return 0;
   }
   for (int64_t doc = 0; doc < d.num_documents(); ++doc) {

@@ -11,6 +11,7 @@ BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   clang-format                                # tests/check_format.sh (.clang-format)
+  clang libclang-rt-14-dev                    # tests/fuzz (libFuzzer, ASan, UBSan)
   libtorch-dev libopenblas0-openmp            # LibTorch 1.13 (CPU) and a fast BLAS behind it
   libopenmpi-dev openmpi-bin                  # ranks and CPU collectives
   libyaml-cpp-dev libabsl-dev                 # config, status/strings

@@ -6,55 +6,53 @@
 #include <iostream>
 #include <string>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "framework/core/flags.h"
 #include "framework/core/json.h"
 #include "framework/data/tokenizer.h"
+
+ABSL_FLAG(std::string, type, "", "gpt2 | wordpiece | sentencepiece");
+ABSL_FLAG(std::string, vocab, "",
+          "vocab.json (gpt2), vocab.txt (wordpiece) or a SentencePiece .model");
+ABSL_FLAG(std::string, merges, "", "GPT-2 merges.txt");
+ABSL_FLAG(std::string, key, "text", "the JSON key holding the text");
+ABSL_FLAG(int32_t, max_chars_per_word, 200,
+          "WordPiece: longer words become [UNK] (Google: 200, Hugging Face: 100)");
+ABSL_FLAG(bool, lowercase, false, "WordPiece: lowercase and strip accents (the default)");
+ABSL_FLAG(bool, cased, false, "WordPiece: keep case and accents");
+ABSL_FLAG(bool, parse_special, false, "GPT-2: encode <|endoftext|> in the text as its id");
 
 namespace {
 constexpr char kUsage[] =
     "usage: tokenize --type gpt2|wordpiece|sentencepiece --vocab FILE [--merges FILE]\n"
     "                [--lowercase|--cased] [--max-chars-per-word N] [--parse-special]\n"
     "                [--key text]  < input.jsonl > output.jsonl\n";
-
-int Fail(const std::string& message) {
-  std::cerr << "tokenize: " << message << "\n" << kUsage;
-  return 2;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
+  braid::CommandLine cl;
+  cl.main_file = __FILE__;
+  cl.usage = kUsage;
+  braid::ParseCommandLineOrExit(argc, argv, cl);
   braid::TokenizerOptions o;
-  std::string key = "text";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    const char* v = nullptr;
-    if (a == "--type" && (v = value())) {
-      o.type = v;
-    } else if (a == "--vocab" && (v = value())) {
-      o.vocab_file = v;
-    } else if (a == "--merges" && (v = value())) {
-      o.merges_file = v;
-    } else if (a == "--key" && (v = value())) {
-      key = v;
-    } else if (a == "--max-chars-per-word" && (v = value())) {
-      if (!absl::SimpleAtoi(v, &o.max_chars_per_word)) return Fail("bad --max-chars-per-word");
-    } else if (a == "--lowercase") {
-      o.lowercase = true;
-    } else if (a == "--cased") {
-      o.lowercase = false;
-    } else if (a == "--parse-special") {
-      o.parse_special = true;
-    } else if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else {
-      return Fail(absl::StrCat("unknown or incomplete argument '", a, "'"));
-    }
+  o.type = absl::GetFlag(FLAGS_type);
+  o.vocab_file = absl::GetFlag(FLAGS_vocab);
+  o.merges_file = absl::GetFlag(FLAGS_merges);
+  o.max_chars_per_word = absl::GetFlag(FLAGS_max_chars_per_word);
+  o.lowercase = !absl::GetFlag(FLAGS_cased) || absl::GetFlag(FLAGS_lowercase);
+  o.parse_special = absl::GetFlag(FLAGS_parse_special);
+  const std::string key = absl::GetFlag(FLAGS_key);
+  if (o.type.empty()) braid::UsageError("--type is required.");
+  if (o.max_chars_per_word < 1) {
+    braid::UsageError("--max-chars-per-word must be 1 or more (0 would make every word [UNK]).");
   }
   auto tok = braid::MakeTokenizer(o);
-  if (!tok.ok()) return Fail(std::string(tok.status().message()));
+  if (!tok.ok()) {
+    std::cerr << "tokenize: " << tok.status().message() << "\n";
+    return 1;
+  }
   std::ios::sync_with_stdio(false);
   std::string line;
   int64_t line_no = 0, bad = 0;

@@ -50,7 +50,29 @@ Location LocOf(const YAML::Mark& mark, const std::string& file) {
   return Location{file, mark.line + 1, mark.column + 1};
 }
 
-absl::StatusOr<Node> Convert(const YAML::Node& y, const std::string& file) {
+// A recipe is a few hundred nodes. YAML aliases let a 1 KB file stand for billions of them (an
+// "alias bomb"), and deep nesting for a deep recursion: both are refused.
+constexpr int64_t kMaxNodes = 100000;
+constexpr int kMaxDepth = 64;
+constexpr size_t kMaxFileBytes = 1 << 20;
+
+struct Budget {
+  int64_t nodes = 0;
+  int depth = 0;
+};
+
+absl::StatusOr<Node> Convert(const YAML::Node& y, const std::string& file, Budget& budget) {
+  if (++budget.nodes > kMaxNodes || budget.depth >= kMaxDepth) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        LocOf(y.Mark(), file).ToString(), ": the YAML expands to more than ", kMaxNodes,
+        " values or nests deeper than ", kMaxDepth,
+        " levels (aliases?). HINT: a recipe is a few sections of keys; write it out plainly."));
+  }
+  ++budget.depth;
+  struct Leave {
+    Budget& b;
+    ~Leave() { --b.depth; }
+  } leave{budget};
   Node n;
   n.loc = LocOf(y.Mark(), file);
   switch (y.Type()) {
@@ -65,7 +87,7 @@ absl::StatusOr<Node> Convert(const YAML::Node& y, const std::string& file) {
     case YAML::NodeType::Sequence:
       n.kind = Node::Kind::kSequence;
       for (const YAML::Node& item : y) {
-        BRAID_ASSIGN_OR_RETURN(Node child, Convert(item, file));
+        BRAID_ASSIGN_OR_RETURN(Node child, Convert(item, file, budget));
         n.items.push_back(std::move(child));
       }
       break;
@@ -88,7 +110,7 @@ absl::StatusOr<Node> Convert(const YAML::Node& y, const std::string& file) {
               absl::StrCat(key_loc.ToString(), ": ", key, ": duplicate key (first set at ",
                            first.ToString(), "). HINT: keep one of them."));
         }
-        BRAID_ASSIGN_OR_RETURN(Node value, Convert(it->second, file));
+        BRAID_ASSIGN_OR_RETURN(Node value, Convert(it->second, file, budget));
         n.entries.push_back(Node::Entry{key, key_loc, std::move(value)});
       }
       break;
@@ -97,15 +119,26 @@ absl::StatusOr<Node> Convert(const YAML::Node& y, const std::string& file) {
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& context) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(context, "config file '", path, "' is not a regular file."));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(absl::StrCat(context, "cannot open config file '", path,
                                             "'. HINT: check the path (relative includes resolve "
                                             "from the including file's folder)."));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // Read at most one byte past the limit: a recipe is small, whatever the file is.
+  std::string text(kMaxFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxFileBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(context, "config file '", path, "' is over ",
+                                                   kMaxFileBytes, " bytes: not a recipe."));
+  }
+  return text;
 }
 
 absl::StatusOr<Node> ResolveIncludes(Node root, const fs::path& base_dir,
@@ -182,7 +215,8 @@ absl::StatusOr<Node> ParseYaml(const std::string& text, const std::string& file)
         LocOf(e.mark, file).ToString(), ": YAML syntax error: ", e.msg,
         ". HINT: check indentation, colons and brackets on this line and the one before."));
   }
-  return Convert(y, file);
+  Budget budget;
+  return Convert(y, file, budget);
 }
 
 absl::StatusOr<Node> LoadWithIncludes(const std::string& path) {

@@ -1,6 +1,7 @@
 // JSON reader and quoting (see json.h).
 #include "framework/core/json.h"
 
+#include <cerrno>
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
@@ -253,7 +254,10 @@ const JsonValue* JsonValue::Find(std::string_view key) const {
 }
 
 bool JsonValue::IsInteger() const {
-  return kind == Kind::kNumber && text.find_first_of(".eE") == std::string::npos;
+  if (kind != Kind::kNumber || text.find_first_of(".eE") != std::string::npos) return false;
+  errno = 0;
+  std::strtoll(text.c_str(), nullptr, 10);
+  return errno != ERANGE;  // and it fits int64
 }
 
 int64_t JsonValue::AsInt() const { return std::strtoll(text.c_str(), nullptr, 10); }

@@ -22,7 +22,7 @@ struct JsonValue {
 
   // Member lookup (first match), or null when absent or not an object.
   const JsonValue* Find(std::string_view key) const;
-  bool IsInteger() const;  // a number written without fraction or exponent
+  bool IsInteger() const;  // a number written without fraction or exponent, within int64
   int64_t AsInt() const;   // for IsInteger() numbers
 };
 

@@ -47,6 +47,15 @@ bool OutputIsTerminal() {
   return terminal;
 }
 
+double MachineMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("MemTotal:", 0) == 0) return std::strtod(line.c_str() + 9, nullptr) * 1024.0;
+  }
+  return 0;
+}
+
 double PeakRssMb() {
   std::ifstream in("/proc/self/status");
   std::string line;

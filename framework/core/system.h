@@ -10,6 +10,8 @@ std::string BlasInUse();
 // Whether this process's output reaches a terminal. Under mpirun the ranks' stdout is a pty
 // whatever the user did with mpirun's, so there it asks about the parent (mpirun)'s stdout.
 bool OutputIsTerminal();
+// The machine's physical memory (MemTotal), in bytes; 0 when unknown.
+double MachineMemoryBytes();
 // Peak resident set size of this process (VmHWM), in MB.
 double PeakRssMb();
 

@@ -20,6 +20,7 @@
 #include "framework/core/files.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
+#include "framework/proto/manifest.h"
 #include "framework/train/dtype.h"
 #include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
@@ -206,17 +207,7 @@ absl::StatusOr<proto::Manifest> ReadManifest(const fs::path& dir) {
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  proto::Manifest m;
-  if (!m.ParseFromString(ss.str())) {
-    return absl::DataLossError(absl::StrCat((dir / "manifest.pb").string(), ": unreadable.", hint));
-  }
-  if (m.format_version() > kCheckpointFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: checkpoint format version %d is newer than this build's %d. HINT: load it with a "
-        "newer braid.",
-        dir.string(), m.format_version(), kCheckpointFormatVersion));
-  }
-  return m;
+  return ParseManifest(ss.str(), (dir / "manifest.pb").string());
 }
 
 // Checks the payload files of a manifest (size, CRC): all, or those named in `only`.

@@ -26,11 +26,10 @@
 #include "framework/dist/layout.h"
 #include "framework/parallel/layers.h"
 #include "framework/parallel/rng.h"
+#include "framework/proto/manifest.h"
 #include "framework/train/optimizer.h"
 
 namespace braid {
-
-inline constexpr uint32_t kCheckpointFormatVersion = 1;
 
 // Tensor names in a checkpoint: model/<param>, optim/exp_avg/<param>, optim/exp_avg_sq/<param>.
 std::string ModelKey(const std::string& param);

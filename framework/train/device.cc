@@ -103,29 +103,40 @@ void SynchronizeDevice(torch::Device device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
 }
 
-double MeasureMatmulGflops(torch::Device device, at::ScalarType dtype, double seconds) {
+double MeasureMatmulGflops(torch::Device device, at::ScalarType dtype, double seconds,
+                           const std::vector<std::array<int64_t, 3>>& shapes, int trials) {
   torch::NoGradGuard no_grad;
+  std::vector<std::array<int64_t, 3>> all = shapes;
   const int64_t n = device.is_cpu() ? 512 : 8192;
+  all.push_back({n, n, n});
   auto opts = torch::TensorOptions().device(device).dtype(dtype);
-  torch::Tensor a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
-  torch::Tensor c = torch::empty({n, n}, opts);
   auto now = [] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
   };
-  for (int i = 0; i < 3; ++i) at::mm_out(c, a, b);  // warm-up (and GPU clocks up)
-  SynchronizeDevice(device);
-  int64_t iters = 0;
-  const double start = now();
-  double elapsed = 0;
-  const int per_round = device.is_cpu() ? 1 : 10;
-  while (elapsed < seconds || iters < 3) {
-    for (int i = 0; i < per_round; ++i) at::mm_out(c, a, b);
+  const double per_trial = seconds / std::max(1, trials) / static_cast<double>(all.size());
+  double best = 0;
+  for (const auto& [m, k, p] : all) {
+    if (m <= 0 || k <= 0 || p <= 0) continue;
+    torch::Tensor a = torch::randn({m, k}, opts), b = torch::randn({k, p}, opts);
+    torch::Tensor c = torch::empty({m, p}, opts);
+    for (int i = 0; i < 2; ++i) at::mm_out(c, a, b);  // warm-up (and GPU clocks up)
     SynchronizeDevice(device);
-    iters += per_round;
-    elapsed = now() - start;
+    const int per_round = device.is_cpu() ? 1 : 10;
+    for (int t = 0; t < std::max(1, trials); ++t) {
+      int64_t iters = 0;
+      const double start = now();
+      double elapsed = 0;
+      while (elapsed < per_trial || iters < 2) {
+        for (int i = 0; i < per_round; ++i) at::mm_out(c, a, b);
+        SynchronizeDevice(device);
+        iters += per_round;
+        elapsed = now() - start;
+      }
+      best = std::max(best, 2.0 * static_cast<double>(m) * k * p * iters / elapsed / 1e9);
+    }
   }
-  return 2.0 * static_cast<double>(n) * n * n * static_cast<double>(iters) / elapsed / 1e9;
+  return best;
 }
 
 }  // namespace braid

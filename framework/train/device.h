@@ -13,6 +13,9 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <array>
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "framework/core/config.h"
 
@@ -41,9 +44,13 @@ class AutocastScope {
   at::ScalarType previous_dtype_ = at::kFloat;
 };
 
-// Measured matmul rate (GFLOP/s) of `dtype` on `device` with the current intra-op threads:
-// 512^3 products on a CPU, 8192^3 on a GPU (synchronised), repeated for about `seconds`.
-double MeasureMatmulGflops(torch::Device device, at::ScalarType dtype, double seconds = 0.3);
+// The matmul ceiling for MFU: the best rate (GFLOP/s) of `dtype` on `device`, with the current
+// intra-op threads, over `trials` timings of each of the model's own GEMM `shapes` ({m, k, n}:
+// [m, k] x [k, n]) and of a square product (512^3 on a CPU, 8192^3 on a GPU, synchronised),
+// about `seconds` in all. The best of several shapes and trials, not one timing: a shared
+// machine's rate swings, and a ceiling measured in a slow moment made MFU exceed 100%.
+double MeasureMatmulGflops(torch::Device device, at::ScalarType dtype, double seconds = 0.6,
+                           const std::vector<std::array<int64_t, 3>>& shapes = {}, int trials = 3);
 
 // Blocks until the device has finished the work queued so far (no-op on the CPU).
 void SynchronizeDevice(torch::Device device);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/json.h"
+#include "framework/core/safetensors_header.h"
 #include "framework/core/status.h"
 #include "framework/train/dtype.h"
 
@@ -85,63 +86,20 @@ absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
     if (m != nullptr) ::munmap(m, size);
   });
   const std::string_view bytes(static_cast<const char*>(map), size);
-  auto bad = [&](const std::string& what) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": ", what, ". HINT: the file is truncated or not safetensors."));
-  };
-  if (bytes.size() < 8) return bad("shorter than the 8-byte header length");
-  uint64_t n;
-  std::memcpy(&n, bytes.data(), 8);
-  if (n > bytes.size() - 8) return bad(absl::StrFormat("header length %d past the end", n));
-  absl::StatusOr<JsonValue> header = ParseJson(bytes.substr(8, n));
-  if (!header.ok()) return bad(std::string(header.status().message()));
-  if (header->kind != JsonValue::Kind::kObject) return bad("the header is not a JSON object");
-  const char* data = bytes.data() + 8 + n;
-  const int64_t data_size = static_cast<int64_t>(bytes.size() - 8 - n);
+  BRAID_ASSIGN_OR_RETURN(SafetensorsHeader header, ParseSafetensorsHeader(bytes, path));
+  const char* data = bytes.data() + header.data_offset;
   SafetensorsFile out;
-  std::vector<std::pair<int64_t, int64_t>> ranges;
-  for (const auto& [name, entry] : header->members) {
-    if (name == "__metadata__") {
-      for (const auto& [k, v] : entry.members) out.metadata[k] = v.text;
-      continue;
+  out.metadata = header.metadata;
+  for (const SafetensorsEntry& e : header.tensors) {
+    std::optional<at::ScalarType> type = DtypeFromSafetensors(e.dtype);
+    if (!type) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": tensor '", e.name, "' has unsupported dtype ", e.dtype));
     }
-    const JsonValue* dtype = entry.Find("dtype");
-    const JsonValue* shape = entry.Find("shape");
-    const JsonValue* offs = entry.Find("data_offsets");
-    if (dtype == nullptr || shape == nullptr || offs == nullptr || offs->items.size() != 2) {
-      return bad(absl::StrCat("tensor '", name, "' lacks dtype, shape or data_offsets"));
-    }
-    std::optional<at::ScalarType> known = DtypeFromSafetensors(dtype->text);
-    if (!known) return bad(absl::StrCat("tensor '", name, "' has unsupported dtype ", dtype->text));
-    const at::ScalarType type = *known;
-    std::vector<int64_t> dims;
-    int64_t numel = 1;
-    for (const JsonValue& d : shape->items) {
-      dims.push_back(d.AsInt());
-      numel *= d.AsInt();
-    }
-    int64_t b = offs->items[0].AsInt(), e = offs->items[1].AsInt();
-    int64_t need = numel * static_cast<int64_t>(c10::elementSize(type));
-    if (b < 0 || e < b || e > data_size || e - b != need) {
-      return bad(
-          absl::StrFormat("tensor '%s': bytes [%d, %d) do not hold %s of shape %s in a "
-                          "%d-byte data section",
-                          name, b, e, dtype->text, c10::str(dims), data_size));
-    }
-    ranges.emplace_back(b, e);
-    torch::Tensor t = torch::empty(dims, torch::TensorOptions().dtype(type));
-    std::memcpy(t.data_ptr(), data + b, need);
-    out.tensors[name] = t;
+    torch::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(*type));
+    std::memcpy(t.data_ptr(), data + e.begin, static_cast<size_t>(e.end - e.begin));
+    out.tensors[e.name] = t;
   }
-  std::sort(ranges.begin(), ranges.end());
-  int64_t expect = 0;
-  for (auto [b, e] : ranges) {
-    if (b != expect)
-      return bad(absl::StrFormat("data byte %d: tensors overlap or leave a hole", b));
-    expect = e;
-  }
-  if (expect != data_size)
-    return bad(absl::StrFormat("%d bytes after the last tensor", data_size - expect));
   return out;
 }
 

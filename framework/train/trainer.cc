@@ -91,11 +91,16 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   Loader loader(parts.train, sampler, static_cast<int>(std::max<int64_t>(1, config.data.prefetch)));
   Evaluator evaluator(parts.valid, config, sizes, layout, device);
 
-  // The MFU ceiling: the matmul rate of the compute dtype on this device, measured now.
+  // The MFU ceiling: the best matmul rate of the compute dtype on this device, measured now on
+  // the model's own GEMM shapes (fc1 and the fused QKV of one micro-batch) and a square one.
   const bool bf16 = tc.precision == "bf16";
-  const double peak =
-      AllReduceScalar(*layout.world, MeasureMatmulGflops(device, bf16 ? at::kBFloat16 : at::kFloat),
-                      ReduceOp::kSum);
+  const int64_t tokens = tc.micro_batch_size * config.model.seq_length;
+  const int64_t h = config.model.hidden_size, tp = layout.tp_size;
+  const double peak = AllReduceScalar(
+      *layout.world,
+      MeasureMatmulGflops(device, bf16 ? at::kBFloat16 : at::kFloat, 0.6,
+                          {{tokens, h, sizes.ffn_hidden_size / tp}, {tokens, h, 3 * h / tp}}),
+      ReduceOp::kSum);
   const double samples_per_step = static_cast<double>(sizes.global_batch_size);
   BLOG(INFO, "train") << absl::StrFormat(
       "model: %d parameters on this rank (%.1f MB fp32 weights, %.1f MB with grads and AdamW "

@@ -75,6 +75,21 @@ done
   || { echo "FAIL: the input checkpoint changed"; exit 1; }
 $C --help | grep -q "usage: convert_checkpoint" && ! $C reshard --input "$ck" 2> /dev/null
 [[ $($C reshard --input "$ck" > /dev/null 2>&1; echo $?) == 2 ]] || { echo "FAIL: usage error exit code"; exit 1; }
+# Crafted inputs: an empty manifest, safetensors shapes that overflow or are negative.
+mkdir -p "$tmp/emptyck" && : > "$tmp/emptyck/manifest.pb"
+if $C inspect "$tmp/emptyck" 2> "$tmp/err"; then echo "FAIL: an empty manifest passed inspect"; exit 1; fi
+grep -q "empty or incomplete" "$tmp/err" || { echo "FAIL: $(cat "$tmp/err")"; exit 1; }
+for shape in "[4611686018427388096]" "[-1, -192]"; do
+  mkdir -p "$tmp/crafted" && cp "$tmp/hf/config.json" "$tmp/crafted/"
+  /usr/bin/python3 - "$tmp/crafted/model.safetensors" "$shape" <<'PY'
+import json, struct, sys
+h = json.dumps({"transformer.wte.weight": {"dtype": "F32", "shape": json.loads(sys.argv[2]), "data_offsets": [0, 768]}}).encode()
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"\0" * 768)
+PY
+  rc=0; $C import-hf --input "$tmp/crafted" --output "$tmp/crafted_out" --recipe recipes/gpt/tiny.yaml 2> "$tmp/err" || rc=$?
+  [[ $rc == 1 ]] && grep -q "impossible shape" "$tmp/err" || { echo "FAIL: shape $shape: rc $rc: $(cat "$tmp/err")"; exit 1; }
+done
+echo "ok   crafted inputs refused by name: an empty manifest.pb, safetensors shapes that overflow or are negative"
 echo "ok   outputs: a non-empty --output refused (replaced with --force), in-place export/release/reshard refused, input untouched; --help 0, usage errors 2"
 
 for variant in geglu untied; do

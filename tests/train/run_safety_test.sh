@@ -9,7 +9,11 @@
 #    padding) is refused naming the file and the id, at TP 1 and 2;
 #  - a dataset truncated under a running job ends it with a message naming the file;
 #  - data.weights all 0, a train split shorter than one sample: refused; eval_interval 0 with an
-#    empty validation split trains without validation.
+#    empty validation split trains without validation;
+#  - sizes within the allowed ranges that no machine here can hold (width or sequence 1048576,
+#    1024 layers of gpt2-small) are refused with the memory estimate before anything is built;
+#    a 1 KB YAML alias bomb is refused by size;
+#  - a recipe naming the embedded default corpus before it exists prepares it on first use.
 set -u
 bin=$1
 src=$2
@@ -132,4 +136,29 @@ expect_fail short "fewer than one sample of 65" -- "$bin/pretrain" "${tiny[@]}" 
 expect_fail noval-needed "leaves the validation split without documents" -- "$bin/pretrain" "${tiny[@]}" \
   --set data.split=100,0,0 --set train.eval_interval=10 --set train.eval_steps=4 --set logging.run_dir="$tmp/noval2" &&
   ok "eval_interval > 0 with an empty validation split: refused with the hint"
+# ---- the README's BERT example on a fresh clone: the default corpus is prepared on first use ----
+F=$tmp/fresh/data/fortunes
+"$bin/pretrain" --recipe recipes/bert/tiny.yaml --set data.paths="[$F/fortunes_text_sentence]" \
+  --set data.vocab_file="$F/spm.model" --set train.train_steps=2 --set train.eval_steps=0 \
+  --set logging.run_dir="$tmp/fresh/run" > "$tmp/fresh.log" 2>&1 &&
+  grep -q "preparing the embedded default corpus" "$tmp/fresh.log" && [[ -f $F/spm.model ]] &&
+  ok "the BERT recipe with the default corpus not yet prepared: prepared on first use, trained" ||
+  { bad "fresh corpus"; tail -5 "$tmp/fresh.log"; }
+
+# ---- resources ----
+for set in model.hidden_size=1048576 model.seq_length=1048576; do
+  expect_fail "memory-$set" "but this machine has" -- "$bin/pretrain" "${tiny[@]}" --set "$set" \
+    --set logging.run_dir="$tmp/mem" && ok "$set: refused with the memory estimate"
+done
+expect_fail memory-layers "7297.4M parameters" -- "$bin/pretrain" --recipe recipes/gpt/gpt2-small.yaml \
+  --set model.num_layers=1024 --set logging.run_dir="$tmp/mem" && ok "gpt2-small with 1024 layers: refused (7297.4M parameters)"
+{
+  echo 'a: &a [x, x, x, x, x, x, x, x, x]'
+  prev=a
+  for k in b c d e f g h i; do echo "$k: &$k [*$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev]"; prev=$k; done
+  echo 'recipe: gpt'
+} > "$tmp/bomb.yaml"
+(( $(stat -c %s "$tmp/bomb.yaml") < 1024 )) || bad "the alias bomb is not under 1 KB"
+expect_fail alias-bomb "expands to more than 100000 values" -- "$bin/pretrain" --recipe "$tmp/bomb.yaml" --print-config &&
+  ok "a 1 KB YAML alias bomb (9^9 values): refused by size"
 exit $fail

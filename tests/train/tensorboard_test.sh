@@ -33,5 +33,17 @@ assert sorted(evals) == [10, 20, 30], sorted(evals)
 print(f"ok   {len(s)} scalars read back with valid CRCs; train/loss matches losses.tsv; eval/loss at 10, 20, 30")
 PY
 /usr/bin/python3 tools/plot_run.py "$tmp/run" "$tmp/curves.svg" > /dev/null
-grep -q "<polyline" "$tmp/curves.svg" && grep -q "tokens/s" "$tmp/curves.svg"
-echo "ok   plot_run.py rendered $(grep -c '<polyline' "$tmp/curves.svg") curves to SVG"
+/usr/bin/python3 - "$tmp/curves.svg" <<'PY'
+import re, sys
+svg = open(sys.argv[1]).read()
+titles = re.findall(r'font-size="14"[^>]*>([^<]*)<', svg)
+for want in ("loss", "learning rate", "gradient norm", "tokens/s"):
+    assert any(t.startswith(want) for t in titles), (want, titles)
+assert svg.count("<polyline") == 5, svg.count("<polyline")      # train, valid, lr, grad, tok/s
+labels = re.findall(r'font-size="11"[^>]*>([^<]*)<', svg)
+assert len([l for l in labels if l != "step"]) >= 4 * 6, labels  # ticks on both axes
+assert not any("e+" in l for l in labels), labels               # 12.2k, not 1.22e+04
+assert any(l.endswith("k") for l in labels), labels             # tokens/s in thousands
+assert svg.count('stroke="#e5e5e5"') >= 4 * 6                    # grid lines
+print(f"ok   plot_run.py: 4 panels (loss, lr, grad norm, tokens/s), 5 curves, {len(labels)} tick labels, grid")
+PY

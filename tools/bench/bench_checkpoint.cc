@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "framework/core/config.h"
+#include "framework/core/flags.h"
 #include "framework/core/log.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
@@ -15,10 +16,13 @@
 
 int main(int argc, char** argv) {
   using namespace braid;
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: bench_checkpoint DIR\n");
-    return 2;
-  }
+  CommandLine cl;
+  cl.main_file = __FILE__;
+  cl.usage =
+      "usage: bench_checkpoint DIR   (under mpirun for several ranks; TP = ranks)\n"
+      "Saves and loads a gpt2-small checkpoint with its AdamW state and prints the times.\n";
+  cl.min_args = cl.max_args = 1;
+  const std::string dir = ParseCommandLineOrExit(argc, argv, cl)[0];
   auto rt = Runtime::Init(&argc, &argv);
   if (!rt.ok()) return 2;
   SetLogLevel(LogLevel::kWarning);
@@ -55,14 +59,14 @@ int main(int argc, char** argv) {
   torch::Tensor total = torch::full({1}, bytes, torch::kDouble);
   (void)(*rt)->world()->AllReduce(total, ReduceOp::kSum);
   double t0 = now();
-  absl::Status s = SaveCheckpoint(argv[1], target, TrainState{1, 0, 0}, 1);
+  absl::Status s = SaveCheckpoint(dir, target, TrainState{1, 0, 0}, 1);
   double save = now() - t0;
   if (!s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;
   }
   t0 = now();
-  auto loaded = LoadCheckpoint(std::string(argv[1]) + "/step_00000001", target);
+  auto loaded = LoadCheckpoint(dir + "/step_00000001", target);
   double load = now() - t0;
   if (!loaded.ok()) {
     std::fprintf(stderr, "%s\n", std::string(loaded.status().message()).c_str());

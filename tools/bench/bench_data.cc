@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/core/flags.h"
 #include "framework/core/json.h"
 #include "framework/data/gpt_dataset.h"
 #include "framework/data/loader.h"
@@ -21,16 +22,17 @@ double Now() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr,
-                 "usage: bench_data CORPUS.jsonl GPT2_DIR WORDPIECE_VOCAB SPM_MODEL "
-                 "DATASET_PREFIX\n");
-    return 2;
-  }
+  braid::CommandLine cl;
+  cl.main_file = __FILE__;
+  cl.usage =
+      "usage: bench_data CORPUS.jsonl GPT2_DIR WORDPIECE_VOCAB SPM_MODEL DATASET_PREFIX\n"
+      "Prints tokenizer and loader throughput (tools/bench/run_data_bench.sh runs it).\n";
+  cl.min_args = cl.max_args = 5;
+  const std::vector<std::string> args = braid::ParseCommandLineOrExit(argc, argv, cl);
   std::vector<std::string> texts;
   size_t bytes = 0;
   {
-    std::ifstream in(argv[1]);
+    std::ifstream in(args[0]);
     std::string line;
     while (std::getline(in, line)) {
       auto j = braid::ParseJson(line);
@@ -40,11 +42,11 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::string gpt2 = argv[2];
+  std::string gpt2 = args[1];
   std::vector<braid::TokenizerOptions> kinds = {
       {"gpt2", gpt2 + "/vocab.json", gpt2 + "/merges.txt"},
-      {"wordpiece", argv[3]},
-      {"sentencepiece", argv[4]},
+      {"wordpiece", args[2]},
+      {"sentencepiece", args[3]},
   };
   std::printf("tokenizers: %zu documents, %.2f MB of text, one thread\n", texts.size(),
               bytes / 1e6);
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
                 bytes / secs / 1e6);
   }
 
-  auto data = braid::IndexedDataset::Open(argv[5]);
+  auto data = braid::IndexedDataset::Open(args[4]);
   if (!data.ok()) {
     std::printf("loader: %s\n", std::string(data.status().message()).c_str());
     return 0;

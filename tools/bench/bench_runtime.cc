@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_format.h"
 #include "framework/core/check.h"
+#include "framework/core/flags.h"
 #include "framework/core/system.h"
 #include "framework/dist/runtime.h"
 
@@ -82,6 +83,12 @@ void BenchAllReduce(const Runtime& rt) {
 }  // namespace braid
 
 int main(int argc, char** argv) {
+  braid::CommandLine cl;
+  cl.main_file = __FILE__;
+  cl.usage =
+      "usage: bench_runtime          (one rank: the matmul rate of 1 and 2 threads)\n"
+      "       mpirun -np N bench_runtime   (N ranks: all-reduce bandwidth by message size)\n";
+  braid::ParseCommandLineOrExit(argc, argv, cl);
   auto rt = braid::Runtime::Init(&argc, &argv);
   if (!rt.ok()) {
     std::fprintf(stderr, "%s\n", std::string(rt.status().message()).c_str());
