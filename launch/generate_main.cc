@@ -104,6 +104,7 @@ absl::Status Run(const Runtime& rt, const Args& a) {
       }
       ids.push_back(v);
     }
+    if (ids.empty()) return absl::InvalidArgumentError("--logits names no token id.");
     auto [logits, loss] = gen->Score(ids, rng);
     if (rt.rank() == 0) {
       std::string out = absl::StrFormat("{\"loss\": %.9g, \"ids\": [", loss);

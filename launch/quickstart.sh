@@ -7,7 +7,13 @@ cd "$(dirname "$0")/.."
 tools/setup.sh
 tools/data/prepare_default_corpus.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-rm -rf runs/quickstart  # the main job starts fresh (a kept run dir would resume from its checkpoint)
+# The main job starts fresh; an earlier quickstart run is kept, renamed, not deleted.
+if [[ -e runs/quickstart ]]; then
+  n=1
+  while [[ -e runs/quickstart.$n ]]; do n=$((n + 1)); done
+  mv runs/quickstart "runs/quickstart.$n"
+  echo "[quickstart] the previous run is kept in runs/quickstart.$n"
+fi
 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
   build/bin/pretrain --recipe recipes/gpt/quickstart.yaml "$@"
 echo "--- a sample from the trained model (build/bin/generate --run-dir runs/quickstart) ---"

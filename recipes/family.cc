@@ -62,6 +62,51 @@ int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
          s.max_position_embeddings * h + 2 * h;
 }
 
+const std::string* HfNameTable::Theirs(const std::string& ours) const {
+  for (const auto& [o, t] : pairs)
+    if (o == ours) return &t;
+  return nullptr;
+}
+
+const std::string* HfNameTable::Ours(const std::string& theirs) const {
+  for (const auto& [o, t] : pairs)
+    if (t == theirs) return &o;
+  return nullptr;
+}
+
+std::string HfNameTable::TheirNames() const {
+  std::string out;
+  for (const auto& [o, t] : pairs) absl::StrAppend(&out, out.empty() ? "" : ", ", t);
+  return out;
+}
+
+absl::StatusOr<std::string> HfActivationOverride(const JsonValue& hf, const char* key,
+                                                 const std::string& fallback,
+                                                 const HfNameTable& table) {
+  const JsonValue* v = hf.Find(key);
+  const std::string theirs = v != nullptr ? v->text : fallback;
+  const std::string* ours = table.Ours(theirs);
+  if (ours == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config.json: ", key, " '", theirs, "' is not one braid has (", table.TheirNames(), ")."));
+  }
+  return absl::StrCat("model.activation=", *ours);
+}
+
+absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<std::string>& names,
+                                          const std::string& output_name) {
+  bool tied = true;
+  if (const JsonValue* t = hf.Find("tie_word_embeddings");
+      t != nullptr && t->kind == JsonValue::Kind::kBool) {
+    tied = t->boolean;
+  }
+  if (!tied && names.count(output_name) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config.json says tie_word_embeddings: false, but the files have no ", output_name, "."));
+  }
+  return absl::StrCat("model.tie_embeddings=", tied ? "true" : "false");
+}
+
 absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes& sizes) {
   BlockConfig b;
   b.hidden = c.model.hidden_size;

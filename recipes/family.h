@@ -133,6 +133,25 @@ DataChecks DataChecksOf(const RunContext& ctx);
 // A required positive integer of a Hugging Face config.json, or an error naming it.
 absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key);
 
+// Names a Hugging Face config uses for ours (activations): {ours, theirs} pairs, looked up either
+// way; null when the name is not in the table.
+struct HfNameTable {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  const std::string* Theirs(const std::string& ours) const;
+  const std::string* Ours(const std::string& theirs) const;
+  std::string TheirNames() const;  // "gelu_new, gelu, relu"
+};
+
+// The --set override of model.activation for config.json's `key` (`fallback` when absent): an
+// error naming the value when the table does not have it.
+absl::StatusOr<std::string> HfActivationOverride(const JsonValue& hf, const char* key,
+                                                 const std::string& fallback,
+                                                 const HfNameTable& table);
+// The --set override of model.tie_embeddings for config.json's tie_word_embeddings (true when
+// absent); an untied model's files must hold its output layer, `output_name`.
+absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<std::string>& names,
+                                          const std::string& output_name);
+
 // The tokenizer the data section names.
 absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& config);
 

@@ -24,7 +24,9 @@ absl::StatusOr<GptSplits> BuildSplits(const std::vector<std::string>& paths,
   std::vector<std::array<DocRange, 3>> ranges;
   for (size_t i = 0; i < paths.size(); ++i) {
     BRAID_ASSIGN_OR_RETURN(std::shared_ptr<IndexedDataset> d, IndexedDataset::Open(paths[i]));
-    if (checks.vocab_size > 0) {
+    // The node's builder scans the data once (cached beside it); the others share its verdict:
+    // a refusal ends the whole job.
+    if (checks.vocab_size > 0 && is_builder) {
       const int64_t max = d->MaxTokenId();
       if (max >= checks.vocab_size) {
         return absl::InvalidArgumentError(absl::StrFormat(

@@ -12,8 +12,10 @@ namespace braid {
 namespace {
 
 // Our activation names and BERT's hidden_act.
-constexpr std::pair<const char*, const char*> kActivations[] = {
-    {"gelu", "gelu"}, {"gelu_tanh", "gelu_new"}, {"relu", "relu"}};
+const HfNameTable& Activations() {
+  static const HfNameTable kTable{{{"gelu", "gelu"}, {"gelu_tanh", "gelu_new"}, {"relu", "relu"}}};
+  return kTable;
+}
 
 class BertHf : public HfLayout {
  public:
@@ -61,9 +63,7 @@ class BertHf : public HfLayout {
 
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
-    const char* act = nullptr;
-    for (const auto& [ours, theirs] : kActivations)
-      if (c.model.activation == ours) act = theirs;
+    const std::string* act = Activations().Theirs(c.model.activation);
     if (act == nullptr || c.model.norm != "layernorm") {
       return absl::InvalidArgumentError(absl::StrCat(
           "BERT's layout has LayerNorm and an ungated MLP; this model has model.norm: ",
@@ -79,7 +79,7 @@ class BertHf : public HfLayout {
         "  \"pad_token_id\": 0,\n  \"position_embedding_type\": \"absolute\",\n"
         "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
         vocab, c.model.hidden_size, c.model.num_layers, c.model.num_attention_heads,
-        FfnHiddenSize(c.model), act, ShortestDouble(c.model.hidden_dropout),
+        FfnHiddenSize(c.model), *act, ShortestDouble(c.model.hidden_dropout),
         ShortestDouble(c.model.attention_dropout), c.model.max_position_embeddings,
         c.model.num_tokentypes, ShortestDouble(c.model.init_std),
         ShortestDouble(c.model.layernorm_epsilon), c.model.tie_embeddings ? "true" : "false",
@@ -112,30 +112,15 @@ class BertHf : public HfLayout {
                                                      "': braid's BERT has absolute "
                                                      "positions only."));
     }
-    std::string act = "gelu";
-    if (const JsonValue* a = hf.Find("hidden_act")) act = a->text;
-    const char* ours = nullptr;
-    for (const auto& [o, theirs] : kActivations)
-      if (act == theirs) ours = o;
-    if (ours == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config.json: hidden_act '", act, "' is not one braid has (gelu, gelu_new, relu)."));
-    }
-    sets.push_back(absl::StrCat("model.activation=", ours));
+    BRAID_ASSIGN_OR_RETURN(std::string act,
+                           HfActivationOverride(hf, "hidden_act", "gelu", Activations()));
+    sets.push_back(act);
     sets.push_back("model.norm=layernorm");
     sets.push_back(absl::StrCat("model.binary_head=",
                                 names.count("cls.seq_relationship.weight") ? "true" : "false"));
-    bool tied = true;
-    if (const JsonValue* t = hf.Find("tie_word_embeddings");
-        t != nullptr && t->kind == JsonValue::Kind::kBool) {
-      tied = t->boolean;
-    }
-    if (!tied && names.count("cls.predictions.decoder.weight") == 0) {
-      return absl::InvalidArgumentError(
-          "config.json says tie_word_embeddings: false, but the files have no "
-          "cls.predictions.decoder.weight.");
-    }
-    sets.push_back(absl::StrCat("model.tie_embeddings=", tied ? "true" : "false"));
+    BRAID_ASSIGN_OR_RETURN(std::string tie,
+                           HfTieOverride(hf, names, "cls.predictions.decoder.weight"));
+    sets.push_back(tie);
     return sets;
   }
 

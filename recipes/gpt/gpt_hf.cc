@@ -14,9 +14,15 @@
 namespace braid {
 namespace {
 
-// Our activation names and GPT-2's activation_function.
-constexpr std::pair<const char*, const char*> kActivations[] = {
-    {"gelu_tanh", "gelu_new"}, {"gelu", "gelu"}, {"relu", "relu"}, {"geglu", "geglu"}};
+// Our activation names and GPT-2's activation_function (gelu_pytorch_tanh is gelu_new).
+const HfNameTable& Activations() {
+  static const HfNameTable kTable{{{"gelu_tanh", "gelu_new"},
+                                   {"gelu_tanh", "gelu_pytorch_tanh"},
+                                   {"gelu", "gelu"},
+                                   {"relu", "relu"},
+                                   {"geglu", "geglu"}}};
+  return kTable;
+}
 
 class GptHf : public HfLayout {
  public:
@@ -54,9 +60,11 @@ class GptHf : public HfLayout {
       return absl::InvalidArgumentError(absl::StrCat(
           "GPT-2's layout has LayerNorm only; this model has model.norm: ", c.model.norm, "."));
     }
-    const char* act = nullptr;
-    for (const auto& [ours, theirs] : kActivations)
-      if (c.model.activation == ours) act = theirs;
+    const std::string* act = Activations().Theirs(c.model.activation);
+    if (act == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("GPT-2's layout has no activation '", c.model.activation, "'."));
+    }
     const int64_t e = c.model.hidden_size, ffn = FfnHiddenSize(c.model);
     const int64_t positions = c.model.max_position_embeddings;
     const int64_t eod = vocab - 1;  // GPT-2: <|endoftext|> is the last id
@@ -69,7 +77,7 @@ class GptHf : public HfLayout {
         "  \"initializer_range\": %s,\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n"
         "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
         vocab, positions, positions, e, c.model.num_layers, c.model.num_attention_heads,
-        ffn == 4 * e ? std::string("null") : absl::StrCat(ffn), act,
+        ffn == 4 * e ? std::string("null") : absl::StrCat(ffn), *act,
         ShortestDouble(c.model.layernorm_epsilon), ShortestDouble(c.model.hidden_dropout),
         ShortestDouble(c.model.hidden_dropout), ShortestDouble(c.model.attention_dropout),
         ShortestDouble(c.model.init_std), eod, eod, c.model.tie_embeddings ? "true" : "false",
@@ -94,30 +102,14 @@ class GptHf : public HfLayout {
     if (const JsonValue* eps = hf.Find("layer_norm_epsilon")) {
       sets.push_back("model.layernorm_epsilon=" + eps->text);
     }
-    std::string act = "gelu_new";  // transformers' default for GPT-2
-    if (const JsonValue* a = hf.Find("activation_function")) act = a->text;
-    if (act == "gelu_pytorch_tanh") act = "gelu_new";  // the same function
-    const char* ours = nullptr;
-    for (const auto& [o, theirs] : kActivations)
-      if (act == theirs) ours = o;
-    if (ours == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("config.json: activation_function '", act,
-                       "' is not one braid has (gelu_new, gelu_pytorch_tanh, gelu, relu, geglu)."));
-    }
-    sets.push_back(absl::StrCat("model.activation=", ours));
+    BRAID_ASSIGN_OR_RETURN(
+        std::string act,  // gelu_new: transformers' default for GPT-2
+        HfActivationOverride(hf, "activation_function", "gelu_new", Activations()));
+    sets.push_back(act);
     sets.push_back("model.norm=layernorm");
-    bool tied = true;
-    if (const JsonValue* t = hf.Find("tie_word_embeddings");
-        t != nullptr && t->kind == JsonValue::Kind::kBool) {
-      tied = t->boolean;
-    }
     // An untied model must carry its output layer; a tied one may carry a copy (ignored).
-    if (!tied && names.count("lm_head.weight") == 0) {
-      return absl::InvalidArgumentError(
-          "config.json says tie_word_embeddings: false, but the files have no lm_head.weight.");
-    }
-    sets.push_back(absl::StrCat("model.tie_embeddings=", tied ? "true" : "false"));
+    BRAID_ASSIGN_OR_RETURN(std::string tie, HfTieOverride(hf, names, "lm_head.weight"));
+    sets.push_back(tie);
     return sets;
   }
 

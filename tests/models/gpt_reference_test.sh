@@ -24,3 +24,7 @@ a=$("$bin/generate" --run-dir "$tmp/run" --prompt "The meaning of life" --max-ne
 b=$("${mpi[@]}" -np 2 "$bin/generate" --run-dir "$tmp/run" --prompt "The meaning of life" --max-new-tokens 12 --seed 3)
 [[ "$a" == "$b" && "$a" == "The meaning of life"* ]] || { echo "FAIL: samples differ: '$a' vs '$b'"; exit 1; }
 echo "ok   generate: the same 12 sampled tokens at TP=1 and TP=2: $a"
+# A prompt that tokenizes to nothing is refused, not a crash.
+if "$bin/generate" --run-dir "$tmp/run" --prompt " " > "$tmp/empty.out" 2>&1; then echo "FAIL: an empty prompt was accepted"; exit 1; fi
+grep -q "empty after tokenization" "$tmp/empty.out" || { echo "FAIL: $(cat "$tmp/empty.out")"; exit 1; }
+echo "ok   generate: a prompt that tokenizes to nothing is refused by name"

@@ -90,6 +90,17 @@ PY
   [[ $rc == 1 ]] && grep -q "impossible shape" "$tmp/err" || { echo "FAIL: shape $shape: rc $rc: $(cat "$tmp/err")"; exit 1; }
 done
 echo "ok   crafted inputs refused by name: an empty manifest.pb, safetensors shapes that overflow or are negative"
+# config.json's activation_function is honoured, and one braid does not have is refused.
+mkdir -p "$tmp/act"
+$C export-hf --input "$ck" --output "$tmp/act/hf" > /dev/null
+sed -i 's/"gelu_new"/"relu"/' "$tmp/act/hf/config.json"
+$C import-hf --input "$tmp/act/hf" --output "$tmp/act/relu" --recipe recipes/gpt/tiny.yaml > /dev/null
+grep -q "activation: relu" "$tmp/act/relu/manifest.txt" || { echo "FAIL: relu imported as something else"; exit 1; }
+sed -i 's/"relu"/"swish"/' "$tmp/act/hf/config.json"
+if $C import-hf --input "$tmp/act/hf" --output "$tmp/act/swish" --recipe recipes/gpt/tiny.yaml 2> "$tmp/err"; then
+  echo "FAIL: activation_function swish accepted"; exit 1; fi
+grep -q "activation_function 'swish' is not one braid has" "$tmp/err" || { echo "FAIL: $(cat "$tmp/err")"; exit 1; }
+echo "ok   import-hf: activation_function relu imported as relu, swish refused by name"
 echo "ok   outputs: a non-empty --output refused (replaced with --force), in-place export/release/reshard refused, input untouched; --help 0, usage errors 2"
 
 for variant in geglu untied; do
