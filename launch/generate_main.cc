@@ -7,6 +7,10 @@
 //   or prints logits as JSON:    generate --run-dir DIR --logits 1,2,3
 //                                -> {"loss": mean next-token cross entropy, "ids": [...],
 //                                    "logits": [[V floats] per position]}
+// An encoder-decoder model (T5) reads the prompt, EOS appended, with its encoder and prints what
+// its decoder generates from the decoder start (the spans of the prompt's sentinels:
+// --prompt "The <extra_id_0> walks in <extra_id_1> park"). Its --logits are the encoder's ids,
+// --decoder-ids the decoder's; the logits and loss are the decoder's.
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
@@ -38,11 +42,11 @@ namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
     "usage: generate (--run-dir DIR | --checkpoint STEP_DIR) (--prompt TEXT | --logits ID,ID,...)\n"
-    "                [--max-new-tokens N]\n"
+    "                [--decoder-ids ID,ID,...] [--max-new-tokens N]\n"
     "                [--temperature T] [--top-k K] [--seed S]\n";
 
 struct Args {
-  std::string run_dir, checkpoint, prompt, logits;
+  std::string run_dir, checkpoint, prompt, logits, decoder_ids;
   int max_new = 40, top_k = 0;
   double temperature = 0.8;
   uint64_t seed = 1;
@@ -89,26 +93,50 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   TpRng rng(config.seed, 0, layout.tp_rank);
   const int64_t vocab = run.sizes.vocab_size;
 
-  if (!a.logits.empty()) {
+  // Comma-separated ids below the vocabulary, at most `limit` of them.
+  auto parse_ids = [&](const std::string& text, const char* flag,
+                       int64_t limit) -> absl::StatusOr<std::vector<int64_t>> {
     std::vector<int64_t> ids;
-    for (absl::string_view s : absl::StrSplit(a.logits, ',', absl::SkipEmpty())) {
-      if (ids.size() >= static_cast<size_t>(run.sizes.max_position_embeddings)) {
-        return absl::InvalidArgumentError(absl::StrCat("--logits: more ids than the model's ",
-                                                       run.sizes.max_position_embeddings,
-                                                       " positions."));
+    for (absl::string_view s : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+      if (static_cast<int64_t>(ids.size()) >= limit) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(flag, ": more ids than the model's ", limit, " positions."));
       }
       int64_t v;
       if (!absl::SimpleAtoi(s, &v) || v < 0 || v >= vocab) {
         return absl::InvalidArgumentError(
-            absl::StrCat("--logits: '", std::string(s), "' is not a token id below ", vocab));
+            absl::StrCat(flag, ": '", std::string(s), "' is not a token id below ", vocab));
       }
       ids.push_back(v);
     }
-    if (ids.empty()) return absl::InvalidArgumentError("--logits names no token id.");
-    auto [logits, loss] = gen->Score(ids, rng);
+    if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, " names no token id."));
+    return ids;
+  };
+  if (gen->encoder_decoder() && !a.logits.empty() && a.decoder_ids.empty()) {
+    return absl::InvalidArgumentError(
+        "--logits: this is an encoder-decoder model: give the decoder's ids with --decoder-ids "
+        "(they start with the decoder start id, 0 for T5).");
+  }
+  if (!gen->encoder_decoder() && !a.decoder_ids.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--decoder-ids: the '", config.recipe, "' family has no decoder of its own."));
+  }
+  if (!a.logits.empty()) {
+    BRAID_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                           parse_ids(a.logits, "--logits", run.sizes.max_position_embeddings));
+    std::vector<int64_t> decoder_ids;
+    if (gen->encoder_decoder()) {
+      BRAID_ASSIGN_OR_RETURN(decoder_ids, parse_ids(a.decoder_ids, "--decoder-ids", 1 << 20));
+    }
+    auto [logits, loss] = gen->Score(ids, decoder_ids, rng);
     if (rt.rank() == 0) {
       std::string out = absl::StrFormat("{\"loss\": %.9g, \"ids\": [", loss);
       for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&out, i ? ", " : "", ids[i]);
+      if (gen->encoder_decoder()) {
+        out += "], \"decoder_ids\": [";
+        for (size_t i = 0; i < decoder_ids.size(); ++i)
+          absl::StrAppend(&out, i ? ", " : "", decoder_ids[i]);
+      }
       out += "], \"logits\": [";
       for (int64_t p = 0; p < logits.size(0); ++p) {
         out += p ? ", [" : "[";
@@ -133,7 +161,8 @@ absl::Status Run(const Runtime& rt, const Args& a) {
                      "' is empty after tokenization: there is nothing to continue. "
                      "HINT: give some text."));
   }
-  const std::vector<int64_t> prompt(encoded.begin(), encoded.end());
+  std::vector<int64_t> prompt(encoded.begin(), encoded.end());
+  if (gen->encoder_decoder() && tok->special().eod >= 0) prompt.push_back(tok->special().eod);
   std::vector<int64_t> generated;
   auto sampler = at::detail::createCPUGenerator(a.seed);  // same on every rank: same choices
   const int64_t stop = gen->StopId(*tok);
@@ -154,7 +183,10 @@ absl::Status Run(const Runtime& rt, const Args& a) {
     generated.push_back(next);
   }
   if (rt.rank() == 0) {
-    std::vector<int32_t> out(prompt.begin(), prompt.end());
+    // A decoder-only model prints the prompt and its continuation; an encoder-decoder model what
+    // its decoder wrote.
+    std::vector<int32_t> out;
+    if (!gen->encoder_decoder()) out.assign(prompt.begin(), prompt.end());
     out.insert(out.end(), generated.begin(), generated.end());
     std::printf("%s\n", tok->Decode(out).c_str());
   }
@@ -169,6 +201,8 @@ ABSL_FLAG(std::string, checkpoint, "", "a checkpoint step directory (instead of 
 ABSL_FLAG(std::string, prompt, "", "text to continue");
 ABSL_FLAG(std::string, logits, "",
           "comma-separated token ids: print their logits and loss as JSON");
+ABSL_FLAG(std::string, decoder_ids, "",
+          "encoder-decoder models: the decoder's comma-separated ids for --logits");
 ABSL_FLAG(int32_t, max_new_tokens, 40, "tokens to generate (0 or more)");
 ABSL_FLAG(double, temperature, 0.8, "sampling temperature (0: greedy)");
 ABSL_FLAG(int32_t, top_k, 0, "sample from the k most likely tokens (0: all)");
@@ -184,6 +218,7 @@ int main(int argc, char** argv) {
   a.checkpoint = absl::GetFlag(FLAGS_checkpoint);
   a.prompt = absl::GetFlag(FLAGS_prompt);
   a.logits = absl::GetFlag(FLAGS_logits);
+  a.decoder_ids = absl::GetFlag(FLAGS_decoder_ids);
   a.max_new = absl::GetFlag(FLAGS_max_new_tokens);
   a.temperature = absl::GetFlag(FLAGS_temperature);
   a.top_k = absl::GetFlag(FLAGS_top_k);

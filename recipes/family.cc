@@ -9,6 +9,7 @@ namespace braid {
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& c) {
   TokenizerOptions to{c.data.tokenizer, c.data.vocab_file, c.data.merges_file, c.data.lowercase};
+  to.extra_ids = c.data.vocab_extra_ids;
   return MakeTokenizer(to);
 }
 
@@ -52,7 +53,8 @@ absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key) {
 
 int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
   const int64_t h = c.model.hidden_size, f = s.ffn_hidden_size;
-  const int64_t mlp_in = c.model.activation == "geglu" ? 2 * f : f;
+  const bool gated = c.model.activation == "geglu" || c.model.activation == "geglu_tanh";
+  const int64_t mlp_in = gated ? 2 * f : f;
   const int64_t layer = 4 * h * h + 4 * h      // q, k, v, out and their biases
                         + h * mlp_in + mlp_in  // fc1
                         + f * h + h            // fc2
@@ -111,6 +113,7 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   BlockConfig b;
   b.hidden = c.model.hidden_size;
   b.heads = c.model.num_attention_heads;
+  b.head_dim = c.model.kv_channels;
   b.ffn = sizes.ffn_hidden_size;
   BRAID_ASSIGN_OR_RETURN(b.activation, ParseActivation(c.model.activation));
   BRAID_ASSIGN_OR_RETURN(b.norm, ParseNorm(c.model.norm));

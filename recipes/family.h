@@ -68,14 +68,21 @@ class HfLayout {
   virtual bool Ignorable(const std::string& hf_name) const { return false; }
 };
 
-// What `generate` needs of a family that can generate text.
+// What `generate` needs of a family that can generate text. A decoder-only model continues its
+// prompt; an encoder-decoder model (encoder_decoder()) reads the prompt with its encoder and
+// generates the decoder's side from the decoder start.
 class Generator {
  public:
   virtual ~Generator() = default;
-  // Full-vocabulary logits [n, vocab] at every position of `ids` and the mean loss of predicting
-  // each next id (generate --logits).
-  virtual std::pair<torch::Tensor, double> Score(const std::vector<int64_t>& ids, TpRng& rng) = 0;
-  // Full-vocabulary logits [vocab] of the token after `prompt` followed by `generated`.
+  virtual bool encoder_decoder() const { return false; }
+  // Full-vocabulary logits [n, vocab] at every position of the decoder's ids (`ids` itself for a
+  // decoder-only model; `decoder_ids` with `ids` as the encoder's input otherwise) and the mean
+  // loss of predicting each next id there (generate --logits).
+  virtual std::pair<torch::Tensor, double> Score(const std::vector<int64_t>& ids,
+                                                 const std::vector<int64_t>& decoder_ids,
+                                                 TpRng& rng) = 0;
+  // Full-vocabulary logits [vocab] of the token after `generated` (after `prompt` followed by
+  // `generated` for a decoder-only model).
   virtual torch::Tensor Next(const std::vector<int64_t>& prompt,
                              const std::vector<int64_t>& generated, TpRng& rng) = 0;
   // The id that ends a generation (-1: none).

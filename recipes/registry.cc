@@ -7,6 +7,7 @@
 #include "framework/core/strings.h"
 #include "recipes/bert/bert_family.h"
 #include "recipes/gpt/gpt_family.h"
+#include "recipes/t5/t5_family.h"
 
 namespace braid {
 
@@ -14,6 +15,7 @@ const std::vector<const Family*>& Families() {
   static const std::vector<const Family*> kFamilies = {
       &GptFamily(),
       &BertFamily(),
+      &T5Family(),
   };
   return kFamilies;
 }

@@ -1,6 +1,7 @@
 // `tokenize`: JSON Lines {"text": ...} on stdin -> {"ids": [...], "tokens": [...]} per line.
 //   tokenize --type gpt2|wordpiece|sentencepiece --vocab FILE [--merges FILE]
 //            [--lowercase|--cased] [--max-chars-per-word N] [--parse-special] [--key text]
+//            [--vocab-extra-ids N]   (T5's sentinels <extra_id_k>, as data.vocab_extra_ids)
 // A bad input line is reported on stderr with its line number and answered with an
 // {"error": ...} line, so outputs stay aligned with inputs.
 #include <iostream>
@@ -22,6 +23,9 @@ ABSL_FLAG(int32_t, max_chars_per_word, 200,
           "WordPiece: longer words become [UNK] (Google: 200, Hugging Face: 100)");
 ABSL_FLAG(bool, lowercase, false, "WordPiece: lowercase and strip accents (the default)");
 ABSL_FLAG(bool, cased, false, "WordPiece: keep case and accents");
+ABSL_FLAG(
+    int32_t, vocab_extra_ids, 0,
+    "T5 sentinels <extra_id_0..N-1>: added at the top of the vocabulary (or the model's own)");
 ABSL_FLAG(bool, parse_special, false, "GPT-2: encode <|endoftext|> in the text as its id");
 
 namespace {
@@ -43,6 +47,8 @@ int main(int argc, char** argv) {
   o.max_chars_per_word = absl::GetFlag(FLAGS_max_chars_per_word);
   o.lowercase = !absl::GetFlag(FLAGS_cased) || absl::GetFlag(FLAGS_lowercase);
   o.parse_special = absl::GetFlag(FLAGS_parse_special);
+  o.extra_ids = absl::GetFlag(FLAGS_vocab_extra_ids);
+  if (o.extra_ids < 0) braid::UsageError("--vocab-extra-ids must not be negative.");
   const std::string key = absl::GetFlag(FLAGS_key);
   if (o.type.empty()) braid::UsageError("--type is required.");
   if (o.max_chars_per_word < 1) {

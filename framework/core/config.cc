@@ -59,11 +59,19 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Float("attention_dropout", &m.attention_dropout, 0.0, 1.0);
     f.Float("layernorm_epsilon", &m.layernorm_epsilon, 0.0, 1.0);
     f.Float("init_std", &m.init_std, 0.0, 10.0);
-    f.Choice("activation", &m.activation, {"gelu", "gelu_tanh", "geglu", "relu"}, Need::kOptional);
+    f.Choice("activation", &m.activation, {"gelu", "gelu_tanh", "geglu", "geglu_tanh", "relu"},
+             Need::kOptional);
     f.Choice("norm", &m.norm, {"layernorm", "rmsnorm"}, Need::kOptional);
     f.Bool("tie_embeddings", &m.tie_embeddings);
     f.Bool("binary_head", &m.binary_head);
     f.Int("num_tokentypes", &m.num_tokentypes, 1, 1024, Need::kOptional);
+    f.Int("kv_channels", &m.kv_channels, 0, 1 << 16, Need::kOptional);
+    f.Int("decoder_num_layers", &m.decoder_num_layers, 0, 1024, Need::kOptional);
+    f.Int("decoder_seq_length", &m.decoder_seq_length, 0, 1 << 20, Need::kOptional);
+    f.Int("relative_attention_num_buckets", &m.relative_attention_num_buckets, 2, 4096,
+          Need::kOptional);
+    f.Int("relative_attention_max_distance", &m.relative_attention_max_distance, 2, 1 << 20,
+          Need::kOptional);
   });
   f.Section("parallel", [&] {
     ParallelConfig& p = c.parallel;
@@ -86,6 +94,9 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Int("max_predictions", &d.max_predictions, 0, 1 << 20, Need::kOptional);
     f.Float("short_seq_prob", &d.short_seq_prob, 0.0, 1.0);
     f.Bool("whole_word_masking", &d.whole_word_masking);
+    f.Int("vocab_extra_ids", &d.vocab_extra_ids, 0, 1 << 16, Need::kOptional);
+    f.Float("noise_density", &d.noise_density, 0.001, 0.999);
+    f.Float("mean_noise_span_length", &d.mean_noise_span_length, 1.0, 1e6);
   });
   f.Section("train", [&] {
     TrainConfig& t = c.train;
@@ -431,11 +442,11 @@ absl::Status ValidateStatic(const Config& c) {
     errors.push_back(absl::StrCat(c.Where(key), key, ": ", msg));
   };
   const ModelConfig& m = c.model;
-  if (m.hidden_size % m.num_attention_heads != 0) {
+  if (m.kv_channels == 0 && m.hidden_size % m.num_attention_heads != 0) {
     fail("model.hidden_size",
          absl::StrFormat(
              "%d is not divisible by model.num_attention_heads = %d. HINT: the head size is "
-             "hidden_size / num_attention_heads and must be whole.",
+             "hidden_size / num_attention_heads and must be whole (or set model.kv_channels).",
              m.hidden_size, m.num_attention_heads));
   }
   int64_t tp = c.parallel.tensor_parallel_size;

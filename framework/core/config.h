@@ -25,11 +25,17 @@ struct ModelConfig {
   double attention_dropout = 0.1;
   double layernorm_epsilon = 1e-5;
   double init_std = 0.02;
-  std::string activation = "gelu_tanh";  // gelu | gelu_tanh | geglu | relu
+  std::string activation = "gelu_tanh";  // gelu | gelu_tanh | geglu | geglu_tanh | relu
   std::string norm = "layernorm";        // layernorm | rmsnorm
   bool tie_embeddings = true;
   bool binary_head = true;     // BERT: pooler + sentence-order prediction head (pair samples)
   int64_t num_tokentypes = 2;  // BERT segment ids
+  // Encoder-decoder (T5): model.num_layers and seq_length are the encoder's.
+  int64_t kv_channels = 0;         // attention head size; 0 -> hidden_size / heads
+  int64_t decoder_num_layers = 0;  // 0 -> num_layers
+  int64_t decoder_seq_length = 0;  // 0 -> the family's own (T5: the targets' length)
+  int64_t relative_attention_num_buckets = 32;
+  int64_t relative_attention_max_distance = 128;
 };
 
 struct ParallelConfig {
@@ -53,6 +59,10 @@ struct DataConfig {
   int64_t max_predictions = 0;  // 0 -> round(mask_prob x seq_length) (20 for 128)
   double short_seq_prob = 0.1;
   bool whole_word_masking = false;
+  // Span corruption (T5):
+  int64_t vocab_extra_ids = 0;  // sentinels <extra_id_k> at the top of the vocabulary
+  double noise_density = 0.15;
+  double mean_noise_span_length = 3.0;
 };
 
 struct TrainConfig {

@@ -46,6 +46,12 @@ struct TokenizerOptions {
   bool lowercase = true;         // wordpiece: uncased (lower-case and strip accents)
   int max_chars_per_word = 200;  // wordpiece: Google's 200 (Hugging Face uses 100)
   bool parse_special = false;    // gpt2: split out literal "<|endoftext|>" as id 50256
+  // T5's sentinels <extra_id_0> .. <extra_id_{n-1}> (data.vocab_extra_ids). A vocabulary that
+  // has none of them gains them at its top, Hugging Face's numbering: <extra_id_k> is the id
+  // VocabSize() - 1 - k of the extended vocabulary. One that has them all uses its own ids; one
+  // that has some is an error naming the missing ones. Encode() then reads "<extra_id_k>" in
+  // text as the sentinel, Decode() writes it back.
+  int extra_ids = 0;
 };
 
 // Loads a tokenizer; errors name the file and what is wrong with it.

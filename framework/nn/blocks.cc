@@ -13,9 +13,8 @@ namespace braid {
 
 namespace {
 constexpr std::pair<Activation, const char*> kActivations[] = {
-    {Activation::kGelu, "gelu"},
-    {Activation::kGeluTanh, "gelu_tanh"},
-    {Activation::kGeglu, "geglu"},
+    {Activation::kGelu, "gelu"},   {Activation::kGeluTanh, "gelu_tanh"},
+    {Activation::kGeglu, "geglu"}, {Activation::kGegluTanh, "geglu_tanh"},
     {Activation::kRelu, "relu"},
 };
 }  // namespace
@@ -24,7 +23,7 @@ absl::StatusOr<Activation> ParseActivation(const std::string& name) {
   for (const auto& [a, n] : kActivations)
     if (name == n) return a;
   return absl::InvalidArgumentError(absl::StrCat("model.activation: unknown activation '", name,
-                                                 "' (gelu, gelu_tanh, geglu, relu)"));
+                                                 "' (gelu, gelu_tanh, geglu, geglu_tanh, relu)"));
 }
 
 const char* ActivationName(Activation a) {
@@ -53,24 +52,25 @@ torch::Tensor Norm::forward(const torch::Tensor& x) {
 
 Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfig& c, bool cross)
     : dropout_(c.attention_dropout), scale_(c.scale_scores) {
-  BRAID_CHECK(c.heads % env.size() == 0 && c.hidden % c.heads == 0);
+  BRAID_CHECK(c.heads % env.size() == 0 && (c.head_dim > 0 || c.hidden % c.heads == 0));
   heads_ = c.heads / env.size();
-  head_dim_ = c.hidden / c.heads;
+  head_dim_ = c.HeadDim();
+  const int64_t width = c.AttentionWidth();
   if (cross) {
     q_ = register_module("q", std::make_shared<ColumnParallelLinear>(env, name + ".q", c.hidden,
-                                                                     c.hidden, c.bias, c.init_std));
+                                                                     width, c.bias, c.init_std));
     kv_ = register_module(
-        "kv", std::make_shared<ColumnParallelLinear>(env, name + ".kv", c.hidden, 2 * c.hidden,
-                                                     c.bias, c.init_std, false, 2));
+        "kv", std::make_shared<ColumnParallelLinear>(env, name + ".kv", c.hidden, 2 * width, c.bias,
+                                                     c.init_std, false, 2));
   } else {
     // Rows q | k | v, each split by heads: every shard holds whole heads of all three.
     qkv_ = register_module(
-        "qkv", std::make_shared<ColumnParallelLinear>(env, name + ".qkv", c.hidden, 3 * c.hidden,
+        "qkv", std::make_shared<ColumnParallelLinear>(env, name + ".qkv", c.hidden, 3 * width,
                                                       c.bias, c.init_std, false, 3));
   }
-  out_ = register_module(
-      "out", std::make_shared<RowParallelLinear>(env, name + ".out", c.hidden, c.hidden, c.bias,
-                                                 c.output_init_std));
+  out_ =
+      register_module("out", std::make_shared<RowParallelLinear>(
+                                 env, name + ".out", width, c.hidden, c.bias, c.output_init_std));
 }
 
 torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& mask, TpRng& rng,
@@ -146,9 +146,11 @@ Mlp::Mlp(const TpEnv& env, const std::string& name, const BlockConfig& c)
 torch::Tensor Mlp::forward(const torch::Tensor& x) {
   torch::Tensor h = fc1_->forward(x);
   switch (activation_) {
-    case Activation::kGeglu: {
+    case Activation::kGeglu:
+    case Activation::kGegluTanh: {
       auto parts = h.chunk(2, -1);  // gate | up, each this rank's slice
-      h = torch::gelu(parts[0]) * parts[1];
+      h = (activation_ == Activation::kGeglu ? torch::gelu(parts[0]) : GeluTanh(parts[0])) *
+          parts[1];
       break;
     }
     case Activation::kGelu:
@@ -200,7 +202,7 @@ torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionM
 double TransformerLayer::ForwardFlops(int64_t q_len, int64_t mem_len) const {
   const double s = static_cast<double>(q_len), m = static_cast<double>(mem_len);
   const double e = static_cast<double>(c_.hidden), f = static_cast<double>(c_.ffn);
-  const double attn = e;  // heads x head size
+  const double attn = static_cast<double>(c_.AttentionWidth());  // heads x head size
   auto linear = [](double tokens, double in, double out) { return 2.0 * tokens * in * out; };
   // Self-attention: q, k, v and the output projection, scores and context over s keys.
   double flops = linear(s, e, 3 * attn) + linear(s, attn, e) + 2 * linear(s, attn, s);

@@ -17,8 +17,9 @@
 namespace braid {
 
 // model.activation: GELU (erf), GELU (tanh approximation), gated GELU (fc1 holds the gate and the
-// up projection, each split by TP separately), ReLU.
-enum class Activation { kGelu, kGeluTanh, kGeglu, kRelu };
+// up projection, each split by TP separately; the gate through GELU erf or, geglu_tanh, the tanh
+// approximation as T5 v1.1's gated-gelu), ReLU.
+enum class Activation { kGelu, kGeluTanh, kGeglu, kGegluTanh, kRelu };
 // model.norm: LayerNorm (weight, bias) or RMSNorm (weight only, no mean subtraction).
 enum class NormType { kLayerNorm, kRmsNorm };
 // The config's names ("gelu_tanh", "rmsnorm", ...), resolved once when a model is built; an
@@ -26,11 +27,12 @@ enum class NormType { kLayerNorm, kRmsNorm };
 absl::StatusOr<Activation> ParseActivation(const std::string& name);
 absl::StatusOr<NormType> ParseNorm(const std::string& name);
 const char* ActivationName(Activation a);
-inline bool IsGated(Activation a) { return a == Activation::kGeglu; }
+inline bool IsGated(Activation a) { return a == Activation::kGeglu || a == Activation::kGegluTanh; }
 
 struct BlockConfig {
   int64_t hidden = 0;
   int64_t heads = 0;
+  int64_t head_dim = 0;  // 0 -> hidden / heads (model.kv_channels: T5's d_kv may differ)
   int64_t ffn = 0;
   Activation activation = Activation::kGeluTanh;
   NormType norm = NormType::kLayerNorm;
@@ -42,6 +44,8 @@ struct BlockConfig {
   bool bias = true;
   bool scale_scores = true;  // divide scores by sqrt(head_dim) (T5: false)
   bool pre_ln = true;
+  int64_t HeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
+  int64_t AttentionWidth() const { return heads * HeadDim(); }  // q, k, v each
 };
 
 // LayerNorm (weight, bias) or RMSNorm (weight only); replicated.

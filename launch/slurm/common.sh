@@ -23,7 +23,12 @@ braid_run() {
   echo "[slurm] run ended: $how (mpirun exit $rc)"
   if [[ $how == preempted* && -n ${SLURM_JOB_ID:-} ]]; then
     echo "[slurm] preempted after a checkpoint; requeueing job $SLURM_JOB_ID"
-    scontrol requeue "$SLURM_JOB_ID"
+    if scontrol requeue "$SLURM_JOB_ID"; then
+      # Slurm ends this script as part of the requeue. Exiting first would race with it: a job
+      # that ends before the request is handled is recorded as finished, not requeued.
+      trap - USR1 TERM INT
+      sleep 300
+    fi
   fi
   return "$rc"
 }

@@ -54,7 +54,8 @@ class RandomTokens : public SampleSource {
 class GptGenerator : public Generator {
  public:
   explicit GptGenerator(std::shared_ptr<GptModel> model) : model_(std::move(model)) {}
-  std::pair<torch::Tensor, double> Score(const std::vector<int64_t>& ids, TpRng& rng) override {
+  std::pair<torch::Tensor, double> Score(const std::vector<int64_t>& ids,
+                                         const std::vector<int64_t>&, TpRng& rng) override {
     torch::Tensor t = torch::tensor(ids).unsqueeze(0);
     torch::Tensor logits = model_->FullLogits(t, rng)[0];
     const int64_t n = t.size(1);
