@@ -121,7 +121,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> AddSentinels(std::unique_ptr<Tokenize
         " sentinels data.vocab_extra_ids asks "
         "for; missing ",
         missing.size(), ": ", absl::StrJoin(names, ", "),
-        missing.size() > names.size() ? ", ..." : "",
+        missing.size() > names.size() ? " and more" : "",
         ". HINT: a vocabulary with none of them gains them at its top; train it with all of them "
         "(spm_train --user_defined_symbols) or none, or lower data.vocab_extra_ids."));
   }

@@ -43,7 +43,7 @@ cat > "$conf" <<CONF
 ClusterName=braidtest
 SlurmctldHost=$host
 AuthType=auth/munge
-AuthInfo=socket=$tmp/munge/socket
+AuthInfo=socket=$tmp/munge/socket,cred_expire=5
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
@@ -91,13 +91,15 @@ for _ in $(seq 1 1200); do
   sleep 0.1
 done
 [[ -f $run/losses.tsv ]] || { echo "FAIL: the job never started training"; scontrol show job "$job"; cat "$tmp"/job-*.out; exit 1; }
-# A requeued job waits for its begin time (Slurm delays it); start it now instead.
-# Slurm may also hold it, or drain this one node when the killed batch step ends slowly: release
-# and resume them (the test is about braid's requeue, not Slurm's policies).
+# A requeued job waits for its begin time: Slurm sets it cred_expire + 1 s ahead (5 + 1 here,
+# AuthInfo above; 120 + 1 by default), so that the node has forgotten the revoked credential of
+# the job's previous run. Starting it earlier (StartTime=now) loses that race now and then: the
+# job is killed as "non-startable: Job credential revoked" and ends FAILED. Slurm may also hold
+# the job, or drain this one node when the killed batch step ends slowly: release and resume
+# them (the test is about braid's requeue, not Slurm's policies).
 start_if_pending() {
   if scontrol show job "$job" 2>/dev/null | grep -q "JobState=PENDING"; then
     scontrol release "$job" 2>/dev/null || true
-    scontrol update JobId="$job" StartTime=now 2>/dev/null || true
     if sinfo -h -o %T 2>/dev/null | grep -qiE "drain|down"; then
       scontrol update NodeName="$host" State=RESUME 2>/dev/null || true
     fi
@@ -106,6 +108,8 @@ start_if_pending() {
 diagnose() {
   scontrol show job "$job" 2>/dev/null | grep -E "JobState|Reason|BeginTime|Restarts" || true
   sinfo -R 2>/dev/null || true
+  echo "--- slurmctld and slurmd logs (last lines)"
+  tail -n 25 "$tmp/log/ctld.log" "$tmp/log/d.log" 2>/dev/null || true
 }
 scancel --signal=USR1 --batch "$job"
 # After the requeued job has resumed and trained on: SIGTERM to every process of the batch step.

@@ -64,4 +64,25 @@ if "$bin/generate" --run-dir "$tmp/v1.1" --logits 5,17,1 2> "$tmp/err.txt"; then
   echo "FAIL: --logits without --decoder-ids accepted for T5"; exit 1
 fi
 grep -q "decoder-ids" "$tmp/err.txt" || { cat "$tmp/err.txt"; exit 1; }
+# Refusals, each naming the key or file: a decoder shorter than the targets, fewer sentinels than
+# spans, a SentencePiece model with some sentinels but not all.
+P=$bin/pretrain
+expect_error() {  # PATTERN COMMAND...
+  local pattern=$1
+  shift
+  if "$@" > "$tmp/out.txt" 2>&1; then echo "FAIL: accepted: $*"; exit 1; fi
+  grep -q -- "$pattern" "$tmp/out.txt" || { echo "FAIL: no '$pattern' in:"; cat "$tmp/out.txt"; exit 1; }
+}
+expect_error "decoder_seq_length: 10, but an encoder of 128 tokens makes targets of 29" \
+  "$P" --recipe recipes/t5/tiny.yaml --set model.decoder_seq_length=10 --print-config
+expect_error "vocab_extra_ids: 3 sentinels, but a chunk of 141 tokens has 7 noise spans" \
+  "$P" --recipe recipes/t5/tiny.yaml --set data.vocab_extra_ids=3 --print-config
+printf 'the cat sat on the mat\nhello world, the dog ran\nsome more words here and there\n' > "$tmp/small.txt"
+spm_train --input="$tmp/small.txt" --model_prefix="$tmp/part" --vocab_size=40 --hard_vocab_limit=false \
+  --user_defined_symbols='<extra_id_0>,<extra_id_1>' --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 \
+  --minloglevel=2 > /dev/null 2>&1
+expect_error "has 2 of the 100 sentinels data.vocab_extra_ids asks for; missing 98: <extra_id_2>" \
+  "$P" --recipe recipes/t5/tiny.yaml --set data.vocab_file="$tmp/part.model" \
+  --set train.train_steps=1 --set logging.run_dir="$tmp/part-run"
+echo "ok   refused: a short decoder, too few sentinels, a model with 2 of 100 sentinels"
 echo "ok   T5 reference, conversion and generation"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Preemption: SIGUSR1 (what `#SBATCH --signal=B:USR1@...` sends) to mpirun at a random step of a
-# 2-rank tiny-GPT run. Every rank must stop at the same step boundary after saving a checkpoint
+# 2-rank run of a tiny recipe (the GPT's, or the one named as third argument: ctest runs it for
+# GPT and T5). Every rank must stop at the same step boundary after saving a checkpoint
 # at that step (no step lost, no rank hanging), the job must exit with code 75 within seconds,
 # and rerunning the same command must resume and finish with losses bit-identical to an
 # uninterrupted run.
@@ -9,7 +10,8 @@ bin=$1
 src=$2
 source "$src/tests/lib/e2e.sh"
 mpi+=(-np 2)
-args=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=40 --set train.eval_steps=0
+recipe=${3:-recipes/gpt/tiny.yaml}
+args=(--recipe "$recipe" --set train.train_steps=40 --set train.eval_steps=0
       --set logging.interval=1000)
 "${mpi[@]}" "$bin/pretrain" "${args[@]}" --set logging.run_dir="$tmp/straight" > "$tmp/straight.log" 2>&1
 at=$(( 5 + RANDOM % 20 ))

@@ -22,7 +22,7 @@
 #include "framework/train/trainer.h"
 #include "recipes/registry.h"
 
-ABSL_FLAG(std::string, recipe, "gpt", "the model family (gpt, bert)");
+ABSL_FLAG(std::string, recipe, "gpt", "the model family (gpt, bert, t5)");
 ABSL_FLAG(std::string, base, "", "the recipe the model starts from (recipes/<recipe>/base.yaml)");
 ABSL_FLAG(int64_t, layers, 4, "layers");
 ABSL_FLAG(int64_t, hidden, 256, "hidden size");
@@ -48,7 +48,7 @@ int Main(int argc, char** argv) {
   CommandLine cl;
   cl.main_file = __FILE__;
   cl.usage =
-      "usage: bench_gpt [--recipe gpt|bert] [--layers N --hidden N --heads N --seq N --vocab N]\n"
+      "usage: bench_gpt [--recipe gpt|bert|t5] [--layers N --hidden N --heads N --seq N --vocab N]\n"
       "                 [--micro N --global N --steps N --threads N --tp N] [--cuda] [--bf16]\n"
       "Trains a model of the family on random samples and prints tokens/s, MFU and memory.\n";
   ParseCommandLineOrExit(argc, argv, cl);
@@ -119,6 +119,8 @@ int Main(int argc, char** argv) {
   parts.task = run->family->MakeTask(*model, ctx);
   parts.train = run->family->SyntheticData(ctx);
   const double flops_per_sample = parts.task->FlopsPerSample();
+  // Positions a sample trains (T5: the encoder's and the decoder's).
+  const int64_t tokens_per_sample = parts.task->TokensPerSample();
   const int64_t rows = absl::GetFlag(FLAGS_micro) * seq, h = absl::GetFlag(FLAGS_hidden);
   const double peak =
       MeasureMatmulGflops(*device, bf16 ? at::kBFloat16 : at::kFloat, 1.5,
@@ -140,7 +142,7 @@ int Main(int argc, char** argv) {
     comm += r->comm_wait_seconds[i];
     total += r->step_seconds[i];
   }
-  const double tokens = static_cast<double>(global * seq);
+  const double tokens = static_cast<double>(global * tokens_per_sample);
   const double flops = flops_per_sample * static_cast<double>(global);
   torch::Tensor peak_all = torch::full({1}, peak, torch::kDouble);
   (void)(*rt)->world()->AllReduce(peak_all, ReduceOp::kSum);

@@ -3,9 +3,11 @@
 #  1. braid vs a plain PyTorch eager loop (Debian's python3-torch) on the same GPT (4 layers,
 #     width 256, 4 heads, sequence 256, vocabulary 8192, batch 8), same 2 threads, alternated
 #     twice; MFU against the matmul rate braid measures in the same process.
-#     The same for BERT (post-LN, MLM on 15% of positions + sentence-order head).
+#     The same for BERT (post-LN, MLM on 15% of positions + sentence-order head) and T5 v1.1
+#     (tools/bench/t5_pytorch_loop.py; tokens = encoder + decoder positions).
 #  2. DP=2 with 1 thread per rank vs DP=1 with 2 threads, same global batch 8.
 #  3. gpt2-small (124M, sequence 1024, micro batch 1) memory per rank at TP=1 and TP=2.
+#  4. t5-v1.1-base (248M) memory per rank at TP=1 and TP=2.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
@@ -20,6 +22,12 @@ for round in 1 2 3; do
   build/bin/bench_gpt --recipe bert --threads 2 --steps 20 | sed -n 2p
   /usr/bin/python3 tools/bench/bert_pytorch_loop.py --threads 2 --steps 20
 done
+echo "== 1d. T5 v1.1 (4+4 layers, width 256, 4 heads of 64, gated-GELU FFN 1024, encoder 256 /"
+echo "       decoder 58 tokens, vocabulary 8192, untied): braid vs plain PyTorch, 2 threads =="
+for round in 1 2 3; do
+  build/bin/bench_gpt --recipe t5 --threads 2 --steps 20 | sed -n 2p
+  /usr/bin/python3 tools/bench/t5_pytorch_loop.py --threads 2 --steps 20
+done
 echo "== 1c. GPT in bf16 autocast on this CPU: braid vs plain PyTorch, 2 threads =="
 for round in 1 2; do
   build/bin/bench_gpt --threads 2 --steps 20 --bf16 1 | sed -n 2p
@@ -31,3 +39,8 @@ build/bin/bench_gpt --threads 2 --micro 8 --global 8
 echo "== 3. gpt2-small (124M), sequence 1024, micro batch 1, 3 steps: memory per rank =="
 build/bin/bench_gpt --layers 12 --hidden 768 --heads 12 --seq 1024 --vocab 50257 --micro 1 --global 1 --steps 3 --threads 2
 "${mpi[@]}" -np 2 build/bin/bench_gpt --layers 12 --hidden 768 --heads 12 --seq 1024 --vocab 50257 --micro 1 --global 1 --steps 3 --threads 1 --tp 2
+echo "== 4. t5-v1.1-base (encoder 512, decoder 114, micro batch 1, 3 steps): memory per rank =="
+t5base=(--recipe t5 --base recipes/t5/t5-v1.1-base.yaml --layers 12 --hidden 768 --heads 12 --ffn 2048
+        --seq 512 --vocab 32128 --untied --micro 1 --global 1 --steps 3)
+build/bin/bench_gpt "${t5base[@]}" --threads 2 | tail -1
+"${mpi[@]}" -np 2 build/bin/bench_gpt "${t5base[@]}" --threads 1 --tp 2 | tail -1
