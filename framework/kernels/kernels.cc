@@ -204,6 +204,69 @@ struct GeluTanhFn : public torch::autograd::Function<GeluTanhFn> {
   }
 };
 
+// ---- RMSNorm ----
+torch::Tensor RmsNormReference(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * w;
+}
+
+struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               double eps) {
+    const int64_t n = x.size(-1), rows = x.numel() / n;
+    torch::Tensor y = torch::empty_like(x);
+    torch::Tensor r = torch::empty({rows}, x.options());
+    const float* xp = x.data_ptr<float>();
+    const float* wp = w.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    float* rp = r.data_ptr<float>();
+    at::parallel_for(0, rows, 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const float* xi = xp + i * n;
+        float ss = 0;
+        for (int64_t j = 0; j < n; ++j) ss += xi[j] * xi[j];
+        const float ri = 1.0f / std::sqrt(ss / static_cast<float>(n) + static_cast<float>(eps));
+        rp[i] = ri;
+        float* yi = yp + i * n;
+        for (int64_t j = 0; j < n; ++j) yi[j] = xi[j] * ri * wp[j];
+      }
+    });
+    ctx->save_for_backward({x, w, r});
+    return y;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &w = saved[1], &r = saved[2];
+    torch::Tensor g = grad[0].contiguous();
+    const int64_t n = x.size(-1), rows = x.numel() / n;
+    const int threads = at::get_num_threads();
+    torch::Tensor dx = torch::empty_like(x);
+    torch::Tensor dw_parts = torch::zeros({threads, n}, w.options());
+    const float* xp = x.data_ptr<float>();
+    const float* wp = w.data_ptr<float>();
+    const float* rp = r.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    float* dxp = dx.data_ptr<float>();
+    float* dwp = dw_parts.data_ptr<float>();
+    at::parallel_for(0, rows, 16, [&](int64_t b, int64_t e) {
+      float* dw = dwp + at::get_thread_num() * n;
+      for (int64_t i = b; i < e; ++i) {
+        const float* xi = xp + i * n;
+        const float* gi = gp + i * n;
+        const float ri = rp[i];
+        float dot = 0;
+        for (int64_t j = 0; j < n; ++j) dot += gi[j] * wp[j] * xi[j];
+        const float c = ri * ri * ri * dot / static_cast<float>(n);
+        float* dxi = dxp + i * n;
+        for (int64_t j = 0; j < n; ++j) {
+          dxi[j] = ri * gi[j] * wp[j] - c * xi[j];
+          dw[j] += gi[j] * xi[j] * ri;
+        }
+      }
+    });
+    return {dx, dw_parts.sum(0), torch::Tensor()};
+  }
+};
+
 // ---- Causal softmax ----
 __attribute__((target("avx2"))) float HorizontalMax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -548,6 +611,14 @@ torch::Tensor GeluTanh(const torch::Tensor& x) {
   }
   if (!torch::GradMode::is_enabled() || !x.requires_grad()) return GeluForward(x);
   return GeluTanhFn::apply(x);
+}
+
+torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  const bool fast = x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
+                    w.scalar_type() == torch::kFloat && x.is_contiguous() && w.is_contiguous() &&
+                    x.dim() >= 1 && x.size(-1) == w.numel() && x.numel() > 0;
+  if (!fast) return RmsNormReference(x, w, eps);
+  return RmsNormFn::apply(x, w, eps);
 }
 
 torch::Tensor BatchedMatmul(const torch::Tensor& a, const torch::Tensor& b) {

@@ -46,8 +46,7 @@ Norm::Norm(const BlockConfig& c, int64_t dim) : rms_(c.norm == NormType::kRmsNor
 
 torch::Tensor Norm::forward(const torch::Tensor& x) {
   if (!rms_) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps_);
-  torch::Tensor var = x.pow(2).mean(-1, true);
-  return x * torch::rsqrt(var + eps_) * weight;
+  return RmsNorm(x, weight, eps_);
 }
 
 Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfig& c, bool cross)

@@ -106,6 +106,39 @@ TEST(Kernels, GeluTanhEqualsLibTorch) {
   }
 }
 
+// RMSNorm against the same formula in fp64 autograd: values and the gradients of x and w, for 1
+// and 2 threads, widths with and without a multiple of 8, and a row of zeros.
+TEST(Kernels, RmsNormEqualsFp64Autograd) {
+  for (int threads : {1, 2}) {
+    torch::set_num_threads(threads);
+    for (int64_t n : {64, 77}) {
+      torch::manual_seed(3 + n);
+      torch::Tensor x = torch::randn({5, 37, n}) * 3;
+      x[1][2].zero_();  // a row of zeros: rsqrt(eps), no NaN
+      x.requires_grad_(true);
+      torch::Tensor w = (torch::rand({n}) + 0.5).requires_grad_(true);
+      torch::Tensor up = torch::randn(x.sizes());
+      torch::Tensor ours = RmsNorm(x, w, 1e-6);
+      (ours * up).sum().backward();
+      torch::Tensor x64 = x.detach().to(torch::kDouble).requires_grad_(true);
+      torch::Tensor w64 = w.detach().to(torch::kDouble).requires_grad_(true);
+      torch::Tensor truth = x64 * torch::rsqrt(x64.pow(2).mean(-1, true) + 1e-6) * w64;
+      (truth * up.to(torch::kDouble)).sum().backward();
+      auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+        return ((a.to(torch::kDouble) - b).abs().max() / b.abs().max()).item<double>();
+      };
+      EXPECT_LT(rel(ours, truth), 1e-6) << n << " threads " << threads;
+      EXPECT_LT(rel(x.grad(), x64.grad()), 1e-5) << n << " threads " << threads;
+      EXPECT_LT(rel(w.grad(), w64.grad()), 1e-5) << n << " threads " << threads;
+      EXPECT_TRUE(torch::isfinite(x.grad()).all().item<bool>());
+    }
+  }
+  // Off the fast path (fp64, strided): the same ops LibTorch runs.
+  torch::Tensor x = torch::randn({6, 8}, torch::kDouble), w = torch::rand({8}, torch::kDouble);
+  EXPECT_TRUE(
+      torch::allclose(RmsNorm(x, w, 1e-6), x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6) * w));
+}
+
 TEST(Kernels, GeluTanhFallsBackOffTheFastPath) {
   torch::Tensor x = torch::randn({7, 9}, torch::kDouble);
   EXPECT_TRUE(torch::equal(GeluTanh(x), torch::gelu(x, "tanh")));

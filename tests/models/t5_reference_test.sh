@@ -5,7 +5,8 @@
 # PyTorch (tests/models/t5_reference.py) loads that export and reproduces braid's decoder logits
 # and loss (tests/models/t5_logits.cc, on a batch with padding) within 1e-5, with braid's model
 # loaded at TP=1 and at TP=2. Then: import-hf gives back bit-identical tensors, reshard 2 -> 1 ->
-# 2 gives back bit-identical shards, and `generate` fills in sentinels and prints --logits.
+# 2 gives back bit-identical shards, release loads, and `generate` fills in sentinels and prints
+# --logits. Last, the refusals of bad T5 settings.
 set -euo pipefail
 build=$1
 src=$2
@@ -60,6 +61,11 @@ j = json.load(open(sys.argv[1]))
 assert j["ids"] == [5, 17, 1] and j["decoder_ids"] == [0, 8099, 5], j.keys()
 assert len(j["logits"]) == 3 and len(j["logits"][0]) == 8100, (len(j["logits"]), len(j["logits"][0]))
 print("ok   generate --logits: 3 decoder positions x 8100, loss", round(j["loss"], 4))' "$tmp/logits.json"
+# release (weights only, fp32 here) loads in generate and gives the same logits, bit for bit.
+$C release --input "$tmp/v1.1/checkpoints/step_00000006" --output "$tmp/v1.1-rel" --dtype fp32 > /dev/null
+"$bin/generate" --checkpoint "$tmp/v1.1-rel" --logits 5,17,1 --decoder-ids 0,8099,5 > "$tmp/rel.json"
+cmp "$tmp/logits.json" "$tmp/rel.json" || { echo "FAIL: the released T5 gives other logits"; exit 1; }
+echo "ok   release: the weights-only T5 checkpoint gives the same logits in generate"
 if "$bin/generate" --run-dir "$tmp/v1.1" --logits 5,17,1 2> "$tmp/err.txt"; then
   echo "FAIL: --logits without --decoder-ids accepted for T5"; exit 1
 fi
