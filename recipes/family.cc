@@ -13,6 +13,17 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& c) {
   return MakeTokenizer(to);
 }
 
+absl::StatusOr<std::unique_ptr<Tokenizer>> RequiredTokenizerOf(const Config& c,
+                                                               const std::string& need) {
+  if (c.data.vocab_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        need, ": set data.vocab_file (", c.data.tokenizer == "wordpiece" ? "vocab.txt" : "",
+        c.data.tokenizer == "sentencepiece" ? "a SentencePiece .model" : "",
+        c.data.tokenizer == "gpt2" ? "vocab.json, with data.merges_file" : "", ")."));
+  }
+  return TokenizerOf(c);
+}
+
 absl::StatusOr<int64_t> Family::VocabSize(const Config& c) const {
   int64_t vocab = c.model.vocab_size;
   if (!c.data.vocab_file.empty()) {
@@ -39,6 +50,16 @@ DataChecks DataChecksOf(const RunContext& ctx) {
   c.vocab_size = ctx.sizes.vocab_size;
   c.valid_optional = ctx.config.train.eval_interval == 0;
   return c;
+}
+
+absl::StatusOr<GptSplits> BuildFamilySplits(const RunContext& ctx, const SplitFactory& make) {
+  const Config& c = ctx.config;
+  const int64_t samples[3] = {c.train.train_steps * ctx.sizes.global_batch_size,
+                              c.train.eval_steps * ctx.sizes.global_batch_size, 0};
+  auto world = ctx.layout.world;
+  return BuildSplits(
+      c.data.paths, c.data.weights, c.data.split, samples, ctx.local_rank == 0,
+      [world] { return world->Barrier(); }, make, DataChecksOf(ctx));
 }
 
 absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key) {

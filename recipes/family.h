@@ -137,6 +137,12 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& config, const DerivedS
 // split allowed (no validation) when train.eval_interval is 0.
 DataChecks DataChecksOf(const RunContext& ctx);
 
+// The train and validation splits of the data section (test: none) with the sample counts the
+// train section asks for (steps x global batch), one index builder per node (local rank 0, then
+// a barrier) and DataChecksOf(ctx): BuildSplits (framework/data/gpt_data.h) as every family
+// calls it; `make` builds one dataset's part of one split.
+absl::StatusOr<GptSplits> BuildFamilySplits(const RunContext& ctx, const SplitFactory& make);
+
 // A required positive integer of a Hugging Face config.json, or an error naming it.
 absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key);
 
@@ -161,5 +167,9 @@ absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<st
 
 // The tokenizer the data section names.
 absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& config);
+// The same for a family whose data needs it (`need`: "the BERT recipe needs its tokenizer ..."):
+// an error saying so when data.vocab_file is not set.
+absl::StatusOr<std::unique_ptr<Tokenizer>> RequiredTokenizerOf(const Config& config,
+                                                               const std::string& need);
 
 }  // namespace braid

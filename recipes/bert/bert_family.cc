@@ -78,25 +78,19 @@ class Bert : public Family {
 
   absl::StatusOr<FamilyData> BuildData(const RunContext& ctx) const override {
     const Config& c = ctx.config;
-    if (c.data.vocab_file.empty()) {
-      return absl::InvalidArgumentError(
-          "the BERT recipe needs its tokenizer: set data.vocab_file (vocab.txt or a "
-          "SentencePiece .model).");
-    }
-    BRAID_ASSIGN_OR_RETURN(auto tok, TokenizerOf(c));
+    BRAID_ASSIGN_OR_RETURN(
+        auto tok, RequiredTokenizerOf(c,
+                                      "the BERT recipe needs its tokenizer (for [CLS], [SEP], "
+                                      "[MASK] and the word pieces)"));
     const int64_t vocab = ctx.sizes.vocab_size;
     const int64_t seq = c.model.seq_length;
     const int64_t max_pred = MaxPredictions(c);
     BRAID_ASSIGN_OR_RETURN(MaskingSpec masking, MaskingSpecFor(*tok, c.data.mask_prob, max_pred,
                                                                c.data.whole_word_masking));
-    const int64_t samples[3] = {c.train.train_steps * ctx.sizes.global_batch_size,
-                                c.train.eval_steps * ctx.sizes.global_batch_size, 0};
-    auto world = ctx.layout.world;
     BRAID_ASSIGN_OR_RETURN(
         GptSplits splits,
-        BuildSplits(
-            c.data.paths, c.data.weights, c.data.split, samples, ctx.local_rank == 0,
-            [world] { return world->Barrier(); },
+        BuildFamilySplits(
+            ctx,
             [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s, int64_t n,
                 bool may_build) -> absl::StatusOr<std::unique_ptr<SampleSource>> {
               BertDataSpec spec{docs,
@@ -109,8 +103,7 @@ class Bert : public Family {
                                 c.data.cache_dir};
               BRAID_ASSIGN_OR_RETURN(auto ds, BertDataset::Open(data, spec, masking, may_build));
               return std::unique_ptr<SampleSource>(std::move(ds));
-            },
-            DataChecksOf(ctx)));
+            }));
     FamilyData out;
     out.train = splits.split[0];
     out.valid = splits.split[1];

@@ -160,12 +160,9 @@ class T5 : public Family {
 
   absl::StatusOr<FamilyData> BuildData(const RunContext& ctx) const override {
     const Config& c = ctx.config;
-    if (c.data.vocab_file.empty()) {
-      return absl::InvalidArgumentError(
-          "the T5 recipe needs its tokenizer (for EOS, pad and the sentinels): set "
-          "data.vocab_file (a SentencePiece .model).");
-    }
-    BRAID_ASSIGN_OR_RETURN(auto tok, TokenizerOf(c));
+    BRAID_ASSIGN_OR_RETURN(
+        auto tok, RequiredTokenizerOf(
+                      c, "the T5 recipe needs its tokenizer (for EOS, pad and the sentinels)"));
     const SpecialIds& sp = tok->special();
     if (sp.eod < 0 || sp.pad < 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -192,14 +189,10 @@ class T5 : public Family {
             c.data.vocab_file, k, sp.sentinels[k], spec.first_sentinel - k));
       }
     }
-    const int64_t samples[3] = {c.train.train_steps * ctx.sizes.global_batch_size,
-                                c.train.eval_steps * ctx.sizes.global_batch_size, 0};
-    auto world = ctx.layout.world;
     BRAID_ASSIGN_OR_RETURN(
         GptSplits splits,
-        BuildSplits(
-            c.data.paths, c.data.weights, c.data.split, samples, ctx.local_rank == 0,
-            [world] { return world->Barrier(); },
+        BuildFamilySplits(
+            ctx,
             [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s, int64_t n,
                 bool may_build) -> absl::StatusOr<std::unique_ptr<SampleSource>> {
               GptIndexSpec raw_spec;
@@ -214,8 +207,7 @@ class T5 : public Family {
               part.seed = static_cast<uint64_t>(c.seed) * 1000003ULL + 7ULL * d + s;
               return std::unique_ptr<SampleSource>(std::make_unique<T5Samples>(
                   std::shared_ptr<const SampleSource>(std::move(raw)), part));
-            },
-            DataChecksOf(ctx)));
+            }));
     FamilyData out;
     out.train = splits.split[0];
     out.valid = splits.split[1];

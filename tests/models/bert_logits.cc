@@ -12,39 +12,25 @@
 #include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
 #include "recipes/registry.h"
+#include "tests/lib/run_model.h"
 
 int main(int argc, char** argv) {
   using namespace braid;
   auto rt = Runtime::Init(&argc, &argv);
   if (!rt.ok() || argc != 2) return 2;
-  std::string dir = std::string(argv[1]) + "/final";
-  auto config = LoadConfig(dir + "/config.yaml");
-  auto weights = ReadSafetensors(dir + "/model.safetensors");
-  if (!config.ok() || !weights.ok()) {
-    std::fprintf(stderr, "cannot load %s\n", dir.c_str());
+  auto loaded = testing::LoadRunAtWorldTp(**rt, argv[1]);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(loaded.status().message()).c_str());
     return 1;
   }
-  const int tp = (*rt)->world_size();
-  config->parallel.tensor_parallel_size = tp;
-  auto run = ResolveRun(*config, tp);  // the family and sizes, as generate does it
-  auto layout = ParallelLayout::Create((*rt)->world(), tp);
-  if (!run.ok() || !layout.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str());
-    return 1;
-  }
-  const int64_t vocab = run->sizes.vocab_size;
-  auto built = run->family->BuildModel(TpEnv{layout->tp, 1}, run->config, run->sizes);
-  auto model = built.ok() ? std::dynamic_pointer_cast<BertModel>(*built) : nullptr;
+  const ParallelLayout* layout = &loaded->layout;
+  const int tp = layout->tp_size;
+  const int64_t vocab = loaded->run.sizes.vocab_size;
+  auto model = std::dynamic_pointer_cast<BertModel>(loaded->model);
   if (model == nullptr) {
-    std::fprintf(stderr, "not a BERT run: %s\n", dir.c_str());
+    std::fprintf(stderr, "not a BERT run: %s\n", argv[1]);
     return 1;
   }
-  absl::Status s = LoadFullState(*model, weights->tensors, layout->tp_rank, tp);  // re-padded
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  model->eval();
   torch::NoGradGuard no_grad;
   TpRng rng(1, 0, layout->tp_rank);
   const int64_t seq = 12;
@@ -63,13 +49,7 @@ int main(int argc, char** argv) {
   (void)layout->tp->AllGather(logits.contiguous(), all);
   torch::Tensor full = torch::cat(all.unbind(0), 1).narrow(1, 0, vocab);
   if ((*rt)->rank() != 0) return 0;
-  auto list = [](const torch::Tensor& t) {
-    std::string s = "[";
-    torch::Tensor c = t.contiguous().to(torch::kDouble);
-    const double* p = c.data_ptr<double>();
-    for (int64_t i = 0; i < c.numel(); ++i) absl::StrAppendFormat(&s, i ? ", %.9g" : "%.9g", p[i]);
-    return s + "]";
-  };
+  auto list = [](const torch::Tensor& t) { return testing::JsonNumbers(t); };
   std::printf(
       "{\"ids\": %s, \"types\": %s, \"padding\": %s, \"seq\": %ld, \"mlm_logits\": %s, "
       "\"binary_logits\": %s}\n",
