@@ -2,12 +2,15 @@
 //  - GPT with a 4h MLP: Megatron's 72 s L h^2 (1 + s/(6h) + V/(12 L h)) per sample;
 //  - a gated MLP (geglu) adds its gate projection: 6 L s h f more;
 //  - an untied output layer costs what the tied one does (the same projection);
-//  - BERT: the same layers plus the MLM transform (6 s h^2) and pooler and binary head on [CLS].
+//  - BERT: the same layers plus the MLM transform (6 s h^2) and pooler and binary head on [CLS];
+//  - T5: written out term by term for an encoder of s positions and a decoder of t, with heads of
+//    d_kv (attention width a = heads x d_kv != h) and a gated FFN.
 #include <gtest/gtest.h>
 
 #include "framework/dist/communicator.h"
 #include "framework/models/bert.h"
 #include "framework/models/gpt.h"
+#include "framework/models/t5.h"
 
 namespace braid {
 namespace {
@@ -59,6 +62,32 @@ TEST(Flops, BertAddsItsHeads) {
   BertModel m(TpEnv{LocalCommunicator("tp"), 1}, b);
   const double heads = 6.0 * kS * kH * kH + 6.0 * kH * kH + 6.0 * kH * 2;
   EXPECT_NEAR(m.FlopsPerSample(kS), Megatron(kS, kL, kH, kV) + heads, 1.0);
+}
+
+TEST(Flops, T5CountsEncoderDecoderAndCrossAttention) {
+  T5Config c;
+  c.encoder_layers = 3;
+  c.decoder_layers = 2;
+  c.vocab_size = kV;
+  c.padded_vocab = 512;
+  c.block.hidden = kH;
+  c.block.heads = 4;
+  c.block.head_dim = 24;  // a = 96
+  c.block.ffn = 80;
+  c.block.activation = Activation::kGegluTanh;
+  c.block.norm = NormType::kRmsNorm;
+  T5Model m(TpEnv{LocalCommunicator("tp"), 1}, c);
+  const double h = kH, a = 96, f = 80, s = 40, t = 12, v = kV;
+  // Forward, 2 FLOPs a multiply-add. Encoder layer: q, k, v (3 s h a), scores and context
+  // (2 s s a), output (s a h), gate + up + down (3 s h f).
+  const double enc = 2 * (3 * s * h * a + 2 * s * s * a + s * a * h + 3 * s * h * f);
+  // Decoder layer: self-attention over t, cross-attention (q from t, k and v from the s encoder
+  // positions, scores and context t x s), the FFN over t.
+  const double dec = 2 * (3 * t * h * a + 2 * t * t * a + t * a * h +              // self
+                          t * h * a + 2 * s * h * a + 2 * t * s * a + t * a * h +  // cross
+                          3 * t * h * f);
+  const double out = 2 * t * h * v;
+  EXPECT_NEAR(m.FlopsPerSample(40, 12), 3 * (3 * enc + 2 * dec + out), 1.0);
 }
 
 }  // namespace
