@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "framework/core/config.h"
 #include "framework/core/json.h"
+#include "framework/core/random.h"
 #include "framework/data/gpt_data.h"
 #include "framework/data/tokenizer.h"
 #include "framework/dist/layout.h"
@@ -20,6 +21,9 @@
 #include "framework/train/task.h"
 
 namespace braid {
+
+// The seed of every family's SyntheticData: sample i is drawn from Rng::Keyed(kSyntheticSeed, i).
+inline constexpr uint64_t kSyntheticSeed = 0x5EED;
 
 // What a family's builders get: the resolved config (sizes derived once, ResolveRun), its sizes
 // and the parallel layout.

@@ -69,6 +69,10 @@ class WithSentinels : public Tokenizer {
  private:
   int32_t SentinelId(int k) const { return static_cast<int32_t>(base_size_ + n_ - 1 - k); }
   int SentinelIndex(int32_t id) const {
+    if (appended_) {  // the top n ids, counting down
+      return id >= base_size_ && id < base_size_ + n_ ? static_cast<int>(base_size_ + n_ - 1 - id)
+                                                      : -1;
+    }
     for (int k = 0; k < n_; ++k)
       if (special_.sentinels[k] == id) return k;
     return -1;

@@ -71,10 +71,13 @@ torch::Tensor T5Model::Decode(const torch::Tensor& memory, const torch::Tensor& 
   return lm_head_->forward(x);
 }
 
+torch::Tensor T5Model::FullVocabulary(const torch::Tensor& logits) {
+  return AllGatherLastDim(logits, *tp_).narrow(-1, 0, c_.vocab_size);
+}
+
 torch::Tensor T5Model::FullLogits(const torch::Tensor& inputs, const torch::Tensor& padding,
                                   const torch::Tensor& decoder_inputs, TpRng& rng) {
-  torch::Tensor all = AllGatherLastDim(Logits(inputs, padding, decoder_inputs, rng), *tp_);
-  return all.narrow(-1, 0, c_.vocab_size);
+  return FullVocabulary(Logits(inputs, padding, decoder_inputs, rng));
 }
 
 VocabShard T5Model::shard() const { return VocabShard{shared_->vocab_start(), c_.vocab_size}; }

@@ -41,6 +41,8 @@ class T5Model : public TpModule {
                        const torch::Tensor& decoder_inputs, TpRng& rng) {
     return Decode(Encode(inputs, padding, rng), padding, decoder_inputs, rng);
   }
+  // This rank's logits [..., padded_vocab / tp] gathered to all of them [..., vocab_size].
+  torch::Tensor FullVocabulary(const torch::Tensor& logits);
   // All logits [b, dec, vocab_size] on every TP rank (generation and checks).
   torch::Tensor FullLogits(const torch::Tensor& inputs, const torch::Tensor& padding,
                            const torch::Tensor& decoder_inputs, TpRng& rng);

@@ -22,20 +22,16 @@ class RandomBertRows : public SampleSource {
   int64_t size() const override { return int64_t{1} << 40; }
   int64_t sample_length() const override { return row_.length(); }
   void Get(int64_t i, int64_t* out) const override {
-    uint64_t h = 0x9E3779B97F4A7C15ULL * (i + 1);
-    auto next = [&] {
-      h ^= h >> 29;
-      h *= 0xBF58476D1CE4E5B9ULL;
-      return h >> 33;
-    };
+    Rng rng = Rng::Keyed(kSyntheticSeed, static_cast<uint64_t>(i));
+    auto next = [&](uint64_t n) { return static_cast<int64_t>(rng.Below(n)); };
     const int64_t seq = row_.seq;
     for (int64_t k = 0; k < seq; ++k) {
-      out[row_.ids() + k] = static_cast<int64_t>(next() % vocab_);
+      out[row_.ids() + k] = next(vocab_);
       out[row_.types() + k] = k >= seq / 2;
       out[row_.padding() + k] = 0;
-      out[row_.labels() + k] = next() % 100 < 15 ? static_cast<int64_t>(next() % vocab_) : -100;
+      out[row_.labels() + k] = next(100) < 15 ? next(vocab_) : -100;
     }
-    out[row_.sop()] = static_cast<int64_t>(next() % 2);
+    out[row_.sop()] = next(2);
   }
 
  private:

@@ -39,11 +39,9 @@ class RandomTokens : public SampleSource {
   int64_t size() const override { return int64_t{1} << 40; }
   int64_t sample_length() const override { return len_; }
   void Get(int64_t i, int64_t* out) const override {
-    uint64_t h = 0x9E3779B97F4A7C15ULL * (i + 1);
+    Rng rng = Rng::Keyed(kSyntheticSeed, static_cast<uint64_t>(i));
     for (int64_t k = 0; k < len_; ++k) {
-      h ^= h >> 29;
-      h *= 0xBF58476D1CE4E5B9ULL;
-      out[k] = static_cast<int64_t>((h >> 33) % vocab_);
+      out[k] = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(vocab_)));
     }
   }
 

@@ -24,12 +24,8 @@ class RandomT5Rows : public SampleSource {
   int64_t size() const override { return int64_t{1} << 40; }
   int64_t sample_length() const override { return row_.length(); }
   void Get(int64_t i, int64_t* out) const override {
-    uint64_t h = 0x9E3779B97F4A7C15ULL * (i + 1);
-    auto next = [&] {
-      h ^= h >> 29;
-      h *= 0xBF58476D1CE4E5B9ULL;
-      return static_cast<int64_t>((h >> 33) % static_cast<uint64_t>(vocab_));
-    };
+    Rng rng = Rng::Keyed(kSyntheticSeed, static_cast<uint64_t>(i));
+    auto next = [&] { return static_cast<int64_t>(rng.Below(static_cast<uint64_t>(vocab_))); };
     for (int64_t k = 0; k < row_.enc; ++k) {
       out[row_.inputs() + k] = next();
       out[row_.input_padding() + k] = 0;
@@ -82,16 +78,25 @@ class T5Generator : public Generator {
   }
   torch::Tensor Next(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated,
                      TpRng& rng) override {
+    // The encoder reads the prompt once; every new token only runs the decoder.
+    if (prompt != prompt_ || !memory_.defined()) {
+      prompt_ = prompt;
+      torch::Tensor in = torch::tensor(prompt).unsqueeze(0);
+      padding_ = torch::zeros_like(in, torch::kBool);
+      memory_ = model_->Encode(in, padding_, rng);
+    }
     std::vector<int64_t> dec = {0};  // the decoder start (pad)
     dec.insert(dec.end(), generated.begin(), generated.end());
-    torch::Tensor in = torch::tensor(prompt).unsqueeze(0);
-    torch::Tensor pad = torch::zeros_like(in, torch::kBool);
-    return model_->FullLogits(in, pad, torch::tensor(dec).unsqueeze(0), rng)[0][-1];
+    torch::Tensor logits =
+        model_->Decode(memory_, padding_, torch::tensor(dec).unsqueeze(0), rng)[0][-1];
+    return model_->FullVocabulary(logits);
   }
   int64_t StopId(const Tokenizer& tok) const override { return tok.special().eod; }
 
  private:
   std::shared_ptr<T5Model> model_;
+  std::vector<int64_t> prompt_;  // the prompt memory_ encodes
+  torch::Tensor memory_, padding_;
 };
 
 class T5 : public Family {
