@@ -81,7 +81,7 @@ absl::Status Run(const Runtime& rt, const Args& a) {
       std::shared_ptr<TpModule> model,
       run.family->BuildModel(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, config,
                              run.sizes));
-  std::unique_ptr<Generator> gen = run.family->MakeGenerator(model);
+  std::unique_ptr<Generator> gen = run.family->MakeGenerator(model, config);
   if (gen == nullptr) {
     return absl::UnimplementedError(
         absl::StrCat("generate: the '", config.recipe, "' family does not generate text."));
@@ -154,15 +154,13 @@ absl::Status Run(const Runtime& rt, const Args& a) {
     return absl::InvalidArgumentError("--prompt needs the run's tokenizer (data.vocab_file).");
   }
   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, TokenizerOf(config));
-  std::vector<int32_t> encoded = tok->Encode(a.prompt);
-  if (encoded.empty()) {
+  std::vector<int64_t> prompt = gen->Prompt(*tok, a.prompt);
+  if (prompt.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--prompt '", a.prompt,
                      "' is empty after tokenization: there is nothing to continue. "
                      "HINT: give some text."));
   }
-  std::vector<int64_t> prompt(encoded.begin(), encoded.end());
-  if (gen->encoder_decoder() && tok->special().eod >= 0) prompt.push_back(tok->special().eod);
   std::vector<int64_t> generated;
   auto sampler = at::detail::createCPUGenerator(a.seed);  // same on every rank: same choices
   const int64_t stop = gen->StopId(*tok);

@@ -146,4 +146,11 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   return b;
 }
 
+std::vector<int64_t> Generator::Prompt(const Tokenizer& tok, const std::string& text) const {
+  const std::vector<int32_t> ids = tok.Encode(text);
+  std::vector<int64_t> out(ids.begin(), ids.end());
+  if (encoder_decoder() && !out.empty() && tok.special().eod >= 0) out.push_back(tok.special().eod);
+  return out;
+}
+
 }  // namespace braid

@@ -46,7 +46,8 @@ struct HfTensor {
   // Its Hugging Face name; several when ours is their concatenation along axis 0 (a fused QKV
   // holds query, key and value).
   std::vector<std::string> hf;
-  bool transpose = false;  // stored [in, out] there (GPT-2's Conv1D)
+  bool transpose = false;    // stored [in, out] there (GPT-2's Conv1D)
+  bool leading_one = false;  // stored with a leading axis of 1 there (BART's final_logits_bias)
 };
 
 // A family's Hugging Face layout: convert_checkpoint export-hf and import-hf. The converter takes
@@ -57,6 +58,9 @@ class HfLayout {
   virtual ~HfLayout() = default;
   // config.json's model_type: import-hf picks the family by it.
   virtual std::string model_type() const = 0;
+  // Whether import-hf reads a config.json of this model_type with this layout (model_type(), and
+  // BART's also mbart).
+  virtual bool Reads(const std::string& type) const { return type == model_type(); }
   // The architecture written to config.json (e.g. GPT2LMHeadModel).
   virtual std::string architecture(const Config& c) const = 0;
   // The name map of the model a config describes.
@@ -91,6 +95,9 @@ class Generator {
                              const std::vector<int64_t>& generated, TpRng& rng) = 0;
   // The id that ends a generation (-1: none).
   virtual int64_t StopId(const Tokenizer& tok) const = 0;
+  // The ids a prompt text becomes (the decoder-only model's context, or the encoder's input):
+  // the tokenizer's ids, and for an encoder-decoder model the end-of-document id after them.
+  virtual std::vector<int64_t> Prompt(const Tokenizer& tok, const std::string& text) const;
 };
 
 class Family {
@@ -127,8 +134,10 @@ class Family {
 
   // The Hugging Face layout; null when the family has none.
   virtual const HfLayout* hf() const { return nullptr; }
-  // Text generation; null when the family cannot generate.
-  virtual std::unique_ptr<Generator> MakeGenerator(std::shared_ptr<TpModule> model) const {
+  // Text generation with a model of `config` (its tokenizer's special ids where the family needs
+  // them); null when the family cannot generate.
+  virtual std::unique_ptr<Generator> MakeGenerator(std::shared_ptr<TpModule> model,
+                                                   const Config& config) const {
     return nullptr;
   }
 };

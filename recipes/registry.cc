@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/core/status.h"
 #include "framework/core/strings.h"
+#include "recipes/bart/bart_family.h"
 #include "recipes/bert/bert_family.h"
 #include "recipes/gpt/gpt_family.h"
 #include "recipes/t5/t5_family.h"
@@ -16,6 +17,7 @@ const std::vector<const Family*>& Families() {
       &GptFamily(),
       &BertFamily(),
       &T5Family(),
+      &BartFamily(),
   };
   return kFamilies;
 }
@@ -37,7 +39,7 @@ absl::StatusOr<const Family*> FindFamilyByHfType(const std::string& model_type) 
   std::vector<std::string> types;
   for (const Family* f : Families()) {
     if (f->hf() == nullptr) continue;
-    if (f->hf()->model_type() == model_type) return f;
+    if (f->hf()->Reads(model_type)) return f;
     types.push_back(f->hf()->model_type());
   }
   return absl::UnimplementedError(absl::StrCat("model_type '", model_type,

@@ -295,6 +295,7 @@ absl::Status ExportHf(const Args& a) {
     torch::Tensor v = it->second;
     if (c.layouts[it->first].vocab) v = v.narrow(0, 0, c.vocab_size);  // no padding there
     if (m.transpose) v = v.t();
+    if (m.leading_one) v = v.unsqueeze(0);
     const int64_t parts = static_cast<int64_t>(m.hf.size());
     if (v.size(0) % parts != 0) {
       problems.push_back(absl::StrCat(m.ours, " does not split into ", parts, " parts"));
@@ -437,6 +438,7 @@ absl::Status ImportHf(const Args& a) {
       t = parts[0];
     }
     if (m.transpose) t = t.t();
+    if (m.leading_one && t.dim() > 1 && t.size(0) == 1) t = t.squeeze(0);
     t = t.contiguous();
     const TpParam layout = shape.layouts.at(m.ours);
     std::vector<int64_t> want = shape.shapes.at(m.ours);

@@ -72,6 +72,8 @@ void DescribeConfig(Config& c, Fields& f) {
           Need::kOptional);
     f.Int("relative_attention_max_distance", &m.relative_attention_max_distance, 2, 1 << 20,
           Need::kOptional);
+    f.Bool("pre_ln", &m.pre_ln);
+    f.Bool("scale_embedding", &m.scale_embedding);
   });
   f.Section("parallel", [&] {
     ParallelConfig& p = c.parallel;
@@ -97,6 +99,14 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Int("vocab_extra_ids", &d.vocab_extra_ids, 0, 1 << 16, Need::kOptional);
     f.Float("noise_density", &d.noise_density, 0.001, 0.999);
     f.Float("mean_noise_span_length", &d.mean_noise_span_length, 1.0, 1e6);
+    f.Float("mask_ratio", &d.mask_ratio, 0.0, 1.0);
+    f.Float("poisson_lambda", &d.poisson_lambda, 0.0, 100.0);
+    f.Float("mask_random", &d.mask_random, 0.0, 1.0);
+    f.Int("replace_length", &d.replace_length, -1, 1, Need::kOptional);
+    f.Float("permute_sentences", &d.permute_sentences, 0.0, 1.0);
+    f.Float("insert_ratio", &d.insert_ratio, 0.0, 1.0);
+    f.Float("rotate_ratio", &d.rotate_ratio, 0.0, 1.0);
+    f.StrList("languages", &d.languages);
   });
   f.Section("train", [&] {
     TrainConfig& t = c.train;

@@ -36,6 +36,10 @@ struct ModelConfig {
   int64_t decoder_seq_length = 0;  // 0 -> the family's own (T5: the targets' length)
   int64_t relative_attention_num_buckets = 32;
   int64_t relative_attention_max_distance = 128;
+  // BART / mBART: pre-LN layers with a final norm per stack (mBART) or post-LN (BART); the
+  // embeddings scaled by sqrt(hidden_size) (mBART; Hugging Face's scale_embedding).
+  bool pre_ln = false;
+  bool scale_embedding = false;
 };
 
 struct ParallelConfig {
@@ -63,6 +67,15 @@ struct DataConfig {
   int64_t vocab_extra_ids = 0;  // sentinels <extra_id_k> at the top of the vocabulary
   double noise_density = 0.15;
   double mean_noise_span_length = 3.0;
+  // Denoising (BART; fairseq's names and defaults, recipes/bart/denoising.h):
+  double mask_ratio = 0.3;         // fraction of the words masked, by spans
+  double poisson_lambda = 3.5;     // span lengths in words ~ Poisson(lambda), truncated at 128
+  double mask_random = 0.1;        // fraction of the masks that are a random token instead
+  int64_t replace_length = 1;      // a span becomes: 1 one <mask>, 0 nothing, -1 a <mask> a token
+  double permute_sentences = 1.0;  // fraction of a sample's sentences shuffled
+  double insert_ratio = 0.0;       // fairseq's --insert: random <mask>/tokens inserted
+  double rotate_ratio = 0.0;       // fairseq's --rotate: probability of rotating the document
+  std::vector<std::string> languages;  // mBART: one language token per path ("en_XX")
 };
 
 struct TrainConfig {

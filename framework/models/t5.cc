@@ -83,12 +83,8 @@ torch::Tensor T5Model::FullLogits(const torch::Tensor& inputs, const torch::Tens
 VocabShard T5Model::shard() const { return VocabShard{shared_->vocab_start(), c_.vocab_size}; }
 
 double T5Model::FlopsPerSample(int64_t enc, int64_t dec) const {
-  double forward = 2.0 * dec * c_.block.hidden * c_.vocab_size;  // the output projection
-  for (const auto& layer : *encoder_) forward += layer->as<TransformerLayer>()->ForwardFlops(enc);
-  for (const auto& layer : *decoder_) {
-    forward += layer->as<TransformerLayer>()->ForwardFlops(dec, enc);
-  }
-  return 3.0 * forward;
+  const double output = 2.0 * dec * c_.block.hidden * c_.vocab_size;
+  return 3.0 * (output + StackForwardFlops(encoder_, enc) + StackForwardFlops(decoder_, dec, enc));
 }
 
 }  // namespace braid

@@ -252,4 +252,11 @@ torch::Tensor RelativePositionBias::forward(int64_t q_len, int64_t k_len) {
   return torch::embedding(weight, b).permute({2, 0, 1}).unsqueeze(0);  // [1, h, q, k]
 }
 
+double StackForwardFlops(const torch::nn::ModuleList& layers, int64_t q_len, int64_t mem_len) {
+  double flops = 0;
+  for (const auto& layer : *layers)
+    flops += layer->as<TransformerLayer>()->ForwardFlops(q_len, mem_len);
+  return flops;
+}
+
 }  // namespace braid

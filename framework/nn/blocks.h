@@ -114,6 +114,9 @@ class TransformerLayer : public TpModule {
   std::shared_ptr<Mlp> mlp_;
 };
 
+// The summed ForwardFlops of a stack of TransformerLayers.
+double StackForwardFlops(const torch::nn::ModuleList& layers, int64_t q_len, int64_t mem_len = 0);
+
 // T5's relative position bucket of (key - query) distances: half the buckets exact, the rest
 // logarithmic up to max_distance; bidirectional splits them by sign.
 torch::Tensor RelativePositionBuckets(int64_t q_len, int64_t k_len, bool bidirectional,

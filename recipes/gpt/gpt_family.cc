@@ -135,7 +135,8 @@ class Gpt : public Family {
 
   const HfLayout* hf() const override { return &GptHfLayout(); }
 
-  std::unique_ptr<Generator> MakeGenerator(std::shared_ptr<TpModule> model) const override {
+  std::unique_ptr<Generator> MakeGenerator(std::shared_ptr<TpModule> model,
+                                           const Config& config) const override {
     return std::make_unique<GptGenerator>(std::dynamic_pointer_cast<GptModel>(model));
   }
 };

@@ -4,6 +4,9 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "framework/core/random.h"
+#include "recipes/family.h"
+
 namespace braid {
 
 // Field offsets in a row of `enc` encoder and `dec` decoder positions.
@@ -31,5 +34,21 @@ struct T5Batch {
                    rows.narrow(1, r.decoder_inputs(), dec), rows.narrow(1, r.labels(), dec)};
   }
 };
+
+// Random row i of the benchmarks: random encoder ids and targets at full length, no padding;
+// the decoder inputs are the targets shifted right after a 0.
+inline void RandomSeq2SeqRow(int64_t i, const T5Row& r, int64_t vocab, int64_t* out) {
+  Rng rng = Rng::Keyed(kSyntheticSeed, static_cast<uint64_t>(i));
+  auto next = [&] { return static_cast<int64_t>(rng.Below(static_cast<uint64_t>(vocab))); };
+  for (int64_t k = 0; k < r.enc; ++k) {
+    out[r.inputs() + k] = next();
+    out[r.input_padding() + k] = 0;
+  }
+  int64_t prev = 0;
+  for (int64_t k = 0; k < r.dec; ++k) {
+    out[r.decoder_inputs() + k] = prev;
+    out[r.labels() + k] = prev = next();
+  }
+}
 
 }  // namespace braid

@@ -10,6 +10,7 @@
 #include "framework/core/status.h"
 #include "framework/data/gpt_data.h"
 #include "framework/models/t5.h"
+#include "recipes/seq2seq_generator.h"
 #include "recipes/t5/t5_batch.h"
 #include "recipes/t5/t5_data.h"
 #include "recipes/t5/t5_task.h"
@@ -17,25 +18,13 @@
 namespace braid {
 namespace {
 
-// Random T5 rows: random inputs and targets at full length, no padding (benchmarks).
+// Random T5 rows (benchmarks).
 class RandomT5Rows : public SampleSource {
  public:
   RandomT5Rows(int64_t enc, int64_t dec, int64_t vocab) : row_(enc, dec), vocab_(vocab) {}
   int64_t size() const override { return int64_t{1} << 40; }
   int64_t sample_length() const override { return row_.length(); }
-  void Get(int64_t i, int64_t* out) const override {
-    Rng rng = Rng::Keyed(kSyntheticSeed, static_cast<uint64_t>(i));
-    auto next = [&] { return static_cast<int64_t>(rng.Below(static_cast<uint64_t>(vocab_))); };
-    for (int64_t k = 0; k < row_.enc; ++k) {
-      out[row_.inputs() + k] = next();
-      out[row_.input_padding() + k] = 0;
-    }
-    int64_t prev = 0;
-    for (int64_t k = 0; k < row_.dec; ++k) {
-      out[row_.decoder_inputs() + k] = prev;
-      out[row_.labels() + k] = prev = next();
-    }
-  }
+  void Get(int64_t i, int64_t* out) const override { RandomSeq2SeqRow(i, row_, vocab_, out); }
 
  private:
   T5Row row_;
@@ -55,49 +44,6 @@ absl::StatusOr<T5Config> T5ConfigFrom(const Config& c, const DerivedSizes& s) {
   BRAID_ASSIGN_OR_RETURN(t.block, BlockConfigFrom(c, s));
   return t;
 }
-
-// Fills in sentinels: the encoder reads the prompt (EOS appended), the decoder starts from pad.
-class T5Generator : public Generator {
- public:
-  explicit T5Generator(std::shared_ptr<T5Model> model) : model_(std::move(model)) {}
-  bool encoder_decoder() const override { return true; }
-  std::pair<torch::Tensor, double> Score(const std::vector<int64_t>& ids,
-                                         const std::vector<int64_t>& decoder_ids,
-                                         TpRng& rng) override {
-    torch::Tensor in = torch::tensor(ids).unsqueeze(0);
-    torch::Tensor dec = torch::tensor(decoder_ids).unsqueeze(0);
-    torch::Tensor logits = model_->FullLogits(in, torch::zeros_like(in, torch::kBool), dec, rng)[0];
-    const int64_t n = dec.size(1);
-    double loss = 0;
-    if (n > 1) {
-      loss = torch::nn::functional::cross_entropy(logits.narrow(0, 0, n - 1),
-                                                  dec[0].narrow(0, 1, n - 1))
-                 .item<double>();
-    }
-    return {logits, loss};
-  }
-  torch::Tensor Next(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated,
-                     TpRng& rng) override {
-    // The encoder reads the prompt once; every new token only runs the decoder.
-    if (prompt != prompt_ || !memory_.defined()) {
-      prompt_ = prompt;
-      torch::Tensor in = torch::tensor(prompt).unsqueeze(0);
-      padding_ = torch::zeros_like(in, torch::kBool);
-      memory_ = model_->Encode(in, padding_, rng);
-    }
-    std::vector<int64_t> dec = {0};  // the decoder start (pad)
-    dec.insert(dec.end(), generated.begin(), generated.end());
-    torch::Tensor logits =
-        model_->Decode(memory_, padding_, torch::tensor(dec).unsqueeze(0), rng)[0][-1];
-    return model_->FullVocabulary(logits);
-  }
-  int64_t StopId(const Tokenizer& tok) const override { return tok.special().eod; }
-
- private:
-  std::shared_ptr<T5Model> model_;
-  std::vector<int64_t> prompt_;  // the prompt memory_ encodes
-  torch::Tensor memory_, padding_;
-};
 
 class T5 : public Family {
  public:
@@ -258,8 +204,11 @@ class T5 : public Family {
 
   const HfLayout* hf() const override { return &T5HfLayout(); }
 
-  std::unique_ptr<Generator> MakeGenerator(std::shared_ptr<TpModule> model) const override {
-    return std::make_unique<T5Generator>(std::dynamic_pointer_cast<T5Model>(model));
+  std::unique_ptr<Generator> MakeGenerator(std::shared_ptr<TpModule> model,
+                                           const Config& config) const override {
+    // Fills in sentinels; the decoder starts from pad.
+    return std::make_unique<Seq2SeqGenerator<T5Model>>(std::dynamic_pointer_cast<T5Model>(model),
+                                                       std::vector<int64_t>{0});
   }
 };
 

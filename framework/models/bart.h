@@ -1,0 +1,70 @@
+// BART, and mBART through options (docs/formats.md, "Hugging Face name maps"): one
+// vocabulary-parallel embedding shared by an encoder stack, a decoder stack and the output layer.
+// Each stack adds its own learned positions (a table of max_positions + 2 rows, position p
+// reading row p + 2: BART's offset, the first two rows unused) to the token embeddings (scaled by
+// sqrt(hidden) with model.scale_embedding, as mBART), then LayerNorms them (layernorm_embedding).
+// Layers are post-LN (BART) or pre-LN with a final LayerNorm per stack (mBART, model.pre_ln);
+// biases everywhere, scores scaled by 1/sqrt(head_dim), GELU (erf). The logits add a
+// vocabulary-parallel final_logits_bias (zeros at the start; trained like BERT's output bias).
+// Parameter names: shared.weight, {encoder,decoder}_positions, {encoder,decoder}_ln_embedding.
+// {weight,bias}, encoder.{i}.{ln_self, self_attention.{qkv, out}, ln_mlp, mlp.{fc1, fc2}},
+// decoder.{i}.{..., ln_cross, cross_attention.{q, kv, out}, ...}, {encoder,decoder}_norm (pre-LN
+// only), final_logits_bias, lm_head.weight when untied.
+#pragma once
+#include <torch/torch.h>
+
+#include "framework/nn/blocks.h"
+#include "framework/parallel/cross_entropy.h"
+
+namespace braid {
+
+struct BartConfig {
+  BlockConfig block;  // pre_ln as configured; bias and score scaling set by the model
+  int64_t encoder_layers = 0;
+  int64_t decoder_layers = 0;
+  int64_t max_positions = 1024;  // the tables hold two more rows
+  int64_t vocab_size = 0;
+  int64_t padded_vocab = 0;  // multiple of make_vocab_size_divisible_by x TP
+  bool scale_embedding = false;
+  bool tie_embeddings = true;
+};
+
+class BartModel : public TpModule {
+ public:
+  static constexpr int64_t kPositionOffset = 2;
+  BartModel(const TpEnv& env, const BartConfig& c);
+  // The encoder's output [b, enc, hidden] for ids [b, enc] with padding [b, enc] (true = pad).
+  torch::Tensor Encode(const torch::Tensor& inputs, const torch::Tensor& padding, TpRng& rng);
+  // This rank's logits [b, dec, padded_vocab / tp] of decoder ids [b, dec] over `memory`.
+  torch::Tensor Decode(const torch::Tensor& memory, const torch::Tensor& padding,
+                       const torch::Tensor& decoder_inputs, TpRng& rng);
+  torch::Tensor Logits(const torch::Tensor& inputs, const torch::Tensor& padding,
+                       const torch::Tensor& decoder_inputs, TpRng& rng) {
+    return Decode(Encode(inputs, padding, rng), padding, decoder_inputs, rng);
+  }
+  // This rank's logits [..., padded_vocab / tp] gathered to all of them [..., vocab_size].
+  torch::Tensor FullVocabulary(const torch::Tensor& logits);
+  VocabShard shard() const;
+  const BartConfig& config() const { return c_; }
+  // Training FLOPs of one sample (3x the forward's matmuls): the encoder over `enc` positions,
+  // the decoder over `dec` (self-attention over dec, cross-attention over enc), the output
+  // projection over dec.
+  double FlopsPerSample(int64_t enc, int64_t dec) const;
+
+ private:
+  // Token embeddings (scaled) + positions, LayerNorm, dropout.
+  torch::Tensor Embed(const torch::Tensor& ids, const torch::Tensor& positions,
+                      const std::shared_ptr<Norm>& ln, TpRng& rng);
+
+  BartConfig c_;
+  std::shared_ptr<Communicator> tp_;
+  std::shared_ptr<VocabParallelEmbedding> shared_;
+  torch::Tensor encoder_positions_, decoder_positions_;
+  std::shared_ptr<Norm> encoder_ln_embedding_, decoder_ln_embedding_;
+  torch::nn::ModuleList encoder_, decoder_;
+  std::shared_ptr<Norm> encoder_norm_, decoder_norm_;  // pre-LN only
+  std::shared_ptr<VocabParallelOutput> lm_head_;
+  torch::Tensor final_logits_bias_;  // [padded_vocab / tp]
+};
+
+}  // namespace braid

@@ -1,0 +1,20 @@
+// The BART family (encoder-decoder, fairseq's denoising; BART and mBART): recipe `bart`.
+#pragma once
+#include "recipes/family.h"
+
+namespace braid {
+
+const Family& BartFamily();
+// Its Hugging Face layout: BartForConditionalGeneration / MBartForConditionalGeneration
+// (bart_hf.cc).
+const HfLayout& BartHfLayout();
+
+// The ids BART's data and generation use, from the tokenizer: <s> (its bos, or [CLS] in a
+// vocabulary trained with BERT's names, as the default corpus's), </s> (its end of document),
+// <pad>, <mask> ([MASK] likewise). An error naming every one it lacks.
+struct BartSpecials {
+  int64_t bos = -1, eos = -1, pad = -1, mask = -1;
+};
+absl::StatusOr<BartSpecials> BartSpecialsOf(const Tokenizer& tok, const std::string& vocab_file);
+
+}  // namespace braid
