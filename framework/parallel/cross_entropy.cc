@@ -99,4 +99,23 @@ torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch
                            label_smoothing);
 }
 
+torch::Tensor VocabParallelArgmax(const torch::Tensor& logits, Communicator& tp, VocabShard shard) {
+  torch::NoGradGuard no_grad;
+  const int64_t per = logits.size(-1);
+  const int64_t real = std::max<int64_t>(0, std::min(per, shard.vocab_size - shard.start));
+  torch::Tensor best, id;
+  if (real > 0) {
+    auto [v, i] = logits.detach().narrow(-1, 0, real).max(-1);
+    best = v.to(torch::kDouble);
+    id = (i + shard.start).to(torch::kDouble);
+  } else {  // a rank holding only padding
+    best = torch::full({logits.size(0)}, -std::numeric_limits<double>::infinity(),
+                       logits.options().dtype(torch::kDouble));
+    id = torch::zeros({logits.size(0)}, logits.options().dtype(torch::kDouble));
+  }
+  torch::Tensor all = AllGatherLastDim(torch::stack({best, id}, -1), tp).view({-1, tp.size(), 2});
+  torch::Tensor rank = all.select(2, 0).argmax(1, /*keepdim=*/true);
+  return all.select(2, 1).gather(1, rank).squeeze(1).to(torch::kLong);
+}
+
 }  // namespace braid

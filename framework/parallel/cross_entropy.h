@@ -22,4 +22,11 @@ torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch
                                         Communicator& tp, VocabShard shard,
                                         int64_t ignore_index = -100, double label_smoothing = 0.0);
 
+// The arg-max over the real vocabulary of vocabulary-parallel logits [N, V/tp], without gathering
+// them: each rank's best (value, id), gathered as [N, 2 x tp]; ties go to the lowest id, as
+// torch's argmax over the full row. -> [N] int64 (no gradient). Its tensors have a size fixed by
+// N, so the caching CPU allocator keeps one block for them (gathering only the target rows would
+// allocate a new size every batch).
+torch::Tensor VocabParallelArgmax(const torch::Tensor& logits, Communicator& tp, VocabShard shard);
+
 }  // namespace braid

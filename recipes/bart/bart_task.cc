@@ -15,12 +15,12 @@ torch::Tensor BartTask::Loss(const Batch& batch, TpRng& rng,
   const torch::Tensor real = labels.ne(-100);
   const double n = std::max<double>(1.0, real.sum().item<double>());
   if (metrics != nullptr) {
-    torch::NoGradGuard no_grad;  // accuracies from the full logits of the target rows only
-    torch::Tensor rows = real.nonzero().squeeze(1);
-    torch::Tensor full = AllGatherLastDim(logits.detach().index_select(0, rows), *tp_)
-                             .narrow(1, 0, model_->config().vocab_size);
-    torch::Tensor right = full.argmax(1).eq(labels.index_select(0, rows)).to(torch::kDouble);
-    torch::Tensor noised = b.noised.reshape({-1}).index_select(0, rows).to(torch::kDouble);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor right = VocabParallelArgmax(logits, *tp_, model_->shard())
+                                    .eq(labels)
+                                    .logical_and(real)
+                                    .to(torch::kDouble);
+    const torch::Tensor noised = b.noised.reshape({-1}).logical_and(real).to(torch::kDouble);
     (*metrics)["target_acc"] += right.sum().item<double>() / n;
     // Averaged per micro-batch like the loss; a batch without noised positions adds nothing.
     (*metrics)["masked_acc"] +=

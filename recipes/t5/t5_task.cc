@@ -14,12 +14,9 @@ torch::Tensor T5Task::Loss(const Batch& batch, TpRng& rng, std::map<std::string,
   const torch::Tensor real = labels.ne(-100);
   const double n = std::max<double>(1.0, real.sum().item<double>());
   if (metrics != nullptr) {
-    torch::NoGradGuard no_grad;  // accuracy from the full logits of the target rows only
-    torch::Tensor rows = real.nonzero().squeeze(1);
-    torch::Tensor full = AllGatherLastDim(logits.detach().index_select(0, rows), *tp_)
-                             .narrow(1, 0, model_->config().vocab_size);
-    (*metrics)["target_acc"] +=
-        full.argmax(1).eq(labels.index_select(0, rows)).to(torch::kDouble).sum().item<double>() / n;
+    const torch::Tensor right =
+        VocabParallelArgmax(logits, *tp_, model_->shard()).eq(labels).logical_and(real);
+    (*metrics)["target_acc"] += right.sum().item<double>() / n;
   }
   return VocabParallelCrossEntropy(logits, labels, *tp_, model_->shard()).sum() / n;
 }

@@ -1,6 +1,7 @@
 // BART under tensor and data parallelism against the serial model, under mpirun with 2 and 4
 // ranks:
-//  - logits, loss and every parameter gradient (gathered) at TP = 2, 4 equal TP = 1 within 1e-5
+//  - logits, loss and every parameter gradient (gathered) at TP = 2, 4 equal TP = 1 within 1e-5,
+//    and target_acc / masked_acc equal the accuracies of the gathered logits
 //    relative, for BART (post-LN, tied) and mBART (pre-LN, final norms, scaled embeddings,
 //    untied here), with dropout off, on a batch with encoder and target padding;
 //  - DP = world with micro batch 2 equals DP = 1 with micro batch 2 x world through the real
@@ -112,8 +113,19 @@ TEST(BartParallel, TpEqualsSerial) {
         logits =
             model->FullVocabulary(model->Logits(b.inputs, b.input_padding, b.decoder_inputs, rng));
       }
-      torch::Tensor loss = task.Loss(Batch{rows, {0, 1, 2}}, rng, nullptr);
+      std::map<std::string, double> metrics;
+      torch::Tensor loss = task.Loss(Batch{rows, {0, 1, 2}}, rng, &metrics);
       loss.backward();
+      // The accuracies from the full logits, as a reference for the task's vocabulary-parallel
+      // arg-max.
+      torch::Tensor pred = logits.argmax(-1).reshape({-1});
+      torch::Tensor labels = b.labels.reshape({-1});
+      torch::Tensor right = pred.eq(labels).logical_and(labels.ne(-100)).to(torch::kDouble);
+      torch::Tensor noised = b.noised.reshape({-1}).logical_and(labels.ne(-100)).to(torch::kDouble);
+      EXPECT_NEAR(metrics["target_acc"],
+                  right.sum().item<double>() / labels.ne(-100).sum().item<double>(), 1e-12);
+      EXPECT_NEAR(metrics["masked_acc"],
+                  (right * noised).sum().item<double>() / noised.sum().item<double>(), 1e-12);
       return std::make_tuple(logits, loss.item<double>(), FullGrads(*model, *tp));
     };
     auto [ref_logits, ref_loss, ref_grads] = run(Solo());

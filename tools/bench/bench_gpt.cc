@@ -22,7 +22,7 @@
 #include "framework/train/trainer.h"
 #include "recipes/registry.h"
 
-ABSL_FLAG(std::string, recipe, "gpt", "the model family (gpt, bert, t5)");
+ABSL_FLAG(std::string, recipe, "gpt", "the model family (gpt, bert, t5, bart)");
 ABSL_FLAG(std::string, base, "", "the recipe the model starts from (recipes/<recipe>/base.yaml)");
 ABSL_FLAG(int64_t, layers, 4, "layers");
 ABSL_FLAG(int64_t, hidden, 256, "hidden size");
@@ -48,7 +48,7 @@ int Main(int argc, char** argv) {
   CommandLine cl;
   cl.main_file = __FILE__;
   cl.usage =
-      "usage: bench_gpt [--recipe gpt|bert|t5] [--layers N --hidden N --heads N --seq N --vocab "
+      "usage: bench_gpt [--recipe gpt|bert|t5|bart] [--layers N --hidden N --heads N --seq N --vocab "
       "N]\n"
       "                 [--micro N --global N --steps N --threads N --tp N] [--cuda] [--bf16]\n"
       "Trains a model of the family on random samples and prints tokens/s, MFU and memory.\n";

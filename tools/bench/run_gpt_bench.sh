@@ -4,7 +4,8 @@
 #     width 256, 4 heads, sequence 256, vocabulary 8192, batch 8), same 2 threads, alternated
 #     twice; MFU against the matmul rate braid measures in the same process.
 #     The same for BERT (post-LN, MLM on 15% of positions + sentence-order head) and T5 v1.1
-#     (tools/bench/t5_pytorch_loop.py; tokens = encoder + decoder positions).
+#     (tools/bench/t5_pytorch_loop.py; tokens = encoder + decoder positions) and BART
+#     (tools/bench/bart_pytorch_loop.py; encoder and decoder 256 tokens each).
 #  2. DP=2 with 1 thread per rank vs DP=1 with 2 threads, same global batch 8.
 #  3. gpt2-small (124M, sequence 1024, micro batch 1) memory per rank at TP=1 and TP=2.
 #  4. t5-v1.1-base (248M) memory per rank at TP=1 and TP=2.
@@ -27,6 +28,12 @@ echo "       decoder 58 tokens, vocabulary 8192, untied): braid vs plain PyTorch
 for round in 1 2 3; do
   build/bin/bench_gpt --recipe t5 --threads 2 --steps 20 | sed -n 2p
   /usr/bin/python3 tools/bench/t5_pytorch_loop.py --threads 2 --steps 20
+done
+echo "== 1e. BART (4+4 layers, width 256, 4 heads, post-LN, GELU FFN 1024, encoder and decoder"
+echo "       256 tokens, vocabulary 8192, tied): braid vs plain PyTorch, 2 threads =="
+for round in 1 2 3; do
+  build/bin/bench_gpt --recipe bart --threads 2 --steps 20 | sed -n 2p
+  /usr/bin/python3 tools/bench/bart_pytorch_loop.py --threads 2 --steps 20
 done
 echo "== 1c. GPT in bf16 autocast on this CPU: braid vs plain PyTorch, 2 threads =="
 for round in 1 2; do
