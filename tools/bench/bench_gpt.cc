@@ -48,7 +48,8 @@ int Main(int argc, char** argv) {
   CommandLine cl;
   cl.main_file = __FILE__;
   cl.usage =
-      "usage: bench_gpt [--recipe gpt|bert|t5|bart] [--layers N --hidden N --heads N --seq N --vocab "
+      "usage: bench_gpt [--recipe gpt|bert|t5|bart] [--layers N --hidden N --heads N --seq N "
+      "--vocab "
       "N]\n"
       "                 [--micro N --global N --steps N --threads N --tp N] [--cuda] [--bf16]\n"
       "Trains a model of the family on random samples and prints tokens/s, MFU and memory.\n";
