@@ -92,6 +92,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Bool("lowercase", &d.lowercase);
     f.Int("prefetch", &d.prefetch, 0, 1024, Need::kOptional);
     f.Str("cache_dir", &d.cache_dir, Need::kOptional);
+    f.StrList("added_tokens", &d.added_tokens);
     f.Float("mask_prob", &d.mask_prob, 0.0, 1.0);
     f.Int("max_predictions", &d.max_predictions, 0, 1 << 20, Need::kOptional);
     f.Float("short_seq_prob", &d.short_seq_prob, 0.0, 1.0);

@@ -58,6 +58,7 @@ struct DataConfig {
   bool lowercase = true;
   int64_t prefetch = 2;   // batches prepared ahead by the background thread
   std::string cache_dir;  // sample-index cache; empty -> next to the data
+  std::vector<std::string> added_tokens;  // each one id: the vocabulary's, or appended after it
   // Masked LM (BERT):
   double mask_prob = 0.15;
   int64_t max_predictions = 0;  // 0 -> round(mask_prob x seq_length) (20 for 128)

@@ -1,6 +1,7 @@
 // Tokenizer factory (see tokenizer.h).
 #include "framework/data/tokenizer.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -133,10 +134,107 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> AddSentinels(std::unique_ptr<Tokenize
   return std::unique_ptr<Tokenizer>(new WithSentinels(std::move(base), n, std::move(own)));
 }
 
+// A tokenizer with literal tokens around another (TokenizerOptions::added_tokens).
+class WithAddedTokens : public Tokenizer {
+ public:
+  // `ids[k]`: the id of `names[k]` (its own, or appended at the top: `appended` of them).
+  WithAddedTokens(std::unique_ptr<Tokenizer> base, std::vector<std::string> names,
+                  std::vector<int32_t> ids, int appended)
+      : base_(std::move(base)), names_(std::move(names)), ids_(std::move(ids)),
+        appended_(appended) {}
+  std::vector<int32_t> Encode(std::string_view text) const override {
+    std::vector<int32_t> out;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+      // The earliest name in the rest of the text; the longest one where several start there.
+      size_t at = std::string_view::npos;
+      int which = -1;
+      for (size_t k = 0; k < names_.size(); ++k) {
+        const size_t f = text.find(names_[k], pos);
+        if (f == std::string_view::npos) continue;
+        if (f < at || (f == at && names_[k].size() > names_[which].size())) {
+          at = f;
+          which = static_cast<int>(k);
+        }
+      }
+      std::string_view piece = text.substr(pos, at == std::string_view::npos ? at : at - pos);
+      if (!piece.empty()) {
+        std::vector<int32_t> ids = base_->Encode(piece);
+        out.insert(out.end(), ids.begin(), ids.end());
+      }
+      if (which < 0) break;
+      out.push_back(ids_[which]);
+      pos = at + names_[which].size();
+    }
+    return out;
+  }
+  std::string Decode(const std::vector<int32_t>& ids) const override {
+    std::string out;
+    std::vector<int32_t> run;
+    for (int32_t id : ids) {
+      const int k = Index(id);
+      if (k < 0) {
+        run.push_back(id);
+        continue;
+      }
+      absl::StrAppend(&out, base_->Decode(run), names_[k]);
+      run.clear();
+    }
+    return out + base_->Decode(run);
+  }
+  std::string IdToToken(int32_t id) const override {
+    const int k = Index(id);
+    return k >= 0 ? names_[k] : base_->IdToToken(id);
+  }
+  int64_t VocabSize() const override { return base_->VocabSize() + appended_; }
+  const SpecialIds& special() const override { return base_->special(); }
+  std::string name() const override { return base_->name(); }
+
+ private:
+  int Index(int32_t id) const {
+    for (size_t k = 0; k < ids_.size(); ++k)
+      if (ids_[k] == id) return static_cast<int>(k);
+    return -1;
+  }
+  std::unique_ptr<Tokenizer> base_;
+  std::vector<std::string> names_;
+  std::vector<int32_t> ids_;
+  int appended_;
+};
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> AddTokens(std::unique_ptr<Tokenizer> base,
+                                                     const std::vector<std::string>& names) {
+  std::vector<int32_t> ids;
+  int appended = 0;
+  for (const std::string& name : names) {
+    if (name.empty()) {
+      return absl::InvalidArgumentError("data.added_tokens: an empty token. HINT: remove it.");
+    }
+    // The vocabulary's own: one of its special ids by that name (GPT-2's <|endoftext|>, which its
+    // text encoding reads as characters), or text that encodes to that one entry.
+    int32_t id = -1;
+    const SpecialIds& sp = base->special();
+    for (int32_t k : {sp.pad, sp.eod, sp.bos, sp.cls, sp.sep, sp.mask, sp.unk})
+      if (id < 0 && k >= 0 && base->IdToToken(k) == name) id = k;
+    const std::vector<int32_t> own = base->Encode(name);
+    if (id < 0 && own.size() == 1 && base->IdToToken(own[0]) == name) id = own[0];
+    ids.push_back(id >= 0 ? id : static_cast<int32_t>(base->VocabSize() + appended++));
+  }
+  return std::unique_ptr<Tokenizer>(
+      new WithAddedTokens(std::move(base), names, std::move(ids), appended));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(const TokenizerOptions& o) {
-  if (o.extra_ids > 0) {
+  if (!o.added_tokens.empty() && o.extra_ids == 0) {
+    TokenizerOptions plain = o;
+    plain.added_tokens.clear();
+    auto base = MakeTokenizer(plain);
+    if (!base.ok()) return base.status();
+    return AddTokens(*std::move(base), o.added_tokens);
+  }
+  if (o.extra_ids > 0) {  // the sentinels on top of everything else (the added tokens included)
     TokenizerOptions plain = o;
     plain.extra_ids = 0;
     auto base = MakeTokenizer(plain);

@@ -52,6 +52,12 @@ struct TokenizerOptions {
   // that has some is an error naming the missing ones. Encode() then reads "<extra_id_k>" in
   // text as the sentinel, Decode() writes it back.
   int extra_ids = 0;
+  // Tokens that must each be one id (data.added_tokens; BART's <s>, <pad>, </s>, <unk>, <mask> for
+  // GPT-2's byte-level BPE, which has none of them): one the vocabulary has as a single entry keeps
+  // its id; the others are appended after the vocabulary (below the sentinels), in the listed
+  // order. Encode() reads each name in text as its id, Decode() and IdToToken() write the name.
+  // Which role a token plays (start, end, pad, mask) is the recipe's business, by name.
+  std::vector<std::string> added_tokens;
 };
 
 // Loads a tokenizer; errors name the file and what is wrong with it.

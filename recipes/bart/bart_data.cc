@@ -96,7 +96,9 @@ std::vector<std::vector<int64_t>> BartDataset::Sentences(int64_t i) const {
   int64_t left = MaxTokens(spec_);
   for (int64_t s = pack[0]; s < pack[1] && left > 0; ++s) {
     std::vector<int64_t> seq = data_->Sequence(s);
-    while (!seq.empty() && seq.back() == spec_.eos) seq.pop_back();  // the document's end
+    while (!seq.empty() && (seq.back() == spec_.eos || seq.back() == spec_.document_end)) {
+      seq.pop_back();  // the document's end (BART writes its own </s>)
+    }
     if (static_cast<int64_t>(seq.size()) > left) seq.resize(left);
     left -= static_cast<int64_t>(seq.size());
     if (!seq.empty()) out.push_back(std::move(seq));

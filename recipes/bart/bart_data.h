@@ -1,6 +1,7 @@
 // The BART recipe's data: fairseq's denoising (denoising.h) over sentence-split indexed data
 // (preprocess_data --split-sentences, as BERT's). A sample is whole sentences of one document,
-// packed greedily up to seq_length - 2 tokens (one sentence longer than that is cut), wrapped as
+// packed greedily up to seq_length - 2 tokens (one sentence longer than that is cut; the
+// document's end id dropped), wrapped as
 // `<s> ... </s>` (mBART: `<s> ... </s> <lang>`, the language token of the sample's dataset). The
 // target is that sample; the source is it with its sentences permuted, then text infilling,
 // then (options) insertion and rotation, cut to the encoder's length keeping its </s> (and
@@ -30,6 +31,7 @@ struct BartDataSpec {
   std::string split_name = "train";
   std::string cache_dir;
   int64_t bos = -1, eos = -1, pad = -1;
+  int64_t document_end = -1;  // the end id preprocessing appended (GPT-2's <|endoftext|>)
   int64_t language = -1;  // mBART's language token; -1: none
   DenoisingSpec noise;
 };

@@ -146,6 +146,7 @@ class Bart : public Family {
     spec.seq_length = c.model.seq_length;
     spec.cache_dir = c.data.cache_dir;
     spec.bos = sp.bos, spec.eos = sp.eos, spec.pad = sp.pad;
+    spec.document_end = tok->special().eod;
     DenoisingSpec& n = spec.noise;
     n.mask_ratio = c.data.mask_ratio;
     n.poisson_lambda = c.data.poisson_lambda;
@@ -252,11 +253,23 @@ class Bart : public Family {
 
 absl::StatusOr<BartSpecials> BartSpecialsOf(const Tokenizer& tok, const std::string& vocab_file) {
   const SpecialIds& s = tok.special();
+  // A token of that name first (data.added_tokens, or a vocabulary with BART's specials), then
+  // the tokenizer's role, then BERT's name for it.
+  auto named = [&](const char* name) -> int64_t {
+    const std::vector<int32_t> ids = tok.Encode(name);
+    return ids.size() == 1 && tok.IdToToken(ids[0]) == name ? ids[0] : -1;
+  };
+  auto first = [](std::initializer_list<int64_t> ids) {
+    for (int64_t id : ids)
+      if (id >= 0) return id;
+    return int64_t{-1};
+  };
   BartSpecials sp;
-  sp.bos = s.bos >= 0 ? s.bos : s.cls;
-  sp.eos = s.eod;
-  sp.pad = s.pad;
-  sp.mask = s.mask;
+  sp.bos = first({named("<s>"), s.bos, s.cls});
+  sp.eos = first({named("</s>"), s.eod});
+  sp.pad = first({named("<pad>"), s.pad});
+  sp.mask = first({named("<mask>"), s.mask});
+  if (sp.pad == sp.eos) sp.pad = -1;  // GPT-2's one <|endoftext|> cannot be both
   std::vector<std::string> missing;
   if (sp.bos < 0) missing.push_back("<s>");
   if (sp.eos < 0) missing.push_back("</s>");
@@ -265,8 +278,10 @@ absl::StatusOr<BartSpecials> BartSpecialsOf(const Tokenizer& tok, const std::str
   if (!missing.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         vocab_file, ": the ", tok.name(), " vocabulary lacks ", absl::StrJoin(missing, ", "),
-        ", which BART needs. HINT: train the SentencePiece model with a pad id, an eos id and "
-        "--user_defined_symbols='<s>,<mask>' (or BERT's [CLS] and [MASK], which stand for them)."));
+        ", which BART needs. HINT: for GPT-2's BPE set data.added_tokens: [<s>, <pad>, </s>, "
+        "<unk>, <mask>] (appended after its vocabulary); train a SentencePiece model with a pad "
+        "id, an eos id and --user_defined_symbols='<s>,<mask>' (or BERT's [CLS] and [MASK], which "
+        "stand for them)."));
   }
   return sp;
 }

@@ -9,9 +9,10 @@ const Family& BartFamily();
 // (bart_hf.cc).
 const HfLayout& BartHfLayout();
 
-// The ids BART's data and generation use, from the tokenizer: <s> (its bos, or [CLS] in a
-// vocabulary trained with BERT's names, as the default corpus's), </s> (its end of document),
-// <pad>, <mask> ([MASK] likewise). An error naming every one it lacks.
+// The ids BART's data and generation use, from the tokenizer: a single token named <s>, </s>,
+// <pad>, <mask> where it has one (data.added_tokens appends them to GPT-2's BPE), else its bos
+// (or [CLS] in a vocabulary trained with BERT's names, as the default corpus's), its end of
+// document, its pad, its mask ([MASK]). An error naming every one it lacks.
 struct BartSpecials {
   int64_t bos = -1, eos = -1, pad = -1, mask = -1;
 };

@@ -8,7 +8,9 @@
 //  - samples: decoder inputs are the start token then the target shifted right; with no noise the
 //    source equals the target; permuted, every sentence appears exactly once; mBART's language
 //    token ends the source and the target and starts the decoder; every sample a pure function of
-//    (seed, index), the same from a second reader of the cached index.
+//    (seed, index), the same from a second reader of the cached index;
+//  - special tokens: GPT-2's BPE refused without BART's specials, naming them; with
+//    data.added_tokens they are appended after its vocabulary, read in text, written back.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 
 #include "braid/build_config.h"
 #include "recipes/bart/bart_batch.h"
+#include "recipes/bart/bart_family.h"
 #include "recipes/bart/bart_data.h"
 #include "recipes/bart/denoising.h"
 
@@ -157,6 +160,37 @@ TEST(BartNoise, PermutationMovesCeilNP) {
     std::vector<int64_t> none = PermutationOrder(10, 0.0, rng);
     for (int64_t k = 0; k < 10; ++k) ASSERT_EQ(none[k], k);
   }
+}
+
+TEST(BartSpecials, Gpt2GainsThemAfterItsVocabulary) {
+  const std::string dir = std::string(BRAID_SOURCE_DIR) + "/tests/fixtures/tokenizers/gpt2/";
+  TokenizerOptions o{"gpt2", dir + "vocab.json", dir + "merges.txt"};
+  auto plain = MakeTokenizer(o);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  auto refused = BartSpecialsOf(**plain, "vocab.json");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("lacks <pad>, <mask>, which BART needs"),
+            std::string::npos)
+      << refused.status();
+  const int64_t base = (*plain)->VocabSize();
+  o.added_tokens = {"<s>", "<pad>", "</s>", "<unk>", "<mask>", "<|endoftext|>"};
+  auto tok = MakeTokenizer(o);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  // Five new ids after the vocabulary; <|endoftext|>, which it has, keeps its own.
+  EXPECT_EQ((*tok)->VocabSize(), base + 5);
+  auto sp = BartSpecialsOf(**tok, "vocab.json");
+  ASSERT_TRUE(sp.ok()) << sp.status();
+  EXPECT_EQ(sp->bos, base);
+  EXPECT_EQ(sp->pad, base + 1);
+  EXPECT_EQ(sp->eos, base + 2);
+  EXPECT_EQ(sp->mask, base + 4);
+  const std::string text = "<s>The cat<mask> on the mat.</s><|endoftext|>";
+  const std::vector<int32_t> ids = (*tok)->Encode(text);
+  EXPECT_EQ(ids.front(), base);
+  EXPECT_EQ(ids.back(), (*plain)->special().eod);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), base + 4), ids.end());
+  EXPECT_EQ((*tok)->Decode(ids), text);
+  EXPECT_EQ((*tok)->IdToToken(static_cast<int32_t>(base + 4)), "<mask>");
 }
 
 class BartDatasetTest : public ::testing::Test {
