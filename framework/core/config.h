@@ -56,8 +56,8 @@ struct DataConfig {
   std::string vocab_file;
   std::string merges_file;
   bool lowercase = true;
-  int64_t prefetch = 2;   // batches prepared ahead by the background thread
-  std::string cache_dir;  // sample-index cache; empty -> next to the data
+  int64_t prefetch = 2;                   // batches prepared ahead by the background thread
+  std::string cache_dir;                  // sample-index cache; empty -> next to the data
   std::vector<std::string> added_tokens;  // each one id: the vocabulary's, or appended after it
   // Masked LM (BERT):
   double mask_prob = 0.15;

@@ -140,7 +140,9 @@ class WithAddedTokens : public Tokenizer {
   // `ids[k]`: the id of `names[k]` (its own, or appended at the top: `appended` of them).
   WithAddedTokens(std::unique_ptr<Tokenizer> base, std::vector<std::string> names,
                   std::vector<int32_t> ids, int appended)
-      : base_(std::move(base)), names_(std::move(names)), ids_(std::move(ids)),
+      : base_(std::move(base)),
+        names_(std::move(names)),
+        ids_(std::move(ids)),
         appended_(appended) {}
   std::vector<int32_t> Encode(std::string_view text) const override {
     std::vector<int32_t> out;

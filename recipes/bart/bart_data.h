@@ -32,7 +32,7 @@ struct BartDataSpec {
   std::string cache_dir;
   int64_t bos = -1, eos = -1, pad = -1;
   int64_t document_end = -1;  // the end id preprocessing appended (GPT-2's <|endoftext|>)
-  int64_t language = -1;  // mBART's language token; -1: none
+  int64_t language = -1;      // mBART's language token; -1: none
   DenoisingSpec noise;
 };
 

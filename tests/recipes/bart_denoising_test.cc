@@ -20,8 +20,8 @@
 
 #include "braid/build_config.h"
 #include "recipes/bart/bart_batch.h"
-#include "recipes/bart/bart_family.h"
 #include "recipes/bart/bart_data.h"
+#include "recipes/bart/bart_family.h"
 #include "recipes/bart/denoising.h"
 
 namespace braid {
