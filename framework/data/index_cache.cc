@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "framework/core/random.h"
 #include "framework/core/status.h"
 
 namespace braid {
@@ -143,6 +144,20 @@ const int64_t* IndexCache::array(const std::string& name) const {
 int64_t IndexCache::size(const std::string& name) const {
   auto it = arrays_.find(name);
   return it == arrays_.end() ? 0 : it->second.second;
+}
+
+std::vector<int64_t> EpochOrder(int64_t items, int64_t count, uint64_t seed) {
+  std::vector<int64_t> order;
+  if (items <= 0) return order;
+  order.reserve(count);
+  for (int64_t e = 0; static_cast<int64_t>(order.size()) < count; ++e) {
+    std::vector<int64_t> perm(items);
+    for (int64_t k = 0; k < items; ++k) perm[k] = k;
+    Rng::Keyed(seed, 0x65706f6368ULL, e).Shuffle(perm);
+    for (int64_t k = 0; k < items && static_cast<int64_t>(order.size()) < count; ++k)
+      order.push_back(perm[k]);
+  }
+  return order;
 }
 
 }  // namespace braid

@@ -34,6 +34,11 @@ class IndexCache {
   std::map<std::string, std::pair<const int64_t*, int64_t>> arrays_;
 };
 
+// The order of `count` samples over `items` packs: epoch e is a permutation of 0..items-1 drawn
+// from Rng::Keyed(seed, "epoch", e), epochs back to back, the last cut at `count` (BERT's and
+// BART's sample order).
+std::vector<int64_t> EpochOrder(int64_t items, int64_t count, uint64_t seed);
+
 // FNV-1a 64 of a string, as 16 hex digits (cache file names).
 std::string HashHex(const std::string& s);
 

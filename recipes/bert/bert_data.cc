@@ -165,15 +165,7 @@ absl::StatusOr<std::unique_ptr<BertDataset>> BertDataset::Open(std::shared_ptr<I
           "preprocessed with --split-sentences.",
           data->prefix(), spec.split_name, min_sentences));
     }
-    std::vector<int64_t> order;
-    order.reserve(spec.num_samples);
-    for (int64_t e = 0; static_cast<int64_t>(order.size()) < spec.num_samples; ++e) {
-      std::vector<int64_t> perm(n_packs);
-      for (int64_t k = 0; k < n_packs; ++k) perm[k] = k;
-      Rng::Keyed(spec.seed, 0x65706f6368ULL, e).Shuffle(perm);
-      for (int64_t k = 0; k < n_packs && static_cast<int64_t>(order.size()) < spec.num_samples; ++k)
-        order.push_back(perm[k]);
-    }
+    const std::vector<int64_t> order = EpochOrder(n_packs, spec.num_samples, spec.seed);
     std::error_code ec;
     fs::create_directories(fs::path(path).parent_path(), ec);
     BRAID_RETURN_IF_ERROR(IndexCache::Write(path, desc, {{"packs", packs}, {"order", order}}));

@@ -20,20 +20,17 @@
 #include "recipes/bart/bart_batch.h"
 #include "recipes/bart/bart_task.h"
 #include "tests/lib/tensor_compare.h"
+#include "tests/lib/tp_test.h"
 #include "tests/mpi_test_env.h"
 
 namespace braid {
 namespace {
+using testing::FullGrads;
 using testing::g_runtime;
 using testing::RelDiff;
+using testing::Solo;
 
 constexpr int64_t kVocab = 250, kEnc = 12, kDec = 7;
-
-std::shared_ptr<Communicator> Solo() {
-  auto c = g_runtime->world()->Split(g_runtime->rank(), 0, "solo");
-  EXPECT_TRUE(c.ok());
-  return *c;
-}
 
 BartConfig TinyBart(bool mbart) {
   BartConfig c;
@@ -76,15 +73,6 @@ torch::Tensor Rows(int64_t first, int64_t n) {
     }
   }
   return rows;
-}
-
-std::map<std::string, torch::Tensor> FullGrads(torch::nn::Module& m, Communicator& tp) {
-  std::map<std::string, TpParam> layouts = CollectTpParams(m);
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& p : m.named_parameters()) {
-    out[p.key()] = GatherFull(p.value().grad(), layouts[p.key()], tp);
-  }
-  return out;
 }
 
 TEST(BartParallel, TpEqualsSerial) {

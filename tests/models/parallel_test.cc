@@ -22,36 +22,23 @@
 #include "tests/lib/synthetic_source.h"
 #include "tests/lib/tensor_compare.h"
 #include "tests/lib/tiny_gpt.h"
+#include "tests/lib/tp_test.h"
 #include "tests/mpi_test_env.h"
 
 #include <set>
 
 namespace braid {
 namespace {
+using testing::FullGrads;
 using testing::g_runtime;
 using testing::RelDiff;
+using testing::Solo;
 using testing::SyntheticSource;
 
 std::vector<int> TpSizes() {
   std::vector<int> out;
   for (int tp = 1; tp <= g_runtime->world_size(); ++tp)
     if (g_runtime->world_size() % tp == 0 && tp <= 4) out.push_back(tp);
-  return out;
-}
-
-// A communicator with only this rank: the serial reference inside a multi-rank test.
-std::shared_ptr<Communicator> Solo() {
-  auto c = g_runtime->world()->Split(g_runtime->rank(), 0, "solo");
-  EXPECT_TRUE(c.ok());
-  return *c;
-}
-
-std::map<std::string, torch::Tensor> FullGrads(torch::nn::Module& m, Communicator& tp) {
-  std::map<std::string, TpParam> layouts = CollectTpParams(m);
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& p : m.named_parameters()) {
-    out[p.key()] = GatherFull(p.value().grad(), layouts[p.key()], tp);
-  }
   return out;
 }
 

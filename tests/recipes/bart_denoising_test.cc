@@ -5,6 +5,8 @@
 //    their mean is 3.5 (zeros counted), 10% of the masks are random tokens, spans cover whole
 //    words, <s> and </s> survive, kept tokens keep their order;
 //  - sentence permutation: a permutation, exactly ceil(n x p) sentences eligible to move;
+//  - insertion (ceil(len x p) tokens, ceil(n x 0.1) of them random) and rotation keep <s>, </s>
+//    and the original tokens' order;
 //  - samples: decoder inputs are the start token then the target shifted right; with no noise the
 //    source equals the target; permuted, every sentence appears exactly once; mBART's language
 //    token ends the source and the target and starts the decoder; every sample a pure function of
@@ -191,6 +193,40 @@ TEST(BartSpecials, Gpt2GainsThemAfterItsVocabulary) {
   EXPECT_NE(std::find(ids.begin(), ids.end(), base + 4), ids.end());
   EXPECT_EQ((*tok)->Decode(ids), text);
   EXPECT_EQ((*tok)->IdToToken(static_cast<int32_t>(base + 4)), "<mask>");
+}
+
+TEST(BartNoise, InsertionAndRotation) {
+  auto tok = WordPiece();
+  const DenoisingSpec spec = Spec(*tok);
+  for (uint64_t seed = 0; seed < 50; ++seed) {
+    NoisedTokens t;
+    for (int64_t k = 0; k < 40; ++k) t.ids.push_back(1000 + k), t.origin.push_back(k);
+    Rng rng(seed);
+    NoisedTokens in = t;
+    AddInsertionNoise(in, 0.1, spec, rng);  // ceil(40 x 0.1) = 4 tokens, ceil(4 x 0.1) = 1 random
+    ASSERT_EQ(in.ids.size(), 44u);
+    ASSERT_EQ(in.ids.front(), 1000);
+    ASSERT_EQ(in.ids.back(), 1039);
+    std::vector<int64_t> kept;
+    int masks = 0;
+    for (size_t k = 0; k < in.ids.size(); ++k) {
+      if (in.origin[k] >= 0) {
+        kept.push_back(in.ids[k]);
+      } else {
+        masks += in.ids[k] == spec.mask;
+      }
+    }
+    ASSERT_EQ(kept, t.ids) << "the original tokens, in order";
+    ASSERT_EQ(masks, 3);
+    NoisedTokens rot = t;
+    AddRollingNoise(rot, rng);
+    ASSERT_EQ(rot.ids.size(), 40u);
+    ASSERT_EQ(rot.ids.front(), 1000);
+    ASSERT_EQ(rot.ids.back(), 1039);
+    // The inner tokens are a rotation of 1001..1038.
+    const int64_t shift = rot.ids[1] - 1001;
+    for (int64_t k = 1; k < 39; ++k) ASSERT_EQ(rot.ids[k], 1001 + (k - 1 + shift) % 38);
+  }
 }
 
 class BartDatasetTest : public ::testing::Test {
