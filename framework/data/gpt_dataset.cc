@@ -58,11 +58,8 @@ std::string Describe(const IndexedDataset& data, const GptIndexSpec& s) {
 }  // namespace
 
 std::string GptDataset::CachePath(const IndexedDataset& data, const GptIndexSpec& spec) {
-  std::string dir =
-      spec.cache_dir.empty() ? fs::path(data.prefix()).parent_path().string() : spec.cache_dir;
-  if (dir.empty()) dir = ".";
-  return absl::StrCat(dir, "/", fs::path(data.prefix()).filename().string(), "_gpt_",
-                      spec.split_name, "_", HashHex(Describe(data, spec)), ".idx");
+  return IndexCachePath(data.prefix(), spec.cache_dir, "gpt", spec.split_name,
+                        Describe(data, spec));
 }
 
 int64_t GptDataset::DocLength(int64_t doc) const {

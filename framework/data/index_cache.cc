@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/random.h"
 #include "framework/core/status.h"
@@ -158,6 +160,28 @@ std::vector<int64_t> EpochOrder(int64_t items, int64_t count, uint64_t seed) {
       order.push_back(perm[k]);
   }
   return order;
+}
+
+absl::StatusOr<std::unique_ptr<IndexCache>> IndexCache::OpenOrBuild(
+    const std::string& path, const std::string& description, bool may_build,
+    const std::function<absl::StatusOr<Arrays>()>& build) {
+  auto cache = Open(path, description);
+  if (cache.ok() || !may_build) return cache;
+  BRAID_ASSIGN_OR_RETURN(Arrays arrays, build());
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  BRAID_RETURN_IF_ERROR(Write(path, description, arrays));
+  return Open(path, description);
+}
+
+std::string IndexCachePath(const std::string& data_prefix, const std::string& cache_dir,
+                           const std::string& kind, const std::string& split,
+                           const std::string& description) {
+  namespace fs = std::filesystem;
+  std::string dir = cache_dir.empty() ? fs::path(data_prefix).parent_path().string() : cache_dir;
+  if (dir.empty()) dir = ".";
+  return absl::StrCat(dir, "/", fs::path(data_prefix).filename().string(), "_", kind, "_", split,
+                      "_", HashHex(description), ".idx");
 }
 
 }  // namespace braid

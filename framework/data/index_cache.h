@@ -4,6 +4,7 @@
 // node) and crashes never leave a half-written file under the final name. Memory-mapped on read.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +23,12 @@ class IndexCache {
   // description differs) without side effects.
   static absl::StatusOr<std::unique_ptr<IndexCache>> Open(const std::string& path,
                                                           const std::string& description);
+  // Open(), or, when the file is absent or stale and `may_build` (the node's index builder),
+  // build()'s arrays written there first (its folder made) and then opened.
+  using Arrays = std::map<std::string, std::vector<int64_t>>;
+  static absl::StatusOr<std::unique_ptr<IndexCache>> OpenOrBuild(
+      const std::string& path, const std::string& description, bool may_build,
+      const std::function<absl::StatusOr<Arrays>()>& build);
   ~IndexCache();
 
   const int64_t* array(const std::string& name) const;  // null when absent
@@ -38,6 +45,12 @@ class IndexCache {
 // from Rng::Keyed(seed, "epoch", e), epochs back to back, the last cut at `count` (BERT's and
 // BART's sample order).
 std::vector<int64_t> EpochOrder(int64_t items, int64_t count, uint64_t seed);
+
+// The cache file of a dataset index: <cache_dir, or the data's folder>/<data file name>_<kind>_
+// <split>_<hash of the description>.idx (kind: gpt, bert, bart).
+std::string IndexCachePath(const std::string& data_prefix, const std::string& cache_dir,
+                           const std::string& kind, const std::string& split,
+                           const std::string& description);
 
 // FNV-1a 64 of a string, as 16 hex digits (cache file names).
 std::string HashHex(const std::string& s);

@@ -33,41 +33,35 @@ absl::StatusOr<std::unique_ptr<BartDataset>> BartDataset::Open(std::shared_ptr<I
   ds->spec_ = spec;
   ds->sampler_ = SpanLengthSampler(spec.noise.poisson_lambda);
   const std::string desc = Describe(*data, spec);
-  std::string dir =
-      spec.cache_dir.empty() ? fs::path(data->prefix()).parent_path().string() : spec.cache_dir;
-  if (dir.empty()) dir = ".";
-  const std::string path = absl::StrCat(dir, "/", fs::path(data->prefix()).filename().string(),
-                                        "_bart_", spec.split_name, "_", HashHex(desc), ".idx");
-  auto cache = IndexCache::Open(path, desc);
-  if (!cache.ok() && may_build) {
-    const int64_t max_tokens = MaxTokens(spec);
-    std::vector<int64_t> packs;
-    for (int64_t d = spec.documents.begin; d < spec.documents.end; ++d) {
-      const int64_t first = data->document_index(d), end = data->document_index(d + 1);
-      int64_t start = first, len = 0;
-      for (int64_t s = first; s < end; ++s) {
-        const int64_t n = data->sequence_length(s);
-        if (len > 0 && len + n > max_tokens) {  // close the pack before this sentence
-          packs.insert(packs.end(), {start, s});
-          start = s, len = 0;
+  const std::string path =
+      IndexCachePath(data->prefix(), spec.cache_dir, "bart", spec.split_name, desc);
+  auto cache =
+      IndexCache::OpenOrBuild(path, desc, may_build, [&]() -> absl::StatusOr<IndexCache::Arrays> {
+        const int64_t max_tokens = MaxTokens(spec);
+        std::vector<int64_t> packs;
+        for (int64_t d = spec.documents.begin; d < spec.documents.end; ++d) {
+          const int64_t first = data->document_index(d), end = data->document_index(d + 1);
+          int64_t start = first, len = 0;
+          for (int64_t s = first; s < end; ++s) {
+            const int64_t n = data->sequence_length(s);
+            if (len > 0 && len + n > max_tokens) {  // close the pack before this sentence
+              packs.insert(packs.end(), {start, s});
+              start = s, len = 0;
+            }
+            len += n;
+          }
+          if (len > 0) packs.insert(packs.end(), {start, end});
         }
-        len += n;
-      }
-      if (len > 0) packs.insert(packs.end(), {start, end});
-    }
-    const int64_t n_packs = static_cast<int64_t>(packs.size() / 2);
-    if (n_packs == 0 && spec.num_samples > 0) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s: the %s split has no tokens. HINT: check data.split, and preprocess BART data with "
-          "--split-sentences.",
-          data->prefix(), spec.split_name));
-    }
-    const std::vector<int64_t> order = EpochOrder(n_packs, spec.num_samples, spec.seed);
-    std::error_code ec;
-    fs::create_directories(fs::path(path).parent_path(), ec);
-    BRAID_RETURN_IF_ERROR(IndexCache::Write(path, desc, {{"packs", packs}, {"order", order}}));
-    cache = IndexCache::Open(path, desc);
-  }
+        const int64_t n_packs = static_cast<int64_t>(packs.size() / 2);
+        if (n_packs == 0 && spec.num_samples > 0) {
+          return absl::FailedPreconditionError(
+              absl::StrFormat("%s: the %s split has no tokens. HINT: check data.split, and "
+                              "preprocess BART data with --split-sentences.",
+                              data->prefix(), spec.split_name));
+        }
+        const std::vector<int64_t> order = EpochOrder(n_packs, spec.num_samples, spec.seed);
+        return IndexCache::Arrays{{"packs", packs}, {"order", order}};
+      });
   if (!cache.ok()) return cache.status();
   ds->cache_ = std::move(*cache);
   ds->packs_ = ds->cache_->array("packs");

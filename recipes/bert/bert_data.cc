@@ -125,52 +125,46 @@ absl::StatusOr<std::unique_ptr<BertDataset>> BertDataset::Open(std::shared_ptr<I
   ds->spec_ = spec;
   ds->masking_ = std::move(masking);
   const std::string desc = Describe(*data, spec);
-  std::string dir =
-      spec.cache_dir.empty() ? fs::path(data->prefix()).parent_path().string() : spec.cache_dir;
-  if (dir.empty()) dir = ".";
-  const std::string path = absl::StrCat(dir, "/", fs::path(data->prefix()).filename().string(),
-                                        "_bert_", spec.split_name, "_", HashHex(desc), ".idx");
-  auto cache = IndexCache::Open(path, desc);
-  if (!cache.ok() && may_build) {
-    const int64_t max_tokens = spec.seq_length - (spec.binary_head ? 3 : 2);
-    const int64_t min_sentences = spec.binary_head ? 2 : 1;
-    std::vector<int64_t> packs;
-    for (int64_t d = spec.documents.begin; d < spec.documents.end; ++d) {
-      int64_t first = data->document_index(d), end = data->document_index(d + 1);
-      if (end - first < min_sentences) continue;
-      Rng rng = Rng::Keyed(spec.seed, 0x73686f7274ULL, d);
-      auto new_target = [&] {
-        return rng.Uniform() < spec.short_seq_prob
-                   ? 2 + static_cast<int64_t>(
-                             rng.Below(static_cast<uint64_t>(std::max<int64_t>(1, max_tokens - 1))))
-                   : max_tokens;
-      };
-      int64_t target = new_target(), start = first, len = 0;
-      for (int64_t s = first; s < end; ++s) {
-        len += data->sequence_length(s);
-        if (len >= target || s == end - 1) {
-          if (s + 1 - start >= min_sentences && len > 1) {
-            packs.insert(packs.end(), {start, s + 1, target});
+  const std::string path =
+      IndexCachePath(data->prefix(), spec.cache_dir, "bert", spec.split_name, desc);
+  auto cache =
+      IndexCache::OpenOrBuild(path, desc, may_build, [&]() -> absl::StatusOr<IndexCache::Arrays> {
+        const int64_t max_tokens = spec.seq_length - (spec.binary_head ? 3 : 2);
+        const int64_t min_sentences = spec.binary_head ? 2 : 1;
+        std::vector<int64_t> packs;
+        for (int64_t d = spec.documents.begin; d < spec.documents.end; ++d) {
+          int64_t first = data->document_index(d), end = data->document_index(d + 1);
+          if (end - first < min_sentences) continue;
+          Rng rng = Rng::Keyed(spec.seed, 0x73686f7274ULL, d);
+          auto new_target = [&] {
+            return rng.Uniform() < spec.short_seq_prob
+                       ? 2 + static_cast<int64_t>(rng.Below(
+                                 static_cast<uint64_t>(std::max<int64_t>(1, max_tokens - 1))))
+                       : max_tokens;
+          };
+          int64_t target = new_target(), start = first, len = 0;
+          for (int64_t s = first; s < end; ++s) {
+            len += data->sequence_length(s);
+            if (len >= target || s == end - 1) {
+              if (s + 1 - start >= min_sentences && len > 1) {
+                packs.insert(packs.end(), {start, s + 1, target});
+              }
+              start = s + 1;
+              len = 0;
+              target = new_target();
+            }
           }
-          start = s + 1;
-          len = 0;
-          target = new_target();
         }
-      }
-    }
-    const int64_t n_packs = static_cast<int64_t>(packs.size() / 3);
-    if (n_packs == 0 && spec.num_samples > 0) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s: the %s split has no document with %d+ sentences. HINT: BERT data must be "
-          "preprocessed with --split-sentences.",
-          data->prefix(), spec.split_name, min_sentences));
-    }
-    const std::vector<int64_t> order = EpochOrder(n_packs, spec.num_samples, spec.seed);
-    std::error_code ec;
-    fs::create_directories(fs::path(path).parent_path(), ec);
-    BRAID_RETURN_IF_ERROR(IndexCache::Write(path, desc, {{"packs", packs}, {"order", order}}));
-    cache = IndexCache::Open(path, desc);
-  }
+        const int64_t n_packs = static_cast<int64_t>(packs.size() / 3);
+        if (n_packs == 0 && spec.num_samples > 0) {
+          return absl::FailedPreconditionError(absl::StrFormat(
+              "%s: the %s split has no document with %d+ sentences. HINT: BERT data must be "
+              "preprocessed with --split-sentences.",
+              data->prefix(), spec.split_name, min_sentences));
+        }
+        const std::vector<int64_t> order = EpochOrder(n_packs, spec.num_samples, spec.seed);
+        return IndexCache::Arrays{{"packs", packs}, {"order", order}};
+      });
   if (!cache.ok()) return cache.status();
   ds->cache_ = std::move(*cache);
   ds->packs_ = ds->cache_->array("packs");
