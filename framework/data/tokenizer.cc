@@ -213,13 +213,17 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> AddTokens(std::unique_ptr<Tokenizer> 
       return absl::InvalidArgumentError("data.added_tokens: an empty token. HINT: remove it.");
     }
     // The vocabulary's own: one of its special ids by that name (GPT-2's <|endoftext|>, which its
-    // text encoding reads as characters), or text that encodes to that one entry.
+    // text encoding reads as characters), text that encodes to that one entry, or any entry of
+    // that name.
     int32_t id = -1;
     const SpecialIds& sp = base->special();
     for (int32_t k : {sp.pad, sp.eod, sp.bos, sp.cls, sp.sep, sp.mask, sp.unk})
       if (id < 0 && k >= 0 && base->IdToToken(k) == name) id = k;
     const std::vector<int32_t> own = base->Encode(name);
     if (id < 0 && own.size() == 1 && base->IdToToken(own[0]) == name) id = own[0];
+    // An entry text never encodes to (Hugging Face's BART vocab.json holds <s> as id 0).
+    for (int64_t k = 0; id < 0 && k < base->VocabSize(); ++k)
+      if (base->IdToToken(static_cast<int32_t>(k)) == name) id = static_cast<int32_t>(k);
     ids.push_back(id >= 0 ? id : static_cast<int32_t>(base->VocabSize() + appended++));
   }
   return std::unique_ptr<Tokenizer>(

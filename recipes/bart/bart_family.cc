@@ -236,16 +236,9 @@ class Bart : public Family {
 
   std::unique_ptr<Generator> MakeGenerator(std::shared_ptr<TpModule> model,
                                            const Config& config) const override {
-    // The special ids from the run's tokenizer; without one (--logits only) fairseq's.
-    BartSpecials sp{0, 2, 1, -1};
-    if (!config.data.vocab_file.empty()) {
-      auto tok = TokenizerOf(config);
-      if (tok.ok()) {
-        auto found = BartSpecialsOf(**tok, config.data.vocab_file);
-        if (found.ok()) sp = *found;
-      }
-    }
-    return std::make_unique<BartGenerator>(std::dynamic_pointer_cast<BartModel>(model), sp);
+    // Without a readable tokenizer (--logits only) fairseq's ids.
+    return std::make_unique<BartGenerator>(std::dynamic_pointer_cast<BartModel>(model),
+                                           BartSpecialsOrFairseq(config));
   }
 };
 
@@ -257,7 +250,10 @@ absl::StatusOr<BartSpecials> BartSpecialsOf(const Tokenizer& tok, const std::str
   // the tokenizer's role, then BERT's name for it.
   auto named = [&](const char* name) -> int64_t {
     const std::vector<int32_t> ids = tok.Encode(name);
-    return ids.size() == 1 && tok.IdToToken(ids[0]) == name ? ids[0] : -1;
+    if (ids.size() == 1 && tok.IdToToken(ids[0]) == name) return ids[0];
+    for (int64_t k = 0; k < tok.VocabSize(); ++k)  // an entry text never encodes to
+      if (tok.IdToToken(static_cast<int32_t>(k)) == name) return k;
+    return -1;
   };
   auto first = [](std::initializer_list<int64_t> ids) {
     for (int64_t id : ids)
@@ -284,6 +280,17 @@ absl::StatusOr<BartSpecials> BartSpecialsOf(const Tokenizer& tok, const std::str
         "stand for them)."));
   }
   return sp;
+}
+
+BartSpecials BartSpecialsOrFairseq(const Config& c) {
+  if (!c.data.vocab_file.empty()) {
+    auto tok = TokenizerOf(c);
+    if (tok.ok()) {
+      auto found = BartSpecialsOf(**tok, c.data.vocab_file);
+      if (found.ok()) return *found;
+    }
+  }
+  return BartSpecials{0, 2, 1, -1};
 }
 
 const Family& BartFamily() {

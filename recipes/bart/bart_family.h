@@ -17,5 +17,8 @@ struct BartSpecials {
   int64_t bos = -1, eos = -1, pad = -1, mask = -1;
 };
 absl::StatusOr<BartSpecials> BartSpecialsOf(const Tokenizer& tok, const std::string& vocab_file);
+// The same from a config's tokenizer where it can be read, else fairseq's ids (<s> 0, </s> 2,
+// <pad> 1, no mask): config.json and scoring need ids, not a tokenizer.
+BartSpecials BartSpecialsOrFairseq(const Config& c);
 
 }  // namespace braid

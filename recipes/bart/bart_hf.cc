@@ -79,15 +79,7 @@ class BartHf : public HfLayout {
       return absl::InvalidArgumentError(absl::StrCat(
           "BART's layout has no activation '", c.model.activation, "' (gelu, gelu_new, relu)."));
     }
-    // The special ids of the run's tokenizer where it can be read; fairseq's otherwise.
-    BartSpecials sp{0, 2, 1, -1};
-    if (!c.data.vocab_file.empty()) {
-      auto tok = TokenizerOf(c);
-      if (tok.ok()) {
-        auto found = BartSpecialsOf(**tok, c.data.vocab_file);
-        if (found.ok()) sp = *found;
-      }
-    }
+    const BartSpecials sp = BartSpecialsOrFairseq(c);
     const int64_t positions =
         c.model.max_position_embeddings > 0 ? c.model.max_position_embeddings : c.model.seq_length;
     const bool m = c.model.pre_ln;

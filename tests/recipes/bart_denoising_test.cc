@@ -18,6 +18,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "braid/build_config.h"
@@ -193,6 +195,28 @@ TEST(BartSpecials, Gpt2GainsThemAfterItsVocabulary) {
   EXPECT_NE(std::find(ids.begin(), ids.end(), base + 4), ids.end());
   EXPECT_EQ((*tok)->Decode(ids), text);
   EXPECT_EQ((*tok)->IdToToken(static_cast<int32_t>(base + 4)), "<mask>");
+
+  // A vocabulary that has an entry of that name keeps its id (Hugging Face's BART vocab.json
+  // holds <s> 0 ... <mask> 50264): here <mask> as one more entry of vocab.json.
+  const fs::path own =
+      fs::temp_directory_path() / ("braid_bart_vocab_" + std::to_string(::getpid()));
+  fs::create_directories(own);
+  {
+    std::ifstream in(dir + "vocab.json");
+    std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    json.insert(json.rfind('}'), ", \"<mask>\": " + std::to_string(base));
+    std::ofstream(own / "vocab.json") << json;
+  }
+  TokenizerOptions o2{"gpt2", (own / "vocab.json").string(), dir + "merges.txt"};
+  o2.added_tokens = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
+  auto with_mask = MakeTokenizer(o2);
+  ASSERT_TRUE(with_mask.ok()) << with_mask.status();
+  EXPECT_EQ((*with_mask)->VocabSize(), base + 1 + 4);
+  auto sp2 = BartSpecialsOf(**with_mask, "vocab.json");
+  ASSERT_TRUE(sp2.ok()) << sp2.status();
+  EXPECT_EQ(sp2->mask, base) << "the vocabulary's own <mask>";
+  EXPECT_EQ(sp2->bos, base + 1);
+  fs::remove_all(own);
 }
 
 TEST(BartNoise, InsertionAndRotation) {
