@@ -12,138 +12,20 @@ namespace {
 
 constexpr const char kSentinelPrefix[] = "<extra_id_";
 
-// A tokenizer with T5's sentinels around another (TokenizerOptions::extra_ids).
-class WithSentinels : public Tokenizer {
- public:
-  // `own`: the vocabulary's own sentinel ids, k = 0..n-1; empty: append n at the top.
-  WithSentinels(std::unique_ptr<Tokenizer> base, int n, std::vector<int32_t> own)
-      : base_(std::move(base)), n_(n), appended_(own.empty()), special_(base_->special()) {
-    base_size_ = base_->VocabSize();
-    special_.sentinels = std::move(own);
-    for (int k = 0; appended_ && k < n_; ++k) special_.sentinels.push_back(SentinelId(k));
-  }
-  std::vector<int32_t> Encode(std::string_view text) const override {
-    std::vector<int32_t> out;
-    size_t pos = 0;
-    while (pos <= text.size()) {
-      size_t at = text.find(kSentinelPrefix, pos);
-      int k = -1;
-      size_t end = std::string_view::npos;
-      while (at != std::string_view::npos) {
-        k = ParseSentinel(text, at, &end);
-        if (k >= 0) break;
-        at = text.find(kSentinelPrefix, at + 1);
-      }
-      std::string_view piece = text.substr(pos, at == std::string_view::npos ? at : at - pos);
-      if (!piece.empty()) {
-        std::vector<int32_t> ids = base_->Encode(piece);
-        out.insert(out.end(), ids.begin(), ids.end());
-      }
-      if (at == std::string_view::npos) break;
-      out.push_back(special_.sentinels[k]);
-      pos = end;
-    }
-    return out;
-  }
-  std::string Decode(const std::vector<int32_t>& ids) const override {
-    std::string out;
-    std::vector<int32_t> run;
-    for (int32_t id : ids) {
-      int k = SentinelIndex(id);
-      if (k < 0) {
-        run.push_back(id);
-        continue;
-      }
-      absl::StrAppend(&out, base_->Decode(run), kSentinelPrefix, k, ">");
-      run.clear();
-    }
-    return out + base_->Decode(run);
-  }
-  std::string IdToToken(int32_t id) const override {
-    int k = SentinelIndex(id);
-    return k >= 0 ? absl::StrCat(kSentinelPrefix, k, ">") : base_->IdToToken(id);
-  }
-  int64_t VocabSize() const override { return base_size_ + (appended_ ? n_ : 0); }
-  const SpecialIds& special() const override { return special_; }
-  std::string name() const override { return base_->name(); }
-
- private:
-  int32_t SentinelId(int k) const { return static_cast<int32_t>(base_size_ + n_ - 1 - k); }
-  int SentinelIndex(int32_t id) const {
-    if (appended_) {  // the top n ids, counting down
-      return id >= base_size_ && id < base_size_ + n_ ? static_cast<int>(base_size_ + n_ - 1 - id)
-                                                      : -1;
-    }
-    for (int k = 0; k < n_; ++k)
-      if (special_.sentinels[k] == id) return k;
-    return -1;
-  }
-  // "<extra_id_K>" at `at` with K < n: K, and *end just past it; -1 otherwise.
-  int ParseSentinel(std::string_view text, size_t at, size_t* end) const {
-    size_t p = at + std::strlen(kSentinelPrefix);
-    int64_t k = 0;
-    size_t digits = 0;
-    while (p < text.size() && text[p] >= '0' && text[p] <= '9' && digits < 6) {
-      k = k * 10 + (text[p] - '0');
-      ++p, ++digits;
-    }
-    if (digits == 0 || p >= text.size() || text[p] != '>' || k >= n_) return -1;
-    *end = p + 1;
-    return static_cast<int>(k);
-  }
-
-  std::unique_ptr<Tokenizer> base_;
-  int n_;
-  bool appended_;
-  int64_t base_size_ = 0;
-  SpecialIds special_;
-};
-
-absl::StatusOr<std::unique_ptr<Tokenizer>> AddSentinels(std::unique_ptr<Tokenizer> base,
-                                                        const TokenizerOptions& o) {
-  const int n = o.extra_ids;
-  std::vector<int> have, missing;
-  std::vector<int32_t> own;
-  for (int k = 0; k < n; ++k) {
-    const std::string name = absl::StrCat(kSentinelPrefix, k, ">");
-    // The tokenizer's own record (SentencePiece looks its pieces up), else one piece of that name.
-    const auto& known = base->special().sentinels;
-    int32_t id = k < static_cast<int>(known.size()) ? known[k] : -1;
-    if (id < 0) {
-      const std::vector<int32_t> ids = base->Encode(name);
-      if (ids.size() == 1 && base->IdToToken(ids[0]) == name) id = ids[0];
-    }
-    (id >= 0 ? have : missing).push_back(k);
-    if (id >= 0) own.push_back(id);
-  }
-  if (have.empty()) return std::unique_ptr<Tokenizer>(new WithSentinels(std::move(base), n, {}));
-  if (!missing.empty()) {
-    std::vector<std::string> names;
-    for (size_t i = 0; i < missing.size() && i < 8; ++i)
-      names.push_back(absl::StrCat(kSentinelPrefix, missing[i], ">"));
-    return absl::InvalidArgumentError(absl::StrCat(
-        o.vocab_file, ": has ", have.size(), " of the ", n,
-        " sentinels data.vocab_extra_ids asks "
-        "for; missing ",
-        missing.size(), ": ", absl::StrJoin(names, ", "),
-        missing.size() > names.size() ? " and more" : "",
-        ". HINT: a vocabulary with none of them gains them at its top; train it with all of them "
-        "(spm_train --user_defined_symbols) or none, or lower data.vocab_extra_ids."));
-  }
-  // Its own sentinels: their ids, in order.
-  return std::unique_ptr<Tokenizer>(new WithSentinels(std::move(base), n, std::move(own)));
-}
-
-// A tokenizer with literal tokens around another (TokenizerOptions::added_tokens).
+// A tokenizer with literal tokens around another: TokenizerOptions::added_tokens, and T5's
+// sentinels (TokenizerOptions::extra_ids), whose ids it then also lists in special().
 class WithAddedTokens : public Tokenizer {
  public:
   // `ids[k]`: the id of `names[k]` (its own, or appended at the top: `appended` of them).
   WithAddedTokens(std::unique_ptr<Tokenizer> base, std::vector<std::string> names,
-                  std::vector<int32_t> ids, int appended)
+                  std::vector<int32_t> ids, int appended, bool sentinels = false)
       : base_(std::move(base)),
         names_(std::move(names)),
         ids_(std::move(ids)),
-        appended_(appended) {}
+        appended_(appended),
+        special_(base_->special()) {
+    if (sentinels) special_.sentinels = ids_;
+  }
   std::vector<int32_t> Encode(std::string_view text) const override {
     std::vector<int32_t> out;
     size_t pos = 0;
@@ -189,7 +71,7 @@ class WithAddedTokens : public Tokenizer {
     return k >= 0 ? names_[k] : base_->IdToToken(id);
   }
   int64_t VocabSize() const override { return base_->VocabSize() + appended_; }
-  const SpecialIds& special() const override { return base_->special(); }
+  const SpecialIds& special() const override { return special_; }
   std::string name() const override { return base_->name(); }
 
  private:
@@ -202,7 +84,50 @@ class WithAddedTokens : public Tokenizer {
   std::vector<std::string> names_;
   std::vector<int32_t> ids_;
   int appended_;
+  SpecialIds special_;
 };
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> AddSentinels(std::unique_ptr<Tokenizer> base,
+                                                        const TokenizerOptions& o) {
+  const int n = o.extra_ids;
+  std::vector<int> have, missing;
+  std::vector<int32_t> own;
+  for (int k = 0; k < n; ++k) {
+    const std::string name = absl::StrCat(kSentinelPrefix, k, ">");
+    // The tokenizer's own record (SentencePiece looks its pieces up), else one piece of that name.
+    const auto& known = base->special().sentinels;
+    int32_t id = k < static_cast<int>(known.size()) ? known[k] : -1;
+    if (id < 0) {
+      const std::vector<int32_t> ids = base->Encode(name);
+      if (ids.size() == 1 && base->IdToToken(ids[0]) == name) id = ids[0];
+    }
+    (id >= 0 ? have : missing).push_back(k);
+    if (id >= 0) own.push_back(id);
+  }
+  if (!have.empty() && !missing.empty()) {  // none: appended below
+    std::vector<std::string> names;
+    for (size_t i = 0; i < missing.size() && i < 8; ++i)
+      names.push_back(absl::StrCat(kSentinelPrefix, missing[i], ">"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        o.vocab_file, ": has ", have.size(), " of the ", n,
+        " sentinels data.vocab_extra_ids asks "
+        "for; missing ",
+        missing.size(), ": ", absl::StrJoin(names, ", "),
+        missing.size() > names.size() ? " and more" : "",
+        ". HINT: a vocabulary with none of them gains them at its top; train it with all of them "
+        "(spm_train --user_defined_symbols) or none, or lower data.vocab_extra_ids."));
+  }
+  // Their own ids, in order; or appended at the top counting down (<extra_id_k> is the id
+  // VocabSize() - 1 - k of the extended vocabulary).
+  std::vector<std::string> names;
+  for (int k = 0; k < n; ++k) names.push_back(absl::StrCat(kSentinelPrefix, k, ">"));
+  const int appended = have.empty() ? n : 0;
+  if (have.empty()) {
+    for (int k = 0; k < n; ++k) own.push_back(static_cast<int32_t>(base->VocabSize() + n - 1 - k));
+  }
+  return std::unique_ptr<Tokenizer>(
+      new WithAddedTokens(std::move(base), std::move(names), std::move(own), appended, true));
+}
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> AddTokens(std::unique_ptr<Tokenizer> base,
                                                      const std::vector<std::string>& names) {
