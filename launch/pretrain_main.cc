@@ -161,6 +161,7 @@ absl::Status LockRunDirectories(const Runtime& rt, const Config& config,
 // tokenizer; when that cannot be read yet (the data not prepared), the sizes that need it say so.
 absl::Status PrintConfig(const Runtime& rt, const Config& config) {
   BRAID_ASSIGN_OR_RETURN(const Family* family, FindFamily(config));
+  BRAID_RETURN_IF_ERROR(CheckDecoderOptions(*family, config));
   BRAID_RETURN_IF_ERROR(family->Check(config));
   absl::StatusOr<ResolvedRun> run = ResolveRun(config, rt.world_size());
   std::string text;

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "framework/core/status.h"
 
 namespace braid {
@@ -74,16 +75,20 @@ absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key) {
 }
 
 int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
-  const int64_t h = c.model.hidden_size, f = s.ffn_hidden_size;
-  const bool gated = c.model.activation == "geglu" || c.model.activation == "geglu_tanh";
-  const int64_t mlp_in = gated ? 2 * f : f;
-  const int64_t layer = 4 * h * h + 4 * h      // q, k, v, out and their biases
-                        + h * mlp_in + mlp_in  // fc1
-                        + f * h + h            // fc2
-                        + 4 * h;               // two norms
+  const ModelConfig& m = c.model;
+  const int64_t h = m.hidden_size, f = s.ffn_hidden_size, heads = m.num_attention_heads;
+  const int64_t d = m.kv_channels > 0 ? m.kv_channels : h / heads;
+  const int64_t q = heads * d, kv = (m.num_query_groups > 0 ? m.num_query_groups : heads) * d;
+  const auto act = ParseActivation(m.activation);
+  const int64_t mlp_in = act.ok() && IsGated(*act) ? 2 * f : f;
+  const int64_t norm = m.norm == "rmsnorm" ? h : 2 * h;
+  const int64_t bias = m.bias ? q + 2 * kv + h + mlp_in + h : 0;
+  const int64_t layer = h * (q + 2 * kv) + q * h  // q, k, v, out
+                        + h * mlp_in + f * h      // fc1, fc2
+                        + bias + 2 * norm;
   const int64_t vocab = s.padded_vocab_size > 0 ? s.padded_vocab_size : s.vocab_size;
-  return LayerCount(c) * layer + vocab * h * (c.model.tie_embeddings ? 1 : 2) +
-         s.max_position_embeddings * h + 2 * h;
+  const int64_t positions = m.position == "learned" ? s.max_position_embeddings * h : 0;
+  return LayerCount(c) * layer + vocab * h * (m.tie_embeddings ? 1 : 2) + positions + norm;
 }
 
 const std::string* HfNameTable::Theirs(const std::string& ours) const {
@@ -144,7 +149,58 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   b.attention_dropout = c.model.attention_dropout;
   b.init_std = c.model.init_std;
   b.output_init_std = c.model.init_std;
+  b.bias = c.model.bias;
+  b.parallel_residual = c.model.parallel_residual;
+  b.kv_groups = c.model.num_query_groups;
+  if (c.model.position == "rope") b.rope_theta = c.model.rope_theta;
   return b;
+}
+
+std::vector<torch::Tensor> SplitGroupedQkv(const torch::Tensor& qkv, int64_t groups,
+                                           int64_t heads) {
+  const int64_t per = heads / groups, d = qkv.size(0) / (groups * (per + 2));
+  std::vector<int64_t> shape = {groups, per + 2, d};
+  for (int64_t k = 1; k < qkv.dim(); ++k) shape.push_back(qkv.size(k));
+  torch::Tensor g = qkv.reshape(shape);
+  auto rows = [&](const torch::Tensor& t) {
+    std::vector<int64_t> out = {-1};
+    for (int64_t k = 1; k < qkv.dim(); ++k) out.push_back(qkv.size(k));
+    return t.reshape(out).contiguous();
+  };
+  return {rows(g.narrow(1, 0, per)), rows(g.narrow(1, per, 1)), rows(g.narrow(1, per + 1, 1))};
+}
+
+torch::Tensor FuseGroupedQkv(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             int64_t groups) {
+  auto grouped = [&](const torch::Tensor& t) {
+    std::vector<int64_t> shape = {groups, -1, k.size(0) / groups};
+    for (int64_t a = 1; a < t.dim(); ++a) shape.push_back(t.size(a));
+    return t.reshape(shape);
+  };
+  return torch::cat({grouped(q), grouped(k), grouped(v)}, 1).reshape_as(torch::cat({q, k, v}, 0));
+}
+
+absl::Status CheckDecoderOptions(const Family& family, const Config& c) {
+  if (family.decoder_options()) return absl::OkStatus();
+  const ModelConfig& m = c.model;
+  std::vector<std::string> set;
+  if (m.position != "learned") set.push_back(c.Where("model.position") + "model.position");
+  if (m.num_query_groups > 0) {
+    set.push_back(c.Where("model.num_query_groups") + "model.num_query_groups");
+  }
+  if (m.sliding_window > 0) set.push_back(c.Where("model.sliding_window") + "model.sliding_window");
+  if (m.parallel_residual) {
+    set.push_back(c.Where("model.parallel_residual") + "model.parallel_residual");
+  }
+  if (!m.bias) set.push_back(c.Where("model.bias") + "model.bias");
+  if (set.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(absl::StrJoin(set, ", "),
+                   ": decoder options of the gpt recipe (LLaMA, Mistral, Falcon, "
+                   "BLOOM); the ",
+                   family.name(),
+                   " recipe's models have learned or relative positions, "
+                   "biases, no key/value groups. HINT: remove them, or use recipe: gpt."));
 }
 
 std::vector<int64_t> Generator::Prompt(const Tokenizer& tok, const std::string& text) const {

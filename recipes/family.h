@@ -48,7 +48,19 @@ struct HfTensor {
   std::vector<std::string> hf;
   bool transpose = false;    // stored [in, out] there (GPT-2's Conv1D)
   bool leading_one = false;  // stored with a leading axis of 1 there (BART's final_logits_bias)
+  // > 0: ours is a grouped-query QKV of this many key/value groups in the per-group layout
+  // (framework/nn/blocks.h) and hf names the separate query, key and value weights (or biases).
+  int64_t kv_groups = 0;
+  // Rows stored before ours there: zeros on export, dropped on import (RoBERTa's position table
+  // starts at its padding id + 1 = 2).
+  int64_t leading_rows = 0;
 };
+
+// A grouped-query QKV (rows [groups][heads/groups queries | key | value][head_dim], then any
+// trailing axes) <-> query [heads x head_dim, ...], key and value [groups x head_dim, ...].
+std::vector<torch::Tensor> SplitGroupedQkv(const torch::Tensor& qkv, int64_t groups, int64_t heads);
+torch::Tensor FuseGroupedQkv(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             int64_t groups);
 
 // A family's Hugging Face layout: convert_checkpoint export-hf and import-hf. The converter takes
 // every tensor's TP layout and shape from the model itself (Family::BuildModel on a communicator
@@ -111,6 +123,10 @@ class Family {
   // Config checks only this family makes, after the generic ones (config.h); errors name the
   // key and where it was set.
   virtual absl::Status Check(const Config& c) const { return absl::OkStatus(); }
+  // Whether the model section's decoder options (model.position, num_query_groups,
+  // sliding_window, parallel_residual, bias: false) apply; CheckDecoderOptions refuses them
+  // elsewhere.
+  virtual bool decoder_options() const { return false; }
   // The real vocabulary size: the tokenizer's when data.vocab_file names one (model.vocab_size
   // must then agree), else model.vocab_size.
   virtual absl::StatusOr<int64_t> VocabSize(const Config& c) const;
@@ -145,6 +161,8 @@ class Family {
 // The transformer block settings of the model section (hidden size, heads, FFN width,
 // activation, norm, eps, dropouts, init), shared by every family's builder.
 absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& config, const DerivedSizes& sizes);
+// An error naming every decoder option set (see Family::decoder_options) for a family without them.
+absl::Status CheckDecoderOptions(const Family& family, const Config& config);
 
 // The checks every family's data gets: token ids below the vocabulary, and an empty validation
 // split allowed (no validation) when train.eval_interval is 0.

@@ -14,10 +14,7 @@ namespace braid {
 
 const std::vector<const Family*>& Families() {
   static const std::vector<const Family*> kFamilies = {
-      &GptFamily(),
-      &BertFamily(),
-      &T5Family(),
-      &BartFamily(),
+      &GptFamily(), &BertFamily(), &RobertaFamily(), &T5Family(), &BartFamily(),
   };
   return kFamilies;
 }
@@ -50,6 +47,7 @@ absl::StatusOr<const Family*> FindFamilyByHfType(const std::string& model_type) 
 absl::StatusOr<ResolvedRun> ResolveRun(const Config& config, int64_t world_size) {
   ResolvedRun run;
   BRAID_ASSIGN_OR_RETURN(run.family, FindFamily(config));
+  BRAID_RETURN_IF_ERROR(CheckDecoderOptions(*run.family, config));
   BRAID_RETURN_IF_ERROR(run.family->Check(config));
   BRAID_ASSIGN_OR_RETURN(int64_t vocab, run.family->VocabSize(config));
   BRAID_ASSIGN_OR_RETURN(run.sizes, DeriveSizes(config, world_size, vocab));

@@ -296,7 +296,19 @@ absl::Status ExportHf(const Args& a) {
     if (c.layouts[it->first].vocab) v = v.narrow(0, 0, c.vocab_size);  // no padding there
     if (m.transpose) v = v.t();
     if (m.leading_one) v = v.unsqueeze(0);
+    if (m.leading_rows > 0) {
+      std::vector<int64_t> rows = v.sizes().vec();
+      rows[0] = m.leading_rows;
+      v = torch::cat({torch::zeros(rows, v.options()), v}, 0);
+    }
     const int64_t parts = static_cast<int64_t>(m.hf.size());
+    if (m.kv_groups > 0) {  // per-group QKV -> query, key, value
+      std::vector<torch::Tensor> qkv =
+          SplitGroupedQkv(v, m.kv_groups, shape.config.model.num_attention_heads);
+      for (int64_t k = 0; k < parts; ++k) out[m.hf[k]] = qkv[k].to(dt);
+      c.tensors.erase(it);
+      continue;
+    }
     if (v.size(0) % parts != 0) {
       problems.push_back(absl::StrCat(m.ours, " does not split into ", parts, " parts"));
       continue;
@@ -424,7 +436,19 @@ absl::Status ImportHf(const Args& a) {
     }
     if (parts.size() != m.hf.size()) continue;
     torch::Tensor t;
-    if (parts.size() > 1) {
+    if (m.kv_groups > 0 && parts.size() == 3) {
+      if (parts[0].dim() != parts[1].dim() || parts[1].sizes() != parts[2].sizes() ||
+          parts[1].size(0) % m.kv_groups != 0) {
+        problems.push_back(
+            absl::StrCat(absl::StrJoin(m.hf, ", "), " are ", c10::str(parts[0].sizes()), ", ",
+                         c10::str(parts[1].sizes()), ", ", c10::str(parts[2].sizes()),
+                         ": not a query, key and value "
+                         "of ",
+                         m.kv_groups, " key/value heads"));
+        continue;
+      }
+      t = FuseGroupedQkv(parts[0], parts[1], parts[2], m.kv_groups);
+    } else if (parts.size() > 1) {
       for (const auto& p : parts) {
         if (p.sizes() != parts[0].sizes()) {
           problems.push_back(absl::StrCat(absl::StrJoin(m.hf, ", "), " differ in shape"));
@@ -439,6 +463,9 @@ absl::Status ImportHf(const Args& a) {
     }
     if (m.transpose) t = t.t();
     if (m.leading_one && t.dim() > 1 && t.size(0) == 1) t = t.squeeze(0);
+    if (m.leading_rows > 0 && t.dim() > 0 && t.size(0) > m.leading_rows) {
+      t = t.narrow(0, m.leading_rows, t.size(0) - m.leading_rows);
+    }
     t = t.contiguous();
     const TpParam layout = shape.layouts.at(m.ours);
     std::vector<int64_t> want = shape.shapes.at(m.ours);

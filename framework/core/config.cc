@@ -59,8 +59,8 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Float("attention_dropout", &m.attention_dropout, 0.0, 1.0);
     f.Float("layernorm_epsilon", &m.layernorm_epsilon, 0.0, 1.0);
     f.Float("init_std", &m.init_std, 0.0, 10.0);
-    f.Choice("activation", &m.activation, {"gelu", "gelu_tanh", "geglu", "geglu_tanh", "relu"},
-             Need::kOptional);
+    f.Choice("activation", &m.activation,
+             {"gelu", "gelu_tanh", "geglu", "geglu_tanh", "swiglu", "relu"}, Need::kOptional);
     f.Choice("norm", &m.norm, {"layernorm", "rmsnorm"}, Need::kOptional);
     f.Bool("tie_embeddings", &m.tie_embeddings);
     f.Bool("binary_head", &m.binary_head);
@@ -74,6 +74,12 @@ void DescribeConfig(Config& c, Fields& f) {
           Need::kOptional);
     f.Bool("pre_ln", &m.pre_ln);
     f.Bool("scale_embedding", &m.scale_embedding);
+    f.Choice("position", &m.position, {"learned", "rope", "alibi"}, Need::kOptional);
+    f.Float("rope_theta", &m.rope_theta, 1.0, 1e12);
+    f.Int("num_query_groups", &m.num_query_groups, 0, 4096, Need::kOptional);
+    f.Bool("bias", &m.bias);
+    f.Int("sliding_window", &m.sliding_window, 0, 1 << 24, Need::kOptional);
+    f.Bool("parallel_residual", &m.parallel_residual);
   });
   f.Section("parallel", [&] {
     ParallelConfig& p = c.parallel;
@@ -93,6 +99,8 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Int("prefetch", &d.prefetch, 0, 1024, Need::kOptional);
     f.Str("cache_dir", &d.cache_dir, Need::kOptional);
     f.StrList("added_tokens", &d.added_tokens);
+    f.Choice("packing", &d.packing, {"document", "full_sentences"}, Need::kOptional);
+    f.Bool("dynamic_masking", &d.dynamic_masking);
     f.Float("mask_prob", &d.mask_prob, 0.0, 1.0);
     f.Int("max_predictions", &d.max_predictions, 0, 1 << 20, Need::kOptional);
     f.Float("short_seq_prob", &d.short_seq_prob, 0.0, 1.0);
@@ -467,6 +475,25 @@ absl::Status ValidateStatic(const Config& c) {
                          "ranks. HINT: pick a "
                          "TP size that divides the number of heads.",
                          m.num_attention_heads, tp));
+  }
+  if (m.num_query_groups > 0) {
+    if (m.num_attention_heads % m.num_query_groups != 0) {
+      fail("model.num_query_groups",
+           absl::StrFormat("%d key/value groups do not divide model.num_attention_heads = %d. "
+                           "HINT: every group serves the same number of query heads (LLaMA-2 "
+                           "70B: 64 heads, 8 groups).",
+                           m.num_query_groups, m.num_attention_heads));
+    } else if (m.num_query_groups % tp != 0) {
+      fail("model.num_query_groups",
+           absl::StrFormat("%d key/value groups cannot be split across "
+                           "parallel.tensor_parallel_size = %d ranks: each rank holds whole "
+                           "groups. HINT: pick a TP size that divides the number of groups.",
+                           m.num_query_groups, tp));
+    }
+  }
+  if (m.position == "rope" &&
+      (m.kv_channels > 0 ? m.kv_channels : m.hidden_size / m.num_attention_heads) % 2 != 0) {
+    fail("model.position", "rope rotates pairs of head dimensions: the head size must be even.");
   }
   const int64_t ffn = FfnHiddenSize(m);
   if (ffn % tp != 0) {

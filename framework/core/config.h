@@ -25,7 +25,7 @@ struct ModelConfig {
   double attention_dropout = 0.1;
   double layernorm_epsilon = 1e-5;
   double init_std = 0.02;
-  std::string activation = "gelu_tanh";  // gelu | gelu_tanh | geglu | geglu_tanh | relu
+  std::string activation = "gelu_tanh";  // gelu | gelu_tanh | geglu | geglu_tanh | swiglu | relu
   std::string norm = "layernorm";        // layernorm | rmsnorm
   bool tie_embeddings = true;
   bool binary_head = true;     // BERT: pooler + sentence-order prediction head (pair samples)
@@ -40,6 +40,13 @@ struct ModelConfig {
   // embeddings scaled by sqrt(hidden_size) (mBART; Hugging Face's scale_embedding).
   bool pre_ln = false;
   bool scale_embedding = false;
+  // Decoder options (GPT family: LLaMA, Mistral, Falcon, BLOOM; framework/nn/blocks.h):
+  std::string position = "learned";  // learned | rope | alibi
+  double rope_theta = 10000.0;       // RoPE base
+  int64_t num_query_groups = 0;      // key/value heads; 0 -> num_attention_heads (no grouping)
+  bool bias = true;                  // biases in every linear layer
+  int64_t sliding_window = 0;        // attend to the last this-many positions; 0 -> all
+  bool parallel_residual = false;    // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, Falcon, NeoX)
 };
 
 struct ParallelConfig {
@@ -59,6 +66,10 @@ struct DataConfig {
   int64_t prefetch = 2;                   // batches prepared ahead by the background thread
   std::string cache_dir;                  // sample-index cache; empty -> next to the data
   std::vector<std::string> added_tokens;  // each one id: the vocabulary's, or appended after it
+  // BERT / RoBERTa samples: "document" packs sentences of one document (Google's BERT);
+  // "full_sentences" packs contiguous sentences across documents, [SEP] between them (RoBERTa).
+  std::string packing = "document";
+  bool dynamic_masking = true;  // masks drawn anew each epoch (false: the same masks every epoch)
   // Masked LM (BERT):
   double mask_prob = 0.15;
   int64_t max_predictions = 0;  // 0 -> round(mask_prob x seq_length) (20 for 128)

@@ -1,5 +1,6 @@
 // Tokenizer factory (see tokenizer.h).
 #include "framework/data/tokenizer.h"
+#include "framework/data/token_names.h"
 
 #include <algorithm>
 #include <cstring>
@@ -183,6 +184,14 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(const TokenizerOptions&
   if (o.type == "sentencepiece") return MakeSentencePieceTokenizer(o);
   return absl::InvalidArgumentError(absl::StrCat("unknown tokenizer type '", o.type,
                                                  "'. HINT: use gpt2, wordpiece or sentencepiece."));
+}
+
+int64_t TokenIdByName(const Tokenizer& tok, std::string_view name) {
+  const std::vector<int32_t> ids = tok.Encode(name);
+  if (ids.size() == 1 && tok.IdToToken(ids[0]) == name) return ids[0];
+  for (int64_t k = 0; k < tok.VocabSize(); ++k)  // an entry its own text never encodes to
+    if (tok.IdToToken(static_cast<int32_t>(k)) == name) return k;
+  return -1;
 }
 
 }  // namespace braid

@@ -267,6 +267,72 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
   }
 };
 
+// ---- RoPE ----
+// Heads are (group, member) pairs so that a grouped-query QKV slice [b, s, groups, per, d] reads
+// in place; an ungrouped one is [b, s, heads, 1, d].
+struct HeadStrides {
+  int64_t b, g, m, s;  // element strides of the batch, group, member and position indices
+};
+
+// dst = scale * R(sign * angle) src, rows (batch, group, member, position) of d elements with a
+// unit stride, where R turns the pairs (j, j + d/2) of a row at position p by the angle whose cos
+// and sin are row p of the tables.
+template <typename T>
+void RotateRows(const T* src, HeadStrides ss, T* dst, HeadStrides ds, int64_t b, int64_t g,
+                int64_t m, int64_t s, int64_t d, const T* cp, const T* np, T scale, T sign) {
+  const int64_t half = d / 2;
+  at::parallel_for(0, b * g * m * s, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t is = r % s, im = (r / s) % m, ig = (r / (s * m)) % g, ib = r / (s * m * g);
+      const T* x = src + ib * ss.b + ig * ss.g + im * ss.m + is * ss.s;
+      T* y = dst + ib * ds.b + ig * ds.g + im * ds.m + is * ds.s;
+      const T* c = cp + is * half;
+      const T* sn = np + is * half;
+      for (int64_t j = 0; j < half; ++j) {
+        const T x1 = x[j], x2 = x[j + half], sj = sign * sn[j];
+        y[j] = scale * (x1 * c[j] - x2 * sj);
+        y[j + half] = scale * (x2 * c[j] + x1 * sj);
+      }
+    }
+  });
+}
+
+// x [b, s, g, m, d] -> [b, g * m, s, d].
+struct RopeHeadsFn : public torch::autograd::Function<RopeHeadsFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& cos, const torch::Tensor& sin, double scale) {
+    const int64_t b = x.size(0), s = x.size(1), g = x.size(2), m = x.size(3), d = x.size(4);
+    torch::Tensor out = torch::empty({b, g * m, s, d}, x.options());
+    const HeadStrides xs{x.stride(0), x.stride(2), x.stride(3), x.stride(1)};
+    const HeadStrides os{g * m * s * d, m * s * d, s * d, d};
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rope", [&] {
+      RotateRows<scalar_t>(x.data_ptr<scalar_t>(), xs, out.data_ptr<scalar_t>(), os, b, g, m, s, d,
+                           cos.data_ptr<scalar_t>(), sin.data_ptr<scalar_t>(),
+                           static_cast<scalar_t>(scale), 1);
+    });
+    ctx->save_for_backward({cos, sin});
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["shape"] = x.sizes().vec();
+    return out;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    auto saved = ctx->get_saved_variables();
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const std::vector<int64_t> shape = ctx->saved_data["shape"].toIntVector();
+    const int64_t b = shape[0], s = shape[1], g = shape[2], m = shape[3], d = shape[4];
+    torch::Tensor go = grad[0].contiguous();  // [b, g * m, s, d]
+    torch::Tensor dx = torch::empty(shape, go.options());
+    const HeadStrides gs{g * m * s * d, m * s * d, s * d, d};
+    const HeadStrides xs{s * g * m * d, m * d, d, g * m * d};
+    AT_DISPATCH_FLOATING_TYPES(go.scalar_type(), "rope_backward", [&] {
+      RotateRows<scalar_t>(go.data_ptr<scalar_t>(), gs, dx.data_ptr<scalar_t>(), xs, b, g, m, s, d,
+                           saved[0].data_ptr<scalar_t>(), saved[1].data_ptr<scalar_t>(),
+                           static_cast<scalar_t>(scale), -1);
+    });
+    return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 // ---- Causal softmax ----
 __attribute__((target("avx2"))) float HorizontalMax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -619,6 +685,30 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, double eps
                     x.dim() >= 1 && x.size(-1) == w.numel() && x.numel() > 0;
   if (!fast) return RmsNormReference(x, w, eps);
   return RmsNormFn::apply(x, w, eps);
+}
+
+torch::Tensor RopeHeads(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        double scale) {
+  torch::Tensor x5 = x.dim() == 4 ? x.unsqueeze(3) : x;  // [b, s, g, m, d]
+  const bool fast = x5.device().is_cpu() && x5.dim() == 5 && x5.stride(-1) == 1 &&
+                    (x5.scalar_type() == torch::kFloat || x5.scalar_type() == torch::kDouble) &&
+                    cos.scalar_type() == x5.scalar_type() &&
+                    sin.scalar_type() == x5.scalar_type() && cos.is_contiguous() &&
+                    sin.is_contiguous() && cos.size(0) == x5.size(1) &&
+                    2 * cos.size(1) == x5.size(4);
+  if (fast) return RopeHeadsFn::apply(x5, cos, sin, scale);
+  const int64_t half = x5.size(4) / 2;
+  torch::Tensor t = x5.flatten(2, 3).transpose(1, 2);  // [b, n, s, d]
+  torch::Tensor x1 = t.narrow(-1, 0, half), x2 = t.narrow(-1, half, half);
+  torch::Tensor c = torch::cat({cos, cos}, -1), sn = torch::cat({sin, sin}, -1);
+  return ((t * c + torch::cat({-x2, x1}, -1) * sn) * scale).contiguous();
+}
+
+std::pair<torch::Tensor, torch::Tensor> RopeTables(int64_t s, int64_t d, double theta,
+                                                   const torch::TensorOptions& options) {
+  torch::Tensor inv = torch::pow(theta, -torch::arange(0, d, 2, torch::kDouble) / d);
+  torch::Tensor angle = torch::arange(s, torch::kDouble).unsqueeze(1) * inv.unsqueeze(0);
+  return {angle.cos().to(options), angle.sin().to(options)};
 }
 
 torch::Tensor BatchedMatmul(const torch::Tensor& a, const torch::Tensor& b) {

@@ -50,6 +50,22 @@ torch::Tensor CausalSoftmax(const torch::Tensor& scores);
 torch::Tensor MaskedSoftmax(const torch::Tensor& scores, const torch::Tensor& key_padding,
                             bool causal);
 
+// Rotary position embedding (RoPE) fused with the head split: x [b, s, n, d], or [b, s, g, m, d]
+// for n = g x m heads in groups (any strides, the last dimension contiguous: a slice of the fused
+// QKV output, read in place) -> [b, n, s, d] contiguous, each head
+// vector at position p turned by the rotate-half convention (Hugging Face's Llama): the pairs
+// (j, j + d/2) rotated by the angle p * theta^(-2j/d), and multiplied by `scale` (the attention's
+// 1/sqrt(d) folded in for queries). cos, sin: [s, d/2] from RopeTables. With autograd (the
+// gradient is the rotation by the opposite angle, written back in x's layout). On CPU fp32/fp64
+// one pass that reads x and writes the result, the same pass the head split's copy makes anyway;
+// elsewhere tensor ops.
+torch::Tensor RopeHeads(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        double scale);
+// cos and sin [s, d/2] of p * theta^(-2j/d) for positions p < s, computed in fp64 and returned
+// in `options`' dtype and device.
+std::pair<torch::Tensor, torch::Tensor> RopeTables(int64_t s, int64_t d, double theta,
+                                                   const torch::TensorOptions& options);
+
 // One AdamW step on one parameter, in place, in a single pass over p, g, m, v (8 lanes at a time
 // with AVX2): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p = p decay - step_size m / (sqrt(v) /
 // bc2_sqrt + eps). Returns false (and does nothing) where it does not apply: not on the CPU, not

@@ -13,8 +13,14 @@ GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
   wte_ = register_module(
       "wte", std::make_shared<VocabParallelEmbedding>(env, "wte", c.padded_vocab, c.vocab_size,
                                                       c.block.hidden, c.block.init_std));
-  wpe_ = Param("wpe", InitShard(env, "wpe", {c.max_positions, c.block.hidden}, 0.01, TpParam{}),
-               TpParam{});
+  if (c.position == "learned") {
+    wpe_ = Param("wpe", InitShard(env, "wpe", {c.max_positions, c.block.hidden}, 0.01, TpParam{}),
+                 TpParam{});
+  } else if (c.position == "alibi") {
+    const std::vector<double> all = AlibiSlopes(c.block.heads);
+    const int64_t per = c.block.heads / env.size();
+    slopes_.assign(all.begin() + env.rank() * per, all.begin() + (env.rank() + 1) * per);
+  }
   h_ = register_module("h", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.layers; ++i) {
     h_->push_back(
@@ -29,10 +35,18 @@ GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
 
 torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {
   const int64_t s = tokens.size(1);
-  torch::Tensor x = wte_->forward(tokens) + wpe_.narrow(0, 0, s);
+  torch::Tensor x = wte_->forward(tokens);
+  if (wpe_.defined()) x = x + wpe_.narrow(0, 0, s);
   x = Dropout(x, c_.block.hidden_dropout, is_training(), rng.replicated);
   AttentionMask mask;
   mask.causal = true;
+  if (!slopes_.empty() || c_.sliding_window > 0) {
+    if (!bias_.defined() || bias_.size(-1) != s || bias_.device() != x.device() ||
+        bias_.scalar_type() != x.scalar_type()) {
+      bias_ = DecoderPositionBias(s, slopes_, c_.sliding_window, x.options());
+    }
+    mask.position_bias = bias_;
+  }
   for (const auto& layer : *h_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
   return lm_head_->forward(ln_f_->forward(x));
 }

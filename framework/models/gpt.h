@@ -4,6 +4,11 @@
 // across the vocabulary-parallel split) or an own output layer (model.tie_embeddings: false).
 // Parameter names follow the module tree: wte.weight, wpe, h.{i}.{ln_self, self_attention.{qkv,
 // out}, ln_mlp, mlp.{fc1, fc2}}, ln_f, and lm_head.weight when untied.
+//
+// The same model is LLaMA / Mistral / Falcon / BLOOM-style with the decoder options
+// (framework/nn/blocks.h): positions by RoPE in the attention (no wpe) or ALiBi biases (this rank's
+// heads' slopes), a sliding window, grouped-query attention, SwiGLU, RMSNorm, no biases, parallel
+// attention + MLP.
 #pragma once
 #include <torch/torch.h>
 
@@ -19,6 +24,8 @@ struct GptConfig {
   int64_t vocab_size = 0;    // real vocabulary
   int64_t padded_vocab = 0;  // multiple of make_vocab_size_divisible_by x TP
   bool tie_embeddings = true;
+  std::string position = "learned";  // learned | rope (in block) | alibi
+  int64_t sliding_window = 0;
 };
 
 class GptModel : public TpModule {
@@ -40,7 +47,9 @@ class GptModel : public TpModule {
   GptConfig c_;
   std::shared_ptr<Communicator> tp_;
   std::shared_ptr<VocabParallelEmbedding> wte_;
-  torch::Tensor wpe_;
+  torch::Tensor wpe_;           // learned positions only
+  std::vector<double> slopes_;  // ALiBi: this rank's heads' slopes
+  torch::Tensor bias_;          // the position bias of the last sequence length seen
   torch::nn::ModuleList h_;
   std::shared_ptr<Norm> ln_f_;
   std::shared_ptr<VocabParallelOutput> lm_head_;

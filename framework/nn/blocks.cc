@@ -4,6 +4,8 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <limits>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/check.h"
@@ -13,17 +15,18 @@ namespace braid {
 
 namespace {
 constexpr std::pair<Activation, const char*> kActivations[] = {
-    {Activation::kGelu, "gelu"},   {Activation::kGeluTanh, "gelu_tanh"},
-    {Activation::kGeglu, "geglu"}, {Activation::kGegluTanh, "geglu_tanh"},
-    {Activation::kRelu, "relu"},
+    {Activation::kGelu, "gelu"},     {Activation::kGeluTanh, "gelu_tanh"},
+    {Activation::kGeglu, "geglu"},   {Activation::kGegluTanh, "geglu_tanh"},
+    {Activation::kSwiglu, "swiglu"}, {Activation::kRelu, "relu"},
 };
 }  // namespace
 
 absl::StatusOr<Activation> ParseActivation(const std::string& name) {
   for (const auto& [a, n] : kActivations)
     if (name == n) return a;
-  return absl::InvalidArgumentError(absl::StrCat("model.activation: unknown activation '", name,
-                                                 "' (gelu, gelu_tanh, geglu, geglu_tanh, relu)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("model.activation: unknown activation '", name,
+                   "' (gelu, gelu_tanh, geglu, geglu_tanh, swiglu, relu)"));
 }
 
 const char* ActivationName(Activation a) {
@@ -61,12 +64,20 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
     kv_ = register_module(
         "kv", std::make_shared<ColumnParallelLinear>(env, name + ".kv", c.hidden, 2 * width, c.bias,
                                                      c.init_std, false, 2));
+  } else if (c.kv_groups > 0) {
+    // Per group: its heads' queries, one key, one value; a contiguous split keeps groups whole.
+    BRAID_CHECK(c.heads % c.kv_groups == 0 && c.kv_groups % env.size() == 0);
+    groups_ = c.kv_groups / env.size();
+    const int64_t rows = c.kv_groups * (c.heads / c.kv_groups + 2) * head_dim_;
+    qkv_ = register_module("qkv", std::make_shared<ColumnParallelLinear>(
+                                      env, name + ".qkv", c.hidden, rows, c.bias, c.init_std));
   } else {
     // Rows q | k | v, each split by heads: every shard holds whole heads of all three.
     qkv_ = register_module(
         "qkv", std::make_shared<ColumnParallelLinear>(env, name + ".qkv", c.hidden, 3 * width,
                                                       c.bias, c.init_std, false, 3));
   }
+  if (!cross) rope_theta_ = c.rope_theta;
   out_ =
       register_module("out", std::make_shared<RowParallelLinear>(
                                  env, name + ".out", width, c.hidden, c.bias, c.output_init_std));
@@ -75,31 +86,54 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
 torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& mask, TpRng& rng,
                                  const torch::Tensor& memory) {
   const int64_t b = x.size(0), sq = x.size(1);
-  torch::Tensor q, k, v;
-  if (qkv_) {
-    auto parts = qkv_->forward(x).chunk(3, -1);
-    q = parts[0], k = parts[1], v = parts[2];
-  } else {
-    q = q_->forward(x);
-    auto parts = kv_->forward(memory).chunk(2, -1);
-    k = parts[0], v = parts[1];
-  }
-  const int64_t sk = k.size(1);
-  // [b, s, h*d] -> [b, h, s, d], made contiguous: the batched GEMMs below run about twice as
-  // fast on packed operands as on the strided views (measured with OpenBLAS here).
-  auto heads = [&](const torch::Tensor& t, int64_t s) {
-    return t.reshape({b, s, heads_, head_dim_}).transpose(1, 2).contiguous();
-  };
-  q = heads(q, sq);
-  k = heads(k, sk);
-  v = heads(v, sk);
+  const bool grouped = groups_ > 0 && groups_ < heads_;  // keys shared by several query heads
+  bool fused = false;                                    // the fused kernel below
 #if TORCH_VERSION_MAJOR >= 2
   // LibTorch 2.x: the fused kernel (flash / memory-efficient on GPUs, a blocked kernel on CPUs)
   // never materialises the scores. Used where it computes exactly what the path below does: the
   // 1/sqrt(d) scaling, no additive position bias, and no attention dropout in training (SDPA
   // would draw it from the device's default generator instead of this rank's TP stream).
-  if (scale_ && !mask.position_bias.defined() && (dropout_ == 0 || !is_training()) &&
-      (!mask.causal || sq == sk)) {
+  fused = scale_ && !mask.position_bias.defined() && (dropout_ == 0 || !is_training()) && !grouped;
+#endif
+  // The path below scales q (s x d) rather than the scores (s x s).
+  const double q_scale = scale_ && !fused ? 1.0 / std::sqrt(static_cast<double>(head_dim_)) : 1.0;
+  // [b, s, n, d] (a view of the projection's output) -> [b, n, s, d] contiguous: the batched GEMMs
+  // run about twice as fast on packed operands as on strided views (OpenBLAS here). With RoPE
+  // the rotation (and q's scale) is done in that same copy.
+  const bool rope = rope_theta_ > 0;
+  if (rope && (!rope_cos_.defined() || rope_cos_.size(0) != sq ||
+               rope_cos_.scalar_type() != x.scalar_type() || rope_cos_.device() != x.device())) {
+    std::tie(rope_cos_, rope_sin_) = RopeTables(sq, head_dim_, rope_theta_, x.options());
+  }
+  auto split = [&](const torch::Tensor& t, double scale, bool rotate) {
+    if (rotate) return RopeHeads(t, rope_cos_, rope_sin_, scale);
+    torch::Tensor h = t.dim() == 5 ? t.flatten(2, 3) : t;
+    h = h.transpose(1, 2).contiguous();
+    return scale == 1.0 ? h : h * scale;
+  };
+  torch::Tensor q, k, v;
+  if (groups_ > 0) {
+    const int64_t per = heads_ / groups_;
+    torch::Tensor g = qkv_->forward(x).view({b, sq, groups_, per + 2, head_dim_});
+    q = split(g.narrow(3, 0, per), q_scale, rope);  // [b, heads, s, d]
+    k = split(g.select(3, per), 1.0, rope);         // [b, groups, s, d]
+    v = split(g.select(3, per + 1), 1.0, false);
+  } else if (qkv_) {
+    auto parts = qkv_->forward(x).chunk(3, -1);
+    auto view = [&](const torch::Tensor& t) { return t.view({b, sq, heads_, head_dim_}); };
+    q = split(view(parts[0]), q_scale, rope);
+    k = split(view(parts[1]), 1.0, rope);
+    v = split(view(parts[2]), 1.0, false);
+  } else {
+    q = split(q_->forward(x).view({b, sq, heads_, head_dim_}), q_scale, false);
+    auto parts = kv_->forward(memory).chunk(2, -1);
+    const int64_t sk = memory.size(1);
+    k = split(parts[0].view({b, sk, heads_, head_dim_}), 1.0, false);
+    v = split(parts[1].view({b, sk, heads_, head_dim_}), 1.0, false);
+  }
+  const int64_t sk = k.size(2);
+#if TORCH_VERSION_MAJOR >= 2
+  if (fused && (!mask.causal || sq == sk)) {
     torch::Tensor ctx;
     if (mask.key_padding.defined()) {
       torch::Tensor keep = mask.key_padding.logical_not().view({b, 1, 1, sk});  // true = attend
@@ -112,10 +146,12 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
     }
     return out_->forward(ctx.transpose(1, 2).reshape({b, sq, heads_ * head_dim_}));
   }
+  if (fused) q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));  // not taken after all
 #endif
-  // Scale q (s x d) rather than the scores (s x s).
-  if (scale_) q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  torch::Tensor scores = BatchedMatmul(q, k.transpose(-2, -1));
+  // Grouped: a group's queries stacked along the sequence meet its keys in one GEMM.
+  const int64_t kv_heads = grouped ? groups_ : heads_, rows = heads_ / kv_heads * sq;
+  torch::Tensor scores = BatchedMatmul(q.view({b, kv_heads, rows, head_dim_}), k.transpose(-2, -1))
+                             .view({b, heads_, sq, sk});
   if (mask.position_bias.defined()) scores = scores + mask.position_bias;
   // The masks and the softmax in one pass on CPUs; the fill and torch::softmax elsewhere.
   torch::Tensor probs;
@@ -127,7 +163,10 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
     probs = torch::softmax(scores, -1);
   }
   probs = Dropout(probs, dropout_, is_training(), rng.sharded);
-  torch::Tensor ctx = BatchedMatmul(probs, v).transpose(1, 2).reshape({b, sq, heads_ * head_dim_});
+  torch::Tensor ctx = BatchedMatmul(probs.reshape({b, kv_heads, rows, sk}), v)
+                          .view({b, heads_, sq, head_dim_})
+                          .transpose(1, 2)
+                          .reshape({b, sq, heads_ * head_dim_});
   return out_->forward(ctx);
 }
 
@@ -146,10 +185,13 @@ torch::Tensor Mlp::forward(const torch::Tensor& x) {
   torch::Tensor h = fc1_->forward(x);
   switch (activation_) {
     case Activation::kGeglu:
-    case Activation::kGegluTanh: {
+    case Activation::kGegluTanh:
+    case Activation::kSwiglu: {
       auto parts = h.chunk(2, -1);  // gate | up, each this rank's slice
-      h = (activation_ == Activation::kGeglu ? torch::gelu(parts[0]) : GeluTanh(parts[0])) *
-          parts[1];
+      torch::Tensor gate = activation_ == Activation::kGeglu    ? torch::gelu(parts[0])
+                           : activation_ == Activation::kSwiglu ? torch::silu(parts[0])
+                                                                : GeluTanh(parts[0]);
+      h = gate * parts[1];
       break;
     }
     case Activation::kGelu:
@@ -189,6 +231,12 @@ torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionM
     if (c_.pre_ln) return h + Dropout(f(norm.forward(h)), c_.hidden_dropout, train, rng.replicated);
     return norm.forward(h + Dropout(f(h), c_.hidden_dropout, train, rng.replicated));
   };
+  if (c_.parallel_residual) {  // both branches read x (no cross-attention: decoder-only models)
+    torch::Tensor a = self_->forward(ln_self_->forward(x), self_mask, rng);
+    torch::Tensor m = mlp_->forward(ln_mlp_->forward(x));
+    return x + Dropout(a, c_.hidden_dropout, train, rng.replicated) +
+           Dropout(m, c_.hidden_dropout, train, rng.replicated);
+  }
   torch::Tensor h =
       sub(x, *ln_self_, [&](const torch::Tensor& t) { return self_->forward(t, self_mask, rng); });
   if (cross_) {
@@ -201,10 +249,12 @@ torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionM
 double TransformerLayer::ForwardFlops(int64_t q_len, int64_t mem_len) const {
   const double s = static_cast<double>(q_len), m = static_cast<double>(mem_len);
   const double e = static_cast<double>(c_.hidden), f = static_cast<double>(c_.ffn);
-  const double attn = static_cast<double>(c_.AttentionWidth());  // heads x head size
+  const double attn = static_cast<double>(c_.AttentionWidth());        // heads x head size
+  const double kv = static_cast<double>(c_.KvHeads() * c_.HeadDim());  // k (and v) width
   auto linear = [](double tokens, double in, double out) { return 2.0 * tokens * in * out; };
-  // Self-attention: q, k, v and the output projection, scores and context over s keys.
-  double flops = linear(s, e, 3 * attn) + linear(s, attn, e) + 2 * linear(s, attn, s);
+  // Self-attention: q, k, v and the output projection, scores and context over s keys (every
+  // query head's, whether or not heads share keys).
+  double flops = linear(s, e, attn + 2 * kv) + linear(s, attn, e) + 2 * linear(s, attn, s);
   if (cross_) {  // queries from x, keys and values from the memory
     flops +=
         linear(s, e, attn) + linear(m, e, 2 * attn) + linear(s, attn, e) + 2 * linear(s, attn, m);
@@ -250,6 +300,39 @@ torch::Tensor RelativePositionBias::forward(int64_t q_len, int64_t k_len) {
   torch::Tensor b = RelativePositionBuckets(q_len, k_len, bidirectional_, buckets_, max_distance_)
                         .to(weight.device());
   return torch::embedding(weight, b).permute({2, 0, 1}).unsqueeze(0);  // [1, h, q, k]
+}
+
+std::vector<double> AlibiSlopes(int64_t heads) {
+  auto powers = [](int64_t n) {
+    std::vector<double> out;
+    for (int64_t k = 1; k <= n; ++k) out.push_back(std::pow(2.0, -8.0 * k / n));
+    return out;
+  };
+  int64_t p = 1;
+  while (2 * p <= heads) p *= 2;
+  std::vector<double> slopes = powers(p);
+  if (p < heads) {
+    const std::vector<double> twice = powers(2 * p);
+    for (int64_t k = 0; static_cast<int64_t>(slopes.size()) < heads; k += 2)
+      slopes.push_back(twice[k]);
+  }
+  return slopes;
+}
+
+torch::Tensor DecoderPositionBias(int64_t s, const std::vector<double>& slopes, int64_t window,
+                                  const torch::TensorOptions& options) {
+  torch::Tensor pos = torch::arange(s, torch::kDouble);
+  torch::Tensor back = pos.unsqueeze(1) - pos.unsqueeze(0);  // i - j
+  torch::Tensor bias = torch::zeros({1, 1, s, s}, torch::kDouble);
+  if (!slopes.empty()) {
+    torch::Tensor m = torch::tensor(slopes, torch::kDouble).view({1, -1, 1, 1});
+    bias = -m * back.view({1, 1, s, s});
+  }
+  if (window > 0) {
+    bias = bias.masked_fill((back >= window).view({1, 1, s, s}),
+                            -std::numeric_limits<double>::infinity());
+  }
+  return bias.to(options);
 }
 
 double StackForwardFlops(const torch::nn::ModuleList& layers, int64_t q_len, int64_t mem_len) {

@@ -1,9 +1,19 @@
 // Transformer building blocks shared by every family (GPT, BERT, T5, BART), sharded by TP:
 // attention (self: causal or bidirectional with a key padding mask; cross: queries from the
 // decoder, keys/values from the encoder) with whole heads per TP rank; MLP (fc1 column-parallel,
-// fc2 row-parallel; GELU erf/tanh, gated GELU, ReLU); LayerNorm / RMSNorm; pre-LN and post-LN
-// residual layers; learned positions and T5 relative-position buckets. One all-reduce per
-// sub-block per direction.
+// fc2 row-parallel; GELU erf/tanh, gated GELU, SwiGLU, ReLU); LayerNorm / RMSNorm; pre-LN and
+// post-LN residual layers, or parallel attention + MLP; T5 relative-position buckets; the
+// decoder options of LLaMA-style models: RoPE, grouped-query attention, ALiBi and sliding-window
+// biases. One all-reduce per sub-block per direction.
+//
+// Grouped-query attention (BlockConfig::kv_groups > 0, model.num_query_groups) lays the fused
+// QKV out per group as Megatron does: rows [group][q of the group's heads/groups heads | k | v]
+// [head_dim], so a contiguous TP split hands every rank whole groups (TpParam{0}, one part). The
+// heads of group g are g x heads/groups .. (g+1) x heads/groups - 1 (Hugging Face's repeat_kv
+// order). Keys and values are never copied per query head: the group's queries are stacked along
+// the sequence ([b, g, heads/groups x s, d]) and multiply the group's keys in one GEMM. Without
+// kv_groups the fused QKV stays q | k | v (three parts, each split by heads), the layout of every
+// checkpoint written before grouping existed.
 #pragma once
 #include <torch/torch.h>
 
@@ -18,8 +28,8 @@ namespace braid {
 
 // model.activation: GELU (erf), GELU (tanh approximation), gated GELU (fc1 holds the gate and the
 // up projection, each split by TP separately; the gate through GELU erf or, geglu_tanh, the tanh
-// approximation as T5 v1.1's gated-gelu), ReLU.
-enum class Activation { kGelu, kGeluTanh, kGeglu, kGegluTanh, kRelu };
+// approximation as T5 v1.1's gated-gelu), SwiGLU (the gate through SiLU: LLaMA), ReLU.
+enum class Activation { kGelu, kGeluTanh, kGeglu, kGegluTanh, kSwiglu, kRelu };
 // model.norm: LayerNorm (weight, bias) or RMSNorm (weight only, no mean subtraction).
 enum class NormType { kLayerNorm, kRmsNorm };
 // The config's names ("gelu_tanh", "rmsnorm", ...), resolved once when a model is built; an
@@ -27,7 +37,9 @@ enum class NormType { kLayerNorm, kRmsNorm };
 absl::StatusOr<Activation> ParseActivation(const std::string& name);
 absl::StatusOr<NormType> ParseNorm(const std::string& name);
 const char* ActivationName(Activation a);
-inline bool IsGated(Activation a) { return a == Activation::kGeglu || a == Activation::kGegluTanh; }
+inline bool IsGated(Activation a) {
+  return a == Activation::kGeglu || a == Activation::kGegluTanh || a == Activation::kSwiglu;
+}
 
 struct BlockConfig {
   int64_t hidden = 0;
@@ -44,8 +56,12 @@ struct BlockConfig {
   bool bias = true;
   bool scale_scores = true;  // divide scores by sqrt(head_dim) (T5: false)
   bool pre_ln = true;
+  bool parallel_residual = false;  // x + attn(ln_self(x)) + mlp(ln_mlp(x)) (pre-LN only)
+  int64_t kv_groups = 0;           // > 0: grouped-query attention with the per-group QKV layout
+  double rope_theta = 0;           // > 0: RoPE on the queries and keys of self-attention
   int64_t HeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
-  int64_t AttentionWidth() const { return heads * HeadDim(); }  // q, k, v each
+  int64_t AttentionWidth() const { return heads * HeadDim(); }  // q (and k, v without groups)
+  int64_t KvHeads() const { return kv_groups > 0 ? kv_groups : heads; }
 };
 
 // LayerNorm (weight, bias) or RMSNorm (weight only); replicated.
@@ -78,8 +94,11 @@ class Attention : public TpModule {
   std::shared_ptr<ColumnParallelLinear> qkv_, q_, kv_;
   std::shared_ptr<RowParallelLinear> out_;
   int64_t heads_, head_dim_;
+  int64_t groups_ = 0;  // this rank's key/value groups with the per-group layout; 0: none
   double dropout_;
   bool scale_;
+  double rope_theta_ = 0;
+  torch::Tensor rope_cos_, rope_sin_;  // RopeTables for the last sequence length seen
 };
 
 class Mlp : public TpModule {
@@ -116,6 +135,17 @@ class TransformerLayer : public TpModule {
 
 // The summed ForwardFlops of a stack of TransformerLayers.
 double StackForwardFlops(const torch::nn::ModuleList& layers, int64_t q_len, int64_t mem_len = 0);
+
+// ALiBi's head slopes (Press et al., "Train Short, Test Long"): 2^(-8k/n) for heads k = 1..n when n
+// is a power of two; otherwise the slopes of the largest power of two p below n followed by every
+// other slope of 2p (BLOOM's build_alibi_tensor), n - p of them.
+std::vector<double> AlibiSlopes(int64_t heads);
+// An additive attention bias [1, heads or 1, s, s] for a causal decoder: -slope x (i - j) per head
+// for query i and key j (ALiBi; `slopes` this rank's heads', empty: none) and -inf where key j
+// lies `window` or more positions back (i - j >= window; Mistral's sliding window, 0: none).
+// The causal mask itself stays the attention's.
+torch::Tensor DecoderPositionBias(int64_t s, const std::vector<double>& slopes, int64_t window,
+                                  const torch::TensorOptions& options);
 
 // T5's relative position bucket of (key - query) distances: half the buckets exact, the rest
 // logarithmic up to max_distance; bidirectional splits them by sign.

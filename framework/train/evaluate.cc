@@ -30,14 +30,19 @@ double Evaluator::Run(TrainTask& task, TpRng& rng) {
   torch::nn::Module& model = task.model();
   model.eval();
   double sum = 0;
+  std::map<std::string, double> metrics;  // the same keys on every rank
   const int64_t batches = tc.eval_steps * sampler->micro_batches_per_step();
   for (int64_t b = 0; b < batches; ++b) {
     Batch batch = ToBatch(loader.Next(), device_);
     AutocastScope amp(device_.type(), tc.precision == "bf16");
-    sum += task.Loss(batch, rng, nullptr).item<double>();
+    sum += task.Loss(batch, rng, &metrics).item<double>();
   }
   model.train();
-  return AllReduceScalar(*layout_.dp, sum / std::max<int64_t>(1, batches), ReduceOp::kAvg);
+  const double n = static_cast<double>(std::max<int64_t>(1, batches));
+  metrics_.clear();
+  for (const auto& [k, v] : metrics)
+    metrics_[k] = AllReduceScalar(*layout_.dp, v / n, ReduceOp::kAvg);
+  return AllReduceScalar(*layout_.dp, sum / n, ReduceOp::kAvg);
 }
 
 }  // namespace braid

@@ -125,14 +125,17 @@ absl::Status RunLog::Interval(int64_t step, const StepResult& last, double lr) {
   return absl::OkStatus();
 }
 
-absl::Status RunLog::Eval(int64_t step, double loss) {
+absl::Status RunLog::Eval(int64_t step, double loss, const std::map<std::string, double>& metrics) {
   if (!std::isfinite(loss)) return absl::OkStatus();
+  std::string extra;
+  for (const auto& [k, v] : metrics) absl::StrAppendFormat(&extra, " | %s %.4f", k, v);
   if (events_) {
     events_->Scalar("eval/loss", step, loss);
+    for (const auto& [k, v] : metrics) events_->Scalar("eval/" + k, step, v);
     BRAID_RETURN_IF_ERROR(events_->Flush());
   }
-  BLOG(INFO, "eval") << absl::StrFormat("step %d | valid loss %.4f | ppl %.2f", step, loss,
-                                        std::exp(loss));
+  BLOG(INFO, "eval") << absl::StrFormat("step %d | valid loss %.4f | ppl %.2f%s", step, loss,
+                                        std::exp(loss), extra);
   return absl::OkStatus();
 }
 

@@ -33,7 +33,7 @@ class RunLog {
   // After step `step` (1-based): the TSV row, and the interval line when due. `data_wait`: the
   // seconds this step waited for data.
   absl::Status Step(int64_t step, const StepResult& r, double lr, double data_wait);
-  absl::Status Eval(int64_t step, double loss);
+  absl::Status Eval(int64_t step, double loss, const std::map<std::string, double>& metrics = {});
 
  private:
   RunLog(const Config& config, const ParallelLayout& layout) : config_(config), layout_(layout) {}

@@ -141,7 +141,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
     BRAID_RETURN_IF_ERROR(log->Step(step, r, lr, loader.TakeWaitSeconds()));
     if (evaluator.Due(step)) {
       result.last_eval_loss = evaluator.Run(task, rng);
-      BRAID_RETURN_IF_ERROR(log->Eval(step, result.last_eval_loss));
+      BRAID_RETURN_IF_ERROR(log->Eval(step, result.last_eval_loss, evaluator.metrics()));
     }
     BRAID_ASSIGN_OR_RETURN(StopReason stop,
                            policy.AfterStep({step, loader.consumed(), result.skipped_steps}));

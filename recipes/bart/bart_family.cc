@@ -4,6 +4,8 @@
 // noised prompt.
 #include "recipes/bart/bart_family.h"
 
+#include "framework/data/token_names.h"
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -248,18 +250,8 @@ absl::StatusOr<BartSpecials> BartSpecialsOf(const Tokenizer& tok, const std::str
   const SpecialIds& s = tok.special();
   // A token of that name first (data.added_tokens, or a vocabulary with BART's specials), then
   // the tokenizer's role, then BERT's name for it.
-  auto named = [&](const char* name) -> int64_t {
-    const std::vector<int32_t> ids = tok.Encode(name);
-    if (ids.size() == 1 && tok.IdToToken(ids[0]) == name) return ids[0];
-    for (int64_t k = 0; k < tok.VocabSize(); ++k)  // an entry text never encodes to
-      if (tok.IdToToken(static_cast<int32_t>(k)) == name) return k;
-    return -1;
-  };
-  auto first = [](std::initializer_list<int64_t> ids) {
-    for (int64_t id : ids)
-      if (id >= 0) return id;
-    return int64_t{-1};
-  };
+  auto named = [&](const char* name) { return TokenIdByName(tok, name); };
+  auto first = FirstId;
   BartSpecials sp;
   sp.bos = first({named("<s>"), s.bos, s.cls});
   sp.eos = first({named("</s>"), s.eod});

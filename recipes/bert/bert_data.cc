@@ -3,6 +3,7 @@
 
 #include "recipes/bert/bert_batch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/core/random.h"
 #include "framework/core/status.h"
+#include "framework/data/token_names.h"
 
 namespace braid {
 namespace fs = std::filesystem;
@@ -22,25 +24,28 @@ absl::StatusOr<MaskingSpec> MaskingSpecFor(const Tokenizer& tok, double mask_pro
   m.max_predictions = max_predictions;
   m.whole_word = whole_word;
   const SpecialIds& s = tok.special();
-  m.cls = s.cls;
-  m.sep = s.sep;
-  m.mask = s.mask;
-  m.pad = s.pad >= 0 ? s.pad : s.unk;
+  auto named = [&](const char* name) { return TokenIdByName(tok, name); };
+  m.cls = static_cast<int32_t>(FirstId({s.cls, named("<s>")}));
+  m.sep = static_cast<int32_t>(FirstId({s.sep, named("</s>")}));
+  m.mask = static_cast<int32_t>(FirstId({s.mask, named("<mask>")}));
+  m.pad = static_cast<int32_t>(FirstId({s.pad, named("<pad>"), s.unk}));
   std::vector<std::string> missing;
-  if (m.cls < 0) missing.push_back("[CLS]");
-  if (m.sep < 0) missing.push_back("[SEP]");
-  if (m.mask < 0) missing.push_back("[MASK]");
+  if (m.cls < 0) missing.push_back("[CLS] (or <s>)");
+  if (m.sep < 0) missing.push_back("[SEP] (or </s>)");
+  if (m.mask < 0) missing.push_back("[MASK] (or <mask>)");
   if (m.pad < 0) missing.push_back("a padding id");
   if (!missing.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the ", tok.name(), " vocabulary lacks ", absl::StrJoin(missing, ", "),
         ", which the BERT recipe needs. HINT: WordPiece vocab.txt files have them; for "
-        "SentencePiece train with --user_defined_symbols='[CLS],[SEP],[MASK]' and a pad id."));
+        "SentencePiece train with --user_defined_symbols='[CLS],[SEP],[MASK]' and a pad id; for "
+        "GPT-2's BPE (RoBERTa) set data.added_tokens: [\"<s>\", \"<pad>\", \"</s>\", "
+        "\"<mask>\"]."));
   }
   const int64_t v = tok.VocabSize();
   m.special.assign(v, false);
   m.continuation.assign(v, false);
-  for (int32_t id : {s.cls, s.sep, s.mask, s.pad, s.unk, s.eod, s.bos})
+  for (int32_t id : {s.cls, s.sep, s.mask, s.pad, s.unk, s.eod, s.bos, m.cls, m.sep, m.mask, m.pad})
     if (id >= 0 && id < v) m.special[id] = true;
   for (int64_t id = 0; id < v; ++id) {
     std::string piece = tok.IdToToken(static_cast<int32_t>(id));
@@ -108,11 +113,36 @@ namespace {
 std::string Describe(const IndexedDataset& data, const BertDataSpec& s) {
   std::error_code ec;
   return absl::StrFormat(
-      "bert v1 data=%s seqs=%d tokens=%d split=%s[%d,%d) seq=%d samples=%d "
-      "seed=%d short=%g pair=%d",
-      fs::weakly_canonical(data.prefix(), ec).string(), data.num_sequences(), data.num_tokens(),
-      s.split_name, s.documents.begin, s.documents.end, s.seq_length, s.num_samples, s.seed,
-      s.short_seq_prob, s.binary_head);
+             "bert v1 data=%s seqs=%d tokens=%d split=%s[%d,%d) seq=%d samples=%d "
+             "seed=%d short=%g pair=%d",
+             fs::weakly_canonical(data.prefix(), ec).string(), data.num_sequences(),
+             data.num_tokens(), s.split_name, s.documents.begin, s.documents.end, s.seq_length,
+             s.num_samples, s.seed, s.short_seq_prob, s.binary_head) +
+         (s.full_sentences ? " packing=full_sentences" : "");
+}
+
+// RoBERTa's FULL-SENTENCES packs: (first sentence, end sentence, max_tokens) over the sentences of
+// documents [begin, end), each pack as many whole sentences as fit in max_tokens counting one
+// separator at each document boundary inside it (a longer sentence alone, truncated later).
+std::vector<int64_t> FullSentencePacks(const IndexedDataset& data, DocRange docs,
+                                       int64_t max_tokens) {
+  std::vector<int64_t> packs;
+  if (docs.end <= docs.begin) return packs;
+  int64_t start = data.document_index(docs.begin), len = 0;
+  for (int64_t d = docs.begin; d < docs.end; ++d) {
+    for (int64_t s = data.document_index(d); s < data.document_index(d + 1); ++s) {
+      int64_t add = data.sequence_length(s) + (s == data.document_index(d) && len > 0 ? 1 : 0);
+      if (len > 0 && len + add > max_tokens) {
+        packs.insert(packs.end(), {start, s, max_tokens});
+        start = s;
+        len = 0;
+        add = data.sequence_length(s);
+      }
+      len += add;
+    }
+  }
+  if (len > 0) packs.insert(packs.end(), {start, data.document_index(docs.end), max_tokens});
+  return packs;
 }
 }  // namespace
 
@@ -132,7 +162,9 @@ absl::StatusOr<std::unique_ptr<BertDataset>> BertDataset::Open(std::shared_ptr<I
         const int64_t max_tokens = spec.seq_length - (spec.binary_head ? 3 : 2);
         const int64_t min_sentences = spec.binary_head ? 2 : 1;
         std::vector<int64_t> packs;
-        for (int64_t d = spec.documents.begin; d < spec.documents.end; ++d) {
+        if (spec.full_sentences) packs = FullSentencePacks(*data, spec.documents, max_tokens);
+        for (int64_t d = spec.documents.begin; d < spec.documents.end && !spec.full_sentences;
+             ++d) {
           int64_t first = data->document_index(d), end = data->document_index(d + 1);
           if (end - first < min_sentences) continue;
           Rng rng = Rng::Keyed(spec.seed, 0x73686f7274ULL, d);
@@ -172,6 +204,10 @@ absl::StatusOr<std::unique_ptr<BertDataset>> BertDataset::Open(std::shared_ptr<I
   if (ds->order_ == nullptr || ds->cache_->size("order") != spec.num_samples) {
     return absl::DataLossError(absl::StrCat(path, ": wrong index sizes. HINT: delete it."));
   }
+  if (spec.full_sentences) {
+    for (int64_t d = spec.documents.begin; d < spec.documents.end; ++d)
+      ds->doc_starts_.push_back(data->document_index(d));
+  }
   return ds;
 }
 
@@ -181,10 +217,16 @@ void BertDataset::Get(int64_t i, int64_t* out) const {
   const int64_t s_len = spec_.seq_length;
   const int64_t* pack = packs_ + 3 * order_[i];
   const int64_t first = pack[0], end = pack[1], target = pack[2];
-  Rng rng = Rng::Keyed(spec_.seed, 0x62657274ULL, static_cast<uint64_t>(i));
+  // Dynamic: keyed by the sample (each epoch's i differs); static: by the pack.
+  Rng rng = spec_.dynamic_masking
+                ? Rng::Keyed(spec_.seed, 0x62657274ULL, static_cast<uint64_t>(i))
+                : Rng::Keyed(spec_.seed, 0x7374617469ULL, static_cast<uint64_t>(order_[i]));
   auto read = [&](int64_t from, int64_t to) {
     std::vector<int64_t> t;
     for (int64_t s = from; s < to; ++s) {
+      if (s > from && std::binary_search(doc_starts_.begin(), doc_starts_.end(), s)) {
+        t.push_back(masking_.sep);  // a document boundary inside a full-sentences pack
+      }
       std::vector<int64_t> seq = data_->Sequence(s);
       t.insert(t.end(), seq.begin(), seq.end());
     }

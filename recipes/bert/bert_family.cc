@@ -3,6 +3,7 @@
 // vocabulary-parallel cross entropy on masked positions only, plus the binary head's loss.
 #include "recipes/bert/bert_family.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/status.h"
 #include "framework/data/gpt_data.h"
@@ -47,9 +48,28 @@ int64_t MaxPredictions(const Config& c) {
 
 class Bert : public Family {
  public:
-  std::string name() const override { return "bert"; }
+  explicit Bert(bool roberta) : roberta_(roberta) {}
+  std::string name() const override { return roberta_ ? "roberta" : "bert"; }
   std::string summary() const override {
-    return "encoder-only masked LM with sentence-order prediction (BERT)";
+    return roberta_ ? "encoder-only masked LM, full sentences, dynamic masks (RoBERTa)"
+                    : "encoder-only masked LM with sentence-order prediction (BERT)";
+  }
+
+  absl::Status Check(const Config& c) const override {
+    if (roberta_ && c.model.binary_head) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(c.Where("model.binary_head"),
+                       "model.binary_head: RoBERTa has no sentence-order "
+                       "head. HINT: set model.binary_head: false, or use recipe: bert."));
+    }
+    if (c.data.packing == "full_sentences" && c.model.binary_head) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          c.Where("data.packing"),
+          "data.packing: full_sentences packs sentences across "
+          "documents, which leaves no sentence pair to order; model.binary_head is true. HINT: "
+          "set model.binary_head: false (RoBERTa has no sentence-order head)."));
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
@@ -96,7 +116,9 @@ class Bert : public Family {
                                 c.data.short_seq_prob,
                                 c.model.binary_head,
                                 kSplitNames[s],
-                                c.data.cache_dir};
+                                c.data.cache_dir,
+                                c.data.packing == "full_sentences",
+                                c.data.dynamic_masking};
               BRAID_ASSIGN_OR_RETURN(auto ds, BertDataset::Open(data, spec, masking, may_build));
               return std::unique_ptr<SampleSource>(std::move(ds));
             }));
@@ -104,12 +126,14 @@ class Bert : public Family {
     out.train = splits.split[0];
     out.valid = splits.split[1];
     out.notes.push_back(absl::StrFormat(
-        "BERT: %d layers, width %d, %d heads, vocabulary %d (padded to %d), sequence %d, %s; "
-        "masking %.0f%% (at most %d a sample)%s",
-        c.model.num_layers, c.model.hidden_size, c.model.num_attention_heads, vocab,
-        ctx.sizes.padded_vocab_size, seq,
+        "%s: %d layers, width %d, %d heads, vocabulary %d (padded to %d), sequence %d, %s; "
+        "masking %.0f%% (at most %d a sample)%s, %s masks, %s packs",
+        roberta_ ? "RoBERTa" : "BERT", c.model.num_layers, c.model.hidden_size,
+        c.model.num_attention_heads, vocab, ctx.sizes.padded_vocab_size, seq,
         c.model.binary_head ? "sentence-order prediction" : "single segments",
-        100 * c.data.mask_prob, max_pred, c.data.whole_word_masking ? ", whole words" : ""));
+        100 * c.data.mask_prob, max_pred, c.data.whole_word_masking ? ", whole words" : "",
+        c.data.dynamic_masking ? "dynamic" : "static",
+        c.data.packing == "full_sentences" ? "full-sentences" : "document"));
     if (ctx.layout.rank == 0) {
       // The accuracy of always predicting the most frequent token: the MLM accuracy to beat.
       BRAID_ASSIGN_OR_RETURN(auto first, IndexedDataset::Open(c.data.paths[0]));
@@ -133,14 +157,22 @@ class Bert : public Family {
     return std::make_shared<RandomBertRows>(ctx.config.model.seq_length, ctx.sizes.vocab_size);
   }
 
-  const HfLayout* hf() const override { return &BertHfLayout(); }
+  const HfLayout* hf() const override { return roberta_ ? &RobertaHfLayout() : &BertHfLayout(); }
+
+ private:
+  bool roberta_;
 };
 
 }  // namespace
 
 const Family& BertFamily() {
-  static const Bert kBert;
+  static const Bert kBert(false);
   return kBert;
+}
+
+const Family& RobertaFamily() {
+  static const Bert kRoberta(true);
+  return kRoberta;
 }
 
 }  // namespace braid

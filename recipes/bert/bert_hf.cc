@@ -2,10 +2,17 @@
 // fused QKV is query, key and value stacked along the output rows; the MLM decoder is tied to the
 // word embeddings (cls.predictions.decoder.weight is written only when untied); the pooler and
 // sentence-order head exist only with model.binary_head.
+//
+// RoBERTa's (recipe: roberta): RobertaForMaskedLM, the same encoder under "roberta." and the MLM
+// head as lm_head.{dense, layer_norm, decoder, bias}. Its position ids start after the padding id
+// (padding id + 1 + k for token k), so its table has pad_token_id + 1 rows before ours: written as
+// zeros, and on import dropped (max_position_embeddings there counts them). The padding id is the
+// tokenizer's (data.vocab_file; RoBERTa's 1 when it cannot be read).
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/status.h"
 #include "framework/core/strings.h"
+#include "framework/data/token_names.h"
 #include "recipes/bert/bert_family.h"
 
 namespace braid {
@@ -17,26 +24,50 @@ const HfNameTable& Activations() {
   return kTable;
 }
 
+// RoBERTa's special ids: (bos, eos, pad) of the config's tokenizer, or RoBERTa's own (0, 2, 1).
+struct RobertaIds {
+  int64_t bos = 0, eos = 2, pad = 1;
+};
+RobertaIds RobertaIdsOf(const Config& c) {
+  RobertaIds ids;
+  if (c.data.vocab_file.empty()) return ids;
+  auto tok = TokenizerOf(c);
+  if (!tok.ok()) return ids;
+  const SpecialIds& s = (*tok)->special();
+  auto named = [&](const char* name) { return TokenIdByName(**tok, name); };
+  const int64_t pad = FirstId({s.pad, named("<pad>")});
+  if (pad < 0) return ids;
+  return RobertaIds{FirstId({s.cls, named("<s>"), ids.bos}),
+                    FirstId({s.sep, named("</s>"), ids.eos}), pad};
+}
+
 class BertHf : public HfLayout {
  public:
-  std::string model_type() const override { return "bert"; }
-  std::string architecture(const Config&) const override { return "BertForPreTraining"; }
+  explicit BertHf(bool roberta) : roberta_(roberta) {}
+  std::string model_type() const override { return roberta_ ? "roberta" : "bert"; }
+  std::string architecture(const Config&) const override {
+    return roberta_ ? "RobertaForMaskedLM" : "BertForPreTraining";
+  }
 
   std::vector<HfTensor> Names(const Config& c) const override {
+    const std::string e = roberta_ ? "roberta.embeddings." : "bert.embeddings.";
+    const std::string head = roberta_ ? "lm_head." : "cls.predictions.";
+    const std::string transform = roberta_ ? "lm_head." : "cls.predictions.transform.";
     std::vector<HfTensor> m = {
-        {"word_embeddings.weight", {"bert.embeddings.word_embeddings.weight"}},
-        {"position_embeddings", {"bert.embeddings.position_embeddings.weight"}},
-        {"token_type_embeddings", {"bert.embeddings.token_type_embeddings.weight"}},
-        {"embeddings_ln.weight", {"bert.embeddings.LayerNorm.weight"}},
-        {"embeddings_ln.bias", {"bert.embeddings.LayerNorm.bias"}},
-        {"lm_dense.weight", {"cls.predictions.transform.dense.weight"}},
-        {"lm_dense.bias", {"cls.predictions.transform.dense.bias"}},
-        {"lm_ln.weight", {"cls.predictions.transform.LayerNorm.weight"}},
-        {"lm_ln.bias", {"cls.predictions.transform.LayerNorm.bias"}},
-        {"lm_bias", {"cls.predictions.bias"}},
+        {"word_embeddings.weight", {e + "word_embeddings.weight"}},
+        {"position_embeddings", {e + "position_embeddings.weight"}},
+        {"token_type_embeddings", {e + "token_type_embeddings.weight"}},
+        {"embeddings_ln.weight", {e + "LayerNorm.weight"}},
+        {"embeddings_ln.bias", {e + "LayerNorm.bias"}},
+        {"lm_dense.weight", {transform + "dense.weight"}},
+        {"lm_dense.bias", {transform + "dense.bias"}},
+        {"lm_ln.weight", {transform + (roberta_ ? "layer_norm.weight" : "LayerNorm.weight")}},
+        {"lm_ln.bias", {transform + (roberta_ ? "layer_norm.bias" : "LayerNorm.bias")}},
+        {"lm_bias", {head + "bias"}},
     };
+    if (roberta_) m[1].leading_rows = RobertaIdsOf(c).pad + 1;
     if (!c.model.tie_embeddings) {
-      m.push_back({"lm_head.weight", {"cls.predictions.decoder.weight"}});
+      m.push_back({"lm_head.weight", {head + "decoder.weight"}});
     }
     if (c.model.binary_head) {
       m.push_back({"pooler.weight", {"bert.pooler.dense.weight"}});
@@ -46,7 +77,7 @@ class BertHf : public HfLayout {
     }
     for (int64_t i = 0; i < c.model.num_layers; ++i) {
       const std::string o = absl::StrCat("layers.", i, ".");
-      const std::string h = absl::StrCat("bert.encoder.layer.", i, ".");
+      const std::string h = absl::StrCat(roberta_ ? "roberta" : "bert", ".encoder.layer.", i, ".");
       for (const char* wb : {"weight", "bias"}) {
         m.push_back({o + "self_attention.qkv." + wb,
                      {h + "attention.self.query." + wb, h + "attention.self.key." + wb,
@@ -68,6 +99,25 @@ class BertHf : public HfLayout {
       return absl::InvalidArgumentError(absl::StrCat(
           "BERT's layout has LayerNorm and an ungated MLP; this model has model.norm: ",
           c.model.norm, ", model.activation: ", c.model.activation, "."));
+    }
+    if (roberta_) {
+      const RobertaIds ids = RobertaIdsOf(c);
+      return absl::StrFormat(
+          "{\n  \"architectures\": [\"RobertaForMaskedLM\"],\n  \"model_type\": \"roberta\",\n"
+          "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+          "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+          "  \"hidden_act\": \"%s\",\n  \"hidden_dropout_prob\": %s,\n"
+          "  \"attention_probs_dropout_prob\": %s,\n  \"max_position_embeddings\": %d,\n"
+          "  \"type_vocab_size\": %d,\n  \"initializer_range\": %s,\n  \"layer_norm_eps\": %s,\n"
+          "  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d,\n"
+          "  \"position_embedding_type\": \"absolute\",\n"
+          "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
+          vocab, c.model.hidden_size, c.model.num_layers, c.model.num_attention_heads,
+          FfnHiddenSize(c.model), *act, ShortestDouble(c.model.hidden_dropout),
+          ShortestDouble(c.model.attention_dropout), c.model.max_position_embeddings + ids.pad + 1,
+          c.model.num_tokentypes, ShortestDouble(c.model.init_std),
+          ShortestDouble(c.model.layernorm_epsilon), ids.bos, ids.eos, ids.pad,
+          c.model.tie_embeddings ? "true" : "false", torch_dtype);
     }
     return absl::StrFormat(
         "{\n  \"architectures\": [\"BertForPreTraining\"],\n  \"model_type\": \"bert\",\n"
@@ -97,6 +147,20 @@ class BertHf : public HfLayout {
           {"vocab_size", "vocab_size"},
           {"max_position_embeddings", "max_position_embeddings"}}) {
       BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
+      if (roberta_ && std::string(key) == "max_position_embeddings") {
+        // RoBERTa's table counts the rows up to the padding id (RoBERTa's 1 when unsaid).
+        int64_t pad = 1;
+        if (const JsonValue* p = hf.Find("pad_token_id"); p != nullptr && p->IsInteger()) {
+          pad = p->AsInt();
+        }
+        if (v <= pad + 1) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "config.json: max_position_embeddings %d leaves no position after the padding id "
+              "%d.",
+              v, pad));
+        }
+        v -= pad + 1;
+      }
       sets.push_back(absl::StrCat("model.", ours, "=", v));
     }
     if (const JsonValue* t = hf.Find("type_vocab_size"); t != nullptr && t->IsInteger()) {
@@ -118,23 +182,38 @@ class BertHf : public HfLayout {
     sets.push_back("model.norm=layernorm");
     sets.push_back(absl::StrCat("model.binary_head=",
                                 names.count("cls.seq_relationship.weight") ? "true" : "false"));
-    BRAID_ASSIGN_OR_RETURN(std::string tie,
-                           HfTieOverride(hf, names, "cls.predictions.decoder.weight"));
+    BRAID_ASSIGN_OR_RETURN(
+        std::string tie,
+        HfTieOverride(hf, names,
+                      roberta_ ? "lm_head.decoder.weight" : "cls.predictions.decoder.weight"));
     sets.push_back(tie);
     return sets;
   }
 
   bool Ignorable(const std::string& n) const override {
-    // A buffer, and the decoder tied to the word embeddings (its bias is cls.predictions.bias).
+    // Buffers, and the decoder tied to the word embeddings (its bias is the head's bias).
+    if (roberta_) {
+      return n == "roberta.embeddings.position_ids" || n == "roberta.embeddings.token_type_ids" ||
+             n == "lm_head.decoder.weight" || n == "lm_head.decoder.bias" ||
+             n.rfind("roberta.pooler.", 0) == 0;
+    }
     return n == "bert.embeddings.position_ids" || n == "cls.predictions.decoder.weight" ||
            n == "cls.predictions.decoder.bias";
   }
+
+ private:
+  bool roberta_;
 };
 
 }  // namespace
 
 const HfLayout& BertHfLayout() {
-  static const BertHf kLayout;
+  static const BertHf kLayout(false);
+  return kLayout;
+}
+
+const HfLayout& RobertaHfLayout() {
+  static const BertHf kLayout(true);
   return kLayout;
 }
 

@@ -81,8 +81,9 @@ class Gpt : public Family {
  public:
   std::string name() const override { return "gpt"; }
   std::string summary() const override {
-    return "decoder-only causal LM (GPT-2; learned positions, tied or untied output)";
+    return "decoder-only causal LM (GPT-2; LLaMA, Mistral, Falcon, BLOOM options)";
   }
+  bool decoder_options() const override { return true; }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
                                                        const DerivedSizes& s) const override {
@@ -155,6 +156,8 @@ absl::StatusOr<GptConfig> GptConfigFrom(const Config& c, const DerivedSizes& siz
   g.vocab_size = sizes.vocab_size;
   g.padded_vocab = sizes.padded_vocab_size;
   g.tie_embeddings = c.model.tie_embeddings;
+  g.position = c.model.position;
+  g.sliding_window = c.model.sliding_window;
   BRAID_ASSIGN_OR_RETURN(g.block, BlockConfigFrom(c, sizes));
   return g;
 }

@@ -7,5 +7,7 @@ namespace braid {
 const Family& GptFamily();
 // Its Hugging Face layout: GPT2LMHeadModel (gpt_hf.cc).
 const HfLayout& GptHfLayout();
+// LlamaForCausalLM / MistralForCausalLM (llama_hf.cc); GptHfLayout hands over to it.
+const HfLayout& LlamaHfLayout();
 
 }  // namespace braid

@@ -1,4 +1,5 @@
-// GPT's Hugging Face layout: GPT2LMHeadModel (docs/formats.md, "Hugging Face name maps").
+// GPT's Hugging Face layout: GPT2LMHeadModel (docs/formats.md, "Hugging Face name maps") for
+// models with learned positions; Llama's (llama_hf.cc) for the others.
 // GPT-2's Conv1D stores weights [in, out], so every linear weight is transposed; the fused QKV is
 // c_attn as it is (columns q | k | v). Activations: gelu_tanh is "gelu_new", gelu and relu keep
 // their names. A gated MLP (geglu) has no GPT-2 equivalent in transformers: it is written as
@@ -24,12 +25,21 @@ const HfNameTable& Activations() {
   return kTable;
 }
 
+// A GPT model in GPT-2's layout when its positions are learned, else in Llama's (llama_hf.cc).
+bool Llama(const Config& c) { return c.model.position != "learned"; }
+
 class GptHf : public HfLayout {
  public:
   std::string model_type() const override { return "gpt2"; }
-  std::string architecture(const Config&) const override { return "GPT2LMHeadModel"; }
+  bool Reads(const std::string& t) const override {
+    return t == "gpt2" || LlamaHfLayout().Reads(t);
+  }
+  std::string architecture(const Config& c) const override {
+    return Llama(c) ? LlamaHfLayout().architecture(c) : "GPT2LMHeadModel";
+  }
 
   std::vector<HfTensor> Names(const Config& c) const override {
+    if (Llama(c)) return LlamaHfLayout().Names(c);
     std::vector<HfTensor> m = {
         {"wte.weight", {"transformer.wte.weight"}},
         {"wpe", {"transformer.wpe.weight"}},
@@ -56,6 +66,15 @@ class GptHf : public HfLayout {
 
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
+    if (Llama(c)) return LlamaHfLayout().ConfigJson(c, vocab, torch_dtype);
+    const ModelConfig& m = c.model;
+    if (!m.bias || m.num_query_groups > 0 || m.sliding_window > 0 || m.parallel_residual) {
+      return absl::InvalidArgumentError(
+          "GPT-2's layout has biases, one key/value head per query head, full causal attention "
+          "and sequential sub-blocks; this model sets model.bias, num_query_groups, "
+          "sliding_window or parallel_residual. HINT: with model.position: rope it is written in "
+          "Llama's layout.");
+    }
     if (c.model.norm != "layernorm") {
       return absl::InvalidArgumentError(absl::StrCat(
           "GPT-2's layout has LayerNorm only; this model has model.norm: ", c.model.norm, "."));
@@ -86,6 +105,10 @@ class GptHf : public HfLayout {
 
   absl::StatusOr<std::vector<std::string>> ImportOverrides(
       const JsonValue& hf, const std::set<std::string>& names) const override {
+    if (const JsonValue* type = hf.Find("model_type");
+        type != nullptr && LlamaHfLayout().Reads(type->text)) {
+      return LlamaHfLayout().ImportOverrides(hf, names);
+    }
     std::vector<std::string> sets;
     for (const auto& [key, ours] : {std::pair<const char*, const char*>{"n_layer", "num_layers"},
                                     {"n_embd", "hidden_size"},
@@ -116,7 +139,7 @@ class GptHf : public HfLayout {
   bool Ignorable(const std::string& n) const override {
     // The causal-mask buffers old GPT-2 files carry, and the tied output's copy.
     return absl::EndsWith(n, ".attn.bias") || absl::EndsWith(n, ".attn.masked_bias") ||
-           n == "lm_head.weight";
+           n == "lm_head.weight" || LlamaHfLayout().Ignorable(n);
   }
 };
 

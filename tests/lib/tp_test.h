@@ -10,6 +10,7 @@
 
 #include "framework/parallel/layers.h"
 #include "framework/parallel/mappings.h"
+#include "framework/train/model_io.h"
 #include "tests/mpi_test_env.h"
 
 namespace braid::testing {

@@ -2,6 +2,7 @@
 //  - GPT with a 4h MLP: Megatron's 72 s L h^2 (1 + s/(6h) + V/(12 L h)) per sample;
 //  - a gated MLP (geglu) adds its gate projection: 6 L s h f more;
 //  - an untied output layer costs what the tied one does (the same projection);
+//  - LLaMA-style: grouped keys and values project to groups x head_dim, SwiGLU adds its gate;
 //  - BERT: the same layers plus the MLM transform (6 s h^2) and pooler and binary head on [CLS];
 //  - T5: written out term by term for an encoder of s positions and a decoder of t, with heads of
 //    d_kv (attention width a = heads x d_kv != h) and a gated FFN.
@@ -47,6 +48,21 @@ TEST(Flops, GatedMlpCountsItsGate) {
   GptModel plain(TpEnv{LocalCommunicator("tp"), 1}, Gpt(Activation::kGelu, f));
   GptModel gated(TpEnv{LocalCommunicator("tp"), 1}, Gpt(Activation::kGeglu, f));
   EXPECT_NEAR(gated.FlopsPerSample(kS) - plain.FlopsPerSample(kS), 6.0 * kL * kS * kH * f, 1.0);
+}
+
+TEST(Flops, LlamaCountsGroupedKeysAndSwiglu) {
+  // 4 heads of 16 in 2 key/value groups: k and v are 32 wide; SwiGLU's gate; untied output.
+  const double s = kS, h = kH, q = kH, kv = 32, f = 96, v = kV;
+  GptConfig g = Gpt(Activation::kSwiglu, 96, false);
+  g.block.kv_groups = 2;
+  g.block.rope_theta = 10000;
+  g.block.bias = false;
+  g.position = "rope";
+  GptModel m(TpEnv{LocalCommunicator("tp"), 1}, g);
+  const double layer = 2 * s * h * (q + 2 * kv) + 2 * s * q * h  // q, k, v, out
+                       + 2 * (2 * s * s * q)                     // scores, context
+                       + 2 * s * h * (2 * f) + 2 * s * f * h;    // gate | up, down
+  EXPECT_NEAR(m.FlopsPerSample(kS), 3 * (kL * layer + 2 * s * h * v), 1.0);
 }
 
 TEST(Flops, BertAddsItsHeads) {

@@ -1,0 +1,215 @@
+// LLaMA-style GPT models in Hugging Face's layouts (docs/formats.md, "Hugging Face name maps"):
+// LlamaForCausalLM, and MistralForCausalLM when model.sliding_window is set. A model is written in
+// these layouts when its positions are not learned (gpt_hf.cc picks by model.position).
+//
+//   wte.weight                  model.embed_tokens.weight
+//   h.{i}.ln_self.weight        model.layers.{i}.input_layernorm.weight
+//   h.{i}.self_attention.qkv    model.layers.{i}.self_attn.{q,k,v}_proj (per-group layout with
+//                               model.num_query_groups: split by group, blocks.h)
+//   h.{i}.self_attention.out    model.layers.{i}.self_attn.o_proj
+//   h.{i}.ln_mlp.weight         model.layers.{i}.post_attention_layernorm.weight
+//   h.{i}.mlp.fc1               model.layers.{i}.mlp.{gate,up}_proj (fc1 is gate | up)
+//   h.{i}.mlp.fc2               model.layers.{i}.mlp.down_proj
+//   ln_f.weight                 model.norm.weight
+//   lm_head.weight              lm_head.weight (untied)
+//
+// Our RoPE is the rotate-half convention Hugging Face's Llama uses, so q_proj and k_proj are
+// written as they are (no permutation). Biases (model.bias: true) are Llama's attention_bias and
+// mlp_bias. Options Llama has no key for -- ALiBi, parallel attention + MLP -- are written with the
+// same names under model_type "braid_llama" (architecture BraidLlamaForCausalLM) with the keys
+// "position_embedding_type": "alibi" and "parallel_residual": true: our importer and
+// tests/models/llama_reference.py read them, and transformers refuses the unknown model_type
+// rather than running the weights as a RoPE model.
+#include <cmath>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "framework/core/status.h"
+#include "framework/core/strings.h"
+#include "recipes/gpt/gpt_family.h"
+
+namespace braid {
+namespace {
+
+// Our gated activations and Llama's hidden_act (the gate's function).
+const HfNameTable& Activations() {
+  static const HfNameTable kTable{
+      {{"swiglu", "silu"}, {"geglu", "gelu"}, {"geglu_tanh", "gelu_pytorch_tanh"}}};
+  return kTable;
+}
+
+bool Custom(const Config& c) { return c.model.position == "alibi" || c.model.parallel_residual; }
+
+class LlamaHf : public HfLayout {
+ public:
+  std::string model_type() const override { return "llama"; }
+  bool Reads(const std::string& t) const override {
+    return t == "llama" || t == "mistral" || t == "braid_llama";
+  }
+  std::string architecture(const Config& c) const override {
+    if (Custom(c)) return "BraidLlamaForCausalLM";
+    return c.model.sliding_window > 0 ? "MistralForCausalLM" : "LlamaForCausalLM";
+  }
+
+  std::vector<HfTensor> Names(const Config& c) const override {
+    std::vector<HfTensor> m = {{"wte.weight", {"model.embed_tokens.weight"}},
+                               {"ln_f.weight", {"model.norm.weight"}}};
+    if (!c.model.tie_embeddings) m.push_back({"lm_head.weight", {"lm_head.weight"}});
+    const std::vector<std::string> kinds = c.model.bias ? std::vector<std::string>{"weight", "bias"}
+                                                        : std::vector<std::string>{"weight"};
+    for (int64_t i = 0; i < c.model.num_layers; ++i) {
+      const std::string o = absl::StrCat("h.", i, "."), h = absl::StrCat("model.layers.", i, ".");
+      m.push_back({o + "ln_self.weight", {h + "input_layernorm.weight"}});
+      m.push_back({o + "ln_mlp.weight", {h + "post_attention_layernorm.weight"}});
+      for (const std::string& k : kinds) {
+        HfTensor qkv{o + "self_attention.qkv." + k,
+                     {h + "self_attn.q_proj." + k, h + "self_attn.k_proj." + k,
+                      h + "self_attn.v_proj." + k}};
+        qkv.kv_groups = c.model.num_query_groups;
+        m.push_back(qkv);
+        m.push_back({o + "self_attention.out." + k, {h + "self_attn.o_proj." + k}});
+        m.push_back({o + "mlp.fc1." + k, {h + "mlp.gate_proj." + k, h + "mlp.up_proj." + k}});
+        m.push_back({o + "mlp.fc2." + k, {h + "mlp.down_proj." + k}});
+      }
+    }
+    return m;
+  }
+
+  absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
+                                         const std::string& torch_dtype) const override {
+    const ModelConfig& m = c.model;
+    if (m.norm != "rmsnorm") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Llama's layout has RMSNorm only; this model has model.norm: ", m.norm, "."));
+    }
+    const std::string* act = Activations().Theirs(m.activation);
+    if (act == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("Llama's layout has a gated MLP (",
+                                                     Activations().TheirNames(),
+                                                     "); this model "
+                                                     "has model.activation: ",
+                                                     m.activation, "."));
+    }
+    if (m.sliding_window > 0 && m.bias && !Custom(c)) {
+      return absl::InvalidArgumentError(
+          "Mistral's layout has no biases; this model has model.bias: true.");
+    }
+    const int64_t heads = m.num_attention_heads;
+    const int64_t head_dim = m.kv_channels > 0 ? m.kv_channels : m.hidden_size / heads;
+    const std::string type =
+        Custom(c) ? "braid_llama" : (m.sliding_window > 0 ? "mistral" : "llama");
+    std::string extra;
+    if (m.sliding_window > 0)
+      absl::StrAppend(&extra, "  \"sliding_window\": ", m.sliding_window, ",\n");
+    if (m.position == "alibi")
+      absl::StrAppend(&extra, "  \"position_embedding_type\": \"alibi\",\n");
+    if (m.parallel_residual) absl::StrAppend(&extra, "  \"parallel_residual\": true,\n");
+    if (m.sliding_window == 0 || Custom(c)) {
+      absl::StrAppend(&extra, "  \"attention_bias\": ", m.bias ? "true" : "false",
+                      ",\n  \"mlp_bias\": ", m.bias ? "true" : "false", ",\n");
+    }
+    return absl::StrFormat(
+        "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n"
+        "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
+        "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n"
+        "  \"num_key_value_heads\": %d,\n  \"head_dim\": %d,\n  \"hidden_act\": \"%s\",\n"
+        "  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": %s,\n  \"rope_theta\": %s,\n"
+        "%s  \"attention_dropout\": %s,\n  \"initializer_range\": %s,\n"
+        "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
+        architecture(c), type, vocab, m.hidden_size, FfnHiddenSize(m), m.num_layers, heads,
+        m.num_query_groups > 0 ? m.num_query_groups : heads, head_dim, *act,
+        m.max_position_embeddings, ShortestDouble(m.layernorm_epsilon),
+        m.rope_theta == std::floor(m.rope_theta) && m.rope_theta < 1e15
+            ? absl::StrFormat("%.1f", m.rope_theta)  // 10000.0, as Llama's files write it
+            : ShortestDouble(m.rope_theta),
+        extra, ShortestDouble(m.attention_dropout), ShortestDouble(m.init_std),
+        m.tie_embeddings ? "true" : "false", torch_dtype);
+  }
+
+  absl::StatusOr<std::vector<std::string>> ImportOverrides(
+      const JsonValue& hf, const std::set<std::string>& names) const override {
+    std::vector<std::string> sets;
+    for (const auto& [key, ours] :
+         {std::pair<const char*, const char*>{"num_hidden_layers", "num_layers"},
+          {"hidden_size", "hidden_size"},
+          {"num_attention_heads", "num_attention_heads"},
+          {"intermediate_size", "ffn_hidden_size"},
+          {"vocab_size", "vocab_size"},
+          {"max_position_embeddings", "max_position_embeddings"}}) {
+      BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
+      sets.push_back(absl::StrCat("model.", ours, "=", v));
+    }
+    BRAID_ASSIGN_OR_RETURN(int64_t heads, HfInt(hf, "num_attention_heads"));
+    BRAID_ASSIGN_OR_RETURN(int64_t hidden, HfInt(hf, "hidden_size"));
+    int64_t kv = heads;
+    if (const JsonValue* v = hf.Find("num_key_value_heads"); v != nullptr && v->IsInteger()) {
+      BRAID_ASSIGN_OR_RETURN(kv, HfInt(hf, "num_key_value_heads"));
+    }
+    // Grouped only when keys are shared: an equal count keeps the q | k | v layout.
+    sets.push_back(absl::StrCat("model.num_query_groups=", kv == heads ? 0 : kv));
+    if (const JsonValue* v = hf.Find("head_dim"); v != nullptr && v->IsInteger()) {
+      if (v->AsInt() != hidden / heads)
+        sets.push_back(absl::StrCat("model.kv_channels=", v->AsInt()));
+    }
+    if (const JsonValue* eps = hf.Find("rms_norm_eps")) {
+      sets.push_back("model.layernorm_epsilon=" + eps->text);
+    }
+    if (const JsonValue* theta = hf.Find("rope_theta")) {
+      sets.push_back("model.rope_theta=" + theta->text);
+    }
+    const JsonValue* pos = hf.Find("position_embedding_type");
+    const bool alibi = pos != nullptr && pos->text == "alibi";
+    sets.push_back(absl::StrCat("model.position=", alibi ? "alibi" : "rope"));
+    int64_t window = 0;
+    if (const JsonValue* w = hf.Find("sliding_window"); w != nullptr && w->IsInteger()) {
+      window = w->AsInt();
+    }
+    sets.push_back(absl::StrCat("model.sliding_window=", window));
+    const JsonValue* par = hf.Find("parallel_residual");
+    sets.push_back(absl::StrCat(
+        "model.parallel_residual=",
+        par != nullptr && par->kind == JsonValue::Kind::kBool && par->boolean ? "true" : "false"));
+    auto flag = [&](const char* key) {
+      const JsonValue* b = hf.Find(key);
+      return b != nullptr && b->kind == JsonValue::Kind::kBool && b->boolean;
+    };
+    if (flag("attention_bias") != flag("mlp_bias")) {
+      return absl::InvalidArgumentError(
+          "config.json: attention_bias and mlp_bias differ; braid's model.bias sets both.");
+    }
+    sets.push_back(absl::StrCat("model.bias=", flag("attention_bias") ? "true" : "false"));
+    BRAID_ASSIGN_OR_RETURN(std::string act,
+                           HfActivationOverride(hf, "hidden_act", "silu", Activations()));
+    sets.push_back(act);
+    sets.push_back("model.norm=rmsnorm");
+    // Llama's tie_word_embeddings defaults to false (GPT-2's to true).
+    if (hf.Find("tie_word_embeddings") == nullptr) {
+      if (names.count("lm_head.weight") == 0) {
+        return absl::InvalidArgumentError(
+            "config.json has no tie_word_embeddings (Llama's default: false), and the files have "
+            "no lm_head.weight.");
+      }
+      sets.push_back("model.tie_embeddings=false");
+    } else {
+      BRAID_ASSIGN_OR_RETURN(std::string tie, HfTieOverride(hf, names, "lm_head.weight"));
+      sets.push_back(tie);
+    }
+    return sets;
+  }
+
+  bool Ignorable(const std::string& n) const override {
+    // RoPE's inverse frequencies older Llama files carry, and a tied output's copy.
+    return absl::EndsWith(n, "rotary_emb.inv_freq") || n == "lm_head.weight";
+  }
+};
+
+}  // namespace
+
+const HfLayout& LlamaHfLayout() {
+  static const LlamaHf kLayout;
+  return kLayout;
+}
+
+}  // namespace braid

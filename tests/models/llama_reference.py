@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""A LLaMA written here from the papers and the Hugging Face layout (docs/formats.md, "Hugging Face
+name maps"), in plain PyTorch (float64), loading braid's Hugging Face export (LlamaForCausalLM,
+MistralForCausalLM, or braid's BraidLlamaForCausalLM for ALiBi / parallel residual):
+  - RMSNorm (Zhang & Sennrich): x / sqrt(mean(x^2) + eps) * weight;
+  - RoPE (Su et al.) in the rotate-half convention of Hugging Face's Llama: cos/sin of
+    p * theta^(-2j/d) for j < d/2, each repeated for both halves; x*cos + rotate_half(x)*sin;
+  - grouped-query attention (Ainslie et al.): num_key_value_heads key/value heads, head h of
+    num_attention_heads reading key/value head h // (heads / kv_heads) (repeat_kv);
+  - scores / sqrt(head_dim), causal; Mistral's sliding window: key j visible from query i when
+    i - window < j <= i; ALiBi (Press et al.): scores - m_h (i - j), slopes 2^(-8k/n) (for n not a
+    power of two: those of the largest power of two p below n, then every other one of 2p);
+  - SwiGLU MLP (Shazeer): down(act(gate(x)) * up(x)), act from hidden_act;
+  - pre-norm layers, x + attn(norm(x)) then + mlp(norm(.)); or parallel: x + attn(n1(x)) + mlp(n2(x));
+  - final norm, logits = x @ lm_head^T (or the embedding when tied).
+Checks braid's `generate --logits` output (logits and the mean next-token loss) within 1e-5.
+
+usage: llama_reference.py HF_DIR LOGITS.json [LOGITS.json ...]
+"""
+import json
+import math
+import sys
+
+import torch
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from gpt2_reference import read_safetensors  # noqa: E402
+
+
+def alibi_slopes(n):
+    def powers(k):
+        start = 2.0 ** (-8.0 / k)
+        return [start ** (i + 1) for i in range(k)]
+    if math.log2(n).is_integer():
+        return powers(n)
+    p = 2 ** math.floor(math.log2(n))
+    return powers(p) + alibi_slopes(2 * p)[0::2][:n - p]
+
+
+class Llama:
+    def __init__(self, hf_dir):
+        self.c = json.load(open(f"{hf_dir}/config.json"))
+        assert self.c["model_type"] in ("llama", "mistral", "braid_llama"), self.c["model_type"]
+        self.w = read_safetensors(f"{hf_dir}/model.safetensors")
+        self.h = self.c["hidden_size"]
+        self.heads = self.c["num_attention_heads"]
+        self.kv_heads = self.c.get("num_key_value_heads", self.heads)
+        self.d = self.c.get("head_dim", self.h // self.heads)
+        self.eps = self.c["rms_norm_eps"]
+        self.alibi = self.c.get("position_embedding_type") == "alibi"
+        self.window = self.c.get("sliding_window") or 0
+        self.bias = self.c.get("attention_bias", False)
+
+    def norm(self, x, name):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w[name + ".weight"]
+
+    def linear(self, x, name):
+        y = x @ self.w[name + ".weight"].T
+        if name + ".bias" in self.w:
+            y = y + self.w[name + ".bias"]
+        return y
+
+    def rope(self, x):  # x [b, heads, s, d]
+        s = x.shape[2]
+        inv = 1.0 / (self.c["rope_theta"] ** (torch.arange(0, self.d, 2, dtype=torch.float64) / self.d))
+        ang = torch.arange(s, dtype=torch.float64)[:, None] * inv[None, :]
+        cos = torch.cat([ang.cos(), ang.cos()], -1)
+        sin = torch.cat([ang.sin(), ang.sin()], -1)
+        x1, x2 = x[..., : self.d // 2], x[..., self.d // 2:]
+        return x * cos + torch.cat([-x2, x1], -1) * sin
+
+    def attention(self, x, p):
+        b, s, _ = x.shape
+        q = self.linear(x, p + "q_proj").view(b, s, self.heads, self.d).transpose(1, 2)
+        k = self.linear(x, p + "k_proj").view(b, s, self.kv_heads, self.d).transpose(1, 2)
+        v = self.linear(x, p + "v_proj").view(b, s, self.kv_heads, self.d).transpose(1, 2)
+        if not self.alibi:
+            q, k = self.rope(q), self.rope(k)
+        rep = self.heads // self.kv_heads
+        k = k.repeat_interleave(rep, dim=1)
+        v = v.repeat_interleave(rep, dim=1)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.d)
+        i = torch.arange(s)[:, None]
+        j = torch.arange(s)[None, :]
+        if self.alibi:
+            m = torch.tensor(alibi_slopes(self.heads), dtype=torch.float64)[None, :, None, None]
+            scores = scores - m * (i - j).double()
+        hidden = j > i
+        if self.window:
+            hidden = hidden | (j <= i - self.window)
+        scores = scores.masked_fill(hidden, float("-inf"))
+        y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, s, self.heads * self.d)
+        return self.linear(y, p + "o_proj")
+
+    def mlp(self, x, p):
+        act = {"silu": torch.nn.functional.silu,
+               "gelu": torch.nn.functional.gelu,
+               "gelu_pytorch_tanh": lambda t: torch.nn.functional.gelu(t, approximate="tanh")}[
+            self.c["hidden_act"]]
+        return self.linear(act(self.linear(x, p + "gate_proj")) * self.linear(x, p + "up_proj"),
+                           p + "down_proj")
+
+    def forward(self, ids):
+        x = self.w["model.embed_tokens.weight"][ids]
+        for i in range(self.c["num_hidden_layers"]):
+            p = f"model.layers.{i}."
+            if self.c.get("parallel_residual"):
+                x = (x + self.attention(self.norm(x, p + "input_layernorm"), p + "self_attn.")
+                     + self.mlp(self.norm(x, p + "post_attention_layernorm"), p + "mlp."))
+            else:
+                x = x + self.attention(self.norm(x, p + "input_layernorm"), p + "self_attn.")
+                x = x + self.mlp(self.norm(x, p + "post_attention_layernorm"), p + "mlp.")
+        x = self.norm(x, "model.norm")
+        out = self.w["model.embed_tokens.weight"] if self.c["tie_word_embeddings"] else self.w["lm_head.weight"]
+        return x @ out.T
+
+
+def main():
+    model = Llama(sys.argv[1])
+    vocab = model.c["vocab_size"]
+    assert model.w["model.embed_tokens.weight"].shape[0] == vocab, "padding was not removed"
+    for path in sys.argv[2:]:
+        got = json.load(open(path))
+        ids = torch.tensor(got["ids"], dtype=torch.long)[None]
+        theirs = torch.tensor(got["logits"], dtype=torch.float64)
+        logits = model.forward(ids)[0]
+        rel = ((logits - theirs).abs().max() / logits.abs().max()).item()
+        loss = torch.nn.functional.cross_entropy(logits[:-1], ids[0, 1:]).item()
+        rel_loss = abs(loss - got["loss"]) / abs(loss)
+        print(f"{path}: logits {tuple(logits.shape)}: max relative difference {rel:.2e}; "
+              f"loss {got['loss']:.6f} vs {loss:.6f} ({rel_loss:.1e})")
+        assert rel < 1e-5, f"logits differ from the reference: {rel}"
+        assert rel_loss < 1e-5, f"loss differs from the reference: {rel_loss}"
+    print(f"ok   braid's {model.c['architectures'][0]} ({model.c['model_type']}; "
+          f"{model.heads} heads, {model.kv_heads} key/value heads, "
+          f"{'ALiBi' if model.alibi else 'RoPE'}, window {model.window}, "
+          f"{'parallel' if model.c.get('parallel_residual') else 'sequential'} residual) "
+          "matches the PyTorch reference")
+
+
+main()

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# LLaMA-style GPT models end to end against an independent reference, for three variants:
+#   llama    recipes/gpt/llama-tiny.yaml: RoPE, 4 heads in 2 key/value groups, SwiGLU, RMSNorm,
+#            no biases, untied output                               -> LlamaForCausalLM
+#   mistral  the same with a sliding window of 5 positions          -> MistralForCausalLM
+#   alibi    ALiBi, a window of 6, biases, parallel attention + MLP, gated tanh-GELU
+#                                                                   -> BraidLlamaForCausalLM
+# Each: train a few steps on the default corpus at TP=2 (2 ranks); `generate --logits` at TP=1
+# and TP=2; export-hf; the LLaMA written in plain PyTorch (tests/models/llama_reference.py) loads
+# the export and reproduces both within 1e-5. import-hf gives back bit-identical tensors. Then
+# config.json's keys, and the refusals of bad decoder settings.
+set -euo pipefail
+build=$1
+src=$2
+bin=$build/bin
+source "$src/tests/lib/e2e.sh"
+C=$bin/convert_checkpoint
+ids="5,17,42,7,7,300,2048,12,1,99,7999,3"
+check() {  # NAME SETTINGS...
+  local name=$1
+  shift
+  local run=$tmp/$name
+  "${mpi[@]}" -np 2 "$bin/pretrain" --recipe recipes/gpt/llama-tiny.yaml --set train.train_steps=6 \
+    --set train.eval_steps=0 --set parallel.tensor_parallel_size=2 --set logging.run_dir="$run" \
+    "$@" > "$tmp/$name.log" 2>&1 || { cat "$tmp/$name.log"; exit 1; }
+  "$bin/generate" --run-dir "$run" --logits "$ids" > "$tmp/$name-tp1.json"
+  "${mpi[@]}" -np 2 "$bin/generate" --run-dir "$run" --logits "$ids" > "$tmp/$name-tp2.json"
+  local ck=$run/checkpoints/step_00000006
+  $C export-hf --input "$ck" --output "$tmp/$name-hf" > /dev/null
+  /usr/bin/python3 tests/models/llama_reference.py "$tmp/$name-hf" "$tmp/$name-tp1.json" \
+    "$tmp/$name-tp2.json"
+  $C reshard --input "$ck" --output "$tmp/$name-tp1ck" --tp 1 > /dev/null
+  $C import-hf --input "$tmp/$name-hf" --output "$tmp/$name-back" --recipe recipes/gpt/tiny.yaml \
+    --tp 1 > /dev/null
+  /usr/bin/python3 tests/lib/same_tensors.py "$tmp/$name-tp1ck/tp0.safetensors" \
+    "$tmp/$name-back/tp0.safetensors" model/ "$name: ours -> Hugging Face -> ours"
+}
+check llama
+check mistral --set model.sliding_window=5
+check alibi --set model.position=alibi --set model.sliding_window=6 --set model.bias=true \
+  --set model.parallel_residual=true --set model.activation=geglu_tanh --set model.num_query_groups=0
+j=$tmp/llama-hf/config.json
+grep -q '"architectures": \["LlamaForCausalLM"\]' "$j" && grep -q '"num_key_value_heads": 2' "$j" &&
+  grep -q '"rope_theta": 10000' "$j" && grep -q '"rms_norm_eps": 1e-05' "$j" &&
+  grep -q '"tie_word_embeddings": false' "$j" && grep -q '"hidden_act": "silu"' "$j" ||
+  { echo "FAIL: llama config.json"; cat "$j"; exit 1; }
+j=$tmp/mistral-hf/config.json
+grep -q '"model_type": "mistral"' "$j" && grep -q '"sliding_window": 5' "$j" ||
+  { echo "FAIL: mistral config.json"; cat "$j"; exit 1; }
+grep -q '"model_type": "braid_llama"' "$tmp/alibi-hf/config.json" ||
+  { echo "FAIL: alibi config.json"; cat "$tmp/alibi-hf/config.json"; exit 1; }
+echo "ok   config.json: LlamaForCausalLM (num_key_value_heads, rope_theta, rms_norm_eps, untied), MistralForCausalLM (sliding_window), braid_llama for ALiBi"
+
+P=$bin/pretrain
+expect_error() {  # PATTERN COMMAND...
+  local pattern=$1
+  shift
+  if "$@" > "$tmp/out.txt" 2>&1; then echo "FAIL: accepted: $*"; exit 1; fi
+  grep -q -- "$pattern" "$tmp/out.txt" || { echo "FAIL: no '$pattern' in:"; cat "$tmp/out.txt"; exit 1; }
+}
+expect_error "model.num_query_groups: 3 key/value groups do not divide model.num_attention_heads = 4" \
+  "$P" --recipe recipes/gpt/llama-tiny.yaml --set model.num_query_groups=3 --print-config
+expect_error "model.num_query_groups: 2 key/value groups cannot be split across parallel.tensor_parallel_size = 4" \
+  "$P" --recipe recipes/gpt/llama-tiny.yaml --set parallel.tensor_parallel_size=4 --print-config
+expect_error "model.position.*decoder options of the gpt recipe" \
+  "$P" --recipe recipes/bert/tiny.yaml --set model.position=rope --print-config
+echo "ok   refused: groups that do not divide the heads or the TP size, decoder options on BERT"
