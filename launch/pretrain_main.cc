@@ -49,8 +49,9 @@ namespace braid {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: pretrain --recipe FILE [--set section.key=value]... [--print-config] [--run-dir DIR]\n"
+    "usage: pretrain --recipe FILE [--set section.key=value]... [--run-dir DIR]\n"
     "                [--resume CHECKPOINT_STEP_DIR]\n"
+    "       pretrain --recipe FILE [--set section.key=value]... --print-config [--world-size N]\n"
     "       pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]]\n"
     "                [--comm-timeout SECONDS]\n";
 
@@ -58,6 +59,7 @@ struct Args {
   std::string recipe;
   std::vector<std::string> overrides;
   bool print_config = false;
+  int world_size = 0;  // --print-config: plan for this many ranks (0: those launched)
   std::string resume;  // a checkpoint step directory
   std::string status_file;
   bool self_check = false;
@@ -159,18 +161,19 @@ absl::Status LockRunDirectories(const Runtime& rt, const Config& config,
 
 // --print-config: the effective config with the derived sizes. The vocabulary comes from the
 // tokenizer; when that cannot be read yet (the data not prepared), the sizes that need it say so.
-absl::Status PrintConfig(const Runtime& rt, const Config& config) {
+absl::Status PrintConfig(const Runtime& rt, const Config& config, int world_size) {
   BRAID_ASSIGN_OR_RETURN(const Family* family, FindFamily(config));
   BRAID_RETURN_IF_ERROR(CheckDecoderOptions(*family, config));
   BRAID_RETURN_IF_ERROR(family->Check(config));
-  absl::StatusOr<ResolvedRun> run = ResolveRun(config, rt.world_size());
+  const int world = world_size > 0 ? world_size : rt.world_size();
+  absl::StatusOr<ResolvedRun> run = ResolveRun(config, world);
   std::string text;
   if (run.ok()) {
     text = absl::StrCat(ConfigToYaml(run->config, &run->sizes),
                         "# estimate: ", EstimateMemory(*family, run->config, run->sizes).ToString(),
                         "\n");
   } else {  // the sizes that need no vocabulary must still be valid
-    BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, rt.world_size()));
+    BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, world));
     text = absl::StrCat(ConfigToYaml(config, &sizes),
                         "# vocabulary not resolved: ", run.status().message(), "\n");
   }
@@ -227,7 +230,7 @@ absl::Status PrepareDefaultCorpus(const Runtime& rt, const Config& c) {
 absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_file) {
   BRAID_ASSIGN_OR_RETURN(Config loaded, LoadConfig(args.recipe, args.overrides));
   if (!args.print_config) BRAID_RETURN_IF_ERROR(PrepareDefaultCorpus(rt, loaded));
-  if (args.print_config) return PrintConfig(rt, loaded);
+  if (args.print_config) return PrintConfig(rt, loaded, args.world_size);
   // Before anything is built or written: a device this machine cannot give is refused now.
   BRAID_RETURN_IF_ERROR(ResolveTrainDevice(loaded, rt.rank()).status());
   BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(loaded, rt.world_size()));
@@ -336,6 +339,8 @@ int Main(int argc, char** argv, const Args& args) {
 ABSL_FLAG(std::string, recipe, "", "the recipe YAML to train");
 ABSL_FLAG(std::vector<std::string>, set, {}, "section.key=value override (repeatable)");
 ABSL_FLAG(bool, print_config, false, "print the effective config and the derived sizes, then exit");
+ABSL_FLAG(int32_t, world_size, 0,
+          "--print-config: the number of ranks to plan for (default: the ranks launched)");
 ABSL_FLAG(std::string, run_dir, "", "the run directory (logging.run_dir)");
 ABSL_FLAG(std::string, resume, "", "a checkpoint step directory to continue from");
 ABSL_FLAG(std::string, status_file, "",
@@ -378,6 +383,10 @@ int main(int argc, char** argv) {
     a.overrides.push_back("logging.run_dir=" + absl::GetFlag(FLAGS_run_dir));
   }
   a.print_config = absl::GetFlag(FLAGS_print_config);
+  a.world_size = absl::GetFlag(FLAGS_world_size);
+  if (a.world_size < 0) braid::UsageError("--world-size must not be negative.");
+  if (a.world_size > 0 && !a.print_config)
+    braid::UsageError("--world-size goes with --print-config.");
   a.resume = absl::GetFlag(FLAGS_resume);
   a.status_file = absl::GetFlag(FLAGS_status_file);
   a.self_check = absl::GetFlag(FLAGS_self_check);

@@ -28,7 +28,8 @@ absl::StatusOr<MaskingSpec> MaskingSpecFor(const Tokenizer& tok, double mask_pro
   m.cls = static_cast<int32_t>(FirstId({s.cls, named("<s>")}));
   m.sep = static_cast<int32_t>(FirstId({s.sep, named("</s>")}));
   m.mask = static_cast<int32_t>(FirstId({s.mask, named("<mask>")}));
-  m.pad = static_cast<int32_t>(FirstId({s.pad, named("<pad>"), s.unk}));
+  // "<pad>" first: GPT-2's BPE pads with <|endoftext|>, which RoBERTa keeps as a word.
+  m.pad = static_cast<int32_t>(FirstId({named("<pad>"), s.pad, s.unk}));
   std::vector<std::string> missing;
   if (m.cls < 0) missing.push_back("[CLS] (or <s>)");
   if (m.sep < 0) missing.push_back("[SEP] (or </s>)");

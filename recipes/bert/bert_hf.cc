@@ -100,39 +100,30 @@ class BertHf : public HfLayout {
           "BERT's layout has LayerNorm and an ungated MLP; this model has model.norm: ",
           c.model.norm, ", model.activation: ", c.model.activation, "."));
     }
+    // RoBERTa: its special ids, and a position table that counts the rows up to the padding id.
+    std::string ids = "  \"pad_token_id\": 0,\n";
+    int64_t positions = c.model.max_position_embeddings;
     if (roberta_) {
-      const RobertaIds ids = RobertaIdsOf(c);
-      return absl::StrFormat(
-          "{\n  \"architectures\": [\"RobertaForMaskedLM\"],\n  \"model_type\": \"roberta\",\n"
-          "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
-          "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
-          "  \"hidden_act\": \"%s\",\n  \"hidden_dropout_prob\": %s,\n"
-          "  \"attention_probs_dropout_prob\": %s,\n  \"max_position_embeddings\": %d,\n"
-          "  \"type_vocab_size\": %d,\n  \"initializer_range\": %s,\n  \"layer_norm_eps\": %s,\n"
-          "  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d,\n"
-          "  \"position_embedding_type\": \"absolute\",\n"
-          "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
-          vocab, c.model.hidden_size, c.model.num_layers, c.model.num_attention_heads,
-          FfnHiddenSize(c.model), *act, ShortestDouble(c.model.hidden_dropout),
-          ShortestDouble(c.model.attention_dropout), c.model.max_position_embeddings + ids.pad + 1,
-          c.model.num_tokentypes, ShortestDouble(c.model.init_std),
-          ShortestDouble(c.model.layernorm_epsilon), ids.bos, ids.eos, ids.pad,
-          c.model.tie_embeddings ? "true" : "false", torch_dtype);
+      const RobertaIds r = RobertaIdsOf(c);
+      ids = absl::StrFormat(
+          "  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d,\n", r.bos,
+          r.eos, r.pad);
+      positions += r.pad + 1;
     }
     return absl::StrFormat(
-        "{\n  \"architectures\": [\"BertForPreTraining\"],\n  \"model_type\": \"bert\",\n"
+        "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n"
         "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
         "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
         "  \"hidden_act\": \"%s\",\n  \"hidden_dropout_prob\": %s,\n"
         "  \"attention_probs_dropout_prob\": %s,\n  \"max_position_embeddings\": %d,\n"
         "  \"type_vocab_size\": %d,\n  \"initializer_range\": %s,\n  \"layer_norm_eps\": %s,\n"
-        "  \"pad_token_id\": 0,\n  \"position_embedding_type\": \"absolute\",\n"
+        "%s  \"position_embedding_type\": \"absolute\",\n"
         "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
-        vocab, c.model.hidden_size, c.model.num_layers, c.model.num_attention_heads,
-        FfnHiddenSize(c.model), *act, ShortestDouble(c.model.hidden_dropout),
-        ShortestDouble(c.model.attention_dropout), c.model.max_position_embeddings,
-        c.model.num_tokentypes, ShortestDouble(c.model.init_std),
-        ShortestDouble(c.model.layernorm_epsilon), c.model.tie_embeddings ? "true" : "false",
+        architecture(c), model_type(), vocab, c.model.hidden_size, c.model.num_layers,
+        c.model.num_attention_heads, FfnHiddenSize(c.model), *act,
+        ShortestDouble(c.model.hidden_dropout), ShortestDouble(c.model.attention_dropout),
+        positions, c.model.num_tokentypes, ShortestDouble(c.model.init_std),
+        ShortestDouble(c.model.layernorm_epsilon), ids, c.model.tie_embeddings ? "true" : "false",
         torch_dtype);
   }
 

@@ -59,12 +59,6 @@ cmp "$tmp/logits.json" "$tmp/rel.json" || { echo "FAIL: the released BART gives 
 echo "ok   release: the weights-only BART checkpoint gives the same logits in generate"
 # Refusals, each naming the key or file.
 P=$bin/pretrain
-expect_error() {  # PATTERN COMMAND...
-  local pattern=$1
-  shift
-  if "$@" > "$tmp/out.txt" 2>&1; then echo "FAIL: accepted: $*"; exit 1; fi
-  grep -q -- "$pattern" "$tmp/out.txt" || { echo "FAIL: no '$pattern' in:"; cat "$tmp/out.txt"; exit 1; }
-}
 expect_error "model.max_position_embeddings: 64 is smaller than model.seq_length = 128" \
   "$P" --recipe recipes/bart/tiny.yaml --set model.max_position_embeddings=64 --print-config
 expect_error "model.norm: rmsnorm, but BART and mBART use LayerNorm" \

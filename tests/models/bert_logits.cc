@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   torch::Tensor types =
       torch::tensor({0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0})
           .view({2, seq});
+  if (model->config().num_token_types == 1) types.zero_();  // RoBERTa: one token type
   torch::Tensor padding = torch::zeros({2, seq}, torch::kBool);
   padding[1].narrow(0, 7, 5).fill_(true);
   BertOutput out = model->Forward(ids, types, padding, rng);
@@ -54,6 +55,6 @@ int main(int argc, char** argv) {
       "{\"ids\": %s, \"types\": %s, \"padding\": %s, \"seq\": %ld, \"mlm_logits\": %s, "
       "\"binary_logits\": %s}\n",
       list(ids).c_str(), list(types).c_str(), list(padding).c_str(), (long)seq, list(full).c_str(),
-      list(out.binary_logits).c_str());
+      out.binary_logits.defined() ? list(out.binary_logits).c_str() : "[]");
   return 0;
 }

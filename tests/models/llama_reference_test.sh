@@ -52,12 +52,6 @@ grep -q '"model_type": "braid_llama"' "$tmp/alibi-hf/config.json" ||
 echo "ok   config.json: LlamaForCausalLM (num_key_value_heads, rope_theta, rms_norm_eps, untied), MistralForCausalLM (sliding_window), braid_llama for ALiBi"
 
 P=$bin/pretrain
-expect_error() {  # PATTERN COMMAND...
-  local pattern=$1
-  shift
-  if "$@" > "$tmp/out.txt" 2>&1; then echo "FAIL: accepted: $*"; exit 1; fi
-  grep -q -- "$pattern" "$tmp/out.txt" || { echo "FAIL: no '$pattern' in:"; cat "$tmp/out.txt"; exit 1; }
-}
 expect_error "model.num_query_groups: 3 key/value groups do not divide model.num_attention_heads = 4" \
   "$P" --recipe recipes/gpt/llama-tiny.yaml --set model.num_query_groups=3 --print-config
 expect_error "model.num_query_groups: 2 key/value groups cannot be split across parallel.tensor_parallel_size = 4" \

@@ -21,6 +21,7 @@
 #include "framework/kernels/kernels.h"
 #include "framework/models/gpt.h"
 #include "recipes/gpt/gpt_task.h"
+#include "tests/lib/gpt_tp_check.h"
 #include "tests/lib/tensor_compare.h"
 #include "tests/lib/tiny_gpt.h"
 #include "tests/lib/tp_test.h"
@@ -28,8 +29,6 @@
 
 namespace braid {
 namespace {
-using testing::FullGrads;
-using testing::g_runtime;
 using testing::RelDiff;
 using testing::Solo;
 
@@ -181,34 +180,7 @@ TEST(Llama, GroupedQueryEqualsMultiHeadWithCopiedKeys) {
 }
 
 void ExpectTpEqualsSerial(const GptConfig& c, const char* what) {
-  torch::manual_seed(11);
-  torch::Tensor samples = torch::randint(0, 250, {3, 21}, torch::kLong);
-  auto run = [&](std::shared_ptr<Communicator> tp) {
-    auto model = std::make_shared<GptModel>(TpEnv{tp, 99}, c);
-    TpRng rng(1, 0, tp->rank());
-    torch::Tensor logits = model->FullLogits(samples.narrow(1, 0, 20), rng);
-    GptBatch b = GptBatch::FromRows(samples);
-    torch::Tensor loss = model->Loss(b.tokens, b.labels, rng);
-    loss.backward();
-    return std::make_tuple(logits.detach(), loss.item<double>(), FullGrads(*model, *tp));
-  };
-  auto [ref_logits, ref_loss, ref_grads] = run(Solo());
-  int checked = 0;
-  for (int tp : {2, 4}) {
-    if (g_runtime->world_size() % tp != 0) continue;
-    if (c.block.kv_groups % tp != 0 || c.block.heads % tp != 0) continue;
-    auto layout = ParallelLayout::Create(g_runtime->world(), tp);
-    ASSERT_TRUE(layout.ok());
-    auto [logits, loss, grads] = run(layout->tp);
-    EXPECT_LT(RelDiff(logits, ref_logits), 1e-5) << what << " tp " << tp;
-    EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss)) << what << " tp " << tp;
-    ASSERT_EQ(grads.size(), ref_grads.size());
-    for (const auto& [name, g] : ref_grads) {
-      EXPECT_LT(RelDiff(grads[name], g), 1e-5) << what << " tp " << tp << " grad of " << name;
-    }
-    ++checked;
-  }
-  EXPECT_GT(checked, 0) << what << ": no TP size checked";
+  EXPECT_GT(testing::ExpectGptTpEqualsSerial(c, {2, 4}, what), 0) << what << ": no TP size checked";
 }
 
 TEST(Llama, TpEqualsSerial) {

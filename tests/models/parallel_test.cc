@@ -19,6 +19,7 @@
 #include "recipes/bert/bert_batch.h"
 #include "recipes/bert/bert_task.h"
 #include "recipes/gpt/gpt_task.h"
+#include "tests/lib/gpt_tp_check.h"
 #include "tests/lib/synthetic_source.h"
 #include "tests/lib/tensor_compare.h"
 #include "tests/lib/tiny_gpt.h"
@@ -78,30 +79,8 @@ TEST(Parallel, VocabParallelCrossEntropyEqualsFullSoftmax) {
 GptConfig TinyGpt() { return testing::TinyGptConfig(); }
 
 TEST(Parallel, GptTpEqualsSerial) {
-  torch::manual_seed(11);
-  torch::Tensor samples = torch::randint(0, 250, {3, 21}, torch::kLong);
-  auto run = [&](std::shared_ptr<Communicator> tp) {
-    auto model = std::make_shared<GptModel>(TpEnv{tp, 99}, TinyGpt());
-    TpRng rng(1, 0, tp->rank());
-    torch::Tensor logits = model->FullLogits(samples.narrow(1, 0, 20), rng);
-    GptBatch b = GptBatch::FromRows(samples);
-    torch::Tensor loss = model->Loss(b.tokens, b.labels, rng);
-    loss.backward();
-    return std::make_tuple(logits.detach(), loss.item<double>(), FullGrads(*model, *tp));
-  };
-  auto [ref_logits, ref_loss, ref_grads] = run(Solo());
-  for (int tp : TpSizes()) {
-    if (tp == 1) continue;
-    auto layout = ParallelLayout::Create(g_runtime->world(), tp);
-    ASSERT_TRUE(layout.ok());
-    auto [logits, loss, grads] = run(layout->tp);
-    EXPECT_LT(RelDiff(logits, ref_logits), 1e-5) << "tp " << tp;
-    EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss)) << "tp " << tp;
-    ASSERT_EQ(grads.size(), ref_grads.size());
-    for (const auto& [name, g] : ref_grads) {
-      EXPECT_LT(RelDiff(grads[name], g), 1e-5) << "tp " << tp << " grad of " << name;
-    }
-  }
+  std::vector<int> tps = TpSizes();
+  EXPECT_GT(testing::ExpectGptTpEqualsSerial(TinyGpt(), tps, "gpt"), 0);
 }
 
 TEST(Parallel, BidirectionalAndCrossAttentionLayersTpEqualSerial) {

@@ -73,12 +73,6 @@ grep -q "decoder-ids" "$tmp/err.txt" || { cat "$tmp/err.txt"; exit 1; }
 # Refusals, each naming the key or file: a decoder shorter than the targets, fewer sentinels than
 # spans, a SentencePiece model with some sentinels but not all.
 P=$bin/pretrain
-expect_error() {  # PATTERN COMMAND...
-  local pattern=$1
-  shift
-  if "$@" > "$tmp/out.txt" 2>&1; then echo "FAIL: accepted: $*"; exit 1; fi
-  grep -q -- "$pattern" "$tmp/out.txt" || { echo "FAIL: no '$pattern' in:"; cat "$tmp/out.txt"; exit 1; }
-}
 expect_error "decoder_seq_length: 10, but an encoder of 128 tokens makes targets of 29" \
   "$P" --recipe recipes/t5/tiny.yaml --set model.decoder_seq_length=10 --print-config
 expect_error "vocab_extra_ids: 3 sentinels, but a chunk of 141 tokens has 7 noise spans" \

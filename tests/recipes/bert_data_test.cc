@@ -1,11 +1,16 @@
 // BERT data: masking statistics over 100k+ tokens against the 15% / 80-10-10 rule, specials never
 // selected, whole-word masking never splitting a word; samples laid out as [CLS] A [SEP] B [SEP]
 // with segment ids and padding, sentence order swapped about half the time, and every sample a
-// pure function of (seed, index).
+// pure function of (seed, index); dynamic masks differ between epochs of one pack while static
+// ones repeat, with the masking rates kept; RoBERTa's full-sentence packs equal the packs of a
+// greedy walk written here (sentences across documents, a [SEP] at each boundary, up to the
+// length).
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "braid/build_config.h"
 #include "recipes/bert/bert_data.h"
@@ -97,9 +102,34 @@ TEST(BertMasking, MissingSpecialTokensAreNamed) {
   ASSERT_TRUE(tok.ok());
   auto spec = MaskingSpecFor(**tok, 0.15, 20, false);
   ASSERT_FALSE(spec.ok());
-  EXPECT_NE(spec.status().message().find("lacks [CLS], [SEP], [MASK]"), std::string::npos)
+  EXPECT_NE(
+      spec.status().message().find("lacks [CLS] (or <s>), [SEP] (or </s>), [MASK] (or <mask>)"),
+      std::string::npos)
       << spec.status();
   fs::remove(vocab);
+}
+
+TEST(BertMasking, RobertasSpecialsByNameInGpt2Bpe) {
+  // GPT-2's byte-level BPE with RoBERTa's specials added: <s> <pad> </s> <mask> after its 50257.
+  const std::string dir = std::string(BRAID_SOURCE_DIR) + "/tests/fixtures/tokenizers/gpt2/";
+  TokenizerOptions o{"gpt2", dir + "vocab.json", dir + "merges.txt"};
+  o.added_tokens = {"<s>", "<pad>", "</s>", "<mask>"};
+  auto tok = MakeTokenizer(o);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  auto spec = MaskingSpecFor(**tok, 0.15, 20, false);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->cls, 50257);
+  EXPECT_EQ(spec->pad, 50258);
+  EXPECT_EQ(spec->sep, 50259);
+  EXPECT_EQ(spec->mask, 50260);
+  for (int32_t id : {50257, 50258, 50259, 50260}) EXPECT_TRUE(spec->special[id]) << id;
+  // Without them the error names both spellings and the fix.
+  auto plain = MakeTokenizer({"gpt2", dir + "vocab.json", dir + "merges.txt"});
+  ASSERT_TRUE(plain.ok());
+  auto missing = MaskingSpecFor(**plain, 0.15, 20, false);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("[MASK] (or <mask>)"), std::string::npos);
+  EXPECT_NE(missing.status().message().find("data.added_tokens"), std::string::npos);
 }
 
 class BertDatasetTest : public ::testing::Test {
@@ -167,6 +197,93 @@ TEST_F(BertDatasetTest, LayoutSegmentsPaddingAndDeterminism) {
     swapped += row[4 * s] == 1;
   }
   EXPECT_NEAR(swapped / 400.0, 0.5, 0.08);
+}
+
+// The original tokens of a row (labels put back), from [CLS] to the last [SEP].
+std::vector<int64_t> Original(const std::vector<int64_t>& row, int64_t s) {
+  std::vector<int64_t> out;
+  for (int64_t k = 0; k < s && row[2 * s + k] == 0; ++k)
+    out.push_back(row[3 * s + k] != -100 ? row[3 * s + k] : row[k]);
+  return out;
+}
+
+TEST_F(BertDatasetTest, DynamicMasksDifferBetweenEpochsStaticOnesRepeat) {
+  auto spec = MaskingSpecFor(*tok_, 0.15, 40, false);
+  ASSERT_TRUE(spec.ok());
+  const int64_t s = 64, n = 600;  // 50 documents, one pack each mostly: ~12 epochs
+  for (bool dynamic : {true, false}) {
+    BertDataSpec ds{{0, 50}, s, n, 5, 0.0, false, "train", "", false, dynamic};
+    auto d = BertDataset::Open(data_, ds, *spec, true);
+    ASSERT_TRUE(d.ok()) << d.status();
+    std::map<std::vector<int64_t>, std::vector<std::vector<int64_t>>> by_pack;  // -> rows
+    int64_t candidates = 0, masked = 0, as_mask = 0;
+    std::vector<int64_t> row((*d)->sample_length());
+    for (int64_t i = 0; i < n; ++i) {
+      (*d)->Get(i, row.data());
+      std::vector<int64_t> orig = Original(row, s);
+      candidates += static_cast<int64_t>(orig.size()) - 2;
+      for (int64_t k = 0; k < s; ++k) {
+        masked += row[3 * s + k] != -100;
+        as_mask += row[3 * s + k] != -100 && row[k] == spec->mask;
+      }
+      by_pack[orig].push_back(std::vector<int64_t>(row.begin(), row.begin() + s));
+    }
+    int64_t pairs = 0, same = 0;
+    for (const auto& [orig, rows] : by_pack) {
+      for (size_t a = 1; a < rows.size(); ++a) ++pairs, same += rows[a] == rows[0];
+    }
+    ASSERT_GT(pairs, 300) << "the packs must recur over the epochs";
+    if (dynamic) {
+      EXPECT_LT(same, pairs / 20) << "dynamic masks repeat between epochs";
+    } else {
+      EXPECT_EQ(same, pairs) << "static masks change between epochs";
+    }
+    EXPECT_NEAR(static_cast<double>(masked) / candidates, 0.15, 0.02);
+    EXPECT_NEAR(static_cast<double>(as_mask) / masked, 0.8, 0.04);
+  }
+}
+
+TEST_F(BertDatasetTest, FullSentencePacksCrossDocumentsWithSeparators) {
+  auto spec = MaskingSpecFor(*tok_, 0.15, 20, false);
+  ASSERT_TRUE(spec.ok());
+  const int64_t s = 40, max_tokens = s - 2;
+  // The packs by a greedy walk: whole sentences while they fit, [SEP] before each new document's
+  // first sentence inside a pack.
+  std::set<std::vector<int64_t>> expected;
+  std::vector<int64_t> cur;
+  for (int64_t d = 0; d < 50; ++d) {
+    for (int64_t q = data_->document_index(d); q < data_->document_index(d + 1); ++q) {
+      std::vector<int64_t> sent = data_->Sequence(q);
+      const bool boundary = q == data_->document_index(d) && !cur.empty();
+      if (!cur.empty() && cur.size() + sent.size() + boundary > static_cast<size_t>(max_tokens)) {
+        expected.insert(cur);
+        cur.clear();
+      } else if (boundary) {
+        cur.push_back(spec->sep);
+      }
+      cur.insert(cur.end(), sent.begin(), sent.end());
+    }
+  }
+  if (!cur.empty()) expected.insert(cur);
+  const int64_t packs = static_cast<int64_t>(expected.size());
+  BertDataSpec ds{{0, 50}, s, packs, 5, 0.0, false, "train", "", true, true};
+  auto d = BertDataset::Open(data_, ds, *spec, true);
+  ASSERT_TRUE(d.ok()) << d.status();
+  std::set<std::vector<int64_t>> seen;
+  int crossing = 0;
+  std::vector<int64_t> row((*d)->sample_length());
+  for (int64_t i = 0; i < packs; ++i) {  // one epoch: every pack once
+    (*d)->Get(i, row.data());
+    std::vector<int64_t> orig = Original(row, s);
+    ASSERT_EQ(orig.front(), spec->cls);
+    ASSERT_EQ(orig.back(), spec->sep);
+    std::vector<int64_t> inner(orig.begin() + 1, orig.end() - 1);
+    ASSERT_TRUE(expected.count(inner)) << "sample " << i << " is no pack of the greedy walk";
+    seen.insert(inner);
+    crossing += std::count(inner.begin(), inner.end(), spec->sep) > 0;
+  }
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), packs);
+  EXPECT_GT(crossing, packs / 2) << "packs of up to 38 tokens should mostly cross documents";
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 #     The same for BERT (post-LN, MLM on 15% of positions + sentence-order head) and T5 v1.1
 #     (tools/bench/t5_pytorch_loop.py; tokens = encoder + decoder positions) and BART
 #     (tools/bench/bart_pytorch_loop.py; encoder and decoder 256 tokens each).
+#     The same for the ~125M LLaMA-style model (recipes/gpt/llama-125m.yaml: RoPE, RMSNorm,
+#     SwiGLU 2048, no biases, untied; sequence 512, micro batch 2) against
+#     tools/bench/llama_pytorch_loop.py (section 1f; LLAMA_ONLY=1 runs only that section).
 #  2. DP=2 with 1 thread per rank vs DP=1 with 2 threads, same global batch 8.
 #  3. gpt2-small (124M, sequence 1024, micro batch 1) memory per rank at TP=1 and TP=2.
 #  4. t5-v1.1-base (248M) memory per rank at TP=1 and TP=2.
@@ -13,6 +16,17 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
 export OMP_NUM_THREADS=1
+llama=(--base recipes/gpt/llama-125m.yaml --layers 12 --hidden 768 --heads 12 --ffn 2048 --seq 512
+       --vocab 32000 --untied --micro 2 --global 2 --steps 6)
+llama_rounds() {
+  echo "== 1f. LLaMA-style ~125M (12 layers, width 768, 12 heads, SwiGLU 2048, RoPE, RMSNorm, no"
+  echo "       biases, untied, vocabulary 32000, sequence 512, micro batch 2): braid vs plain PyTorch, 2 threads =="
+  for round in 1 2 3; do
+    build/bin/bench_gpt "${llama[@]}" --threads 2 | sed -n 2p
+    /usr/bin/python3 tools/bench/llama_pytorch_loop.py --seq 512 --micro 2 --steps 6 --threads 2
+  done
+}
+if [[ ${LLAMA_ONLY:-0} == 1 ]]; then llama_rounds; exit 0; fi
 echo "== 1. braid vs plain PyTorch, same model, 2 threads =="
 for round in 1 2 3; do
   build/bin/bench_gpt --threads 2 --steps 20
@@ -35,6 +49,7 @@ for round in 1 2 3; do
   build/bin/bench_gpt --recipe bart --threads 2 --steps 20 | sed -n 2p
   /usr/bin/python3 tools/bench/bart_pytorch_loop.py --threads 2 --steps 20
 done
+llama_rounds
 echo "== 1c. GPT in bf16 autocast on this CPU: braid vs plain PyTorch, 2 threads =="
 for round in 1 2; do
   build/bin/bench_gpt --threads 2 --steps 20 --bf16 1 | sed -n 2p
