@@ -59,3 +59,10 @@ expect_error "model.num_query_groups: 2 key/value groups cannot be split across 
 expect_error "model.position.*decoder options of the gpt recipe" \
   "$P" --recipe recipes/bert/tiny.yaml --set model.position=rope --print-config
 echo "ok   refused: groups that do not divide the heads or the TP size, decoder options on BERT"
+# The 7B configs' parameter counts from the config alone: LLaMA-2 7B's published 6,738,415,616
+# and Mistral 7B's 7,241,732,096 (the estimate prints millions to one decimal).
+"$P" --recipe recipes/gpt/llama2-7b.yaml --print-config | grep -q "# estimate: 6738.4M parameters" &&
+  "$P" --recipe recipes/gpt/mistral-7b.yaml --print-config --world-size 8 \
+    --set parallel.tensor_parallel_size=8 | grep -q "# estimate: 7241.7M parameters; per rank about 14.48 GB" ||
+  { echo "FAIL: the 7B parameter counts"; exit 1; }
+echo "ok   --print-config: llama2-7b 6738.4M and mistral-7b 7241.7M parameters (the published counts), per rank at TP 8"
