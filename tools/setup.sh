@@ -46,8 +46,11 @@ esac
 if [[ ! -f $BUILD_DIR/build.ninja ]]; then
   launcher=()
   if command -v ccache >/dev/null; then
-    # PCH-friendly ccache settings travel with the compiler command itself.
-    launcher=("-DCMAKE_CXX_COMPILER_LAUNCHER=/usr/bin/env;CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime;ccache")
+    # PCH-friendly ccache settings travel with the compiler command itself. CCACHE_BASEDIR makes
+    # the paths under this checkout relative in ccache's hashes, so another clone of the same
+    # sources (CI's fresh clone) reuses the objects instead of compiling everything again
+    # (CCACHE_NOHASHDIR: the working directory, which -g would add, is left out of the hash).
+    launcher=("-DCMAKE_CXX_COMPILER_LAUNCHER=/usr/bin/env;CCACHE_BASEDIR=$(pwd);CCACHE_NOHASHDIR=1;CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime;ccache")
   fi
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "${launcher[@]}"
 fi
