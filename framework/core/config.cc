@@ -611,6 +611,13 @@ absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size, in
         "multiple of %d ranks, or change the TP size.",
         c.Where("parallel.tensor_parallel_size"), d.tp, world_size, d.tp));
   }
+  if (c.model.num_query_groups > 0 && c.model.num_query_groups % d.tp != 0) {
+    // Also reached by convert_checkpoint reshard, which sets the TP size after loading.
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%smodel.num_query_groups: %d key/value groups cannot be split across a TP size of %d: "
+        "each rank holds whole groups. HINT: pick a TP size that divides the number of groups.",
+        c.Where("model.num_query_groups"), c.model.num_query_groups, d.tp));
+  }
   d.dp = world_size / d.tp;
   int64_t micro = c.train.micro_batch_size;
   d.global_batch_size = c.train.global_batch_size > 0 ? c.train.global_batch_size : micro * d.dp;

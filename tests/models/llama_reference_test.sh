@@ -58,7 +58,10 @@ expect_error "model.num_query_groups: 2 key/value groups cannot be split across 
   "$P" --recipe recipes/gpt/llama-tiny.yaml --set parallel.tensor_parallel_size=4 --print-config
 expect_error "model.position.*decoder options of the gpt recipe" \
   "$P" --recipe recipes/bert/tiny.yaml --set model.position=rope --print-config
-echo "ok   refused: groups that do not divide the heads or the TP size, decoder options on BERT"
+expect_error "model.num_query_groups: 2 key/value groups cannot be split across a TP size of 4" \
+  $C reshard --input "$tmp/llama/checkpoints/step_00000006" --output "$tmp/llama-tp4" --tp 4
+[[ ! -e $tmp/llama-tp4 ]] || { echo "FAIL: a refused reshard left its output"; exit 1; }
+echo "ok   refused: groups that do not divide the heads or the TP size (pretrain, reshard), decoder options on BERT"
 # The 7B configs' parameter counts from the config alone: LLaMA-2 7B's published 6,738,415,616
 # and Mistral 7B's 7,241,732,096 (the estimate prints millions to one decimal).
 "$P" --recipe recipes/gpt/llama2-7b.yaml --print-config | grep -q "# estimate: 6738.4M parameters" &&
