@@ -61,7 +61,16 @@ expect_error "model.position.*decoder options of the gpt recipe" \
 expect_error "model.num_query_groups: 2 key/value groups cannot be split across a TP size of 4" \
   $C reshard --input "$tmp/llama/checkpoints/step_00000006" --output "$tmp/llama-tp4" --tp 4
 [[ ! -e $tmp/llama-tp4 ]] || { echo "FAIL: a refused reshard left its output"; exit 1; }
-echo "ok   refused: groups that do not divide the heads or the TP size (pretrain, reshard), decoder options on BERT"
+cp -r "$tmp/llama-hf" "$tmp/scaled-hf"
+/usr/bin/python3 -c '
+import json, sys
+p = sys.argv[1] + "/config.json"
+c = json.load(open(p))
+c["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0}
+json.dump(c, open(p, "w"))' "$tmp/scaled-hf"
+expect_error "config.json: rope_scaling is set" \
+  $C import-hf --input "$tmp/scaled-hf" --output "$tmp/scaled-back" --recipe recipes/gpt/tiny.yaml --tp 1
+echo "ok   refused: groups that do not divide the heads or the TP size (pretrain, reshard), decoder options on BERT, a Llama with rope_scaling"
 # The 7B configs' parameter counts from the config alone: LLaMA-2 7B's published 6,738,415,616
 # and Mistral 7B's 7,241,732,096 (the estimate prints millions to one decimal).
 "$P" --recipe recipes/gpt/llama2-7b.yaml --print-config | grep -q "# estimate: 6738.4M parameters" &&
