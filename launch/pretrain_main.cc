@@ -36,6 +36,7 @@
 #include "framework/core/status.h"
 #include "framework/core/system.h"
 #include "framework/dist/layout.h"
+#include "framework/dist/placement.h"
 #include "framework/dist/runtime.h"
 #include "framework/dist/selfcheck.h"
 #include "framework/train/device.h"
@@ -113,16 +114,15 @@ void LogRunMetadata(const Runtime& rt, const Config& config, const DerivedSizes&
   for (size_t i = 0; i < host.size() && i < 63; ++i) name[i] = static_cast<int>(host[i]);
   at::Tensor all = torch::zeros({rt.world_size(), 64}, torch::kInt);
   if (rt.world()->AllGather(name, all).ok() && rt.rank() == 0) {
-    std::string hosts;
+    std::vector<std::string> host_of(rt.world_size());
     for (int r = 0; r < rt.world_size(); ++r) {
-      std::string h;
       for (int i = 0; i < 64 && all[r][i].item<int>() != 0; ++i)
-        h.push_back(static_cast<char>(all[r][i].item<int>()));
-      absl::StrAppend(&hosts, r ? ", " : "", r, ":", h);
+        host_of[r].push_back(static_cast<char>(all[r][i].item<int>()));
     }
     BLOG(INFO, "meta") << "world " << sizes.world_size << " = TP " << sizes.tp << " x DP "
-                       << sizes.dp << "; ranks on hosts: " << hosts
+                       << sizes.dp << "; " << DescribePlacement(host_of, sizes.tp)
                        << (rt.scheduler().empty() ? "" : "; " + rt.scheduler());
+    for (const std::string& w : TpGroupsAcrossHosts(host_of, sizes.tp)) BLOG(WARNING, "meta") << w;
     BLOG(DEBUG, "meta") << "effective config:\n" << ConfigToYaml(config, &sizes);
   }
 }
@@ -184,45 +184,59 @@ absl::Status PrintConfig(const Runtime& rt, const Config& config, int world_size
 void RecordStatus(const std::string& path, const std::string& text);
 
 // The embedded default corpus (build/data/fortunes: Debian's fortunes, a SentencePiece model,
-// the preprocessed datasets) is made on first use: when the config names a file of it that is
-// missing, local rank 0 of each node runs tools/data/prepare_default_corpus.sh (about 5 s) from
-// the repository this binary was built in, and every rank waits for it.
+// the preprocessed datasets) is made on first use, when the config names a file of it that is
+// missing, by tools/data/prepare_default_corpus.sh (about 5 s) from the repository this binary
+// was built in. Two rounds, every rank waiting for each: first rank 0 prepares it; then the local
+// rank 0 of any node that still lacks it (its folder is node-local, not shared) prepares its own.
+// So on a shared filesystem one process writes the folder, never two nodes at once.
 absl::Status PrepareDefaultCorpus(const Runtime& rt, const Config& c) {
   namespace fs = std::filesystem;
-  std::string folder;
-  std::vector<std::string> files = {c.data.vocab_file};
-  for (const std::string& p : c.data.paths) files.push_back(p + ".idx");
-  for (const std::string& f : files) {
-    if (f.empty() || f.find("data/fortunes/") == std::string::npos || fs::exists(f)) continue;
-    folder = fs::path(f).parent_path().string();
-  }
-  const int missing = folder.empty() ? 0 : 1;
-  torch::Tensor any = torch::full({1}, missing, torch::kInt);
-  BRAID_RETURN_IF_ERROR(rt.world()->AllReduce(any, ReduceOp::kMax));
-  if (any.item<int>() == 0) return absl::OkStatus();
+  auto missing_folder = [&c] {
+    std::vector<std::string> files = {c.data.vocab_file};
+    for (const std::string& p : c.data.paths) files.push_back(p + ".idx");
+    for (const std::string& f : files) {
+      if (f.empty() || f.find("data/fortunes/") == std::string::npos || fs::exists(f)) continue;
+      return fs::path(f).parent_path().string();
+    }
+    return std::string();
+  };
   std::error_code ec;
   const fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();
   const fs::path script = bin.parent_path().parent_path() / "tools/data/prepare_default_corpus.sh";
-  int failed = 0;
-  if (rt.local_rank() == 0 && missing) {
-    if (!fs::exists(script)) {
-      failed = 1;
-    } else {
-      BLOG(INFO, "data") << "preparing the embedded default corpus in " << folder << " ("
-                         << script.string() << ")";
-      const std::string cmd =
-          absl::StrCat("bash '", script.string(), "' '", folder, "' '", bin.string(), "' >&2");
-      failed = std::system(cmd.c_str()) == 0 ? 0 : 1;
+  for (int round = 0; round < 2; ++round) {
+    const std::string folder = missing_folder();
+    torch::Tensor any = torch::full({1}, folder.empty() ? 0 : 1, torch::kInt);
+    BRAID_RETURN_IF_ERROR(rt.world()->AllReduce(any, ReduceOp::kMax));
+    if (any.item<int>() == 0) return absl::OkStatus();
+    const bool preparer = round == 0 ? rt.rank() == 0 : rt.local_rank() == 0;
+    int failed = 0;
+    if (preparer && !folder.empty()) {
+      if (!fs::exists(script)) {
+        failed = 1;
+      } else {
+        const std::string what = absl::StrCat("preparing the embedded default corpus in ", folder,
+                                              " (", script.string(), ")");
+        if (round == 0) {
+          BLOG(INFO, "data") << what;
+        } else {  // a node whose folder is its own: say so from whichever rank it is
+          BLOG(WARNING, "data") << what << " on " << rt.host() << ": not shared with rank 0's";
+        }
+        const std::string cmd =
+            absl::StrCat("bash '", script.string(), "' '", folder, "' '", bin.string(), "' >&2");
+        failed = std::system(cmd.c_str()) == 0 ? 0 : 1;
+      }
     }
-  }
-  torch::Tensor bad = torch::full({1}, failed, torch::kInt);
-  BRAID_RETURN_IF_ERROR(rt.world()->AllReduce(bad, ReduceOp::kMax));
-  if (bad.item<int>() != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the config names the embedded default corpus (", folder,
-        "), which is missing and could not be prepared. HINT: run "
-        "tools/data/prepare_default_corpus.sh ",
-        folder, " build/bin from the repository root (launch/quickstart.sh does it)."));
+    torch::Tensor bad = torch::full({1}, failed, torch::kInt);
+    BRAID_RETURN_IF_ERROR(rt.world()->AllReduce(bad, ReduceOp::kMax));
+    if (bad.item<int>() != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the config names the embedded default corpus (",
+                       folder.empty() ? "data/fortunes" : folder,
+                       "), which is missing and could not be prepared. HINT: run "
+                       "tools/data/prepare_default_corpus.sh ",
+                       folder.empty() ? "build/data/fortunes" : folder,
+                       " build/bin from the repository root (launch/quickstart.sh does it)."));
+    }
   }
   return absl::OkStatus();
 }

@@ -20,6 +20,7 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev               # tests and benchmarks
   fortunes                                    # the embedded default corpus
   python3 python3-torch python3-numpy         # independent references used by the tests
+  iproute2                                    # tests/launch/two_node_test.sh: network namespaces
 )
 
 missing=()

@@ -70,7 +70,13 @@ absl::Status CheckOutputPath(const std::string& output, const std::vector<std::s
 std::string TemporarySibling(const std::string& path) {
   fs::path p = fs::path(path).lexically_normal();
   if (p.filename().empty()) p = p.parent_path();
-  return (p.parent_path() / absl::StrCat(".tmp_", p.filename().string(), ".", ::getpid())).string();
+  // Host and pid: on a filesystem shared by several nodes, two processes with the same pid on
+  // different hosts still write different files.
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  return (p.parent_path() /
+          absl::StrCat(".tmp_", p.filename().string(), ".", host, ".", ::getpid()))
+      .string();
 }
 
 absl::Status ReplaceWith(const std::string& tmp, const std::string& path) {

@@ -19,7 +19,7 @@ namespace braid {
 absl::Status CheckOutputPath(const std::string& output, const std::vector<std::string>& inputs,
                              bool want_dir, bool force, const std::string& flag = "--output");
 
-// A fresh temporary sibling of `path` (".tmp_<name>.<pid>"), not yet created.
+// A fresh temporary sibling of `path` (".tmp_<name>.<host>.<pid>"), not yet created.
 std::string TemporarySibling(const std::string& path);
 
 // Moves the complete directory (or file) `tmp` to `path`, replacing what is there: the old one

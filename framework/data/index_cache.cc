@@ -16,6 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/core/files.h"
+#include "framework/core/log.h"
 #include "framework/core/random.h"
 #include "framework/core/status.h"
 
@@ -52,7 +54,9 @@ absl::Status IndexCache::Write(const std::string& path, const std::string& descr
     Put<uint64_t>(&header, data.size());
   }
   header.resize((header.size() + 7) / 8 * 8, '\0');
-  std::string tmp = absl::StrFormat("%s.tmp.%d", path, ::getpid());
+  // Each writer its own temporary file (host and pid: builders on several nodes may share the
+  // folder), renamed into place whole.
+  const std::string tmp = TemporarySibling(path);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) {
     return absl::InternalError(
@@ -69,6 +73,8 @@ absl::Status IndexCache::Write(const std::string& path, const std::string& descr
     std::remove(tmp.c_str());
     return absl::InternalError(absl::StrFormat("%s: write failed: %s", path, std::strerror(errno)));
   }
+  // Every rank's log file shows whether it built an index (one builder per node: its local rank 0).
+  BLOG(INFO, "data") << "built the index " << path;
   return absl::OkStatus();
 }
 

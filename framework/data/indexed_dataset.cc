@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/core/files.h"
 #include "framework/core/status.h"
 
 namespace braid {
@@ -412,7 +413,7 @@ int64_t IndexedDataset::MaxTokenId() const {
     for (int64_t t : buf) max = std::max(max, t);
   }
   if (have_stat) {  // best effort: a read-only data folder just means scanning again next time
-    const std::string tmp = absl::StrFormat("%s.tmp.%d", cache, ::getpid());
+    const std::string tmp = TemporarySibling(cache);
     if (std::FILE* f = std::fopen(tmp.c_str(), "w")) {
       const bool ok = std::fprintf(f, "%lld %lld %lld\n", static_cast<long long>(st.st_size),
                                    static_cast<long long>(mtime), static_cast<long long>(max)) > 0;
