@@ -1,6 +1,8 @@
 // Memory estimate (see plan.h).
 #include "recipes/plan.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "framework/core/system.h"
 
@@ -24,7 +26,16 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
   const double a = static_cast<double>(c.model.num_attention_heads);
   const double bytes = c.train.precision == "bf16" ? 1.0 : 2.0;  // relative to 16-bit
   const double per_layer = seq * b * h * (34.0 + 5.0 * a * seq / h) * bytes / tp;
-  const double logits = 3.0 * b * seq * static_cast<double>(s.padded_vocab_size) / tp * 4.0;
+  const double vocab = static_cast<double>(s.padded_vocab_size) / tp;
+  // The logits in fp32, their softmax and gradient: three [tokens, vocabulary / TP] tensors. With
+  // model.output_chunk_tokens: one chunk's logits (softmax and gradient in place, a copy for the
+  // GEMMs), and the gradients of the hidden states and the output weight made in the forward pass.
+  const double logits =
+      c.model.output_chunk_tokens > 0
+          ? 2.0 * std::min(static_cast<double>(c.model.output_chunk_tokens), b * seq) * vocab *
+                    4.0 +
+                (b * seq + vocab) * h * 4.0
+          : 3.0 * b * seq * vocab * 4.0;
   m.activation_bytes = per_layer * static_cast<double>(family.LayerCount(c)) + logits;
   return m;
 }

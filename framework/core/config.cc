@@ -80,6 +80,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Bool("bias", &m.bias);
     f.Int("sliding_window", &m.sliding_window, 0, 1 << 24, Need::kOptional);
     f.Bool("parallel_residual", &m.parallel_residual);
+    f.Int("output_chunk_tokens", &m.output_chunk_tokens, 0, 1 << 30, Need::kOptional);
   });
   f.Section("parallel", [&] {
     ParallelConfig& p = c.parallel;

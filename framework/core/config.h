@@ -47,6 +47,9 @@ struct ModelConfig {
   bool bias = true;                  // biases in every linear layer
   int64_t sliding_window = 0;        // attend to the last this-many positions; 0 -> all
   bool parallel_residual = false;    // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, Falcon, NeoX)
+  // The output projection and the loss over chunks of this many tokens, so the [tokens,
+  // vocabulary / TP] logits are never held whole (gpt recipe); 0 -> off.
+  int64_t output_chunk_tokens = 0;
 };
 
 struct ParallelConfig {

@@ -33,7 +33,7 @@ GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
                                  c.vocab_size, c.block.hidden, c.block.init_std));
 }
 
-torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {
+torch::Tensor GptModel::Hidden(const torch::Tensor& tokens, TpRng& rng) {
   const int64_t s = tokens.size(1);
   torch::Tensor x = wte_->forward(tokens);
   if (wpe_.defined()) x = x + wpe_.narrow(0, 0, s);
@@ -48,10 +48,21 @@ torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {
     mask.position_bias = bias_;
   }
   for (const auto& layer : *h_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
-  return lm_head_->forward(ln_f_->forward(x));
+  return ln_f_->forward(x);
+}
+
+torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {
+  return lm_head_->forward(Hidden(tokens, rng));
 }
 
 torch::Tensor GptModel::Loss(const torch::Tensor& tokens, const torch::Tensor& labels, TpRng& rng) {
+  if (c_.output_chunk_tokens > 0) {
+    torch::Tensor h = Hidden(tokens, rng);
+    h = CopyToTp(h.reshape({-1, h.size(-1)}), *tp_);
+    const torch::Tensor& w = lm_head_->tied() ? wte_->weight : lm_head_->weight;
+    return ChunkedVocabParallelLoss(h, w, labels.reshape({-1}), *tp_, shard(),
+                                    c_.output_chunk_tokens);
+  }
   torch::Tensor logits = Logits(tokens, rng);
   return VocabParallelCrossEntropy(logits.reshape({-1, logits.size(-1)}), labels.reshape({-1}),
                                    *tp_, shard())

@@ -26,6 +26,7 @@ struct GptConfig {
   bool tie_embeddings = true;
   std::string position = "learned";  // learned | rope (in block) | alibi
   int64_t sliding_window = 0;
+  int64_t output_chunk_tokens = 0;  // > 0: Loss projects and scores this many tokens at a time
 };
 
 class GptModel : public TpModule {
@@ -33,7 +34,10 @@ class GptModel : public TpModule {
   GptModel(const TpEnv& env, const GptConfig& c);
   // tokens [b, s] -> this rank's logits [b, s, padded_vocab / tp].
   torch::Tensor Logits(const torch::Tensor& tokens, TpRng& rng);
-  // Mean cross entropy of predicting labels [b, s] from tokens [b, s].
+  // tokens [b, s] -> the final norm's output [b, s, hidden] (replicated over TP).
+  torch::Tensor Hidden(const torch::Tensor& tokens, TpRng& rng);
+  // Mean cross entropy of predicting labels [b, s] from tokens [b, s]. With output_chunk_tokens,
+  // through ChunkedVocabParallelLoss: the logits are never held whole.
   torch::Tensor Loss(const torch::Tensor& tokens, const torch::Tensor& labels, TpRng& rng);
   // All logits [b, s, vocab_size] on every TP rank (for generation and checks).
   torch::Tensor FullLogits(const torch::Tensor& tokens, TpRng& rng);

@@ -90,7 +90,138 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
             torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
+
+// One chunk of rows through the projection and the loss (the same arithmetic as ParallelCe).
+// With grads, adds this chunk's contribution (upstream gradient `scale` per row) to grad_h's rows
+// and to grad_w. Returns the chunk's summed loss.
+struct ChunkArgs {
+  Communicator* tp;
+  int64_t start, vocab_size, ignore_index;
+  double smoothing;
+};
+
+torch::Tensor ChunkLoss(const torch::Tensor& h, const torch::Tensor& w,
+                        const torch::Tensor& targets, const ChunkArgs& a, double scale,
+                        torch::Tensor* grad_h, torch::Tensor* grad_w) {
+  const auto compute = h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  torch::Tensor logits = torch::matmul(h, w.t()).to(compute).contiguous();
+  const int64_t v = logits.size(1);
+  const int64_t real = std::max<int64_t>(0, std::min(v, a.vocab_size - a.start));
+  if (real < v) logits.narrow(1, real, v - real).fill_(-std::numeric_limits<float>::infinity());
+  torch::Tensor local = targets - a.start;
+  torch::Tensor ignored = targets.eq(a.ignore_index);
+  torch::Tensor mine = (local >= 0).logical_and(local < v).logical_and(ignored.logical_not());
+  torch::Tensor idx = local.masked_fill(mine.logical_not(), 0);
+  torch::Tensor target_logit =
+      logits.gather(1, idx.unsqueeze(1)).squeeze(1).masked_fill(mine.logical_not(), 0.0);
+  torch::Tensor sum_logits;
+  if (a.smoothing > 0) sum_logits = logits.narrow(1, 0, real).sum(1);
+  torch::Tensor max = std::get<0>(logits.max(1));
+  if (a.tp->size() > 1) BRAID_CHECK_OK(a.tp->AllReduce(max, ReduceOp::kMax));
+  logits.sub_(max.unsqueeze(1));
+  target_logit = (target_logit - max).masked_fill(mine.logical_not(), 0.0);
+  torch::Tensor exp = logits.exp_();
+  torch::Tensor sum_exp = exp.sum(1);
+  if (a.tp->size() > 1) {
+    std::vector<torch::Tensor> parts = {sum_exp, target_logit};
+    if (a.smoothing > 0) parts.push_back(sum_logits);
+    torch::Tensor packed = torch::stack(parts);
+    BRAID_CHECK_OK(a.tp->AllReduce(packed, ReduceOp::kSum));
+    sum_exp = packed[0];
+    target_logit = packed[1];
+    if (a.smoothing > 0) sum_logits = packed[2];
+  }
+  if (a.smoothing > 0) sum_logits = sum_logits - static_cast<double>(a.vocab_size) * max;
+  torch::Tensor log_z = sum_exp.log();
+  torch::Tensor loss = log_z - target_logit;
+  if (a.smoothing > 0) {
+    torch::Tensor mean_logp = sum_logits / static_cast<double>(a.vocab_size) - log_z;
+    loss = (1.0 - a.smoothing) * loss - a.smoothing * mean_logp;
+  }
+  loss.masked_fill_(ignored, 0.0);
+  if (grad_h != nullptr) {
+    torch::Tensor g = exp.div_(sum_exp.unsqueeze(1));  // softmax, in place
+    g.scatter_add_(1, idx.unsqueeze(1),
+                   -(mine.to(g.scalar_type()) * (1.0 - a.smoothing)).unsqueeze(1));
+    if (a.smoothing > 0 && real > 0) g.narrow(1, 0, real).sub_(a.smoothing / a.vocab_size);
+    g.mul_(ignored.logical_not().to(g.scalar_type()).mul_(scale).unsqueeze(1));
+    torch::Tensor gh = g.to(h.scalar_type());
+    grad_h->copy_(torch::matmul(gh, w));
+    grad_w->add_(torch::matmul(gh.t(), h));
+  }
+  return loss.sum();
+}
+
+struct ChunkedCe : public torch::autograd::Function<ChunkedCe> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w,
+                               const torch::Tensor& targets, Communicator* tp, int64_t start,
+                               int64_t vocab_size, int64_t chunk, int64_t ignore_index,
+                               double smoothing) {
+    torch::NoGradGuard no_grad;
+    const ChunkArgs a{tp, start, vocab_size, ignore_index, smoothing};
+    const int64_t n = h.size(0);
+    const auto acc = h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+    torch::Tensor grad_h = torch::empty(h.sizes(), h.options().dtype(acc));
+    torch::Tensor grad_w = torch::zeros(w.sizes(), w.options().dtype(acc));
+    torch::Tensor total = torch::zeros({}, h.options().dtype(acc));
+    for (int64_t r = 0; r < n; r += chunk) {
+      const int64_t c = std::min(chunk, n - r);
+      torch::Tensor gh = grad_h.narrow(0, r, c);
+      total += ChunkLoss(h.narrow(0, r, c), w, targets.narrow(0, r, c), a, 1.0 / n, &gh, &grad_w);
+    }
+    ctx->saved_data["grad_h"] = grad_h;
+    ctx->saved_data["grad_w"] = grad_w;
+    ctx->saved_data["h_dtype"] = static_cast<int64_t>(h.scalar_type());
+    ctx->saved_data["w_dtype"] = static_cast<int64_t>(w.scalar_type());
+    return total / static_cast<double>(n);
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    torch::Tensor grad_h = ctx->saved_data["grad_h"].toTensor();
+    torch::Tensor grad_w = ctx->saved_data["grad_w"].toTensor();
+    auto h_dtype = static_cast<at::ScalarType>(ctx->saved_data["h_dtype"].toInt());
+    auto w_dtype = static_cast<at::ScalarType>(ctx->saved_data["w_dtype"].toInt());
+    ctx->saved_data.clear();
+    torch::Tensor s = grad[0].to(grad_h.scalar_type());
+    return {grad_h.mul_(s).to(h_dtype),
+            grad_w.mul_(s).to(w_dtype),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
+  }
+};
 }  // namespace
+
+torch::Tensor ChunkedVocabParallelLoss(const torch::Tensor& h, const torch::Tensor& weight,
+                                       const torch::Tensor& targets, Communicator& tp,
+                                       VocabShard shard, int64_t chunk_tokens, int64_t ignore_index,
+                                       double label_smoothing) {
+  BRAID_CHECK(chunk_tokens > 0) << "chunk_tokens must be positive";
+  BRAID_CHECK(h.dim() == 2 && weight.dim() == 2 && h.size(1) == weight.size(1) &&
+              targets.numel() == h.size(0))
+      << "ChunkedVocabParallelLoss: h " << h.sizes() << ", weight " << weight.sizes()
+      << ", targets " << targets.sizes();
+  if (torch::GradMode::is_enabled() && (h.requires_grad() || weight.requires_grad())) {
+    return ChunkedCe::apply(h, weight, targets, &tp, shard.start, shard.vocab_size, chunk_tokens,
+                            ignore_index, label_smoothing);
+  }
+  // Evaluation: the loss alone, chunk by chunk.
+  torch::NoGradGuard no_grad;
+  const ChunkArgs a{&tp, shard.start, shard.vocab_size, ignore_index, label_smoothing};
+  const int64_t n = h.size(0);
+  torch::Tensor total = torch::zeros(
+      {}, h.options().dtype(h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat));
+  for (int64_t r = 0; r < n; r += chunk_tokens) {
+    const int64_t c = std::min(chunk_tokens, n - r);
+    total +=
+        ChunkLoss(h.narrow(0, r, c), weight, targets.narrow(0, r, c), a, 0.0, nullptr, nullptr);
+  }
+  return total / static_cast<double>(n);
+}
 
 torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
                                         Communicator& tp, VocabShard shard, int64_t ignore_index,

@@ -22,6 +22,20 @@ torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch
                                         Communicator& tp, VocabShard shard,
                                         int64_t ignore_index = -100, double label_smoothing = 0.0);
 
+// The output projection and the mean cross entropy in one, over chunks of `chunk_tokens` rows
+// (model.output_chunk_tokens): the [N, V/tp] logits are never materialised, only one chunk's
+// [chunk, V/tp] at a time. h [N, H] is the final hidden state already in the TP region (after
+// CopyToTp), weight [V/tp, H] this rank's vocabulary rows, targets [N]. -> the mean over all N
+// rows (ignored ones count, with loss 0), exactly VocabParallelCrossEntropy(h @ weight^T, ...)
+// .mean(). When gradients are wanted, each chunk's gradients of h and weight are computed in the
+// forward pass, while its softmax is at hand (the upstream gradient of a mean is known up to one
+// scalar, which backward applies): no logits are kept and none recomputed. Gradients are
+// accumulated in fp32 (fp64 for fp64 input) and returned in the inputs' dtypes.
+torch::Tensor ChunkedVocabParallelLoss(const torch::Tensor& h, const torch::Tensor& weight,
+                                       const torch::Tensor& targets, Communicator& tp,
+                                       VocabShard shard, int64_t chunk_tokens,
+                                       int64_t ignore_index = -100, double label_smoothing = 0.0);
+
 // The arg-max over the real vocabulary of vocabulary-parallel logits [N, V/tp], without gathering
 // them: each rank's best (value, id), gathered as [N, 2 x tp]; ties go to the lowest id, as
 // torch's argmax over the full row. -> [N] int64 (no gradient). Its tensors have a size fixed by

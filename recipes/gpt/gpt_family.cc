@@ -158,6 +158,7 @@ absl::StatusOr<GptConfig> GptConfigFrom(const Config& c, const DerivedSizes& siz
   g.tie_embeddings = c.model.tie_embeddings;
   g.position = c.model.position;
   g.sliding_window = c.model.sliding_window;
+  g.output_chunk_tokens = c.model.output_chunk_tokens;
   BRAID_ASSIGN_OR_RETURN(g.block, BlockConfigFrom(c, sizes));
   return g;
 }

@@ -76,7 +76,90 @@ TEST(Parallel, VocabParallelCrossEntropyEqualsFullSoftmax) {
   }
 }
 
+// model.output_chunk_tokens: the projection and loss over chunks equal the whole logits' loss
+// (fp64), with token counts that no chunk size divides, ignored targets, label smoothing and a
+// padded vocabulary; in training (gradients of h and of the weight) and in evaluation (no grad).
+TEST(Parallel, ChunkedOutputLossEqualsWholeLogits) {
+  torch::manual_seed(4);
+  const int64_t n = 37, hidden = 16, vocab = 250, padded = 256;
+  torch::Tensor h0 = torch::randn({n, hidden}, torch::kDouble);
+  torch::Tensor w0 = torch::randn({padded, hidden}, torch::kDouble) * 0.5;
+  torch::Tensor targets = torch::randint(0, vocab, {n}, torch::kLong);
+  targets[3] = -100;
+  targets[30] = -100;
+  for (int tp_size : TpSizes()) {
+    auto layout = ParallelLayout::Create(g_runtime->world(), tp_size);
+    ASSERT_TRUE(layout.ok());
+    Communicator& tp = *layout->tp;
+    const int64_t per = padded / tp_size;
+    const VocabShard shard{layout->tp_rank * per, vocab};
+    for (double smoothing : {0.0, 0.1}) {
+      torch::Tensor h_ref = h0.clone().requires_grad_(true);
+      torch::Tensor w_ref = w0.narrow(0, layout->tp_rank * per, per).clone().requires_grad_(true);
+      torch::Tensor ref = VocabParallelCrossEntropy(torch::matmul(CopyToTp(h_ref, tp), w_ref.t()),
+                                                    targets, tp, shard, -100, smoothing)
+                              .mean();
+      ref.backward();
+      for (int64_t chunk : {1, 8, 36, 37, 100}) {
+        torch::Tensor h = h0.clone().requires_grad_(true);
+        torch::Tensor w = w0.narrow(0, layout->tp_rank * per, per).clone().requires_grad_(true);
+        torch::Tensor loss = ChunkedVocabParallelLoss(CopyToTp(h, tp), w, targets, tp, shard, chunk,
+                                                      -100, smoothing);
+        (loss * 3.0).backward();  // an upstream gradient other than 1
+        const std::string what = "tp " + std::to_string(tp_size) + ", chunk " +
+                                 std::to_string(chunk) + ", smoothing " + std::to_string(smoothing);
+        EXPECT_NEAR(loss.item<double>(), ref.item<double>(), 1e-12) << what;
+        EXPECT_LT(RelDiff(h.grad(), h_ref.grad() * 3.0), 1e-10) << what;
+        EXPECT_LT(RelDiff(w.grad(), w_ref.grad() * 3.0), 1e-10) << what;
+        const int64_t real = std::max<int64_t>(0, std::min(per, vocab - shard.start));
+        if (real < per) {  // padded vocabulary rows take no part
+          EXPECT_EQ(w.grad().narrow(0, real, per - real).abs().max().item<double>(), 0.0) << what;
+        }
+        torch::NoGradGuard no_grad;
+        torch::Tensor eval =
+            ChunkedVocabParallelLoss(CopyToTp(h0, tp), w0.narrow(0, shard.start, per), targets, tp,
+                                     shard, chunk, -100, smoothing);
+        EXPECT_NEAR(eval.item<double>(), ref.item<double>(), 1e-12) << what << ", no grad";
+      }
+    }
+  }
+}
+
 GptConfig TinyGpt() { return testing::TinyGptConfig(); }
+
+// The GPT model with model.output_chunk_tokens against without: loss and every gradient, fp64,
+// tied and untied output, at every TP size (5 chunks of 13 tokens for 3 x 20 = 60 tokens).
+TEST(Parallel, GptChunkedOutputEqualsWhole) {
+  torch::manual_seed(12);
+  torch::Tensor samples = torch::randint(0, 250, {3, 21}, torch::kLong);
+  GptBatch b = GptBatch::FromRows(samples);
+  for (bool tied : {true, false}) {
+    for (int tp_size : TpSizes()) {
+      auto layout = ParallelLayout::Create(g_runtime->world(), tp_size);
+      ASSERT_TRUE(layout.ok());
+      auto run = [&](int64_t chunk) {
+        GptConfig c = TinyGpt();
+        c.tie_embeddings = tied;
+        c.output_chunk_tokens = chunk;
+        auto model = std::make_shared<GptModel>(TpEnv{layout->tp, 99}, c);
+        model->to(torch::kDouble);
+        TpRng rng(1, 0, layout->tp_rank);
+        torch::Tensor loss = model->Loss(b.tokens, b.labels, rng);
+        loss.backward();
+        return std::make_pair(loss.item<double>(), FullGrads(*model, *layout->tp));
+      };
+      auto [ref_loss, ref_grads] = run(0);
+      auto [loss, grads] = run(13);
+      const std::string what =
+          std::string(tied ? "tied" : "untied") + ", tp " + std::to_string(tp_size);
+      EXPECT_NEAR(loss, ref_loss, 1e-12) << what;
+      ASSERT_EQ(grads.size(), ref_grads.size());
+      for (const auto& [name, g] : ref_grads) {
+        EXPECT_LT(RelDiff(grads[name], g), 1e-6) << what << ", grad of " << name;
+      }
+    }
+  }
+}
 
 TEST(Parallel, GptTpEqualsSerial) {
   std::vector<int> tps = TpSizes();

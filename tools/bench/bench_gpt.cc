@@ -40,6 +40,8 @@ ABSL_FLAG(bool, cuda, false, "train on the GPU");
 ABSL_FLAG(bool, bf16, false, "bf16 autocast");
 ABSL_FLAG(bool, dropout, false, "dropout 0.1 (hidden and attention)");
 ABSL_FLAG(bool, untied, false, "untied output layer (model.tie_embeddings: false)");
+ABSL_FLAG(int64_t, chunk, 0,
+          "model.output_chunk_tokens (gpt: the output layer and loss in chunks)");
 
 namespace braid {
 namespace {
@@ -52,6 +54,7 @@ int Main(int argc, char** argv) {
       "--vocab "
       "N]\n"
       "                 [--micro N --global N --steps N --threads N --tp N] [--cuda] [--bf16]\n"
+      "                 [--chunk N]\n"
       "Trains a model of the family on random samples and prints tokens/s, MFU and memory.\n";
   ParseCommandLineOrExit(argc, argv, cl);
   for (auto* f : {&FLAGS_layers, &FLAGS_hidden, &FLAGS_heads, &FLAGS_seq, &FLAGS_vocab,
@@ -62,6 +65,7 @@ int Main(int argc, char** argv) {
     }
   }
   if (absl::GetFlag(FLAGS_steps) < 3) UsageError("--steps must be 3 or more (2 are warm-up).");
+  if (absl::GetFlag(FLAGS_chunk) < 0) UsageError("--chunk must be 0 (off) or positive.");
   auto rt = Runtime::Init(&argc, &argv);
   if (!rt.ok()) {
     std::fprintf(stderr, "%s\n", std::string(rt.status().message()).c_str());
@@ -87,8 +91,11 @@ int Main(int argc, char** argv) {
       ", vocab_size: ", absl::GetFlag(FLAGS_vocab), ", hidden_dropout: ", dropout,
       ", attention_dropout: ", dropout,
       ", tie_embeddings: ", absl::GetFlag(FLAGS_untied) ? "false" : "true",
-      activation.empty() ? "" : absl::StrCat(", activation: ", activation), "}\n",
-      "parallel: {tensor_parallel_size: ", tp, "}\n",
+      activation.empty() ? "" : absl::StrCat(", activation: ", activation),
+      absl::GetFlag(FLAGS_chunk) > 0
+          ? absl::StrCat(", output_chunk_tokens: ", absl::GetFlag(FLAGS_chunk))
+          : "",
+      "}\n", "parallel: {tensor_parallel_size: ", tp, "}\n",
       "train: {micro_batch_size: ", absl::GetFlag(FLAGS_micro), ", global_batch_size: ", global,
       ", train_steps: ", absl::GetFlag(FLAGS_steps),
       ", eval_steps: 0, lr: 1.0e-4, device: ", absl::GetFlag(FLAGS_cuda) ? "cuda" : "cpu",

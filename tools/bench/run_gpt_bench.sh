@@ -9,6 +9,8 @@
 #     The same for the ~125M LLaMA-style model (recipes/gpt/llama-125m.yaml: RoPE, RMSNorm,
 #     SwiGLU 2048, no biases, untied; sequence 512, micro batch 2) against
 #     tools/bench/llama_pytorch_loop.py (section 1f; LLAMA_ONLY=1 runs only that section).
+#     Section 1g (CHUNK_ONLY=1 runs only it): model 1 with the output layer and loss in chunks
+#     (bench_gpt --chunk, model.output_chunk_tokens; CHUNK=512 tokens) against whole, and PyTorch.
 #  2. DP=2 with 1 thread per rank vs DP=1 with 2 threads, same global batch 8.
 #  3. gpt2-small (124M, sequence 1024, micro batch 1) memory per rank at TP=1 and TP=2.
 #  4. t5-v1.1-base (248M) memory per rank at TP=1 and TP=2.
@@ -26,7 +28,18 @@ llama_rounds() {
     /usr/bin/python3 tools/bench/llama_pytorch_loop.py --seq 512 --micro 2 --steps 6 --threads 2
   done
 }
+chunk_rounds() {
+  echo "== 1g. GPT model 1 (4 layers, width 256, vocabulary 8192, 8 x 256 tokens), output layer and"
+  echo "       loss whole, then in chunks of \${CHUNK:-512} tokens (model.output_chunk_tokens), then"
+  echo "       plain PyTorch; 2 threads, 3 alternated rounds =="
+  for round in 1 2 3; do
+    build/bin/bench_gpt --threads 2 --steps 20 | sed -n 2p
+    build/bin/bench_gpt --threads 2 --steps 20 --chunk "${CHUNK:-512}" | sed -n 2p
+    /usr/bin/python3 tools/bench/gpt_pytorch_loop.py --threads 2 --steps 20
+  done
+}
 if [[ ${LLAMA_ONLY:-0} == 1 ]]; then llama_rounds; exit 0; fi
+if [[ ${CHUNK_ONLY:-0} == 1 ]]; then chunk_rounds; exit 0; fi
 echo "== 1. braid vs plain PyTorch, same model, 2 threads =="
 for round in 1 2 3; do
   build/bin/bench_gpt --threads 2 --steps 20
@@ -50,6 +63,7 @@ for round in 1 2 3; do
   /usr/bin/python3 tools/bench/bart_pytorch_loop.py --threads 2 --steps 20
 done
 llama_rounds
+chunk_rounds
 echo "== 1c. GPT in bf16 autocast on this CPU: braid vs plain PyTorch, 2 threads =="
 for round in 1 2; do
   build/bin/bench_gpt --threads 2 --steps 20 --bf16 1 | sed -n 2p
