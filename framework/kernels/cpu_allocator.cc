@@ -1,6 +1,8 @@
 // Caching CPU allocator (see cpu_allocator.h).
 #include "framework/kernels/cpu_allocator.h"
 
+#include <algorithm>
+
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
@@ -91,6 +93,8 @@ class CachingCpuAllocator final : public AllocatorBase {
     {
       std::lock_guard<std::mutex> lock(mu_);
       live_[p] = size;
+      live_bytes_ += static_cast<int64_t>(size);
+      peak_live_ = std::max(peak_live_, live_bytes_);
     }
     return {p, p, &CachingCpuAllocator::Release, c10::Device(c10::DeviceType::CPU)};
   }
@@ -106,6 +110,7 @@ class CachingCpuAllocator final : public AllocatorBase {
       if (it != live_.end()) {
         const size_t size = it->second;
         live_.erase(it);
+        live_bytes_ -= static_cast<int64_t>(size);
         if (cached_ + static_cast<int64_t>(size) <= max_cached_) {
           free_[size].push_back(ptr);
           cached_ += static_cast<int64_t>(size);
@@ -127,14 +132,18 @@ class CachingCpuAllocator final : public AllocatorBase {
   }
   CpuAllocatorStats stats() const {
     std::lock_guard<std::mutex> lock(mu_);
-    return {hits_, misses_, cached_};
+    return {hits_, misses_, cached_, live_bytes_, peak_live_};
+  }
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    peak_live_ = live_bytes_;
   }
 
  private:
   mutable std::mutex mu_;
   mutable std::map<size_t, std::vector<void*>> free_;
   mutable std::unordered_map<void*, size_t> live_;
-  mutable int64_t cached_ = 0, hits_ = 0, misses_ = 0;
+  mutable int64_t cached_ = 0, hits_ = 0, misses_ = 0, live_bytes_ = 0, peak_live_ = 0;
   int64_t max_cached_ = 0;
 };
 
@@ -147,5 +156,7 @@ void InstallCachingCpuAllocator(size_t max_cached_bytes) {
 }
 
 CpuAllocatorStats CachingCpuAllocatorStats() { return CachingCpuAllocator::Instance().stats(); }
+
+void ResetCachingCpuAllocatorPeak() { CachingCpuAllocator::Instance().reset_peak(); }
 
 }  // namespace braid

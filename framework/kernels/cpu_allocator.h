@@ -21,7 +21,11 @@ void InstallCachingCpuAllocator(size_t max_cached_bytes = size_t{4} << 30);
 struct CpuAllocatorStats {
   int64_t hits = 0, misses = 0;  // large allocations served from the cache / from the C library
   int64_t cached_bytes = 0;      // idle in the cache now
+  int64_t live_bytes = 0;        // held by tensors now (large blocks, as rounded)
+  int64_t peak_live_bytes = 0;   // the most held at once since install or the last reset
 };
 CpuAllocatorStats CachingCpuAllocatorStats();
+// Starts a new peak of live bytes from what is live now (benchmarks: a peak per phase).
+void ResetCachingCpuAllocatorPeak();
 
 }  // namespace braid

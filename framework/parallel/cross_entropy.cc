@@ -140,14 +140,41 @@ torch::Tensor ChunkLoss(const torch::Tensor& h, const torch::Tensor& w,
   }
   loss.masked_fill_(ignored, 0.0);
   if (grad_h != nullptr) {
-    torch::Tensor g = exp.div_(sum_exp.unsqueeze(1));  // softmax, in place
-    g.scatter_add_(1, idx.unsqueeze(1),
-                   -(mine.to(g.scalar_type()) * (1.0 - a.smoothing)).unsqueeze(1));
-    if (a.smoothing > 0 && real > 0) g.narrow(1, 0, real).sub_(a.smoothing / a.vocab_size);
-    g.mul_(ignored.logical_not().to(g.scalar_type()).mul_(scale).unsqueeze(1));
-    torch::Tensor gh = g.to(h.scalar_type());
-    grad_h->copy_(torch::matmul(gh, w));
-    grad_w->add_(torch::matmul(gh.t(), h));
+    // The logits' gradient is G = diag(r) E - diag(c) onehot - diag(k) s/V [real columns], with E
+    // the shifted exponentials (exp above, not normalised), k = `scale` on kept rows (0 on
+    // ignored), r = k / sum_exp, c = k (1 - s) on rows whose target is this rank's. G is never
+    // formed: the row scalings move onto the [chunk, H] side of the two GEMMs, and the one-hot
+    // and smoothing terms are gathers and sums of rows. So after the exponentials no pass runs
+    // over the [chunk, V/tp] block but the GEMMs that read it.
+    const auto dt = exp.scalar_type();
+    torch::Tensor keep = ignored.logical_not().to(dt).mul_(scale);
+    torch::Tensor r = keep / sum_exp;
+    torch::Tensor c = keep * mine.to(dt) * (1.0 - a.smoothing);
+    torch::Tensor e = exp.to(h.scalar_type());
+    torch::Tensor hc = h.to(dt);
+    torch::Tensor wc = w.to(dt);
+    // grad_h = r (E w) - c w[target] - k s/V sum(w[real rows])
+    torch::Tensor ew = torch::matmul(e, w).to(dt);
+    ew.mul_(r.unsqueeze(1)).sub_(wc.index_select(0, idx).mul_(c.unsqueeze(1)));
+    if (a.smoothing > 0 && real > 0) {
+      ew.sub_((keep * (a.smoothing / a.vocab_size)).unsqueeze(1) *
+              wc.narrow(0, 0, real).sum(0).unsqueeze(0));
+    }
+    grad_h->copy_(ew);
+    // grad_w += E^T (r h) - onehot^T (c h) - s/V [real rows] sum(k h)
+    torch::Tensor rh = (hc * r.unsqueeze(1)).to(h.scalar_type());
+    if (grad_w->scalar_type() == e.scalar_type()) {
+      grad_w->addmm_(e.t(), rh);  // accumulated in the GEMM itself (beta = 1)
+    } else {
+      grad_w->add_(torch::matmul(e.t(), rh));
+    }
+    grad_w->index_add_(0, idx, (hc * c.unsqueeze(1)).neg_().to(grad_w->scalar_type()));
+    if (a.smoothing > 0 && real > 0) {
+      grad_w->narrow(0, 0, real)
+          .sub_(((hc * keep.unsqueeze(1)).sum(0) * (a.smoothing / a.vocab_size))
+                    .unsqueeze(0)
+                    .to(grad_w->scalar_type()));
+    }
   }
   return loss.sum();
 }
@@ -182,16 +209,15 @@ struct ChunkedCe : public torch::autograd::Function<ChunkedCe> {
     auto h_dtype = static_cast<at::ScalarType>(ctx->saved_data["h_dtype"].toInt());
     auto w_dtype = static_cast<at::ScalarType>(ctx->saved_data["w_dtype"].toInt());
     ctx->saved_data.clear();
+    // The upstream gradient of the mean: 1 in training (loss.backward()), so usually no pass.
     torch::Tensor s = grad[0].to(grad_h.scalar_type());
-    return {grad_h.mul_(s).to(h_dtype),
-            grad_w.mul_(s).to(w_dtype),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor()};
+    if (s.item<double>() != 1.0) {
+      grad_h.mul_(s);
+      grad_w.mul_(s);
+    }
+    return {grad_h.to(h_dtype), grad_w.to(w_dtype), torch::Tensor(),
+            torch::Tensor(),    torch::Tensor(),    torch::Tensor(),
+            torch::Tensor(),    torch::Tensor(),    torch::Tensor()};
   }
 };
 }  // namespace

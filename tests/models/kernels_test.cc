@@ -243,6 +243,28 @@ TEST(CpuAllocator, ReusesLargeBlocksAndKeepsContents) {
 namespace braid {
 namespace {
 
+TEST(CpuAllocator, CountsLiveAndPeakBytes) {
+  InstallCachingCpuAllocator();
+  ResetCachingCpuAllocatorPeak();
+  const CpuAllocatorStats start = CachingCpuAllocatorStats();
+  EXPECT_EQ(start.peak_live_bytes, start.live_bytes);
+  const int64_t mib4 = int64_t{4} << 20;
+  {
+    torch::Tensor a = torch::empty({1 << 20});  // 4 MiB
+    torch::Tensor b = torch::empty({1 << 20});
+    const CpuAllocatorStats both = CachingCpuAllocatorStats();
+    EXPECT_EQ(both.live_bytes - start.live_bytes, 2 * mib4);
+    EXPECT_EQ(both.peak_live_bytes - start.live_bytes, 2 * mib4);
+  }
+  const CpuAllocatorStats freed = CachingCpuAllocatorStats();
+  EXPECT_EQ(freed.live_bytes, start.live_bytes);                  // both back
+  EXPECT_EQ(freed.peak_live_bytes - start.live_bytes, 2 * mib4);  // the peak stays
+  torch::Tensor small = torch::empty({1000});                     // below 1 MiB: not counted
+  EXPECT_EQ(CachingCpuAllocatorStats().live_bytes, start.live_bytes);
+  ResetCachingCpuAllocatorPeak();
+  EXPECT_EQ(CachingCpuAllocatorStats().peak_live_bytes, start.live_bytes);
+}
+
 TEST(CpuAllocator, RawAllocationsWork) {
   // LibTorch kernels that take scratch memory through raw_allocate/raw_deallocate (the erf GELU
   // does) must work with the allocator installed.

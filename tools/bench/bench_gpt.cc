@@ -18,6 +18,7 @@
 #include "framework/core/system.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
+#include "framework/kernels/cpu_allocator.h"
 #include "framework/train/device.h"
 #include "framework/train/trainer.h"
 #include "recipes/registry.h"
@@ -157,6 +158,12 @@ int Main(int argc, char** argv) {
   (void)(*rt)->world()->AllReduce(peak_all, ReduceOp::kSum);
   torch::Tensor rss = torch::full({1}, PeakRssMb(), torch::kDouble);
   (void)(*rt)->world()->AllReduce(rss, ReduceOp::kMax);
+  // The most tensor memory held at once during training (the caching CPU allocator's count of
+  // its blocks >= 1 MiB, allocated after the model was built: gradients, AdamW state,
+  // activations, logits), the largest over ranks.
+  torch::Tensor live = torch::full(
+      {1}, static_cast<double>(CachingCpuAllocatorStats().peak_live_bytes) / 1e6, torch::kDouble);
+  (void)(*rt)->world()->AllReduce(live, ReduceOp::kMax);
   if ((*rt)->rank() == 0) {
     // The ceiling is the best matmul rate seen, the model's own included: MFU stays <= 100%.
     const double ceiling = std::max(peak_all.item<double>(), flops / median / 1e9);
@@ -176,9 +183,9 @@ int Main(int argc, char** argv) {
         100 * flops / median / 1e9 / ceiling, 100 * comm / std::max(total, 1e-9));
     std::printf(
         "braid  per rank: %ld parameters = %.1f MB weights + %.1f MB grads + %.1f MB "
-        "AdamW state (fp32); peak RSS %.0f MB\n",
+        "AdamW state (fp32); peak RSS %.0f MB; peak live tensors in training %.0f MB\n",
         static_cast<long>(local), local * 4 / 1e6, local * 4 / 1e6, local * 8 / 1e6,
-        rss.item<double>());
+        rss.item<double>(), live.item<double>());
   }
   return 0;
 }
