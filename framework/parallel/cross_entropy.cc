@@ -11,64 +11,87 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
+struct CeArgs {
+  Communicator* tp;
+  int64_t start, vocab_size, ignore_index;
+  double smoothing;
+};
+
+// The loss arithmetic both forms share. `logits` [n, V/tp] in the compute dtype (fp32, or fp64),
+// contiguous, is consumed: it becomes the exponentials shifted by the global row max, in place.
+struct CeParts {
+  torch::Tensor loss;     // [n], 0 on ignored rows
+  torch::Tensor exp;      // [n, V/tp] exp(logit - global max); 0 on padded entries
+  torch::Tensor sum_exp;  // [n] over the whole vocabulary (all-reduced)
+  torch::Tensor idx;      // [n] local column of the target (0 where not this rank's)
+  torch::Tensor mine;     // [n] the target is this rank's (and not ignored)
+  torch::Tensor ignored;  // [n]
+  int64_t real = 0;       // this rank's columns that are real vocabulary entries
+};
+
+CeParts ShiftedExpLoss(torch::Tensor logits, const torch::Tensor& targets, const CeArgs& a) {
+  CeParts p;
+  const int64_t v = logits.size(1);
+  p.real = std::max<int64_t>(0, std::min(v, a.vocab_size - a.start));
+  // Padded vocabulary entries never take part.
+  if (p.real < v)
+    logits.narrow(1, p.real, v - p.real).fill_(-std::numeric_limits<float>::infinity());
+  torch::Tensor local = targets - a.start;
+  p.ignored = targets.eq(a.ignore_index);
+  p.mine = (local >= 0).logical_and(local < v).logical_and(p.ignored.logical_not());
+  p.idx = local.masked_fill(p.mine.logical_not(), 0);
+  torch::Tensor target_logit =
+      logits.gather(1, p.idx.unsqueeze(1)).squeeze(1).masked_fill(p.mine.logical_not(), 0.0);
+  torch::Tensor sum_logits;  // for label smoothing: sum of the real logits
+  if (a.smoothing > 0) sum_logits = logits.narrow(1, 0, p.real).sum(1);
+  torch::Tensor max = std::get<0>(logits.max(1));
+  if (a.tp->size() > 1) BRAID_CHECK_OK(a.tp->AllReduce(max, ReduceOp::kMax));
+  logits.sub_(max.unsqueeze(1));
+  target_logit = (target_logit - max).masked_fill(p.mine.logical_not(), 0.0);
+  p.exp = logits.exp_();
+  p.sum_exp = p.exp.sum(1);
+  if (a.tp->size() > 1) {
+    // One all-reduce for the sums: [sum_exp | target_logit | sum_logits].
+    std::vector<torch::Tensor> parts = {p.sum_exp, target_logit};
+    if (a.smoothing > 0) parts.push_back(sum_logits);
+    torch::Tensor packed = torch::stack(parts);
+    BRAID_CHECK_OK(a.tp->AllReduce(packed, ReduceOp::kSum));
+    p.sum_exp = packed[0];
+    target_logit = packed[1];
+    if (a.smoothing > 0) sum_logits = packed[2];
+  }
+  if (a.smoothing > 0) sum_logits = sum_logits - static_cast<double>(a.vocab_size) * max;
+  // Shifted logits (by the global max): loss = log Z - z_t.
+  torch::Tensor log_z = p.sum_exp.log();
+  p.loss = log_z - target_logit;
+  if (a.smoothing > 0) {
+    torch::Tensor mean_logp = sum_logits / static_cast<double>(a.vocab_size) - log_z;
+    p.loss = (1.0 - a.smoothing) * p.loss - a.smoothing * mean_logp;
+  }
+  p.loss.masked_fill_(p.ignored, 0.0);
+  return p;
+}
+
 struct ParallelCe : public torch::autograd::Function<ParallelCe> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& logits_in,
                                const torch::Tensor& targets, Communicator* tp, int64_t start,
                                int64_t vocab_size, int64_t ignore_index, double smoothing) {
-    const int64_t n = logits_in.size(0), v = logits_in.size(1);
     torch::NoGradGuard no_grad;
     // fp32 at least (fp64 stays fp64: the equivalence tests run in double).
     const auto compute = logits_in.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
     // The logits are consumed: exp and softmax are computed in place (nothing else needs them;
     // the matmul that made them keeps its inputs, not its output). Only a dtype change copies.
-    torch::Tensor logits = logits_in.to(compute).contiguous();
-    int64_t real = std::max<int64_t>(0, std::min(v, vocab_size - start));
-    // Padded vocabulary entries never take part.
-    if (real < v) logits.narrow(1, real, v - real).fill_(-std::numeric_limits<float>::infinity());
-
-    torch::Tensor local = targets - start;
-    torch::Tensor ignored = targets.eq(ignore_index);
-    torch::Tensor mine = (local >= 0).logical_and(local < v).logical_and(ignored.logical_not());
-    torch::Tensor idx = local.masked_fill(mine.logical_not(), 0);
-    torch::Tensor target_logit =
-        logits.gather(1, idx.unsqueeze(1)).squeeze(1).masked_fill(mine.logical_not(), 0.0);
-    torch::Tensor sum_logits;  // for label smoothing: sum of the real logits
-    if (smoothing > 0) sum_logits = logits.narrow(1, 0, real).sum(1);
-    torch::Tensor max = std::get<0>(logits.max(1));
-    if (tp->size() > 1) BRAID_CHECK_OK(tp->AllReduce(max, ReduceOp::kMax));
-    logits.sub_(max.unsqueeze(1));
-    target_logit = (target_logit - max).masked_fill(mine.logical_not(), 0.0);
-    torch::Tensor exp = logits.exp_();
-    torch::Tensor sum_exp = exp.sum(1);
-    if (tp->size() > 1) {
-      // One all-reduce for the sums: [sum_exp | target_logit | sum_logits].
-      std::vector<torch::Tensor> parts = {sum_exp, target_logit};
-      if (smoothing > 0) parts.push_back(sum_logits);
-      torch::Tensor packed = torch::stack(parts);
-      BRAID_CHECK_OK(tp->AllReduce(packed, ReduceOp::kSum));
-      sum_exp = packed[0];
-      target_logit = packed[1];
-      if (smoothing > 0) sum_logits = packed[2];
-    }
-    exp.div_(sum_exp.unsqueeze(1));  // softmax, kept for backward
-    if (smoothing > 0) sum_logits = sum_logits - static_cast<double>(vocab_size) * max;
-    // Shifted logits (by the global max): loss = log Z - z_t.
-    torch::Tensor log_z = sum_exp.log();
-    torch::Tensor loss = log_z - target_logit;
-    if (smoothing > 0) {
-      torch::Tensor mean_logp = sum_logits / static_cast<double>(vocab_size) - log_z;
-      loss = (1.0 - smoothing) * loss - smoothing * mean_logp;
-    }
-    loss.masked_fill_(ignored, 0.0);
-    ctx->saved_data["softmax"] = exp;
-    ctx->saved_data["idx"] = idx;
-    ctx->saved_data["mine"] = mine;
-    ctx->saved_data["ignored"] = ignored;
+    CeParts p = ShiftedExpLoss(logits_in.to(compute).contiguous(), targets,
+                               CeArgs{tp, start, vocab_size, ignore_index, smoothing});
+    ctx->saved_data["softmax"] = p.exp.div_(p.sum_exp.unsqueeze(1));  // kept for backward
+    ctx->saved_data["idx"] = p.idx;
+    ctx->saved_data["mine"] = p.mine;
+    ctx->saved_data["ignored"] = p.ignored;
     ctx->saved_data["smoothing"] = smoothing;
-    ctx->saved_data["real"] = real;
+    ctx->saved_data["real"] = p.real;
     ctx->saved_data["vocab"] = vocab_size;
     ctx->saved_data["dtype"] = static_cast<int64_t>(logits_in.scalar_type());
-    return loss;
+    return p.loss;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
@@ -91,54 +114,17 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
   }
 };
 
-// One chunk of rows through the projection and the loss (the same arithmetic as ParallelCe).
-// With grads, adds this chunk's contribution (upstream gradient `scale` per row) to grad_h's rows
-// and to grad_w. Returns the chunk's summed loss.
-struct ChunkArgs {
-  Communicator* tp;
-  int64_t start, vocab_size, ignore_index;
-  double smoothing;
-};
-
+// One chunk of rows through the projection and the loss. With grads, writes this chunk's rows
+// of grad_h and adds its part of grad_w (upstream gradient `scale` per row). -> the chunk's
+// summed loss.
 torch::Tensor ChunkLoss(const torch::Tensor& h, const torch::Tensor& w,
-                        const torch::Tensor& targets, const ChunkArgs& a, double scale,
+                        const torch::Tensor& targets, const CeArgs& a, double scale,
                         torch::Tensor* grad_h, torch::Tensor* grad_w) {
   const auto compute = h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-  torch::Tensor logits = torch::matmul(h, w.t()).to(compute).contiguous();
-  const int64_t v = logits.size(1);
-  const int64_t real = std::max<int64_t>(0, std::min(v, a.vocab_size - a.start));
-  if (real < v) logits.narrow(1, real, v - real).fill_(-std::numeric_limits<float>::infinity());
-  torch::Tensor local = targets - a.start;
-  torch::Tensor ignored = targets.eq(a.ignore_index);
-  torch::Tensor mine = (local >= 0).logical_and(local < v).logical_and(ignored.logical_not());
-  torch::Tensor idx = local.masked_fill(mine.logical_not(), 0);
-  torch::Tensor target_logit =
-      logits.gather(1, idx.unsqueeze(1)).squeeze(1).masked_fill(mine.logical_not(), 0.0);
-  torch::Tensor sum_logits;
-  if (a.smoothing > 0) sum_logits = logits.narrow(1, 0, real).sum(1);
-  torch::Tensor max = std::get<0>(logits.max(1));
-  if (a.tp->size() > 1) BRAID_CHECK_OK(a.tp->AllReduce(max, ReduceOp::kMax));
-  logits.sub_(max.unsqueeze(1));
-  target_logit = (target_logit - max).masked_fill(mine.logical_not(), 0.0);
-  torch::Tensor exp = logits.exp_();
-  torch::Tensor sum_exp = exp.sum(1);
-  if (a.tp->size() > 1) {
-    std::vector<torch::Tensor> parts = {sum_exp, target_logit};
-    if (a.smoothing > 0) parts.push_back(sum_logits);
-    torch::Tensor packed = torch::stack(parts);
-    BRAID_CHECK_OK(a.tp->AllReduce(packed, ReduceOp::kSum));
-    sum_exp = packed[0];
-    target_logit = packed[1];
-    if (a.smoothing > 0) sum_logits = packed[2];
-  }
-  if (a.smoothing > 0) sum_logits = sum_logits - static_cast<double>(a.vocab_size) * max;
-  torch::Tensor log_z = sum_exp.log();
-  torch::Tensor loss = log_z - target_logit;
-  if (a.smoothing > 0) {
-    torch::Tensor mean_logp = sum_logits / static_cast<double>(a.vocab_size) - log_z;
-    loss = (1.0 - a.smoothing) * loss - a.smoothing * mean_logp;
-  }
-  loss.masked_fill_(ignored, 0.0);
+  CeParts p = ShiftedExpLoss(torch::matmul(h, w.t()).to(compute).contiguous(), targets, a);
+  const torch::Tensor &exp = p.exp, &sum_exp = p.sum_exp, &idx = p.idx, &mine = p.mine;
+  const torch::Tensor& ignored = p.ignored;
+  const int64_t real = p.real;
   if (grad_h != nullptr) {
     // The logits' gradient is G = diag(r) E - diag(c) onehot - diag(k) s/V [real columns], with E
     // the shifted exponentials (exp above, not normalised), k = `scale` on kept rows (0 on
@@ -176,7 +162,7 @@ torch::Tensor ChunkLoss(const torch::Tensor& h, const torch::Tensor& w,
                     .to(grad_w->scalar_type()));
     }
   }
-  return loss.sum();
+  return p.loss.sum();
 }
 
 struct ChunkedCe : public torch::autograd::Function<ChunkedCe> {
@@ -185,7 +171,7 @@ struct ChunkedCe : public torch::autograd::Function<ChunkedCe> {
                                int64_t vocab_size, int64_t chunk, int64_t ignore_index,
                                double smoothing) {
     torch::NoGradGuard no_grad;
-    const ChunkArgs a{tp, start, vocab_size, ignore_index, smoothing};
+    const CeArgs a{tp, start, vocab_size, ignore_index, smoothing};
     const int64_t n = h.size(0);
     const auto acc = h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
     torch::Tensor grad_h = torch::empty(h.sizes(), h.options().dtype(acc));
@@ -237,7 +223,7 @@ torch::Tensor ChunkedVocabParallelLoss(const torch::Tensor& h, const torch::Tens
   }
   // Evaluation: the loss alone, chunk by chunk.
   torch::NoGradGuard no_grad;
-  const ChunkArgs a{&tp, shard.start, shard.vocab_size, ignore_index, label_smoothing};
+  const CeArgs a{&tp, shard.start, shard.vocab_size, ignore_index, label_smoothing};
   const int64_t n = h.size(0);
   torch::Tensor total = torch::zeros(
       {}, h.options().dtype(h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat));

@@ -30,12 +30,19 @@ llama_rounds() {
 }
 chunk_rounds() {
   echo "== 1g. GPT model 1 (4 layers, width 256, vocabulary 8192, 8 x 256 tokens), output layer and"
-  echo "       loss whole, then in chunks of \${CHUNK:-512} tokens (model.output_chunk_tokens), then"
+  echo "       loss whole, then in chunks of ${CHUNK:-512} tokens (model.output_chunk_tokens), then"
   echo "       plain PyTorch; 2 threads, 3 alternated rounds =="
   for round in 1 2 3; do
     build/bin/bench_gpt --threads 2 --steps 20 | sed -n 2p
     build/bin/bench_gpt --threads 2 --steps 20 --chunk "${CHUNK:-512}" | sed -n 2p
     /usr/bin/python3 tools/bench/gpt_pytorch_loop.py --threads 2 --steps 20
+  done
+  echo "   the same with vocabulary 32000 (tokens/s, and the peak live tensors in training):"
+  for round in 1 2 3; do
+    for c in 0 "${CHUNK:-512}"; do
+      echo "   chunk $c: $(build/bin/bench_gpt --threads 2 --steps 12 --vocab 32000 --chunk "$c" |
+        sed -n 2,3p | grep -o '[0-9]* tokens/s\|live tensors in training [0-9]* MB' | tr '\n' ' ')"
+    done
   done
 }
 if [[ ${LLAMA_ONLY:-0} == 1 ]]; then llama_rounds; exit 0; fi
