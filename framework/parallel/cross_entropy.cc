@@ -165,28 +165,41 @@ torch::Tensor ChunkLoss(const torch::Tensor& h, const torch::Tensor& w,
   return p.loss.sum();
 }
 
+// The mean loss over all rows of h, chunk by chunk; with grad_h and grad_w (fp32 or fp64
+// accumulators of h's and w's shapes) also their gradients for an upstream gradient of 1.
+torch::Tensor MeanOverChunks(const torch::Tensor& h, const torch::Tensor& w,
+                             const torch::Tensor& targets, const CeArgs& a, int64_t chunk,
+                             torch::Tensor* grad_h, torch::Tensor* grad_w) {
+  const int64_t n = h.size(0);
+  torch::Tensor total = torch::zeros(
+      {}, h.options().dtype(h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat));
+  for (int64_t r = 0; r < n; r += chunk) {
+    const int64_t c = std::min(chunk, n - r);
+    torch::Tensor gh;
+    if (grad_h != nullptr) gh = grad_h->narrow(0, r, c);
+    total += ChunkLoss(h.narrow(0, r, c), w, targets.narrow(0, r, c), a, 1.0 / n,
+                       grad_h != nullptr ? &gh : nullptr, grad_w);
+  }
+  return total / static_cast<double>(n);
+}
+
 struct ChunkedCe : public torch::autograd::Function<ChunkedCe> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w,
                                const torch::Tensor& targets, Communicator* tp, int64_t start,
                                int64_t vocab_size, int64_t chunk, int64_t ignore_index,
                                double smoothing) {
     torch::NoGradGuard no_grad;
-    const CeArgs a{tp, start, vocab_size, ignore_index, smoothing};
-    const int64_t n = h.size(0);
     const auto acc = h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
     torch::Tensor grad_h = torch::empty(h.sizes(), h.options().dtype(acc));
     torch::Tensor grad_w = torch::zeros(w.sizes(), w.options().dtype(acc));
-    torch::Tensor total = torch::zeros({}, h.options().dtype(acc));
-    for (int64_t r = 0; r < n; r += chunk) {
-      const int64_t c = std::min(chunk, n - r);
-      torch::Tensor gh = grad_h.narrow(0, r, c);
-      total += ChunkLoss(h.narrow(0, r, c), w, targets.narrow(0, r, c), a, 1.0 / n, &gh, &grad_w);
-    }
+    torch::Tensor loss =
+        MeanOverChunks(h, w, targets, CeArgs{tp, start, vocab_size, ignore_index, smoothing}, chunk,
+                       &grad_h, &grad_w);
     ctx->saved_data["grad_h"] = grad_h;
     ctx->saved_data["grad_w"] = grad_w;
     ctx->saved_data["h_dtype"] = static_cast<int64_t>(h.scalar_type());
     ctx->saved_data["w_dtype"] = static_cast<int64_t>(w.scalar_type());
-    return total / static_cast<double>(n);
+    return loss;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
@@ -223,16 +236,9 @@ torch::Tensor ChunkedVocabParallelLoss(const torch::Tensor& h, const torch::Tens
   }
   // Evaluation: the loss alone, chunk by chunk.
   torch::NoGradGuard no_grad;
-  const CeArgs a{&tp, shard.start, shard.vocab_size, ignore_index, label_smoothing};
-  const int64_t n = h.size(0);
-  torch::Tensor total = torch::zeros(
-      {}, h.options().dtype(h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat));
-  for (int64_t r = 0; r < n; r += chunk_tokens) {
-    const int64_t c = std::min(chunk_tokens, n - r);
-    total +=
-        ChunkLoss(h.narrow(0, r, c), weight, targets.narrow(0, r, c), a, 0.0, nullptr, nullptr);
-  }
-  return total / static_cast<double>(n);
+  return MeanOverChunks(h, weight, targets,
+                        CeArgs{&tp, shard.start, shard.vocab_size, ignore_index, label_smoothing},
+                        chunk_tokens, nullptr, nullptr);
 }
 
 torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
