@@ -25,7 +25,20 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
   const double h = static_cast<double>(c.model.hidden_size);
   const double a = static_cast<double>(c.model.num_attention_heads);
   const double bytes = c.train.precision == "bf16" ? 1.0 : 2.0;  // relative to 16-bit
+  // A layer keeps s·b·h·(34 + 5·a·s/h) 16-bit units; selective recomputation drops the attention
+  // core's 5·a·s/h; a fully recomputed layer keeps only its input (2 units), and one layer's
+  // whole set lives again while it is recomputed in backward.
   const double per_layer = seq * b * h * (34.0 + 5.0 * a * seq / h) * bytes / tp;
+  const double layers = static_cast<double>(family.LayerCount(c));
+  double stack = per_layer * layers;
+  if (c.train.recompute == "selective") {
+    stack = seq * b * h * 34.0 * bytes / tp * layers;
+  } else if (c.train.recompute == "full") {
+    const double n = c.train.recompute_num_layers > 0
+                         ? std::min(layers, static_cast<double>(c.train.recompute_num_layers))
+                         : layers;
+    stack = n * seq * b * h * 2.0 * bytes + (layers - n) * per_layer + per_layer;
+  }
   const double vocab = static_cast<double>(s.padded_vocab_size) / tp;
   // The logits in fp32, their softmax and gradient: three [tokens, vocabulary / TP] tensors. With
   // model.output_chunk_tokens: one chunk's logits (softmax and gradient in place, a copy for the
@@ -36,7 +49,7 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
                     4.0 +
                 (b * seq + vocab) * h * 4.0
           : 3.0 * b * seq * vocab * 4.0;
-  m.activation_bytes = per_layer * static_cast<double>(family.LayerCount(c)) + logits;
+  m.activation_bytes = stack + logits;
   return m;
 }
 

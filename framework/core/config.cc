@@ -141,6 +141,8 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Int("threads", &t.threads, 0, 4096, Need::kOptional);
     f.Int("max_bad_steps", &t.max_bad_steps, 1, kMaxInt, Need::kOptional);
     f.Int("exit_interval", &t.exit_interval, 0, kMaxInt, Need::kOptional);
+    f.Choice("recompute", &t.recompute, {"none", "selective", "full"}, Need::kOptional);
+    f.Int("recompute_num_layers", &t.recompute_num_layers, 0, kMaxInt, Need::kOptional);
   });
   f.Section("checkpoint", [&] {
     CheckpointConfig& k = c.checkpoint;
@@ -150,6 +152,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Bool("resume", &k.resume);
     f.Bool("overwrite", &k.overwrite);
     f.Bool("save_optimizer", &k.save_optimizer);
+    f.Bool("async_save", &k.async_save);
   });
   f.Section("logging", [&] {
     LoggingConfig& l = c.logging;

@@ -114,6 +114,12 @@ struct TrainConfig {
   int64_t threads = 0;        // intra-op threads per rank; 0 -> node cores / ranks on the node
   int64_t max_bad_steps = 3;  // consecutive NaN/Inf steps before the run stops
   int64_t exit_interval = 0;  // stop (after saving a checkpoint) when step % this == 0; 0: never
+  // Activation recomputation (Megatron's granularities): "selective" keeps the attention core's
+  // inputs and recomputes scores, softmax and dropout in backward; "full" keeps only each layer's
+  // input and recomputes the whole layer. Dropout masks are redrawn from the saved generator
+  // states, so the gradients are those of "none".
+  std::string recompute = "none";    // none | selective | full
+  int64_t recompute_num_layers = 0;  // full: the first N layers of each stack; 0 -> all
 };
 
 struct CheckpointConfig {
@@ -123,6 +129,9 @@ struct CheckpointConfig {
   bool resume = true;          // continue from <dir>/latest when it exists
   bool overwrite = false;      // start fresh over existing checkpoints (deleting them first)
   bool save_optimizer = true;  // AdamW moments too (needed for an exact resume)
+  // Copy the state to host memory at the step boundary and write it from a background thread
+  // while training goes on (checkpoint_policy.h); `latest` moves when the write is complete.
+  bool async_save = false;
 };
 
 struct LoggingConfig {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/core/check.h"
 #include "framework/kernels/kernels.h"
+#include "framework/parallel/autocast.h"
 
 namespace braid {
 
@@ -19,7 +20,102 @@ constexpr std::pair<Activation, const char*> kActivations[] = {
     {Activation::kGeglu, "geglu"},   {Activation::kGegluTanh, "geglu_tanh"},
     {Activation::kSwiglu, "swiglu"}, {Activation::kRelu, "relu"},
 };
+
+// ---- activation recomputation ----
+//
+// Recomputed(fn, inputs, rng): fn(inputs) run without keeping its activations. The forward runs
+// fn under no-grad and keeps only the inputs, the dropout generators' states and whether autocast
+// was on; backward restores those states, runs fn again with gradients on detached copies of the
+// inputs, and back-propagates through that (a nested backward, which also accumulates the
+// parameters' gradients and fires the DP reducer's hooks), then puts the generators back where
+// the forward pass left them. fn must be a function of its inputs, the parameters and the
+// generators only; tensors that need gradients must come in as inputs.
+using InputsFn = std::function<torch::Tensor(const std::vector<torch::Tensor>&)>;
+
+struct RecomputeState : torch::CustomClassHolder {
+  InputsFn fn;
+  TpRng* rng = nullptr;
+  torch::Tensor replicated, sharded;  // the generators' states before the forward
+  bool autocast = false;
+};
+
+class RecomputeFunction : public torch::autograd::Function<RecomputeFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, at::TensorList inputs,
+                               const c10::intrusive_ptr<RecomputeState>& state) {
+    ctx->save_for_backward(inputs.vec());
+    ctx->saved_data["state"] = c10::IValue::make_capsule(state);
+    return state->fn(inputs.vec());  // Function::apply runs this with gradients off
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto state =
+        c10::static_intrusive_pointer_cast<RecomputeState>(ctx->saved_data["state"].toCapsule());
+    std::vector<torch::Tensor> inputs;
+    for (const torch::Tensor& t : ctx->get_saved_variables()) {
+      inputs.push_back(t.defined() ? t.detach().requires_grad_(t.requires_grad()) : t);
+    }
+    TpRng& rng = *state->rng;
+    const torch::Tensor now_replicated = rng.replicated.get_state();
+    const torch::Tensor now_sharded = rng.sharded.get_state();
+    rng.replicated.set_state(state->replicated);
+    rng.sharded.set_state(state->sharded);
+    torch::Tensor out;
+    {
+      torch::AutoGradMode grad_on(true);
+      AutocastScope autocast(inputs[0].device().type(), state->autocast);
+      out = state->fn(inputs);
+    }
+    rng.replicated.set_state(now_replicated);
+    rng.sharded.set_state(now_sharded);
+    torch::autograd::backward({out}, {grad_out[0]});
+    torch::autograd::variable_list grads;
+    for (const torch::Tensor& t : inputs) {
+      grads.push_back(t.defined() && t.requires_grad() ? t.grad() : torch::Tensor());
+    }
+    grads.emplace_back();  // the state argument
+    return grads;
+  }
+};
+
+// fn(inputs), recomputed in backward when gradients are being recorded; plain fn otherwise.
+torch::Tensor Recomputed(const InputsFn& fn, const std::vector<torch::Tensor>& inputs, TpRng& rng) {
+  if (!torch::GradMode::is_enabled()) return fn(inputs);
+  auto state = c10::make_intrusive<RecomputeState>();
+  state->fn = fn;
+  state->rng = &rng;
+  state->replicated = rng.replicated.get_state();
+  state->sharded = rng.sharded.get_state();
+  state->autocast = AutocastEnabled(inputs[0].device().type());
+  return RecomputeFunction::apply(at::TensorList(inputs), state);
+}
+
+// Undefined tensors travel through Recomputed as empty ones (a Function's inputs are defined).
+torch::Tensor OrEmpty(const torch::Tensor& t, const torch::Tensor& like) {
+  return t.defined() ? t : torch::empty({0}, like.options());
+}
+torch::Tensor Undefined(const torch::Tensor& t) {
+  return t.numel() == 0 && t.dim() == 1 ? torch::Tensor() : t;
+}
+
 }  // namespace
+
+absl::StatusOr<Recompute> ParseRecompute(const std::string& name) {
+  if (name == "none") return Recompute::kNone;
+  if (name == "selective") return Recompute::kSelective;
+  if (name == "full") return Recompute::kFull;
+  return absl::InvalidArgumentError(
+      absl::StrCat("train.recompute: unknown value '", name, "' (none, selective, full)"));
+}
+
+BlockConfig LayerBlock(const BlockConfig& c, int64_t index) {
+  BlockConfig b = c;
+  if (b.recompute == Recompute::kFull && b.recompute_layers > 0 && index >= b.recompute_layers) {
+    b.recompute = Recompute::kNone;
+  }
+  return b;
+}
 
 absl::StatusOr<Activation> ParseActivation(const std::string& name) {
   for (const auto& [a, n] : kActivations)
@@ -53,7 +149,9 @@ torch::Tensor Norm::forward(const torch::Tensor& x) {
 }
 
 Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfig& c, bool cross)
-    : dropout_(c.attention_dropout), scale_(c.scale_scores) {
+    : dropout_(c.attention_dropout),
+      scale_(c.scale_scores),
+      recompute_core_(c.recompute == Recompute::kSelective) {
   BRAID_CHECK(c.heads % env.size() == 0 && (c.head_dim > 0 || c.hidden % c.heads == 0));
   heads_ = c.heads / env.size();
   head_dim_ = c.HeadDim();
@@ -150,23 +248,34 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
 #endif
   // Grouped: a group's queries stacked along the sequence meet its keys in one GEMM.
   const int64_t kv_heads = grouped ? groups_ : heads_, rows = heads_ / kv_heads * sq;
-  torch::Tensor scores = BatchedMatmul(q.view({b, kv_heads, rows, head_dim_}), k.transpose(-2, -1))
-                             .view({b, heads_, sq, sk});
-  if (mask.position_bias.defined()) scores = scores + mask.position_bias;
-  // The masks and the softmax in one pass on CPUs; the fill and torch::softmax elsewhere.
-  torch::Tensor probs;
-  if (mask.key_padding.defined()) {
-    probs = MaskedSoftmax(scores, mask.key_padding, mask.causal);
-  } else if (mask.causal) {
-    probs = CausalSoftmax(scores);
-  } else {
-    probs = torch::softmax(scores, -1);
-  }
-  probs = Dropout(probs, dropout_, is_training(), rng.sharded);
-  torch::Tensor ctx = BatchedMatmul(probs.reshape({b, kv_heads, rows, sk}), v)
-                          .view({b, heads_, sq, head_dim_})
-                          .transpose(1, 2)
-                          .reshape({b, sq, heads_ * head_dim_});
+  const bool train = is_training();
+  // The core: scores, masks, softmax, dropout, context. Its [b, heads, s, s] intermediates are
+  // what selective recomputation does not keep.
+  // Captures by value: a recomputation runs after this call has returned.
+  auto core = [this, &rng, b, sq, sk, kv_heads, rows, train, key_padding = mask.key_padding,
+               causal = mask.causal](const std::vector<torch::Tensor>& in) {
+    const torch::Tensor &q = in[0], &k = in[1], &v = in[2], bias = Undefined(in[3]);
+    torch::Tensor scores =
+        BatchedMatmul(q.view({b, kv_heads, rows, head_dim_}), k.transpose(-2, -1))
+            .view({b, heads_, sq, sk});
+    if (bias.defined()) scores = scores + bias;
+    // The masks and the softmax in one pass on CPUs; the fill and torch::softmax elsewhere.
+    torch::Tensor probs;
+    if (key_padding.defined()) {
+      probs = MaskedSoftmax(scores, key_padding, causal);
+    } else if (causal) {
+      probs = CausalSoftmax(scores);
+    } else {
+      probs = torch::softmax(scores, -1);
+    }
+    probs = Dropout(probs, dropout_, train, rng.sharded);
+    return BatchedMatmul(probs.reshape({b, kv_heads, rows, sk}), v)
+        .view({b, heads_, sq, head_dim_})
+        .transpose(1, 2)
+        .reshape({b, sq, heads_ * head_dim_});
+  };
+  std::vector<torch::Tensor> in = {q, k, v, OrEmpty(mask.position_bias, q)};
+  torch::Tensor ctx = recompute_core_ ? Recomputed(core, in, rng) : core(in);
   return out_->forward(ctx);
 }
 
@@ -225,6 +334,24 @@ TransformerLayer::TransformerLayer(const TpEnv& env, const std::string& name, co
 torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionMask& self_mask,
                                         TpRng& rng, const torch::Tensor& memory,
                                         const AttentionMask& cross_mask) {
+  if (c_.recompute != Recompute::kFull) return Layer(x, self_mask, rng, memory, cross_mask);
+  // Full recomputation: the inputs that may need gradients (x, the encoder's output, the position
+  // biases) go through Recomputed; the masks' other fields are copied into the function.
+  auto layer = [this, &rng, self_mask, cross_mask](const std::vector<torch::Tensor>& in) {
+    AttentionMask self = self_mask, cross = cross_mask;
+    self.position_bias = Undefined(in[2]);
+    cross.position_bias = Undefined(in[3]);
+    return Layer(in[0], self, rng, Undefined(in[1]), cross);
+  };
+  return Recomputed(layer,
+                    {x, OrEmpty(memory, x), OrEmpty(self_mask.position_bias, x),
+                     OrEmpty(cross_mask.position_bias, x)},
+                    rng);
+}
+
+torch::Tensor TransformerLayer::Layer(const torch::Tensor& x, const AttentionMask& self_mask,
+                                      TpRng& rng, const torch::Tensor& memory,
+                                      const AttentionMask& cross_mask) {
   const bool train = is_training();
   auto sub = [&](const torch::Tensor& h, Norm& norm,
                  const std::function<torch::Tensor(const torch::Tensor&)>& f) {

@@ -41,6 +41,14 @@ inline bool IsGated(Activation a) {
   return a == Activation::kGeglu || a == Activation::kGegluTanh || a == Activation::kSwiglu;
 }
 
+// train.recompute, per layer (LayerBlock): keep everything (none), keep the attention core's
+// inputs and recompute scores, softmax, dropout and context in backward (selective), or keep only
+// the layer's inputs and recompute the whole layer (full). The dropout generators' states are
+// saved with the inputs and restored for the recomputation, so it draws the same masks and the
+// gradients equal those without recomputation, bit for bit.
+enum class Recompute { kNone, kSelective, kFull };
+absl::StatusOr<Recompute> ParseRecompute(const std::string& name);
+
 struct BlockConfig {
   int64_t hidden = 0;
   int64_t heads = 0;
@@ -59,6 +67,8 @@ struct BlockConfig {
   bool parallel_residual = false;  // x + attn(ln_self(x)) + mlp(ln_mlp(x)) (pre-LN only)
   int64_t kv_groups = 0;           // > 0: grouped-query attention with the per-group QKV layout
   double rope_theta = 0;           // > 0: RoPE on the queries and keys of self-attention
+  Recompute recompute = Recompute::kNone;
+  int64_t recompute_layers = 0;  // kFull: only the first N layers of each stack (0: all)
   int64_t HeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
   int64_t AttentionWidth() const { return heads * HeadDim(); }  // q (and k, v without groups)
   int64_t KvHeads() const { return kv_groups > 0 ? kv_groups : heads; }
@@ -97,6 +107,7 @@ class Attention : public TpModule {
   int64_t groups_ = 0;  // this rank's key/value groups with the per-group layout; 0: none
   double dropout_;
   bool scale_;
+  bool recompute_core_ = false;  // Recompute::kSelective
   double rope_theta_ = 0;
   torch::Tensor rope_cos_, rope_sin_;  // RopeTables for the last sequence length seen
 };
@@ -111,6 +122,10 @@ class Mlp : public TpModule {
   std::shared_ptr<RowParallelLinear> fc2_;
   Activation activation_;
 };
+
+// The block config of layer `index` of a stack: kFull becomes kNone past recompute_layers
+// (Megatron's "block" method: the first N layers recompute, the rest keep their activations).
+BlockConfig LayerBlock(const BlockConfig& c, int64_t index);
 
 // One transformer layer: self-attention, optional cross-attention, MLP, each a residual
 // sub-block with pre-LN (x + f(norm(x))) or post-LN (norm(x + f(x))).
@@ -127,6 +142,8 @@ class TransformerLayer : public TpModule {
   double ForwardFlops(int64_t q_len, int64_t mem_len = 0) const;
 
  private:
+  torch::Tensor Layer(const torch::Tensor& x, const AttentionMask& self_mask, TpRng& rng,
+                      const torch::Tensor& memory, const AttentionMask& cross_mask);
   BlockConfig c_;
   std::shared_ptr<Norm> ln_self_, ln_cross_, ln_mlp_;
   std::shared_ptr<Attention> self_, cross_;

@@ -24,6 +24,7 @@
 #include "framework/train/dtype.h"
 #include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
+#include "framework/train/step.h"  // AllReduceScalar
 
 namespace braid {
 namespace {
@@ -294,50 +295,66 @@ CheckpointListing ListCheckpoints(const std::string& root) {
   return l;
 }
 
-absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget& t,
-                            const TrainState& state, int64_t keep_last) {
+// A save between BeginSave and FinishSave (checkpoint.h).
+struct PendingSave {
+  const ParallelLayout* layout = nullptr;
+  fs::path root, tmp;
+  std::string name;
+  TrainState state;
+  int64_t keep_last = 0;
+  bool writer = false;                        // DP replica 0 writes tp<r>.safetensors
+  std::map<std::string, torch::Tensor> mine;  // what it writes (a host copy when copied)
+  // Rank 0: the manifest's header fields and tensor list.
+  FullCheckpoint meta;
+  std::vector<ManifestTensor> tensors;
+  // The write's outcome (WriteSave).
+  absl::Status written;
+  uint64_t bytes = 0;
+  uint32_t crc = 0;
+};
+
+int64_t SaveStep(const PendingSave& save) { return save.state.step; }
+
+absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_str,
+                                                       const CheckpointTarget& t,
+                                                       const TrainState& state, int64_t keep_last,
+                                                       bool copy) {
   const ParallelLayout& L = *t.layout;
-  fs::path root(root_str);
-  const std::string name = StepName(state.step);
-  fs::path tmp = root / (".tmp_" + name);
+  auto save = std::make_shared<PendingSave>();
+  save->layout = &L;
+  save->root = fs::path(root_str);
+  save->name = StepName(state.step);
+  save->tmp = save->root / (".tmp_" + save->name);
+  save->state = state;
+  save->keep_last = keep_last;
   std::error_code ec;
+  std::string error;
   if (L.rank == 0) {
-    fs::create_directories(root, ec);
-    fs::remove_all(tmp, ec);
-    fs::create_directories(tmp, ec);
-    if (ec)
-      return absl::InternalError(absl::StrCat(tmp.string(), ": cannot create: ", ec.message()));
+    fs::create_directories(save->root, ec);
+    fs::remove_all(save->tmp, ec);
+    fs::create_directories(save->tmp, ec);
+    if (ec) error = absl::StrCat(save->tmp.string(), ": cannot create: ", ec.message());
   }
-  BRAID_RETURN_IF_ERROR(L.world->Barrier());
+  if (AllReduceScalar(*L.world, error.empty() ? 0.0 : 1.0, ReduceOp::kMax) > 0) {
+    return absl::InternalError(
+        error.empty() ? "rank 0 could not create the checkpoint directory (its log says why)"
+                      : error);
+  }
   const bool with_opt = t.config->checkpoint.save_optimizer && t.optimizer != nullptr;
   std::vector<Entry> entries = Entries(t, with_opt);
   // Writers: the ranks of DP replica 0. Split tensors from every TP rank, replicated from tp 0.
-  int64_t bytes = 0;
-  int64_t crc = 0;
-  if (L.dp_rank == 0) {
-    std::map<std::string, torch::Tensor> mine;
+  save->writer = L.dp_rank == 0;
+  if (save->writer) {
+    torch::NoGradGuard no_grad;
     for (const Entry& e : entries) {
-      if (e.layout.axis >= 0 || L.tp_rank == 0) mine[e.name] = e.local.contiguous();
+      if (e.layout.axis < 0 && L.tp_rank != 0) continue;
+      save->mine[e.name] =
+          copy ? e.local.to(torch::kCPU, e.local.scalar_type(), false, true).contiguous()
+               : e.local.contiguous();
     }
-    fs::path file = tmp / ShardFile(L.tp_rank);
-    BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), mine, {{"format", "pt"}}));
-    BRAID_RETURN_IF_ERROR(Fsync(file));
-    // Crash tests only: BRAID_TEST_SAVE_DELAY=STEP:SECONDS pauses after writing the shard.
-    if (const char* d = std::getenv("BRAID_TEST_SAVE_DELAY")) {
-      int64_t at = 0, secs = 0;
-      if (std::sscanf(d, "%ld:%ld", &at, &secs) == 2 && at == state.step) {
-        ::sleep(static_cast<unsigned>(secs));
-      }
-    }
-    BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
-    bytes = static_cast<int64_t>(sc.first);
-    crc = sc.second;
   }
-  // Gather file records and RNG states on every rank.
+  // Every rank's RNG states, gathered now (the generators move on while the file is written).
   const int W = L.world_size;
-  torch::Tensor rec = torch::tensor({bytes, crc}, torch::kLong);
-  torch::Tensor recs = torch::empty({W, 2}, torch::kLong);
-  BRAID_RETURN_IF_ERROR(L.world->AllGather(rec, recs));
   torch::Tensor rng_rep, rng_sh;
   if (t.rng != nullptr) {
     rng_rep = t.rng->replicated.get_state();
@@ -351,9 +368,8 @@ absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget&
   torch::Tensor words = packed.view(torch::kInt);
   torch::Tensor all_words = torch::empty({W, words.numel()}, torch::kInt);
   BRAID_RETURN_IF_ERROR(L.world->AllGather(words, all_words));
-
   if (L.rank == 0) {
-    FullCheckpoint meta;
+    FullCheckpoint& meta = save->meta;
     meta.config_yaml = ConfigToYaml(*t.config);
     meta.recipe = t.config->recipe;
     meta.state = state;
@@ -366,21 +382,87 @@ absl::Status SaveCheckpoint(const std::string& root_str, const CheckpointTarget&
         meta.rng[r] = {std::string(b, rng_bytes), std::string(b + rng_bytes, rng_bytes)};
       }
     }
-    std::vector<ManifestTensor> tensors;
     for (const Entry& e : entries) {
-      tensors.push_back(
+      save->tensors.push_back(
           {e.name, e.local.scalar_type(), GlobalShape(e.local, e.layout, L.tp_size), e.layout});
     }
+  }
+  return save;
+}
+
+void WriteSave(PendingSave& save) {
+  if (!save.writer) return;
+  auto write = [&]() -> absl::Status {
+    const fs::path file = save.tmp / ShardFile(save.layout->tp_rank);
+    BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), save.mine, {{"format", "pt"}}));
+    BRAID_RETURN_IF_ERROR(Fsync(file));
+    // Crash tests only: BRAID_TEST_SAVE_DELAY=STEP:SECONDS pauses after writing the shard.
+    if (const char* d = std::getenv("BRAID_TEST_SAVE_DELAY")) {
+      int64_t at = 0, secs = 0;
+      if (std::sscanf(d, "%ld:%ld", &at, &secs) == 2 && at == save.state.step) {
+        ::sleep(static_cast<unsigned>(secs));
+      }
+    }
+    BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
+    save.bytes = sc.first;
+    save.crc = sc.second;
+    return absl::OkStatus();
+  };
+  save.written = write();
+  save.mine.clear();  // the host copy is no longer needed
+}
+
+absl::Status FinishSave(PendingSave& save) {
+  const ParallelLayout& L = *save.layout;
+  // Every rank's outcome: (bytes, crc, failed).
+  const int W = L.world_size;
+  torch::Tensor rec =
+      torch::tensor({static_cast<int64_t>(save.bytes), static_cast<int64_t>(save.crc),
+                     static_cast<int64_t>(save.written.ok() ? 0 : 1)},
+                    torch::kLong);
+  torch::Tensor recs = torch::empty({W, 3}, torch::kLong);
+  BRAID_RETURN_IF_ERROR(L.world->AllGather(rec, recs));
+  std::vector<int> failed;
+  for (int r = 0; r < W; ++r) {
+    if (recs[r][2].item<int64_t>() != 0) failed.push_back(r);
+  }
+  if (!failed.empty()) {
+    std::error_code ec;
+    if (L.rank == 0) fs::remove_all(save.tmp, ec);
+    if (!save.written.ok()) {
+      return absl::Status(save.written.code(), absl::StrCat("saving step ", save.state.step, ": ",
+                                                            save.written.message()));
+    }
+    return absl::InternalError(
+        absl::StrFormat("saving step %d failed on rank(s) %s (their logs say why)", save.state.step,
+                        absl::StrJoin(failed, ", ")));
+  }
+  absl::Status published;
+  if (L.rank == 0) {
     std::vector<std::pair<uint64_t, uint32_t>> files;
     for (int r = 0; r < L.tp_size; ++r) {  // the writers are world ranks 0 .. tp-1 (dp 0)
       files.emplace_back(static_cast<uint64_t>(recs[r][0].item<int64_t>()),
                          static_cast<uint32_t>(recs[r][1].item<int64_t>()));
     }
-    proto::Manifest m = BuildManifest(meta, L.tp_size, tensors, files);
-    BRAID_RETURN_IF_ERROR(WriteManifest(tmp, m));
-    BRAID_RETURN_IF_ERROR(Publish(root, tmp, name, keep_last));
+    proto::Manifest m = BuildManifest(save.meta, L.tp_size, save.tensors, files);
+    published = WriteManifest(save.tmp, m);
+    if (published.ok()) published = Publish(save.root, save.tmp, save.name, save.keep_last);
   }
-  return L.world->Barrier();
+  if (AllReduceScalar(*L.world, published.ok() ? 0.0 : 1.0, ReduceOp::kMax) > 0) {
+    return published.ok() ? absl::InternalError(absl::StrFormat(
+                                "saving step %d: rank 0 could not publish it (its log says why)",
+                                save.state.step))
+                          : published;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SaveCheckpoint(const std::string& root, const CheckpointTarget& target,
+                            const TrainState& state, int64_t keep_last) {
+  BRAID_ASSIGN_OR_RETURN(std::shared_ptr<PendingSave> save,
+                         BeginSave(root, target, state, keep_last, /*copy=*/false));
+  WriteSave(*save);
+  return FinishSave(*save);
 }
 
 absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int local_tp_rank,

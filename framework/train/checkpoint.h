@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -57,8 +58,28 @@ struct CheckpointTarget {
 };
 
 // Collective over the world. Writes <root>/step_<N> atomically and updates <root>/latest.
+// BeginSave + WriteSave + FinishSave, without copying the state.
 absl::Status SaveCheckpoint(const std::string& root, const CheckpointTarget& target,
                             const TrainState& state, int64_t keep_last);
+
+// A save in three parts, for saving in the background (checkpoint.async_save):
+//   BeginSave  (collective, at the step boundary) creates <root>/.tmp_step_<N>, takes this rank's
+//              share of the state (with `copy`, a copy in host memory: training may then change
+//              the parameters) and every rank's RNG states;
+//   WriteSave  (no communication: any thread) writes, fsyncs and checksums this rank's file, and
+//              keeps the outcome; the host copy is freed;
+//   FinishSave (collective) gathers every rank's outcome; when all succeeded rank 0 writes the
+//              manifest, renames the directory into place and moves `latest`; otherwise the
+//              temporary directory is removed and the error names the rank(s) that failed.
+// `latest` moves only in FinishSave, so a crash at any moment before leaves it where it was.
+struct PendingSave;
+absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root,
+                                                       const CheckpointTarget& target,
+                                                       const TrainState& state, int64_t keep_last,
+                                                       bool copy);
+void WriteSave(PendingSave& save);
+absl::Status FinishSave(PendingSave& save);
+int64_t SaveStep(const PendingSave& save);
 
 // <root>/<name in latest>, or NotFound when there is no `latest`.
 absl::StatusOr<std::string> LatestCheckpoint(const std::string& root);

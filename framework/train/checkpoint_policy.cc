@@ -42,6 +42,10 @@ CheckpointPolicy::CheckpointPolicy(const CheckpointTarget& target, bool enabled)
                                    : c.checkpoint.dir;
 }
 
+CheckpointPolicy::~CheckpointPolicy() {
+  if (writing_.valid()) writing_.wait();
+}
+
 absl::StatusOr<TrainState> CheckpointPolicy::Resume(const std::string& explicit_dir) {
   const Config& c = *target_.config;
   std::string dir = explicit_dir;
@@ -125,13 +129,54 @@ absl::StatusOr<StopReason> CheckpointPolicy::AfterStep(const TrainState& state) 
     stop = StopReason::kExitInterval;
   }
   const bool periodic = c.checkpoint.save_interval > 0 && step % c.checkpoint.save_interval == 0;
-  if (enabled_ && (periodic || last || stop != StopReason::kNone)) {
-    const double t0 = Now();
-    BRAID_RETURN_IF_ERROR(SaveCheckpoint(root_, target_, state, c.checkpoint.keep_last));
-    BLOG(INFO, "ckpt") << absl::StrFormat("saved step %d to %s/step_%08d in %.2f s", step, root_,
-                                          step, Now() - t0);
+  const bool due = enabled_ && (periodic || last || stop != StopReason::kNone);
+  if (pending_ != nullptr) BRAID_RETURN_IF_ERROR(FinishPending(/*wait=*/due));
+  if (!due) return stop;
+  const double t0 = Now();
+  if (c.checkpoint.async_save && !last && stop == StopReason::kNone) {
+    BRAID_ASSIGN_OR_RETURN(pending_,
+                           BeginSave(root_, target_, state, c.checkpoint.keep_last, /*copy=*/true));
+    pending_since_ = t0;
+    writing_ = std::async(std::launch::async, [save = pending_] { WriteSave(*save); });
+    BLOG(INFO, "ckpt") << absl::StrFormat(
+        "step %d: state copied to host memory in %.2f s; writing %s/step_%08d in the background",
+        step, Now() - t0, root_, step);
+    return stop;
   }
+  BRAID_RETURN_IF_ERROR(SaveCheckpoint(root_, target_, state, c.checkpoint.keep_last));
+  BLOG(INFO, "ckpt") << absl::StrFormat("saved step %d to %s/step_%08d in %.2f s", step, root_,
+                                        step, Now() - t0);
   return stop;
+}
+
+absl::Status CheckpointPolicy::FinishPending(bool wait) {
+  const ParallelLayout& layout = *target_.layout;
+  const int64_t step = SaveStep(*pending_);
+  const double t0 = Now();
+  if (wait) {
+    writing_.wait();
+  } else {
+    const bool done = writing_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    if (AllReduceScalar(*layout.world, done ? 1.0 : 0.0, ReduceOp::kMin) == 0) return {};
+  }
+  const double waited = Now() - t0;
+  writing_.get();
+  absl::Status s = FinishSave(*pending_);
+  pending_.reset();
+  if (!s.ok()) {
+    return absl::Status(
+        s.code(),
+        absl::StrFormat("the background checkpoint save of step %d failed: %s. The run stops "
+                        "here; %s/latest still names the previous checkpoint. HINT: check the "
+                        "free space and permissions of %s, then rerun to resume.",
+                        step, s.message(), root_, root_));
+  }
+  BLOG(INFO, "ckpt") << absl::StrFormat(
+      "saved step %d to %s/step_%08d in the background (complete %.2f s after its step "
+      "boundary%s)",
+      step, root_, step, Now() - pending_since_,
+      wait ? absl::StrFormat("; waited %.2f s for it", waited) : "");
+  return absl::OkStatus();
 }
 
 }  // namespace braid

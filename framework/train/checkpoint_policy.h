@@ -7,7 +7,18 @@
 //     multiple of train.exit_interval (then stop), or when a stop signal reached any rank.
 //   - Signals: SIGUSR1 or SIGTERM on any rank stop every rank at the same step boundary (a max
 //     all-reduce of the flag each step), after a checkpoint of that step.
+//   - checkpoint.async_save: a periodic save copies the state to host memory at the step boundary
+//     (BeginSave; the only stall) and a background thread writes and fsyncs this rank's file
+//     (WriteSave) while training goes on. At each later step boundary the ranks vote whether
+//     every write has finished; when they have, the save is finished there (FinishSave: manifest,
+//     rename, `latest`). At most one save is in flight: a save falling due while one is writing,
+//     the last step's save, and a stop (signal or exit_interval) first wait for it, and those
+//     saves themselves are synchronous (the run is about to end). A failed background write stops
+//     the run at the boundary where it is found, with the error; `latest` then still names the
+//     previous checkpoint.
 #pragma once
+#include <future>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,6 +42,9 @@ class CheckpointPolicy {
  public:
   // `enabled` false: never saves or resumes (benchmarks and tests that only train).
   CheckpointPolicy(const CheckpointTarget& target, bool enabled);
+  ~CheckpointPolicy();  // waits for a background write (it is not published)
+  CheckpointPolicy(const CheckpointPolicy&) = delete;
+  CheckpointPolicy& operator=(const CheckpointPolicy&) = delete;
   // Where <checkpoint dir> is: checkpoint.dir, or <run_dir>/checkpoints.
   const std::string& root() const { return root_; }
   // Loads `explicit_dir` when given, else latest (checkpoint.resume); a fresh state otherwise.
@@ -41,7 +55,13 @@ class CheckpointPolicy {
 
  private:
   absl::StatusOr<std::string> ChooseStart();
+  // Finishes the background save when every rank's write is done (always, after waiting for
+  // this rank's, when `wait`).
+  absl::Status FinishPending(bool wait);
   CheckpointTarget target_;
+  std::shared_ptr<PendingSave> pending_;
+  std::future<void> writing_;
+  double pending_since_ = 0;
   bool enabled_;
   std::string root_;
 };

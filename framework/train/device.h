@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "framework/core/config.h"
+#include "framework/parallel/autocast.h"  // AutocastScope
 
 namespace braid {
 
@@ -26,23 +27,6 @@ namespace braid {
 // rank (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or LOCAL_RANK; else the rank) modulo the number
 // of visible GPUs.
 absl::StatusOr<torch::Device> ResolveTrainDevice(const Config& config, int rank);
-
-// bf16 autocast on one device type for the lifetime of the scope (a no-op when !enabled). On exit
-// the previous state returns and the cast cache is cleared: it holds bf16 copies of the weights,
-// which the optimizer step is about to change. Works with LibTorch 1.13 and 2.x.
-class AutocastScope {
- public:
-  AutocastScope(torch::DeviceType type, bool enabled);
-  ~AutocastScope();
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  torch::DeviceType type_;
-  bool enabled_;
-  bool previous_ = false;
-  at::ScalarType previous_dtype_ = at::kFloat;
-};
 
 // The matmul ceiling for MFU: the best rate (GFLOP/s) of `dtype` on `device`, with the current
 // intra-op threads, over `trials` timings of each of the model's own GEMM `shapes` ({m, k, n}:
