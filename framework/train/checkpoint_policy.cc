@@ -157,7 +157,7 @@ absl::Status CheckpointPolicy::FinishPending(bool wait) {
     writing_.wait();
   } else {
     const bool done = writing_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-    if (AllReduceScalar(*layout.world, done ? 1.0 : 0.0, ReduceOp::kMin) == 0) return {};
+    if (AllReduceScalar(*layout.world, done ? 0.0 : 1.0, ReduceOp::kMax) > 0) return {};
   }
   const double waited = Now() - t0;
   writing_.get();

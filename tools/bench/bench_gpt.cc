@@ -21,6 +21,7 @@
 #include "framework/kernels/cpu_allocator.h"
 #include "framework/train/device.h"
 #include "framework/train/trainer.h"
+#include "recipes/plan.h"
 #include "recipes/registry.h"
 
 ABSL_FLAG(std::string, recipe, "gpt", "the model family (gpt, bert, t5, bart)");
@@ -41,6 +42,7 @@ ABSL_FLAG(bool, cuda, false, "train on the GPU");
 ABSL_FLAG(bool, bf16, false, "bf16 autocast");
 ABSL_FLAG(bool, dropout, false, "dropout 0.1 (hidden and attention)");
 ABSL_FLAG(bool, untied, false, "untied output layer (model.tie_embeddings: false)");
+ABSL_FLAG(std::string, recompute, "none", "train.recompute: none | selective | full");
 ABSL_FLAG(int64_t, chunk, 0,
           "model.output_chunk_tokens (gpt: the output layer and loss in chunks)");
 
@@ -55,7 +57,7 @@ int Main(int argc, char** argv) {
       "--vocab "
       "N]\n"
       "                 [--micro N --global N --steps N --threads N --tp N] [--cuda] [--bf16]\n"
-      "                 [--chunk N]\n"
+      "                 [--chunk N] [--recompute none|selective|full]\n"
       "Trains a model of the family on random samples and prints tokens/s, MFU and memory.\n";
   ParseCommandLineOrExit(argc, argv, cl);
   for (auto* f : {&FLAGS_layers, &FLAGS_hidden, &FLAGS_heads, &FLAGS_seq, &FLAGS_vocab,
@@ -100,7 +102,8 @@ int Main(int argc, char** argv) {
       "train: {micro_batch_size: ", absl::GetFlag(FLAGS_micro), ", global_batch_size: ", global,
       ", train_steps: ", absl::GetFlag(FLAGS_steps),
       ", eval_steps: 0, lr: 1.0e-4, device: ", absl::GetFlag(FLAGS_cuda) ? "cuda" : "cpu",
-      ", precision: ", bf16 ? "bf16" : "fp32", "}\n",
+      ", precision: ", bf16 ? "bf16" : "fp32", ", recompute: ", absl::GetFlag(FLAGS_recompute),
+      "}\n",
       "data: {paths: [], vocab_file: \"\"}\n"
       "logging: {interval: 100000}\n");
   auto loaded = LoadConfigFromString(yaml, "bench.yaml");
@@ -117,6 +120,9 @@ int Main(int argc, char** argv) {
                  std::string((layout.ok() ? device.status() : layout.status()).message()).c_str());
     return 2;
   }
+  // The planner's estimate (recipes/plan.h) of what the peak below counts: gradients, AdamW
+  // state and activations (the weights were allocated before the count starts).
+  const MemoryEstimate plan = EstimateMemory(*run->family, run->config, run->sizes);
   const RunContext ctx{run->config, run->sizes, *layout, (*rt)->local_rank()};
   auto model = run->family->BuildModel(TpEnv{layout->tp, 1}, run->config, run->sizes);
   if (!model.ok()) {
@@ -183,9 +189,12 @@ int Main(int argc, char** argv) {
         100 * flops / median / 1e9 / ceiling, 100 * comm / std::max(total, 1e-9));
     std::printf(
         "braid  per rank: %ld parameters = %.1f MB weights + %.1f MB grads + %.1f MB "
-        "AdamW state (fp32); peak RSS %.0f MB; peak live tensors in training %.0f MB\n",
+        "AdamW state (fp32); peak RSS %.0f MB; peak live tensors in training %.0f MB (planner: "
+        "%.0f MB = %.0f activations + %.0f grads and AdamW)\n",
         static_cast<long>(local), local * 4 / 1e6, local * 4 / 1e6, local * 8 / 1e6,
-        rss.item<double>(), live.item<double>());
+        rss.item<double>(), live.item<double>(),
+        (plan.activation_bytes + plan.state_bytes * 12.0 / 16.0) / 1e6, plan.activation_bytes / 1e6,
+        plan.state_bytes * 12.0 / 16.0 / 1e6);
   }
   return 0;
 }
