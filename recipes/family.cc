@@ -154,13 +154,6 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   b.kv_groups = c.model.num_query_groups;
   if (c.model.position == "rope") b.rope_theta = c.model.rope_theta;
   BRAID_ASSIGN_OR_RETURN(b.recompute, ParseRecompute(c.train.recompute));
-  if (c.train.recompute_num_layers > 0 && b.recompute != Recompute::kFull) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(c.Where("train.recompute_num_layers"), "train.recompute_num_layers is ",
-                     c.train.recompute_num_layers, " but train.recompute is '", c.train.recompute,
-                     "': the number of layers applies to full recomputation only. HINT: set "
-                     "train.recompute: full, or drop train.recompute_num_layers."));
-  }
   b.recompute_layers = c.train.recompute_num_layers;
   return b;
 }

@@ -495,6 +495,13 @@ absl::Status ValidateStatic(const Config& c) {
                            m.num_query_groups, tp));
     }
   }
+  if (c.train.recompute_num_layers > 0 && c.train.recompute != "full") {
+    fail("train.recompute_num_layers",
+         absl::StrFormat("%d, but train.recompute is '%s': the number of layers applies to full "
+                         "recomputation only. HINT: set train.recompute: full, or drop "
+                         "train.recompute_num_layers.",
+                         c.train.recompute_num_layers, c.train.recompute));
+  }
   if (m.position == "rope" &&
       (m.kv_channels > 0 ? m.kv_channels : m.hidden_size / m.num_attention_heads) % 2 != 0) {
     fail("model.position", "rope rotates pairs of head dimensions: the head size must be even.");

@@ -315,10 +315,33 @@ struct PendingSave {
 
 int64_t SaveStep(const PendingSave& save) { return save.state.step; }
 
+namespace {
+// What this rank writes: split tensors from every TP rank of DP replica 0, replicated ones from
+// its TP rank 0; nothing elsewhere.
+std::vector<Entry> WrittenEntries(const CheckpointTarget& t) {
+  const ParallelLayout& L = *t.layout;
+  if (L.dp_rank != 0) return {};
+  const bool with_opt = t.config->checkpoint.save_optimizer && t.optimizer != nullptr;
+  std::vector<Entry> out;
+  for (Entry& e : Entries(t, with_opt)) {
+    if (e.layout.axis >= 0 || L.tp_rank == 0) out.push_back(std::move(e));
+  }
+  return out;
+}
+}  // namespace
+
+HostCopy AllocateHostCopy(const CheckpointTarget& t) {
+  HostCopy host;
+  for (const Entry& e : WrittenEntries(t)) {
+    host[e.name] = torch::zeros(e.local.sizes(), e.local.options().device(torch::kCPU));
+  }
+  return host;
+}
+
 absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_str,
                                                        const CheckpointTarget& t,
                                                        const TrainState& state, int64_t keep_last,
-                                                       bool copy) {
+                                                       HostCopy* host) {
   const ParallelLayout& L = *t.layout;
   auto save = std::make_shared<PendingSave>();
   save->layout = &L;
@@ -342,15 +365,21 @@ absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_s
   }
   const bool with_opt = t.config->checkpoint.save_optimizer && t.optimizer != nullptr;
   std::vector<Entry> entries = Entries(t, with_opt);
-  // Writers: the ranks of DP replica 0. Split tensors from every TP rank, replicated from tp 0.
   save->writer = L.dp_rank == 0;
-  if (save->writer) {
+  {
     torch::NoGradGuard no_grad;
-    for (const Entry& e : entries) {
-      if (e.layout.axis < 0 && L.tp_rank != 0) continue;
-      save->mine[e.name] =
-          copy ? e.local.to(torch::kCPU, e.local.scalar_type(), false, true).contiguous()
-               : e.local.contiguous();
+    for (const Entry& e : WrittenEntries(t)) {
+      if (host == nullptr) {
+        save->mine[e.name] = e.local.contiguous();
+        continue;
+      }
+      torch::Tensor& buffer = (*host)[e.name];
+      if (!buffer.defined() || buffer.sizes() != e.local.sizes() ||
+          buffer.scalar_type() != e.local.scalar_type()) {
+        buffer = torch::empty(e.local.sizes(), e.local.options().device(torch::kCPU));
+      }
+      buffer.copy_(e.local);
+      save->mine[e.name] = buffer;
     }
   }
   // Every rank's RNG states, gathered now (the generators move on while the file is written).
@@ -460,7 +489,7 @@ absl::Status FinishSave(PendingSave& save) {
 absl::Status SaveCheckpoint(const std::string& root, const CheckpointTarget& target,
                             const TrainState& state, int64_t keep_last) {
   BRAID_ASSIGN_OR_RETURN(std::shared_ptr<PendingSave> save,
-                         BeginSave(root, target, state, keep_last, /*copy=*/false));
+                         BeginSave(root, target, state, keep_last, /*host=*/nullptr));
   WriteSave(*save);
   return FinishSave(*save);
 }

@@ -64,19 +64,24 @@ absl::Status SaveCheckpoint(const std::string& root, const CheckpointTarget& tar
 
 // A save in three parts, for saving in the background (checkpoint.async_save):
 //   BeginSave  (collective, at the step boundary) creates <root>/.tmp_step_<N>, takes this rank's
-//              share of the state (with `copy`, a copy in host memory: training may then change
-//              the parameters) and every rank's RNG states;
+//              share of the state (with `host`, copied into those host buffers: training may then
+//              change the parameters) and every rank's RNG states;
 //   WriteSave  (no communication: any thread) writes, fsyncs and checksums this rank's file, and
-//              keeps the outcome; the host copy is freed;
+//              keeps the outcome;
 //   FinishSave (collective) gathers every rank's outcome; when all succeeded rank 0 writes the
 //              manifest, renames the directory into place and moves `latest`; otherwise the
 //              temporary directory is removed and the error names the rank(s) that failed.
 // `latest` moves only in FinishSave, so a crash at any moment before leaves it where it was.
 struct PendingSave;
+// Host buffers for BeginSave's copy, by checkpoint name; AllocateHostCopy makes this rank's (none
+// outside DP replica 0) and fills them with zeros, so the pages are mapped before training
+// starts rather than faulted in during the first save's stall.
+using HostCopy = std::map<std::string, torch::Tensor>;
+HostCopy AllocateHostCopy(const CheckpointTarget& target);
 absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root,
                                                        const CheckpointTarget& target,
                                                        const TrainState& state, int64_t keep_last,
-                                                       bool copy);
+                                                       HostCopy* host);
 void WriteSave(PendingSave& save);
 absl::Status FinishSave(PendingSave& save);
 int64_t SaveStep(const PendingSave& save);

@@ -40,6 +40,7 @@ CheckpointPolicy::CheckpointPolicy(const CheckpointTarget& target, bool enabled)
   const Config& c = *target.config;
   root_ = c.checkpoint.dir.empty() ? (fs::path(c.logging.run_dir) / "checkpoints").string()
                                    : c.checkpoint.dir;
+  if (enabled_ && c.checkpoint.async_save) host_ = AllocateHostCopy(target_);
 }
 
 CheckpointPolicy::~CheckpointPolicy() {
@@ -135,7 +136,7 @@ absl::StatusOr<StopReason> CheckpointPolicy::AfterStep(const TrainState& state) 
   const double t0 = Now();
   if (c.checkpoint.async_save && !last && stop == StopReason::kNone) {
     BRAID_ASSIGN_OR_RETURN(pending_,
-                           BeginSave(root_, target_, state, c.checkpoint.keep_last, /*copy=*/true));
+                           BeginSave(root_, target_, state, c.checkpoint.keep_last, &host_));
     pending_since_ = t0;
     writing_ = std::async(std::launch::async, [save = pending_] { WriteSave(*save); });
     BLOG(INFO, "ckpt") << absl::StrFormat(

@@ -8,14 +8,14 @@
 //   - Signals: SIGUSR1 or SIGTERM on any rank stop every rank at the same step boundary (a max
 //     all-reduce of the flag each step), after a checkpoint of that step.
 //   - checkpoint.async_save: a periodic save copies the state to host memory at the step boundary
-//     (BeginSave; the only stall) and a background thread writes and fsyncs this rank's file
-//     (WriteSave) while training goes on. At each later step boundary the ranks vote whether
-//     every write has finished; when they have, the save is finished there (FinishSave: manifest,
-//     rename, `latest`). At most one save is in flight: a save falling due while one is writing,
-//     the last step's save, and a stop (signal or exit_interval) first wait for it, and those
-//     saves themselves are synchronous (the run is about to end). A failed background write stops
-//     the run at the boundary where it is found, with the error; `latest` then still names the
-//     previous checkpoint.
+//     (BeginSave, into buffers allocated and mapped when the policy is made: the only stall) and a
+//     background thread writes and fsyncs this rank's file (WriteSave) while training goes on. At
+//     each later step boundary the ranks vote whether every write has finished; when they have, the
+//     save is finished there (FinishSave: manifest, rename, `latest`). At most one save is in
+//     flight: a save falling due while one is writing, the last step's save, and a stop (signal or
+//     exit_interval) first wait for it, and those saves themselves are synchronous (the run is
+//     about to end). A failed background write stops the run at the boundary where it is found,
+//     with the error; `latest` then still names the previous checkpoint.
 #pragma once
 #include <future>
 #include <memory>
@@ -59,6 +59,7 @@ class CheckpointPolicy {
   // this rank's, when `wait`).
   absl::Status FinishPending(bool wait);
   CheckpointTarget target_;
+  HostCopy host_;  // async_save: the host copy of this rank's share of the state, kept
   std::shared_ptr<PendingSave> pending_;
   std::future<void> writing_;
   double pending_since_ = 0;

@@ -100,7 +100,7 @@ for r in selective full; do
     { echo "FAIL: train.recompute=$r changed the losses"; exit 1; }
 done
 echo "ok   train.recompute selective and full through the trainer (DP 2, dropout): 6 losses bit-identical to none's"
-expect_error "train.recompute_num_layers is 1 but train.recompute is 'selective'" \
+expect_error "train.recompute_num_layers: 1, but train.recompute is 'selective'" \
   "$P" --recipe recipes/gpt/llama-tiny.yaml --set train.recompute=selective \
   --set train.recompute_num_layers=1 --print-config
 expect_error "model.num_query_groups: 2 key/value groups cannot be split across a TP size of 4" \

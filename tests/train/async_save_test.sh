@@ -49,7 +49,7 @@ done
 steps=$(wc -l < "$run_dir/losses.tsv" 2>/dev/null || echo 0)
 [[ $steps -ge 14 && -f $run_dir/checkpoints/.tmp_step_00000010/tp0.safetensors ]] ||
   { echo "FAIL: training did not go on during the background write ($steps steps)"; cat "$tmp/killed.log"; exit 1; }
-kill -9 "$(pgrep -f "pretrain.*asyncrun_$$_killed" | head -n 1)"
+kill -9 "$(pgrep -f "pretrain.*asyncrun_$$_killed" | tail -n 1)"
 if wait $job; then echo "FAIL: the job survived a killed rank"; exit 1; fi
 [[ $(cat "$run_dir/checkpoints/latest") == step_00000005 && ! -d $run_dir/checkpoints/step_00000010 ]] ||
   { echo "FAIL: latest is $(cat "$run_dir/checkpoints/latest")"; ls -a "$run_dir/checkpoints"; exit 1; }
@@ -73,6 +73,7 @@ print("ok   resumed from step 5: losses of steps 6-20 bit-identical to the unint
 PY
 
 # 3. A background write that fails.
+
 run_dir=$tmp/asyncrun_$$_failed
 BRAID_TEST_SAVE_DELAY=10:3 "${mpi[@]}" -x BRAID_TEST_SAVE_DELAY -np 2 "$bin/pretrain" "${args[@]}" \
   --set checkpoint.async_save=true --set logging.run_dir="$run_dir" > "$tmp/failed.log" 2>&1 &
@@ -86,4 +87,5 @@ if wait $job; then echo "FAIL: the run went on after its background save failed"
 grep -q "the background checkpoint save of step 10 failed: .*latest still names the previous checkpoint" "$tmp/failed.log" ||
   { echo "FAIL: no error naming the failed save"; cat "$tmp/failed.log"; exit 1; }
 [[ $(cat "$run_dir/checkpoints/latest") == step_00000005 ]] || { echo "FAIL: latest moved"; exit 1; }
+grep "background checkpoint save" "$tmp/failed.log" | head -n 2
 echo "ok   a failed background write stopped the run with the error ($(grep -c . "$run_dir/losses.tsv") steps done); latest stayed on step_00000005"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A rank killed (SIGKILL) in the middle of a save leaves `latest` on the previous, loadable
-# checkpoint: the tiny GPT saves at step 5, then at step 10 every rank pauses after writing its
-# shard (BRAID_TEST_SAVE_DELAY) and rank 1 is killed. The job must end non-zero within seconds,
+# checkpoint: the tiny GPT at TP 2 (so that both ranks write a shard) saves at step 5, then at
+# step 10 every rank pauses after writing its shard (BRAID_TEST_SAVE_DELAY) and one is killed. The job must end non-zero within seconds,
 # `latest` must still name step 5, and a new run must resume from it and finish.
 set -euo pipefail
 bin=$1
@@ -10,6 +10,7 @@ source "$src/tests/lib/e2e.sh"
 trap 'pkill -9 -f "crashrun_$$" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 run_dir=$tmp/crashrun_$$
 args=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=20 --set train.eval_steps=0
+      --set parallel.tensor_parallel_size=2
       --set checkpoint.save_interval=5 --set logging.run_dir="$run_dir")
 BRAID_TEST_SAVE_DELAY=10:60 "${mpi[@]}" -x BRAID_TEST_SAVE_DELAY -np 2 "$bin/pretrain" "${args[@]}" > "$tmp/crash.log" 2>&1 &
 job=$!

@@ -11,6 +11,8 @@
 #     tools/bench/llama_pytorch_loop.py (section 1f; LLAMA_ONLY=1 runs only that section).
 #     Section 1g (CHUNK_ONLY=1 runs only it): model 1 with the output layer and loss in chunks
 #     (bench_gpt --chunk, model.output_chunk_tokens; CHUNK=512 tokens) against whole, and PyTorch.
+#     Section 1h (RECOMPUTE_ONLY=1 runs only it): train.recompute none / selective / full on
+#     model 1 with dropout, at sequence 256 and 1024: speed and peak live tensors, side by side.
 #  2. DP=2 with 1 thread per rank vs DP=1 with 2 threads, same global batch 8.
 #  3. gpt2-small (124M, sequence 1024, micro batch 1) memory per rank at TP=1 and TP=2.
 #  4. t5-v1.1-base (248M) memory per rank at TP=1 and TP=2.
@@ -45,7 +47,24 @@ chunk_rounds() {
     done
   done
 }
+recompute_rounds() {
+  echo "== 1h. activation recomputation (train.recompute) on GPT model 1 with dropout 0.1, 2 threads:"
+  echo "       tokens/s and peak live tensors in training (grads, AdamW state, activations; the"
+  echo "       planner's estimate of the same in brackets), 2 alternated rounds per sequence length =="
+  for seq in 256 1024; do
+    local micro=$((2048 / seq))
+    for round in 1 2; do
+      for r in none selective full; do
+        echo "   seq $seq x micro $micro, $r: $(build/bin/bench_gpt --threads 2 --steps 8 --dropout \
+          --seq "$seq" --micro "$micro" --global "$micro" --recompute "$r" | sed -n 2,3p |
+          grep -o '[0-9]* tokens/s\|live tensors in training [0-9]* MB (planner: [0-9]* MB = [0-9]* activations + [0-9]*' |
+          tr '\n' ' ')"
+      done
+    done
+  done
+}
 if [[ ${LLAMA_ONLY:-0} == 1 ]]; then llama_rounds; exit 0; fi
+if [[ ${RECOMPUTE_ONLY:-0} == 1 ]]; then recompute_rounds; exit 0; fi
 if [[ ${CHUNK_ONLY:-0} == 1 ]]; then chunk_rounds; exit 0; fi
 echo "== 1. braid vs plain PyTorch, same model, 2 threads =="
 for round in 1 2 3; do
@@ -71,6 +90,7 @@ for round in 1 2 3; do
 done
 llama_rounds
 chunk_rounds
+recompute_rounds
 echo "== 1c. GPT in bf16 autocast on this CPU: braid vs plain PyTorch, 2 threads =="
 for round in 1 2; do
   build/bin/bench_gpt --threads 2 --steps 20 --bf16 1 | sed -n 2p
