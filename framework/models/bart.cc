@@ -26,13 +26,13 @@ BartModel::BartModel(const TpEnv& env, const BartConfig& c) : c_(c), tp_(env.tp)
       register_module("decoder_ln_embedding", std::make_shared<Norm>(b, b.hidden));
   encoder_ = register_module("encoder", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.encoder_layers; ++i) {
-    encoder_->push_back(
-        std::make_shared<TransformerLayer>(env, "encoder." + std::to_string(i), LayerBlock(b, i), false));
+    encoder_->push_back(std::make_shared<TransformerLayer>(env, "encoder." + std::to_string(i),
+                                                           LayerBlock(b, i), false));
   }
   decoder_ = register_module("decoder", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.decoder_layers; ++i) {
-    decoder_->push_back(
-        std::make_shared<TransformerLayer>(env, "decoder." + std::to_string(i), LayerBlock(b, i), true));
+    decoder_->push_back(std::make_shared<TransformerLayer>(env, "decoder." + std::to_string(i),
+                                                           LayerBlock(b, i), true));
   }
   if (b.pre_ln) {
     encoder_norm_ = register_module("encoder_norm", std::make_shared<Norm>(b, b.hidden));

@@ -30,8 +30,8 @@ BertModel::BertModel(const TpEnv& env, const BertConfig& c) : c_(c), tp_(env.tp)
   emb_ln_ = register_module("embeddings_ln", std::make_shared<Norm>(c_.block, e));
   layers_ = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.layers; ++i) {
-    layers_->push_back(
-        std::make_shared<TransformerLayer>(env, "layers." + std::to_string(i), LayerBlock(c_.block, i), false));
+    layers_->push_back(std::make_shared<TransformerLayer>(env, "layers." + std::to_string(i),
+                                                          LayerBlock(c_.block, i), false));
   }
   lm_dense_ = register_module("lm_dense", ReplicatedLinear(env, "lm_dense", e, e, std));
   lm_ln_ = register_module("lm_ln", std::make_shared<Norm>(c_.block, e));

@@ -23,8 +23,8 @@ GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
   }
   h_ = register_module("h", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.layers; ++i) {
-    h_->push_back(
-        std::make_shared<TransformerLayer>(env, "h." + std::to_string(i), LayerBlock(c_.block, i), false));
+    h_->push_back(std::make_shared<TransformerLayer>(env, "h." + std::to_string(i),
+                                                     LayerBlock(c_.block, i), false));
   }
   ln_f_ = register_module("ln_f", std::make_shared<Norm>(c_.block, c.block.hidden));
   lm_head_ = register_module("lm_head",

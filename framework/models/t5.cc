@@ -17,13 +17,13 @@ T5Model::T5Model(const TpEnv& env, const T5Config& c) : c_(c), tp_(env.tp) {
                                                          c.vocab_size, b.hidden, b.init_std));
   encoder_ = register_module("encoder", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.encoder_layers; ++i) {
-    encoder_->push_back(
-        std::make_shared<TransformerLayer>(env, "encoder." + std::to_string(i), LayerBlock(b, i), false));
+    encoder_->push_back(std::make_shared<TransformerLayer>(env, "encoder." + std::to_string(i),
+                                                           LayerBlock(b, i), false));
   }
   decoder_ = register_module("decoder", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.decoder_layers; ++i) {
-    decoder_->push_back(
-        std::make_shared<TransformerLayer>(env, "decoder." + std::to_string(i), LayerBlock(b, i), true));
+    decoder_->push_back(std::make_shared<TransformerLayer>(env, "decoder." + std::to_string(i),
+                                                           LayerBlock(b, i), true));
   }
   encoder_bias_ = register_module(
       "encoder_position_bias",
