@@ -53,6 +53,9 @@ constexpr char kUsage[] =
     "usage: pretrain --recipe FILE [--set section.key=value]... [--run-dir DIR]\n"
     "                [--resume CHECKPOINT_STEP_DIR]\n"
     "       pretrain --recipe FILE [--set section.key=value]... --print-config [--world-size N]\n"
+    "       pretrain --recipe FILE [--set section.key=value]... --plan [--nodes N]\n"
+    "                [--gpus-per-node N] [--gpu-memory-gb X] [--peak-tflops X] [--mfu F]\n"
+    "                [--intra-node-gbps X] [--inter-node-gbps X]\n"
     "       pretrain --self-check [--tp N] [--fail-rank R [--fail-mode error|crash|hang]]\n"
     "                [--comm-timeout SECONDS]\n";
 
@@ -60,6 +63,8 @@ struct Args {
   std::string recipe;
   std::vector<std::string> overrides;
   bool print_config = false;
+  bool plan = false;  // --plan: the planner's report for `cluster`
+  ClusterSpec cluster;
   int world_size = 0;  // --print-config: plan for this many ranks (0: those launched)
   std::string resume;  // a checkpoint step directory
   std::string status_file;
@@ -181,6 +186,19 @@ absl::Status PrintConfig(const Runtime& rt, const Config& config, int world_size
   return absl::OkStatus();
 }
 
+// --plan: the planner's report (recipes/plan.h) for the config on the cluster described by the
+// flags, its sizes derived for nodes x GPUs per node ranks.
+absl::Status Plan(const Runtime& rt, const Config& config, const ClusterSpec& cluster) {
+  BRAID_ASSIGN_OR_RETURN(const Family* family, FindFamily(config));
+  BRAID_RETURN_IF_ERROR(CheckDecoderOptions(*family, config));
+  BRAID_RETURN_IF_ERROR(family->Check(config));
+  BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(config, cluster.world()));
+  if (rt.rank() == 0) {
+    std::fputs(PlanReport(*family, run.config, run.sizes, cluster).c_str(), stdout);
+  }
+  return absl::OkStatus();
+}
+
 void RecordStatus(const std::string& path, const std::string& text);
 
 // The embedded default corpus (build/data/fortunes: Debian's fortunes, a SentencePiece model,
@@ -243,8 +261,9 @@ absl::Status PrepareDefaultCorpus(const Runtime& rt, const Config& c) {
 
 absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_file) {
   BRAID_ASSIGN_OR_RETURN(Config loaded, LoadConfig(args.recipe, args.overrides));
-  if (!args.print_config) BRAID_RETURN_IF_ERROR(PrepareDefaultCorpus(rt, loaded));
+  if (!args.print_config && !args.plan) BRAID_RETURN_IF_ERROR(PrepareDefaultCorpus(rt, loaded));
   if (args.print_config) return PrintConfig(rt, loaded, args.world_size);
+  if (args.plan) return Plan(rt, loaded, args.cluster);
   // Before anything is built or written: a device this machine cannot give is refused now.
   BRAID_RETURN_IF_ERROR(ResolveTrainDevice(loaded, rt.rank()).status());
   BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(loaded, rt.world_size()));
@@ -355,6 +374,15 @@ ABSL_FLAG(std::vector<std::string>, set, {}, "section.key=value override (repeat
 ABSL_FLAG(bool, print_config, false, "print the effective config and the derived sizes, then exit");
 ABSL_FLAG(int32_t, world_size, 0,
           "--print-config: the number of ranks to plan for (default: the ranks launched)");
+ABSL_FLAG(bool, plan, false,
+          "print the planner's memory and step-time estimate for the cluster below, then exit");
+ABSL_FLAG(int32_t, nodes, 1, "--plan: nodes");
+ABSL_FLAG(int32_t, gpus_per_node, 8, "--plan: GPUs per node");
+ABSL_FLAG(double, gpu_memory_gb, 80, "--plan: memory per GPU, GB");
+ABSL_FLAG(double, peak_tflops, 989, "--plan: peak matmul rate per GPU in the training precision");
+ABSL_FLAG(double, mfu, 0.4, "--plan: the fraction of the peak the compute is assumed to reach");
+ABSL_FLAG(double, intra_node_gbps, 450, "--plan: GB/s per GPU within a node");
+ABSL_FLAG(double, inter_node_gbps, 50, "--plan: GB/s per GPU between nodes");
 ABSL_FLAG(std::string, run_dir, "", "the run directory (logging.run_dir)");
 ABSL_FLAG(std::string, resume, "", "a checkpoint step directory to continue from");
 ABSL_FLAG(std::string, status_file, "",
@@ -401,6 +429,22 @@ int main(int argc, char** argv) {
   if (a.world_size < 0) braid::UsageError("--world-size must not be negative.");
   if (a.world_size > 0 && !a.print_config)
     braid::UsageError("--world-size goes with --print-config.");
+  a.plan = absl::GetFlag(FLAGS_plan);
+  a.cluster.nodes = absl::GetFlag(FLAGS_nodes);
+  a.cluster.gpus_per_node = absl::GetFlag(FLAGS_gpus_per_node);
+  a.cluster.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
+  a.cluster.peak_tflops = absl::GetFlag(FLAGS_peak_tflops);
+  a.cluster.mfu = absl::GetFlag(FLAGS_mfu);
+  a.cluster.intra_node_gbps = absl::GetFlag(FLAGS_intra_node_gbps);
+  a.cluster.inter_node_gbps = absl::GetFlag(FLAGS_inter_node_gbps);
+  if (a.plan && a.print_config) braid::UsageError("--plan and --print-config are separate modes.");
+  if (a.cluster.nodes < 1 || a.cluster.gpus_per_node < 1 || a.cluster.gpu_memory_gb <= 0 ||
+      a.cluster.peak_tflops <= 0 || a.cluster.mfu <= 0 || a.cluster.mfu > 1 ||
+      a.cluster.intra_node_gbps <= 0 || a.cluster.inter_node_gbps <= 0) {
+    braid::UsageError(
+        "--nodes and --gpus-per-node must be at least 1, the memory, rates and bandwidths "
+        "positive, and --mfu in (0, 1].");
+  }
   a.resume = absl::GetFlag(FLAGS_resume);
   a.status_file = absl::GetFlag(FLAGS_status_file);
   a.self_check = absl::GetFlag(FLAGS_self_check);

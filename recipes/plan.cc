@@ -15,42 +15,160 @@ std::string MemoryEstimate::ToString() const {
       parameters / 1e6, state_bytes / 1e9, activation_bytes / 1e9, total() / 1e9);
 }
 
-MemoryEstimate EstimateMemory(const Family& family, const Config& c, const DerivedSizes& s) {
+MemoryEstimate EstimateMemory(const Family& family, const Config& c, const DerivedSizes& s,
+                              const MemorySwitches& sw) {
   MemoryEstimate m;
   m.parameters = static_cast<double>(family.ParameterCount(c, s));
-  const double tp = static_cast<double>(s.tp);
-  m.state_bytes = m.parameters / tp * 16.0;  // weights 4 + gradients 4 + AdamW moments 8
+  const double tp = static_cast<double>(s.tp), dp = static_cast<double>(s.dp);
+  m.weight_bytes = m.parameters / tp * 4.0;
+  m.gradient_bytes = m.parameters / tp * 4.0;
+  m.optimizer_bytes = m.parameters / tp * 8.0 / (sw.distributed_optimizer ? dp : 1.0);
+  m.state_bytes = m.weight_bytes + m.gradient_bytes + m.optimizer_bytes;
   const double b = static_cast<double>(c.train.micro_batch_size);
   const double seq = static_cast<double>(c.model.seq_length);
   const double h = static_cast<double>(c.model.hidden_size);
   const double a = static_cast<double>(c.model.num_attention_heads);
-  const double bytes = c.train.precision == "bf16" ? 1.0 : 2.0;  // relative to 16-bit
-  // A layer keeps s·b·h·(34 + 5·a·s/h) 16-bit units; selective recomputation drops the attention
-  // core's 5·a·s/h; a fully recomputed layer keeps only its input (2 units), and one layer's
-  // whole set lives again while it is recomputed in backward.
-  const double per_layer = seq * b * h * (34.0 + 5.0 * a * seq / h) * bytes / tp;
+  const double unit = c.train.precision == "bf16" ? 1.0 : 2.0;  // bytes per 16-bit unit / 2
+  const double sbh = seq * b * h * unit;
+  const double core = sbh * 5.0 * a * seq / h / tp;  // the attention core of one layer
+  const double rest = sw.sequence_parallel ? sbh * 34.0 / tp : sbh * (10.0 + 24.0 / tp);
+  const double layer = rest + core;
   const double layers = static_cast<double>(family.LayerCount(c));
-  double stack = per_layer * layers;
-  if (c.train.recompute == "selective") {
-    stack = seq * b * h * 34.0 * bytes / tp * layers;
-  } else if (c.train.recompute == "full") {
+  const double vocab = static_cast<double>(s.padded_vocab_size) / tp;
+  m.logits_bytes = c.model.output_chunk_tokens > 0
+                       ? 2.0 * std::min(static_cast<double>(c.model.output_chunk_tokens), b * seq) *
+                                 vocab * 4.0 +
+                             (b * seq + vocab) * h * 4.0
+                       : b * seq * vocab * (c.train.precision == "bf16" ? 6.0 : 4.0);
+  if (c.train.recompute == "full") {
     const double n = c.train.recompute_num_layers > 0
                          ? std::min(layers, static_cast<double>(c.train.recompute_num_layers))
                          : layers;
-    stack = n * seq * b * h * 2.0 * bytes + (layers - n) * per_layer + per_layer;
+    const double input = 2.0 * sbh / (sw.sequence_parallel ? tp : 1.0);
+    const double kept = n * input + (layers - n) * layer;
+    m.layer_bytes = kept + std::max(m.logits_bytes, layer + core) - m.logits_bytes;
+  } else if (c.train.recompute == "selective") {
+    m.layer_bytes = layers * rest + core;
+  } else {
+    m.layer_bytes = layers * layer + core;
   }
-  const double vocab = static_cast<double>(s.padded_vocab_size) / tp;
-  // The logits in fp32, their softmax and gradient: three [tokens, vocabulary / TP] tensors. With
-  // model.output_chunk_tokens: one chunk's logits (softmax and gradient in place, a copy for the
-  // GEMMs), and the gradients of the hidden states and the output weight made in the forward pass.
-  const double logits =
-      c.model.output_chunk_tokens > 0
-          ? 2.0 * std::min(static_cast<double>(c.model.output_chunk_tokens), b * seq) * vocab *
-                    4.0 +
-                (b * seq + vocab) * h * 4.0
-          : 3.0 * b * seq * vocab * 4.0;
-  m.activation_bytes = stack + logits;
+  m.activation_bytes = m.layer_bytes + m.logits_bytes;
   return m;
+}
+
+namespace {
+
+double Gb(double bytes) { return bytes / 1e9; }
+
+// A ring collective's time: `steps` latency terms and `fraction` of `bytes` over `gbps`.
+double RingSeconds(double bytes, double fraction, int steps, double gbps, double latency_us) {
+  return fraction * bytes / (gbps * 1e9) + steps * latency_us * 1e-6;
+}
+
+}  // namespace
+
+std::string PlanReport(const Family& family, const Config& c, const DerivedSizes& s,
+                       const ClusterSpec& k) {
+  const double capacity = k.gpu_memory_gb * 1e9;
+  const int t = static_cast<int>(s.tp), d = static_cast<int>(s.dp);
+  std::string out = absl::StrFormat(
+      "plan: %s on %d node(s) x %d GPUs (%.0f GB, %.0f TFLOP/s, compute at %.0f%% of it; links "
+      "%.0f GB/s within a node, %.0f GB/s between nodes)\n"
+      "  layout: TP %d x DP %d; micro batch %d x sequence %d, %d micro-batch(es) per step, global "
+      "batch %d; precision %s; recompute %s%s\n",
+      c.source_file, k.nodes, k.gpus_per_node, k.gpu_memory_gb, k.peak_tflops, 100 * k.mfu,
+      k.intra_node_gbps, k.inter_node_gbps, t, d, c.train.micro_batch_size, c.model.seq_length,
+      s.accumulation_steps, s.global_batch_size, c.train.precision, c.train.recompute,
+      c.model.output_chunk_tokens > 0
+          ? absl::StrFormat("; output in chunks of %d tokens", c.model.output_chunk_tokens)
+          : "");
+  const MemoryEstimate now = EstimateMemory(family, c, s);
+  const MemoryEstimate distopt = EstimateMemory(family, c, s, {true, false});
+  const MemoryEstimate sp = EstimateMemory(family, c, s, {false, true});
+  Config full_c = c;
+  full_c.train.recompute = "full";
+  full_c.train.recompute_num_layers = 0;
+  Config sel_c = c;
+  sel_c.train.recompute = "selective";
+  sel_c.train.recompute_num_layers = 0;
+  const MemoryEstimate full = EstimateMemory(family, full_c, s);
+  const MemoryEstimate selective = EstimateMemory(family, sel_c, s);
+  absl::StrAppendFormat(
+      &out,
+      "  memory per rank (GB): %.1fM parameters, %.2fM on each rank\n"
+      "    weights (fp32)      %8.2f\n"
+      "    gradients (fp32)    %8.2f\n"
+      "    AdamW state (fp32)  %8.2f   distributed optimizer: %.2f (not built yet)\n"
+      "    activations         %8.2f   selective recompute: %.2f, full: %.2f; sequence "
+      "parallel: %.2f (not built yet)\n"
+      "    logits and loss     %8.2f\n"
+      "    total               %8.2f   of %.0f: %s\n",
+      now.parameters / 1e6, now.parameters / t / 1e6, Gb(now.weight_bytes), Gb(now.gradient_bytes),
+      Gb(now.optimizer_bytes), Gb(distopt.optimizer_bytes), Gb(now.layer_bytes),
+      Gb(selective.layer_bytes), Gb(full.layer_bytes), Gb(sp.layer_bytes), Gb(now.logits_bytes),
+      Gb(now.total()), k.gpu_memory_gb,
+      now.total() <= 0.9 * capacity ? "fits (under 90%)" : "does NOT fit (90% is the bound)");
+  // The largest micro batch whose estimate stays under 90% of the memory, as configured and with
+  // every switch (distributed optimizer, sequence parallelism at TP > 1, full recomputation, the
+  // output in chunks of 4096 tokens).
+  auto largest = [&](Config base, MemorySwitches sw) {
+    int64_t best = 0;
+    for (int64_t mb = 1; mb <= 4096; mb *= 2) {
+      base.train.micro_batch_size = mb;
+      if (EstimateMemory(family, base, s, sw).total() > 0.9 * capacity) break;
+      best = mb;
+    }
+    return best;
+  };
+  Config all_c = full_c;
+  if (all_c.model.output_chunk_tokens == 0) all_c.model.output_chunk_tokens = 4096;
+  absl::StrAppendFormat(
+      &out,
+      "  largest micro batch (powers of two) under 90%%: %d as configured; %d with full "
+      "recomputation; %d with every switch (distributed optimizer, SP%s, full recomputation, "
+      "chunked loss)\n",
+      largest(c, {}), largest(full_c, {}), largest(all_c, {true, t > 1}), t > 1 ? "" : " n/a");
+
+  // Step time. FLOPs: 6 per parameter per token (forward and backward GEMMs) plus attention's
+  // scores and context (12·L·s·h per token); full recomputation adds a forward (8 instead of 6).
+  const double tokens = static_cast<double>(s.global_batch_size * c.model.seq_length);
+  const double L = static_cast<double>(family.LayerCount(c));
+  const double h = static_cast<double>(c.model.hidden_size);
+  const double seq = static_cast<double>(c.model.seq_length);
+  const double per_token = (c.train.recompute == "full" ? 8.0 : 6.0) * now.parameters +
+                           (c.train.recompute == "full" ? 16.0 : 12.0) * L * seq * h;
+  const double compute = tokens * per_token / (t * d) / (k.peak_tflops * 1e12 * k.mfu);
+  // TP: four all-reduces per layer per micro-batch (two forward, two backward) of the micro
+  // batch's [b, s, h] activations (16-bit under bf16), within a node.
+  const double act_bytes = static_cast<double>(c.train.micro_batch_size) * seq * h *
+                           (c.train.precision == "bf16" ? 2.0 : 4.0);
+  const double tp_comm = t > 1 ? 4.0 * L * static_cast<double>(s.accumulation_steps) *
+                                     RingSeconds(act_bytes, 2.0 * (t - 1) / t, 2 * (t - 1),
+                                                 k.intra_node_gbps, k.intra_latency_us)
+                               : 0.0;
+  // DP: the fp32 gradients all-reduced once per step (reduce-scatter + all-gather of the same
+  // volume with the distributed optimizer), between nodes when a DP group spans them.
+  const bool dp_across = d > 1 && static_cast<int64_t>(t) * d > k.gpus_per_node;
+  const double dp_comm = d > 1
+                             ? RingSeconds(now.parameters / t * 4.0, 2.0 * (d - 1) / d, 2 * (d - 1),
+                                           dp_across ? k.inter_node_gbps : k.intra_node_gbps,
+                                           dp_across ? k.inter_latency_us : k.intra_latency_us)
+                             : 0.0;
+  // The DP reduction overlaps the last micro-batch's backward (about 2/3 of its compute).
+  const double exposed =
+      std::max(0.0, dp_comm - 2.0 / 3.0 * compute / static_cast<double>(s.accumulation_steps));
+  const double step = compute + tp_comm + exposed;
+  absl::StrAppendFormat(
+      &out,
+      "  step time estimate: %.3f s = compute %.3f s + TP all-reduces %.3f s + DP gradient "
+      "reduction %.3f s (of %.3f s, %s; the rest overlaps backward)\n"
+      "    %.0f tokens/s in all, %.0f per GPU; MFU %.1f%% (6 FLOPs per parameter per token plus "
+      "attention)\n",
+      step, compute, tp_comm, exposed, dp_comm, dp_across ? "between nodes" : "within a node",
+      tokens / step, tokens / step / k.world(),
+      100.0 * tokens * (6.0 * now.parameters + 12.0 * L * seq * h) / step / k.world() /
+          (k.peak_tflops * 1e12));
+  return out;
 }
 
 absl::Status CheckMemory(const MemoryEstimate& e, const Config& c, int local_ranks) {
