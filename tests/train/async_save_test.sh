@@ -8,7 +8,8 @@
 #      went on meanwhile (the loss file grows past step 10), `latest` still names step 5, and the
 #      rerun resumes from it and ends with losses equal to the uninterrupted run's;
 #   3. a background write that fails (its temporary directory removed under it) stops the run with
-#      an error naming the save, and `latest` stays on step 5.
+#      an error naming the save, and `latest` stays on step 5;
+#   4. a stop signal during a background write waits for it, saves where it stops, exits 75.
 set -euo pipefail
 bin=$1
 src=$2
@@ -89,3 +90,24 @@ grep -q "the background checkpoint save of step 10 failed: .*latest still names 
 [[ $(cat "$run_dir/checkpoints/latest") == step_00000005 ]] || { echo "FAIL: latest moved"; exit 1; }
 grep "background checkpoint save" "$tmp/failed.log" | head -n 2
 echo "ok   a failed background write stopped the run with the error ($(grep -c . "$run_dir/losses.tsv") steps done); latest stayed on step_00000005"
+
+# 4. A stop signal while a background write runs: the run finishes that save, saves the step it
+#    stops at, and exits 75 (rerun to resume).
+run_dir=$tmp/asyncrun_$$_signal
+BRAID_TEST_SAVE_DELAY=10:4 "${mpi[@]}" -x BRAID_TEST_SAVE_DELAY -np 2 "$bin/pretrain" "${args[@]}" \
+  --set checkpoint.async_save=true --set logging.run_dir="$run_dir" > "$tmp/signal.log" 2>&1 &
+job=$!
+for _ in $(seq 1 600); do
+  [[ -f $run_dir/checkpoints/.tmp_step_00000010/tp0.safetensors ]] && break
+  sleep 0.05
+done
+kill -USR1 $job
+rc=0
+wait $job || rc=$?
+[[ $rc == 75 ]] || { echo "FAIL: exit $rc after the stop signal, not 75"; cat "$tmp/signal.log"; exit 1; }
+latest=$(cat "$run_dir/checkpoints/latest")
+[[ -f $run_dir/checkpoints/step_00000010/manifest.pb && $latest > step_00000010 ]] ||
+  { echo "FAIL: after the signal latest is $latest"; ls -a "$run_dir/checkpoints"; exit 1; }
+grep -q "saved step 10 to .* in the background (complete .*; waited" "$tmp/signal.log" ||
+  { echo "FAIL: the stop did not wait for the background save"; cat "$tmp/signal.log"; exit 1; }
+echo "ok   SIGUSR1 during the background write of step 10: it completed, then $latest was saved; exit 75"
