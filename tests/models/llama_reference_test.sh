@@ -86,23 +86,6 @@ print("ok   output_chunk_tokens 200 through the trainer: 12 training losses with
       "(relative) and %d validation losses (4 decimals) equal to the whole logits'"
       % (worst, len(v0)))
 PY
-# Activation recomputation through the trainer, at DP 2 (the gradient reducer's hooks fire inside
-# the recomputing backward) with dropout on: 6 training losses of selective and full equal to
-# none's, bit for bit (losses.tsv prints 17 digits).
-for r in none selective full; do
-  "${mpi[@]}" -np 2 "$bin/pretrain" --recipe recipes/gpt/llama-tiny.yaml --set train.train_steps=6 \
-    --set train.eval_interval=0 --set model.hidden_dropout=0.1 --set model.attention_dropout=0.1 \
-    --set train.recompute=$r --set logging.run_dir="$tmp/recompute-$r" > "$tmp/recompute-$r.log" 2>&1 \
-    || { cat "$tmp/recompute-$r.log"; exit 1; }
-done
-for r in selective full; do
-  cmp <(cut -f1-2 "$tmp/recompute-none/losses.tsv") <(cut -f1-2 "$tmp/recompute-$r/losses.tsv") ||
-    { echo "FAIL: train.recompute=$r changed the losses"; exit 1; }
-done
-echo "ok   train.recompute selective and full through the trainer (DP 2, dropout): 6 losses bit-identical to none's"
-expect_error "train.recompute_num_layers: 1, but train.recompute is 'selective'" \
-  "$P" --recipe recipes/gpt/llama-tiny.yaml --set train.recompute=selective \
-  --set train.recompute_num_layers=1 --print-config
 expect_error "model.num_query_groups: 2 key/value groups cannot be split across a TP size of 4" \
   $C reshard --input "$tmp/llama/checkpoints/step_00000006" --output "$tmp/llama-tp4" --tp 4
 [[ ! -e $tmp/llama-tp4 ]] || { echo "FAIL: a refused reshard left its output"; exit 1; }

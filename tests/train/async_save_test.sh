@@ -24,6 +24,22 @@ run() {  # run NAME [extra args...]: a run in $tmp/asyncrun_$$_NAME, its log in 
   "${mpi[@]}" -np 2 "$bin/pretrain" "${args[@]}" --set logging.run_dir="$tmp/asyncrun_$$_$name" \
     "$@" > "$tmp/$name.log" 2>&1
 }
+# start_paused NAME SECONDS: an async run in the background ($job, $run_dir) whose write of step
+# 10 pauses SECONDS after its shard is on disk; returns once it is.
+start_paused() {
+  run_dir=$tmp/asyncrun_$$_$1
+  BRAID_TEST_SAVE_DELAY=10:$2 "${mpi[@]}" -x BRAID_TEST_SAVE_DELAY -np 2 "$bin/pretrain" \
+    "${args[@]}" --set checkpoint.async_save=true --set logging.run_dir="$run_dir" \
+    > "$tmp/$1.log" 2>&1 &
+  job=$!
+  for _ in $(seq 1 1200); do
+    [[ -f $run_dir/checkpoints/.tmp_step_00000010/tp0.safetensors ]] && return 0
+    sleep 0.05
+  done
+  echo "FAIL: the background save of step 10 never started"
+  cat "$tmp/$1.log"
+  exit 1
+}
 run sync || { cat "$tmp/sync.log"; exit 1; }
 run async --set checkpoint.async_save=true || { cat "$tmp/async.log"; exit 1; }
 grep -q "step 10: state copied to host memory in .* s; writing .* in the background" "$tmp/async.log" &&
@@ -39,16 +55,13 @@ done
 echo "ok   async_save: 20 losses bit-identical to synchronous saves; the payloads of steps 15 and 20 the same bytes"
 
 # 2. SIGKILL during the background write of step 10.
-run_dir=$tmp/asyncrun_$$_killed
-BRAID_TEST_SAVE_DELAY=10:120 "${mpi[@]}" -x BRAID_TEST_SAVE_DELAY -np 2 "$bin/pretrain" "${args[@]}" \
-  --set checkpoint.async_save=true --set logging.run_dir="$run_dir" > "$tmp/killed.log" 2>&1 &
-job=$!
+start_paused killed 120
 for _ in $(seq 1 1200); do
-  [[ -f $run_dir/losses.tsv && $(wc -l < "$run_dir/losses.tsv") -ge 14 ]] && break
+  [[ $(wc -l < "$run_dir/losses.tsv") -ge 14 ]] && break
   sleep 0.1
 done
 steps=$(wc -l < "$run_dir/losses.tsv" 2>/dev/null || echo 0)
-[[ $steps -ge 14 && -f $run_dir/checkpoints/.tmp_step_00000010/tp0.safetensors ]] ||
+[[ $steps -ge 14 ]] ||
   { echo "FAIL: training did not go on during the background write ($steps steps)"; cat "$tmp/killed.log"; exit 1; }
 kill -9 "$(pgrep -f "pretrain.*asyncrun_$$_killed" | tail -n 1)"
 if wait $job; then echo "FAIL: the job survived a killed rank"; exit 1; fi
@@ -74,15 +87,7 @@ print("ok   resumed from step 5: losses of steps 6-20 bit-identical to the unint
 PY
 
 # 3. A background write that fails.
-
-run_dir=$tmp/asyncrun_$$_failed
-BRAID_TEST_SAVE_DELAY=10:3 "${mpi[@]}" -x BRAID_TEST_SAVE_DELAY -np 2 "$bin/pretrain" "${args[@]}" \
-  --set checkpoint.async_save=true --set logging.run_dir="$run_dir" > "$tmp/failed.log" 2>&1 &
-job=$!
-for _ in $(seq 1 600); do
-  [[ -f $run_dir/checkpoints/.tmp_step_00000010/tp0.safetensors ]] && break
-  sleep 0.05
-done
+start_paused failed 3
 rm -rf "$run_dir/checkpoints/.tmp_step_00000010"
 if wait $job; then echo "FAIL: the run went on after its background save failed"; cat "$tmp/failed.log"; exit 1; fi
 grep -q "the background checkpoint save of step 10 failed: .*latest still names the previous checkpoint" "$tmp/failed.log" ||
@@ -93,14 +98,7 @@ echo "ok   a failed background write stopped the run with the error ($(grep -c .
 
 # 4. A stop signal while a background write runs: the run finishes that save, saves the step it
 #    stops at, and exits 75 (rerun to resume).
-run_dir=$tmp/asyncrun_$$_signal
-BRAID_TEST_SAVE_DELAY=10:4 "${mpi[@]}" -x BRAID_TEST_SAVE_DELAY -np 2 "$bin/pretrain" "${args[@]}" \
-  --set checkpoint.async_save=true --set logging.run_dir="$run_dir" > "$tmp/signal.log" 2>&1 &
-job=$!
-for _ in $(seq 1 600); do
-  [[ -f $run_dir/checkpoints/.tmp_step_00000010/tp0.safetensors ]] && break
-  sleep 0.05
-done
+start_paused signal 4
 kill -USR1 $job
 rc=0
 wait $job || rc=$?
