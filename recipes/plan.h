@@ -12,8 +12,8 @@
 // on top of what is kept, and the logits [tokens, V/t] in fp32 (once; the chunked loss: two
 // chunks' blocks plus the hidden-state and weight gradients it makes early). Fitted against the
 // peak of live tensors measured on this machine (BENCHMARKS.md, activation recomputation) for
-// GPT with dropout: within 10% there. Not modelled: cross-attention, fused attention kernels
-// (which keep no s x s scores), allocator fragmentation and workspace.
+// GPT with dropout: within 10% there, within 15% in 10 of 11 cases. Not modelled: cross-attention,
+// fused attention kernels (which keep no s x s scores), allocator fragmentation and workspace.
 #pragma once
 #include <string>
 

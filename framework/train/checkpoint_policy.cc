@@ -40,7 +40,15 @@ CheckpointPolicy::CheckpointPolicy(const CheckpointTarget& target, bool enabled)
   const Config& c = *target.config;
   root_ = c.checkpoint.dir.empty() ? (fs::path(c.logging.run_dir) / "checkpoints").string()
                                    : c.checkpoint.dir;
-  if (enabled_ && c.checkpoint.async_save) host_ = AllocateHostCopy(target_);
+  if (enabled_ && c.checkpoint.async_save) {
+    host_ = AllocateHostCopy(target_);
+    double bytes = 0;
+    for (const auto& [name, t] : host_) bytes += static_cast<double>(t.nbytes());
+    BLOG(INFO, "ckpt") << absl::StrFormat(
+        "checkpoint.async_save: %.1f MB of host memory hold the copy of this rank's share of the "
+        "state",
+        bytes / 1e6);
+  }
 }
 
 CheckpointPolicy::~CheckpointPolicy() {
