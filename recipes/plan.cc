@@ -22,7 +22,8 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
   const double tp = static_cast<double>(s.tp), dp = static_cast<double>(s.dp);
   m.weight_bytes = m.parameters / tp * 4.0;
   m.gradient_bytes = m.parameters / tp * 4.0;
-  m.optimizer_bytes = m.parameters / tp * 8.0 / (sw.distributed_optimizer ? dp : 1.0);
+  const bool distributed = sw.distributed_optimizer || c.parallel.distributed_optimizer;
+  m.optimizer_bytes = m.parameters / tp * 8.0 / (distributed ? dp : 1.0);
   m.state_bytes = m.weight_bytes + m.gradient_bytes + m.optimizer_bytes;
   const double b = static_cast<double>(c.train.micro_batch_size);
   const double seq = static_cast<double>(c.model.seq_length);
@@ -75,13 +76,14 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "plan: %s on %d node(s) x %d GPUs (%.0f GB, %.0f TFLOP/s, compute at %.0f%% of it; links "
       "%.0f GB/s within a node, %.0f GB/s between nodes)\n"
       "  layout: TP %d x DP %d; micro batch %d x sequence %d, %d micro-batch(es) per step, global "
-      "batch %d; precision %s; recompute %s%s\n",
+      "batch %d; precision %s; recompute %s%s%s\n",
       c.source_file, k.nodes, k.gpus_per_node, k.gpu_memory_gb, k.peak_tflops, 100 * k.mfu,
       k.intra_node_gbps, k.inter_node_gbps, t, d, c.train.micro_batch_size, c.model.seq_length,
       s.accumulation_steps, s.global_batch_size, c.train.precision, c.train.recompute,
       c.model.output_chunk_tokens > 0
           ? absl::StrFormat("; output in chunks of %d tokens", c.model.output_chunk_tokens)
-          : "");
+          : "",
+      c.parallel.distributed_optimizer ? "; distributed optimizer" : "");
   const MemoryEstimate now = EstimateMemory(family, c, s);
   const MemoryEstimate distopt = EstimateMemory(family, c, s, {true, false});
   const MemoryEstimate sp = EstimateMemory(family, c, s, {false, true});
@@ -98,7 +100,7 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "  memory per rank (GB): %.1fM parameters, %.2fM on each rank\n"
       "    weights (fp32)      %8.2f\n"
       "    gradients (fp32)    %8.2f\n"
-      "    AdamW state (fp32)  %8.2f   distributed optimizer: %.2f (not built yet)\n"
+      "    AdamW state (fp32)  %8.2f   distributed optimizer: %.2f\n"
       "    activations         %8.2f   selective recompute: %.2f, full: %.2f; sequence "
       "parallel: %.2f (not built yet)\n"
       "    logits and loss     %8.2f\n"

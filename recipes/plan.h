@@ -37,7 +37,7 @@ struct MemoryEstimate {
 
 // Switches the estimate can assume beyond the config's (for the planner's "what if" columns).
 struct MemorySwitches {
-  bool distributed_optimizer = false;  // AdamW moments sharded over DP (not built yet)
+  bool distributed_optimizer = false;  // AdamW moments sharded over DP (or the config's key)
   bool sequence_parallel = false;      // norm/dropout regions split over TP (not built yet)
 };
 

@@ -87,6 +87,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Int("tensor_parallel_size", &p.tensor_parallel_size, 1, 1024, Need::kOptional);
     f.Float("comm_timeout_s", &p.comm_timeout_s, 1.0, 1e6);
     f.Float("grad_bucket_mb", &p.grad_bucket_mb, 0.001, 65536.0);
+    f.Bool("distributed_optimizer", &p.distributed_optimizer);
   });
   f.Section("data", [&] {
     DataConfig& d = c.data;

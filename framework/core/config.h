@@ -56,6 +56,9 @@ struct ParallelConfig {
   int64_t tensor_parallel_size = 1;
   double comm_timeout_s = 600;  // a collective waiting longer aborts the job
   double grad_bucket_mb = 25;   // DP gradient bucket size (MB of fp32 gradients)
+  // ZeRO-1: gradients reduce-scattered, AdamW moments and update on this DP rank's shard of each
+  // bucket only, the updated parameters all-gathered (parallel/grad_reducer.h).
+  bool distributed_optimizer = false;
 };
 
 struct DataConfig {

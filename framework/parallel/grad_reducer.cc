@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include <chrono>
+#include <optional>
 
 #include "framework/core/check.h"
 
@@ -24,8 +25,8 @@ struct AfterAccumulate : public torch::autograd::FunctionPostHook {
 }  // namespace
 
 GradReducer::GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Communicator> dp,
-                         double bucket_mb)
-    : params_(std::move(params)), dp_(std::move(dp)) {
+                         double bucket_mb, bool shard)
+    : params_(std::move(params)), dp_(std::move(dp)), shard_(shard && dp_->size() > 1) {
   const int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(bucket_mb * (1 << 20) / 4));
   bucket_of_.assign(params_.size(), -1);
   ready_.assign(params_.size(), false);
@@ -45,13 +46,29 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Comm
     int64_t total = 0;
     for (size_t k : m) total += params_[k].numel();
     Bucket b;
-    b.flat = torch::zeros({total}, params_[m[0]].options());
+    const int64_t d = dp_->size();
+    const int64_t padded = shard_ ? (total + d - 1) / d * d : total;
+    b.flat = torch::zeros({padded}, params_[m[0]].options());
     int64_t offset = 0;
     for (size_t k : m) {
       torch::Tensor& p = params_[k];
       p.mutable_grad() = b.flat.narrow(0, offset, p.numel()).view_as(p);
+      b.members.push_back(k);
+      b.offsets.push_back(offset);
       offset += p.numel();
       bucket_of_[k] = static_cast<int>(buckets_.size());
+    }
+    if (shard_) {
+      // This rank's shard [lo, lo + n) of the bucket, cut at the parameters' boundaries.
+      const int64_t n = padded / d, lo = n * dp_->rank();
+      b.shard = torch::zeros({n}, b.flat.options());
+      for (size_t j = 0; j < m.size(); ++j) {
+        const int64_t start = std::max(lo, b.offsets[j]);
+        const int64_t end = std::min(lo + n, b.offsets[j] + params_[m[j]].numel());
+        if (start >= end) continue;
+        pieces_.push_back({m[j], start - b.offsets[j], end - start,
+                           b.shard.narrow(0, start - lo, end - start), buckets_.size(), start - lo});
+      }
     }
     b.pending = static_cast<int>(m.size());
     buckets_.push_back(std::move(b));
@@ -94,7 +111,8 @@ void GradReducer::MarkReady(size_t k) {
 void GradReducer::LaunchReadyInOrder() {
   while (next_to_launch_ < buckets_.size() && buckets_[next_to_launch_].pending == 0) {
     Bucket& b = buckets_[next_to_launch_++];
-    auto work = dp_->AllReduceAsync(b.flat, ReduceOp::kAvg);
+    auto work = shard_ ? dp_->ReduceScatterAsync(b.flat, b.shard, ReduceOp::kAvg)
+                       : dp_->AllReduceAsync(b.flat, ReduceOp::kAvg);
     BRAID_CHECK_OK(work.status());
     b.work = *work;
     b.launched = true;
@@ -110,6 +128,49 @@ double GradReducer::Finish() {
   for (Bucket& b : buckets_) BRAID_CHECK_OK(b.work->Wait());
   armed_ = false;
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void GradReducer::GatherPieces(const std::vector<torch::Tensor>& values,
+                               std::vector<torch::Tensor>& whole) {
+  BRAID_CHECK(shard_ && values.size() == pieces_.size() && whole.size() == params_.size());
+  torch::NoGradGuard no_grad;
+  const int64_t d = dp_->size();
+  // Bucket by bucket, two in flight: the next gather runs while the last one is unpacked. At most
+  // two buckets' worth of buffers exist at once (not the whole model's).
+  struct InFlight {
+    size_t bucket = 0;
+    torch::Tensor gathered;
+    WorkHandle work;
+  };
+  auto launch = [&](size_t bi, size_t& j) {
+    const Bucket& b = buckets_[bi];
+    const int64_t n = b.shard.numel();
+    torch::Tensor send = torch::zeros({n}, values.empty() ? b.flat.options() : values[0].options());
+    for (; j < pieces_.size() && pieces_[j].bucket == bi; ++j) {
+      send.narrow(0, pieces_[j].at, pieces_[j].length).copy_(values[j].reshape({-1}));
+    }
+    InFlight f{bi, torch::empty({n * d}, send.options()), nullptr};
+    auto work = dp_->AllGatherAsync(send, f.gathered);
+    BRAID_CHECK_OK(work.status());
+    f.work = *work;
+    return f;
+  };
+  auto unpack = [&](InFlight& f) {
+    BRAID_CHECK_OK(f.work->Wait());
+    const Bucket& b = buckets_[f.bucket];
+    for (size_t m = 0; m < b.members.size(); ++m) {
+      torch::Tensor& dst = whole[b.members[m]];
+      dst.view({-1}).copy_(f.gathered.narrow(0, b.offsets[m], dst.numel()));
+    }
+  };
+  size_t j = 0;
+  std::optional<InFlight> previous;
+  for (size_t bi = 0; bi < buckets_.size(); ++bi) {
+    InFlight next = launch(bi, j);
+    if (previous) unpack(*previous);
+    previous = std::move(next);
+  }
+  if (previous) unpack(*previous);
 }
 
 void GradReducer::ZeroGrad() {

@@ -6,6 +6,14 @@
 // whose parameters are all ready is all-reduced (average over DP) asynchronously while backward
 // goes on. Buckets are launched strictly in bucket order, the same on every rank. Finish() waits
 // for all of them. Nothing is reduced on the other micro-batches.
+//
+// Sharded (the distributed optimizer, ZeRO-1; `shard` with DP > 1): each bucket is padded to a
+// multiple of the DP size and split into DP equal shards; it is reduce-scattered instead (DP rank
+// r receives the average of shard r), in the same order and overlap. Pieces() cuts this rank's
+// shards at parameter boundaries: a piece is a range of one parameter with its reduced gradient,
+// what the optimizer updates. GatherPieces() all-gathers per-piece values (the updated
+// parameters, or optimizer moments for a checkpoint) into whole per-parameter tensors, bucket by
+// bucket, the gathers in flight together.
 #pragma once
 #include <torch/torch.h>
 
@@ -19,7 +27,7 @@ namespace braid {
 class GradReducer {
  public:
   GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Communicator> dp,
-              double bucket_mb);
+              double bucket_mb, bool shard = false);
   ~GradReducer();
 
   // Call before the backward of the last micro-batch of a step (enables the hooks).
@@ -31,10 +39,30 @@ class GradReducer {
   void ZeroGrad();
 
   int num_buckets() const { return static_cast<int>(buckets_.size()); }
+  bool sharded() const { return shard_; }
+
+  // Sharded: this rank's pieces, in bucket order. `param` indexes the constructor's parameters;
+  // [offset, offset + length) is the range of its flattened elements; `grad` views the reduced
+  // shard (valid after Finish()).
+  struct Piece {
+    size_t param = 0;
+    int64_t offset = 0, length = 0;
+    torch::Tensor grad;
+    size_t bucket = 0;
+    int64_t at = 0;  // where it starts in this rank's shard of the bucket
+  };
+  const std::vector<Piece>& Pieces() const { return pieces_; }
+  // Sharded, collective over DP: `values[j]` (piece j's elements, `length` of them) from every
+  // rank, written into `whole[param]` (each the parameter's shape; parameters without a bucket
+  // are left alone).
+  void GatherPieces(const std::vector<torch::Tensor>& values, std::vector<torch::Tensor>& whole);
 
  private:
   struct Bucket {
-    torch::Tensor flat;
+    torch::Tensor flat;   // padded to a multiple of the DP size when sharded
+    torch::Tensor shard;  // sharded: this rank's reduced part of `flat`
+    std::vector<size_t> members;
+    std::vector<int64_t> offsets;  // of each member in `flat`
     int pending = 0;
     bool launched = false;
     WorkHandle work;
@@ -44,6 +72,8 @@ class GradReducer {
 
   std::vector<torch::Tensor> params_;
   std::shared_ptr<Communicator> dp_;
+  bool shard_ = false;
+  std::vector<Piece> pieces_;
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_;
   std::vector<bool> ready_;

@@ -67,13 +67,22 @@ std::vector<Entry> Entries(const CheckpointTarget& t, bool with_optimizer) {
   std::map<std::string, TpParam> layouts = CollectTpParams(*t.model);
   std::vector<Entry> out;
   auto named = t.model->named_parameters();
+  // The moments per parameter; the distributed optimizer's gathered whole from every DP rank
+  // (collective: every rank calls Entries at the same point).
+  AdamW::Moments moments;
+  const bool with_moments = with_optimizer && t.optimizer != nullptr;
+  if (with_moments) {
+    moments = t.optimizer->sharded()
+                  ? t.optimizer->gather_moments()
+                  : AdamW::Moments{t.optimizer->exp_avg(), t.optimizer->exp_avg_sq()};
+  }
   size_t i = 0;
   for (const auto& p : named) {
     TpParam l = layouts[p.key()];
     out.push_back({ModelKey(p.key()), p.value().detach(), l});
-    if (with_optimizer && t.optimizer != nullptr) {
-      out.push_back({ExpAvgKey(p.key()), t.optimizer->exp_avg()[i], l});
-      out.push_back({ExpAvgSqKey(p.key()), t.optimizer->exp_avg_sq()[i], l});
+    if (with_moments) {
+      out.push_back({ExpAvgKey(p.key()), moments.first[i], l});
+      out.push_back({ExpAvgSqKey(p.key()), moments.second[i], l});
     }
     ++i;
   }
@@ -316,15 +325,17 @@ struct PendingSave {
 int64_t SaveStep(const PendingSave& save) { return save.state.step; }
 
 namespace {
-// What this rank writes: split tensors from every TP rank of DP replica 0, replicated ones from
-// its TP rank 0; nothing elsewhere.
-std::vector<Entry> WrittenEntries(const CheckpointTarget& t) {
-  const ParallelLayout& L = *t.layout;
-  if (L.dp_rank != 0) return {};
-  const bool with_opt = t.config->checkpoint.save_optimizer && t.optimizer != nullptr;
+// What a checkpoint holds of the target (collective, see Entries).
+std::vector<Entry> SavedEntries(const CheckpointTarget& t) {
+  return Entries(t, t.config->checkpoint.save_optimizer && t.optimizer != nullptr);
+}
+// Of those, what this rank writes: split tensors from every TP rank of DP replica 0, replicated
+// ones from its TP rank 0; nothing elsewhere.
+std::vector<Entry> Written(const ParallelLayout& L, const std::vector<Entry>& all) {
   std::vector<Entry> out;
-  for (Entry& e : Entries(t, with_opt)) {
-    if (e.layout.axis >= 0 || L.tp_rank == 0) out.push_back(std::move(e));
+  if (L.dp_rank != 0) return out;
+  for (const Entry& e : all) {
+    if (e.layout.axis >= 0 || L.tp_rank == 0) out.push_back(e);
   }
   return out;
 }
@@ -332,7 +343,7 @@ std::vector<Entry> WrittenEntries(const CheckpointTarget& t) {
 
 HostCopy AllocateHostCopy(const CheckpointTarget& t) {
   HostCopy host;
-  for (const Entry& e : WrittenEntries(t)) {
+  for (const Entry& e : Written(*t.layout, SavedEntries(t))) {
     host[e.name] = torch::zeros(e.local.sizes(), e.local.options().device(torch::kCPU));
   }
   return host;
@@ -363,12 +374,11 @@ absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_s
         error.empty() ? "rank 0 could not create the checkpoint directory (its log says why)"
                       : error);
   }
-  const bool with_opt = t.config->checkpoint.save_optimizer && t.optimizer != nullptr;
-  std::vector<Entry> entries = Entries(t, with_opt);
+  const std::vector<Entry> entries = SavedEntries(t);
   save->writer = L.dp_rank == 0;
   {
     torch::NoGradGuard no_grad;
-    for (const Entry& e : WrittenEntries(t)) {
+    for (const Entry& e : Written(L, entries)) {
       if (host == nullptr) {
         save->mine[e.name] = e.local.contiguous();
         continue;
@@ -687,6 +697,14 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
   }
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < entries.size(); ++i) entries[i].local.copy_(slices[i]);
+  if (want_opt && t.optimizer->sharded()) {  // the whole moments loaded above, to this rank's pieces
+    AdamW::Moments whole;
+    for (const Entry& e : entries) {
+      if (e.name.rfind("optim/exp_avg/", 0) == 0) whole.first.push_back(e.local);
+      if (e.name.rfind("optim/exp_avg_sq/", 0) == 0) whole.second.push_back(e.local);
+    }
+    t.optimizer->scatter_moments(whole);
+  }
   if (want_opt) t.optimizer->set_step(c.optimizer_step);
   if (t.rng != nullptr) {
     auto it = c.rng.find(L.rank);

@@ -18,6 +18,12 @@ AdamW::AdamW(std::vector<torch::Tensor> params, std::vector<bool> decay, Options
 }
 
 void AdamW::Step(double lr) {
+  std::vector<torch::Tensor> grads;
+  for (const torch::Tensor& p : params_) grads.push_back(p.grad());
+  Step(lr, grads);
+}
+
+void AdamW::Step(double lr, const std::vector<torch::Tensor>& grads) {
   RECORD_FUNCTION("braid::AdamW::Step",
                   std::vector<c10::IValue>());  // named in BRAID_PROFILE traces
   torch::NoGradGuard no_grad;
@@ -31,7 +37,7 @@ void AdamW::Step(double lr) {
   std::vector<torch::Tensor> ps, gs, ms, vs, decayed;
   for (size_t i = 0; i < params_.size(); ++i) {
     torch::Tensor& p = params_[i];
-    const torch::Tensor& g = p.grad();
+    const torch::Tensor& g = grads[i];
     if (!g.defined()) continue;
     const double decay = decay_[i] && o_.weight_decay != 0 ? 1.0 - lr * o_.weight_decay : 1.0;
     if (o_.fused_cpu && FusedAdamWStep(p, g, m_[i], v_[i], decay, o_.beta1, o_.beta2, bc2_sqrt,

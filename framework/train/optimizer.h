@@ -6,6 +6,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
+#include <utility>
 #include <vector>
 
 namespace braid {
@@ -22,11 +24,23 @@ class AdamW {
   AdamW(std::vector<torch::Tensor> params, std::vector<bool> decay, Options options);
   // One update from the parameters' .grad() (parameters without a gradient are left alone).
   void Step(double lr);
+  // One update from `grads[i]` for params[i] (undefined: left alone). The distributed optimizer's
+  // params are pieces of the parameters (views) with the reduced shard's gradients.
+  void Step(double lr, const std::vector<torch::Tensor>& grads);
 
+  const std::vector<torch::Tensor>& params() const { return params_; }
   int64_t step() const { return step_; }
   void set_step(int64_t s) { step_ = s; }
   std::vector<torch::Tensor>& exp_avg() { return m_; }
   std::vector<torch::Tensor>& exp_avg_sq() { return v_; }
+
+  // Set by the distributed optimizer, whose params are pieces: whole moments (exp_avg,
+  // exp_avg_sq) per model parameter gathered from every DP rank's pieces (collective over DP),
+  // and this rank's pieces taken from whole ones. Checkpoints go through them.
+  using Moments = std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>>;
+  std::function<Moments()> gather_moments;
+  std::function<void(const Moments&)> scatter_moments;
+  bool sharded() const { return static_cast<bool>(gather_moments); }
 
  private:
   std::vector<torch::Tensor> params_;

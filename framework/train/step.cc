@@ -42,22 +42,72 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
     decay.push_back(p.value().dim() >= 2);  // no weight decay on biases and norm weights
     local_numel_ += p.value().numel();
   }
-  reducer_ = std::make_unique<GradReducer>(params_, layout.dp, config.parallel.grad_bucket_mb);
-  optimizer_ = std::make_unique<AdamW>(
-      params_, decay,
-      AdamW::Options{tc_.adam_beta1, tc_.adam_beta2, tc_.adam_eps, tc_.weight_decay});
+  reducer_ = std::make_unique<GradReducer>(params_, layout.dp, config.parallel.grad_bucket_mb,
+                                           config.parallel.distributed_optimizer);
+  const AdamW::Options options{tc_.adam_beta1, tc_.adam_beta2, tc_.adam_eps, tc_.weight_decay};
+  if (!reducer_->sharded()) {
+    if (config.parallel.distributed_optimizer) {
+      BLOG(INFO, "train") << "parallel.distributed_optimizer: DP is 1, nothing to shard";
+    }
+    optimizer_ = std::make_unique<AdamW>(params_, decay, options);
+    return;
+  }
+  // The distributed optimizer: AdamW over this rank's pieces (views of the parameters).
+  std::vector<torch::Tensor> views;
+  std::vector<bool> piece_decay;
+  int64_t mine = 0;
+  for (const GradReducer::Piece& piece : reducer_->Pieces()) {
+    views.push_back(params_[piece.param].detach().view({-1}).narrow(0, piece.offset, piece.length));
+    piece_decay.push_back(decay[piece.param]);
+    mine += piece.length;
+  }
+  optimizer_ = std::make_unique<AdamW>(views, piece_decay, options);
+  optimizer_->gather_moments = [this] {
+    AdamW::Moments whole;
+    for (const torch::Tensor& p : params_) {
+      whole.first.push_back(torch::zeros_like(p.detach()));
+      whole.second.push_back(torch::zeros_like(p.detach()));
+    }
+    reducer_->GatherPieces(optimizer_->exp_avg(), whole.first);
+    reducer_->GatherPieces(optimizer_->exp_avg_sq(), whole.second);
+    return whole;
+  };
+  optimizer_->scatter_moments = [this](const AdamW::Moments& whole) {
+    torch::NoGradGuard no_grad;
+    const auto& pieces = reducer_->Pieces();
+    for (size_t j = 0; j < pieces.size(); ++j) {
+      const GradReducer::Piece& piece = pieces[j];
+      optimizer_->exp_avg()[j].copy_(
+          whole.first[piece.param].reshape({-1}).narrow(0, piece.offset, piece.length));
+      optimizer_->exp_avg_sq()[j].copy_(
+          whole.second[piece.param].reshape({-1}).narrow(0, piece.offset, piece.length));
+    }
+  };
+  BLOG(INFO, "train") << absl::StrFormat(
+      "distributed optimizer: AdamW state for %d of this rank's %d parameters (DP %d): %.1f MB "
+      "instead of %.1f MB",
+      mine, local_numel_, layout.dp_size, mine * 8 / 1e6, local_numel_ * 8 / 1e6);
 }
 
-// Global L2 norm of the gradients. DP ranks hold identical (averaged) gradients already. The
+// Global L2 norm of the gradients. DP ranks hold identical (averaged) gradients already; with the
+// distributed optimizer each holds its shards, whose squared norms are summed over DP. The
 // squared norms are summed on the device and read once (one host sync per step on a GPU).
 double TrainStep::GradNorm() const {
   std::vector<torch::Tensor> norms;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    if (!params_[i].grad().defined()) continue;
-    if (!split_[i] && layout_.tp_rank != 0) continue;
-    norms.push_back(params_[i].grad().norm().to(torch::kDouble));  // vectorised, no copy
+  if (reducer_->sharded()) {
+    for (const GradReducer::Piece& piece : reducer_->Pieces()) {
+      if (!split_[piece.param] && layout_.tp_rank != 0) continue;
+      norms.push_back(piece.grad.norm().to(torch::kDouble));
+    }
+  } else {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (!params_[i].grad().defined()) continue;
+      if (!split_[i] && layout_.tp_rank != 0) continue;
+      norms.push_back(params_[i].grad().norm().to(torch::kDouble));  // vectorised, no copy
+    }
   }
   double sq = norms.empty() ? 0.0 : torch::stack(norms).square().sum().item<double>();
+  if (reducer_->sharded()) sq = AllReduceScalar(*layout_.dp, sq, ReduceOp::kSum);
   if (layout_.tp_size > 1) sq = AllReduceScalar(*layout_.tp, sq, ReduceOp::kSum);
   return std::sqrt(sq);
 }
@@ -98,15 +148,26 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
     return r;
   }
   bad_in_a_row_ = 0;
+  std::vector<torch::Tensor> grads;  // what the optimizer updates from
+  if (reducer_->sharded()) {
+    for (const GradReducer::Piece& piece : reducer_->Pieces()) grads.push_back(piece.grad);
+  } else {
+    for (auto& p : params_) grads.push_back(p.grad());
+  }
   if (tc_.clip_grad > 0 && r.grad_norm > tc_.clip_grad) {
     torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> grads;
-    for (auto& p : params_)
-      if (p.grad().defined()) grads.push_back(p.grad());
+    std::vector<torch::Tensor> defined;
+    for (const torch::Tensor& g : grads)
+      if (g.defined()) defined.push_back(g);
     // One multi-tensor launch on a GPU, not one per parameter.
-    at::_foreach_mul_(grads, tc_.clip_grad / (r.grad_norm + 1e-6));
+    at::_foreach_mul_(defined, tc_.clip_grad / (r.grad_norm + 1e-6));
   }
-  optimizer_->Step(lr);
+  optimizer_->Step(lr, grads);
+  if (reducer_->sharded()) {  // every rank's updated shards into every rank's parameters
+    std::vector<torch::Tensor> whole;
+    for (const torch::Tensor& p : params_) whole.push_back(p.detach());
+    reducer_->GatherPieces(optimizer_->params(), whole);
+  }
   r.seconds = Now() - start;
   return r;
 }

@@ -3,6 +3,13 @@
 // global gradient norm (TP-split parameters counted on every TP rank, replicated ones once), the
 // NaN/Inf guard (a non-finite loss or norm skips the update on every rank; train.max_bad_steps in
 // a row stop the run), clipping to train.clip_grad, and AdamW.
+//
+// parallel.distributed_optimizer (ZeRO-1, DP > 1): the reducer reduce-scatters the buckets, AdamW
+// holds moments for this rank's pieces of them only (1/DP of the state) and updates those
+// pieces of the parameters; the norm sums the shards' squares over DP; after the update every
+// rank's pieces are all-gathered into every rank's parameters. Checkpoints hold the moments whole
+// (gathered at a save, cut into pieces at a load), so a checkpoint loads at any DP size, with or
+// without the distributed optimizer, and the converter reads it unchanged.
 #pragma once
 #include <torch/torch.h>
 

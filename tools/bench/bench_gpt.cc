@@ -43,6 +43,8 @@ ABSL_FLAG(bool, bf16, false, "bf16 autocast");
 ABSL_FLAG(bool, dropout, false, "dropout 0.1 (hidden and attention)");
 ABSL_FLAG(bool, untied, false, "untied output layer (model.tie_embeddings: false)");
 ABSL_FLAG(std::string, recompute, "none", "train.recompute: none | selective | full");
+ABSL_FLAG(bool, distributed_optimizer, false,
+          "parallel.distributed_optimizer (AdamW state sharded over DP)");
 ABSL_FLAG(int64_t, chunk, 0,
           "model.output_chunk_tokens (gpt: the output layer and loss in chunks)");
 
@@ -57,7 +59,7 @@ int Main(int argc, char** argv) {
       "--vocab "
       "N]\n"
       "                 [--micro N --global N --steps N --threads N --tp N] [--cuda] [--bf16]\n"
-      "                 [--chunk N] [--recompute none|selective|full]\n"
+      "                 [--chunk N] [--recompute none|selective|full] [--distributed-optimizer]\n"
       "Trains a model of the family on random samples and prints tokens/s, MFU and memory.\n";
   ParseCommandLineOrExit(argc, argv, cl);
   for (auto* f : {&FLAGS_layers, &FLAGS_hidden, &FLAGS_heads, &FLAGS_seq, &FLAGS_vocab,
@@ -98,7 +100,8 @@ int Main(int argc, char** argv) {
       absl::GetFlag(FLAGS_chunk) > 0
           ? absl::StrCat(", output_chunk_tokens: ", absl::GetFlag(FLAGS_chunk))
           : "",
-      "}\n", "parallel: {tensor_parallel_size: ", tp, "}\n",
+      "}\n", "parallel: {tensor_parallel_size: ", tp, ", distributed_optimizer: ",
+      absl::GetFlag(FLAGS_distributed_optimizer) ? "true" : "false", "}\n",
       "train: {micro_batch_size: ", absl::GetFlag(FLAGS_micro), ", global_batch_size: ", global,
       ", train_steps: ", absl::GetFlag(FLAGS_steps),
       ", eval_steps: 0, lr: 1.0e-4, device: ", absl::GetFlag(FLAGS_cuda) ? "cuda" : "cpu",
