@@ -67,7 +67,8 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Comm
         const int64_t end = std::min(lo + n, b.offsets[j] + params_[m[j]].numel());
         if (start >= end) continue;
         pieces_.push_back({m[j], start - b.offsets[j], end - start,
-                           b.shard.narrow(0, start - lo, end - start), buckets_.size(), start - lo});
+                           b.shard.narrow(0, start - lo, end - start), buckets_.size(),
+                           start - lo});
       }
     }
     b.pending = static_cast<int>(m.size());

@@ -26,8 +26,8 @@ namespace braid {
 
 class GradReducer {
  public:
-  GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Communicator> dp,
-              double bucket_mb, bool shard = false);
+  GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Communicator> dp, double bucket_mb,
+              bool shard = false);
   ~GradReducer();
 
   // Call before the backward of the last micro-batch of a step (enables the hooks).

@@ -697,7 +697,8 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
   }
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < entries.size(); ++i) entries[i].local.copy_(slices[i]);
-  if (want_opt && t.optimizer->sharded()) {  // the whole moments loaded above, to this rank's pieces
+  if (want_opt &&
+      t.optimizer->sharded()) {  // the whole moments loaded above, to this rank's pieces
     AdamW::Moments whole;
     for (const Entry& e : entries) {
       if (e.name.rfind("optim/exp_avg/", 0) == 0) whole.first.push_back(e.local);

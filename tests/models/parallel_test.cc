@@ -493,9 +493,9 @@ TEST(Parallel, DistributedOptimizerEqualsReplicated) {
     TrainResult replicated = TrainTiny(g_runtime->world(), tp, 2, 4 * dp, 20, torch::kDouble);
     TrainResult sharded = TrainTiny(g_runtime->world(), tp, 2, 4 * dp, 20, torch::kDouble,
                                     {"parallel.distributed_optimizer=true"});
-    ExpectSameRun(sharded, replicated, 1e-6,
-                  "distributed optimizer, TP " + std::to_string(tp) + " x DP " +
-                      std::to_string(dp));
+    ExpectSameRun(
+        sharded, replicated, 1e-6,
+        "distributed optimizer, TP " + std::to_string(tp) + " x DP " + std::to_string(dp));
   }
 }
 

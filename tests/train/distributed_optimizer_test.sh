@@ -2,7 +2,9 @@
 # parallel.distributed_optimizer through pretrain on the tiny GPT (20 steps, global batch 8,
 # micro batch 2, checkpoints every 10 steps), against the replicated optimizer's run at DP 2:
 #  1. the same run with the distributed optimizer at DP 2: losses within 1e-5, and its checkpoint
-#     holds whole AdamW moments equal to the replicated run's (1e-5);
+#     holds whole AdamW moments equal to the replicated run's within 1e-4 of each tensor's
+#     largest value (fp32: the gradient norm summed in another grouping moves the clipping factor
+#     in its last bits, and 20 AdamW steps carry that to ~3e-5 in the biases' second moments);
 #  2. saved at DP 2, resumed at DP 4 and at DP 1 (with the distributed optimizer on, nothing to
 #     shard at DP 1): losses of steps 11-20 within 1e-5; resumed at DP 2: bit-identical;
 #  3. the converter reshards its checkpoint to TP 2 and exports it to Hugging Face's layout.
@@ -61,7 +63,7 @@ ref, got = read(sys.argv[1]), read(sys.argv[2])
 moments = [k for k in ref if k.startswith("optim/")]
 assert moments and sorted(ref) == sorted(got), (len(moments), sorted(set(ref) ^ set(got)))
 worst = max(((got[k] - ref[k]).abs().max() / ref[k].abs().max().clamp_min(1e-30)).item() for k in moments)
-assert worst < 1e-5, worst
+assert worst < 1e-4, worst
 print("ok   its checkpoint holds %d whole moment tensors equal to the replicated run's (max relative %.1e)" % (len(moments), worst))
 PY
 # 2. other DP sizes, and the same one

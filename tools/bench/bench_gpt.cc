@@ -100,10 +100,10 @@ int Main(int argc, char** argv) {
       absl::GetFlag(FLAGS_chunk) > 0
           ? absl::StrCat(", output_chunk_tokens: ", absl::GetFlag(FLAGS_chunk))
           : "",
-      "}\n", "parallel: {tensor_parallel_size: ", tp, ", distributed_optimizer: ",
-      absl::GetFlag(FLAGS_distributed_optimizer) ? "true" : "false", "}\n",
-      "train: {micro_batch_size: ", absl::GetFlag(FLAGS_micro), ", global_batch_size: ", global,
-      ", train_steps: ", absl::GetFlag(FLAGS_steps),
+      "}\n", "parallel: {tensor_parallel_size: ", tp,
+      ", distributed_optimizer: ", absl::GetFlag(FLAGS_distributed_optimizer) ? "true" : "false",
+      "}\n", "train: {micro_batch_size: ", absl::GetFlag(FLAGS_micro),
+      ", global_batch_size: ", global, ", train_steps: ", absl::GetFlag(FLAGS_steps),
       ", eval_steps: 0, lr: 1.0e-4, device: ", absl::GetFlag(FLAGS_cuda) ? "cuda" : "cpu",
       ", precision: ", bf16 ? "bf16" : "fp32", ", recompute: ", absl::GetFlag(FLAGS_recompute),
       "}\n",
