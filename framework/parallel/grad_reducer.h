@@ -13,7 +13,7 @@
 // shards at parameter boundaries: a piece is a range of one parameter with its reduced gradient,
 // what the optimizer updates. GatherPieces() all-gathers per-piece values (the updated
 // parameters, or optimizer moments for a checkpoint) into whole per-parameter tensors, bucket by
-// bucket, the gathers in flight together.
+// bucket, two buckets in flight at a time (the next gather runs while the last is unpacked).
 #pragma once
 #include <torch/torch.h>
 

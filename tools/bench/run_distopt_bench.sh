@@ -3,7 +3,7 @@
 # side in one run (prints figures; never fails on time), at DP 2 (2 ranks x 1 thread):
 #  1. GPT-2 medium's shape (24 layers, width 1024, 16 heads, vocabulary 50304: 355M parameters),
 #     sequence 256, micro batch 1: tokens/s and the peak of live tensors per rank (gradients,
-#     AdamW state, activations), and the AdamW state each rank holds;
+#     AdamW state, activations);
 #  2. GPT model 1 (4 layers, width 256, vocabulary 8192), sequence 256, micro batch 8: tokens/s.
 # Rounds alternate replicated and distributed.
 #   usage: tools/bench/run_distopt_bench.sh [rounds (2)]
@@ -18,9 +18,8 @@ for round in $(seq 1 "$rounds"); do
   for d in false true; do
     out=$("${mpi[@]}" build/bin/bench_gpt "${medium[@]}" --threads 1 \
       $([[ $d == true ]] && echo --distributed-optimizer) 2>&1)
-    state=$(grep -o "AdamW state for [0-9]* of this rank's [0-9]* parameters (DP 2): [0-9.]* MB" <<<"$out" | head -n 1)
     echo "   round $round, distributed_optimizer=$d: $(grep -o '[0-9]* tokens/s' <<<"$out")," \
-      "$(grep -o 'peak live tensors in training [0-9]* MB' <<<"$out")${state:+; $state}"
+      "$(grep -o 'peak live tensors in training [0-9]* MB' <<<"$out")"
   done
 done
 echo "== 2. GPT model 1, DP 2 x 1 thread, sequence 256, micro batch 8 =="
