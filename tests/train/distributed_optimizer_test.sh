@@ -16,31 +16,6 @@ common=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=20 --set train.ev
         --set logging.interval=100 --set train.micro_batch_size=2 --set train.global_batch_size=8
         --set checkpoint.save_interval=10)
 dist=(--set parallel.distributed_optimizer=true)
-run() {  # run NP RUN_DIR extra args...
-  local np=$1 dir=$2
-  shift 2
-  "${mpi[@]}" -np "$np" "$bin/pretrain" "${common[@]}" --set logging.run_dir="$dir" "$@" \
-    > "$dir.log" 2>&1 || { cat "$dir.log"; return 1; }
-}
-compare() {  # compare A B TOLERANCE NAME
-  /usr/bin/python3 - "$1" "$2" "$3" "$4" <<'PY'
-import sys
-def losses(run):
-    out = {}
-    for line in open(run + "/losses.tsv"):
-        f = line.split()
-        out[int(f[0])] = f[1]
-    return [out[s] for s in range(1, 21)]
-a, b = losses(sys.argv[1]), losses(sys.argv[2])
-tol, name = float(sys.argv[3]), sys.argv[4]
-worst = max(abs(float(x) - float(y)) / abs(float(x)) for x, y in zip(a, b))
-if tol == 0:
-    assert a == b, f"{name}: not bit-identical (worst {worst:.2e})"
-else:
-    assert worst <= tol, f"{name}: relative difference {worst:.2e} > {tol}"
-print(f"ok   {name}: 20 losses, max relative difference {worst:.1e}")
-PY
-}
 run 2 "$tmp/replicated"
 run 2 "$tmp/dist" "${dist[@]}"
 grep -q "distributed optimizer: AdamW state for" "$tmp/dist.log" ||

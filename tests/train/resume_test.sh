@@ -12,27 +12,6 @@ src=$2
 source "$src/tests/lib/e2e.sh"
 common=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=20 --set train.eval_steps=0
         --set logging.interval=100)
-run() {  # run NP RUN_DIR extra args...
-  local np=$1 dir=$2
-  shift 2
-  "${mpi[@]}" -np "$np" "$bin/pretrain" "${common[@]}" --set logging.run_dir="$dir" "$@" \
-    > "$dir.log" 2>&1 || { cat "$dir.log"; return 1; }
-}
-compare() {  # compare A B TOLERANCE NAME
-  /usr/bin/python3 - "$1" "$2" "$3" "$4" <<'PY'
-import sys
-a = [float(l.split()[1]) for l in open(sys.argv[1] + "/losses.tsv")]
-b = [float(l.split()[1]) for l in open(sys.argv[2] + "/losses.tsv")]
-tol, name = float(sys.argv[3]), sys.argv[4]
-assert len(a) == len(b) == 20, (len(a), len(b))
-worst = max(abs(x - y) / abs(x) for x, y in zip(a, b))
-if tol == 0:
-    assert a == b, f"{name}: not bit-identical (worst {worst:.2e})"
-else:
-    assert worst <= tol, f"{name}: relative difference {worst:.2e} > {tol}"
-print(f"ok   {name}: 20 losses, max relative difference {worst:.1e}")
-PY
-}
 # 1. same layout
 run 2 "$tmp/straight"
 run 2 "$tmp/resumed" --set train.exit_interval=10
