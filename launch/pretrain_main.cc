@@ -24,10 +24,12 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "braid/build_config.h"
 #include "framework/core/config.h"
 #include "framework/core/files.h"
@@ -305,10 +307,13 @@ absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_f
       "%s: %d ranks (%s), TP %d x DP %d, recipe %s, run dir %s", args.recipe, rt.world_size(),
       rt.mpi_version(), layout.tp_size, layout.dp_size, config.recipe, config.logging.run_dir);
   const RunContext ctx{config, run.sizes, layout, rt.local_rank()};
-  BRAID_ASSIGN_OR_RETURN(
-      std::shared_ptr<TpModule> model,
-      run.family->BuildModel(TpEnv{layout.tp, static_cast<uint64_t>(config.seed)}, config,
-                             run.sizes));
+  BRAID_ASSIGN_OR_RETURN(std::shared_ptr<TpModule> model,
+                         run.family->BuildModel(TpEnv{layout.tp, static_cast<uint64_t>(config.seed),
+                                                      config.parallel.sequence_parallel},
+                                                config, run.sizes));
+  if (config.parallel.sequence_parallel && layout.tp_size == 1) {
+    BLOG(INFO, "main") << "parallel.sequence_parallel: TP is 1, nothing to split";
+  }
   BRAID_ASSIGN_OR_RETURN(FamilyData data, run.family->BuildData(ctx));
   RecipeParts parts;
   parts.task = run.family->MakeTask(model, ctx);
@@ -438,6 +443,20 @@ int main(int argc, char** argv) {
   a.cluster.intra_node_gbps = absl::GetFlag(FLAGS_intra_node_gbps);
   a.cluster.inter_node_gbps = absl::GetFlag(FLAGS_inter_node_gbps);
   if (a.plan && a.print_config) braid::UsageError("--plan and --print-config are separate modes.");
+  if (!a.plan) {  // a cluster flag set to something else than its default without --plan
+    for (const absl::CommandLineFlag* f : {&absl::GetFlagReflectionHandle(FLAGS_nodes),
+                                           &absl::GetFlagReflectionHandle(FLAGS_gpus_per_node),
+                                           &absl::GetFlagReflectionHandle(FLAGS_gpu_memory_gb),
+                                           &absl::GetFlagReflectionHandle(FLAGS_peak_tflops),
+                                           &absl::GetFlagReflectionHandle(FLAGS_mfu),
+                                           &absl::GetFlagReflectionHandle(FLAGS_intra_node_gbps),
+                                           &absl::GetFlagReflectionHandle(FLAGS_inter_node_gbps)}) {
+      if (f->CurrentValue() != f->DefaultValue()) {
+        braid::UsageError(
+            absl::StrCat("--", absl::StrReplaceAll(f->Name(), {{"_", "-"}}), " goes with --plan."));
+      }
+    }
+  }
   if (a.cluster.nodes < 1 || a.cluster.gpus_per_node < 1 || a.cluster.gpu_memory_gb <= 0 ||
       a.cluster.peak_tflops <= 0 || a.cluster.mfu <= 0 || a.cluster.mfu > 1 ||
       a.cluster.intra_node_gbps <= 0 || a.cluster.inter_node_gbps <= 0) {

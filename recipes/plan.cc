@@ -32,7 +32,8 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
   const double unit = c.train.precision == "bf16" ? 1.0 : 2.0;  // bytes per 16-bit unit / 2
   const double sbh = seq * b * h * unit;
   const double core = sbh * 5.0 * a * seq / h / tp;  // the attention core of one layer
-  const double rest = sw.sequence_parallel ? sbh * 34.0 / tp : sbh * (10.0 + 24.0 / tp);
+  const bool sp = (sw.sequence_parallel || c.parallel.sequence_parallel) && s.tp > 1;
+  const double rest = sp ? sbh * 34.0 / tp : sbh * (10.0 + 24.0 / tp);
   const double layer = rest + core;
   const double layers = static_cast<double>(family.LayerCount(c));
   const double vocab = static_cast<double>(s.padded_vocab_size) / tp;
@@ -45,7 +46,7 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
     const double n = c.train.recompute_num_layers > 0
                          ? std::min(layers, static_cast<double>(c.train.recompute_num_layers))
                          : layers;
-    const double input = 2.0 * sbh / (sw.sequence_parallel ? tp : 1.0);
+    const double input = 2.0 * sbh / (sp ? tp : 1.0);
     const double kept = n * input + (layers - n) * layer;
     m.layer_bytes = kept + std::max(m.logits_bytes, layer + core) - m.logits_bytes;
   } else if (c.train.recompute == "selective") {
@@ -76,14 +77,15 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "plan: %s on %d node(s) x %d GPUs (%.0f GB, %.0f TFLOP/s, compute at %.0f%% of it; links "
       "%.0f GB/s within a node, %.0f GB/s between nodes)\n"
       "  layout: TP %d x DP %d; micro batch %d x sequence %d, %d micro-batch(es) per step, global "
-      "batch %d; precision %s; recompute %s%s%s\n",
+      "batch %d; precision %s; recompute %s%s%s%s\n",
       c.source_file, k.nodes, k.gpus_per_node, k.gpu_memory_gb, k.peak_tflops, 100 * k.mfu,
       k.intra_node_gbps, k.inter_node_gbps, t, d, c.train.micro_batch_size, c.model.seq_length,
       s.accumulation_steps, s.global_batch_size, c.train.precision, c.train.recompute,
       c.model.output_chunk_tokens > 0
           ? absl::StrFormat("; output in chunks of %d tokens", c.model.output_chunk_tokens)
           : "",
-      c.parallel.distributed_optimizer ? "; distributed optimizer" : "");
+      c.parallel.distributed_optimizer ? "; distributed optimizer" : "",
+      c.parallel.sequence_parallel ? "; sequence parallel" : "");
   const MemoryEstimate now = EstimateMemory(family, c, s);
   const MemoryEstimate distopt = EstimateMemory(family, c, s, {true, false});
   const MemoryEstimate sp = EstimateMemory(family, c, s, {false, true});
@@ -102,7 +104,7 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "    gradients (fp32)    %8.2f\n"
       "    AdamW state (fp32)  %8.2f   distributed optimizer: %.2f\n"
       "    activations         %8.2f   selective recompute: %.2f, full: %.2f; sequence "
-      "parallel: %.2f (not built yet)\n"
+      "parallel: %.2f\n"
       "    logits and loss     %8.2f\n"
       "    total               %8.2f   of %.0f: %s\n",
       now.parameters / 1e6, now.parameters / t / 1e6, Gb(now.weight_bytes), Gb(now.gradient_bytes),

@@ -38,7 +38,7 @@ struct MemoryEstimate {
 // Switches the estimate can assume beyond the config's (for the planner's "what if" columns).
 struct MemorySwitches {
   bool distributed_optimizer = false;  // AdamW moments sharded over DP (or the config's key)
-  bool sequence_parallel = false;      // norm/dropout regions split over TP (not built yet)
+  bool sequence_parallel = false;      // norm/dropout regions split over TP (or the config's key)
 };
 
 MemoryEstimate EstimateMemory(const Family& family, const Config& config, const DerivedSizes& sizes,

@@ -88,6 +88,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Float("comm_timeout_s", &p.comm_timeout_s, 1.0, 1e6);
     f.Float("grad_bucket_mb", &p.grad_bucket_mb, 0.001, 65536.0);
     f.Bool("distributed_optimizer", &p.distributed_optimizer);
+    f.Bool("sequence_parallel", &p.sequence_parallel);
   });
   f.Section("data", [&] {
     DataConfig& d = c.data;
@@ -495,6 +496,13 @@ absl::Status ValidateStatic(const Config& c) {
                            "groups. HINT: pick a TP size that divides the number of groups.",
                            m.num_query_groups, tp));
     }
+  }
+  if (c.parallel.sequence_parallel && m.seq_length % tp != 0) {
+    fail("parallel.sequence_parallel",
+         absl::StrFormat("model.seq_length = %d does not split over parallel.tensor_parallel_size "
+                         "= %d ranks. HINT: make the sequence length a multiple of the TP size, "
+                         "or turn sequence parallelism off.",
+                         m.seq_length, tp));
   }
   if (c.train.recompute_num_layers > 0 && c.train.recompute != "full") {
     fail("train.recompute_num_layers",

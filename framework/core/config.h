@@ -59,6 +59,10 @@ struct ParallelConfig {
   // ZeRO-1: gradients reduce-scattered, AdamW moments and update on this DP rank's shard of each
   // bucket only, the updated parameters all-gathered (parallel/grad_reducer.h).
   bool distributed_optimizer = false;
+  // Megatron's sequence parallelism: the residual stream split along the sequence within the TP
+  // group between the GEMMs (norms, dropout, residual adds on s/TP positions), all-gather before
+  // and reduce-scatter after the TP GEMMs instead of all-reduces (parallel/mappings.h).
+  bool sequence_parallel = false;
 };
 
 struct DataConfig {

@@ -572,23 +572,22 @@ torch::Tensor LinearForward(AutogradContext* ctx, const torch::Tensor& x, const 
   return out;
 }
 
+// Whether the row-split kernels take a GEMM of `rows` rows over float operands a and b.
+bool RowSplit(const torch::Tensor& a, const torch::Tensor& b, int64_t rows) {
+  return a.device().is_cpu() && a.scalar_type() == torch::kFloat &&
+         b.scalar_type() == torch::kFloat && at::get_num_threads() > 1 && rows >= 64 &&
+         !at::in_parallel_region();
+}
+
 // {dx, dw, db} (db undefined without a bias).
 tensor_list LinearBackward(AutogradContext* ctx, const torch::Tensor& dy, bool has_bias) {
   auto saved = ctx->get_saved_variables();
   const torch::Tensor& x = saved[0];
   const torch::Tensor& w = saved[1];
-  const int64_t in = w.size(1), out_f = w.size(0);
-  torch::Tensor g = dy.reshape({-1, out_f}).contiguous();
   torch::Tensor dx, dw, db;
-  if (x.requires_grad()) {  // dx = g @ w, split by rows of g
-    dx = torch::empty(x.sizes(), x.options());
-    LinearRows(g, w.t(), torch::Tensor(), dx.view({-1, in}));
-  }
-  if (w.requires_grad()) {  // dw = g^T @ x, split by rows of dw (output features)
-    dw = torch::empty(w.sizes(), w.options());
-    LinearRows(g.t(), x.view({-1, in}).t(), torch::Tensor(), dw);
-  }
-  if (has_bias) db = g.sum(0);
+  if (x.requires_grad()) dx = LinearGradInput(dy, w);
+  if (w.requires_grad()) dw = LinearGradWeight(dy, x, w);
+  if (has_bias) db = dy.reshape({-1, w.size(0)}).sum(0);
   return {dx, dw, db};
 }
 
@@ -624,6 +623,32 @@ torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch
                     !at::in_parallel_region();
   if (!fast) return torch::linear(x, w, b);
   return b.defined() ? LinearFn::apply(x, w, b) : LinearNoBiasFn::apply(x, w);
+}
+
+torch::Tensor LinearGradInput(const torch::Tensor& dy, const torch::Tensor& w) {
+  const int64_t in = w.size(1), out_f = w.size(0);
+  torch::Tensor g = dy.reshape({-1, out_f}).contiguous();
+  std::vector<int64_t> shape = dy.sizes().vec();
+  shape.back() = in;
+  if (!RowSplit(g, w, g.size(0)) || !w.is_contiguous()) {
+    return torch::matmul(g, w.to(g.scalar_type())).view(shape);
+  }
+  torch::Tensor dx = torch::empty({g.size(0), in}, g.options());
+  LinearRows(g, w.t(), torch::Tensor(), dx);  // split by rows of g
+  return dx.view(shape);
+}
+
+torch::Tensor LinearGradWeight(const torch::Tensor& dy, const torch::Tensor& x,
+                               const torch::Tensor& w) {
+  const int64_t in = w.size(1), out_f = w.size(0);
+  torch::Tensor g = dy.reshape({-1, out_f}).contiguous();
+  torch::Tensor rows = x.reshape({-1, in}).contiguous();
+  if (!RowSplit(g, rows, g.size(0)) || !w.is_contiguous()) {
+    return torch::matmul(g.t(), rows.to(g.scalar_type())).to(w.scalar_type());
+  }
+  torch::Tensor dw = torch::empty(w.sizes(), w.options());
+  LinearRows(g.t(), rows.t(), torch::Tensor(), dw);  // split by rows of dw (output features)
+  return dw;
 }
 
 // [sq, sk] bool, true where a query may not see a key (the last query sees every key).

@@ -22,6 +22,13 @@ torch::Tensor BatchedMatmul(const torch::Tensor& a, const torch::Tensor& b);
 // in backward the rows of dy and the rows of dw) are split across the threads. Falls back to
 // torch::linear off the CPU, for other dtypes, non-contiguous inputs, one thread or few rows.
 torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// The two halves of Linear's backward, for layers that run their own (the sequence-parallel
+// GEMM in parallel/layers.cc): dx = dy @ w, shaped [..., in] like dy's leading dims, and
+// dw = dy^T @ x over all rows, [out, in] in w's dtype. The same row-split kernels on CPU float
+// tensors; torch::matmul in dy's dtype (autocast's) otherwise.
+torch::Tensor LinearGradInput(const torch::Tensor& dy, const torch::Tensor& w);
+torch::Tensor LinearGradWeight(const torch::Tensor& dy, const torch::Tensor& x,
+                               const torch::Tensor& w);
 
 // GELU with the tanh approximation (GPT-2's): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
 // with autograd. On CPU float tensors one pass forward and one backward, 8 lanes at a time with

@@ -60,7 +60,7 @@ torch::Tensor BartModel::Encode(const torch::Tensor& inputs, const torch::Tensor
   torch::Tensor x = Embed(inputs, encoder_positions_, encoder_ln_embedding_, rng);
   AttentionMask mask;
   mask.key_padding = padding;
-  for (const auto& layer : *encoder_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
+  x = RunStack(encoder_, x, mask, rng);
   return encoder_norm_ ? encoder_norm_->forward(x) : x;
 }
 
@@ -71,9 +71,7 @@ torch::Tensor BartModel::Decode(const torch::Tensor& memory, const torch::Tensor
   self.causal = true;
   AttentionMask cross;
   cross.key_padding = padding;
-  for (const auto& layer : *decoder_) {
-    x = layer->as<TransformerLayer>()->forward(x, self, rng, memory, cross);
-  }
+  x = RunStack(decoder_, x, self, rng, memory, cross);
   if (decoder_norm_) x = decoder_norm_->forward(x);
   return lm_head_->forward(x) + final_logits_bias_;
 }

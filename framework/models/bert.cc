@@ -54,7 +54,7 @@ BertOutput BertModel::Forward(const torch::Tensor& ids, const torch::Tensor& typ
   x = Dropout(emb_ln_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
   AttentionMask mask;
   mask.key_padding = padding;
-  for (const auto& layer : *layers_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
+  x = RunStack(layers_, x, mask, rng);
   BertOutput out;
   torch::Tensor h = lm_ln_->forward(torch::gelu(lm_dense_->forward(x)));
   out.mlm_logits = lm_head_->forward(h) + lm_bias_;

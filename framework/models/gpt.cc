@@ -47,8 +47,7 @@ torch::Tensor GptModel::Hidden(const torch::Tensor& tokens, TpRng& rng) {
     }
     mask.position_bias = bias_;
   }
-  for (const auto& layer : *h_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
-  return ln_f_->forward(x);
+  return ln_f_->forward(RunStack(h_, x, mask, rng));
 }
 
 torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {

@@ -48,7 +48,7 @@ torch::Tensor T5Model::Encode(const torch::Tensor& inputs, const torch::Tensor& 
   AttentionMask mask;
   mask.key_padding = padding;
   mask.position_bias = encoder_bias_->forward(s, s);
-  for (const auto& layer : *encoder_) x = layer->as<TransformerLayer>()->forward(x, mask, rng);
+  x = RunStack(encoder_, x, mask, rng);
   return Dropout(encoder_norm_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
 }
 
@@ -62,9 +62,7 @@ torch::Tensor T5Model::Decode(const torch::Tensor& memory, const torch::Tensor& 
   self.position_bias = decoder_bias_->forward(s, s);
   AttentionMask cross;
   cross.key_padding = padding;
-  for (const auto& layer : *decoder_) {
-    x = layer->as<TransformerLayer>()->forward(x, self, rng, memory, cross);
-  }
+  x = RunStack(decoder_, x, self, rng, memory, cross);
   x = Dropout(decoder_norm_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
   // The original T5 rescales before the output layer it shares with the embedding.
   if (c_.tie_embeddings) x = x * (1.0 / std::sqrt(static_cast<double>(c_.block.hidden)));

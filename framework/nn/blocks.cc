@@ -11,6 +11,7 @@
 #include "framework/core/check.h"
 #include "framework/kernels/kernels.h"
 #include "framework/parallel/autocast.h"
+#include "framework/parallel/mappings.h"
 
 namespace braid {
 
@@ -138,14 +139,20 @@ absl::StatusOr<NormType> ParseNorm(const std::string& name) {
       absl::StrCat("model.norm: unknown norm '", name, "' (layernorm, rmsnorm)"));
 }
 
-Norm::Norm(const BlockConfig& c, int64_t dim) : rms_(c.norm == NormType::kRmsNorm), eps_(c.eps) {
+Norm::Norm(const BlockConfig& c, int64_t dim, std::shared_ptr<Communicator> sequence_group)
+    : rms_(c.norm == NormType::kRmsNorm), eps_(c.eps), sequence_group_(std::move(sequence_group)) {
   weight = Param("weight", torch::ones({dim}), TpParam{});
   if (!rms_) bias = Param("bias", torch::zeros({dim}), TpParam{});
 }
 
 torch::Tensor Norm::forward(const torch::Tensor& x) {
-  if (!rms_) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps_);
-  return RmsNorm(x, weight, eps_);
+  torch::Tensor w = weight, b = bias;
+  if (sequence_group_) {  // this rank's positions only: the gradients are partial sums
+    w = CopyToTp(w, *sequence_group_);
+    if (b.defined()) b = CopyToTp(b, *sequence_group_);
+  }
+  if (!rms_) return torch::layer_norm(x, {x.size(-1)}, w, b, eps_);
+  return RmsNorm(x, w, eps_);
 }
 
 Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfig& c, bool cross)
@@ -159,9 +166,11 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
   if (cross) {
     q_ = register_module("q", std::make_shared<ColumnParallelLinear>(env, name + ".q", c.hidden,
                                                                      width, c.bias, c.init_std));
+    TpEnv whole = env;  // the encoder output is whole on every rank, not a sequence slice
+    whole.sequence_parallel = false;
     kv_ = register_module(
-        "kv", std::make_shared<ColumnParallelLinear>(env, name + ".kv", c.hidden, 2 * width, c.bias,
-                                                     c.init_std, false, 2));
+        "kv", std::make_shared<ColumnParallelLinear>(whole, name + ".kv", c.hidden, 2 * width,
+                                                     c.bias, c.init_std, false, 2));
   } else if (c.kv_groups > 0) {
     // Per group: its heads' queries, one key, one value; a contiguous split keeps groups whole.
     BRAID_CHECK(c.heads % c.kv_groups == 0 && c.kv_groups % env.size() == 0);
@@ -183,7 +192,10 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
 
 torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& mask, TpRng& rng,
                                  const torch::Tensor& memory) {
-  const int64_t b = x.size(0), sq = x.size(1);
+  // The projection first: with sequence parallelism x holds s/TP positions and the projection
+  // the whole sequence.
+  const torch::Tensor proj = qkv_ ? qkv_->forward(x) : q_->forward(x);
+  const int64_t b = proj.size(0), sq = proj.size(1);
   const bool grouped = groups_ > 0 && groups_ < heads_;  // keys shared by several query heads
   bool fused = false;                                    // the fused kernel below
 #if TORCH_VERSION_MAJOR >= 2
@@ -212,18 +224,18 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   torch::Tensor q, k, v;
   if (groups_ > 0) {
     const int64_t per = heads_ / groups_;
-    torch::Tensor g = qkv_->forward(x).view({b, sq, groups_, per + 2, head_dim_});
+    torch::Tensor g = proj.view({b, sq, groups_, per + 2, head_dim_});
     q = split(g.narrow(3, 0, per), q_scale, rope);  // [b, heads, s, d]
     k = split(g.select(3, per), 1.0, rope);         // [b, groups, s, d]
     v = split(g.select(3, per + 1), 1.0, false);
   } else if (qkv_) {
-    auto parts = qkv_->forward(x).chunk(3, -1);
+    auto parts = proj.chunk(3, -1);
     auto view = [&](const torch::Tensor& t) { return t.view({b, sq, heads_, head_dim_}); };
     q = split(view(parts[0]), q_scale, rope);
     k = split(view(parts[1]), 1.0, rope);
     v = split(view(parts[2]), 1.0, false);
   } else {
-    q = split(q_->forward(x).view({b, sq, heads_, head_dim_}), q_scale, false);
+    q = split(proj.view({b, sq, heads_, head_dim_}), q_scale, false);
     auto parts = kv_->forward(memory).chunk(2, -1);
     const int64_t sk = memory.size(1);
     k = split(parts[0].view({b, sk, heads_, head_dim_}), 1.0, false);
@@ -319,15 +331,16 @@ torch::Tensor Mlp::forward(const torch::Tensor& x) {
 TransformerLayer::TransformerLayer(const TpEnv& env, const std::string& name, const BlockConfig& c,
                                    bool with_cross)
     : c_(c) {
-  ln_self_ = register_module("ln_self", std::make_shared<Norm>(c, c.hidden));
+  if (env.sequence_parallel && env.size() > 1) sequence_group_ = env.tp;
+  ln_self_ = register_module("ln_self", std::make_shared<Norm>(c, c.hidden, sequence_group_));
   self_ =
       register_module("self_attention", std::make_shared<Attention>(env, name + ".self", c, false));
   if (with_cross) {
-    ln_cross_ = register_module("ln_cross", std::make_shared<Norm>(c, c.hidden));
+    ln_cross_ = register_module("ln_cross", std::make_shared<Norm>(c, c.hidden, sequence_group_));
     cross_ = register_module("cross_attention",
                              std::make_shared<Attention>(env, name + ".cross", c, true));
   }
-  ln_mlp_ = register_module("ln_mlp", std::make_shared<Norm>(c, c.hidden));
+  ln_mlp_ = register_module("ln_mlp", std::make_shared<Norm>(c, c.hidden, sequence_group_));
   mlp_ = register_module("mlp", std::make_shared<Mlp>(env, name + ".mlp", c));
 }
 
@@ -353,16 +366,18 @@ torch::Tensor TransformerLayer::Layer(const torch::Tensor& x, const AttentionMas
                                       TpRng& rng, const torch::Tensor& memory,
                                       const AttentionMask& cross_mask) {
   const bool train = is_training();
+  // Whole positions on every TP rank: the same mask everywhere; a sequence slice: its own.
+  at::Generator& gen = sequence_group_ ? rng.sharded : rng.replicated;
   auto sub = [&](const torch::Tensor& h, Norm& norm,
                  const std::function<torch::Tensor(const torch::Tensor&)>& f) {
-    if (c_.pre_ln) return h + Dropout(f(norm.forward(h)), c_.hidden_dropout, train, rng.replicated);
-    return norm.forward(h + Dropout(f(h), c_.hidden_dropout, train, rng.replicated));
+    if (c_.pre_ln) return h + Dropout(f(norm.forward(h)), c_.hidden_dropout, train, gen);
+    return norm.forward(h + Dropout(f(h), c_.hidden_dropout, train, gen));
   };
   if (c_.parallel_residual) {  // both branches read x (no cross-attention: decoder-only models)
     torch::Tensor a = self_->forward(ln_self_->forward(x), self_mask, rng);
     torch::Tensor m = mlp_->forward(ln_mlp_->forward(x));
-    return x + Dropout(a, c_.hidden_dropout, train, rng.replicated) +
-           Dropout(m, c_.hidden_dropout, train, rng.replicated);
+    return x + Dropout(a, c_.hidden_dropout, train, gen) +
+           Dropout(m, c_.hidden_dropout, train, gen);
   }
   torch::Tensor h =
       sub(x, *ln_self_, [&](const torch::Tensor& t) { return self_->forward(t, self_mask, rng); });
@@ -460,6 +475,19 @@ torch::Tensor DecoderPositionBias(int64_t s, const std::vector<double>& slopes, 
                             -std::numeric_limits<double>::infinity());
   }
   return bias.to(options);
+}
+
+torch::Tensor RunStack(const torch::nn::ModuleList& layers, torch::Tensor x,
+                       const AttentionMask& self_mask, TpRng& rng, const torch::Tensor& memory,
+                       const AttentionMask& cross_mask) {
+  if (layers->size() == 0) return x;
+  const std::shared_ptr<Communicator> group =
+      layers->ptr(0)->as<TransformerLayer>()->sequence_group();
+  if (group) x = ScatterToSequence(x, *group);
+  for (const auto& layer : *layers) {
+    x = layer->as<TransformerLayer>()->forward(x, self_mask, rng, memory, cross_mask);
+  }
+  return group ? GatherFromSequence(x, *group) : x;
 }
 
 double StackForwardFlops(const torch::nn::ModuleList& layers, int64_t q_len, int64_t mem_len) {

@@ -74,16 +74,19 @@ struct BlockConfig {
   int64_t KvHeads() const { return kv_groups > 0 ? kv_groups : heads; }
 };
 
-// LayerNorm (weight, bias) or RMSNorm (weight only); replicated.
+// LayerNorm (weight, bias) or RMSNorm (weight only); replicated. Inside a layer with sequence
+// parallelism (`sequence_group` set) each TP rank normalises its own positions, so the weights'
+// gradients are summed over the group as they flow back (CopyToTp on the weights).
 class Norm : public TpModule {
  public:
-  Norm(const BlockConfig& c, int64_t dim);
+  Norm(const BlockConfig& c, int64_t dim, std::shared_ptr<Communicator> sequence_group = nullptr);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
 
  private:
   bool rms_;
   double eps_;
+  std::shared_ptr<Communicator> sequence_group_;
 };
 
 struct AttentionMask {
@@ -129,6 +132,13 @@ BlockConfig LayerBlock(const BlockConfig& c, int64_t index);
 
 // One transformer layer: self-attention, optional cross-attention, MLP, each a residual
 // sub-block with pre-LN (x + f(norm(x))) or post-LN (norm(x + f(x))).
+//
+// Built with TpEnv::sequence_parallel (and TP > 1), x and the output are this rank's slice
+// [b, s/TP, h] of the sequence: norms, residual adds and the hidden dropout (drawn from the
+// `sharded` generator, as the positions differ per rank) run on the slice; the q/k/v and fc1
+// GEMMs all-gather it, the output and fc2 GEMMs reduce-scatter back to it. Attention itself sees
+// the whole sequence (masks and position biases stay whole). The encoder output a cross-attention
+// reads (`memory`) is whole on every rank.
 class TransformerLayer : public TpModule {
  public:
   TransformerLayer(const TpEnv& env, const std::string& name, const BlockConfig& c,
@@ -140,6 +150,8 @@ class TransformerLayer : public TpModule {
   // mem_len memory positions. Attention scores and context both count, without halving for a
   // causal mask (PaLM's and Megatron's convention). Training is 3x this.
   double ForwardFlops(int64_t q_len, int64_t mem_len = 0) const;
+  // The TP group the sequence is split over; null without sequence parallelism.
+  const std::shared_ptr<Communicator>& sequence_group() const { return sequence_group_; }
 
  private:
   torch::Tensor Layer(const torch::Tensor& x, const AttentionMask& self_mask, TpRng& rng,
@@ -148,7 +160,15 @@ class TransformerLayer : public TpModule {
   std::shared_ptr<Norm> ln_self_, ln_cross_, ln_mlp_;
   std::shared_ptr<Attention> self_, cross_;
   std::shared_ptr<Mlp> mlp_;
+  std::shared_ptr<Communicator> sequence_group_;
 };
+
+// x [b, s, h] through a stack of TransformerLayers. With sequence parallelism the stream is
+// split along the sequence before the first layer and gathered whole after the last, so the code
+// around a stack (embeddings, final norms, heads) runs whole on every TP rank as without it.
+torch::Tensor RunStack(const torch::nn::ModuleList& layers, torch::Tensor x,
+                       const AttentionMask& self_mask, TpRng& rng, const torch::Tensor& memory = {},
+                       const AttentionMask& cross_mask = {});
 
 // The summed ForwardFlops of a stack of TransformerLayers.
 double StackForwardFlops(const torch::nn::ModuleList& layers, int64_t q_len, int64_t mem_len = 0);

@@ -14,13 +14,6 @@
 namespace braid {
 namespace {
 
-bool Enabled(torch::DeviceType t) {
-#if BRAID_AUTOCAST_BY_DEVICE
-  return at::autocast::is_autocast_enabled(t);
-#else
-  return t == torch::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
-#endif
-}
 void SetAutocastEnabled(torch::DeviceType t, bool on) {
 #if BRAID_AUTOCAST_BY_DEVICE
   at::autocast::set_autocast_enabled(t, on);
@@ -54,12 +47,18 @@ void SetAutocastDtype(torch::DeviceType t, at::ScalarType d) {
 
 }  // namespace
 
-bool AutocastEnabled(torch::DeviceType type) { return Enabled(type); }
+bool AutocastEnabled(torch::DeviceType t) {
+#if BRAID_AUTOCAST_BY_DEVICE
+  return at::autocast::is_autocast_enabled(t);
+#else
+  return t == torch::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
 
 AutocastScope::AutocastScope(torch::DeviceType type, bool enabled)
     : type_(type), enabled_(enabled) {
   if (!enabled_) return;
-  previous_ = Enabled(type_);
+  previous_ = AutocastEnabled(type_);
   previous_dtype_ = AutocastDtype(type_);
   SetAutocastDtype(type_, at::kBFloat16);
   SetAutocastEnabled(type_, true);

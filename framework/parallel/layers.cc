@@ -17,6 +17,40 @@ uint64_t Fnv(const std::string& s) {
   }
   return h;
 }
+
+// The column-parallel GEMM under sequence parallelism (Megatron's scheme): forward all-gathers
+// this rank's sequence slice and multiplies the whole sequence, but keeps only the slice for
+// backward (an all-gather mapping followed by Linear would keep the gathered input: TP times the
+// memory). Backward gathers the slice again while dx = dy @ w runs, and reduce-scatters dx along
+// the sequence while dw = dy^T @ x runs. The bias is added outside.
+struct GatheredLinear : public torch::autograd::Function<GatheredLinear> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& w, Communicator* c) {
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["comm"] = reinterpret_cast<int64_t>(c);
+    return Linear(AllGatherDim(x, *c, 1), w, torch::Tensor());
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad) {
+    Communicator& c = *reinterpret_cast<Communicator*>(ctx->saved_data["comm"].toInt());
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor x = saved[0].contiguous(), &w = saved[1];
+    std::vector<int64_t> shape = {c.size()};
+    for (int64_t n : x.sizes()) shape.push_back(n);
+    torch::Tensor gathered = torch::empty(shape, x.options());
+    auto gather = c.AllGatherAsync(x, gathered);
+    BRAID_CHECK_OK(gather.status());
+    torch::Tensor dx_whole = LinearGradInput(grad[0], w);
+    BRAID_CHECK_OK((*gather)->Wait());
+    torch::Tensor blocks = torch::stack(dx_whole.chunk(c.size(), 1), 0);  // rank r's at [r]
+    torch::Tensor dx = torch::empty(blocks.sizes().slice(1), blocks.options());
+    auto scatter = c.ReduceScatterAsync(blocks, dx, ReduceOp::kSum);
+    BRAID_CHECK_OK(scatter.status());
+    torch::Tensor dw = LinearGradWeight(grad[0], torch::cat(gathered.unbind(0), 1), w);
+    BRAID_CHECK_OK((*scatter)->Wait());
+    return {dx.to(x.scalar_type()), dw, torch::Tensor()};
+  }
+};
 }  // namespace
 
 torch::Tensor TpModule::Param(const std::string& name, torch::Tensor value, TpParam layout) {
@@ -70,27 +104,38 @@ torch::Tensor InitShard(const TpEnv& env, const std::string& name,
 ColumnParallelLinear::ColumnParallelLinear(const TpEnv& env, const std::string& name, int64_t in,
                                            int64_t out, bool with_bias, double init_std,
                                            bool gather_output, int groups)
-    : tp_(env.tp), gather_output_(gather_output) {
+    : tp_(env.tp), gather_output_(gather_output), sequence_(env.sequence_parallel) {
   TpParam layout{0, groups};
   weight = Param("weight", InitShard(env, name + ".weight", {out, in}, init_std, layout), layout);
   if (with_bias) bias = Param("bias", InitShard(env, name + ".bias", {out}, 0.0, layout), layout);
 }
 
 torch::Tensor ColumnParallelLinear::forward(const torch::Tensor& x) {
-  torch::Tensor y = Linear(CopyToTp(x, *tp_), weight, bias);
+  torch::Tensor y;
+  if (sequence_ && tp_->size() > 1) {
+    y = GatheredLinear::apply(x, weight, tp_.get());
+    if (bias.defined()) y = y + bias;
+  } else {
+    y = Linear(CopyToTp(x, *tp_), weight, bias);
+  }
   return gather_output_ ? GatherFromTp(y, *tp_) : y;
 }
 
 RowParallelLinear::RowParallelLinear(const TpEnv& env, const std::string& name, int64_t in,
                                      int64_t out, bool with_bias, double init_std)
-    : tp_(env.tp) {
+    : tp_(env.tp), sequence_(env.sequence_parallel) {
   weight = Param("weight", InitShard(env, name + ".weight", {out, in}, init_std, {1, 1}), {1, 1});
   if (with_bias) bias = Param("bias", torch::zeros({out}), TpParam{});
 }
 
 torch::Tensor RowParallelLinear::forward(const torch::Tensor& x) {
-  torch::Tensor y = ReduceFromTp(Linear(x, weight, torch::Tensor()), *tp_);
-  return bias.defined() ? y + bias : y;
+  torch::Tensor partial = Linear(x, weight, torch::Tensor());
+  if (!sequence_) {
+    torch::Tensor y = ReduceFromTp(partial, *tp_);
+    return bias.defined() ? y + bias : y;
+  }
+  torch::Tensor y = ReduceScatterToSequence(partial, *tp_);
+  return bias.defined() ? y + CopyToTp(bias, *tp_) : y;
 }
 
 namespace {

@@ -21,10 +21,15 @@ struct TpParam {
   bool vocab = false;  // axis 0 is the padded vocabulary (its size depends on the TP size)
 };
 
-// What every parallel layer needs: the TP group and the initialisation seed.
+// What every parallel layer needs: the TP group and the initialisation seed; and whether the
+// layers' residual stream is split along the sequence within the TP group
+// (parallel.sequence_parallel: mappings.h). The layers built with it expect [b, s/TP, h] slices
+// between their GEMMs; the model scatters the stream before its first layer and gathers it after
+// its last (RunStack in nn/blocks.h).
 struct TpEnv {
   std::shared_ptr<Communicator> tp;
   uint64_t seed = 1234;
+  bool sequence_parallel = false;
   int rank() const { return tp->rank(); }
   int size() const { return tp->size(); }
 };
@@ -49,7 +54,8 @@ torch::Tensor InitShard(const TpEnv& env, const std::string& name,
 // This rank's slice of a full tensor (the same slicing as InitShard).
 torch::Tensor ShardOf(const torch::Tensor& full, TpParam layout, int rank, int size);
 
-// y = x A^T + b with A split by rows (output features). Input replicated; output split unless
+// y = x A^T + b with A split by rows (output features). Input replicated (with sequence
+// parallelism: this rank's sequence slice, all-gathered first); output split unless
 // gather_output. `groups` > 1: A is `groups` stacked blocks (fused QKV), each split alike.
 class ColumnParallelLinear : public TpModule {
  public:
@@ -61,10 +67,13 @@ class ColumnParallelLinear : public TpModule {
  private:
   std::shared_ptr<Communicator> tp_;
   bool gather_output_;
+  bool sequence_ = false;
 };
 
 // y = x A^T + b with A split by columns (input features). Input already split (the output of a
 // column-parallel layer); the partial products are all-reduced, then the (replicated) bias added.
+// With sequence parallelism the partial products are reduce-scattered along the sequence instead,
+// and the bias, added to this rank's slice only, has its gradient summed over TP.
 class RowParallelLinear : public TpModule {
  public:
   RowParallelLinear(const TpEnv& env, const std::string& name, int64_t in, int64_t out, bool bias,
@@ -74,6 +83,7 @@ class RowParallelLinear : public TpModule {
 
  private:
   std::shared_ptr<Communicator> tp_;
+  bool sequence_ = false;
 };
 
 // Each rank owns rows [rank * V/tp, (rank+1) * V/tp) of the padded vocabulary; ids outside the

@@ -13,21 +13,42 @@ torch::Tensor AllReduceSum(const torch::Tensor& x, Communicator& c) {
   return y;
 }
 
-torch::Tensor AllGatherLastDim(const torch::Tensor& x, Communicator& c) {
+torch::Tensor AllGatherDim(const torch::Tensor& x, Communicator& c, int64_t dim) {
   if (c.size() == 1) return x;
   torch::Tensor in = x.contiguous();
   std::vector<int64_t> shape = {c.size()};
   for (int64_t s : in.sizes()) shape.push_back(s);
   torch::Tensor out = torch::empty(shape, in.options());
   BRAID_CHECK_OK(c.AllGather(in, out));
-  return torch::cat(out.unbind(0), -1);
+  return torch::cat(out.unbind(0), dim);
 }
 
-torch::Tensor ChunkLastDim(const torch::Tensor& x, Communicator& c) {
+namespace {
+void CheckDivides(const torch::Tensor& x, Communicator& c, int64_t dim) {
+  const int64_t n = x.size(dim);
+  BRAID_CHECK(n % c.size() == 0)
+      << (dim == 1 ? "parallel.sequence_parallel: a sequence of " : "a last dimension of ") << n
+      << " does not split over the " << c.size() << " ranks of TP"
+      << (dim == 1 ? ". HINT: make every sequence length (model.seq_length, the decoder's) a "
+                     "multiple of parallel.tensor_parallel_size."
+                   : "");
+}
+}  // namespace
+
+torch::Tensor ChunkDim(const torch::Tensor& x, Communicator& c, int64_t dim) {
   if (c.size() == 1) return x;
-  int64_t n = x.size(-1);
-  BRAID_CHECK(n % c.size() == 0) << "last dim " << n << " not divisible by TP " << c.size();
-  return x.narrow(-1, c.rank() * (n / c.size()), n / c.size()).contiguous();
+  CheckDivides(x, c, dim);
+  const int64_t n = x.size(dim) / c.size();
+  return x.narrow(dim, c.rank() * n, n).contiguous();
+}
+
+torch::Tensor ReduceScatterDim(const torch::Tensor& x, Communicator& c, int64_t dim) {
+  if (c.size() == 1) return x;
+  CheckDivides(x, c, dim);
+  torch::Tensor in = torch::stack(x.chunk(c.size(), dim), 0);  // rank r's block at [r]
+  torch::Tensor out = torch::empty(in.sizes().slice(1), in.options());
+  BRAID_CHECK_OK(c.ReduceScatter(in, out, ReduceOp::kSum));
+  return out;
 }
 
 namespace {
@@ -58,25 +79,23 @@ struct ReduceFrom : public torch::autograd::Function<ReduceFrom> {
   static tensor_list backward(AutogradContext*, tensor_list g) { return {g[0], torch::Tensor()}; }
 };
 
-struct ScatterTo : public torch::autograd::Function<ScatterTo> {
+// Forward `fwd`, backward `bwd`, each a collective along `dim` over the saved communicator.
+using Collective = torch::Tensor (*)(const torch::Tensor&, Communicator&, int64_t);
+template <Collective fwd, Collective bwd, int64_t dim>
+struct Along : public torch::autograd::Function<Along<fwd, bwd, dim>> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, Communicator* c) {
     Keep(ctx, c);
-    return ChunkLastDim(x, *c);
+    return fwd(x, *c, dim);
   }
   static tensor_list backward(AutogradContext* ctx, tensor_list g) {
-    return {AllGatherLastDim(g[0], *Comm(ctx)), torch::Tensor()};
+    return {bwd(g[0], *Comm(ctx), dim), torch::Tensor()};
   }
 };
-
-struct GatherFrom : public torch::autograd::Function<GatherFrom> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, Communicator* c) {
-    Keep(ctx, c);
-    return AllGatherLastDim(x, *c);
-  }
-  static tensor_list backward(AutogradContext* ctx, tensor_list g) {
-    return {ChunkLastDim(g[0], *Comm(ctx)), torch::Tensor()};
-  }
-};
+using ScatterTo = Along<ChunkDim, AllGatherDim, -1>;
+using GatherFrom = Along<AllGatherDim, ChunkDim, -1>;
+using ScatterSeq = Along<ChunkDim, AllGatherDim, 1>;
+using GatherSeq = Along<AllGatherDim, ChunkDim, 1>;
+using ReduceScatterSeq = Along<ReduceScatterDim, AllGatherDim, 1>;
 }  // namespace
 
 torch::Tensor CopyToTp(const torch::Tensor& x, Communicator& tp) {
@@ -90,6 +109,15 @@ torch::Tensor ScatterToTp(const torch::Tensor& x, Communicator& tp) {
 }
 torch::Tensor GatherFromTp(const torch::Tensor& x, Communicator& tp) {
   return tp.size() == 1 ? x : GatherFrom::apply(x, &tp);
+}
+torch::Tensor ScatterToSequence(const torch::Tensor& x, Communicator& tp) {
+  return tp.size() == 1 ? x : ScatterSeq::apply(x, &tp);
+}
+torch::Tensor GatherFromSequence(const torch::Tensor& x, Communicator& tp) {
+  return tp.size() == 1 ? x : GatherSeq::apply(x, &tp);
+}
+torch::Tensor ReduceScatterToSequence(const torch::Tensor& x, Communicator& tp) {
+  return tp.size() == 1 ? x : ReduceScatterSeq::apply(x, &tp);
 }
 
 }  // namespace braid

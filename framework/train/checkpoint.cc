@@ -63,18 +63,25 @@ struct Entry {
   torch::Tensor local;
   TpParam layout;
 };
-std::vector<Entry> Entries(const CheckpointTarget& t, bool with_optimizer) {
+// The moments per parameter: the optimizer's own tensors; the distributed optimizer's gathered
+// whole from every DP rank (collective: every rank calls Entries at the same point), or with
+// `buffers` only whole-shaped zeros to be copied into (a load, the async save's host copy: no
+// communication).
+std::vector<Entry> Entries(const CheckpointTarget& t, bool with_optimizer, bool buffers = false) {
   std::map<std::string, TpParam> layouts = CollectTpParams(*t.model);
   std::vector<Entry> out;
   auto named = t.model->named_parameters();
-  // The moments per parameter; the distributed optimizer's gathered whole from every DP rank
-  // (collective: every rank calls Entries at the same point).
   AdamW::Moments moments;
   const bool with_moments = with_optimizer && t.optimizer != nullptr;
-  if (with_moments) {
-    moments = t.optimizer->sharded()
-                  ? t.optimizer->gather_moments()
-                  : AdamW::Moments{t.optimizer->exp_avg(), t.optimizer->exp_avg_sq()};
+  if (with_moments && !t.optimizer->sharded()) {
+    moments = AdamW::Moments{t.optimizer->exp_avg(), t.optimizer->exp_avg_sq()};
+  } else if (with_moments && buffers) {
+    for (const auto& p : named) {
+      moments.first.push_back(torch::zeros_like(p.value().detach()));
+      moments.second.push_back(torch::zeros_like(p.value().detach()));
+    }
+  } else if (with_moments) {
+    moments = t.optimizer->gather_moments();
   }
   size_t i = 0;
   for (const auto& p : named) {
@@ -325,9 +332,9 @@ struct PendingSave {
 int64_t SaveStep(const PendingSave& save) { return save.state.step; }
 
 namespace {
-// What a checkpoint holds of the target (collective, see Entries).
-std::vector<Entry> SavedEntries(const CheckpointTarget& t) {
-  return Entries(t, t.config->checkpoint.save_optimizer && t.optimizer != nullptr);
+// What a checkpoint holds of the target (collective unless `buffers`, see Entries).
+std::vector<Entry> SavedEntries(const CheckpointTarget& t, bool buffers = false) {
+  return Entries(t, t.config->checkpoint.save_optimizer && t.optimizer != nullptr, buffers);
 }
 // Of those, what this rank writes: split tensors from every TP rank of DP replica 0, replicated
 // ones from its TP rank 0; nothing elsewhere.
@@ -343,7 +350,7 @@ std::vector<Entry> Written(const ParallelLayout& L, const std::vector<Entry>& al
 
 HostCopy AllocateHostCopy(const CheckpointTarget& t) {
   HostCopy host;
-  for (const Entry& e : Written(*t.layout, SavedEntries(t))) {
+  for (const Entry& e : Written(*t.layout, SavedEntries(t, /*buffers=*/true))) {
     host[e.name] = torch::zeros(e.local.sizes(), e.local.options().device(torch::kCPU));
   }
   return host;
@@ -637,7 +644,7 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
     BLOG(INFO, "ckpt") << step_dir << " has no optimizer state (a release or an import): "
                        << "loading the weights, AdamW starts fresh";
   }
-  std::vector<Entry> entries = Entries(t, want_opt);
+  std::vector<Entry> entries = Entries(t, want_opt, /*buffers=*/true);
   // Validate every shape before touching anything: this rank's slice of each entry, or a list of
   // what does not fit.
   std::vector<torch::Tensor> slices(entries.size());

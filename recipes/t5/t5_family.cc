@@ -67,6 +67,14 @@ class T5 : public Family {
           c.Where("model.decoder_seq_length"), c.model.decoder_seq_length, c.model.seq_length,
           l.targets, l.targets, l.targets));
     }
+    const int64_t tp = c.parallel.tensor_parallel_size, decoder = T5DecoderLength(c);
+    if (c.parallel.sequence_parallel && decoder % tp != 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%sparallel.sequence_parallel: the decoder's %d positions do not split over "
+          "parallel.tensor_parallel_size = %d ranks. HINT: set model.decoder_seq_length to a "
+          "multiple of %d (at least %d), or turn sequence parallelism off.",
+          c.Where("parallel.sequence_parallel"), decoder, tp, tp, l.targets));
+    }
     const int64_t spans =
         CountNoise(l.raw, c.data.noise_density, c.data.mean_noise_span_length).spans;
     if (c.data.vocab_extra_ids < spans) {

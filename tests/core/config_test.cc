@@ -242,6 +242,20 @@ TEST_F(ConfigTest, Malformed16_HeadsNotDivisibleByTp) {
       << msg;
 }
 
+TEST_F(ConfigTest, Malformed16b_SequenceNotDivisibleForSequenceParallel) {
+  std::string msg = ErrorOf(kValid, {"parallel.tensor_parallel_size=4",
+                                     "parallel.sequence_parallel=true", "model.seq_length=30"});
+  EXPECT_NE(msg.find("parallel.sequence_parallel: model.seq_length = 30 does not split over "
+                     "parallel.tensor_parallel_size = 4 ranks"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("HINT"), std::string::npos) << msg;
+  // Without sequence parallelism the same length is fine.
+  EXPECT_TRUE(LoadConfig(Write("ok.yaml", kValid),
+                         {"parallel.tensor_parallel_size=4", "model.seq_length=30"})
+                  .ok());
+}
+
 TEST_F(ConfigTest, Malformed17_WrongTypeInList) {
   std::string msg = ErrorOf(std::string(kValid) + "data:\n  weights: [0.5, heavy]\n");
   ExpectNames(msg, "recipe.yaml", 11, "data.weights");

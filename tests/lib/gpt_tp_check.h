@@ -1,13 +1,18 @@
 // The GPT tensor-parallel check shared by parallel_test (GPT-2) and llama_test (the decoder
 // options): logits, loss and every parameter gradient (gathered) at each TP size equal TP = 1's
-// within 1e-5 relative, on 3 random samples of 20 tokens.
+// within 1e-5 relative, on 3 random samples of 20 tokens. With `sequence_parallel` the model at
+// each TP size runs with sequence parallelism and is held both to TP = 1 and to the same TP size
+// without it.
 #pragma once
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 #include "framework/dist/layout.h"
 #include "framework/models/gpt.h"
@@ -20,11 +25,11 @@ namespace braid::testing {
 // Checks every size in `tps` that the world, the heads and the key/value groups allow (1 is the
 // reference); returns how many were checked.
 inline int ExpectGptTpEqualsSerial(const GptConfig& c, const std::vector<int>& tps,
-                                   const std::string& what) {
+                                   const std::string& what, bool sequence_parallel = false) {
   torch::manual_seed(11);
   torch::Tensor samples = torch::randint(0, 250, {3, 21}, torch::kLong);
-  auto run = [&](std::shared_ptr<Communicator> tp) {
-    auto model = std::make_shared<GptModel>(TpEnv{tp, 99}, c);
+  auto run = [&](std::shared_ptr<Communicator> tp, bool sp = false) {
+    auto model = std::make_shared<GptModel>(TpEnv{tp, 99, sp}, c);
     TpRng rng(1, 0, tp->rank());
     torch::Tensor logits = model->FullLogits(samples.narrow(1, 0, 20), rng);
     GptBatch b = GptBatch::FromRows(samples);
@@ -32,7 +37,9 @@ inline int ExpectGptTpEqualsSerial(const GptConfig& c, const std::vector<int>& t
     loss.backward();
     return std::make_tuple(logits.detach(), loss.item<double>(), FullGrads(*model, *tp));
   };
-  auto [ref_logits, ref_loss, ref_grads] = run(Solo());
+  // logits, loss, gradients
+  using Result = std::tuple<torch::Tensor, double, std::map<std::string, torch::Tensor>>;
+  const Result serial = run(Solo());
   int checked = 0;
   for (int tp : tps) {
     if (tp == 1 || g_runtime->world_size() % tp != 0 || c.block.heads % tp != 0 ||
@@ -42,13 +49,18 @@ inline int ExpectGptTpEqualsSerial(const GptConfig& c, const std::vector<int>& t
     auto layout = ParallelLayout::Create(g_runtime->world(), tp);
     EXPECT_TRUE(layout.ok());
     if (!layout.ok()) return checked;
-    auto [logits, loss, grads] = run(layout->tp);
-    EXPECT_LT(RelDiff(logits, ref_logits), 1e-5) << what << ", tp " << tp;
-    EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss)) << what << ", tp " << tp;
-    EXPECT_EQ(grads.size(), ref_grads.size());
-    for (const auto& [name, g] : ref_grads) {
-      EXPECT_LT(RelDiff(grads[name], g), 1e-5) << what << ", tp " << tp << ", grad of " << name;
-    }
+    const Result got = run(layout->tp, sequence_parallel);
+    auto expect_equal = [&](const Result& ref, const std::string& against) {
+      const std::string where = absl::StrCat(what, ", tp ", tp, " against ", against);
+      EXPECT_LT(RelDiff(std::get<0>(got), std::get<0>(ref)), 1e-5) << where;
+      EXPECT_NEAR(std::get<1>(got), std::get<1>(ref), 1e-5 * std::abs(std::get<1>(ref))) << where;
+      EXPECT_EQ(std::get<2>(got).size(), std::get<2>(ref).size());
+      for (const auto& [name, g] : std::get<2>(ref)) {
+        EXPECT_LT(RelDiff(std::get<2>(got).at(name), g), 1e-5) << where << ", grad of " << name;
+      }
+    };
+    expect_equal(serial, "tp 1");
+    if (sequence_parallel) expect_equal(run(layout->tp, false), "no sequence parallelism");
     ++checked;
   }
   return checked;

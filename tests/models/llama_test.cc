@@ -179,8 +179,9 @@ TEST(Llama, GroupedQueryEqualsMultiHeadWithCopiedKeys) {
   EXPECT_LT(RelDiff(a.FullLogits(tokens, rng), b.FullLogits(tokens, rng)), 1e-5);
 }
 
-void ExpectTpEqualsSerial(const GptConfig& c, const char* what) {
-  EXPECT_GT(testing::ExpectGptTpEqualsSerial(c, {2, 4}, what), 0) << what << ": no TP size checked";
+void ExpectTpEqualsSerial(const GptConfig& c, const char* what, bool sequence_parallel = false) {
+  EXPECT_GT(testing::ExpectGptTpEqualsSerial(c, {2, 4}, what, sequence_parallel), 0)
+      << what << ": no TP size checked";
 }
 
 TEST(Llama, TpEqualsSerial) {
@@ -192,6 +193,15 @@ TEST(Llama, TpEqualsSerial) {
   GptConfig alibi = AlibiFalcon();
   alibi.block.kv_groups = 0;
   ExpectTpEqualsSerial(alibi, "alibi, 12 heads, window, parallel residual");
+}
+
+// parallel.sequence_parallel with RoPE, grouped queries, SwiGLU and RMSNorm; and with ALiBi, a
+// window and the parallel residual: against the same TP size without it and against TP = 1.
+TEST(Llama, SequenceParallelEqualsOff) {
+  ExpectTpEqualsSerial(Llama(8, 4), "llama, sequence parallel", true);
+  GptConfig alibi = AlibiFalcon();
+  alibi.block.kv_groups = 0;
+  ExpectTpEqualsSerial(alibi, "alibi, parallel residual, sequence parallel", true);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 //    index and label smoothing) for every TP size the world allows;
 //  - GPT logits, loss and every parameter gradient (gathered) at TP = 2, 4 equal TP = 1 within
 //    1e-5 relative; the same for a bidirectional (padding-masked) and a cross-attention layer;
+//  - sequence parallelism (GPT, BERT, those layers) against the same TP size without it, 1e-5;
 //  - DP = 2 with micro batch b equals DP = 1 with micro batch 2b (losses and weights after 3
 //    steps) within 1e-6; 2 accumulated micro-batches of b equal one of 2b;
 //  - TP = 2 x DP = 2 follows the TP = 1 x DP = 1 loss curve of the tiny GPT for 50 steps (1e-4).
@@ -164,8 +165,8 @@ TEST(Parallel, GptChunkedOutputEqualsWhole) {
 
 // train.recompute against none with dropout on (hidden and attention): selective, full, and full
 // for the first layer only. The loss, every gradient and the dropout generators' states after
-// the backward pass are bit-identical, at every TP size, over two steps (the second draws from
-// the generators where the first left them).
+// the backward pass are bit-identical, at every TP size, with and without sequence parallelism,
+// over two steps (the second draws from the generators where the first left them).
 TEST(Parallel, GptRecomputeEqualsNone) {
   torch::manual_seed(13);
   torch::Tensor samples = torch::randint(0, 250, {3, 21}, torch::kLong);
@@ -173,13 +174,13 @@ TEST(Parallel, GptRecomputeEqualsNone) {
   for (int tp_size : TpSizes()) {
     auto layout = ParallelLayout::Create(g_runtime->world(), tp_size);
     ASSERT_TRUE(layout.ok());
-    auto run = [&](Recompute r, int64_t n) {
+    auto run = [&](Recompute r, int64_t n, bool sp) {
       GptConfig c = TinyGpt();
       c.block.hidden_dropout = 0.1;
       c.block.attention_dropout = 0.2;
       c.block.recompute = r;
       c.block.recompute_layers = n;
-      auto model = std::make_shared<GptModel>(TpEnv{layout->tp, 99}, c);
+      auto model = std::make_shared<GptModel>(TpEnv{layout->tp, 99, sp}, c);
       TpRng rng(1, 0, layout->tp_rank);
       std::vector<float> losses;
       std::map<std::string, torch::Tensor> grads;
@@ -193,18 +194,22 @@ TEST(Parallel, GptRecomputeEqualsNone) {
       }
       return std::make_tuple(losses, grads, rng.replicated.get_state(), rng.sharded.get_state());
     };
-    auto [ref_losses, ref_grads, ref_rep, ref_sh] = run(Recompute::kNone, 0);
-    for (auto [r, n] : {std::pair{Recompute::kSelective, 0}, std::pair{Recompute::kFull, 0},
-                        std::pair{Recompute::kFull, 1}}) {
-      const std::string what = absl::StrCat(r == Recompute::kFull ? "full" : "selective",
-                                            " (layers ", n, "), tp ", tp_size);
-      auto [losses, grads, rep, sh] = run(r, n);
-      EXPECT_EQ(losses, ref_losses) << what;
-      ASSERT_EQ(grads.size(), ref_grads.size());
-      for (const auto& [name, g] : ref_grads) {
-        EXPECT_TRUE(torch::equal(grads[name], g)) << what << ", grad of " << name;
+    for (bool sp : {false, true}) {
+      if (sp && tp_size == 1) continue;
+      auto [ref_losses, ref_grads, ref_rep, ref_sh] = run(Recompute::kNone, 0, sp);
+      for (auto [r, n] : {std::pair{Recompute::kSelective, 0}, std::pair{Recompute::kFull, 0},
+                          std::pair{Recompute::kFull, 1}}) {
+        const std::string what =
+            absl::StrCat(r == Recompute::kFull ? "full" : "selective", " (layers ", n, "), tp ",
+                         tp_size, sp ? ", sequence parallel" : "");
+        auto [losses, grads, rep, sh] = run(r, n, sp);
+        EXPECT_EQ(losses, ref_losses) << what;
+        ASSERT_EQ(grads.size(), ref_grads.size());
+        for (const auto& [name, g] : ref_grads) {
+          EXPECT_TRUE(torch::equal(grads[name], g)) << what << ", grad of " << name;
+        }
+        EXPECT_TRUE(torch::equal(rep, ref_rep) && torch::equal(sh, ref_sh)) << what;
       }
-      EXPECT_TRUE(torch::equal(rep, ref_rep) && torch::equal(sh, ref_sh)) << what;
     }
   }
 }
@@ -261,6 +266,59 @@ TEST(Parallel, CrossAttentionLayerRecomputeEqualsNone) {
 TEST(Parallel, GptTpEqualsSerial) {
   std::vector<int> tps = TpSizes();
   EXPECT_GT(testing::ExpectGptTpEqualsSerial(TinyGpt(), tps, "gpt"), 0);
+}
+
+TEST(Parallel, GptSequenceParallelEqualsOff) {
+  EXPECT_GT(testing::ExpectGptTpEqualsSerial(TinyGpt(), TpSizes(), "gpt, sequence parallel", true),
+            0);
+}
+
+// Sequence parallelism through a stack (RunStack) of a post-LN bidirectional layer with a padding
+// mask and a post-LN decoder layer with cross-attention (biases, gated GELU, dropout off): the
+// output and the gradients of the input, the encoder output and every parameter equal those at
+// the same TP size without it (and at TP 1) within 1e-5.
+TEST(Parallel, LayersSequenceParallelEqualsOff) {
+  BlockConfig c;
+  c.hidden = 32;
+  c.heads = 4;
+  c.ffn = 48;
+  c.activation = Activation::kGeglu;
+  c.pre_ln = false;
+  torch::manual_seed(9);
+  torch::Tensor x0 = torch::randn({2, 8, 32}), mem0 = torch::randn({2, 5, 32});
+  torch::Tensor padding = torch::zeros({2, 8}, torch::kBool);
+  padding[1].narrow(0, 5, 3).fill_(true);
+  torch::Tensor mem_padding = torch::zeros({2, 5}, torch::kBool);
+  mem_padding[0][4] = true;
+  auto run = [&](std::shared_ptr<Communicator> tp, bool sp) {
+    torch::nn::ModuleList stack;
+    stack->push_back(std::make_shared<TransformerLayer>(TpEnv{tp, 7, sp}, "a", c, false));
+    stack->push_back(std::make_shared<TransformerLayer>(TpEnv{tp, 7, sp}, "b", c, true));
+    TpRng rng(1, 0, tp->rank());
+    torch::Tensor x = x0.clone().requires_grad_(true), mem = mem0.clone().requires_grad_(true);
+    AttentionMask self_mask, cross_mask;
+    self_mask.key_padding = padding;
+    cross_mask.key_padding = mem_padding;
+    torch::Tensor y = RunStack(stack, x, self_mask, rng, mem, cross_mask);
+    (y * y.detach().cos()).sum().backward();
+    auto grads = FullGrads(*stack, *tp);
+    grads["input"] = x.grad();
+    grads["memory"] = mem.grad();
+    grads["output"] = y.detach();
+    return grads;
+  };
+  const auto serial = run(Solo(), false);
+  for (int tp : TpSizes()) {
+    if (tp == 1) continue;
+    auto layout = ParallelLayout::Create(g_runtime->world(), tp);
+    ASSERT_TRUE(layout.ok());
+    const auto off = run(layout->tp, false), on = run(layout->tp, true);
+    ASSERT_EQ(on.size(), off.size());
+    for (const auto& [name, g] : off) {
+      EXPECT_LT(RelDiff(on.at(name), g), 1e-5) << "tp " << tp << ": " << name;
+      EXPECT_LT(RelDiff(on.at(name), serial.at(name)), 1e-5) << "tp " << tp << ": " << name;
+    }
+  }
 }
 
 TEST(Parallel, BidirectionalAndCrossAttentionLayersTpEqualSerial) {
@@ -344,10 +402,11 @@ torch::Tensor BertLoss(BertModel& m, const BertInputs& in, Communicator& tp, TpR
   return mlm + torch::nn::functional::cross_entropy(out.binary_logits, in.sop);
 }
 
+// (and with sequence parallelism against the same TP size without it)
 TEST(Parallel, BertTpEqualsSerial) {
   BertInputs in = MakeBertInputs();
-  auto run = [&](std::shared_ptr<Communicator> tp) {
-    auto model = std::make_shared<BertModel>(TpEnv{tp, 5}, TinyBert());
+  auto run = [&](std::shared_ptr<Communicator> tp, bool sp = false) {
+    auto model = std::make_shared<BertModel>(TpEnv{tp, 5, sp}, TinyBert());
     TpRng rng(1, 0, tp->rank());
     torch::Tensor logits;
     torch::Tensor loss = BertLoss(*model, in, *tp, rng, &logits);
@@ -362,6 +421,14 @@ TEST(Parallel, BertTpEqualsSerial) {
     EXPECT_LT(RelDiff(logits, ref_logits), 1e-5) << "tp " << tp;
     EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss)) << "tp " << tp;
     for (const auto& [name, g] : ref_grads) EXPECT_LT(RelDiff(grads[name], g), 1e-5) << name;
+    auto [sp_logits, sp_loss, sp_grads] = run(layout->tp, true);
+    EXPECT_LT(RelDiff(sp_logits, logits), 1e-5) << "sequence parallel, tp " << tp;
+    EXPECT_NEAR(sp_loss, loss, 1e-5 * std::abs(loss)) << "sequence parallel, tp " << tp;
+    ASSERT_EQ(sp_grads.size(), grads.size());
+    for (const auto& [name, g] : grads) {
+      EXPECT_LT(RelDiff(sp_grads.at(name), g), 1e-5)
+          << "sequence parallel, tp " << tp << ": " << name;
+    }
   }
 }
 

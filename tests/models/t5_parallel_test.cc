@@ -1,7 +1,8 @@
 // T5 under tensor and data parallelism against the serial model, under mpirun with 2 and 4 ranks:
 //  - logits, loss and every parameter gradient (gathered) at TP = 2, 4 equal TP = 1 within 1e-5
-//    relative, for T5 v1.1 (gated GELU, untied, d_kv x heads != hidden) and the original T5
-//    (ReLU, tied and scaled), on a batch with encoder and target padding;
+//    relative (and with sequence parallelism equal the same TP size without it), for T5 v1.1 (gated
+//    GELU, untied, d_kv x heads != hidden) and the original T5 (ReLU, tied and scaled), on a batch
+//    with encoder and target padding;
 //  - DP = world with micro batch 2 equals DP = 1 with micro batch 2 x world through the real
 //    trainer and T5Task, in fp64: losses, gradient norms and final weights within 1e-6.
 #include <gtest/gtest.h>
@@ -51,8 +52,8 @@ T5Config TinyT5(bool original) {
 
 // Rows of T5Row(kEnc, kDec): the last sample has 4 encoder padding positions and 2 padded
 // targets; sample i is a function of i.
-torch::Tensor Rows(int64_t first, int64_t n) {
-  const T5Row r(kEnc, kDec);
+torch::Tensor Rows(int64_t first, int64_t n, int64_t dec = kDec) {
+  const T5Row r(kEnc, dec);
   torch::Tensor rows = torch::zeros({n, r.length()}, torch::kLong);
   for (int64_t b = 0; b < n; ++b) {
     const int64_t i = first + b;
@@ -63,7 +64,7 @@ torch::Tensor Rows(int64_t first, int64_t n) {
       rows[b][r.input_padding() + k] = pad ? 1 : 0;
     }
     int64_t prev = 0;
-    for (int64_t k = 0; k < kDec; ++k) {
+    for (int64_t k = 0; k < dec; ++k) {
       rows[b][r.decoder_inputs() + k] = prev;
       const int64_t label = (i * 13 + k * 29 + 5) % kVocab;
       rows[b][r.labels() + k] = label;
@@ -75,13 +76,15 @@ torch::Tensor Rows(int64_t first, int64_t n) {
 
 TEST(T5Parallel, TpEqualsSerial) {
   for (bool original : {false, true}) {
-    torch::Tensor rows = Rows(0, 3);
-    rows[2].narrow(0, T5Row(kEnc, kDec).labels() + kDec - 2, 2).fill_(-100);
-    auto run = [&](std::shared_ptr<Communicator> tp) {
-      auto model = std::make_shared<T5Model>(TpEnv{tp, 5}, TinyT5(original));
+    // A decoder of 8 positions: sequence parallelism splits it over TP 2 and 4.
+    const int64_t dec = 8;
+    torch::Tensor rows = Rows(0, 3, dec);
+    rows[2].narrow(0, T5Row(kEnc, dec).labels() + dec - 2, 2).fill_(-100);
+    auto run = [&](std::shared_ptr<Communicator> tp, bool sp = false) {
+      auto model = std::make_shared<T5Model>(TpEnv{tp, 5, sp}, TinyT5(original));
       TpRng rng(1, 0, tp->rank());
-      T5Task task(model, kEnc, kDec, tp);
-      const T5Batch b = T5Batch::FromRows(rows, kEnc, kDec);
+      T5Task task(model, kEnc, dec, tp);
+      const T5Batch b = T5Batch::FromRows(rows, kEnc, dec);
       torch::Tensor logits;
       {
         torch::NoGradGuard no_grad;
@@ -103,6 +106,14 @@ TEST(T5Parallel, TpEqualsSerial) {
       ASSERT_EQ(grads.size(), ref_grads.size());
       for (const auto& [name, g] : ref_grads) {
         EXPECT_LT(RelDiff(grads[name], g), 1e-5) << what << " " << name;
+      }
+      // Sequence parallelism against the same TP size without it.
+      auto [sp_logits, sp_loss, sp_grads] = run(layout->tp, true);
+      EXPECT_LT(RelDiff(sp_logits, logits), 1e-5) << what << ", sequence parallel";
+      EXPECT_NEAR(sp_loss, loss, 1e-5 * std::abs(loss)) << what << ", sequence parallel";
+      ASSERT_EQ(sp_grads.size(), grads.size());
+      for (const auto& [name, g] : grads) {
+        EXPECT_LT(RelDiff(sp_grads.at(name), g), 1e-5) << what << ", sequence parallel " << name;
       }
     }
   }

@@ -6,7 +6,7 @@
 #   2. `pretrain --plan` for LLaMA-2 7B at TP 8 x DP 8: the state parts equal their closed forms
 #      from the published parameter count (6,738,415,616: weights and gradients 4 bytes and AdamW
 #      8 bytes per parameter over TP 8; AdamW over DP 8 more with the distributed optimizer), and
-#      the DP reduction crosses nodes; a usage error exits 2.
+#      the DP reduction crosses nodes; a usage error exits 2 (a cluster flag without --plan too).
 set -euo pipefail
 bin=$1
 src=$2
@@ -45,3 +45,10 @@ rc=$?
 set -e
 [[ $rc == 2 ]] || { echo "FAIL: --mfu 1.5 exited $rc, not 2"; exit 1; }
 echo "ok   --plan --mfu 1.5 is a usage error (exit 2)"
+set +e
+out=$("$bin/pretrain" --recipe recipes/gpt/llama2-7b.yaml --gpus-per-node 4 2>&1)
+rc=$?
+set -e
+[[ $rc == 2 && $out == *"--gpus-per-node goes with --plan"* ]] ||
+  { echo "FAIL: --gpus-per-node without --plan: exit $rc: $out"; exit 1; }
+echo "ok   --gpus-per-node without --plan is a usage error (exit 2)"

@@ -45,6 +45,8 @@ ABSL_FLAG(bool, untied, false, "untied output layer (model.tie_embeddings: false
 ABSL_FLAG(std::string, recompute, "none", "train.recompute: none | selective | full");
 ABSL_FLAG(bool, distributed_optimizer, false,
           "parallel.distributed_optimizer (AdamW state sharded over DP)");
+ABSL_FLAG(bool, sequence_parallel, false,
+          "parallel.sequence_parallel (the residual stream split along the sequence within TP)");
 ABSL_FLAG(int64_t, chunk, 0,
           "model.output_chunk_tokens (gpt: the output layer and loss in chunks)");
 
@@ -102,8 +104,9 @@ int Main(int argc, char** argv) {
           : "",
       "}\n", "parallel: {tensor_parallel_size: ", tp,
       ", distributed_optimizer: ", absl::GetFlag(FLAGS_distributed_optimizer) ? "true" : "false",
-      "}\n", "train: {micro_batch_size: ", absl::GetFlag(FLAGS_micro),
-      ", global_batch_size: ", global, ", train_steps: ", absl::GetFlag(FLAGS_steps),
+      ", sequence_parallel: ", absl::GetFlag(FLAGS_sequence_parallel) ? "true" : "false", "}\n",
+      "train: {micro_batch_size: ", absl::GetFlag(FLAGS_micro), ", global_batch_size: ", global,
+      ", train_steps: ", absl::GetFlag(FLAGS_steps),
       ", eval_steps: 0, lr: 1.0e-4, device: ", absl::GetFlag(FLAGS_cuda) ? "cuda" : "cpu",
       ", precision: ", bf16 ? "bf16" : "fp32", ", recompute: ", absl::GetFlag(FLAGS_recompute),
       "}\n",
@@ -127,7 +130,8 @@ int Main(int argc, char** argv) {
   // state and activations (the weights were allocated before the count starts).
   const MemoryEstimate plan = EstimateMemory(*run->family, run->config, run->sizes);
   const RunContext ctx{run->config, run->sizes, *layout, (*rt)->local_rank()};
-  auto model = run->family->BuildModel(TpEnv{layout->tp, 1}, run->config, run->sizes);
+  auto model = run->family->BuildModel(TpEnv{layout->tp, 1, run->config.parallel.sequence_parallel},
+                                       run->config, run->sizes);
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
     return 2;
