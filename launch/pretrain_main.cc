@@ -311,8 +311,13 @@ absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_f
                          run.family->BuildModel(TpEnv{layout.tp, static_cast<uint64_t>(config.seed),
                                                       config.parallel.sequence_parallel},
                                                 config, run.sizes));
-  if (config.parallel.sequence_parallel && layout.tp_size == 1) {
-    BLOG(INFO, "main") << "parallel.sequence_parallel: TP is 1, nothing to split";
+  if (config.parallel.sequence_parallel) {
+    if (layout.tp_size == 1) {
+      BLOG(INFO, "main") << "parallel.sequence_parallel: TP is 1, nothing to split";
+    } else {
+      BLOG(INFO, "main") << "parallel.sequence_parallel: norms, dropout and residual adds on 1/"
+                         << layout.tp_size << " of each sequence per rank";
+    }
   }
   BRAID_ASSIGN_OR_RETURN(FamilyData data, run.family->BuildData(ctx));
   RecipeParts parts;

@@ -18,6 +18,8 @@ common=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=20 --set train.ev
         --set parallel.tensor_parallel_size=2)
 run 4 "$tmp/gpt-off"
 run 4 "$tmp/gpt-on" "${sp[@]}"
+grep -q "parallel.sequence_parallel: norms, dropout and residual adds on 1/2 of each sequence" \
+  "$tmp/gpt-on.log" || { echo "FAIL: no sequence parallelism in the log"; cat "$tmp/gpt-on.log"; exit 1; }
 compare "$tmp/gpt-off" "$tmp/gpt-on" 1e-5 "gpt at TP 2 x DP 2: sequence parallel vs off"
 # 2. the other families
 for recipe in bert/tiny t5/tiny bart/tiny; do
@@ -28,6 +30,7 @@ for recipe in bert/tiny t5/tiny bart/tiny; do
   [[ $fam == t5 ]] && common+=(--set model.decoder_seq_length=30)
   run 2 "$tmp/$fam-off"
   run 2 "$tmp/$fam-on" "${sp[@]}"
+  grep -q "of each sequence per rank" "$tmp/$fam-on.log"
   compare "$tmp/$fam-off" "$tmp/$fam-on" 1e-5 "$fam at TP 2: sequence parallel vs off"
 done
 # 3. resumed with dropout on
