@@ -37,9 +37,7 @@ inline int ExpectGptTpEqualsSerial(const GptConfig& c, const std::vector<int>& t
     loss.backward();
     return std::make_tuple(logits.detach(), loss.item<double>(), FullGrads(*model, *tp));
   };
-  // logits, loss, gradients
-  using Result = std::tuple<torch::Tensor, double, std::map<std::string, torch::Tensor>>;
-  const Result serial = run(Solo());
+  const RunResult serial = run(Solo());
   int checked = 0;
   for (int tp : tps) {
     if (tp == 1 || g_runtime->world_size() % tp != 0 || c.block.heads % tp != 0 ||
@@ -49,18 +47,11 @@ inline int ExpectGptTpEqualsSerial(const GptConfig& c, const std::vector<int>& t
     auto layout = ParallelLayout::Create(g_runtime->world(), tp);
     EXPECT_TRUE(layout.ok());
     if (!layout.ok()) return checked;
-    const Result got = run(layout->tp, sequence_parallel);
-    auto expect_equal = [&](const Result& ref, const std::string& against) {
-      const std::string where = absl::StrCat(what, ", tp ", tp, " against ", against);
-      EXPECT_LT(RelDiff(std::get<0>(got), std::get<0>(ref)), 1e-5) << where;
-      EXPECT_NEAR(std::get<1>(got), std::get<1>(ref), 1e-5 * std::abs(std::get<1>(ref))) << where;
-      EXPECT_EQ(std::get<2>(got).size(), std::get<2>(ref).size());
-      for (const auto& [name, g] : std::get<2>(ref)) {
-        EXPECT_LT(RelDiff(std::get<2>(got).at(name), g), 1e-5) << where << ", grad of " << name;
-      }
-    };
-    expect_equal(serial, "tp 1");
-    if (sequence_parallel) expect_equal(run(layout->tp, false), "no sequence parallelism");
+    const RunResult got = run(layout->tp, sequence_parallel);
+    const std::string where = absl::StrCat(what, ", tp ", tp, " against ");
+    ExpectRunsEqual(got, serial, where + "tp 1");
+    if (sequence_parallel)
+      ExpectRunsEqual(got, run(layout->tp, false), where + "no sequence parallelism");
     ++checked;
   }
   return checked;
