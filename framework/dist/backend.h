@@ -16,8 +16,11 @@ absl::Status CheckTensor(const Communicator& comm, const char* what, const at::T
 absl::Status CheckSameKind(const Communicator& comm, const char* what, const at::Tensor& a,
                            const at::Tensor& b);
 absl::Status CheckOp(const Communicator& comm, const char* what, const at::Tensor& t, ReduceOp op);
+// `big` holds size() blocks of `block`'s size; `block` is either apart from it or exactly this
+// rank's block of it (IsRankBlock: the in-place form of all-gather and reduce-scatter).
 absl::Status CheckBlocks(const Communicator& comm, const char* what, const at::Tensor& big,
                          const at::Tensor& block);
+bool IsRankBlock(const Communicator& comm, const at::Tensor& big, const at::Tensor& block);
 absl::Status CheckRoot(const Communicator& comm, int root);
 
 // A Work that is already complete.

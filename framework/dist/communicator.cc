@@ -111,11 +111,23 @@ absl::Status CheckBlocks(const Communicator& comm, const char* what, const at::T
         "%sthe large tensor has %d elements, expected size x block = %d x %d = %d.",
         Prefix(comm, what), big.numel(), comm.size(), block.numel(), block.numel() * comm.size()));
   }
-  if (big.data_ptr() == block.data_ptr() && comm.size() > 1) {
-    return absl::InvalidArgumentError(Prefix(comm, what) +
-                                      "input and output must not share memory.");
+  const char* b = static_cast<const char*>(big.data_ptr());
+  const char* k = static_cast<const char*>(block.data_ptr());
+  const int64_t bytes = block.numel() * block.element_size();
+  const bool overlap = k < b + bytes * comm.size() && b < k + bytes;
+  if (comm.size() > 1 && overlap && !IsRankBlock(comm, big, block)) {
+    return absl::InvalidArgumentError(
+        Prefix(comm, what) +
+        "input and output overlap, and the smaller is not this rank's block of the larger. HINT: "
+        "use separate tensors, or this rank's block for the in-place form.");
   }
   return absl::OkStatus();
+}
+
+bool IsRankBlock(const Communicator& comm, const at::Tensor& big, const at::Tensor& block) {
+  return static_cast<const char*>(block.data_ptr()) ==
+         static_cast<const char*>(big.data_ptr()) +
+             comm.rank() * block.numel() * block.element_size();
 }
 
 absl::Status CheckRoot(const Communicator& comm, int root) {

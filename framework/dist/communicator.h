@@ -54,9 +54,12 @@ class Communicator {
   // In place on `tensor`.
   virtual absl::StatusOr<WorkHandle> AllReduceAsync(const at::Tensor& tensor, ReduceOp op) = 0;
   // `output` holds size() x input.numel() elements: rank r's input lands at [r * n, (r+1) * n).
+  // In place when `input` is this rank's block of `output` (NCCL's convention).
   virtual absl::StatusOr<WorkHandle> AllGatherAsync(const at::Tensor& input,
                                                     const at::Tensor& output) = 0;
-  // `input` holds size() x output.numel() elements; rank r gets the reduction of block r.
+  // `input` holds size() x output.numel() elements; rank r gets the reduction of block r. In
+  // place when `output` is this rank's block of `input` (NCCL's convention; the other blocks of
+  // `input` then hold partial results). Any other overlap of the two is refused.
   virtual absl::StatusOr<WorkHandle> ReduceScatterAsync(const at::Tensor& input,
                                                         const at::Tensor& output, ReduceOp op) = 0;
   // In place: every rank ends with root's `tensor`.

@@ -182,10 +182,13 @@ class MpiCommunicator : public Communicator {
     BRAID_RETURN_IF_ERROR(CheckBlocks(*this, "all_gather", out, in));
     BRAID_RETURN_IF_ERROR(FitsInt("all_gather", in.numel()));
     std::string ctx = Context("all_gather", in);
-    return Submit(ctx, [this, in, out, ctx]() -> absl::Status {
+    const bool in_place = IsRankBlock(*this, out, in);
+    return Submit(ctx, [this, in, out, ctx, in_place]() -> absl::Status {
       MPI_Datatype type = TypeOf(in.scalar_type());
       int n = static_cast<int>(in.numel());
-      MPI_TRY(MPI_Allgather(in.data_ptr(), n, type, out.data_ptr(), n, type, comm_), ctx);
+      MPI_TRY(MPI_Allgather(in_place ? MPI_IN_PLACE : in.data_ptr(), n, type, out.data_ptr(), n,
+                            type, comm_),
+              ctx);
       return absl::OkStatus();
     });
   }
@@ -198,11 +201,20 @@ class MpiCommunicator : public Communicator {
     BRAID_RETURN_IF_ERROR(CheckBlocks(*this, "reduce_scatter", in, out));
     BRAID_RETURN_IF_ERROR(FitsInt("reduce_scatter", out.numel()));
     std::string ctx = Context("reduce_scatter", in);
-    return Submit(ctx, [this, in, out, op, ctx]() -> absl::Status {
+    const bool in_place = IsRankBlock(*this, in, out);
+    return Submit(ctx, [this, in, out, op, ctx, in_place]() -> absl::Status {
       MPI_Datatype type = TypeOf(in.scalar_type());
-      MPI_TRY(MPI_Reduce_scatter_block(in.data_ptr(), out.data_ptr(), static_cast<int>(out.numel()),
-                                       type, OpOf(in.scalar_type(), op), comm_),
-              ctx);
+      const int n = static_cast<int>(out.numel());
+      if (in_place) {  // MPI leaves the result in the first block; this rank's block is apart
+        MPI_TRY(MPI_Reduce_scatter_block(MPI_IN_PLACE, in.data_ptr(), n, type,
+                                         OpOf(in.scalar_type(), op), comm_),
+                ctx);
+        if (rank_ > 0) out.view(-1).copy_(in.view(-1).narrow(0, 0, n));
+      } else {
+        MPI_TRY(MPI_Reduce_scatter_block(in.data_ptr(), out.data_ptr(), n, type,
+                                         OpOf(in.scalar_type(), op), comm_),
+                ctx);
+      }
       if (op == ReduceOp::kAvg) out.div_(size_);
       return absl::OkStatus();
     });

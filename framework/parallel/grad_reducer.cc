@@ -61,7 +61,7 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Comm
     if (shard_) {
       // This rank's shard [lo, lo + n) of the bucket, cut at the parameters' boundaries.
       const int64_t n = padded / d, lo = n * dp_->rank();
-      b.shard = torch::zeros({n}, b.flat.options());
+      b.shard = b.flat.narrow(0, lo, n);  // reduced in place (communicator.h)
       for (size_t j = 0; j < m.size(); ++j) {
         const int64_t start = std::max(lo, b.offsets[j]);
         const int64_t end = std::min(lo + n, b.offsets[j] + params_[m[j]].numel());

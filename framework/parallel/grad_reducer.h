@@ -9,7 +9,10 @@
 //
 // Sharded (the distributed optimizer, ZeRO-1; `shard` with DP > 1): each bucket is padded to a
 // multiple of the DP size and split into DP equal shards; it is reduce-scattered instead (DP rank
-// r receives the average of shard r), in the same order and overlap. Pieces() cuts this rank's
+// r receives the average of shard r), in the same order and overlap. In place: the reduced shard
+// overwrites rank r's own part of the bucket, and the rest of the bucket (the other shards of the
+// parameters' .grad views) then holds partial sums, not gradients: after Finish() only the pieces'
+// `grad` are meaningful. Pieces() cuts this rank's
 // shards at parameter boundaries: a piece is a range of one parameter with its reduced gradient,
 // what the optimizer updates. GatherPieces() all-gathers per-piece values (the updated
 // parameters, or optimizer moments for a checkpoint) into whole per-parameter tensors, bucket by
@@ -60,7 +63,7 @@ class GradReducer {
  private:
   struct Bucket {
     torch::Tensor flat;   // padded to a multiple of the DP size when sharded
-    torch::Tensor shard;  // sharded: this rank's reduced part of `flat`
+    torch::Tensor shard;  // sharded: this rank's part of `flat` (a view), reduced in place
     std::vector<size_t> members;
     std::vector<int64_t> offsets;  // of each member in `flat`
     int pending = 0;
