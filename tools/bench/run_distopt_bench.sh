@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-2}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [rounds (a positive integer, 2)]" >&2; exit 2; }
 mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2)
 export OMP_NUM_THREADS=1
 medium=(--layers 24 --hidden 1024 --heads 16 --seq 256 --vocab 50304 --micro 1 --global 2 --steps 4)

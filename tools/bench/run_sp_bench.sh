@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-2}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [rounds (a positive integer, 2)]" >&2; exit 2; }
 mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2)
 export OMP_NUM_THREADS=1
 small=(--layers 12 --hidden 768 --heads 12 --seq 1024 --vocab 50304 --micro 1 --global 1 --steps 4)
