@@ -58,21 +58,15 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Comm
       offset += p.numel();
       bucket_of_[k] = static_cast<int>(buckets_.size());
     }
-    if (shard_) {
-      // This rank's shard [lo, lo + n) of the bucket, cut at the parameters' boundaries.
-      const int64_t n = padded / d, lo = n * dp_->rank();
-      b.shard = b.flat.narrow(0, lo, n);  // reduced in place (communicator.h)
-      for (size_t j = 0; j < m.size(); ++j) {
-        const int64_t start = std::max(lo, b.offsets[j]);
-        const int64_t end = std::min(lo + n, b.offsets[j] + params_[m[j]].numel());
-        if (start >= end) continue;
-        pieces_.push_back({m[j], start - b.offsets[j], end - start,
-                           b.shard.narrow(0, start - lo, end - start), buckets_.size(),
-                           start - lo});
-      }
-    }
+    if (shard_)
+      b.shard = b.flat.narrow(0, b.flat.numel() / dp_->size() * dp_->rank(),
+                              b.flat.numel() / dp_->size());  // reduced in place
     b.pending = static_cast<int>(m.size());
     buckets_.push_back(std::move(b));
+  }
+  if (shard_) {
+    pieces_ = PiecesOf(dp_->rank());
+    for (Piece& p : pieces_) p.grad = buckets_[p.bucket].shard.narrow(0, p.at, p.length);
   }
   if (dp_->size() == 1) return;  // nothing to reduce: no hooks
   for (size_t k = 0; k < params_.size(); ++k) {
@@ -83,6 +77,24 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Comm
         acc->add_post_hook(std::make_unique<AfterAccumulate>([this, k] { MarkReady(k); }));
     hooks_.emplace_back(acc, key);
   }
+}
+
+std::vector<GradReducer::Piece> GradReducer::PiecesOf(int dp_rank) const {
+  std::vector<Piece> out;
+  if (!shard_) return out;
+  for (size_t bi = 0; bi < buckets_.size(); ++bi) {
+    const Bucket& b = buckets_[bi];
+    // Rank r's shard [lo, lo + n) of the bucket, cut at the parameters' boundaries.
+    const int64_t n = b.flat.numel() / dp_->size(), lo = n * dp_rank;
+    for (size_t j = 0; j < b.members.size(); ++j) {
+      const int64_t start = std::max(lo, b.offsets[j]);
+      const int64_t end = std::min(lo + n, b.offsets[j] + params_[b.members[j]].numel());
+      if (start >= end) continue;
+      out.push_back(
+          {b.members[j], start - b.offsets[j], end - start, torch::Tensor(), bi, start - lo});
+    }
+  }
+  return out;
 }
 
 GradReducer::~GradReducer() {

@@ -55,6 +55,9 @@ class GradReducer {
     int64_t at = 0;  // where it starts in this rank's shard of the bucket
   };
   const std::vector<Piece>& Pieces() const { return pieces_; }
+  // DP rank `dp_rank`'s pieces (without `grad`): the same cut for any rank, computed from the
+  // bucket layout, which every rank of the group shares (a checkpoint lists them all).
+  std::vector<Piece> PiecesOf(int dp_rank) const;
   // Sharded, collective over DP: `values[j]` (piece j's elements, `length` of them) from every
   // rank, written into `whole[param]` (each the parameter's shape; parameters without a bucket
   // are left alone).

@@ -1,13 +1,64 @@
 // Checkpoint manifest parsing and checks (see manifest.h).
 #include "framework/proto/manifest.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/safetensors_header.h"
+#include "framework/core/status.h"
 
 namespace braid {
+
+namespace {
+// A tensor stored as pieces: each TP rank's slice (the whole tensor when replicated: rank 0's)
+// flattened and tiled exactly by its pieces, each from a DP rank of the layout, in a listed file.
+template <typename Bad>
+absl::Status CheckPieces(const proto::TensorEntry& t, int tp, int dp,
+                         const std::set<std::string>& files, const Bad& bad) {
+  const bool split = t.tp_axis() >= 0;
+  int64_t numel = 1;  // of one TP rank's slice
+  for (int64_t d : t.global_shape()) {
+    if (d != 0 && numel > (int64_t{1} << 50) / d) return bad(absl::StrCat(t.name(), ": too large"));
+    numel *= d;
+  }
+  if (split) numel /= tp;
+  std::map<int, std::vector<std::pair<int64_t, int64_t>>> by_rank;
+  for (const proto::Shard& s : t.shards()) {
+    if (s.tp_rank() < 0 || s.tp_rank() >= (split ? tp : 1) || s.dp_rank() < 0 ||
+        s.dp_rank() >= dp || s.offset() < 0 || s.length() <= 0 || s.length() > numel ||
+        s.offset() > numel - s.length() || files.count(s.file()) == 0 || s.key().empty()) {
+      return bad(absl::StrFormat(
+          "%s: a piece [%d, +%d) of TP rank %d, DP rank %d in '%s' does not fit a slice of %d "
+          "elements in TP %d x DP %d with the listed files",
+          t.name(), s.offset(), s.length(), s.tp_rank(), s.dp_rank(), s.file(), numel, tp, dp));
+    }
+    by_rank[s.tp_rank()].emplace_back(s.offset(), s.length());
+  }
+  if (static_cast<int>(by_rank.size()) != (split ? tp : 1)) {
+    return bad(absl::StrFormat("%s: pieces for %d TP ranks, expected %d", t.name(), by_rank.size(),
+                               split ? tp : 1));
+  }
+  for (auto& [rank, ranges] : by_rank) {
+    std::sort(ranges.begin(), ranges.end());
+    int64_t next = 0;
+    for (const auto& [offset, length] : ranges) {
+      if (offset != next) break;
+      next += length;
+    }
+    if (next != numel) {
+      return bad(
+          absl::StrFormat("%s: the pieces of TP rank %d do not tile its %d elements "
+                          "(a gap or an overlap at %d)",
+                          t.name(), rank, numel, next));
+    }
+  }
+  return absl::OkStatus();
+}
+}  // namespace
 
 absl::StatusOr<proto::Manifest> ParseManifest(std::string_view bytes, const std::string& path) {
   const std::string hint =
@@ -40,8 +91,10 @@ absl::StatusOr<proto::Manifest> ParseManifest(std::string_view bytes, const std:
       return bad(absl::StrCat("bad or repeated payload file name '", f.name(), "'"));
     }
   }
-  if (static_cast<int>(files.size()) != tp) {
-    return bad(absl::StrFormat("%d payload files for TP %d", files.size(), tp));
+  // One per TP rank, and with sharded optimizer state one more per rank.
+  if (static_cast<int64_t>(files.size()) < tp ||
+      static_cast<int64_t>(files.size()) > static_cast<int64_t>(tp) * (dp + 1)) {
+    return bad(absl::StrFormat("%d payload files for TP %d x DP %d", files.size(), tp, dp));
   }
   if (m.tensors_size() == 0) return bad("no tensors");
   std::set<std::string> names;
@@ -67,6 +120,13 @@ absl::StatusOr<proto::Manifest> ParseManifest(std::string_view bytes, const std:
                                  t.name(), t.tp_axis(), t.global_shape(t.tp_axis()), groups, tp));
     }
     const int want_shards = split ? tp : 1;
+    bool pieces = false;
+    for (const proto::Shard& s : t.shards())
+      pieces = pieces || s.length() != 0 || s.offset() != 0 || s.dp_rank() != 0;
+    if (pieces) {
+      BRAID_RETURN_IF_ERROR(CheckPieces(t, tp, dp, files, bad));
+      continue;
+    }
     if (t.shards_size() != want_shards) {
       return bad(
           absl::StrFormat("%s: %d shards, expected %d", t.name(), t.shards_size(), want_shards));

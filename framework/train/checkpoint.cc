@@ -32,6 +32,10 @@ namespace fs = std::filesystem;
 
 std::string StepName(int64_t step) { return absl::StrFormat("step_%08d", step); }
 std::string ShardFile(int tp_rank) { return absl::StrFormat("tp%d.safetensors", tp_rank); }
+// The distributed optimizer's moments: one file per rank, its pieces.
+std::string OptimFile(int tp_rank, int dp_rank) {
+  return absl::StrFormat("tp%d.dp%d.optim.safetensors", tp_rank, dp_rank);
+}
 
 absl::Status Fsync(const fs::path& p) {
   int fd = ::open(p.c_str(), O_RDONLY);
@@ -60,44 +64,47 @@ absl::StatusOr<std::pair<uint64_t, uint32_t>> SizeAndCrc(const fs::path& p) {
 // Every tensor the target checkpoints, with its layout: model/<p>, optim/exp_avg/<p>, ...
 struct Entry {
   std::string name;
-  torch::Tensor local;
+  torch::Tensor local;         // this rank's tensor (its TP slice), or its piece of it
+  std::vector<int64_t> shape;  // the TP slice's shape
   TpParam layout;
+  size_t param = 0;                 // index in the model's named_parameters()
+  int64_t offset = 0, length = -1;  // a piece: [offset, offset + length) of the flattened slice
+  bool piece() const { return length >= 0; }
 };
-// The moments per parameter: the optimizer's own tensors; the distributed optimizer's gathered
-// whole from every DP rank (collective: every rank calls Entries at the same point), or with
-// `buffers` only whole-shaped zeros to be copied into (a load, the async save's host copy: no
-// communication).
-std::vector<Entry> Entries(const CheckpointTarget& t, bool with_optimizer, bool buffers = false) {
+// The parameters, and with the optimizer its moments: the optimizer's own tensors, which for
+// the distributed optimizer are this rank's pieces of them. No communication.
+std::vector<Entry> Entries(const CheckpointTarget& t, bool with_optimizer) {
   std::map<std::string, TpParam> layouts = CollectTpParams(*t.model);
   std::vector<Entry> out;
-  auto named = t.model->named_parameters();
-  AdamW::Moments moments;
-  const bool with_moments = with_optimizer && t.optimizer != nullptr;
-  if (with_moments && !t.optimizer->sharded()) {
-    moments = AdamW::Moments{t.optimizer->exp_avg(), t.optimizer->exp_avg_sq()};
-  } else if (with_moments && buffers) {
-    for (const auto& p : named) {
-      moments.first.push_back(torch::zeros_like(p.value().detach()));
-      moments.second.push_back(torch::zeros_like(p.value().detach()));
-    }
-  } else if (with_moments) {
-    moments = t.optimizer->gather_moments();
+  std::vector<std::string> names;
+  for (const auto& p : t.model->named_parameters()) {
+    out.push_back({ModelKey(p.key()), p.value().detach(), p.value().sizes().vec(), layouts[p.key()],
+                   names.size()});
+    names.push_back(p.key());
   }
-  size_t i = 0;
-  for (const auto& p : named) {
-    TpParam l = layouts[p.key()];
-    out.push_back({ModelKey(p.key()), p.value().detach(), l});
-    if (with_moments) {
-      out.push_back({ExpAvgKey(p.key()), moments.first[i], l});
-      out.push_back({ExpAvgSqKey(p.key()), moments.second[i], l});
+  if (!with_optimizer || t.optimizer == nullptr) return out;
+  AdamW& o = *t.optimizer;
+  const size_t n = names.size();
+  if (!o.sharded()) {
+    for (size_t i = 0; i < n; ++i) {
+      out.push_back({ExpAvgKey(names[i]), o.exp_avg()[i], out[i].shape, out[i].layout, i});
+      out.push_back({ExpAvgSqKey(names[i]), o.exp_avg_sq()[i], out[i].shape, out[i].layout, i});
     }
-    ++i;
+    return out;
+  }
+  const std::vector<AdamW::Range>& mine = o.sharding.of_rank[o.sharding.dp_rank];
+  for (size_t j = 0; j < mine.size(); ++j) {
+    const AdamW::Range& r = mine[j];
+    const Entry& m = out[r.param];
+    out.push_back({ExpAvgKey(names[r.param]), o.exp_avg()[j], m.shape, m.layout, r.param, r.offset,
+                   r.length});
+    out.push_back({ExpAvgSqKey(names[r.param]), o.exp_avg_sq()[j], m.shape, m.layout, r.param,
+                   r.offset, r.length});
   }
   return out;
 }
 
-std::vector<int64_t> GlobalShape(const torch::Tensor& local, TpParam l, int tp) {
-  std::vector<int64_t> s = local.sizes().vec();
+std::vector<int64_t> GlobalShape(std::vector<int64_t> s, TpParam l, int tp) {
   if (l.axis >= 0) s[l.axis] *= tp;
   return s;
 }
@@ -152,6 +159,19 @@ struct ManifestTensor {
   at::ScalarType dtype;
   std::vector<int64_t> global_shape;
   TpParam layout;
+  // Stored as pieces (the distributed optimizer's moments; the same cut on every TP rank it is
+  // stored for): DP rank `dp_rank` holds [offset, offset + length) of each TP slice, in its
+  // OptimFile. Empty: whole shards in the TP ranks' ShardFile.
+  struct Piece {
+    int dp_rank = 0;
+    int64_t offset = 0, length = 0;
+  };
+  std::vector<Piece> pieces;
+};
+struct PayloadFile {
+  std::string name;
+  uint64_t bytes = 0;
+  uint32_t crc = 0;
 };
 
 // The one place a manifest is built (SaveCheckpoint, WriteCheckpoint): `meta`'s header fields
@@ -160,7 +180,7 @@ struct ManifestTensor {
 // (size, CRC-32C).
 proto::Manifest BuildManifest(const FullCheckpoint& meta, int tp_size,
                               const std::vector<ManifestTensor>& tensors,
-                              const std::vector<std::pair<uint64_t, uint32_t>>& files) {
+                              const std::vector<PayloadFile>& files) {
   proto::Manifest m;
   m.set_format_version(kCheckpointFormatVersion);
   m.set_config_yaml(meta.config_yaml);
@@ -184,18 +204,29 @@ proto::Manifest BuildManifest(const FullCheckpoint& meta, int tp_size,
     te->set_vocab(t.layout.vocab);
     const int shards = t.layout.axis >= 0 ? tp_size : 1;
     for (int r = 0; r < shards; ++r) {
-      proto::Shard* s = te->add_shards();
-      s->set_tp_rank(r);
-      s->set_file(ShardFile(r));
-      s->set_key(t.name);
+      if (t.pieces.empty()) {
+        proto::Shard* s = te->add_shards();
+        s->set_tp_rank(r);
+        s->set_file(ShardFile(r));
+        s->set_key(t.name);
+      }
+      for (const ManifestTensor::Piece& p : t.pieces) {
+        proto::Shard* s = te->add_shards();
+        s->set_tp_rank(r);
+        s->set_dp_rank(p.dp_rank);
+        s->set_offset(p.offset);
+        s->set_length(p.length);
+        s->set_file(OptimFile(r, p.dp_rank));
+        s->set_key(t.name);
+      }
     }
   }
   m.set_has_optimizer(has_opt);
-  for (int r = 0; r < static_cast<int>(files.size()); ++r) {
+  for (const PayloadFile& p : files) {
     proto::FileEntry* f = m.add_files();
-    f->set_name(ShardFile(r));
-    f->set_bytes(files[r].first);
-    f->set_crc32c(files[r].second);
+    f->set_name(p.name);
+    f->set_bytes(p.bytes);
+    f->set_crc32c(p.crc);
   }
   for (const auto& [rank, states] : meta.rng) {
     proto::RngState* s = m.add_rng();
@@ -318,31 +349,56 @@ struct PendingSave {
   std::string name;
   TrainState state;
   int64_t keep_last = 0;
-  bool writer = false;                        // DP replica 0 writes tp<r>.safetensors
-  std::map<std::string, torch::Tensor> mine;  // what it writes (a host copy when copied)
+  // What this rank writes, by file (host copies when copied): its TP slices in ShardFile (DP
+  // replica 0), its optimizer pieces in OptimFile (every rank, with the distributed optimizer).
+  std::map<std::string, std::map<std::string, torch::Tensor>> files;
+  bool optim_files = false;  // every rank writes an OptimFile
   // Rank 0: the manifest's header fields and tensor list.
   FullCheckpoint meta;
   std::vector<ManifestTensor> tensors;
-  // The write's outcome (WriteSave).
+  // The write's outcome (WriteSave): size and CRC-32C by file.
   absl::Status written;
-  uint64_t bytes = 0;
-  uint32_t crc = 0;
+  std::map<std::string, std::pair<uint64_t, uint32_t>> sums;
 };
 
 int64_t SaveStep(const PendingSave& save) { return save.state.step; }
 
 namespace {
-// What a checkpoint holds of the target (collective unless `buffers`, see Entries).
-std::vector<Entry> SavedEntries(const CheckpointTarget& t, bool buffers = false) {
-  return Entries(t, t.config->checkpoint.save_optimizer && t.optimizer != nullptr, buffers);
+bool SavesOptimizer(const CheckpointTarget& t) {
+  return t.config->checkpoint.save_optimizer && t.optimizer != nullptr;
 }
-// Of those, what this rank writes: split tensors from every TP rank of DP replica 0, replicated
-// ones from its TP rank 0; nothing elsewhere.
-std::vector<Entry> Written(const ParallelLayout& L, const std::vector<Entry>& all) {
-  std::vector<Entry> out;
-  if (L.dp_rank != 0) return out;
-  for (const Entry& e : all) {
-    if (e.layout.axis >= 0 || L.tp_rank == 0) out.push_back(e);
+// Where this rank writes an entry ("": not this rank). Replicated tensors come from TP rank 0
+// only; whole tensors from DP replica 0; pieces from every DP rank.
+std::string FileOf(const ParallelLayout& L, const Entry& e) {
+  if (e.layout.axis < 0 && L.tp_rank != 0) return "";
+  if (e.piece()) return OptimFile(L.tp_rank, L.dp_rank);
+  return L.dp_rank == 0 ? ShardFile(L.tp_rank) : "";
+}
+// The manifest's tensor list (rank 0): the entries' whole tensors, and with the distributed
+// optimizer each parameter's moments as every DP rank's pieces.
+std::vector<ManifestTensor> ListTensors(const CheckpointTarget& t,
+                                        const std::vector<Entry>& entries, int tp_size) {
+  std::vector<std::vector<ManifestTensor::Piece>> pieces;  // by parameter
+  const bool sharded = SavesOptimizer(t) && t.optimizer->sharded();
+  if (sharded) {
+    const auto& of_rank = t.optimizer->sharding.of_rank;
+    for (int d = 0; d < static_cast<int>(of_rank.size()); ++d) {
+      for (const AdamW::Range& r : of_rank[d]) {
+        if (pieces.size() <= r.param) pieces.resize(r.param + 1);
+        pieces[r.param].push_back({d, r.offset, r.length});
+      }
+    }
+  }
+  std::vector<ManifestTensor> out;
+  for (const Entry& e : entries) {
+    if (e.piece()) continue;  // listed with its parameter below
+    const auto global = GlobalShape(e.shape, e.layout, tp_size);
+    out.push_back({e.name, e.local.scalar_type(), global, e.layout, {}});
+    if (sharded && IsModelKey(e.name) && e.param < pieces.size() && !pieces[e.param].empty()) {
+      const std::string p = ParamOfKey(e.name);
+      for (const std::string& key : {ExpAvgKey(p), ExpAvgSqKey(p)})
+        out.push_back({key, e.local.scalar_type(), global, e.layout, pieces[e.param]});
+    }
   }
   return out;
 }
@@ -350,7 +406,8 @@ std::vector<Entry> Written(const ParallelLayout& L, const std::vector<Entry>& al
 
 HostCopy AllocateHostCopy(const CheckpointTarget& t) {
   HostCopy host;
-  for (const Entry& e : Written(*t.layout, SavedEntries(t, /*buffers=*/true))) {
+  for (const Entry& e : Entries(t, SavesOptimizer(t))) {
+    if (FileOf(*t.layout, e).empty()) continue;
     host[e.name] = torch::zeros(e.local.sizes(), e.local.options().device(torch::kCPU));
   }
   return host;
@@ -381,13 +438,16 @@ absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_s
         error.empty() ? "rank 0 could not create the checkpoint directory (its log says why)"
                       : error);
   }
-  const std::vector<Entry> entries = SavedEntries(t);
-  save->writer = L.dp_rank == 0;
+  const std::vector<Entry> entries = Entries(t, SavesOptimizer(t));
+  save->optim_files = SavesOptimizer(t) && t.optimizer->sharded();
+  if (save->optim_files) save->files[OptimFile(L.tp_rank, L.dp_rank)];  // written even if empty
   {
     torch::NoGradGuard no_grad;
-    for (const Entry& e : Written(L, entries)) {
+    for (const Entry& e : entries) {
+      const std::string file = FileOf(L, e);
+      if (file.empty()) continue;
       if (host == nullptr) {
-        save->mine[e.name] = e.local.contiguous();
+        save->files[file][e.name] = e.local.contiguous();
         continue;
       }
       torch::Tensor& buffer = (*host)[e.name];
@@ -396,7 +456,7 @@ absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_s
         buffer = torch::empty(e.local.sizes(), e.local.options().device(torch::kCPU));
       }
       buffer.copy_(e.local);
-      save->mine[e.name] = buffer;
+      save->files[file][e.name] = buffer;
     }
   }
   // Every rank's RNG states, gathered now (the generators move on while the file is written).
@@ -428,20 +488,19 @@ absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_s
         meta.rng[r] = {std::string(b, rng_bytes), std::string(b + rng_bytes, rng_bytes)};
       }
     }
-    for (const Entry& e : entries) {
-      save->tensors.push_back(
-          {e.name, e.local.scalar_type(), GlobalShape(e.local, e.layout, L.tp_size), e.layout});
-    }
+    save->tensors = ListTensors(t, entries, L.tp_size);
   }
   return save;
 }
 
 void WriteSave(PendingSave& save) {
-  if (!save.writer) return;
+  if (save.files.empty()) return;
   auto write = [&]() -> absl::Status {
-    const fs::path file = save.tmp / ShardFile(save.layout->tp_rank);
-    BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), save.mine, {{"format", "pt"}}));
-    BRAID_RETURN_IF_ERROR(Fsync(file));
+    for (const auto& [name, tensors] : save.files) {
+      const fs::path file = save.tmp / name;
+      BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), tensors, {{"format", "pt"}}));
+      BRAID_RETURN_IF_ERROR(Fsync(file));
+    }
     // Crash tests only: BRAID_TEST_SAVE_DELAY=STEP:SECONDS pauses after writing the shard.
     if (const char* d = std::getenv("BRAID_TEST_SAVE_DELAY")) {
       int64_t at = 0, secs = 0;
@@ -449,28 +508,34 @@ void WriteSave(PendingSave& save) {
         ::sleep(static_cast<unsigned>(secs));
       }
     }
-    BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
-    save.bytes = sc.first;
-    save.crc = sc.second;
+    for (const auto& [name, tensors] : save.files) {
+      BRAID_ASSIGN_OR_RETURN(save.sums[name], SizeAndCrc(save.tmp / name));
+    }
     return absl::OkStatus();
   };
   save.written = write();
-  save.mine.clear();  // the host copy is no longer needed
+  save.files.clear();  // the host copy is no longer needed
 }
 
 absl::Status FinishSave(PendingSave& save) {
   const ParallelLayout& L = *save.layout;
-  // Every rank's outcome: (bytes, crc, failed).
+  // Every rank's outcome: its ShardFile's and OptimFile's (bytes, crc), failed.
   const int W = L.world_size;
+  auto sum = [&](const std::string& file) {
+    auto it = save.sums.find(file);
+    return it == save.sums.end() ? std::make_pair(uint64_t{0}, uint32_t{0}) : it->second;
+  };
+  const auto model = sum(ShardFile(L.tp_rank)), optim = sum(OptimFile(L.tp_rank, L.dp_rank));
   torch::Tensor rec =
-      torch::tensor({static_cast<int64_t>(save.bytes), static_cast<int64_t>(save.crc),
+      torch::tensor({static_cast<int64_t>(model.first), static_cast<int64_t>(model.second),
+                     static_cast<int64_t>(optim.first), static_cast<int64_t>(optim.second),
                      static_cast<int64_t>(save.written.ok() ? 0 : 1)},
                     torch::kLong);
-  torch::Tensor recs = torch::empty({W, 3}, torch::kLong);
+  torch::Tensor recs = torch::empty({W, 5}, torch::kLong);
   BRAID_RETURN_IF_ERROR(L.world->AllGather(rec, recs));
   std::vector<int> failed;
   for (int r = 0; r < W; ++r) {
-    if (recs[r][2].item<int64_t>() != 0) failed.push_back(r);
+    if (recs[r][4].item<int64_t>() != 0) failed.push_back(r);
   }
   if (!failed.empty()) {
     std::error_code ec;
@@ -485,10 +550,17 @@ absl::Status FinishSave(PendingSave& save) {
   }
   absl::Status published;
   if (L.rank == 0) {
-    std::vector<std::pair<uint64_t, uint32_t>> files;
-    for (int r = 0; r < L.tp_size; ++r) {  // the writers are world ranks 0 .. tp-1 (dp 0)
-      files.emplace_back(static_cast<uint64_t>(recs[r][0].item<int64_t>()),
-                         static_cast<uint32_t>(recs[r][1].item<int64_t>()));
+    auto file = [&](std::string name, int rank, int column) {
+      return PayloadFile{std::move(name), static_cast<uint64_t>(recs[rank][column].item<int64_t>()),
+                         static_cast<uint32_t>(recs[rank][column + 1].item<int64_t>())};
+    };
+    std::vector<PayloadFile> files;
+    for (int r = 0; r < L.tp_size; ++r)  // written by DP replica 0
+      files.push_back(file(ShardFile(r), ParallelLayout::RankOf(r, 0, L.tp_size), 0));
+    for (int w = 0; save.optim_files && w < W; ++w) {
+      files.push_back(file(
+          OptimFile(ParallelLayout::TpRankOf(w, L.tp_size), ParallelLayout::DpRankOf(w, L.tp_size)),
+          w, 2));
     }
     proto::Manifest m = BuildManifest(save.meta, L.tp_size, save.tensors, files);
     published = WriteManifest(save.tmp, m);
@@ -515,13 +587,16 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
                                               int local_tp_size) {
   fs::path dir(step_dir);
   BRAID_ASSIGN_OR_RETURN(proto::Manifest m, ReadManifest(dir));
-  // A same-layout read checks and reads only this rank's file and the replicated tensors'.
+  if (local_tp_rank < 0 || m.tp_size() != local_tp_size) local_tp_rank = -1;
+  // The shards to read: all, or in a same-layout read this rank's slices and the replicated
+  // tensors (TP rank 0's); only their files are checksummed and read.
+  auto needed = [&](const proto::TensorEntry& te, const proto::Shard& s) {
+    return local_tp_rank < 0 || te.tp_axis() < 0 || s.tp_rank() == local_tp_rank;
+  };
   std::set<std::string> wanted;
-  if (local_tp_rank >= 0 && m.tp_size() == local_tp_size) {
-    wanted = {ShardFile(local_tp_rank), ShardFile(0)};
-  } else {
-    local_tp_rank = -1;
-  }
+  for (const proto::TensorEntry& te : m.tensors())
+    for (const proto::Shard& s : te.shards())
+      if (needed(te, s)) wanted.insert(s.file());
   BRAID_RETURN_IF_ERROR(CheckPayloads(dir, m, local_tp_rank >= 0 ? &wanted : nullptr));
   FullCheckpoint c;
   c.config_yaml = m.config_yaml();
@@ -540,10 +615,16 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
     files[f.name()] = std::move(sf);
   }
   for (const proto::TensorEntry& te : m.tensors()) {
-    std::vector<torch::Tensor> shards;
+    TpParam layout{te.tp_axis(), std::max(1, te.tp_groups()), te.vocab()};
     const bool split = te.tp_axis() >= 0 && te.shards_size() > 1;
+    std::vector<int64_t> want(te.global_shape().begin(), te.global_shape().end());
+    std::vector<int64_t> slice_shape = want;  // one TP rank's (ParseManifest checked it divides)
+    if (te.tp_axis() >= 0) slice_shape[layout.axis] /= m.tp_size();
+    // Each needed TP rank's slice, from its whole shard or assembled from its pieces (which
+    // ParseManifest checked tile the slice).
+    std::map<int, torch::Tensor> slices;
     for (const proto::Shard& s : te.shards()) {
-      if (local_tp_rank >= 0 && split && s.tp_rank() != local_tp_rank) continue;
+      if (!needed(te, s)) continue;
       auto fit = files.find(s.file());
       auto tit = fit == files.end() ? decltype(fit->second.tensors.end()){}
                                     : fit->second.tensors.find(s.key());
@@ -551,10 +632,26 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
         return absl::DataLossError(absl::StrCat(step_dir, ": tensor ", te.name(), " has no shard ",
                                                 s.key(), " in ", s.file()));
       }
-      shards.push_back(tit->second);
+      const torch::Tensor& stored = tit->second;
+      if (s.length() == 0) {
+        slices[s.tp_rank()] = stored;
+        continue;
+      }
+      if (stored.dim() != 1 || stored.size(0) != s.length()) {
+        return absl::DataLossError(
+            absl::StrFormat("%s: %s in %s is %s, the manifest says a piece of %d elements",
+                            step_dir, s.key(), s.file(), c10::str(stored.sizes()), s.length()));
+      }
+      torch::Tensor& slice = slices[s.tp_rank()];
+      if (!slice.defined()) slice = torch::empty(slice_shape, stored.options());
+      if (slice.scalar_type() != stored.scalar_type()) {
+        return absl::DataLossError(
+            absl::StrCat(step_dir, ": the pieces of ", te.name(), " have different dtypes"));
+      }
+      slice.view({-1}).narrow(0, s.offset(), s.length()).copy_(stored);
     }
-    TpParam layout{te.tp_axis(), std::max(1, te.tp_groups()), te.vocab()};
-    std::vector<int64_t> want(te.global_shape().begin(), te.global_shape().end());
+    std::vector<torch::Tensor> shards;
+    for (auto& [rank, t] : slices) shards.push_back(t);
     if (local_tp_rank >= 0 && split) {  // this rank's shard as it is
       if (shards.size() != 1 || want.empty() || want[layout.axis] % local_tp_size != 0) {
         return absl::DataLossError(absl::StrCat(
@@ -609,18 +706,18 @@ absl::Status WriteCheckpointFiles(const fs::path& tmp, const FullCheckpoint& c, 
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: %d vocabulary rows do not split over TP %d", name, t.size(0), tp_size));
     }
-    tensors.push_back({name, t.scalar_type(), t.sizes().vec(), l});
+    tensors.push_back({name, t.scalar_type(), t.sizes().vec(), l, {}});
     const int shards = l.axis >= 0 ? tp_size : 1;
     for (int r = 0; r < shards; ++r) {
       per_rank[r][name] = l.axis >= 0 ? ShardOf(t, l, r, tp_size) : t.contiguous();
     }
   }
-  std::vector<std::pair<uint64_t, uint32_t>> files;
+  std::vector<PayloadFile> files;
   for (int r = 0; r < tp_size; ++r) {
     fs::path file = tmp / ShardFile(r);
     BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), per_rank[r], {{"format", "pt"}}));
     BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
-    files.push_back(sc);
+    files.push_back({ShardFile(r), sc.first, sc.second});
   }
   proto::Manifest m = BuildManifest(c, tp_size, tensors, files);
   return WriteManifest(tmp, m);
@@ -644,7 +741,7 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
     BLOG(INFO, "ckpt") << step_dir << " has no optimizer state (a release or an import): "
                        << "loading the weights, AdamW starts fresh";
   }
-  std::vector<Entry> entries = Entries(t, want_opt, /*buffers=*/true);
+  std::vector<Entry> entries = Entries(t, want_opt);
   // Validate every shape before touching anything: this rank's slice of each entry, or a list of
   // what does not fit.
   std::vector<torch::Tensor> slices(entries.size());
@@ -665,8 +762,7 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
       }
       torch::Tensor full = it->second;
       const bool local = ck.local_tp_rank >= 0 && e.layout.axis >= 0;  // already this rank's shard
-      std::vector<int64_t> want =
-          local ? e.local.sizes().vec() : GlobalShape(e.local, e.layout, L.tp_size);
+      std::vector<int64_t> want = local ? e.shape : GlobalShape(e.shape, e.layout, L.tp_size);
       if (!local && e.layout.vocab && full.dim() == static_cast<int64_t>(want.size()) &&
           full.dim() >= 1 &&
           full.sizes().slice(1).vec() == std::vector<int64_t>(want.begin() + 1, want.end())) {
@@ -703,15 +799,11 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
                      ". HINT: the model section of the config must match the run that saved it."));
   }
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < entries.size(); ++i) entries[i].local.copy_(slices[i]);
-  if (want_opt &&
-      t.optimizer->sharded()) {  // the whole moments loaded above, to this rank's pieces
-    AdamW::Moments whole;
-    for (const Entry& e : entries) {
-      if (e.name.rfind("optim/exp_avg/", 0) == 0) whole.first.push_back(e.local);
-      if (e.name.rfind("optim/exp_avg_sq/", 0) == 0) whole.second.push_back(e.local);
-    }
-    t.optimizer->scatter_moments(whole);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    if (!slices[i].defined()) continue;
+    // A piece (the distributed optimizer's moments) from the whole slice, at any saved DP size.
+    e.local.copy_(e.piece() ? slices[i].reshape({-1}).narrow(0, e.offset, e.length) : slices[i]);
   }
   if (want_opt) t.optimizer->set_step(c.optimizer_step);
   if (t.rng != nullptr) {

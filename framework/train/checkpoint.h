@@ -4,8 +4,12 @@
 //                  its name, dtype, global shape, TP layout and where each shard is
 //   manifest.txt   the same in protobuf text format, for people
 //   tp{r}.safetensors  this TP rank's shards (model/..., optim/exp_avg/..., optim/exp_avg_sq/...;
-//                  replicated tensors only in tp0's file), each file's size and CRC-32C in the
-//                  manifest
+//                  replicated tensors only in tp0's file), written by DP replica 0
+//   tp{r}.dp{d}.optim.safetensors  with parallel.distributed_optimizer: the moments as rank
+//                  (r, d) holds them, its pieces of the flattened TP slices (1-d tensors under the
+//                  same names; replicated tensors' only from TP rank 0); the manifest lists every
+//                  rank's pieces (format 2), so no rank gathers the moments to save them
+// with each file's size and CRC-32C in the manifest
 // and `<checkpoint.dir>/latest` naming the newest complete one.
 //
 // Saving is atomic: every file goes into `.tmp_step_...`, is flushed and fsync'ed, rank 0 writes
@@ -14,7 +18,8 @@
 // checkpoint. Loading validates everything first (manifest present and not from a newer format,
 // payloads present with the recorded size and checksum, every tensor's global shape equal to the
 // model's) and only then touches the model, so a refused checkpoint changes nothing. Tensors are
-// reassembled from their shards and re-sliced, so a checkpoint loads at any TP or DP size.
+// reassembled from their shards (and pieces) and re-sliced, so a checkpoint loads at any TP or DP
+// size, with or without the distributed optimizer.
 #pragma once
 #include <torch/torch.h>
 
@@ -66,15 +71,16 @@ absl::Status SaveCheckpoint(const std::string& root, const CheckpointTarget& tar
 //   BeginSave  (collective, at the step boundary) creates <root>/.tmp_step_<N>, takes this rank's
 //              share of the state (with `host`, copied into those host buffers: training may then
 //              change the parameters) and every rank's RNG states;
-//   WriteSave  (no communication: any thread) writes, fsyncs and checksums this rank's file, and
+//   WriteSave  (no communication: any thread) writes, fsyncs and checksums this rank's files, and
 //              keeps the outcome;
 //   FinishSave (collective) gathers every rank's outcome; when all succeeded rank 0 writes the
 //              manifest, renames the directory into place and moves `latest`; otherwise the
 //              temporary directory is removed and the error names the rank(s) that failed.
 // `latest` moves only in FinishSave, so a crash at any moment before leaves it where it was.
 struct PendingSave;
-// Host buffers for BeginSave's copy, by checkpoint name; AllocateHostCopy makes this rank's (none
-// outside DP replica 0) and fills them with zeros, so the pages are mapped before training
+// Host buffers for BeginSave's copy, by checkpoint name; AllocateHostCopy makes this rank's (DP
+// replica 0's slices, and with the distributed optimizer every rank's pieces of the moments) and
+// fills them with zeros, so the pages are mapped before training
 // starts rather than faulted in during the first save's stall.
 using HostCopy = std::map<std::string, torch::Tensor>;
 HostCopy AllocateHostCopy(const CheckpointTarget& target);

@@ -6,7 +6,6 @@
 #pragma once
 #include <torch/torch.h>
 
-#include <functional>
 #include <utility>
 #include <vector>
 
@@ -34,13 +33,21 @@ class AdamW {
   std::vector<torch::Tensor>& exp_avg() { return m_; }
   std::vector<torch::Tensor>& exp_avg_sq() { return v_; }
 
-  // Set by the distributed optimizer, whose params are pieces: whole moments (exp_avg,
-  // exp_avg_sq) per model parameter gathered from every DP rank's pieces (collective over DP),
-  // and this rank's pieces taken from whole ones. Checkpoints go through them.
-  using Moments = std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>>;
-  std::function<Moments()> gather_moments;
-  std::function<void(const Moments&)> scatter_moments;
-  bool sharded() const { return static_cast<bool>(gather_moments); }
+  // The distributed optimizer's layout, set by TrainStep: its params are pieces, params()[j] the
+  // range [offset, offset + length) of the flattened model parameter `param` (an index into the
+  // model's named_parameters()), and of_rank[d] lists DP rank d's ranges (of_rank[dp_rank] is
+  // params()'s). Checkpoints store the moments as these pieces, each rank its own; every rank's
+  // list goes into the manifest, so a load at any DP size reassembles whole moments.
+  struct Range {
+    size_t param = 0;
+    int64_t offset = 0, length = 0;
+  };
+  struct Sharding {
+    int dp_rank = 0;
+    std::vector<std::vector<Range>> of_rank;  // empty: not sharded
+  };
+  Sharding sharding;
+  bool sharded() const { return !sharding.of_rank.empty(); }
 
  private:
   std::vector<torch::Tensor> params_;

@@ -62,27 +62,12 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
     mine += piece.length;
   }
   optimizer_ = std::make_unique<AdamW>(views, piece_decay, options);
-  optimizer_->gather_moments = [this] {
-    AdamW::Moments whole;
-    for (const torch::Tensor& p : params_) {
-      whole.first.push_back(torch::zeros_like(p.detach()));
-      whole.second.push_back(torch::zeros_like(p.detach()));
-    }
-    reducer_->GatherPieces(optimizer_->exp_avg(), whole.first);
-    reducer_->GatherPieces(optimizer_->exp_avg_sq(), whole.second);
-    return whole;
-  };
-  optimizer_->scatter_moments = [this](const AdamW::Moments& whole) {
-    torch::NoGradGuard no_grad;
-    const auto& pieces = reducer_->Pieces();
-    for (size_t j = 0; j < pieces.size(); ++j) {
-      const GradReducer::Piece& piece = pieces[j];
-      optimizer_->exp_avg()[j].copy_(
-          whole.first[piece.param].reshape({-1}).narrow(0, piece.offset, piece.length));
-      optimizer_->exp_avg_sq()[j].copy_(
-          whole.second[piece.param].reshape({-1}).narrow(0, piece.offset, piece.length));
-    }
-  };
+  optimizer_->sharding.dp_rank = layout.dp_rank;
+  for (int d = 0; d < layout.dp_size; ++d) {
+    std::vector<AdamW::Range>& ranges = optimizer_->sharding.of_rank.emplace_back();
+    for (const GradReducer::Piece& piece : reducer_->PiecesOf(d))
+      ranges.push_back({piece.param, piece.offset, piece.length});
+  }
   BLOG(INFO, "train") << absl::StrFormat(
       "distributed optimizer: AdamW state for %d of this rank's %d parameters (DP %d): %.1f MB "
       "instead of %.1f MB",

@@ -7,9 +7,10 @@
 // parallel.distributed_optimizer (ZeRO-1, DP > 1): the reducer reduce-scatters the buckets, AdamW
 // holds moments for this rank's pieces of them only (1/DP of the state) and updates those
 // pieces of the parameters; the norm sums the shards' squares over DP; after the update every
-// rank's pieces are all-gathered into every rank's parameters. Checkpoints hold the moments whole
-// (gathered at a save, cut into pieces at a load), so a checkpoint loads at any DP size, with or
-// without the distributed optimizer, and the converter reads it unchanged.
+// rank's pieces are all-gathered into every rank's parameters. Checkpoints store the moments as
+// those pieces, each rank writing its own (AdamW::sharding lists every rank's for the manifest);
+// reading reassembles them whole, so a checkpoint loads at any DP size, with or without the
+// distributed optimizer, and the converter reads it unchanged.
 #pragma once
 #include <torch/torch.h>
 

@@ -53,6 +53,12 @@ PY
 "$bin/pretrain" --recipe recipes/gpt/tiny.yaml --set model.num_layers=1 --set model.hidden_size=16 \
   --set train.train_steps=1 --set train.eval_steps=0 --set logging.run_dir="$tmp/run" > /dev/null 2>&1
 cp "$tmp/run/checkpoints/step_00000001/manifest.pb" "$out/fuzz_manifest/tiny_gpt.pb"
+# and one of TP 2 x DP 2 with the distributed optimizer (moments stored as pieces, format 2)
+mpirun --allow-run-as-root --oversubscribe --bind-to none -np 4 "$bin/pretrain" \
+  --recipe recipes/gpt/tiny.yaml --set model.num_layers=1 --set model.hidden_size=16 \
+  --set parallel.tensor_parallel_size=2 --set parallel.distributed_optimizer=true \
+  --set train.train_steps=1 --set train.eval_steps=0 --set logging.run_dir="$tmp/run4" > /dev/null 2>&1
+cp "$tmp/run4/checkpoints/step_00000001/manifest.pb" "$out/fuzz_manifest/tiny_gpt_pieces.pb"
 # tokenizer files: the first byte picks GPT-2 (even) or WordPiece (odd)
 python3 - "$out/fuzz_tokenizer_files" <<'PY'
 import json, sys
