@@ -185,13 +185,6 @@ torch::Tensor FuseGroupedQkv(const torch::Tensor& q, const torch::Tensor& k, con
 absl::Status CheckDecoderOptions(const Family& family, const Config& c) {
   if (family.decoder_options()) return absl::OkStatus();
   const ModelConfig& m = c.model;
-  if (m.output_chunk_tokens > 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        c.Where("model.output_chunk_tokens"),
-        "model.output_chunk_tokens: the chunked output layer and loss are built for the gpt "
-        "recipe (GPT-2, LLaMA); the ",
-        family.name(), " recipe computes its logits whole. HINT: remove the key."));
-  }
   std::vector<std::string> set;
   if (m.position != "learned") set.push_back(c.Where("model.position") + "model.position");
   if (m.num_query_groups > 0) {

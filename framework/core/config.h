@@ -48,7 +48,7 @@ struct ModelConfig {
   int64_t sliding_window = 0;        // attend to the last this-many positions; 0 -> all
   bool parallel_residual = false;    // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, Falcon, NeoX)
   // The output projection and the loss over chunks of this many tokens, so the [tokens,
-  // vocabulary / TP] logits are never held whole (gpt recipe); 0 -> off.
+  // vocabulary / TP] logits are never held whole (every recipe; BERT: the masked rows); 0 -> off.
   int64_t output_chunk_tokens = 0;
 };
 

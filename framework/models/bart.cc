@@ -64,8 +64,8 @@ torch::Tensor BartModel::Encode(const torch::Tensor& inputs, const torch::Tensor
   return encoder_norm_ ? encoder_norm_->forward(x) : x;
 }
 
-torch::Tensor BartModel::Decode(const torch::Tensor& memory, const torch::Tensor& padding,
-                                const torch::Tensor& decoder_inputs, TpRng& rng) {
+torch::Tensor BartModel::DecoderHidden(const torch::Tensor& memory, const torch::Tensor& padding,
+                                       const torch::Tensor& decoder_inputs, TpRng& rng) {
   torch::Tensor x = Embed(decoder_inputs, decoder_positions_, decoder_ln_embedding_, rng);
   AttentionMask self;
   self.causal = true;
@@ -73,7 +73,17 @@ torch::Tensor BartModel::Decode(const torch::Tensor& memory, const torch::Tensor
   cross.key_padding = padding;
   x = RunStack(decoder_, x, self, rng, memory, cross);
   if (decoder_norm_) x = decoder_norm_->forward(x);
-  return lm_head_->forward(x) + final_logits_bias_;
+  return x;
+}
+
+torch::Tensor BartModel::Decode(const torch::Tensor& memory, const torch::Tensor& padding,
+                                const torch::Tensor& decoder_inputs, TpRng& rng) {
+  return lm_head_->forward(DecoderHidden(memory, padding, decoder_inputs, rng)) +
+         final_logits_bias_;
+}
+
+const torch::Tensor& BartModel::output_weight() const {
+  return lm_head_->tied() ? shared_->weight : lm_head_->weight;
 }
 
 torch::Tensor BartModel::FullVocabulary(const torch::Tensor& logits) {

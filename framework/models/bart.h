@@ -36,6 +36,14 @@ class BartModel : public TpModule {
   // The encoder's output [b, enc, hidden] for ids [b, enc] with padding [b, enc] (true = pad).
   torch::Tensor Encode(const torch::Tensor& inputs, const torch::Tensor& padding, TpRng& rng);
   // This rank's logits [b, dec, padded_vocab / tp] of decoder ids [b, dec] over `memory`.
+  // The decoder's output [b, dec, hidden] for decoder ids [b, dec] over `memory`, as the output
+  // layer takes it.
+  torch::Tensor DecoderHidden(const torch::Tensor& memory, const torch::Tensor& padding,
+                              const torch::Tensor& decoder_inputs, TpRng& rng);
+  // The output layer's weight (this rank's vocabulary rows of the shared embedding, or its own)
+  // and final_logits_bias [padded_vocab / tp]: the chunked loss projects with them.
+  const torch::Tensor& output_weight() const;
+  const torch::Tensor& output_bias() const { return final_logits_bias_; }
   torch::Tensor Decode(const torch::Tensor& memory, const torch::Tensor& padding,
                        const torch::Tensor& decoder_inputs, TpRng& rng);
   torch::Tensor Logits(const torch::Tensor& inputs, const torch::Tensor& padding,

@@ -47,7 +47,7 @@ BertModel::BertModel(const TpEnv& env, const BertConfig& c) : c_(c), tp_(env.tp)
 }
 
 BertOutput BertModel::Forward(const torch::Tensor& ids, const torch::Tensor& types,
-                              const torch::Tensor& padding, TpRng& rng) {
+                              const torch::Tensor& padding, TpRng& rng, bool logits) {
   const int64_t s = ids.size(1);
   torch::Tensor x =
       word_->forward(ids) + position_.narrow(0, 0, s) + torch::embedding(token_type_, types);
@@ -56,13 +56,17 @@ BertOutput BertModel::Forward(const torch::Tensor& ids, const torch::Tensor& typ
   mask.key_padding = padding;
   x = RunStack(layers_, x, mask, rng);
   BertOutput out;
-  torch::Tensor h = lm_ln_->forward(torch::gelu(lm_dense_->forward(x)));
-  out.mlm_logits = lm_head_->forward(h) + lm_bias_;
+  out.mlm_hidden = lm_ln_->forward(torch::gelu(lm_dense_->forward(x)));
+  if (logits) out.mlm_logits = lm_head_->forward(out.mlm_hidden) + lm_bias_;
   if (binary_) {
     torch::Tensor pooled = torch::tanh(pooler_->forward(x.select(1, 0)));
     out.binary_logits = binary_->forward(pooled);
   }
   return out;
+}
+
+const torch::Tensor& BertModel::output_weight() const {
+  return lm_head_->tied() ? word_->weight : lm_head_->weight;
 }
 
 VocabShard BertModel::shard() const { return VocabShard{word_->vocab_start(), c_.vocab_size}; }

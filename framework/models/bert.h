@@ -25,16 +25,22 @@ struct BertConfig {
 };
 
 struct BertOutput {
-  torch::Tensor mlm_logits;     // [b, s, padded_vocab / tp] (this rank's slice)
+  torch::Tensor mlm_logits;     // [b, s, padded_vocab / tp] (this rank's slice), or undefined
+  torch::Tensor mlm_hidden;     // [b, s, hidden]: the MLM head's transform, the output's input
   torch::Tensor binary_logits;  // [b, 2] or undefined
 };
 
 class BertModel : public TpModule {
  public:
   BertModel(const TpEnv& env, const BertConfig& c);
-  // ids, token types [b, s] int64; padding [b, s] bool (true = padding).
+  // ids, token types [b, s] int64; padding [b, s] bool (true = padding). Without `logits` the
+  // MLM output layer is left to the caller (the chunked loss): mlm_logits stays undefined.
   BertOutput Forward(const torch::Tensor& ids, const torch::Tensor& types,
-                     const torch::Tensor& padding, TpRng& rng);
+                     const torch::Tensor& padding, TpRng& rng, bool logits = true);
+  // The MLM output layer: this rank's vocabulary rows of its weight (the word embedding's when
+  // tied) and of its bias [padded_vocab / tp].
+  const torch::Tensor& output_weight() const;
+  const torch::Tensor& output_bias() const { return lm_bias_; }
   VocabShard shard() const;
   const BertConfig& config() const { return c_; }
   // Training FLOPs of one sample of `seq` tokens: 3x the forward's matmuls (layers, MLM head,

@@ -52,8 +52,8 @@ torch::Tensor T5Model::Encode(const torch::Tensor& inputs, const torch::Tensor& 
   return Dropout(encoder_norm_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
 }
 
-torch::Tensor T5Model::Decode(const torch::Tensor& memory, const torch::Tensor& padding,
-                              const torch::Tensor& decoder_inputs, TpRng& rng) {
+torch::Tensor T5Model::DecoderHidden(const torch::Tensor& memory, const torch::Tensor& padding,
+                                     const torch::Tensor& decoder_inputs, TpRng& rng) {
   const int64_t s = decoder_inputs.size(1);
   torch::Tensor x = Dropout(shared_->forward(decoder_inputs), c_.block.hidden_dropout,
                             is_training(), rng.replicated);
@@ -66,7 +66,11 @@ torch::Tensor T5Model::Decode(const torch::Tensor& memory, const torch::Tensor& 
   x = Dropout(decoder_norm_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
   // The original T5 rescales before the output layer it shares with the embedding.
   if (c_.tie_embeddings) x = x * (1.0 / std::sqrt(static_cast<double>(c_.block.hidden)));
-  return lm_head_->forward(x);
+  return x;
+}
+
+const torch::Tensor& T5Model::output_weight() const {
+  return lm_head_->tied() ? shared_->weight : lm_head_->weight;
 }
 
 torch::Tensor T5Model::FullVocabulary(const torch::Tensor& logits) {

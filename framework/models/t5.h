@@ -34,9 +34,18 @@ class T5Model : public TpModule {
   T5Model(const TpEnv& env, const T5Config& c);
   // The encoder's output [b, enc, hidden] for ids [b, enc] with padding [b, enc] (true = pad).
   torch::Tensor Encode(const torch::Tensor& inputs, const torch::Tensor& padding, TpRng& rng);
+  // The decoder's output [b, dec, hidden] for decoder ids [b, dec] over `memory`, as the output
+  // layer takes it (scaled by hidden^-0.5 when tied).
+  torch::Tensor DecoderHidden(const torch::Tensor& memory, const torch::Tensor& padding,
+                              const torch::Tensor& decoder_inputs, TpRng& rng);
   // This rank's logits [b, dec, padded_vocab / tp] of decoder ids [b, dec] over `memory`.
   torch::Tensor Decode(const torch::Tensor& memory, const torch::Tensor& padding,
-                       const torch::Tensor& decoder_inputs, TpRng& rng);
+                       const torch::Tensor& decoder_inputs, TpRng& rng) {
+    return lm_head_->forward(DecoderHidden(memory, padding, decoder_inputs, rng));
+  }
+  // The output layer's weight, this rank's vocabulary rows [padded_vocab / tp, hidden] (the
+  // shared embedding's when tied): the chunked loss projects with it.
+  const torch::Tensor& output_weight() const;
   torch::Tensor Logits(const torch::Tensor& inputs, const torch::Tensor& padding,
                        const torch::Tensor& decoder_inputs, TpRng& rng) {
     return Decode(Encode(inputs, padding, rng), padding, decoder_inputs, rng);

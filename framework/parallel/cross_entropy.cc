@@ -114,14 +114,16 @@ struct ParallelCe : public torch::autograd::Function<ParallelCe> {
   }
 };
 
-// One chunk of rows through the projection and the loss. With grads, writes this chunk's rows
-// of grad_h and adds its part of grad_w (upstream gradient `scale` per row). -> the chunk's
-// summed loss.
-torch::Tensor ChunkLoss(const torch::Tensor& h, const torch::Tensor& w,
+// One chunk of rows through the projection (and the bias `b`, when defined) and the loss. With
+// grads, writes this chunk's rows of grad_h and adds its part of grad_w and grad_b (upstream
+// gradient `scale` per row). -> the chunk's summed loss.
+torch::Tensor ChunkLoss(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& b,
                         const torch::Tensor& targets, const CeArgs& a, double scale,
-                        torch::Tensor* grad_h, torch::Tensor* grad_w) {
+                        torch::Tensor* grad_h, torch::Tensor* grad_w, torch::Tensor* grad_b) {
   const auto compute = h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-  CeParts p = ShiftedExpLoss(torch::matmul(h, w.t()).to(compute).contiguous(), targets, a);
+  torch::Tensor logits = torch::matmul(h, w.t()).to(compute);
+  if (b.defined()) logits.add_(b.to(compute));
+  CeParts p = ShiftedExpLoss(logits.contiguous(), targets, a);
   const torch::Tensor &exp = p.exp, &sum_exp = p.sum_exp, &idx = p.idx, &mine = p.mine;
   const torch::Tensor& ignored = p.ignored;
   const int64_t real = p.real;
@@ -161,15 +163,23 @@ torch::Tensor ChunkLoss(const torch::Tensor& h, const torch::Tensor& w,
                     .unsqueeze(0)
                     .to(grad_w->scalar_type()));
     }
+    // grad_b += E^T r - onehot^T c - s/V [real columns] sum(k): the columns' sums of G.
+    if (grad_b != nullptr && grad_b->defined()) {
+      grad_b->add_(torch::mv(e.t(), r.to(e.scalar_type())).to(grad_b->scalar_type()));
+      grad_b->index_add_(0, idx, c.neg().to(grad_b->scalar_type()));
+      if (a.smoothing > 0 && real > 0) {
+        grad_b->narrow(0, 0, real).sub_(keep.sum().item<double>() * (a.smoothing / a.vocab_size));
+      }
+    }
   }
   return p.loss.sum();
 }
 
 // The mean loss over all rows of h, chunk by chunk; with grad_h and grad_w (fp32 or fp64
 // accumulators of h's and w's shapes) also their gradients for an upstream gradient of 1.
-torch::Tensor MeanOverChunks(const torch::Tensor& h, const torch::Tensor& w,
+torch::Tensor MeanOverChunks(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& b,
                              const torch::Tensor& targets, const CeArgs& a, int64_t chunk,
-                             torch::Tensor* grad_h, torch::Tensor* grad_w) {
+                             torch::Tensor* grad_h, torch::Tensor* grad_w, torch::Tensor* grad_b) {
   const int64_t n = h.size(0);
   torch::Tensor total = torch::zeros(
       {}, h.options().dtype(h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat));
@@ -177,26 +187,32 @@ torch::Tensor MeanOverChunks(const torch::Tensor& h, const torch::Tensor& w,
     const int64_t c = std::min(chunk, n - r);
     torch::Tensor gh;
     if (grad_h != nullptr) gh = grad_h->narrow(0, r, c);
-    total += ChunkLoss(h.narrow(0, r, c), w, targets.narrow(0, r, c), a, 1.0 / n,
-                       grad_h != nullptr ? &gh : nullptr, grad_w);
+    total += ChunkLoss(h.narrow(0, r, c), w, b, targets.narrow(0, r, c), a, 1.0 / n,
+                       grad_h != nullptr ? &gh : nullptr, grad_w, grad_b);
   }
   return total / static_cast<double>(n);
 }
 
 struct ChunkedCe : public torch::autograd::Function<ChunkedCe> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w,
-                               const torch::Tensor& targets, Communicator* tp, int64_t start,
-                               int64_t vocab_size, int64_t chunk, int64_t ignore_index,
-                               double smoothing) {
+                               const torch::Tensor& b, const torch::Tensor& targets,
+                               Communicator* tp, int64_t start, int64_t vocab_size, int64_t chunk,
+                               int64_t ignore_index, double smoothing) {
     torch::NoGradGuard no_grad;
     const auto acc = h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
     torch::Tensor grad_h = torch::empty(h.sizes(), h.options().dtype(acc));
     torch::Tensor grad_w = torch::zeros(w.sizes(), w.options().dtype(acc));
+    // No bias comes as an empty tensor (a custom function's inputs must all be defined).
+    const torch::Tensor bias = b.numel() > 0 ? b : torch::Tensor();
+    torch::Tensor grad_b;
+    if (bias.defined()) grad_b = torch::zeros(b.sizes(), b.options().dtype(acc));
     torch::Tensor loss =
-        MeanOverChunks(h, w, targets, CeArgs{tp, start, vocab_size, ignore_index, smoothing}, chunk,
-                       &grad_h, &grad_w);
+        MeanOverChunks(h, w, bias, targets, CeArgs{tp, start, vocab_size, ignore_index, smoothing},
+                       chunk, &grad_h, &grad_w, &grad_b);
     ctx->saved_data["grad_h"] = grad_h;
     ctx->saved_data["grad_w"] = grad_w;
+    ctx->saved_data["grad_b"] = grad_b;
+    ctx->saved_data["b_dtype"] = static_cast<int64_t>(b.scalar_type());
     ctx->saved_data["h_dtype"] = static_cast<int64_t>(h.scalar_type());
     ctx->saved_data["w_dtype"] = static_cast<int64_t>(w.scalar_type());
     return loss;
@@ -207,16 +223,26 @@ struct ChunkedCe : public torch::autograd::Function<ChunkedCe> {
     torch::Tensor grad_w = ctx->saved_data["grad_w"].toTensor();
     auto h_dtype = static_cast<at::ScalarType>(ctx->saved_data["h_dtype"].toInt());
     auto w_dtype = static_cast<at::ScalarType>(ctx->saved_data["w_dtype"].toInt());
+    torch::Tensor grad_b = ctx->saved_data["grad_b"].toTensor();
+    auto b_dtype = static_cast<at::ScalarType>(ctx->saved_data["b_dtype"].toInt());
     ctx->saved_data.clear();
     // The upstream gradient of the mean: 1 in training (loss.backward()), so usually no pass.
     torch::Tensor s = grad[0].to(grad_h.scalar_type());
     if (s.item<double>() != 1.0) {
       grad_h.mul_(s);
       grad_w.mul_(s);
+      if (grad_b.defined()) grad_b.mul_(s);
     }
-    return {grad_h.to(h_dtype), grad_w.to(w_dtype), torch::Tensor(),
-            torch::Tensor(),    torch::Tensor(),    torch::Tensor(),
-            torch::Tensor(),    torch::Tensor(),    torch::Tensor()};
+    return {grad_h.to(h_dtype),
+            grad_w.to(w_dtype),
+            grad_b.defined() ? grad_b.to(b_dtype) : torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 }  // namespace
@@ -224,21 +250,25 @@ struct ChunkedCe : public torch::autograd::Function<ChunkedCe> {
 torch::Tensor ChunkedVocabParallelLoss(const torch::Tensor& h, const torch::Tensor& weight,
                                        const torch::Tensor& targets, Communicator& tp,
                                        VocabShard shard, int64_t chunk_tokens, int64_t ignore_index,
-                                       double label_smoothing) {
+                                       double label_smoothing, const torch::Tensor& bias) {
   BRAID_CHECK(chunk_tokens > 0) << "chunk_tokens must be positive";
   BRAID_CHECK(h.dim() == 2 && weight.dim() == 2 && h.size(1) == weight.size(1) &&
               targets.numel() == h.size(0))
       << "ChunkedVocabParallelLoss: h " << h.sizes() << ", weight " << weight.sizes()
       << ", targets " << targets.sizes();
-  if (torch::GradMode::is_enabled() && (h.requires_grad() || weight.requires_grad())) {
-    return ChunkedCe::apply(h, weight, targets, &tp, shard.start, shard.vocab_size, chunk_tokens,
-                            ignore_index, label_smoothing);
+  BRAID_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)))
+      << "ChunkedVocabParallelLoss: bias " << bias.sizes() << " for weight " << weight.sizes();
+  if (torch::GradMode::is_enabled() &&
+      (h.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()))) {
+    return ChunkedCe::apply(h, weight, bias.defined() ? bias : torch::empty({0}, weight.options()),
+                            targets, &tp, shard.start, shard.vocab_size, chunk_tokens, ignore_index,
+                            label_smoothing);
   }
   // Evaluation: the loss alone, chunk by chunk.
   torch::NoGradGuard no_grad;
-  return MeanOverChunks(h, weight, targets,
+  return MeanOverChunks(h, weight, bias, targets,
                         CeArgs{&tp, shard.start, shard.vocab_size, ignore_index, label_smoothing},
-                        chunk_tokens, nullptr, nullptr);
+                        chunk_tokens, nullptr, nullptr, nullptr);
 }
 
 torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
@@ -265,6 +295,21 @@ torch::Tensor VocabParallelArgmax(const torch::Tensor& logits, Communicator& tp,
   torch::Tensor all = AllGatherLastDim(torch::stack({best, id}, -1), tp).view({-1, tp.size(), 2});
   torch::Tensor rank = all.select(2, 0).argmax(1, /*keepdim=*/true);
   return all.select(2, 1).gather(1, rank).squeeze(1).to(torch::kLong);
+}
+
+torch::Tensor ChunkedVocabParallelArgmax(const torch::Tensor& h, const torch::Tensor& weight,
+                                         const torch::Tensor& bias, Communicator& tp,
+                                         VocabShard shard, int64_t chunk_tokens) {
+  BRAID_CHECK(chunk_tokens > 0) << "chunk_tokens must be positive";
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> ids;
+  for (int64_t at = 0; at < h.size(0); at += chunk_tokens) {
+    torch::Tensor logits =
+        torch::matmul(h.narrow(0, at, std::min(chunk_tokens, h.size(0) - at)), weight.t());
+    if (bias.defined()) logits = logits + bias;
+    ids.push_back(VocabParallelArgmax(logits, tp, shard));
+  }
+  return ids.empty() ? torch::zeros({0}, h.options().dtype(torch::kLong)) : torch::cat(ids);
 }
 
 }  // namespace braid

@@ -27,14 +27,17 @@ torch::Tensor VocabParallelCrossEntropy(const torch::Tensor& logits, const torch
 // [chunk, V/tp] at a time. h [N, H] is the final hidden state already in the TP region (after
 // CopyToTp), weight [V/tp, H] this rank's vocabulary rows, targets [N]. -> the mean over all N
 // rows (ignored ones count, with loss 0), exactly VocabParallelCrossEntropy(h @ weight^T, ...)
-// .mean(). When gradients are wanted, each chunk's gradients of h and weight are computed in the
-// forward pass, while its softmax is at hand (the upstream gradient of a mean is known up to one
-// scalar, which backward applies): no logits are kept and none recomputed. Gradients are
-// accumulated in fp32 (fp64 for fp64 input) and returned in the inputs' dtypes.
+// .mean(); with `bias` [V/tp] (this rank's part of an output bias: BERT's, BART's
+// final_logits_bias) the logits are h @ weight^T + bias. When gradients are wanted, each chunk's
+// gradients of h and weight are computed in the forward pass, while its softmax is at hand (the
+// upstream gradient of a mean is known up to one scalar, which backward applies): no logits are
+// kept and none recomputed. Gradients are accumulated in fp32 (fp64 for fp64 input) and returned in
+// the inputs' dtypes.
 torch::Tensor ChunkedVocabParallelLoss(const torch::Tensor& h, const torch::Tensor& weight,
                                        const torch::Tensor& targets, Communicator& tp,
                                        VocabShard shard, int64_t chunk_tokens,
-                                       int64_t ignore_index = -100, double label_smoothing = 0.0);
+                                       int64_t ignore_index = -100, double label_smoothing = 0.0,
+                                       const torch::Tensor& bias = {});
 
 // The arg-max over the real vocabulary of vocabulary-parallel logits [N, V/tp], without gathering
 // them: each rank's best (value, id), gathered as [N, 2 x tp]; ties go to the lowest id, as
@@ -42,5 +45,10 @@ torch::Tensor ChunkedVocabParallelLoss(const torch::Tensor& h, const torch::Tens
 // N, so the caching CPU allocator keeps one block for them (gathering only the target rows would
 // allocate a new size every batch).
 torch::Tensor VocabParallelArgmax(const torch::Tensor& logits, Communicator& tp, VocabShard shard);
+// VocabParallelArgmax of h @ weight^T (+ bias) over chunks of `chunk_tokens` rows, without
+// gradients (the chunked loss's metrics): the [N, V/tp] logits are never held whole.
+torch::Tensor ChunkedVocabParallelArgmax(const torch::Tensor& h, const torch::Tensor& weight,
+                                         const torch::Tensor& bias, Communicator& tp,
+                                         VocabShard shard, int64_t chunk_tokens);
 
 }  // namespace braid

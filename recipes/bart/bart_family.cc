@@ -134,7 +134,7 @@ class Bart : public Family {
                                       const RunContext& ctx) const override {
     return std::make_unique<BartTask>(std::dynamic_pointer_cast<BartModel>(model),
                                       ctx.config.model.seq_length, ctx.config.model.seq_length,
-                                      ctx.layout.tp);
+                                      ctx.layout.tp, ctx.config.model.output_chunk_tokens);
   }
 
   absl::StatusOr<FamilyData> BuildData(const RunContext& ctx) const override {

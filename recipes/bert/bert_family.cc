@@ -89,7 +89,8 @@ class Bert : public Family {
   std::unique_ptr<TrainTask> MakeTask(std::shared_ptr<TpModule> model,
                                       const RunContext& ctx) const override {
     return std::make_unique<BertTask>(std::dynamic_pointer_cast<BertModel>(model),
-                                      ctx.config.model.seq_length, ctx.layout.tp);
+                                      ctx.config.model.seq_length, ctx.layout.tp,
+                                      ctx.config.model.output_chunk_tokens);
   }
 
   absl::StatusOr<FamilyData> BuildData(const RunContext& ctx) const override {

@@ -11,20 +11,41 @@ torch::Tensor BertTask::Loss(const Batch& batch, TpRng& rng,
   const BertBatch b = BertBatch::FromRows(batch.rows, seq_);
   const torch::Tensor labels = b.labels.reshape({-1});
   const torch::Tensor& sop = b.sop;
-  BertOutput out = model_->Forward(b.ids, b.types, b.padding, rng);
-  torch::Tensor logits = out.mlm_logits.reshape({-1, out.mlm_logits.size(-1)});
+  BertOutput out = model_->Forward(b.ids, b.types, b.padding, rng, /*logits=*/chunk_ == 0);
   torch::Tensor masked = labels.ne(-100).nonzero().squeeze(1);
   const double n_masked = std::max<double>(1.0, static_cast<double>(masked.numel()));
-  if (metrics != nullptr && masked.numel() > 0) {
-    torch::NoGradGuard no_grad;  // accuracy from the full logits of the masked rows only
-    torch::Tensor full = AllGatherLastDim(logits.detach().index_select(0, masked), *tp_)
-                             .narrow(1, 0, model_->config().vocab_size);
-    double acc =
-        full.argmax(1).eq(labels.index_select(0, masked)).to(torch::kDouble).mean().item<double>();
-    (*metrics)["mlm_acc"] += acc;
+  torch::Tensor mlm;
+  if (chunk_ > 0) {
+    // The masked rows alone: their mean loss is the objective (the others are ignored anyway).
+    const torch::Tensor& hidden = out.mlm_hidden;
+    torch::Tensor h = CopyToTp(hidden.reshape({-1, hidden.size(-1)}).index_select(0, masked), *tp_);
+    const torch::Tensor targets = labels.index_select(0, masked);
+    const torch::Tensor &w = model_->output_weight(), &bias = model_->output_bias();
+    if (metrics != nullptr && masked.numel() > 0) {
+      (*metrics)["mlm_acc"] += ChunkedVocabParallelArgmax(h, w, bias, *tp_, model_->shard(), chunk_)
+                                   .eq(targets)
+                                   .to(torch::kDouble)
+                                   .mean()
+                                   .item<double>();
+    }
+    mlm = masked.numel() > 0 ? ChunkedVocabParallelLoss(h, w, targets, *tp_, model_->shard(),
+                                                        chunk_, -100, 0.0, bias)
+                             : hidden.sum() * 0.0;  // nothing masked: 0, as the whole logits give
+  } else {
+    torch::Tensor logits = out.mlm_logits.reshape({-1, out.mlm_logits.size(-1)});
+    if (metrics != nullptr && masked.numel() > 0) {
+      torch::NoGradGuard no_grad;  // accuracy from the full logits of the masked rows only
+      torch::Tensor full = AllGatherLastDim(logits.detach().index_select(0, masked), *tp_)
+                               .narrow(1, 0, model_->config().vocab_size);
+      double acc = full.argmax(1)
+                       .eq(labels.index_select(0, masked))
+                       .to(torch::kDouble)
+                       .mean()
+                       .item<double>();
+      (*metrics)["mlm_acc"] += acc;
+    }
+    mlm = VocabParallelCrossEntropy(logits, labels, *tp_, model_->shard()).sum() / n_masked;
   }
-  torch::Tensor mlm =
-      VocabParallelCrossEntropy(logits, labels, *tp_, model_->shard()).sum() / n_masked;
   torch::Tensor loss = mlm;
   if (metrics != nullptr) (*metrics)["mlm_loss"] += mlm.item<double>();
   if (out.binary_logits.defined()) {

@@ -1,6 +1,9 @@
 // The BERT objective over a BertBatch (bert_batch.h): masked-LM cross entropy on the masked
 // positions (vocabulary-parallel, averaged over them) plus the binary head's sentence-order loss.
-// Metrics: mlm_loss, mlm_acc, sop_loss, sop_acc.
+// Metrics: mlm_loss, mlm_acc, sop_loss, sop_acc. With `chunk_tokens` > 0
+// (model.output_chunk_tokens) only the masked rows of the MLM head's output go through the output
+// layer, its bias and the loss, in chunks of that many (ChunkedVocabParallelLoss; mlm_acc's arg-max
+// likewise): neither the [tokens, vocab/TP] logits nor those of the masked rows are held whole.
 #pragma once
 #include "framework/models/bert.h"
 #include "framework/train/task.h"
@@ -9,8 +12,9 @@ namespace braid {
 
 class BertTask : public TrainTask {
  public:
-  BertTask(std::shared_ptr<BertModel> model, int64_t seq, std::shared_ptr<Communicator> tp)
-      : model_(std::move(model)), seq_(seq), tp_(std::move(tp)) {}
+  BertTask(std::shared_ptr<BertModel> model, int64_t seq, std::shared_ptr<Communicator> tp,
+           int64_t chunk_tokens = 0)
+      : model_(std::move(model)), seq_(seq), tp_(std::move(tp)), chunk_(chunk_tokens) {}
   torch::nn::Module& model() override { return *model_; }
   torch::Tensor Loss(const Batch& batch, TpRng& rng,
                      std::map<std::string, double>* metrics) override;
@@ -21,6 +25,7 @@ class BertTask : public TrainTask {
   std::shared_ptr<BertModel> model_;
   int64_t seq_;
   std::shared_ptr<Communicator> tp_;
+  int64_t chunk_ = 0;
 };
 
 }  // namespace braid

@@ -114,7 +114,7 @@ class T5 : public Family {
                                       const RunContext& ctx) const override {
     return std::make_unique<T5Task>(std::dynamic_pointer_cast<T5Model>(model),
                                     ctx.config.model.seq_length, T5DecoderLength(ctx.config),
-                                    ctx.layout.tp);
+                                    ctx.layout.tp, ctx.config.model.output_chunk_tokens);
   }
 
   absl::StatusOr<FamilyData> BuildData(const RunContext& ctx) const override {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "framework/parallel/layers.h"
 #include "framework/parallel/mappings.h"
@@ -44,6 +45,44 @@ inline void ExpectRunsEqual(const RunResult& got, const RunResult& ref, const st
   ASSERT_EQ(std::get<2>(got).size(), std::get<2>(ref).size()) << what;
   for (const auto& [name, g] : std::get<2>(ref)) {
     EXPECT_LT(RelDiff(std::get<2>(got).at(name), g), 1e-5) << what << ", grad of " << name;
+  }
+}
+
+// One task run: the loss, the metrics and every gradient by name.
+using TaskResult =
+    std::tuple<double, std::map<std::string, double>, std::map<std::string, torch::Tensor>>;
+
+// A task's chunked output layer and loss (model.output_chunk_tokens) against the logits whole, in
+// fp64: `run(chunk)` -> TaskResult, chunk 0 the whole logits. For each of `chunks`: the loss and
+// every gradient within 1e-6 relative, every metric within 1e-9 (accuracies: the arg-max of the
+// same logits).
+template <typename Run>
+void ExpectChunkedEqualsWhole(const Run& run, const std::vector<int64_t>& chunks,
+                              const std::string& what) {
+  const TaskResult ref = run(0);
+  for (int64_t chunk : chunks) {
+    const TaskResult got = run(chunk);
+    const std::string at = what + ", chunk " + std::to_string(chunk);
+    EXPECT_NEAR(std::get<0>(got), std::get<0>(ref), 1e-6 * std::abs(std::get<0>(ref))) << at;
+    ASSERT_EQ(std::get<1>(got).size(), std::get<1>(ref).size()) << at;
+    for (const auto& [name, v] : std::get<1>(ref)) {
+      EXPECT_NEAR(std::get<1>(got).at(name), v, 1e-9) << at << ", metric " << name;
+    }
+    ASSERT_EQ(std::get<2>(got).size(), std::get<2>(ref).size()) << at;
+    for (const auto& [name, g] : std::get<2>(ref)) {
+      EXPECT_LT(RelDiff(std::get<2>(got).at(name), g), 1e-6) << at << ", grad of " << name;
+    }
+  }
+}
+
+// Fills this TP rank's part of a vocabulary-split bias parameter `name` (initialised to zeros)
+// with values that depend on the global index, so the same at every TP size.
+inline void FillVocabBias(torch::nn::Module& m, const std::string& name, Communicator& tp) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.named_parameters()) {
+    if (p.key() != name) continue;
+    const int64_t n = p.value().size(0);
+    p.value().copy_(torch::arange(tp.rank() * n, (tp.rank() + 1) * n).remainder(7) * 0.1);
   }
 }
 

@@ -5,6 +5,7 @@
 //    masked_acc equal the accuracies of the gathered logits
 //    relative, for BART (post-LN, tied) and mBART (pre-LN, final norms, scaled embeddings,
 //    untied here), with dropout off, on a batch with encoder and target padding;
+//  - model.output_chunk_tokens equals the logits whole (loss, gradients, metrics; fp64);
 //  - DP = world with micro batch 2 equals DP = 1 with micro batch 2 x world through the real
 //    trainer and BartTask, in fp64: losses, gradient norms and final weights within 1e-6.
 #include <gtest/gtest.h>
@@ -134,6 +135,35 @@ TEST(BartParallel, TpEqualsSerial) {
       // Sequence parallelism against the same TP size without it.
       testing::ExpectRunsEqual(run(layout->tp, true), std::make_tuple(logits, loss, grads),
                                what + ", sequence parallel");
+    }
+  }
+}
+
+// model.output_chunk_tokens for BART against the logits whole, fp64, BART (tied) and mBART
+// (untied), a non-zero final_logits_bias, at TP 1, 2, 4: the loss (two targets ignored), every
+// gradient (final_logits_bias's too) within 1e-6 and the metrics (target_acc, masked_acc) equal;
+// chunks of 5 and 7 tokens for 3 x 8 = 24 decoder tokens.
+TEST(BartParallel, ChunkedLossEqualsWhole) {
+  const int64_t dec = 8;
+  torch::Tensor rows = Rows(0, 3, dec);
+  rows[2].narrow(0, BartRow(kEnc, dec).labels() + dec - 2, 2).fill_(-100);
+  for (bool mbart : {false, true}) {
+    for (int tp = 1; tp <= std::min(4, g_runtime->world_size()); tp *= 2) {
+      auto layout = ParallelLayout::Create(g_runtime->world(), tp);
+      ASSERT_TRUE(layout.ok());
+      auto run = [&](int64_t chunk) {
+        auto model = std::make_shared<BartModel>(TpEnv{layout->tp, 5}, TinyBart(mbart));
+        testing::FillVocabBias(*model, "final_logits_bias", *layout->tp);
+        model->to(torch::kDouble);
+        TpRng rng(1, 0, layout->tp_rank);
+        BartTask task(model, kEnc, dec, layout->tp, chunk);
+        std::map<std::string, double> metrics;
+        torch::Tensor loss = task.Loss(Batch{rows, {0, 1, 2}}, rng, &metrics);
+        loss.backward();
+        return testing::TaskResult{loss.item<double>(), metrics, FullGrads(*model, *layout->tp)};
+      };
+      testing::ExpectChunkedEqualsWhole(run, {5, 7},
+                                        (mbart ? "mBART, tp " : "BART, tp ") + std::to_string(tp));
     }
   }
 }

@@ -58,8 +58,6 @@ expect_error "model.num_query_groups: 2 key/value groups cannot be split across 
   "$P" --recipe recipes/gpt/llama-tiny.yaml --set parallel.tensor_parallel_size=4 --print-config
 expect_error "model.position.*decoder options of the gpt recipe" \
   "$P" --recipe recipes/bert/tiny.yaml --set model.position=rope --print-config
-expect_error "model.output_chunk_tokens: the chunked output layer and loss are built for the gpt" \
-  "$P" --recipe recipes/t5/tiny.yaml --set model.output_chunk_tokens=64 --print-config
 # The chunked output layer and loss through the trainer (untied output at TP 2, 12 steps with two
 # evaluations, 200-token chunks of 8 x 64 tokens per rank): every training and validation loss
 # within 1e-5 of the run with the logits whole (validation: as printed, to 4 decimals).
@@ -69,23 +67,8 @@ for c in 0 200; do
     --set model.output_chunk_tokens=$c --set logging.run_dir="$tmp/chunk$c" > "$tmp/chunk$c.log" 2>&1 \
     || { cat "$tmp/chunk$c.log"; exit 1; }
 done
-/usr/bin/python3 - "$tmp/chunk0" "$tmp/chunk200" <<'PY'
-import re, sys
-def losses(run):
-    train = [float(l.split("\t")[1]) for l in open(run + "/losses.tsv")]
-    valid = [float(v) for v in re.findall(r"valid loss ([0-9.]+)", open(run + "/logs/rank0.log").read())]
-    return train, valid
-(t0, v0), (t1, v1) = losses(sys.argv[1]), losses(sys.argv[2])
-assert len(t0) == len(t1) == 12 and len(v0) == len(v1) >= 2, (len(t0), len(t1), v0, v1)
-worst = max(abs(a - b) / abs(a) for a, b in zip(t0, t1))
-assert worst < 1e-5, worst
-# The log prints validation losses to 4 decimals: equal up to the last digit's rounding.
-worst_valid = max(abs(a - b) for a, b in zip(v0, v1))
-assert worst_valid <= 1.5e-4, (v0, v1)
-print("ok   output_chunk_tokens 200 through the trainer: 12 training losses within %.2g "
-      "(relative) and %d validation losses (4 decimals) equal to the whole logits'"
-      % (worst, len(v0)))
-PY
+/usr/bin/python3 tests/lib/same_run_losses.py "$tmp/chunk0" "$tmp/chunk200" 12 1e-5 \
+  "output_chunk_tokens 200 through the trainer, against the logits whole"
 expect_error "model.num_query_groups: 2 key/value groups cannot be split across a TP size of 4" \
   $C reshard --input "$tmp/llama/checkpoints/step_00000006" --output "$tmp/llama-tp4" --tp 4
 [[ ! -e $tmp/llama-tp4 ]] || { echo "FAIL: a refused reshard left its output"; exit 1; }

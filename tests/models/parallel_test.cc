@@ -79,13 +79,15 @@ TEST(Parallel, VocabParallelCrossEntropyEqualsFullSoftmax) {
 }
 
 // model.output_chunk_tokens: the projection and loss over chunks equal the whole logits' loss
-// (fp64), with token counts that no chunk size divides, ignored targets, label smoothing and a
-// padded vocabulary; in training (gradients of h and of the weight) and in evaluation (no grad).
+// (fp64), with token counts that no chunk size divides, ignored targets, label smoothing, a padded
+// vocabulary and with and without an output bias; in training (gradients of h, the weight and the
+// bias) and in evaluation (no grad); and the chunked arg-max equals the whole logits'.
 TEST(Parallel, ChunkedOutputLossEqualsWholeLogits) {
   torch::manual_seed(4);
   const int64_t n = 37, hidden = 16, vocab = 250, padded = 256;
   torch::Tensor h0 = torch::randn({n, hidden}, torch::kDouble);
   torch::Tensor w0 = torch::randn({padded, hidden}, torch::kDouble) * 0.5;
+  torch::Tensor b0 = torch::randn({padded}, torch::kDouble);
   torch::Tensor targets = torch::randint(0, vocab, {n}, torch::kLong);
   targets[3] = -100;
   targets[30] = -100;
@@ -95,33 +97,50 @@ TEST(Parallel, ChunkedOutputLossEqualsWholeLogits) {
     Communicator& tp = *layout->tp;
     const int64_t per = padded / tp_size;
     const VocabShard shard{layout->tp_rank * per, vocab};
-    for (double smoothing : {0.0, 0.1}) {
-      torch::Tensor h_ref = h0.clone().requires_grad_(true);
-      torch::Tensor w_ref = w0.narrow(0, layout->tp_rank * per, per).clone().requires_grad_(true);
-      torch::Tensor ref = VocabParallelCrossEntropy(torch::matmul(CopyToTp(h_ref, tp), w_ref.t()),
-                                                    targets, tp, shard, -100, smoothing)
-                              .mean();
-      ref.backward();
-      for (int64_t chunk : {1, 8, 36, 37, 100}) {
-        torch::Tensor h = h0.clone().requires_grad_(true);
-        torch::Tensor w = w0.narrow(0, layout->tp_rank * per, per).clone().requires_grad_(true);
-        torch::Tensor loss = ChunkedVocabParallelLoss(CopyToTp(h, tp), w, targets, tp, shard, chunk,
-                                                      -100, smoothing);
-        (loss * 3.0).backward();  // an upstream gradient other than 1
-        const std::string what = "tp " + std::to_string(tp_size) + ", chunk " +
-                                 std::to_string(chunk) + ", smoothing " + std::to_string(smoothing);
-        EXPECT_NEAR(loss.item<double>(), ref.item<double>(), 1e-12) << what;
-        EXPECT_LT(RelDiff(h.grad(), h_ref.grad() * 3.0), 1e-10) << what;
-        EXPECT_LT(RelDiff(w.grad(), w_ref.grad() * 3.0), 1e-10) << what;
-        const int64_t real = std::max<int64_t>(0, std::min(per, vocab - shard.start));
-        if (real < per) {  // padded vocabulary rows take no part
-          EXPECT_EQ(w.grad().narrow(0, real, per - real).abs().max().item<double>(), 0.0) << what;
+    auto mine = [&](const torch::Tensor& t) { return t.narrow(0, shard.start, per).clone(); };
+    for (bool with_bias : {false, true}) {
+      for (double smoothing : {0.0, 0.1}) {
+        torch::Tensor h_ref = h0.clone().requires_grad_(true);
+        torch::Tensor w_ref = mine(w0).requires_grad_(true);
+        torch::Tensor b_ref = mine(b0).requires_grad_(true);
+        torch::Tensor logits = torch::matmul(CopyToTp(h_ref, tp), w_ref.t());
+        if (with_bias) logits = logits + b_ref;
+        const torch::Tensor ref_ids = VocabParallelArgmax(logits, tp, shard);  // before: the
+        // cross entropy works on the logits in place
+        torch::Tensor ref =
+            VocabParallelCrossEntropy(logits, targets, tp, shard, -100, smoothing).mean();
+        ref.backward();
+        for (int64_t chunk : {1, 8, 36, 37, 100}) {
+          torch::Tensor h = h0.clone().requires_grad_(true);
+          torch::Tensor w = mine(w0).requires_grad_(true);
+          torch::Tensor bias = with_bias ? mine(b0).requires_grad_(true) : torch::Tensor();
+          torch::Tensor loss = ChunkedVocabParallelLoss(CopyToTp(h, tp), w, targets, tp, shard,
+                                                        chunk, -100, smoothing, bias);
+          (loss * 3.0).backward();  // an upstream gradient other than 1
+          const std::string what = "tp " + std::to_string(tp_size) + ", chunk " +
+                                   std::to_string(chunk) + ", smoothing " +
+                                   std::to_string(smoothing) + (with_bias ? ", bias" : "");
+          EXPECT_NEAR(loss.item<double>(), ref.item<double>(), 1e-12) << what;
+          EXPECT_LT(RelDiff(h.grad(), h_ref.grad() * 3.0), 1e-10) << what;
+          EXPECT_LT(RelDiff(w.grad(), w_ref.grad() * 3.0), 1e-10) << what;
+          if (with_bias) EXPECT_LT(RelDiff(bias.grad(), b_ref.grad() * 3.0), 1e-10) << what;
+          const int64_t real = std::max<int64_t>(0, std::min(per, vocab - shard.start));
+          if (real < per) {  // padded vocabulary rows take no part
+            EXPECT_EQ(w.grad().narrow(0, real, per - real).abs().max().item<double>(), 0.0) << what;
+            if (with_bias) {
+              EXPECT_EQ(bias.grad().narrow(0, real, per - real).abs().max().item<double>(), 0.0)
+                  << what;
+            }
+          }
+          torch::NoGradGuard no_grad;
+          const torch::Tensor b_eval = with_bias ? mine(b0) : torch::Tensor();
+          torch::Tensor eval = ChunkedVocabParallelLoss(CopyToTp(h0, tp), mine(w0), targets, tp,
+                                                        shard, chunk, -100, smoothing, b_eval);
+          EXPECT_NEAR(eval.item<double>(), ref.item<double>(), 1e-12) << what << ", no grad";
+          EXPECT_TRUE(torch::equal(
+              ChunkedVocabParallelArgmax(h0, mine(w0), b_eval, tp, shard, chunk), ref_ids))
+              << what << ", arg-max";
         }
-        torch::NoGradGuard no_grad;
-        torch::Tensor eval =
-            ChunkedVocabParallelLoss(CopyToTp(h0, tp), w0.narrow(0, shard.start, per), targets, tp,
-                                     shard, chunk, -100, smoothing);
-        EXPECT_NEAR(eval.item<double>(), ref.item<double>(), 1e-12) << what << ", no grad";
       }
     }
   }
@@ -607,6 +626,37 @@ class SyntheticBert : public SampleSource {
  private:
   BertRow row_{12};
 };
+
+// model.output_chunk_tokens for BERT (only the masked rows through the output layer, its bias
+// and the loss) against the logits whole, fp64, tied and untied, a non-zero MLM bias, at every
+// TP size: the loss, every gradient within 1e-6 and the metrics (mlm_loss, mlm_acc, sop_loss,
+// sop_acc) equal; chunks of 2 and 4 for 3 x 3 = 9 masked rows.
+TEST(Parallel, BertChunkedLossEqualsWhole) {
+  const SyntheticBert source;
+  torch::Tensor rows = torch::empty({3, source.sample_length()}, torch::kLong);
+  for (int64_t i = 0; i < 3; ++i) source.Get(i, rows[i].data_ptr<int64_t>());
+  for (bool tied : {true, false}) {
+    for (int tp_size : TpSizes()) {
+      auto layout = ParallelLayout::Create(g_runtime->world(), tp_size);
+      ASSERT_TRUE(layout.ok());
+      auto run = [&](int64_t chunk) {
+        BertConfig c = TinyBert();
+        c.tie_embeddings = tied;
+        auto model = std::make_shared<BertModel>(TpEnv{layout->tp, 5}, c);
+        testing::FillVocabBias(*model, "lm_bias", *layout->tp);
+        model->to(torch::kDouble);
+        TpRng rng(1, 0, layout->tp_rank);
+        BertTask task(model, 12, layout->tp, chunk);
+        std::map<std::string, double> metrics;
+        torch::Tensor loss = task.Loss(Batch{rows, {0, 1, 2}}, rng, &metrics);
+        loss.backward();
+        return testing::TaskResult{loss.item<double>(), metrics, FullGrads(*model, *layout->tp)};
+      };
+      testing::ExpectChunkedEqualsWhole(
+          run, {2, 4}, std::string(tied ? "tied" : "untied") + ", tp " + std::to_string(tp_size));
+    }
+  }
+}
 
 TEST(Parallel, BertDpEqualsSerial) {
   const int world = g_runtime->world_size();

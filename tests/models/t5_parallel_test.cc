@@ -3,6 +3,7 @@
 //    relative (and with sequence parallelism equal the same TP size without it), for T5 v1.1 (gated
 //    GELU, untied, d_kv x heads != hidden) and the original T5 (ReLU, tied and scaled), on a batch
 //    with encoder and target padding;
+//  - model.output_chunk_tokens equals the logits whole (loss, gradients, metric; fp64);
 //  - DP = world with micro batch 2 equals DP = 1 with micro batch 2 x world through the real
 //    trainer and T5Task, in fp64: losses, gradient norms and final weights within 1e-6.
 #include <gtest/gtest.h>
@@ -110,6 +111,34 @@ TEST(T5Parallel, TpEqualsSerial) {
       // Sequence parallelism against the same TP size without it.
       testing::ExpectRunsEqual(run(layout->tp, true), std::make_tuple(logits, loss, grads),
                                what + ", sequence parallel");
+    }
+  }
+}
+
+// model.output_chunk_tokens for T5 against the logits whole, fp64, T5 v1.1 (untied) and the
+// original T5 (tied and scaled), at TP 1, 2, 4: the loss (over real targets, two of them ignored)
+// and every gradient within 1e-6, and the metric (target accuracy) equal; chunks of 5 and 7
+// tokens for 3 x 8 = 24 decoder tokens (neither divides 24, nor the vocabulary of 250).
+TEST(T5Parallel, ChunkedLossEqualsWhole) {
+  const int64_t dec = 8;
+  torch::Tensor rows = Rows(0, 3, dec);
+  rows[2].narrow(0, T5Row(kEnc, dec).labels() + dec - 2, 2).fill_(-100);
+  for (bool original : {false, true}) {
+    for (int tp = 1; tp <= std::min(4, g_runtime->world_size()); tp *= 2) {
+      auto layout = ParallelLayout::Create(g_runtime->world(), tp);
+      ASSERT_TRUE(layout.ok());
+      auto run = [&](int64_t chunk) {
+        auto model = std::make_shared<T5Model>(TpEnv{layout->tp, 5}, TinyT5(original));
+        model->to(torch::kDouble);
+        TpRng rng(1, 0, layout->tp_rank);
+        T5Task task(model, kEnc, dec, layout->tp, chunk);
+        std::map<std::string, double> metrics;
+        torch::Tensor loss = task.Loss(Batch{rows, {0, 1, 2}}, rng, &metrics);
+        loss.backward();
+        return testing::TaskResult{loss.item<double>(), metrics, FullGrads(*model, *layout->tp)};
+      };
+      testing::ExpectChunkedEqualsWhole(
+          run, {5, 7}, (original ? "original T5, tp " : "T5 v1.1, tp ") + std::to_string(tp));
     }
   }
 }

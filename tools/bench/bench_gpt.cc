@@ -48,7 +48,7 @@ ABSL_FLAG(bool, distributed_optimizer, false,
 ABSL_FLAG(bool, sequence_parallel, false,
           "parallel.sequence_parallel (the residual stream split along the sequence within TP)");
 ABSL_FLAG(int64_t, chunk, 0,
-          "model.output_chunk_tokens (gpt: the output layer and loss in chunks)");
+          "model.output_chunk_tokens (the output layer and loss in chunks; BERT: the masked rows)");
 
 namespace braid {
 namespace {
