@@ -52,7 +52,7 @@ for round in $(seq 1 "$rounds"); do
     r1=$(stat -c %s "$ck/tp0.dp1.optim.safetensors" 2>/dev/null || echo 0)
     echo "   round $round, distributed_optimizer=$d: saved in $(grep 'saved step' "$dir/log" | grep -o '[0-9.]* s$' | tr '\n' ' ')" \
       "written rank 0 $((r0 / 1000000)) MB, rank 1 $((r1 / 1000000)) MB," \
-      "$(grep -o 'peak RSS [0-9]* kB' "$dir/log" | awk '{printf "%s%d MB", NR > 1 ? ", " : "peak RSS ", $3 / 1000}')"
+      "$(grep -o 'peak RSS [0-9]* kB' "$dir/log" | awk '{printf "%s%d MB", (NR > 1 ? ", " : "peak RSS "), $3 / 1000}')"
     rm -rf "$dir"
   done
 done
