@@ -46,6 +46,7 @@ class T5Model : public TpModule {
   // The output layer's weight, this rank's vocabulary rows [padded_vocab / tp, hidden] (the
   // shared embedding's when tied): the chunked loss projects with it.
   const torch::Tensor& output_weight() const;
+  torch::Tensor output_bias() const { return {}; }  // none (BART's has one)
   torch::Tensor Logits(const torch::Tensor& inputs, const torch::Tensor& padding,
                        const torch::Tensor& decoder_inputs, TpRng& rng) {
     return Decode(Encode(inputs, padding, rng), padding, decoder_inputs, rng);
