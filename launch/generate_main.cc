@@ -14,6 +14,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -121,12 +123,18 @@ absl::Status Run(const Runtime& rt, const Args& a) {
     return absl::InvalidArgumentError(
         absl::StrCat("--decoder-ids: the '", config.recipe, "' family has no decoder of its own."));
   }
+  // The positions the model has: an encoder-decoder model's encoder and decoder tables (BART's
+  // learned positions; T5 has none), a decoder-only model's own.
+  const int64_t encoder_limit = gen->MaxEncoderPositions() > 0 ? gen->MaxEncoderPositions()
+                                                               : run.sizes.max_position_embeddings;
+  const int64_t decoder_limit =
+      gen->MaxDecoderPositions() > 0 ? gen->MaxDecoderPositions() : 1 << 20;
   if (!a.logits.empty()) {
     BRAID_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
-                           parse_ids(a.logits, "--logits", run.sizes.max_position_embeddings));
+                           parse_ids(a.logits, "--logits", encoder_limit));
     std::vector<int64_t> decoder_ids;
     if (gen->encoder_decoder()) {
-      BRAID_ASSIGN_OR_RETURN(decoder_ids, parse_ids(a.decoder_ids, "--decoder-ids", 1 << 20));
+      BRAID_ASSIGN_OR_RETURN(decoder_ids, parse_ids(a.decoder_ids, "--decoder-ids", decoder_limit));
     }
     auto [logits, loss] = gen->Score(ids, decoder_ids, rng);
     if (rt.rank() == 0) {
@@ -161,10 +169,40 @@ absl::Status Run(const Runtime& rt, const Args& a) {
                      "' is empty after tokenization: there is nothing to continue. "
                      "HINT: give some text."));
   }
+  if (gen->encoder_decoder() && gen->MaxEncoderPositions() > 0 &&
+      static_cast<int64_t>(prompt.size()) > gen->MaxEncoderPositions()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--prompt: %d tokens, but the encoder reads at most %d (model.max_position_embeddings). "
+        "HINT: shorten the prompt.",
+        prompt.size(), gen->MaxEncoderPositions()));
+  }
+  int64_t max_new = a.max_new;
+  if (gen->MaxDecoderPositions() > 0) {
+    const int64_t room = gen->MaxDecoderPositions() - gen->DecoderStartLength();
+    if (max_new > room) {
+      BLOG(WARNING, "generate") << absl::StrFormat(
+          "--max-new-tokens %d: the decoder has %d positions (model.max_position_embeddings), %d "
+          "of them its start; generating at most %d tokens",
+          max_new, gen->MaxDecoderPositions(), gen->DecoderStartLength(), room);
+      max_new = std::max<int64_t>(0, room);
+    }
+  }
   std::vector<int64_t> generated;
   auto sampler = at::detail::createCPUGenerator(a.seed);  // same on every rank: same choices
   const int64_t stop = gen->StopId(*tok);
-  for (int n = 0; n < a.max_new; ++n) {
+  const auto started = std::chrono::steady_clock::now();
+  for (int64_t n = 0; n < max_new; ++n) {
+    if (n == 16 && rt.rank() == 0) {  // a long generation says how long it will take
+      const double per =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() /
+          static_cast<double>(n);
+      if (per * static_cast<double>(max_new) > 10) {
+        BLOG(INFO, "generate") << absl::StrFormat(
+            "up to %d tokens at %.1f tokens/s: about %.0f s (more for a long decoder; it stops "
+            "earlier at the end token)",
+            max_new, 1.0 / per, per * static_cast<double>(max_new));
+      }
+    }
     torch::Tensor last = gen->Next(prompt, generated, rng);
     int64_t next;
     if (a.temperature <= 0) {

@@ -17,9 +17,11 @@
 
 #include <signal.h>
 #include <chrono>
+#include <cmath>
 
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,17 +32,22 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "braid/build_config.h"
 #include "framework/core/config.h"
 #include "framework/core/files.h"
 #include "framework/core/flags.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
+#include "framework/core/stop.h"
+#include "framework/core/strings.h"
 #include "framework/core/system.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/placement.h"
 #include "framework/dist/runtime.h"
 #include "framework/dist/selfcheck.h"
+#include "framework/train/checkpoint.h"
 #include "framework/train/device.h"
 #include "framework/train/trainer.h"
 #include "recipes/plan.h"
@@ -134,19 +141,27 @@ void LogRunMetadata(const Runtime& rt, const Config& config, const DerivedSizes&
   }
 }
 
-// Rank 0 takes the lock of the run directory and of checkpoint.dir when that lies elsewhere;
-// every rank learns whether it did (a collective), so none writes into a directory in use.
+// The checkpoint root of a config: checkpoint.dir, or <run_dir>/checkpoints.
+std::string CheckpointRoot(const Config& config) {
+  return config.checkpoint.dir.empty()
+             ? (std::filesystem::path(config.logging.run_dir) / "checkpoints").string()
+             : config.checkpoint.dir;
+}
+
+// Rank 0 takes the lock of the run directory and of the checkpoint directory (whatever run
+// directory names it: two runs whose checkpoint.dir is one folder never share it); every rank
+// learns whether it did (a collective), so none writes into a directory in use.
 absl::Status LockRunDirectories(const Runtime& rt, const Config& config,
                                 std::vector<std::unique_ptr<DirectoryLock>>* locks) {
   absl::Status status;
   if (rt.rank() == 0) {
     std::vector<std::pair<std::string, std::string>> dirs = {
-        {config.logging.run_dir, "the run directory"}};
-    if (!config.checkpoint.dir.empty()) {
-      std::error_code ec;
-      const auto a = std::filesystem::weakly_canonical(config.logging.run_dir, ec);
-      const auto b = std::filesystem::weakly_canonical(config.checkpoint.dir, ec);
-      if (a != b) dirs.push_back({config.checkpoint.dir, "the checkpoint directory"});
+        {config.logging.run_dir, "the run directory"},
+        {CheckpointRoot(config), "the checkpoint directory"}};
+    std::error_code ec;
+    if (std::filesystem::weakly_canonical(dirs[0].first, ec) ==
+        std::filesystem::weakly_canonical(dirs[1].first, ec)) {
+      dirs.pop_back();  // checkpoint.dir is the run directory itself: one lock
     }
     for (const auto& [dir, what] : dirs) {
       absl::StatusOr<std::unique_ptr<DirectoryLock>> lock = DirectoryLock::Acquire(dir, what);
@@ -166,6 +181,40 @@ absl::Status LockRunDirectories(const Runtime& rt, const Config& config,
   return absl::OkStatus();
 }
 
+// This run's id (rank 0): <run_dir>/run_id, made at the run's first start. A run directory
+// without one whose own checkpoint folder holds checkpoints (written before run ids existed, or
+// the file deleted) takes the id of the newest of them; otherwise the id is new (UTC time and 32
+// random bits). Checkpoints record it; checkpoint_policy.h refuses another run's.
+absl::StatusOr<std::string> RunIdOf(const Config& config) {
+  namespace fs = std::filesystem;
+  const fs::path file = fs::path(config.logging.run_dir) / "run_id";
+  if (std::ifstream in(file); in) {
+    std::string id;
+    if (in >> id && !id.empty()) return id;
+  }
+  std::string id;
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(CheckpointRoot(config), ec);
+  const fs::path run = fs::weakly_canonical(config.logging.run_dir, ec);
+  if (root.string().rfind(run.string() + "/", 0) == 0) {  // its own checkpoint folder
+    const CheckpointListing found = ListCheckpoints(root.string());
+    if (!found.complete.empty()) {
+      absl::StatusOr<CheckpointOrigin> o =
+          ReadCheckpointOrigin((root / found.complete.back()).string());
+      if (o.ok()) id = o->run_id;
+    }
+  }
+  if (id.empty()) {
+    uint32_t bits = 0;
+    std::ifstream urandom("/dev/urandom", std::ios::binary);
+    urandom.read(reinterpret_cast<char*>(&bits), sizeof(bits));
+    id = absl::StrFormat("%s-%08x",
+                         absl::FormatTime("%Y%m%dT%H%M%S", absl::Now(), absl::UTCTimeZone()), bits);
+  }
+  BRAID_RETURN_IF_ERROR(WriteFileAtomically(file.string(), id + "\n"));
+  return id;
+}
+
 // --print-config: the effective config with the derived sizes. The vocabulary comes from the
 // tokenizer; when that cannot be read yet (the data not prepared), the sizes that need it say so.
 absl::Status PrintConfig(const Runtime& rt, const Config& config, int world_size) {
@@ -174,6 +223,12 @@ absl::Status PrintConfig(const Runtime& rt, const Config& config, int world_size
   BRAID_RETURN_IF_ERROR(family->Check(config));
   const int world = world_size > 0 ? world_size : rt.world_size();
   absl::StatusOr<ResolvedRun> run = ResolveRun(config, world);
+  // Only a tokenizer file that is not there yet (the data not prepared) is worked around; any
+  // other problem (a vocabulary size that contradicts the tokenizer) is the error a run gives.
+  std::error_code ec;
+  const bool tokenizer_missing =
+      !config.data.vocab_file.empty() && !std::filesystem::exists(config.data.vocab_file, ec);
+  if (!run.ok() && !tokenizer_missing) return run.status();
   std::string text;
   if (run.ok()) {
     text = absl::StrCat(ConfigToYaml(run->config, &run->sizes),
@@ -204,58 +259,60 @@ absl::Status Plan(const Runtime& rt, const Config& config, const ClusterSpec& cl
 void RecordStatus(const std::string& path, const std::string& text);
 
 // The embedded default corpus (build/data/fortunes: Debian's fortunes, a SentencePiece model,
-// the preprocessed datasets) is made on first use, when the config names a file of it that is
-// missing, by tools/data/prepare_default_corpus.sh (about 5 s) from the repository this binary
-// was built in. Two rounds, every rank waiting for each: first rank 0 prepares it; then the local
-// rank 0 of any node that still lacks it (its folder is node-local, not shared) prepares its own.
-// So on a shared filesystem one process writes the folder, never two nodes at once.
+// the preprocessed datasets) is made on first use by tools/data/prepare_default_corpus.sh (about
+// 5 s) from the repository this binary was built in, when the config names a missing file of
+// that folder: <build dir>/data/fortunes, the build this binary belongs to. Only that folder: a
+// path of the user's that merely looks like it is never written (the data loader reports it
+// missing), and the script refuses a folder that holds some of the corpus files (it never writes
+// over what is there). The script runs without a shell (RunProgram): no path is interpreted.
+// Two rounds, every rank waiting for each: first rank 0 prepares it; then the local rank 0 of any
+// node that still lacks it (its folder is node-local, not shared) prepares its own. So on a
+// shared filesystem one process writes the folder, never two nodes at once.
 absl::Status PrepareDefaultCorpus(const Runtime& rt, const Config& c) {
   namespace fs = std::filesystem;
-  auto missing_folder = [&c] {
+  std::error_code ec;
+  const fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  const fs::path folder = fs::weakly_canonical(bin.parent_path() / "data" / "fortunes", ec);
+  const fs::path script = bin.parent_path().parent_path() / "tools/data/prepare_default_corpus.sh";
+  auto missing = [&] {
     std::vector<std::string> files = {c.data.vocab_file};
     for (const std::string& p : c.data.paths) files.push_back(p + ".idx");
     for (const std::string& f : files) {
-      if (f.empty() || f.find("data/fortunes/") == std::string::npos || fs::exists(f)) continue;
-      return fs::path(f).parent_path().string();
+      std::error_code e;
+      if (f.empty() || fs::exists(f, e)) continue;
+      if (fs::weakly_canonical(fs::absolute(f, e), e).parent_path() == folder) return true;
     }
-    return std::string();
+    return false;
   };
-  std::error_code ec;
-  const fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  const fs::path script = bin.parent_path().parent_path() / "tools/data/prepare_default_corpus.sh";
   for (int round = 0; round < 2; ++round) {
-    const std::string folder = missing_folder();
-    torch::Tensor any = torch::full({1}, folder.empty() ? 0 : 1, torch::kInt);
+    const bool here = missing();
+    torch::Tensor any = torch::full({1}, here ? 1 : 0, torch::kInt);
     BRAID_RETURN_IF_ERROR(rt.world()->AllReduce(any, ReduceOp::kMax));
     if (any.item<int>() == 0) return absl::OkStatus();
     const bool preparer = round == 0 ? rt.rank() == 0 : rt.local_rank() == 0;
-    int failed = 0;
-    if (preparer && !folder.empty()) {
-      if (!fs::exists(script)) {
-        failed = 1;
-      } else {
-        const std::string what = absl::StrCat("preparing the embedded default corpus in ", folder,
-                                              " (", script.string(), ")");
-        if (round == 0) {
-          BLOG(INFO, "data") << what;
-        } else {  // a node whose folder is its own: say so from whichever rank it is
-          BLOG(WARNING, "data") << what << " on " << rt.host() << ": not shared with rank 0's";
-        }
-        const std::string cmd =
-            absl::StrCat("bash '", script.string(), "' '", folder, "' '", bin.string(), "' >&2");
-        failed = std::system(cmd.c_str()) == 0 ? 0 : 1;
+    absl::Status prepared;
+    if (preparer && here) {
+      const std::string what = absl::StrCat("preparing the embedded default corpus in ",
+                                            folder.string(), " (", script.string(), ")");
+      if (round == 0) {
+        BLOG(INFO, "data") << what;
+      } else {  // a node whose folder is its own: say so from whichever rank it is
+        BLOG(WARNING, "data") << what << " on " << rt.host() << ": not shared with rank 0's";
       }
+      SetStopPhase("preparing the default corpus");
+      prepared = RunProgram({"bash", script.string(), folder.string(), bin.string()},
+                            /*stdout_to_stderr=*/true);
+      SetStopPhase("start-up");
     }
-    torch::Tensor bad = torch::full({1}, failed, torch::kInt);
+    torch::Tensor bad = torch::full({1}, prepared.ok() ? 0 : 1, torch::kInt);
     BRAID_RETURN_IF_ERROR(rt.world()->AllReduce(bad, ReduceOp::kMax));
     if (bad.item<int>() != 0) {
       return absl::FailedPreconditionError(
-          absl::StrCat("the config names the embedded default corpus (",
-                       folder.empty() ? "data/fortunes" : folder,
-                       "), which is missing and could not be prepared. HINT: run "
-                       "tools/data/prepare_default_corpus.sh ",
-                       folder.empty() ? "build/data/fortunes" : folder,
-                       " build/bin from the repository root (launch/quickstart.sh does it)."));
+          absl::StrCat("the config names the embedded default corpus (", folder.string(),
+                       "), which is missing and could not be prepared",
+                       prepared.ok() ? "" : absl::StrCat(": ", prepared.message()),
+                       ". HINT: run tools/data/prepare_default_corpus.sh from the repository root "
+                       "(launch/quickstart.sh does it) and read what it says."));
     }
   }
   return absl::OkStatus();
@@ -288,6 +345,7 @@ absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_f
                        ? (std::filesystem::path(config.logging.run_dir) / "status").string()
                        : args.status_file;
     RecordStatus(*status_file, "running");
+    SetStopStatusFile(*status_file);  // the stop watchdog records a stop it ends there
   }
   {
     std::error_code ec;
@@ -328,8 +386,12 @@ absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_f
   parts.vocab_size = run.sizes.vocab_size;
   TrainOptions options;
   options.resume_from = args.resume;
+  if (rt.rank() == 0) {
+    BRAID_ASSIGN_OR_RETURN(options.run_id, RunIdOf(config));
+  }
   BRAID_ASSIGN_OR_RETURN(TrainResult result,
                          Train(config, run.sizes, layout, std::move(parts), options));
+  SetStopPhase("finishing (final weights, status)");
   if (rt.rank() == 0) {
     RecordStatus(
         *status_file,
@@ -360,7 +422,19 @@ int Main(int argc, char** argv, const Args& args) {
     return 1;
   }
   std::string status_file;  // known once the run directory is (Pretrain sets it)
-  absl::Status s = args.self_check ? SelfCheck(**rt, args) : Pretrain(**rt, args, &status_file);
+  StartStopWatchdog();
+  absl::Status s;
+  // No exception reaches the user as a crash: one that escapes (an allocation the estimate did
+  // not foresee, a LibTorch check) ends the run with its message, like any other error.
+  try {
+    s = args.self_check ? SelfCheck(**rt, args) : Pretrain(**rt, args, &status_file);
+  } catch (const std::bad_alloc&) {
+    s = absl::ResourceExhaustedError(
+        "out of memory. HINT: a smaller model, micro batch or sequence, more tensor parallelism, "
+        "or fewer ranks per node (--print-config prints the estimate).");
+  } catch (const std::exception& e) {
+    s = absl::InternalError(absl::StrCat("unexpected error: ", FirstLine(e.what())));
+  }
   const bool rank0 = (*rt)->rank() == 0;
   if (absl::IsCancelled(s)) {  // preempted: every rank saved and agreed; exit together
     BLOG(WARNING, "main") << s.message();
@@ -462,12 +536,14 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (a.cluster.nodes < 1 || a.cluster.gpus_per_node < 1 || a.cluster.gpu_memory_gb <= 0 ||
-      a.cluster.peak_tflops <= 0 || a.cluster.mfu <= 0 || a.cluster.mfu > 1 ||
-      a.cluster.intra_node_gbps <= 0 || a.cluster.inter_node_gbps <= 0) {
+  // Written so that NaN fails every test (NaN compares false with everything).
+  auto positive = [](double v) { return v > 0 && std::isfinite(v); };
+  if (a.cluster.nodes < 1 || a.cluster.gpus_per_node < 1 || !positive(a.cluster.gpu_memory_gb) ||
+      !positive(a.cluster.peak_tflops) || !(a.cluster.mfu > 0 && a.cluster.mfu <= 1) ||
+      !positive(a.cluster.intra_node_gbps) || !positive(a.cluster.inter_node_gbps)) {
     braid::UsageError(
         "--nodes and --gpus-per-node must be at least 1, the memory, rates and bandwidths "
-        "positive, and --mfu in (0, 1].");
+        "positive finite numbers, and --mfu in (0, 1].");
   }
   a.resume = absl::GetFlag(FLAGS_resume);
   a.status_file = absl::GetFlag(FLAGS_status_file);

@@ -1,6 +1,9 @@
 // Defaults and helpers shared by the families (see family.h).
 #include "recipes/family.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -64,14 +67,90 @@ absl::StatusOr<GptSplits> BuildFamilySplits(const RunContext& ctx, const SplitFa
       [world] { return world->Barrier(); }, make, DataChecksOf(ctx));
 }
 
-absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key) {
+namespace {
+
+// A config.json value as it is written, for messages: "the string \"false\"", "12.5".
+std::string Shown(const JsonValue& v) {
+  switch (v.kind) {
+    case JsonValue::Kind::kString:
+      return absl::StrCat("the string ", JsonQuote(v.text));
+    case JsonValue::Kind::kBool:
+      return v.boolean ? "true" : "false";
+    case JsonValue::Kind::kNumber:
+      return v.text;
+    case JsonValue::Kind::kArray:
+      return "a list";
+    case JsonValue::Kind::kObject:
+      return "an object";
+    default:
+      return "null";
+  }
+}
+
+const JsonValue* Present(const JsonValue& hf, const char* key) {
   const JsonValue* v = hf.Find(key);
-  if (v == nullptr || !v->IsInteger() || v->AsInt() <= 0) {
+  return v == nullptr || v->kind == JsonValue::Kind::kNull ? nullptr : v;
+}
+
+absl::Status HfTypeError(const char* key, const JsonValue& v, const std::string& want) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "config.json: '%s' is %s; %s is needed. HINT: fix config.json (transformers writes it so).",
+      key, Shown(v), want));
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key) {
+  const JsonValue* v = Present(hf, key);
+  if (v == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("config.json: '%s' is %s; a positive integer is needed.", key,
-                        v == nullptr ? "missing" : absl::StrCat("'", v->text, "'")));
+        absl::StrFormat("config.json: '%s' is missing; a positive integer is needed.", key));
+  }
+  return HfIntOr(hf, key, 0, 1);
+}
+
+absl::StatusOr<int64_t> HfIntOr(const JsonValue& hf, const char* key, int64_t fallback,
+                                int64_t min) {
+  const JsonValue* v = Present(hf, key);
+  if (v == nullptr) return fallback;
+  if (!v->IsInteger() || v->AsInt() < min) {
+    return HfTypeError(key, *v,
+                       min == 1   ? "a positive integer"
+                       : min == 0 ? "a non-negative integer"
+                                  : absl::StrCat("an integer of at least ", min));
   }
   return v->AsInt();
+}
+
+absl::StatusOr<double> HfNumberOr(const JsonValue& hf, const char* key, double fallback) {
+  const JsonValue* v = Present(hf, key);
+  if (v == nullptr) return fallback;
+  if (v->kind != JsonValue::Kind::kNumber || !std::isfinite(v->number) || v->number <= 0) {
+    return HfTypeError(key, *v, "a positive number");
+  }
+  return v->number;
+}
+
+absl::StatusOr<bool> HfBoolOr(const JsonValue& hf, const char* key, bool fallback) {
+  const JsonValue* v = Present(hf, key);
+  if (v == nullptr) return fallback;
+  if (v->kind != JsonValue::Kind::kBool) return HfTypeError(key, *v, "true or false");
+  return v->boolean;
+}
+
+absl::StatusOr<std::string> HfStringOr(const JsonValue& hf, const char* key,
+                                       const std::string& fallback,
+                                       const std::vector<std::string>& choices) {
+  const JsonValue* v = Present(hf, key);
+  if (v == nullptr) return fallback;
+  if (v->kind != JsonValue::Kind::kString) return HfTypeError(key, *v, "a string");
+  if (!choices.empty() && std::find(choices.begin(), choices.end(), v->text) == choices.end()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "config.json: '%s' is %s, which braid does not have (%s): the model would compute "
+        "something else.",
+        key, JsonQuote(v->text), absl::StrJoin(choices, ", ")));
+  }
+  return v->text;
 }
 
 int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
@@ -112,8 +191,7 @@ std::string HfNameTable::TheirNames() const {
 absl::StatusOr<std::string> HfActivationOverride(const JsonValue& hf, const char* key,
                                                  const std::string& fallback,
                                                  const HfNameTable& table) {
-  const JsonValue* v = hf.Find(key);
-  const std::string theirs = v != nullptr ? v->text : fallback;
+  BRAID_ASSIGN_OR_RETURN(const std::string theirs, HfStringOr(hf, key, fallback));
   const std::string* ours = table.Ours(theirs);
   if (ours == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -124,16 +202,24 @@ absl::StatusOr<std::string> HfActivationOverride(const JsonValue& hf, const char
 
 absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<std::string>& names,
                                           const std::string& output_name) {
-  bool tied = true;
-  if (const JsonValue* t = hf.Find("tie_word_embeddings");
-      t != nullptr && t->kind == JsonValue::Kind::kBool) {
-    tied = t->boolean;
-  }
+  BRAID_ASSIGN_OR_RETURN(const bool tied, HfBoolOr(hf, "tie_word_embeddings", true));
   if (!tied && names.count(output_name) == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "config.json says tie_word_embeddings: false, but the files have no ", output_name, "."));
   }
   return absl::StrCat("model.tie_embeddings=", tied ? "true" : "false");
+}
+
+absl::Status HfHeadSizeIsHiddenOverHeads(const Config& c, const std::string& layout) {
+  const ModelConfig& m = c.model;
+  if (m.kv_channels == 0 || m.kv_channels * m.num_attention_heads == m.hidden_size) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s's layout has heads of hidden_size / num_attention_heads = %d / %d; this model's are "
+      "model.kv_channels = %d wide. Its config.json could not say so, and every reader would "
+      "split the attention otherwise than it was trained. Refusing to export.",
+      layout, m.hidden_size, m.num_attention_heads, m.kv_channels));
 }
 
 absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes& sizes) {

@@ -107,6 +107,13 @@ class Generator {
                              const std::vector<int64_t>& generated, TpRng& rng) = 0;
   // The id that ends a generation (-1: none).
   virtual int64_t StopId(const Tokenizer& tok) const = 0;
+  // The most positions the model can read (0: no limit): an encoder-decoder model's encoder
+  // input (a longer prompt is refused), and the decoder's ids, the decoder start included (the
+  // generation stops there). A decoder-only model slides its window instead (0 for both).
+  virtual int64_t MaxEncoderPositions() const { return 0; }
+  virtual int64_t MaxDecoderPositions() const { return 0; }
+  // How many decoder ids come before the generated ones (the decoder start).
+  virtual int64_t DecoderStartLength() const { return 0; }
   // The ids a prompt text becomes (the decoder-only model's context, or the encoder's input):
   // the tokenizer's ids, and for an encoder-decoder model the end-of-document id after them.
   virtual std::vector<int64_t> Prompt(const Tokenizer& tok, const std::string& text) const;
@@ -136,6 +143,17 @@ class Family {
   // of model.num_layers layers, the vocabulary embedding (and an untied output), the positions.
   virtual int64_t ParameterCount(const Config& c, const DerivedSizes& s) const;
   virtual int64_t LayerCount(const Config& c) const { return c.model.num_layers; }
+  // The transformer stacks as the memory estimate sees them: each stack's layers, the positions
+  // they run over, and those of the memory a cross-attention reads (0: none); and how many
+  // positions per sample the output layer scores. The default: one stack of model.num_layers
+  // over model.seq_length, scored at every position.
+  struct Stack {
+    int64_t layers = 0, length = 0, memory = 0;
+  };
+  virtual std::vector<Stack> Stacks(const Config& c) const {
+    return {{c.model.num_layers, c.model.seq_length, 0}};
+  }
+  virtual int64_t OutputPositions(const Config& c) const { return c.model.seq_length; }
 
   // The model, sharded over env.tp, from the resolved config and sizes.
   virtual absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
@@ -174,8 +192,22 @@ DataChecks DataChecksOf(const RunContext& ctx);
 // calls it; `make` builds one dataset's part of one split.
 absl::StatusOr<GptSplits> BuildFamilySplits(const RunContext& ctx, const SplitFactory& make);
 
-// A required positive integer of a Hugging Face config.json, or an error naming it.
+// Typed reads of a Hugging Face config.json (import-hf). A value of another JSON type than the
+// key has in transformers' config classes (the string "false" for a boolean, a string or a
+// fraction for an integer), outside its range, or not among the choices is an error naming the
+// key and the value: never coerced, never replaced by the default. Absent or null: `fallback`.
+// A required positive integer:
 absl::StatusOr<int64_t> HfInt(const JsonValue& hf, const char* key);
+// An integer of at least `min`:
+absl::StatusOr<int64_t> HfIntOr(const JsonValue& hf, const char* key, int64_t fallback,
+                                int64_t min = 1);
+// A finite positive number (epsilons, RoPE's base):
+absl::StatusOr<double> HfNumberOr(const JsonValue& hf, const char* key, double fallback);
+absl::StatusOr<bool> HfBoolOr(const JsonValue& hf, const char* key, bool fallback);
+// A string, one of `choices` when they are given:
+absl::StatusOr<std::string> HfStringOr(const JsonValue& hf, const char* key,
+                                       const std::string& fallback,
+                                       const std::vector<std::string>& choices = {});
 
 // Names a Hugging Face config uses for ours (activations): {ours, theirs} pairs, looked up either
 // way; null when the name is not in the table.
@@ -195,6 +227,11 @@ absl::StatusOr<std::string> HfActivationOverride(const JsonValue& hf, const char
 // absent); an untied model's files must hold its output layer, `output_name`.
 absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<std::string>& names,
                                           const std::string& output_name);
+
+// An error when the model's heads are not hidden_size / num_attention_heads wide (model.kv_channels
+// set to another size): `layout` (GPT-2, BART, BERT) has no key for a head size, so its readers
+// would split the attention otherwise than the weights were trained.
+absl::Status HfHeadSizeIsHiddenOverHeads(const Config& c, const std::string& layout);
 
 // The tokenizer the data section names.
 absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& config);

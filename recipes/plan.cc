@@ -26,34 +26,52 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
   m.optimizer_bytes = m.parameters / tp * 8.0 / (distributed ? dp : 1.0);
   m.state_bytes = m.weight_bytes + m.gradient_bytes + m.optimizer_bytes;
   const double b = static_cast<double>(c.train.micro_batch_size);
-  const double seq = static_cast<double>(c.model.seq_length);
   const double h = static_cast<double>(c.model.hidden_size);
   const double a = static_cast<double>(c.model.num_attention_heads);
   const double unit = c.train.precision == "bf16" ? 1.0 : 2.0;  // bytes per 16-bit unit / 2
-  const double sbh = seq * b * h * unit;
-  const double core = sbh * 5.0 * a * seq / h / tp;  // the attention core of one layer
   const bool sp = (sw.sequence_parallel || c.parallel.sequence_parallel) && s.tp > 1;
-  const double rest = sp ? sbh * 34.0 / tp : sbh * (10.0 + 24.0 / tp);
-  const double layer = rest + core;
-  const double layers = static_cast<double>(family.LayerCount(c));
   const double vocab = static_cast<double>(s.padded_vocab_size) / tp;
-  m.logits_bytes = c.model.output_chunk_tokens > 0
-                       ? 2.0 * std::min(static_cast<double>(c.model.output_chunk_tokens), b * seq) *
-                                 vocab * 4.0 +
-                             (b * seq + vocab) * h * 4.0
-                       : b * seq * vocab * (c.train.precision == "bf16" ? 6.0 : 4.0);
-  if (c.train.recompute == "full") {
-    const double n = c.train.recompute_num_layers > 0
-                         ? std::min(layers, static_cast<double>(c.train.recompute_num_layers))
-                         : layers;
-    const double input = 2.0 * sbh / (sp ? tp : 1.0);
-    const double kept = n * input + (layers - n) * layer;
-    m.layer_bytes = kept + std::max(m.logits_bytes, layer + core) - m.logits_bytes;
-  } else if (c.train.recompute == "selective") {
-    m.layer_bytes = layers * rest + core;
-  } else {
-    m.layer_bytes = layers * layer + core;
+  const double scored = b * static_cast<double>(family.OutputPositions(c));
+  m.logits_bytes =
+      c.model.output_chunk_tokens > 0
+          ? 2.0 * std::min(static_cast<double>(c.model.output_chunk_tokens), scored) * vocab * 4.0 +
+                (scored + vocab) * h * 4.0
+          : scored * vocab * (c.train.precision == "bf16" ? 6.0 : 4.0);
+  // Each stack over its own length (an encoder-decoder's decoder is shorter or longer than its
+  // encoder); a cross-attention keeps its query side (as a self-attention's, without the fused
+  // QKV), its scores over the memory, and the memory's keys and values.
+  m.layer_bytes = 0;
+  double transient = 0;  // the largest layer's backward transient (its core, or the whole layer)
+  for (const Family::Stack& st : family.Stacks(c)) {
+    const double seq = static_cast<double>(st.length), mem = static_cast<double>(st.memory);
+    const double layers = static_cast<double>(st.layers);
+    const double sbh = seq * b * h * unit;
+    double core = sbh * 5.0 * a * seq / h / tp;  // the attention core of one layer
+    double rest = sp ? sbh * 34.0 / tp : sbh * (10.0 + 24.0 / tp);
+    if (st.memory > 0) {
+      core += sbh * 5.0 * a * mem / h / tp;
+      rest += (sp ? sbh * 12.0 / tp : sbh * (4.0 + 8.0 / tp)) + 2.0 * mem * b * h * unit / tp;
+    }
+    const double layer = rest + core;
+    if (c.train.recompute == "full") {
+      const double n = c.train.recompute_num_layers > 0
+                           ? std::min(layers, static_cast<double>(c.train.recompute_num_layers))
+                           : layers;
+      const double input = 2.0 * sbh / (sp ? tp : 1.0);
+      m.layer_bytes += n * input + (layers - n) * layer;
+      transient = std::max(transient, layer + core);
+    } else if (c.train.recompute == "selective") {
+      m.layer_bytes += layers * rest;
+      transient = std::max(transient, core);
+    } else {
+      m.layer_bytes += layers * layer;
+      transient = std::max(transient, core);
+    }
   }
+  // Full recomputation's recomputed layer lives at a time when the logits have been freed.
+  m.layer_bytes += c.train.recompute == "full"
+                       ? std::max(m.logits_bytes, transient) - m.logits_bytes
+                       : transient;
   m.activation_bytes = m.layer_bytes + m.logits_bytes;
   return m;
 }

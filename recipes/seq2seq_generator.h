@@ -1,10 +1,13 @@
 // Generation for an encoder-decoder model (T5, BART): the encoder reads the prompt once, every
 // new token runs only the decoder, which starts from the family's decoder start ids (T5: pad;
-// BART: </s> then the forced <s>). `Model` has Encode, Decode and FullVocabulary as T5Model and
-// BartModel do.
+// BART: </s> then the forced <s>). The decoder keeps its keys and values between tokens (and
+// the memory's, computed once): each new token costs one position's work, not the whole
+// sequence's again. `Model` has Encode, Decode (with a StackCache) and FullVocabulary as T5Model
+// and BartModel do. `max_positions` (0: none) bounds the encoder's input and the decoder's ids.
 #pragma once
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -15,9 +18,13 @@ namespace braid {
 template <class Model>
 class Seq2SeqGenerator : public Generator {
  public:
-  Seq2SeqGenerator(std::shared_ptr<Model> model, std::vector<int64_t> decoder_start)
-      : model_(std::move(model)), start_(std::move(decoder_start)) {}
+  Seq2SeqGenerator(std::shared_ptr<Model> model, std::vector<int64_t> decoder_start,
+                   int64_t max_positions = 0)
+      : model_(std::move(model)), start_(std::move(decoder_start)), max_(max_positions) {}
   bool encoder_decoder() const override { return true; }
+  int64_t MaxEncoderPositions() const override { return max_; }
+  int64_t MaxDecoderPositions() const override { return max_; }
+  int64_t DecoderStartLength() const override { return static_cast<int64_t>(start_.size()); }
   std::pair<torch::Tensor, double> Score(const std::vector<int64_t>& ids,
                                          const std::vector<int64_t>& decoder_ids,
                                          TpRng& rng) override {
@@ -37,16 +44,25 @@ class Seq2SeqGenerator : public Generator {
   }
   torch::Tensor Next(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated,
                      TpRng& rng) override {
-    if (prompt != prompt_ || !memory_.defined()) {
-      prompt_ = prompt;
-      torch::Tensor in = torch::tensor(prompt).unsqueeze(0);
-      padding_ = torch::zeros_like(in, torch::kBool);
-      memory_ = model_->Encode(in, padding_, rng);
-    }
     std::vector<int64_t> dec = start_;
     dec.insert(dec.end(), generated.begin(), generated.end());
+    const bool extends =
+        fed_.size() < dec.size() && std::equal(fed_.begin(), fed_.end(), dec.begin());
+    if (prompt != prompt_ || !memory_.defined() || !extends) {  // a new prompt or sequence
+      if (prompt != prompt_ || !memory_.defined()) {
+        prompt_ = prompt;
+        torch::Tensor in = torch::tensor(prompt).unsqueeze(0);
+        padding_ = torch::zeros_like(in, torch::kBool);
+        memory_ = model_->Encode(in, padding_, rng);
+      }
+      cache_.clear();
+      fed_.clear();
+    }
+    // Only the ids the cache has not seen: all of them the first time, then the newest one.
+    const std::vector<int64_t> fresh(dec.begin() + static_cast<int64_t>(fed_.size()), dec.end());
     torch::Tensor logits =
-        model_->Decode(memory_, padding_, torch::tensor(dec).unsqueeze(0), rng)[0][-1];
+        model_->Decode(memory_, padding_, torch::tensor(fresh).unsqueeze(0), rng, &cache_)[0][-1];
+    fed_ = dec;
     return model_->FullVocabulary(logits);
   }
   int64_t StopId(const Tokenizer& tok) const override { return tok.special().eod; }
@@ -54,8 +70,11 @@ class Seq2SeqGenerator : public Generator {
  private:
   std::shared_ptr<Model> model_;
   std::vector<int64_t> start_;
+  int64_t max_ = 0;
   std::vector<int64_t> prompt_;  // the prompt memory_ encodes
   torch::Tensor memory_, padding_;
+  StackCache cache_;          // the decoder's keys and values of the ids in fed_
+  std::vector<int64_t> fed_;  // the decoder ids run so far
 };
 
 }  // namespace braid

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 tools/setup.sh
 tests/check_format.sh  # an unformatted C++ file fails the run
 tests/check_paths.sh   # so does a comment naming a file that is not in the repository
+tests/check_no_shell.sh  # and a value handed to a shell (std::system, popen, shell=True)
 # Ranks share two cores: one BLAS/OpenMP thread per process unless a test sets its own.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j 2 "$@"

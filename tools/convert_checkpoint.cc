@@ -14,6 +14,7 @@
 // communicator of one (never guessed from names). Everything is read and checked before anything
 // is written; the output is written to a temporary sibling and renamed into place; an output that
 // is the input (or overlaps it) is refused, and so is a non-empty output directory unless --force.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +30,7 @@
 #include "framework/core/flags.h"
 #include "framework/core/json.h"
 #include "framework/core/status.h"
+#include "framework/core/system.h"
 #include "framework/dist/communicator.h"
 #include "framework/train/checkpoint.h"
 #include "framework/train/dtype.h"
@@ -93,6 +95,17 @@ absl::StatusOr<ModelShape> DescribeModel(const Family& family, Config config, in
   config.parallel.tensor_parallel_size = tp;
   BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(config, tp));
   run.config.data = data;
+  // The model is built whole in this process: refuse one that cannot fit before allocating it.
+  const double params = static_cast<double>(family.ParameterCount(run.config, run.sizes));
+  const double machine = MachineMemoryBytes();
+  if (machine > 0 && params * 4.0 > 0.8 * machine) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "the model this config describes has %.3g parameters (%.1f GB in fp32; hidden size %d, "
+        "%d layers), more than this machine's %.1f GB hold. HINT: check the sizes in the config "
+        "(or config.json); converting a model this large needs a machine with more memory.",
+        params, params * 4.0 / 1e9, run.config.model.hidden_size, run.config.model.num_layers,
+        machine / 1e9));
+  }
   BRAID_ASSIGN_OR_RETURN(
       std::shared_ptr<TpModule> model,
       family.BuildModel(TpEnv{LocalCommunicator("tp"), 1}, run.config, run.sizes));
@@ -346,6 +359,7 @@ absl::StatusOr<std::string> ReadText(const fs::path& path) {
 
 absl::StatusOr<std::map<std::string, torch::Tensor>> ReadHfWeights(const fs::path& dir) {
   std::map<std::string, torch::Tensor> all;
+  std::map<std::string, std::string> index;  // the index's tensor -> file (sharded files)
   std::vector<fs::path> files;
   if (fs::exists(dir / "model.safetensors.index.json")) {
     BRAID_ASSIGN_OR_RETURN(std::string text, ReadText(dir / "model.safetensors.index.json"));
@@ -356,7 +370,15 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadHfWeights(const fs::pat
           absl::StrCat((dir / "model.safetensors.index.json").string(), ": no weight_map"));
     }
     std::set<std::string> names;
-    for (const auto& [k, v] : map->members) names.insert(v.text);
+    for (const auto& [k, v] : map->members) {
+      if (v.kind != JsonValue::Kind::kString || index.count(k)) {
+        return absl::DataLossError(absl::StrCat((dir / "model.safetensors.index.json").string(),
+                                                ": weight_map entry '", k,
+                                                "' is repeated or not a file name"));
+      }
+      index[k] = v.text;
+      names.insert(v.text);
+    }
     for (const auto& n : names) {
       if (n.empty() || n.find('/') != std::string::npos) {
         return absl::DataLossError(
@@ -367,9 +389,49 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadHfWeights(const fs::pat
   } else {
     files.push_back(dir / "model.safetensors");
   }
+  // Every tensor exactly once, in the file the index names for it, and of a floating type.
+  std::map<std::string, std::string> from;  // tensor -> the file it was read from
+  std::vector<std::string> problems;
   for (const fs::path& f : files) {
     BRAID_ASSIGN_OR_RETURN(SafetensorsFile sf, ReadSafetensors(f.string()));
-    for (auto& [k, v] : sf.tensors) all[k] = v;
+    for (auto& [k, v] : sf.tensors) {
+      const std::string file = f.filename().string();
+      if (auto it = from.find(k); it != from.end()) {
+        problems.push_back(absl::StrCat(k, " is in both ", it->second, " and ", file));
+        continue;
+      }
+      if (auto it = index.find(k); !index.empty() && (it == index.end() || it->second != file)) {
+        problems.push_back(absl::StrCat(
+            k, " is in ", file, ", but the index ",
+            it == index.end() ? "does not list it" : absl::StrCat("puts it in ", it->second)));
+        continue;
+      }
+      if (!v.is_floating_point()) {
+        problems.push_back(absl::StrCat(k, " in ", file, " holds ", c10::toString(v.scalar_type()),
+                                        " values, not floating-point weights"));
+        continue;
+      }
+      from[k] = file;
+      all[k] = v;
+    }
+  }
+  for (const auto& [k, file] : index) {
+    if (!from.count(k) && std::find_if(problems.begin(), problems.end(), [&](const auto& p) {
+                            return p.rfind(k + " ", 0) == 0;
+                          }) == problems.end()) {
+      problems.push_back(absl::StrCat(k, " is listed in the index (", file, ") but not there"));
+    }
+  }
+  if (!problems.empty()) {
+    if (problems.size() > 8) {
+      const size_t n = problems.size();
+      problems.resize(8);
+      problems.push_back(absl::StrCat("and ", n - 8, " more"));
+    }
+    return absl::DataLossError(absl::StrCat(dir.string(),
+                                            ": the weight files do not hold each "
+                                            "tensor once: ",
+                                            absl::StrJoin(problems, "; "), "."));
   }
   return all;
 }
@@ -406,6 +468,25 @@ absl::Status ImportHf(const Args& a) {
         absl::StrCat(a.recipe, " is a '", config.recipe, "' recipe; ", a.input, " holds a ",
                      type->text, " model, which the '", family->name(),
                      "' family imports. HINT: pass a '", family->name(), "' recipe as --recipe."));
+  }
+  {  // The sizes config.json gives against the files, before a model of those sizes is built.
+    double held = 0;
+    for (const auto& [k, v] : weights) held += static_cast<double>(v.numel());
+    Config sized = config;
+    sized.data.vocab_file.clear();
+    sized.parallel.tensor_parallel_size = 1;
+    BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(sized, 1));
+    const double want = static_cast<double>(family->ParameterCount(run.config, run.sizes));
+    // The files may hold tied copies and buffers (more values); the model pads its vocabulary
+    // (a few rows more): only a model far larger than the files is refused here, the exact
+    // shapes are compared tensor by tensor below.
+    if (want > 1.5 * held + 1e6) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: config.json describes a model of %.4g parameters (hidden_size %d, %d layers), "
+          "but the weight files hold %.4g values: they do not belong together. Nothing was "
+          "built. HINT: fix config.json, or give the folder its own weights.",
+          a.input, want, run.config.model.hidden_size, run.config.model.num_layers, held));
+    }
   }
   BRAID_ASSIGN_OR_RETURN(ModelShape shape,
                          DescribeModel(*family, config, config.model.vocab_size, tp));

@@ -70,7 +70,24 @@ int main(int argc, char** argv) {
       line += "]";
     }
     line += "]";
-    if (tok) absl::StrAppend(&line, ", \"text\": ", braid::JsonQuote(tok->Decode(all)));
+    if (tok) {
+      // An id the tokenizer does not have decodes to nothing: say so instead of printing a text
+      // that silently lacks it (the dataset was made with another tokenizer).
+      for (int32_t id : all) {
+        if (id < 0 || id >= tok->VocabSize()) {
+          std::fputs(line.c_str(), stdout);
+          std::fputs("}\n", stdout);
+          std::fprintf(stderr,
+                       "inspect_dataset: %s: document %ld holds id %d, outside the %ld ids of %s: "
+                       "the dataset was made with another tokenizer. HINT: --vocab-file must be "
+                       "the tokenizer preprocess_data used.\n",
+                       prefix.c_str(), static_cast<long>(doc), id,
+                       static_cast<long>(tok->VocabSize()), to.vocab_file.c_str());
+          return 1;
+        }
+      }
+      absl::StrAppend(&line, ", \"text\": ", braid::JsonQuote(tok->Decode(all)));
+    }
     line += "}\n";
     std::fputs(line.c_str(), stdout);
   }

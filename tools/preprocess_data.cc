@@ -262,8 +262,9 @@ Result Tokenize(const Tokenizer& tok, const Options& o, Batch batch) {
         if (u < 0x20 && u != '\t' && u != '\n' && u != '\r' && u != '\f') ++controls;
       }
       binary = binary || (!text.empty() && 10 * controls > static_cast<int64_t>(text.size()));
-      std::u32string cps;
-      if (!unicode::DecodeUtf8(text, &cps)) {
+      if (!unicode::IsValidUtf8(text)) {  // (the check allocates nothing: documents may be huge)
+        std::u32string cps;
+        unicode::DecodeUtf8(text, &cps);
         bad_utf8 = true;
         text = unicode::EncodeUtf8(cps);
       }
@@ -278,11 +279,12 @@ Result Tokenize(const Tokenizer& tok, const Options& o, Batch batch) {
       std::vector<std::vector<int32_t>> doc;
       if (o.split_sentences) {
         for (const std::string& s : SplitSentences(d.texts[k], o.keep_newlines)) {
-          std::vector<int32_t> ids = tok.Encode(s);
+          std::vector<int32_t> ids = EncodeInPieces(tok, s);
           if (!ids.empty()) doc.push_back(std::move(ids));
         }
       } else {
-        doc.push_back(tok.Encode(d.texts[k]));
+        // A long document in pieces (tokenizer.h): the tokenizer's memory stays bounded.
+        doc.push_back(EncodeInPieces(tok, d.texts[k]));
       }
       if (o.append_eod && !doc.empty()) doc.back().push_back(tok.special().eod);
       r.tokens[k].push_back(std::move(doc));

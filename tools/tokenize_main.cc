@@ -3,7 +3,9 @@
 //            [--lowercase|--cased] [--max-chars-per-word N] [--parse-special] [--key text]
 //            [--vocab-extra-ids N]   (T5's sentinels <extra_id_k>, as data.vocab_extra_ids)
 // A bad input line is reported on stderr with its line number and answered with an
-// {"error": ...} line, so outputs stay aligned with inputs.
+// {"error": ...} line, so outputs stay aligned with inputs; a line with invalid UTF-8 is reported
+// too and tokenized with U+FFFD in place of each invalid sequence (as preprocess_data does). Any
+// such line makes the exit status 1.
 #include <iostream>
 #include <string>
 
@@ -13,6 +15,7 @@
 #include "framework/core/flags.h"
 #include "framework/core/json.h"
 #include "framework/data/tokenizer.h"
+#include "framework/data/unicode.h"
 
 ABSL_FLAG(std::string, type, "", "gpt2 | wordpiece | sentencepiece");
 ABSL_FLAG(std::string, vocab, "",
@@ -74,7 +77,18 @@ int main(int argc, char** argv) {
       ++bad;
       continue;
     }
-    std::vector<int32_t> ids = (*tok)->Encode(text->text);
+    // Invalid UTF-8 is reported as preprocess_data reports it, and tokenized as it does: each
+    // invalid sequence replaced with U+FFFD (Python's errors="replace").
+    std::u32string cps;
+    std::string input = text->text;
+    if (!braid::unicode::IsValidUtf8(input)) {
+      braid::unicode::DecodeUtf8(input, &cps);
+      std::cerr << "tokenize: stdin:" << line_no << ": invalid UTF-8 in \"" << key
+                << "\" (replaced with U+FFFD)\n";
+      input = braid::unicode::EncodeUtf8(cps);
+      ++bad;
+    }
+    std::vector<int32_t> ids = braid::EncodeInPieces(**tok, input);
     std::string out = "{\"ids\": [";
     for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&out, i ? ", " : "", ids[i]);
     out += "], \"tokens\": [";

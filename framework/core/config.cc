@@ -112,7 +112,9 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Float("noise_density", &d.noise_density, 0.001, 0.999);
     f.Float("mean_noise_span_length", &d.mean_noise_span_length, 1.0, 1e6);
     f.Float("mask_ratio", &d.mask_ratio, 0.0, 1.0);
-    f.Float("poisson_lambda", &d.poisson_lambda, 0.0, 100.0);
+    // Above 0: at 0 every span would be empty and the span budget never filled (fairseq loops
+    // forever there too); 0.1 still fills it within a few rounds of draws.
+    f.Float("poisson_lambda", &d.poisson_lambda, 0.1, 100.0);
     f.Float("mask_random", &d.mask_random, 0.0, 1.0);
     f.Int("replace_length", &d.replace_length, -1, 1, Need::kOptional);
     f.Float("permute_sentences", &d.permute_sentences, 0.0, 1.0);
@@ -510,6 +512,15 @@ absl::Status ValidateStatic(const Config& c) {
                          "recomputation only. HINT: set train.recompute: full, or drop "
                          "train.recompute_num_layers.",
                          c.train.recompute_num_layers, c.train.recompute));
+  }
+  {  // full recomputation of the first N layers of each stack: N beyond the deepest is a mistake
+    const int64_t deepest = std::max(m.num_layers, m.decoder_num_layers);
+    if (c.train.recompute_num_layers > deepest) {
+      fail("train.recompute_num_layers",
+           absl::StrFormat("%d, but the deepest stack has %d layers. HINT: at most %d, or 0 for "
+                           "all of them.",
+                           c.train.recompute_num_layers, deepest, deepest));
+    }
   }
   if (m.position == "rope" &&
       (m.kv_channels > 0 ? m.kv_channels : m.hidden_size / m.num_attention_heads) % 2 != 0) {

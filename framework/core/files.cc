@@ -104,6 +104,38 @@ absl::Status ReplaceWith(const std::string& tmp, const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> ReadFileContents(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!fs::exists(st))
+    return absl::NotFoundError(absl::StrCat("cannot open '", path, "': no such file."));
+  if (!fs::is_regular_file(st)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path, "' is ", fs::is_directory(st) ? "a directory" : "not a regular file",
+        ", not a file. HINT: name the file itself."));
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open '", path, "': ", std::strerror(errno), "."));
+  }
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return absl::DataLossError(absl::StrCat("cannot read '", path, "': ", why, "."));
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
   const std::string tmp = TemporarySibling(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -143,7 +175,7 @@ absl::StatusOr<std::unique_ptr<DirectoryLock>> DirectoryLock::Acquire(const std:
     return absl::FailedPreconditionError(
         absl::StrCat(what, " ", dir, " is in use by ", who,
                      ". HINT: wait for that run to end, or give this "
-                     "one another directory (logging.run_dir / --run-dir)."));
+                     "one directories of its own (logging.run_dir / --run-dir, checkpoint.dir)."));
   }
   char host[256] = "?";
   ::gethostname(host, sizeof(host) - 1);

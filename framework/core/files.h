@@ -26,6 +26,10 @@ std::string TemporarySibling(const std::string& path);
 // is renamed aside first and removed only after the new one is in place.
 absl::Status ReplaceWith(const std::string& tmp, const std::string& path);
 
+// The whole content of the regular file `path`; an error naming it when it is missing, a
+// directory or another non-file, or cannot be read (never an exception).
+absl::StatusOr<std::string> ReadFileContents(const std::string& path);
+
 // Writes `contents` to `path` through a temporary sibling, fsynced and renamed.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
 

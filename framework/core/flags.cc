@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <map>
+#include <new>
+#include <string>
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
@@ -51,6 +54,27 @@ void PrintHelp(const CommandLine& spec) {
   std::fputs(text.c_str(), stdout);
 }
 
+[[noreturn]] void OnTerminate() {
+  std::string what = "an unknown exception";
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+      what =
+          "out of memory (an allocation failed). HINT: a smaller model, batch or input, or "
+          "more memory";
+    } catch (const std::exception& x) {
+      what = FirstLine(x.what());
+    } catch (...) {
+    }
+  } else {
+    what = "std::terminate without an exception";
+  }
+  std::fprintf(stderr, "%s: error: %s\n", g_program.c_str(), what.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
 }  // namespace
 
 void UsageError(const std::string& message) {
@@ -60,6 +84,7 @@ void UsageError(const std::string& message) {
 }
 
 std::vector<std::string> ParseCommandLineOrExit(int argc, char** argv, const CommandLine& spec) {
+  std::set_terminate(OnTerminate);
   if (argc > 0) {
     g_program = argv[0];
     if (size_t slash = g_program.rfind('/'); slash != std::string::npos) {

@@ -23,7 +23,9 @@ struct CommandLine {
 };
 
 // Parses argv into the tool's flags; returns the positional arguments. Exits on --help (0) and
-// on a usage error (2).
+// on a usage error (2). Also installs the tool's last line of defence: an exception no code
+// caught (an allocation that failed, a LibTorch check) ends the process with "<tool>: error:
+// <its first line>" and exit status 1, never std::terminate's abort and core dump.
 std::vector<std::string> ParseCommandLineOrExit(int argc, char** argv, const CommandLine& spec);
 
 // A usage error found after parsing (a value out of range, a missing required flag): prints

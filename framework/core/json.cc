@@ -44,6 +44,10 @@ class Parser {
     message_ = m;
     return false;
   }
+  bool Fail(const std::string& m) {
+    message_ = m;
+    return false;
+  }
   void Skip() {
     while (pos_ < s_.size() &&
            (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
@@ -173,7 +177,14 @@ class Parser {
               pos_ = save;
             }
           }
-          if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD;  // a lone surrogate
+          // Half of a UTF-16 pair alone is no character (UTF-8 cannot hold it): refused rather
+          // than silently replaced or dropped, so the line it is in gets reported.
+          if (cp >= 0xD800 && cp < 0xE000) {
+            return Fail(
+                absl::StrFormat("\\u%04X is a lone surrogate (half of a UTF-16 pair), "
+                                "not a character",
+                                cp));
+          }
           AppendUtf8(cp, out);
           break;
         }
@@ -242,7 +253,7 @@ class Parser {
 
   std::string_view s_;
   size_t pos_ = 0;
-  const char* message_ = "";
+  std::string message_;
 };
 
 }  // namespace

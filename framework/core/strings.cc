@@ -65,4 +65,9 @@ std::string ShortestDouble(double value) {
   return s;
 }
 
+std::string FirstLine(std::string_view text) {
+  const size_t end = text.find('\n');
+  return std::string(text.substr(0, end == std::string_view::npos ? text.size() : end));
+}
+
 }  // namespace braid

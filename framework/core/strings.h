@@ -21,5 +21,7 @@ std::string ClosestMatch(const std::string& word, const std::vector<std::string>
 void AppendUtf8(char32_t cp, std::string* out);
 // Shortest decimal text that reads back as exactly `value`.
 std::string ShortestDouble(double value);
+// The first line of `text` (LibTorch's exception messages carry a backtrace after it).
+std::string FirstLine(std::string_view text);
 
 }  // namespace braid

@@ -3,12 +3,22 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
+
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
 
 namespace braid {
 
@@ -63,6 +73,56 @@ double PeakRssMb() {
     if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
   }
   return 0;
+}
+
+namespace {
+std::atomic<int> g_child_pid{0};
+}  // namespace
+
+int RunningChildPid() { return g_child_pid.load(); }
+
+absl::Status RunProgram(const std::vector<std::string>& argv, bool stdout_to_stderr) {
+  if (argv.empty()) return absl::InvalidArgumentError("RunProgram: no program");
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (stdout_to_stderr) posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  // The child starts with the default signal dispositions and nothing blocked.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  const int err = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (err != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start ", argv[0], ": ", std::strerror(err)));
+  }
+  g_child_pid.store(pid);
+  int status = 0;
+  pid_t r;
+  while ((r = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+  }
+  g_child_pid.store(0);
+  if (r < 0) {
+    return absl::InternalError(absl::StrCat("waiting for ", argv[0], ": ", std::strerror(errno)));
+  }
+  if (WIFSIGNALED(status)) {
+    return absl::AbortedError(absl::StrCat(argv[0], " was killed by signal ", WTERMSIG(status)));
+  }
+  if (WEXITSTATUS(status) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(argv[0], " exited with status ", WEXITSTATUS(status)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace braid

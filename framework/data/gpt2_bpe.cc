@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "framework/core/files.h"
 #include "framework/core/json.h"
 #include "framework/core/status.h"
 #include "framework/core/strings.h"
@@ -149,11 +150,7 @@ class Gpt2Tokenizer : public Tokenizer {
 
  private:
   static absl::StatusOr<std::string> Slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot open '", path, "'."));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return ReadFileContents(path);
   }
 
   absl::Status LoadVocab(const std::string& path) {

@@ -1,5 +1,7 @@
 // SentencePiece tokenizer (T5 ids: pad 0, eos 1, unk 2; sentinels <extra_id_k>), over the
 // library wrapper in sentencepiece_lib.h.
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "framework/data/sentencepiece_lib.h"
 #include "framework/data/tokenizer.h"
@@ -25,6 +27,18 @@ class SentencePieceTokenizer : public Tokenizer {
 
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const TokenizerOptions& o) {
     auto t = std::unique_ptr<SentencePieceTokenizer>(new SentencePieceTokenizer());
+    {  // a directory or a missing file is named here, before the library reads it
+      std::error_code ec;
+      const std::filesystem::file_status st = std::filesystem::status(o.vocab_file, ec);
+      if (!std::filesystem::is_regular_file(st)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "'", o.vocab_file, "' is ",
+            !std::filesystem::exists(st)        ? "missing"
+            : std::filesystem::is_directory(st) ? "a directory"
+                                                : "not a regular file",
+            ", not a SentencePiece model. HINT: pass the .model file that spm_train wrote."));
+      }
+    }
     std::string error = t->model_.Load(o.vocab_file);
     if (!error.empty()) {
       return absl::InvalidArgumentError(

@@ -134,9 +134,16 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> AddTokens(std::unique_ptr<Tokenizer> 
                                                      const std::vector<std::string>& names) {
   std::vector<int32_t> ids;
   int appended = 0;
-  for (const std::string& name : names) {
+  for (size_t k = 0; k < names.size(); ++k) {
+    const std::string& name = names[k];
     if (name.empty()) {
       return absl::InvalidArgumentError("data.added_tokens: an empty token. HINT: remove it.");
+    }
+    // One token, one id: a repeated name would get a second id that no text ever encodes to.
+    if (std::find(names.begin(), names.begin() + static_cast<int64_t>(k), name) !=
+        names.begin() + static_cast<int64_t>(k)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("data.added_tokens: '", name, "' is listed twice. HINT: list each once."));
     }
     // The vocabulary's own: one of its special ids by that name (GPT-2's <|endoftext|>, which its
     // text encoding reads as characters), text that encodes to that one entry, or any entry of
@@ -184,6 +191,35 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(const TokenizerOptions&
   if (o.type == "sentencepiece") return MakeSentencePieceTokenizer(o);
   return absl::InvalidArgumentError(absl::StrCat("unknown tokenizer type '", o.type,
                                                  "'. HINT: use gpt2, wordpiece or sentencepiece."));
+}
+
+std::vector<int32_t> EncodeInPieces(const Tokenizer& tok, std::string_view text,
+                                    size_t piece_bytes) {
+  const size_t n = text.size();
+  if (piece_bytes == 0 || n <= 2 * piece_bytes) return tok.Encode(text);
+  auto printable = [&](size_t i) { return text[i] > ' ' && text[i] < 0x7F; };
+  std::vector<int32_t> ids;
+  size_t pos = 0;
+  while (pos < n) {
+    if (n - pos <= 2 * piece_bytes) {
+      const std::vector<int32_t> last = tok.Encode(text.substr(pos));
+      ids.insert(ids.end(), last.begin(), last.end());
+      break;
+    }
+    const size_t end = pos + 2 * piece_bytes;
+    size_t cut = 0;
+    for (size_t p = pos + piece_bytes; p < end && cut == 0; ++p) {
+      if (text[p] == ' ' && printable(p - 1) && printable(p + 1)) cut = p;
+    }
+    if (cut == 0) {  // no word boundary: a character boundary
+      cut = end;
+      while (cut > pos + 1 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    }
+    const std::vector<int32_t> part = tok.Encode(text.substr(pos, cut - pos));
+    ids.insert(ids.end(), part.begin(), part.end());
+    pos = cut;
+  }
+  return ids;
 }
 
 int64_t TokenIdByName(const Tokenizer& tok, std::string_view name) {

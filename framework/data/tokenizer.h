@@ -60,6 +60,16 @@ struct TokenizerOptions {
   std::vector<std::string> added_tokens;
 };
 
+// tok.Encode(text) of a long text, in pieces of about `piece_bytes`, so that the memory a
+// tokenizer needs (20 to 50 bytes per byte of text here) stays bounded whatever the document's
+// length. The text is cut before a space that has printable ASCII on both sides: there GPT-2's
+// byte-level BPE, WordPiece and SentencePiece models that split at whitespace (spm_train's
+// default) start a new token anyway, so the ids are those of the whole text (checked against the
+// whole text's and spm_encode's). A stretch of 2 x piece_bytes without such a space is cut at a
+// character boundary (its ids may then differ next to the cut).
+std::vector<int32_t> EncodeInPieces(const Tokenizer& tok, std::string_view text,
+                                    size_t piece_bytes = size_t{1} << 20);
+
 // Loads a tokenizer; errors name the file and what is wrong with it.
 absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(const TokenizerOptions& options);
 

@@ -140,16 +140,17 @@ std::u32string Nfd(const std::u32string& s) {
   return out;
 }
 
-bool DecodeUtf8(std::string_view text, std::u32string* out) {
-  out->clear();
-  out->reserve(text.size());
+namespace {
+// The decoder, writing each code point (U+FFFD for each maximal invalid subpart) to `emit`.
+template <class Emit>
+bool DecodeUtf8Into(std::string_view text, Emit emit) {
   bool ok = true;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   size_t n = text.size();
   for (size_t i = 0; i < n;) {
     unsigned char b = p[i];
     if (b < 0x80) {
-      out->push_back(b);
+      emit(b);
       ++i;
       continue;
     }
@@ -168,7 +169,7 @@ bool DecodeUtf8(std::string_view text, std::u32string* out) {
       if (b == 0xF4) hi = 0x8F;
     }
     if (len == 0) {
-      out->push_back(0xFFFD);
+      emit(0xFFFD);
       ok = false;
       ++i;
       continue;
@@ -180,15 +181,27 @@ bool DecodeUtf8(std::string_view text, std::u32string* out) {
       cp = (cp << 6) | (c & 0x3F);
     }
     if (k < len) {  // a maximal invalid subpart of k bytes
-      out->push_back(0xFFFD);
+      emit(0xFFFD);
       ok = false;
       i += k;
       continue;
     }
-    out->push_back(cp);
+    emit(cp);
     i += len;
   }
   return ok;
+}
+
+}  // namespace
+
+bool DecodeUtf8(std::string_view text, std::u32string* out) {
+  out->clear();
+  out->reserve(text.size());
+  return DecodeUtf8Into(text, [out](char32_t cp) { out->push_back(cp); });
+}
+
+bool IsValidUtf8(std::string_view text) {
+  return DecodeUtf8Into(text, [](char32_t) {});
 }
 
 std::string EncodeUtf8(const std::u32string& s) {

@@ -23,6 +23,8 @@ std::u32string Nfd(const std::u32string& s);
 // Decodes UTF-8. Invalid sequences become U+FFFD, one per maximal invalid subpart; returns false
 // when any were found.
 bool DecodeUtf8(std::string_view text, std::u32string* out);
+// Whether `text` is valid UTF-8 (nothing is allocated).
+bool IsValidUtf8(std::string_view text);
 std::string EncodeUtf8(const std::u32string& s);
 // Replaces invalid UTF-8 with U+FFFD (Python's errors="replace").
 std::string SanitizeUtf8(std::string_view bytes);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "framework/core/files.h"
 #include "framework/core/status.h"
 #include "framework/data/tokenizer.h"
 #include "framework/data/unicode.h"
@@ -92,11 +93,7 @@ class WordPieceTokenizer : public Tokenizer {
     auto t = std::unique_ptr<WordPieceTokenizer>(new WordPieceTokenizer());
     t->lowercase_ = o.lowercase;
     t->max_chars_ = o.max_chars_per_word;
-    std::ifstream in(o.vocab_file, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot open '", o.vocab_file, "'."));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
+    BRAID_ASSIGN_OR_RETURN(std::string text, ReadFileContents(o.vocab_file));
     if (text.size() >= 2 && text[0] == '{') {
       return absl::InvalidArgumentError(
           absl::StrCat(o.vocab_file,

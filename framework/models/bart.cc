@@ -1,6 +1,8 @@
 // BART model (see bart.h).
 #include "framework/models/bart.h"
 
+#include "framework/core/check.h"
+
 #include <cmath>
 
 #include "framework/parallel/mappings.h"
@@ -48,10 +50,12 @@ BartModel::BartModel(const TpEnv& env, const BartConfig& c) : c_(c), tp_(env.tp)
 }
 
 torch::Tensor BartModel::Embed(const torch::Tensor& ids, const torch::Tensor& positions,
-                               const std::shared_ptr<Norm>& ln, TpRng& rng) {
+                               const std::shared_ptr<Norm>& ln, TpRng& rng, int64_t first) {
+  // Callers keep sequences within the table (the family's checks, generate's limits).
+  BRAID_CHECK(kPositionOffset + first + ids.size(1) <= positions.size(0));
   torch::Tensor x = shared_->forward(ids);
   if (c_.scale_embedding) x = x * std::sqrt(static_cast<double>(c_.block.hidden));
-  x = x + positions.narrow(0, kPositionOffset, ids.size(1));
+  x = x + positions.narrow(0, kPositionOffset + first, ids.size(1));
   return Dropout(ln->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
 }
 
@@ -65,20 +69,23 @@ torch::Tensor BartModel::Encode(const torch::Tensor& inputs, const torch::Tensor
 }
 
 torch::Tensor BartModel::DecoderHidden(const torch::Tensor& memory, const torch::Tensor& padding,
-                                       const torch::Tensor& decoder_inputs, TpRng& rng) {
-  torch::Tensor x = Embed(decoder_inputs, decoder_positions_, decoder_ln_embedding_, rng);
+                                       const torch::Tensor& decoder_inputs, TpRng& rng,
+                                       StackCache* cache) {
+  const int64_t past = cache != nullptr && !cache->empty() ? cache->front().self.length() : 0;
+  torch::Tensor x = Embed(decoder_inputs, decoder_positions_, decoder_ln_embedding_, rng, past);
   AttentionMask self;
   self.causal = true;
   AttentionMask cross;
   cross.key_padding = padding;
-  x = RunStack(decoder_, x, self, rng, memory, cross);
+  x = RunStack(decoder_, x, self, rng, memory, cross, cache);
   if (decoder_norm_) x = decoder_norm_->forward(x);
   return x;
 }
 
 torch::Tensor BartModel::Decode(const torch::Tensor& memory, const torch::Tensor& padding,
-                                const torch::Tensor& decoder_inputs, TpRng& rng) {
-  return lm_head_->forward(DecoderHidden(memory, padding, decoder_inputs, rng)) +
+                                const torch::Tensor& decoder_inputs, TpRng& rng,
+                                StackCache* cache) {
+  return lm_head_->forward(DecoderHidden(memory, padding, decoder_inputs, rng, cache)) +
          final_logits_bias_;
 }
 

@@ -35,17 +35,20 @@ class BartModel : public TpModule {
   BartModel(const TpEnv& env, const BartConfig& c);
   // The encoder's output [b, enc, hidden] for ids [b, enc] with padding [b, enc] (true = pad).
   torch::Tensor Encode(const torch::Tensor& inputs, const torch::Tensor& padding, TpRng& rng);
-  // This rank's logits [b, dec, padded_vocab / tp] of decoder ids [b, dec] over `memory`.
   // The decoder's output [b, dec, hidden] for decoder ids [b, dec] over `memory`, as the output
-  // layer takes it.
+  // layer takes it. With `cache` (generation) the ids are the positions after those the cache
+  // holds, whose keys and values are reused (blocks.h).
   torch::Tensor DecoderHidden(const torch::Tensor& memory, const torch::Tensor& padding,
-                              const torch::Tensor& decoder_inputs, TpRng& rng);
+                              const torch::Tensor& decoder_inputs, TpRng& rng,
+                              StackCache* cache = nullptr);
   // The output layer's weight (this rank's vocabulary rows of the shared embedding, or its own)
   // and final_logits_bias [padded_vocab / tp]: the chunked loss projects with them.
   const torch::Tensor& output_weight() const;
   const torch::Tensor& output_bias() const { return final_logits_bias_; }
+  // This rank's logits [b, dec, padded_vocab / tp] of decoder ids [b, dec] over `memory`.
   torch::Tensor Decode(const torch::Tensor& memory, const torch::Tensor& padding,
-                       const torch::Tensor& decoder_inputs, TpRng& rng);
+                       const torch::Tensor& decoder_inputs, TpRng& rng,
+                       StackCache* cache = nullptr);
   torch::Tensor Logits(const torch::Tensor& inputs, const torch::Tensor& padding,
                        const torch::Tensor& decoder_inputs, TpRng& rng) {
     return Decode(Encode(inputs, padding, rng), padding, decoder_inputs, rng);
@@ -60,9 +63,9 @@ class BartModel : public TpModule {
   double FlopsPerSample(int64_t enc, int64_t dec) const;
 
  private:
-  // Token embeddings (scaled) + positions, LayerNorm, dropout.
+  // Token embeddings (scaled) + positions from `first` on, LayerNorm, dropout.
   torch::Tensor Embed(const torch::Tensor& ids, const torch::Tensor& positions,
-                      const std::shared_ptr<Norm>& ln, TpRng& rng);
+                      const std::shared_ptr<Norm>& ln, TpRng& rng, int64_t first = 0);
 
   BartConfig c_;
   std::shared_ptr<Communicator> tp_;

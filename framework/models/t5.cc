@@ -53,16 +53,18 @@ torch::Tensor T5Model::Encode(const torch::Tensor& inputs, const torch::Tensor& 
 }
 
 torch::Tensor T5Model::DecoderHidden(const torch::Tensor& memory, const torch::Tensor& padding,
-                                     const torch::Tensor& decoder_inputs, TpRng& rng) {
+                                     const torch::Tensor& decoder_inputs, TpRng& rng,
+                                     StackCache* cache) {
   const int64_t s = decoder_inputs.size(1);
+  const int64_t past = cache != nullptr && !cache->empty() ? cache->front().self.length() : 0;
   torch::Tensor x = Dropout(shared_->forward(decoder_inputs), c_.block.hidden_dropout,
                             is_training(), rng.replicated);
   AttentionMask self;
   self.causal = true;
-  self.position_bias = decoder_bias_->forward(s, s);
+  self.position_bias = decoder_bias_->forward(s, past + s, past);  // queries after the cached
   AttentionMask cross;
   cross.key_padding = padding;
-  x = RunStack(decoder_, x, self, rng, memory, cross);
+  x = RunStack(decoder_, x, self, rng, memory, cross, cache);
   x = Dropout(decoder_norm_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
   // The original T5 rescales before the output layer it shares with the embedding.
   if (c_.tie_embeddings) x = x * (1.0 / std::sqrt(static_cast<double>(c_.block.hidden)));

@@ -35,13 +35,16 @@ class T5Model : public TpModule {
   // The encoder's output [b, enc, hidden] for ids [b, enc] with padding [b, enc] (true = pad).
   torch::Tensor Encode(const torch::Tensor& inputs, const torch::Tensor& padding, TpRng& rng);
   // The decoder's output [b, dec, hidden] for decoder ids [b, dec] over `memory`, as the output
-  // layer takes it (scaled by hidden^-0.5 when tied).
+  // layer takes it (scaled by hidden^-0.5 when tied). With `cache` (generation) the ids are the
+  // positions after those the cache holds, whose keys and values are reused (blocks.h).
   torch::Tensor DecoderHidden(const torch::Tensor& memory, const torch::Tensor& padding,
-                              const torch::Tensor& decoder_inputs, TpRng& rng);
+                              const torch::Tensor& decoder_inputs, TpRng& rng,
+                              StackCache* cache = nullptr);
   // This rank's logits [b, dec, padded_vocab / tp] of decoder ids [b, dec] over `memory`.
   torch::Tensor Decode(const torch::Tensor& memory, const torch::Tensor& padding,
-                       const torch::Tensor& decoder_inputs, TpRng& rng) {
-    return lm_head_->forward(DecoderHidden(memory, padding, decoder_inputs, rng));
+                       const torch::Tensor& decoder_inputs, TpRng& rng,
+                       StackCache* cache = nullptr) {
+    return lm_head_->forward(DecoderHidden(memory, padding, decoder_inputs, rng, cache));
   }
   // The output layer's weight, this rank's vocabulary rows [padded_vocab / tp, hidden] (the
   // shared embedding's when tied): the chunked loss projects with it.

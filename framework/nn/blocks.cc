@@ -191,7 +191,7 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
 }
 
 torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& mask, TpRng& rng,
-                                 const torch::Tensor& memory) {
+                                 const torch::Tensor& memory, KvCache* cache) {
   // The projection first: with sequence parallelism x holds s/TP positions and the projection
   // the whole sequence.
   const torch::Tensor proj = qkv_ ? qkv_->forward(x) : q_->forward(x);
@@ -236,23 +236,41 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
     v = split(view(parts[2]), 1.0, false);
   } else {
     q = split(proj.view({b, sq, heads_, head_dim_}), q_scale, false);
-    auto parts = kv_->forward(memory).chunk(2, -1);
-    const int64_t sk = memory.size(1);
-    k = split(parts[0].view({b, sk, heads_, head_dim_}), 1.0, false);
-    v = split(parts[1].view({b, sk, heads_, head_dim_}), 1.0, false);
+    if (cache != nullptr && cache->k.defined()) {  // the memory's keys and values, made once
+      k = cache->k;
+      v = cache->v;
+    } else {
+      auto parts = kv_->forward(memory).chunk(2, -1);
+      const int64_t sk = memory.size(1);
+      k = split(parts[0].view({b, sk, heads_, head_dim_}), 1.0, false);
+      v = split(parts[1].view({b, sk, heads_, head_dim_}), 1.0, false);
+      if (cache != nullptr) *cache = KvCache{k, v};
+    }
+  }
+  AttentionMask m = mask;
+  if (cache != nullptr && qkv_) {  // self-attention: the new positions' keys after the cached
+    BRAID_CHECK(!rope && !is_training());
+    if (cache->k.defined()) {
+      k = torch::cat({cache->k, k}, 2);
+      v = torch::cat({cache->v, v}, 2);
+    }
+    *cache = KvCache{k, v};
+    // One new query sees every key so far: no causal mask is needed for it.
+    BRAID_CHECK(!m.causal || sq == k.size(2) || sq == 1);
+    if (sq == 1) m.causal = false;
   }
   const int64_t sk = k.size(2);
 #if TORCH_VERSION_MAJOR >= 2
-  if (fused && (!mask.causal || sq == sk)) {
+  if (fused && (!m.causal || sq == sk)) {
     torch::Tensor ctx;
-    if (mask.key_padding.defined()) {
-      torch::Tensor keep = mask.key_padding.logical_not().view({b, 1, 1, sk});  // true = attend
-      if (mask.causal) {
+    if (m.key_padding.defined()) {
+      torch::Tensor keep = m.key_padding.logical_not().view({b, 1, 1, sk});  // true = attend
+      if (m.causal) {
         keep = keep.logical_and(torch::ones({sq, sk}, q.options().dtype(torch::kBool)).tril());
       }
       ctx = at::scaled_dot_product_attention(q, k, v, keep, 0.0, false);
     } else {
-      ctx = at::scaled_dot_product_attention(q, k, v, {}, 0.0, mask.causal);
+      ctx = at::scaled_dot_product_attention(q, k, v, {}, 0.0, m.causal);
     }
     return out_->forward(ctx.transpose(1, 2).reshape({b, sq, heads_ * head_dim_}));
   }
@@ -264,8 +282,8 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   // The core: scores, masks, softmax, dropout, context. Its [b, heads, s, s] intermediates are
   // what selective recomputation does not keep.
   // Captures by value: a recomputation runs after this call has returned.
-  auto core = [this, &rng, b, sq, sk, kv_heads, rows, train, key_padding = mask.key_padding,
-               causal = mask.causal](const std::vector<torch::Tensor>& in) {
+  auto core = [this, &rng, b, sq, sk, kv_heads, rows, train, key_padding = m.key_padding,
+               causal = m.causal](const std::vector<torch::Tensor>& in) {
     const torch::Tensor &q = in[0], &k = in[1], &v = in[2], bias = Undefined(in[3]);
     torch::Tensor scores =
         BatchedMatmul(q.view({b, kv_heads, rows, head_dim_}), k.transpose(-2, -1))
@@ -286,7 +304,7 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
         .transpose(1, 2)
         .reshape({b, sq, heads_ * head_dim_});
   };
-  std::vector<torch::Tensor> in = {q, k, v, OrEmpty(mask.position_bias, q)};
+  std::vector<torch::Tensor> in = {q, k, v, OrEmpty(m.position_bias, q)};
   torch::Tensor ctx = recompute_core_ ? Recomputed(core, in, rng) : core(in);
   return out_->forward(ctx);
 }
@@ -346,15 +364,17 @@ TransformerLayer::TransformerLayer(const TpEnv& env, const std::string& name, co
 
 torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionMask& self_mask,
                                         TpRng& rng, const torch::Tensor& memory,
-                                        const AttentionMask& cross_mask) {
-  if (c_.recompute != Recompute::kFull) return Layer(x, self_mask, rng, memory, cross_mask);
+                                        const AttentionMask& cross_mask, LayerCache* cache) {
+  if (c_.recompute != Recompute::kFull || cache != nullptr) {
+    return Layer(x, self_mask, rng, memory, cross_mask, cache);
+  }
   // Full recomputation: the inputs that may need gradients (x, the encoder's output, the position
   // biases) go through Recomputed; the masks' other fields are copied into the function.
   auto layer = [this, &rng, self_mask, cross_mask](const std::vector<torch::Tensor>& in) {
     AttentionMask self = self_mask, cross = cross_mask;
     self.position_bias = Undefined(in[2]);
     cross.position_bias = Undefined(in[3]);
-    return Layer(in[0], self, rng, Undefined(in[1]), cross);
+    return Layer(in[0], self, rng, Undefined(in[1]), cross, nullptr);
   };
   return Recomputed(layer,
                     {x, OrEmpty(memory, x), OrEmpty(self_mask.position_bias, x),
@@ -364,7 +384,9 @@ torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionM
 
 torch::Tensor TransformerLayer::Layer(const torch::Tensor& x, const AttentionMask& self_mask,
                                       TpRng& rng, const torch::Tensor& memory,
-                                      const AttentionMask& cross_mask) {
+                                      const AttentionMask& cross_mask, LayerCache* cache) {
+  KvCache* self_cache = cache != nullptr ? &cache->self : nullptr;
+  KvCache* cross_cache = cache != nullptr ? &cache->cross : nullptr;
   const bool train = is_training();
   // Whole positions on every TP rank: the same mask everywhere; a sequence slice: its own.
   at::Generator& gen = sequence_group_ ? rng.sharded : rng.replicated;
@@ -374,16 +396,18 @@ torch::Tensor TransformerLayer::Layer(const torch::Tensor& x, const AttentionMas
     return norm.forward(h + Dropout(f(h), c_.hidden_dropout, train, gen));
   };
   if (c_.parallel_residual) {  // both branches read x (no cross-attention: decoder-only models)
-    torch::Tensor a = self_->forward(ln_self_->forward(x), self_mask, rng);
+    torch::Tensor a = self_->forward(ln_self_->forward(x), self_mask, rng, {}, self_cache);
     torch::Tensor m = mlp_->forward(ln_mlp_->forward(x));
     return x + Dropout(a, c_.hidden_dropout, train, gen) +
            Dropout(m, c_.hidden_dropout, train, gen);
   }
-  torch::Tensor h =
-      sub(x, *ln_self_, [&](const torch::Tensor& t) { return self_->forward(t, self_mask, rng); });
+  torch::Tensor h = sub(x, *ln_self_, [&](const torch::Tensor& t) {
+    return self_->forward(t, self_mask, rng, {}, self_cache);
+  });
   if (cross_) {
-    h = sub(h, *ln_cross_,
-            [&](const torch::Tensor& t) { return cross_->forward(t, cross_mask, rng, memory); });
+    h = sub(h, *ln_cross_, [&](const torch::Tensor& t) {
+      return cross_->forward(t, cross_mask, rng, memory, cross_cache);
+    });
   }
   return sub(h, *ln_mlp_, [&](const torch::Tensor& t) { return mlp_->forward(t); });
 }
@@ -407,8 +431,8 @@ double TransformerLayer::ForwardFlops(int64_t q_len, int64_t mem_len) const {
 }
 
 torch::Tensor RelativePositionBuckets(int64_t q_len, int64_t k_len, bool bidirectional,
-                                      int64_t num_buckets, int64_t max_distance) {
-  torch::Tensor ctx = torch::arange(q_len, torch::kLong).unsqueeze(1);
+                                      int64_t num_buckets, int64_t max_distance, int64_t q_offset) {
+  torch::Tensor ctx = torch::arange(q_offset, q_offset + q_len, torch::kLong).unsqueeze(1);
   torch::Tensor mem = torch::arange(k_len, torch::kLong).unsqueeze(0);
   torch::Tensor rel = mem - ctx;  // key - query
   torch::Tensor buckets = torch::zeros_like(rel);
@@ -438,9 +462,10 @@ RelativePositionBias::RelativePositionBias(const TpEnv& env, const std::string& 
       Param("weight", InitShard(env, name + ".weight", {buckets, heads}, init_std, {1, 1}), {1, 1});
 }
 
-torch::Tensor RelativePositionBias::forward(int64_t q_len, int64_t k_len) {
-  torch::Tensor b = RelativePositionBuckets(q_len, k_len, bidirectional_, buckets_, max_distance_)
-                        .to(weight.device());
+torch::Tensor RelativePositionBias::forward(int64_t q_len, int64_t k_len, int64_t q_offset) {
+  torch::Tensor b =
+      RelativePositionBuckets(q_len, k_len, bidirectional_, buckets_, max_distance_, q_offset)
+          .to(weight.device());
   return torch::embedding(weight, b).permute({2, 0, 1}).unsqueeze(0);  // [1, h, q, k]
 }
 
@@ -479,13 +504,16 @@ torch::Tensor DecoderPositionBias(int64_t s, const std::vector<double>& slopes, 
 
 torch::Tensor RunStack(const torch::nn::ModuleList& layers, torch::Tensor x,
                        const AttentionMask& self_mask, TpRng& rng, const torch::Tensor& memory,
-                       const AttentionMask& cross_mask) {
+                       const AttentionMask& cross_mask, StackCache* cache) {
   if (layers->size() == 0) return x;
   const std::shared_ptr<Communicator> group =
       layers->ptr(0)->as<TransformerLayer>()->sequence_group();
+  BRAID_CHECK(cache == nullptr || !group);  // generation runs without sequence parallelism
+  if (cache != nullptr) cache->resize(layers->size());
   if (group) x = ScatterToSequence(x, *group);
-  for (const auto& layer : *layers) {
-    x = layer->as<TransformerLayer>()->forward(x, self_mask, rng, memory, cross_mask);
+  for (size_t i = 0; i < layers->size(); ++i) {
+    x = layers->ptr(i)->as<TransformerLayer>()->forward(x, self_mask, rng, memory, cross_mask,
+                                                        cache != nullptr ? &(*cache)[i] : nullptr);
   }
   return group ? GatherFromSequence(x, *group) : x;
 }

@@ -18,6 +18,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -89,6 +90,18 @@ class Norm : public TpModule {
   std::shared_ptr<Communicator> sequence_group_;
 };
 
+// Keys and values kept between calls for incremental decoding (generation, no gradients): a
+// self-attention's of every position so far, a cross-attention's of the memory (computed once).
+struct KvCache {
+  torch::Tensor k, v;  // [b, key/value heads of this rank, positions, head size]
+  int64_t length() const { return k.defined() ? k.size(2) : 0; }
+};
+// A layer's caches, and a stack's (one per layer; RunStack sizes it).
+struct LayerCache {
+  KvCache self, cross;
+};
+using StackCache = std::vector<LayerCache>;
+
 struct AttentionMask {
   bool causal = false;
   torch::Tensor key_padding;    // [b, s_k] bool, true = padding (ignored), or undefined
@@ -99,8 +112,12 @@ class Attention : public TpModule {
  public:
   // cross: queries from x, keys and values from `memory`.
   Attention(const TpEnv& env, const std::string& name, const BlockConfig& c, bool cross);
+  // With `cache` (incremental decoding): a self-attention appends x's keys and values to it and
+  // attends over all of them (x: the positions after those cached; a causal mask needs x to be
+  // either all positions so far or one); a cross-attention computes the memory's keys and values
+  // once and reuses them. Not with RoPE (its rotation would need the positions' offset).
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask, TpRng& rng,
-                        const torch::Tensor& memory = {});
+                        const torch::Tensor& memory = {}, KvCache* cache = nullptr);
   int64_t heads_per_partition() const { return heads_; }
 
  private:
@@ -144,7 +161,8 @@ class TransformerLayer : public TpModule {
   TransformerLayer(const TpEnv& env, const std::string& name, const BlockConfig& c,
                    bool with_cross);
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& self_mask, TpRng& rng,
-                        const torch::Tensor& memory = {}, const AttentionMask& cross_mask = {});
+                        const torch::Tensor& memory = {}, const AttentionMask& cross_mask = {},
+                        LayerCache* cache = nullptr);
   // Forward matmul FLOPs of this layer for one sample (2 per multiply-add; the whole layer, not
   // this rank's share): q_len positions, self-attention over q_len keys, cross-attention over
   // mem_len memory positions. Attention scores and context both count, without halving for a
@@ -155,7 +173,8 @@ class TransformerLayer : public TpModule {
 
  private:
   torch::Tensor Layer(const torch::Tensor& x, const AttentionMask& self_mask, TpRng& rng,
-                      const torch::Tensor& memory, const AttentionMask& cross_mask);
+                      const torch::Tensor& memory, const AttentionMask& cross_mask,
+                      LayerCache* cache);
   BlockConfig c_;
   std::shared_ptr<Norm> ln_self_, ln_cross_, ln_mlp_;
   std::shared_ptr<Attention> self_, cross_;
@@ -166,9 +185,11 @@ class TransformerLayer : public TpModule {
 // x [b, s, h] through a stack of TransformerLayers. With sequence parallelism the stream is
 // split along the sequence before the first layer and gathered whole after the last, so the code
 // around a stack (embeddings, final norms, heads) runs whole on every TP rank as without it.
+// With `cache` (incremental decoding, sized to the stack on first use) each layer keeps its keys
+// and values there (Attention::forward).
 torch::Tensor RunStack(const torch::nn::ModuleList& layers, torch::Tensor x,
                        const AttentionMask& self_mask, TpRng& rng, const torch::Tensor& memory = {},
-                       const AttentionMask& cross_mask = {});
+                       const AttentionMask& cross_mask = {}, StackCache* cache = nullptr);
 
 // The summed ForwardFlops of a stack of TransformerLayers.
 double StackForwardFlops(const torch::nn::ModuleList& layers, int64_t q_len, int64_t mem_len = 0);
@@ -185,9 +206,11 @@ torch::Tensor DecoderPositionBias(int64_t s, const std::vector<double>& slopes, 
                                   const torch::TensorOptions& options);
 
 // T5's relative position bucket of (key - query) distances: half the buckets exact, the rest
-// logarithmic up to max_distance; bidirectional splits them by sign.
+// logarithmic up to max_distance; bidirectional splits them by sign. The queries are positions
+// q_offset .. q_offset + q_len - 1 (incremental decoding), the keys 0 .. k_len - 1.
 torch::Tensor RelativePositionBuckets(int64_t q_len, int64_t k_len, bool bidirectional,
-                                      int64_t num_buckets = 32, int64_t max_distance = 128);
+                                      int64_t num_buckets = 32, int64_t max_distance = 128,
+                                      int64_t q_offset = 0);
 
 // Learned bias per (bucket, head), heads split across TP: returns [1, heads/tp, q, k].
 class RelativePositionBias : public TpModule {
@@ -195,7 +218,7 @@ class RelativePositionBias : public TpModule {
   RelativePositionBias(const TpEnv& env, const std::string& name, int64_t heads, bool bidirectional,
                        int64_t num_buckets = 32, int64_t max_distance = 128,
                        double init_std = 0.02);
-  torch::Tensor forward(int64_t q_len, int64_t k_len);
+  torch::Tensor forward(int64_t q_len, int64_t k_len, int64_t q_offset = 0);
   torch::Tensor weight;  // [buckets, heads/tp]
 
  private:

@@ -192,6 +192,7 @@ proto::Manifest BuildManifest(const FullCheckpoint& meta, int tp_size,
   m.set_dp_size(meta.dp_size);
   m.set_optimizer_step(meta.optimizer_step);
   m.set_vocab_size(meta.vocab_size);
+  m.set_run_id(meta.run_id);
   bool has_opt = false;
   for (const ManifestTensor& t : tensors) {
     has_opt = has_opt || IsOptimizerKey(t.name);
@@ -301,6 +302,11 @@ bool FullCheckpoint::has_optimizer() const {
   for (const auto& [name, t] : tensors)
     if (IsOptimizerKey(name)) return true;
   return false;
+}
+
+absl::StatusOr<CheckpointOrigin> ReadCheckpointOrigin(const std::string& step_dir) {
+  BRAID_ASSIGN_OR_RETURN(proto::Manifest m, ReadManifest(fs::path(step_dir)));
+  return CheckpointOrigin{m.run_id(), m.config_yaml(), m.step()};
 }
 
 absl::StatusOr<std::string> LatestCheckpoint(const std::string& root) {
@@ -482,6 +488,7 @@ absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_s
     meta.dp_size = L.dp_size;
     meta.optimizer_step = t.optimizer != nullptr ? t.optimizer->step() : 0;
     meta.vocab_size = t.vocab_size;
+    meta.run_id = t.run_id;
     if (t.rng != nullptr) {
       for (int r = 0; r < W; ++r) {
         const auto* b = static_cast<const char*>(all_words[r].data_ptr());
@@ -604,6 +611,7 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
   c.state = TrainState{m.step(), m.consumed_samples(), m.skipped_steps()};
   c.optimizer_step = m.optimizer_step();
   c.vocab_size = m.vocab_size();
+  c.run_id = m.run_id();
   c.tp_size = m.tp_size();
   c.dp_size = m.dp_size();
   for (const auto& r : m.rng()) c.rng[r.rank()] = {r.replicated(), r.sharded()};

@@ -60,6 +60,7 @@ struct CheckpointTarget {
   AdamW* optimizer = nullptr;  // may be null (weights only)
   TpRng* rng = nullptr;        // may be null
   int64_t vocab_size = 0;      // the real (unpadded) vocabulary, for export
+  std::string run_id;          // the run saving it (recorded in the manifest; rank 0's counts)
 };
 
 // Collective over the world. Writes <root>/step_<N> atomically and updates <root>/latest.
@@ -92,6 +93,14 @@ void WriteSave(PendingSave& save);
 absl::Status FinishSave(PendingSave& save);
 int64_t SaveStep(const PendingSave& save);
 
+// Who wrote a step directory, from its manifest alone (no payload is read).
+struct CheckpointOrigin {
+  std::string run_id;  // empty: written before run ids existed, or by the converter
+  std::string config_yaml;
+  int64_t step = 0;
+};
+absl::StatusOr<CheckpointOrigin> ReadCheckpointOrigin(const std::string& step_dir);
+
 // <root>/<name in latest>, or NotFound when there is no `latest`.
 absl::StatusOr<std::string> LatestCheckpoint(const std::string& root);
 
@@ -120,6 +129,7 @@ struct FullCheckpoint {
   int64_t optimizer_step = 0;
   int64_t vocab_size = 0;
   int tp_size = 1, dp_size = 1;
+  std::string run_id;  // the run that wrote it; empty when unknown (older, converted)
   // Full tensors by checkpoint name (ModelKey, ExpAvgKey, ExpAvgSqKey); or, when
   // local_tp_rank >= 0, TP-split tensors as that rank's shard (replicated ones whole).
   std::map<std::string, torch::Tensor> tensors;

@@ -1,13 +1,15 @@
 // When a run saves, resumes and stops (see checkpoint_policy.h).
 #include "framework/train/checkpoint_policy.h"
 
-#include <signal.h>
-
-#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "framework/core/files.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
 #include "framework/train/step.h"
@@ -16,24 +18,34 @@ namespace braid {
 namespace {
 namespace fs = std::filesystem;
 
-std::atomic<int> g_stop_signal{0};
-void OnStopSignal(int sig) { g_stop_signal.store(sig); }
-
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-}  // namespace
-
-void InstallStopSignalHandlers() {
-  struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGUSR1, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
+// A config printed by ConfigToYaml as key path -> value (the origin comments dropped).
+std::map<std::string, std::string> FlatConfig(const Config& c) {
+  std::map<std::string, std::string> out;
+  std::vector<std::string> path;
+  for (absl::string_view line : absl::StrSplit(ConfigToYaml(c), '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t indent = line.find_first_not_of(' ');
+    const size_t colon = line.find(':');
+    if (indent == absl::string_view::npos || colon == absl::string_view::npos) continue;
+    path.resize(indent / 2);
+    const std::string key(line.substr(indent, colon - indent));
+    std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    if (const size_t hash = value.rfind(" # "); hash != std::string::npos) value.resize(hash);
+    value = std::string(absl::StripAsciiWhitespace(value));
+    if (value.empty()) {  // a section
+      path.push_back(key);
+      continue;
+    }
+    out[absl::StrJoin(path, ".") + (path.empty() ? "" : ".") + key] = value;
+  }
+  return out;
 }
+
+}  // namespace
 
 CheckpointPolicy::CheckpointPolicy(const CheckpointTarget& target, bool enabled)
     : target_(target), enabled_(enabled) {
@@ -58,8 +70,8 @@ CheckpointPolicy::~CheckpointPolicy() {
 absl::StatusOr<TrainState> CheckpointPolicy::Resume(const std::string& explicit_dir) {
   const Config& c = *target_.config;
   std::string dir = explicit_dir;
-  if (dir.empty() && enabled_) {
-    BRAID_ASSIGN_OR_RETURN(dir, ChooseStart());
+  if (enabled_) {
+    BRAID_ASSIGN_OR_RETURN(dir, ChooseStart(explicit_dir));
   }
   if (dir.empty()) return TrainState{};
   BRAID_ASSIGN_OR_RETURN(TrainState state, LoadCheckpoint(dir, target_));
@@ -74,19 +86,89 @@ absl::StatusOr<TrainState> CheckpointPolicy::Resume(const std::string& explicit_
   return state;
 }
 
-// Where a run without --resume starts, decided by rank 0 and agreed by all: `latest` when it
-// names a checkpoint (checkpoint.resume); nothing when the directory has no checkpoint; a refusal
-// when there are checkpoints a fresh start would overwrite (`latest` missing, empty or unusable,
-// or checkpoint.resume false), unless checkpoint.overwrite (then they are deleted first).
-absl::StatusOr<std::string> CheckpointPolicy::ChooseStart() {
+std::string CheckpointPolicy::ForeignCheckpoints(const CheckpointListing& found) const {
+  if (found.complete.empty() || target_.run_id.empty()) return "";
+  const std::string newest = (fs::path(root_) / found.complete.back()).string();
+  absl::StatusOr<CheckpointOrigin> origin = ReadCheckpointOrigin(newest);
+  if (!origin.ok() || origin->run_id.empty() || origin->run_id == target_.run_id) return "";
+  return absl::StrFormat(
+      "%s holds checkpoints of another run: the newest, %s, was written by run %s, and this run "
+      "(%s, run dir %s) is another. A run neither resumes from another run's checkpoints "
+      "silently nor saves among them (checkpoint.keep_last would delete them). Refusing. HINT: "
+      "give this run a checkpoint.dir of its own (empty: <run_dir>/checkpoints); to start from "
+      "that checkpoint, pass --resume %s with a checkpoint.dir of this run's own; "
+      "checkpoint.overwrite=true deletes them.",
+      root_, newest, origin->run_id, target_.run_id, target_.config->logging.run_dir, newest);
+}
+
+std::string CheckpointPolicy::CompareResumed(const std::string& dir, bool explicit_dir) const {
+  const Config& c = *target_.config;
+  absl::StatusOr<CheckpointOrigin> origin = ReadCheckpointOrigin(dir);
+  if (!origin.ok()) return "";  // the load itself says what is wrong with it
+  absl::StatusOr<Config> saved =
+      LoadConfigFromString(origin->config_yaml, dir + "/manifest config");
+  if (!saved.ok()) return "";
+  if (!origin->run_id.empty() && origin->run_id != target_.run_id) {
+    BLOG(INFO, "ckpt") << absl::StrFormat("%s was written by run %s; this run is %s (--resume)",
+                                          dir, origin->run_id, target_.run_id);
+  }
+  if (saved->seed != c.seed) {
+    if (!explicit_dir) {
+      return absl::StrFormat(
+          "%s was saved by a run with seed %d; this config has seed %d: resuming it would mix "
+          "two runs (data order, dropout). Refusing. HINT: set seed: %d to continue that run, "
+          "give this one another logging.run_dir, or pass --resume %s to continue it with the "
+          "new seed on purpose.",
+          dir, saved->seed, c.seed, saved->seed, dir);
+    }
+    BLOG(WARNING, "ckpt") << absl::StrFormat(
+        "--resume %s: saved with seed %d, continuing with seed %d", dir, saved->seed, c.seed);
+  }
+  const std::map<std::string, std::string> was = FlatConfig(*saved), now = FlatConfig(c);
+  std::vector<std::string> changed;
+  for (const auto& [key, value] : now) {
+    auto it = was.find(key);
+    const std::string before = it == was.end() ? "(absent)" : it->second;
+    if (before != value) changed.push_back(absl::StrCat(key, " ", before, " -> ", value));
+  }
+  if (!changed.empty()) {
+    BLOG(WARNING, "ckpt") << "resuming " << dir << " with " << changed.size()
+                          << " setting(s) changed since it was saved: "
+                          << absl::StrJoin(changed, "; ");
+  }
+  return "";
+}
+
+// Where a run starts, decided by rank 0 and agreed by all: an explicit step directory; else
+// `latest` when it names a checkpoint (checkpoint.resume), or a complete checkpoint newer than
+// it; nothing when the directory has no checkpoint; a refusal when there are checkpoints a fresh
+// start would overwrite (`latest` missing, empty or unusable, or checkpoint.resume false), unless
+// checkpoint.overwrite (then they are deleted first), or when they are another run's.
+absl::StatusOr<std::string> CheckpointPolicy::ChooseStart(const std::string& explicit_dir) {
   const Config& c = *target_.config;
   const ParallelLayout& layout = *target_.layout;
-  std::string error, dir;
+  std::string error, dir = explicit_dir;
   if (layout.rank == 0) {
     const CheckpointListing found = ListCheckpoints(root_);
-    if (c.checkpoint.resume && found.latest_ok) {
+    const bool deleting = c.checkpoint.overwrite && explicit_dir.empty();
+    if (!deleting) error = ForeignCheckpoints(found);
+    if (!error.empty()) {
+    } else if (!explicit_dir.empty()) {
+      error = CompareResumed(explicit_dir, true);
+    } else if (c.checkpoint.resume && found.latest_ok) {
       dir = found.latest;
-    } else if (!found.complete.empty() && c.checkpoint.overwrite) {
+      const std::string newest = found.complete.back();
+      if (newest > fs::path(dir).filename().string()) {
+        BLOG(WARNING, "ckpt") << absl::StrFormat(
+            "%s/latest names %s, but %s is complete and newer (a stop between its rename and the "
+            "update of latest): resuming from %s and moving latest to it",
+            root_, fs::path(dir).filename().string(), newest, newest);
+        dir = (fs::path(root_) / newest).string();
+        absl::Status s = WriteFileAtomically((fs::path(root_) / "latest").string(), newest + "\n");
+        if (!s.ok()) error = std::string(s.message());
+      }
+      if (error.empty()) error = CompareResumed(dir, false);
+    } else if (!found.complete.empty() && deleting) {
       BLOG(WARNING, "ckpt") << absl::StrFormat(
           "checkpoint.overwrite: deleting %d checkpoint(s) in %s and starting fresh",
           found.complete.size(), root_);
@@ -110,9 +192,10 @@ absl::StatusOr<std::string> CheckpointPolicy::ChooseStart() {
   const double failed = AllReduceScalar(*layout.world, error.empty() ? 0.0 : 1.0, ReduceOp::kMax);
   if (failed > 0) {
     return absl::FailedPreconditionError(
-        error.empty() ? "rank 0 refused to start over existing checkpoints (its log says why)"
+        error.empty() ? "rank 0 refused to start from this checkpoint directory (its log says why)"
                       : error);
   }
+  if (!explicit_dir.empty()) return dir;
   const double resume = AllReduceScalar(*layout.world, dir.empty() ? 0.0 : 1.0, ReduceOp::kMax);
   if (resume > 0 && dir.empty()) {
     BRAID_ASSIGN_OR_RETURN(dir, LatestCheckpoint(root_));  // the others read the same name
@@ -125,10 +208,12 @@ absl::StatusOr<StopReason> CheckpointPolicy::AfterStep(const TrainState& state) 
   const ParallelLayout& layout = *target_.layout;
   const int64_t step = state.step;
   const bool last = step == c.train.train_steps;
+  NoteStepBoundary();
   // A stop signal on any rank stops every rank at this same step boundary.
   StopReason stop = StopReason::kNone;
   if (!last &&
-      AllReduceScalar(*layout.world, g_stop_signal.load() != 0 ? 1.0 : 0.0, ReduceOp::kMax) > 0) {
+      AllReduceScalar(*layout.world, StopSignalReceived() != 0 ? 1.0 : 0.0, ReduceOp::kMax) > 0) {
+    AcknowledgeStop();  // saving now: the stop watchdog stands down
     BLOG(WARNING, "train") << absl::StrFormat(
         "stop signal received: saving at step %d and stopping (exit code %d; rerun to resume)",
         step, kPreemptedExitCode);

@@ -1,12 +1,22 @@
 // When a run saves, resumes and stops (checkpoints themselves: checkpoint.h).
+//   - Ownership: a checkpoint directory belongs to one run. When its newest complete checkpoint
+//     was written by another run (another run id: <run_dir>/run_id, recorded in each manifest),
+//     this run neither resumes from it nor saves among its checkpoints (keep_last would delete
+//     them): a refusal naming both runs, unless checkpoint.overwrite says to delete them. An
+//     explicit --resume may start from any checkpoint; it is then said so in the log.
 //   - Resume: from an explicit step directory (pretrain --resume), else from
-//     <checkpoint dir>/latest when checkpoint.resume is on. Checkpoints a fresh start would
-//     overwrite (latest missing, empty or unusable, or checkpoint.resume false) are a refusal that
-//     names the newest complete one, unless checkpoint.overwrite says to delete them.
+//     <checkpoint dir>/latest when checkpoint.resume is on; when a complete checkpoint newer than
+//     `latest` exists (a stop between a save's rename and its `latest` update) from that one, and
+//     `latest` is moved to it. A resumed checkpoint of another seed is refused (its data order is
+//     another run's); other settings that changed are listed in the log, key by key. Checkpoints
+//     a fresh start would overwrite (latest missing, empty or unusable, or checkpoint.resume
+//     false) are a refusal that names the newest complete one, unless checkpoint.overwrite says
+//     to delete them.
 //   - Save after a step when it is a multiple of checkpoint.save_interval, the last step, a
 //     multiple of train.exit_interval (then stop), or when a stop signal reached any rank.
-//   - Signals: SIGUSR1 or SIGTERM on any rank stop every rank at the same step boundary (a max
-//     all-reduce of the flag each step), after a checkpoint of that step.
+//   - Signals: SIGUSR1, SIGTERM or SIGINT on any rank stop every rank at the same step boundary
+//     (a max all-reduce of the flag each step), after a checkpoint of that step; the stop
+//     watchdog (framework/core/stop.h) ends a run that does not reach one in time.
 //   - checkpoint.async_save: a periodic save copies the state to host memory at the step boundary
 //     (BeginSave, into buffers allocated and mapped when the policy is made: the only stall) and a
 //     background thread writes and fsyncs this rank's file (WriteSave) while training goes on. At
@@ -23,18 +33,10 @@
 
 #include "absl/status/statusor.h"
 #include "framework/core/config.h"
+#include "framework/core/stop.h"
 #include "framework/train/checkpoint.h"
 
 namespace braid {
-
-// Exit code of a run stopped by a signal after saving (EX_TEMPFAIL): rerun to resume.
-inline constexpr int kPreemptedExitCode = 75;
-
-// Installs handlers for SIGUSR1, SIGTERM and SIGINT that ask the trainer to stop at the next step
-// boundary (mpirun forwards SIGUSR1 to the ranks and answers SIGTERM and SIGINT by sending them
-// SIGTERM; Slurm: --signal=B:USR1@120, and SIGTERM at a time limit). pretrain installs them before
-// anything else, so a signal during start-up stops the run at its first step boundary.
-void InstallStopSignalHandlers();
 
 enum class StopReason { kNone, kSignal, kExitInterval };
 
@@ -54,7 +56,11 @@ class CheckpointPolicy {
   absl::StatusOr<StopReason> AfterStep(const TrainState& state);
 
  private:
-  absl::StatusOr<std::string> ChooseStart();
+  absl::StatusOr<std::string> ChooseStart(const std::string& explicit_dir);
+  // Rank 0: an error when the checkpoint root holds another run's checkpoints.
+  std::string ForeignCheckpoints(const CheckpointListing& found) const;
+  // Rank 0: an error when `dir` (to be resumed) has another seed; the changed settings logged.
+  std::string CompareResumed(const std::string& dir, bool explicit_dir) const;
   // Finishes the background save when every rank's write is done (always, after waiting for
   // this rank's, when `wait`).
   absl::Status FinishPending(bool wait);

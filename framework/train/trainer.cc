@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
+#include "framework/core/stop.h"
 #include "framework/kernels/cpu_allocator.h"
 #include "framework/train/device.h"
 #include "framework/train/evaluate.h"
@@ -81,8 +82,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   // instead of faulting fresh pages in every time (cpu_allocator.h).
   InstallCachingCpuAllocator();
   TrainStep stepper(task, config, sizes, layout, device);
-  CheckpointPolicy policy({&config, &layout, &model, &stepper.optimizer(), &rng, parts.vocab_size},
-                          options.checkpoints);
+  CheckpointPolicy policy(
+      {&config, &layout, &model, &stepper.optimizer(), &rng, parts.vocab_size, options.run_id},
+      options.checkpoints);
   BRAID_ASSIGN_OR_RETURN(TrainState state, policy.Resume(options.resume_from));
   BRAID_ASSIGN_OR_RETURN(
       DistributedBatchSampler sampler,
@@ -127,6 +129,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   result.skipped_steps = state.skipped_steps;
   const int64_t decay_steps = tc.lr_decay_steps > 0 ? tc.lr_decay_steps : tc.train_steps;
   StepProfiler profiler(layout.rank, state.step);
+  NoteStepBoundary();  // the stop watchdog times steps from here (framework/core/stop.h)
   for (int64_t step = state.step + 1; step <= tc.train_steps; ++step) {
     profiler.Before(step);
     const double lr = LearningRate(step - 1, tc.lr, tc.min_lr, tc.lr_warmup_steps, decay_steps,

@@ -39,6 +39,9 @@ struct TrainOptions {
   bool keep_final_weights = false;  // return them in TrainResult (tests)
   std::string resume_from;  // a step directory to resume from ("" -> checkpoint.resume rule)
   bool checkpoints = true;  // save and resume checkpoints (tests that only train turn it off)
+  // This run's id (<run_dir>/run_id; rank 0's is the one that counts): recorded in every
+  // checkpoint, and a checkpoint directory holding another run's is refused (checkpoint_policy.h).
+  std::string run_id;
 };
 
 // `config` is the resolved run config (ResolveSizes in recipes/registry.h: the sizes derived

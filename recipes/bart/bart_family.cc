@@ -59,7 +59,8 @@ absl::StatusOr<BartConfig> BartConfigFrom(const Config& c, const DerivedSizes& s
 class BartGenerator : public Seq2SeqGenerator<BartModel> {
  public:
   BartGenerator(std::shared_ptr<BartModel> model, BartSpecials sp)
-      : Seq2SeqGenerator<BartModel>(std::move(model), {sp.eos, sp.bos}), sp_(sp) {}
+      : Seq2SeqGenerator<BartModel>(model, {sp.eos, sp.bos}, model->config().max_positions),
+        sp_(sp) {}
   std::vector<int64_t> Prompt(const Tokenizer& tok, const std::string& text) const override {
     std::vector<int64_t> out = {sp_.bos};
     size_t pos = 0;
@@ -122,6 +123,11 @@ class Bart : public Family {
   int64_t LayerCount(const Config& c) const override {
     return c.model.num_layers +
            (c.model.decoder_num_layers > 0 ? c.model.decoder_num_layers : c.model.num_layers);
+  }
+  std::vector<Stack> Stacks(const Config& c) const override {  // the decoder as long as the encoder
+    const int64_t dec = LayerCount(c) - c.model.num_layers;
+    return {{c.model.num_layers, c.model.seq_length, 0},
+            {dec, c.model.seq_length, c.model.seq_length}};
   }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,

@@ -69,6 +69,7 @@ class BartHf : public HfLayout {
 
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
+    BRAID_RETURN_IF_ERROR(HfHeadSizeIsHiddenOverHeads(c, "BART"));
     if (c.model.layernorm_epsilon != 1e-5) {
       return absl::InvalidArgumentError(absl::StrCat(
           "BART's layout has LayerNorm eps 1e-5 only; this model has model.layernorm_epsilon: ",
@@ -122,7 +123,9 @@ class BartHf : public HfLayout {
     for (const auto& [theirs, ours] :
          {std::pair<const char*, const char*>{"decoder_attention_heads", "encoder_attention_heads"},
           {"decoder_ffn_dim", "encoder_ffn_dim"}}) {
-      if (hf.Find(theirs) != nullptr && hf.Find(theirs)->text != hf.Find(ours)->text) {
+      BRAID_ASSIGN_OR_RETURN(const int64_t encoder, HfInt(hf, ours));
+      BRAID_ASSIGN_OR_RETURN(const int64_t decoder, HfIntOr(hf, theirs, encoder));
+      if (decoder != encoder) {
         return absl::UnimplementedError(absl::StrCat("config.json: ", theirs, " differs from ",
                                                      ours, "; our BART has one of each."));
       }
@@ -135,9 +138,8 @@ class BartHf : public HfLayout {
     const JsonValue* type = hf.Find("model_type");
     sets.push_back(
         absl::StrCat("model.pre_ln=", type != nullptr && type->text == "mbart" ? "true" : "false"));
-    const JsonValue* scale = hf.Find("scale_embedding");
-    sets.push_back(absl::StrCat("model.scale_embedding=",
-                                scale != nullptr && scale->boolean ? "true" : "false"));
+    BRAID_ASSIGN_OR_RETURN(const bool scale, HfBoolOr(hf, "scale_embedding", false));
+    sets.push_back(absl::StrCat("model.scale_embedding=", scale ? "true" : "false"));
     sets.push_back("model.norm=layernorm");
     sets.push_back("model.layernorm_epsilon=1e-5");
     BRAID_ASSIGN_OR_RETURN(std::string tie, HfTieOverride(hf, names, "lm_head.weight"));

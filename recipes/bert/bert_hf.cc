@@ -94,6 +94,7 @@ class BertHf : public HfLayout {
 
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
+    BRAID_RETURN_IF_ERROR(HfHeadSizeIsHiddenOverHeads(c, roberta_ ? "RoBERTa" : "BERT"));
     const std::string* act = Activations().Theirs(c.model.activation);
     if (act == nullptr || c.model.norm != "layernorm") {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -140,10 +141,7 @@ class BertHf : public HfLayout {
       BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
       if (roberta_ && std::string(key) == "max_position_embeddings") {
         // RoBERTa's table counts the rows up to the padding id (RoBERTa's 1 when unsaid).
-        int64_t pad = 1;
-        if (const JsonValue* p = hf.Find("pad_token_id"); p != nullptr && p->IsInteger()) {
-          pad = p->AsInt();
-        }
+        BRAID_ASSIGN_OR_RETURN(const int64_t pad, HfIntOr(hf, "pad_token_id", 1, 0));
         if (v <= pad + 1) {
           return absl::InvalidArgumentError(absl::StrFormat(
               "config.json: max_position_embeddings %d leaves no position after the padding id "
@@ -154,19 +152,14 @@ class BertHf : public HfLayout {
       }
       sets.push_back(absl::StrCat("model.", ours, "=", v));
     }
-    if (const JsonValue* t = hf.Find("type_vocab_size"); t != nullptr && t->IsInteger()) {
-      sets.push_back(absl::StrCat("model.num_tokentypes=", t->AsInt()));
-    }
-    if (const JsonValue* eps = hf.Find("layer_norm_eps")) {
-      sets.push_back("model.layernorm_epsilon=" + eps->text);
-    }
-    if (const JsonValue* p = hf.Find("position_embedding_type");
-        p != nullptr && p->text != "absolute") {
-      return absl::InvalidArgumentError(absl::StrCat("config.json: position_embedding_type '",
-                                                     p->text,
-                                                     "': braid's BERT has absolute "
-                                                     "positions only."));
-    }
+    BRAID_ASSIGN_OR_RETURN(const int64_t types, HfIntOr(hf, "type_vocab_size", 2));
+    sets.push_back(absl::StrCat("model.num_tokentypes=", types));
+    BRAID_ASSIGN_OR_RETURN(const double eps, HfNumberOr(hf, "layer_norm_eps", 1e-12));
+    sets.push_back("model.layernorm_epsilon=" + ShortestDouble(eps));
+    // braid's BERT has absolute positions only.
+    BRAID_ASSIGN_OR_RETURN(const std::string position,
+                           HfStringOr(hf, "position_embedding_type", "absolute", {"absolute"}));
+    (void)position;
     BRAID_ASSIGN_OR_RETURN(std::string act,
                            HfActivationOverride(hf, "hidden_act", "gelu", Activations()));
     sets.push_back(act);

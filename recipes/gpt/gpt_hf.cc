@@ -67,6 +67,7 @@ class GptHf : public HfLayout {
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
     if (Llama(c)) return LlamaHfLayout().ConfigJson(c, vocab, torch_dtype);
+    BRAID_RETURN_IF_ERROR(HfHeadSizeIsHiddenOverHeads(c, "GPT-2"));
     const ModelConfig& m = c.model;
     if (!m.bias || m.num_query_groups > 0 || m.sliding_window > 0 || m.parallel_residual) {
       return absl::InvalidArgumentError(
@@ -118,13 +119,10 @@ class GptHf : public HfLayout {
       BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
       sets.push_back(absl::StrCat("model.", ours, "=", v));
     }
-    if (const JsonValue* inner = hf.Find("n_inner");
-        inner != nullptr && inner->kind == JsonValue::Kind::kNumber) {
-      sets.push_back(absl::StrCat("model.ffn_hidden_size=", inner->AsInt()));
-    }
-    if (const JsonValue* eps = hf.Find("layer_norm_epsilon")) {
-      sets.push_back("model.layernorm_epsilon=" + eps->text);
-    }
+    BRAID_ASSIGN_OR_RETURN(const int64_t inner, HfIntOr(hf, "n_inner", 0));  // null: 4 x n_embd
+    if (inner > 0) sets.push_back(absl::StrCat("model.ffn_hidden_size=", inner));
+    BRAID_ASSIGN_OR_RETURN(const double eps, HfNumberOr(hf, "layer_norm_epsilon", 1e-5));
+    sets.push_back("model.layernorm_epsilon=" + ShortestDouble(eps));
     BRAID_ASSIGN_OR_RETURN(
         std::string act,  // gelu_new: transformers' default for GPT-2
         HfActivationOverride(hf, "activation_function", "gelu_new", Activations()));

@@ -150,43 +150,30 @@ class LlamaHf : public HfLayout {
     }
     BRAID_ASSIGN_OR_RETURN(int64_t heads, HfInt(hf, "num_attention_heads"));
     BRAID_ASSIGN_OR_RETURN(int64_t hidden, HfInt(hf, "hidden_size"));
-    int64_t kv = heads;
-    if (const JsonValue* v = hf.Find("num_key_value_heads"); v != nullptr && v->IsInteger()) {
-      BRAID_ASSIGN_OR_RETURN(kv, HfInt(hf, "num_key_value_heads"));
-    }
+    BRAID_ASSIGN_OR_RETURN(const int64_t kv, HfIntOr(hf, "num_key_value_heads", heads));
     // Grouped only when keys are shared: an equal count keeps the q | k | v layout.
     sets.push_back(absl::StrCat("model.num_query_groups=", kv == heads ? 0 : kv));
-    if (const JsonValue* v = hf.Find("head_dim"); v != nullptr && v->IsInteger()) {
-      if (v->AsInt() != hidden / heads)
-        sets.push_back(absl::StrCat("model.kv_channels=", v->AsInt()));
-    }
-    if (const JsonValue* eps = hf.Find("rms_norm_eps")) {
-      sets.push_back("model.layernorm_epsilon=" + eps->text);
-    }
-    if (const JsonValue* theta = hf.Find("rope_theta")) {
-      sets.push_back("model.rope_theta=" + theta->text);
-    }
-    const JsonValue* pos = hf.Find("position_embedding_type");
-    const bool alibi = pos != nullptr && pos->text == "alibi";
-    sets.push_back(absl::StrCat("model.position=", alibi ? "alibi" : "rope"));
-    int64_t window = 0;
-    if (const JsonValue* w = hf.Find("sliding_window"); w != nullptr && w->IsInteger()) {
-      window = w->AsInt();
-    }
+    BRAID_ASSIGN_OR_RETURN(const int64_t head_dim, HfIntOr(hf, "head_dim", hidden / heads));
+    if (head_dim != hidden / heads) sets.push_back(absl::StrCat("model.kv_channels=", head_dim));
+    // Absent: the base recipe's values stay (0 cannot be a value: they must be positive).
+    BRAID_ASSIGN_OR_RETURN(const double eps, HfNumberOr(hf, "rms_norm_eps", 0));
+    if (eps > 0) sets.push_back("model.layernorm_epsilon=" + ShortestDouble(eps));
+    BRAID_ASSIGN_OR_RETURN(const double theta, HfNumberOr(hf, "rope_theta", 0));
+    if (theta > 0) sets.push_back("model.rope_theta=" + ShortestDouble(theta));
+    BRAID_ASSIGN_OR_RETURN(const std::string position,
+                           HfStringOr(hf, "position_embedding_type", "rope", {"rope", "alibi"}));
+    sets.push_back(absl::StrCat("model.position=", position));
+    BRAID_ASSIGN_OR_RETURN(const int64_t window, HfIntOr(hf, "sliding_window", 0, 0));
     sets.push_back(absl::StrCat("model.sliding_window=", window));
-    const JsonValue* par = hf.Find("parallel_residual");
-    sets.push_back(absl::StrCat(
-        "model.parallel_residual=",
-        par != nullptr && par->kind == JsonValue::Kind::kBool && par->boolean ? "true" : "false"));
-    auto flag = [&](const char* key) {
-      const JsonValue* b = hf.Find(key);
-      return b != nullptr && b->kind == JsonValue::Kind::kBool && b->boolean;
-    };
-    if (flag("attention_bias") != flag("mlp_bias")) {
+    BRAID_ASSIGN_OR_RETURN(const bool parallel, HfBoolOr(hf, "parallel_residual", false));
+    sets.push_back(absl::StrCat("model.parallel_residual=", parallel ? "true" : "false"));
+    BRAID_ASSIGN_OR_RETURN(const bool attention_bias, HfBoolOr(hf, "attention_bias", false));
+    BRAID_ASSIGN_OR_RETURN(const bool mlp_bias, HfBoolOr(hf, "mlp_bias", false));
+    if (attention_bias != mlp_bias) {
       return absl::InvalidArgumentError(
           "config.json: attention_bias and mlp_bias differ; braid's model.bias sets both.");
     }
-    sets.push_back(absl::StrCat("model.bias=", flag("attention_bias") ? "true" : "false"));
+    sets.push_back(absl::StrCat("model.bias=", attention_bias ? "true" : "false"));
     BRAID_ASSIGN_OR_RETURN(std::string act,
                            HfActivationOverride(hf, "hidden_act", "silu", Activations()));
     sets.push_back(act);

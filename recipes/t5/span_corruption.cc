@@ -46,11 +46,14 @@ NoiseCounts CountNoise(int64_t length, double noise_density, double mean_span) {
 }
 
 SpanLengths T5SpanLengths(int64_t inputs_length, double noise_density, double mean_span) {
-  // T5's helper counts without the clamps of the mask itself; they agree for realistic lengths.
+  // T5's helper counts without the clamps of the mask itself (at least one noise token, one kept
+  // token and one span); they agree for realistic lengths (the table of 128..2048). Counting with
+  // them, as the mask does, keeps every sample within these lengths at the extremes too (an
+  // encoder of 8 tokens, a density of 0.001, spans of a million tokens): the mask never has more
+  // spans than CountNoise's, so inputs and targets are never longer.
   auto lengths = [&](int64_t raw) {
-    const int64_t noise = RoundHalfEven(static_cast<double>(raw) * noise_density);
-    const int64_t spans = RoundHalfEven(static_cast<double>(noise) / mean_span);
-    return SpanLengths{raw, raw - noise + spans + 1, noise + spans + 1};
+    const NoiseCounts n = CountNoise(raw, noise_density, mean_span);
+    return SpanLengths{raw, raw - n.noise + n.spans + 1, n.noise + n.spans + 1};
   };
   int64_t raw = inputs_length - 1;
   while (lengths(raw + 1).inputs <= inputs_length) ++raw;

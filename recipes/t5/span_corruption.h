@@ -29,7 +29,8 @@ struct NoiseCounts {
 NoiseCounts CountNoise(int64_t length, double noise_density, double mean_span);
 
 // The longest raw chunk whose inputs fit `inputs_length` tokens, and the lengths it gives
-// (random_spans_helper: 512 -> raw 568, targets 114).
+// (random_spans_helper: 512 -> raw 568, targets 114), counted with CountNoise's clamps: no sample
+// of a raw chunk is longer than them, for any density and mean span length.
 SpanLengths T5SpanLengths(int64_t inputs_length, double noise_density, double mean_span);
 
 // The noise mask of a chunk of `length` tokens: CountNoise's spans, the noise and the non-noise

@@ -103,6 +103,12 @@ class T5 : public Family {
     return c.model.num_layers +
            (c.model.decoder_num_layers > 0 ? c.model.decoder_num_layers : c.model.num_layers);
   }
+  std::vector<Stack> Stacks(const Config& c) const override {
+    const int64_t dec = LayerCount(c) - c.model.num_layers;
+    return {{c.model.num_layers, c.model.seq_length, 0},
+            {dec, T5DecoderLength(c), c.model.seq_length}};
+  }
+  int64_t OutputPositions(const Config& c) const override { return T5DecoderLength(c); }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
                                                        const DerivedSizes& s) const override {

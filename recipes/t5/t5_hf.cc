@@ -122,13 +122,12 @@ class T5Hf : public HfLayout {
          {std::pair<const char*, const char*>{"num_decoder_layers", "decoder_num_layers"},
           {"relative_attention_num_buckets", "relative_attention_num_buckets"},
           {"relative_attention_max_distance", "relative_attention_max_distance"}}) {
-      if (hf.Find(key) == nullptr) continue;  // transformers' defaults: num_layers, 32, 128
-      BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
-      sets.push_back(absl::StrCat("model.", ours, "=", v));
+      // Absent or null: transformers' defaults (num_layers, 32, 128) are the base recipe's.
+      BRAID_ASSIGN_OR_RETURN(const int64_t v, HfIntOr(hf, key, 0));
+      if (v > 0) sets.push_back(absl::StrCat("model.", ours, "=", v));
     }
-    if (const JsonValue* eps = hf.Find("layer_norm_epsilon")) {
-      sets.push_back("model.layernorm_epsilon=" + eps->text);
-    }
+    BRAID_ASSIGN_OR_RETURN(const double eps, HfNumberOr(hf, "layer_norm_epsilon", 1e-6));
+    sets.push_back("model.layernorm_epsilon=" + ShortestDouble(eps));
     BRAID_ASSIGN_OR_RETURN(std::string act,
                            HfActivationOverride(hf, "feed_forward_proj", "relu", FeedForward()));
     sets.push_back(act);

@@ -3,6 +3,7 @@
 // exactly the expected ids (and WordPiece tokens); BPE decode(encode(x)) == x.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -136,6 +137,44 @@ TEST(Tokenizers, WrongFilesGiveClearErrors) {
   t = MakeTokenizer({"gpt2", kDir + "gpt2/missing.json", kDir + "gpt2/merges.txt"});
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("cannot open"), std::string::npos);
+}
+
+// A long document is tokenized in pieces (EncodeInPieces, preprocess_data and tokenize): with
+// GPT-2's BPE and WordPiece (cased and uncased) the ids are those of the whole text, for pieces
+// from the shortest that never needs a cut inside a word up to 4096 bytes, over a text made of
+// every reference case (letters, digits, punctuation, contractions, runs of spaces, tabs and
+// newlines, accents, CJK, emoji) joined by words of ASCII, hundreds of cuts each.
+TEST(Tokenizers, EncodingInPiecesEqualsTheWholeText) {
+  std::string text;
+  for (const char* file : {"gpt2/cases.jsonl", "wordpiece/cases-uncased.jsonl"}) {
+    for (const Case& c : ReadCases(kDir + file)) {
+      text += c.text + (c.line % 3 ? " it is " : "  \n\t so it is ");
+    }
+  }
+  ASSERT_GT(text.size(), 20000u);
+  // The longest stretch between two places EncodeInPieces may cut (a space with printable ASCII
+  // on both sides): pieces at least that long never cut inside a word.
+  size_t longest = 0, last = 0;
+  for (size_t p = 1; p + 1 < text.size(); ++p) {
+    auto printable = [&](size_t i) { return text[i] > ' ' && text[i] < 0x7F; };
+    if (text[p] == ' ' && printable(p - 1) && printable(p + 1)) {
+      longest = std::max(longest, p - last);
+      last = p;
+    }
+  }
+  std::vector<std::unique_ptr<Tokenizer>> toks;
+  toks.push_back(Load({"gpt2", kDir + "gpt2/vocab.json", kDir + "gpt2/merges.txt"}));
+  TokenizerOptions wp{"wordpiece", kDir + "wordpiece/vocab.txt"};
+  toks.push_back(Load(wp));
+  wp.lowercase = false;
+  toks.push_back(Load(wp));
+  for (const auto& tok : toks) {
+    ASSERT_NE(tok, nullptr);
+    const std::vector<int32_t> whole = tok->Encode(text);
+    for (size_t piece : {longest, longest + 7, size_t{4096}}) {
+      EXPECT_EQ(EncodeInPieces(*tok, text, piece), whole) << tok->name() << ", pieces of " << piece;
+    }
+  }
 }
 
 }  // namespace

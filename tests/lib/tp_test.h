@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "framework/nn/blocks.h"
 #include "framework/parallel/layers.h"
 #include "framework/parallel/mappings.h"
 #include "framework/train/model_io.h"
@@ -84,6 +85,29 @@ inline void FillVocabBias(torch::nn::Module& m, const std::string& name, Communi
     const int64_t n = p.value().size(0);
     p.value().copy_(torch::arange(tp.rank() * n, (tp.rank() + 1) * n).remainder(7) * 0.1);
   }
+}
+
+// An encoder-decoder model's decoder run as generation runs it (framework/nn/blocks.h, KvCache):
+// the first `first` decoder ids at once, then one id at a time with the keys and values kept,
+// against the whole decoder over all of them at once (eval mode, no gradients). Returns the
+// largest relative difference of the decoder's outputs over every position.
+template <class Model>
+double IncrementalDecoderDifference(Model& model, const torch::Tensor& inputs,
+                                    const torch::Tensor& decoder_ids, int64_t first, TpRng& rng) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const torch::Tensor padding = torch::zeros_like(inputs, torch::kBool);
+  const torch::Tensor memory = model.Encode(inputs, padding, rng);
+  const torch::Tensor whole = model.DecoderHidden(memory, padding, decoder_ids, rng);
+  StackCache cache;
+  std::vector<torch::Tensor> parts;
+  parts.push_back(
+      model.DecoderHidden(memory, padding, decoder_ids.narrow(1, 0, first), rng, &cache));
+  for (int64_t k = first; k < decoder_ids.size(1); ++k) {
+    parts.push_back(model.DecoderHidden(memory, padding, decoder_ids.narrow(1, k, 1), rng, &cache));
+  }
+  EXPECT_EQ(cache.front().self.length(), decoder_ids.size(1));
+  return RelDiff(torch::cat(parts, 1), whole);
 }
 
 }  // namespace braid::testing

@@ -170,5 +170,50 @@ TEST(T5Span, RowsHoldShiftedTargetsAndPadding) {
   EXPECT_NE(row, other);
 }
 
+// Hardening (issue: "T5 settings the config ranges accept hit FATAL t5_data.cc"): encoders of 8
+// and 9 tokens, a density of 0.001 and spans of a million tokens, among others, ended the run in
+// an internal check. Every sample of every such setting must fit the lengths T5SpanLengths gives
+// (the rows T5Samples lays out), and the sample builder must make its rows without failing.
+TEST(T5Span, ExtremeSettingsStayWithinTheirLengths) {
+  const double densities[] = {0.001, 0.01, 0.15, 0.5, 0.9, 0.999};
+  const double means[] = {1.0, 3.0, 37.5, 1e6};
+  int64_t checked = 0;
+  for (int64_t seq : {8, 9, 10, 11, 13, 16, 24, 37, 64, 128}) {
+    for (double density : densities) {
+      for (double mean : means) {
+        const SpanLengths l = T5SpanLengths(seq, density, mean);
+        ASSERT_GE(l.raw, 1) << seq;
+        ASSERT_LE(l.inputs, seq) << seq << " " << density << " " << mean;
+        for (int64_t sample = 0; sample < 40; ++sample) {
+          std::vector<int64_t> raw(l.raw);
+          for (int64_t k = 0; k < l.raw; ++k) raw[k] = 10 + k;
+          Rng rng = Rng::Keyed(99, static_cast<uint64_t>(sample));
+          const std::vector<bool> mask = RandomSpansNoiseMask(l.raw, density, mean, rng);
+          ASSERT_EQ(static_cast<int64_t>(mask.size()), l.raw);
+          const SpanCorrupted c = ApplySpanCorruption(raw, mask, 999, 1);
+          ASSERT_LE(static_cast<int64_t>(c.inputs.size()), l.inputs)
+              << "seq " << seq << " density " << density << " mean " << mean;
+          ASSERT_LE(static_cast<int64_t>(c.targets.size()), l.targets)
+              << "seq " << seq << " density " << density << " mean " << mean;
+          ++checked;
+        }
+        T5DataSpec spec;
+        spec.enc_length = seq;
+        spec.dec_length = l.targets;
+        spec.noise_density = density;
+        spec.mean_noise_span_length = mean;
+        spec.first_sentinel = 999;
+        spec.num_sentinels = 100;
+        spec.eos = 1;
+        spec.pad = 0;
+        T5Samples samples(std::make_shared<Counting>(l.raw), spec);
+        std::vector<int64_t> row(samples.sample_length());
+        for (int64_t i = 0; i < 5; ++i) samples.Get(i, row.data());  // no internal check fires
+      }
+    }
+  }
+  EXPECT_EQ(checked, 10 * 6 * 4 * 40);
+}
+
 }  // namespace
 }  // namespace braid

@@ -6,14 +6,24 @@
 #   OUT/spm.model                         the tokenizer
 #   OUT/fortunes_text_document.bin/.idx   GPT data (documents, EOD appended)
 #   OUT/fortunes_text_sentence.bin/.idx   BERT/T5/BART data (sentence-split)
-# Idempotent: does nothing when the outputs exist. usage: prepare_default_corpus.sh [OUT] [BIN]
+# Idempotent: does nothing when the outputs exist. It never writes over a file: a folder that holds
+# some of them but not all is refused (they may be a user's own), and the finished files are moved
+# in without replacing anything. usage: prepare_default_corpus.sh [OUT] [BIN]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${1:-$root/build/data/fortunes}
 bin=${2:-$root/build/bin}
-if [[ -f $out/fortunes_text_document.idx && -f $out/fortunes_text_sentence.idx && -f $out/spm.model ]]; then
-  exit 0
+outputs=(fortunes.jsonl spm.model spm.vocab fortunes_text_document.bin fortunes_text_document.idx
+         fortunes_text_sentence.bin fortunes_text_sentence.idx)
+have=()
+for f in "${outputs[@]}"; do [[ -e $out/$f ]] && have+=("$f"); done
+(( ${#have[@]} == ${#outputs[@]} )) && exit 0
+if (( ${#have[@]} > 0 )); then
+  echo "prepare_default_corpus.sh: $out holds ${have[*]} but not all of the default corpus;" \
+       "refusing to write over them. HINT: move them elsewhere (or delete the folder if it is" \
+       "only an interrupted preparation) and run this again." >&2
+  exit 1
 fi
 mkdir -p "$out"
 tmp=$(mktemp -d "$out/.prepare.XXXXXX")
@@ -30,5 +40,8 @@ spm_train --input="$tmp/plain.txt" --model_prefix="$tmp/spm" --vocab_size=8000 \
 common=(--input "$tmp/fortunes.jsonl" --tokenizer-type sentencepiece --vocab-file "$tmp/spm.model" --workers 2)
 "$bin/preprocess_data" "${common[@]}" --output-prefix "$tmp/fortunes" --append-eod
 "$bin/preprocess_data" "${common[@]}" --output-prefix "$tmp/fortunes" --split-sentences
-mv "$tmp/fortunes.jsonl" "$tmp/spm.model" "$tmp/spm.vocab" "$tmp"/fortunes_text_* "$out/"
+for f in "${outputs[@]}"; do
+  mv --no-clobber "$tmp/$f" "$out/$f"
+  [[ ! -e $tmp/$f ]] || { echo "prepare_default_corpus.sh: $out/$f appeared meanwhile; not replaced" >&2; exit 1; }
+done
 echo "[corpus] default corpus ready in $out"
