@@ -10,7 +10,8 @@
 # Defaults: 1 node, as many ranks as cores, TP 1 (on several nodes it must divide the ranks per
 # node, so that no TP group spans nodes), threads = cores / ranks (at least 1), bind none,
 # --allow-run-as-root when run as root, --oversubscribe when ranks exceed the cores. Every rank
-# gets OMP_NUM_THREADS and train.threads = K; parallel.tensor_parallel_size = T.
+# gets OMP_NUM_THREADS and train.threads = K, and the BRAID_* variables of this environment;
+# parallel.tensor_parallel_size = T.
 #
 # Stopping: SIGTERM or SIGINT to this script (Ctrl-C, a scheduler) is passed to mpirun as SIGUSR1,
 # which mpirun forwards to every rank at once: each saves a checkpoint at its next step boundary
@@ -92,6 +93,9 @@ if [[ -n $hosts ]]; then
   for h in "${hl[@]}"; do spec+="${spec:+,}$h:$rpn"; done
   cmd+=(--host "$spec")
 fi
+# braid's own settings (BRAID_STOP_GRACE_S, BRAID_DEFAULT_CORPUS_DIR, BRAID_PROFILE, ...) reach
+# every rank, on every node.
+for v in $(compgen -e); do [[ $v == BRAID_* ]] && cmd+=(-x "$v"); done
 cmd+=(-x "OMP_NUM_THREADS=$threads" "$root/build/bin/pretrain"
       --set "parallel.tensor_parallel_size=$tp" --set "train.threads=$threads" "$@")
 # Ranks are placed per node in blocks (ppr:R:node), and TP groups are consecutive ranks, so

@@ -21,6 +21,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -261,18 +262,24 @@ void RecordStatus(const std::string& path, const std::string& text);
 // The embedded default corpus (build/data/fortunes: Debian's fortunes, a SentencePiece model,
 // the preprocessed datasets) is made on first use by tools/data/prepare_default_corpus.sh (about
 // 5 s) from the repository this binary was built in, when the config names a missing file of
-// that folder: <build dir>/data/fortunes, the build this binary belongs to. Only that folder: a
-// path of the user's that merely looks like it is never written (the data loader reports it
-// missing), and the script refuses a folder that holds some of the corpus files (it never writes
-// over what is there). The script runs without a shell (RunProgram): no path is interpreted.
-// Two rounds, every rank waiting for each: first rank 0 prepares it; then the local rank 0 of any
-// node that still lacks it (its folder is node-local, not shared) prepares its own. So on a
-// shared filesystem one process writes the folder, never two nodes at once.
+// that folder: <build dir>/data/fortunes, the build this binary belongs to, or the folder the
+// environment's BRAID_DEFAULT_CORPUS_DIR names (a node-local scratch folder; launch.sh passes
+// BRAID_* variables to every rank). Only that folder: a path of the user's that merely looks like
+// it is never written (the data loader reports it missing), and the script refuses a folder that
+// holds some of the corpus files (it never writes over what is there). The script runs without a
+// shell (RunProgram): no path is interpreted. Two rounds, every rank waiting for each: first rank 0
+// prepares it; then the local rank 0 of any node that still lacks it (its folder is node-local, not
+// shared) prepares its own. So on a shared filesystem one process writes the folder, never two
+// nodes at once.
 absl::Status PrepareDefaultCorpus(const Runtime& rt, const Config& c) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  const fs::path folder = fs::weakly_canonical(bin.parent_path() / "data" / "fortunes", ec);
+  const char* chosen = std::getenv("BRAID_DEFAULT_CORPUS_DIR");
+  const fs::path folder = fs::weakly_canonical(chosen != nullptr && *chosen != '\0'
+                                                   ? fs::absolute(chosen, ec)
+                                                   : bin.parent_path() / "data" / "fortunes",
+                                               ec);
   const fs::path script = bin.parent_path().parent_path() / "tools/data/prepare_default_corpus.sh";
   auto missing = [&] {
     std::vector<std::string> files = {c.data.vocab_file};

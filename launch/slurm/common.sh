@@ -29,6 +29,9 @@ braid_run() {
   local how
   how=$(cat "$status" 2>/dev/null || echo "no status recorded")
   echo "[slurm] run ended: $how (mpirun exit $rc)"
+  # The record decides the job's exit code too: a run that completed is a success even when mpirun
+  # was signaled at its very end (it then exits 1).
+  [[ $how == completed* ]] && rc=0
   if [[ $how == preempted* && -n ${SLURM_JOB_ID:-} ]]; then
     echo "[slurm] preempted after a checkpoint; requeueing job $SLURM_JOB_ID"
     if scontrol requeue "$SLURM_JOB_ID"; then

@@ -39,7 +39,7 @@ args=(--recipe recipes/gpt/tiny.yaml --set train.train_steps=90 --set train.eval
 # The uninterrupted reference, outside Slurm.
 OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 "$bin/pretrain" \
   "${args[@]}" --set logging.run_dir="$tmp/straight" > "$tmp/straight.log" 2>&1
-job=$(BRAID_STATUS_DIR=$tmp sbatch --parsable --ntasks=2 --output="$tmp/job-%j.out" launch/slurm/single_node.sbatch "${args[@]}")
+job=$(BRAID_STATUS_DIR=$tmp BRAID_KILL_TIMEOUT=3 sbatch --parsable --ntasks=2 --output="$tmp/job-%j.out" launch/slurm/single_node.sbatch "${args[@]}")
 echo "ok   submitted job $job"
 slurm_preempt "$job" "$run" "$tmp/job-$job.out"
 [[ $(cat "$run/checkpoints/latest") == step_00000090 ]]

@@ -58,7 +58,8 @@ same_losses() {
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 secs_since() { awk -v a="$1" -v b="$(ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }'; }
 start=$(ms)
-on n1 env "${mpi_env[@]}" launch/launch.sh --nodes 2 --ranks-per-node 2 --hosts n1,n2 --tp 2 \
+on n1 env "${mpi_env[@]}" BRAID_DEFAULT_CORPUS_DIR="$corpus" launch/launch.sh --nodes 2 \
+  --ranks-per-node 2 --hosts n1,n2 --tp 2 \
   --threads 1 -- "${args[@]}" --set logging.run_dir="$tmp/two" > "$tmp/two.log" 2>&1 \
   || { echo "FAIL: the two-node run"; tail -30 "$tmp/two.log"; exit 1; }
 echo "ok   2 nodes x 2 ranks through launch/launch.sh --hosts n1,n2 --tp 2: 90 steps in $(secs_since "$start") s"
@@ -91,7 +92,8 @@ idx2=$(ls "$tmp/nodes/n2/cache" | wc -l)
 echo "ok   one index builder per node: rank 0 on n1 and rank 2 on n2 each built $idx1 index(es) in their node-local cache, ranks 1 and 3 none"
 
 # 3: a dead node.
-on n1 env "${mpi_env[@]}" launch/launch.sh --nodes 2 --ranks-per-node 2 --hosts n1,n2 --tp 2 \
+on n1 env "${mpi_env[@]}" BRAID_DEFAULT_CORPUS_DIR="$tmp/local/data/fortunes" launch/launch.sh \
+  --nodes 2 --ranks-per-node 2 --hosts n1,n2 --tp 2 \
   --threads 1 -- "${args[@]}" --set train.train_steps=3000 --set logging.run_dir="$tmp/dead" \
   --set data.paths="[$tmp/local/data/fortunes/fortunes_text_document]" \
   --set data.vocab_file="$tmp/local/data/fortunes/spm.model" > "$tmp/dead.log" 2>&1 &
@@ -139,7 +141,7 @@ echo "ok   slurmctld on n1, slurmd on n1 and n2: both nodes idle"
 run=$tmp/slurm-run
 # Only the link settings: under Slurm, mpirun starts its daemons with srun, not the rsh agent.
 read -r -a link_env <<< "$(cluster_mpi_env --link-only)"
-job=$(on n1 env "${link_env[@]}" BRAID_STATUS_DIR="$tmp" sbatch --parsable --nodes=2 --ntasks-per-node=2 --cpus-per-task=1 \
+job=$(on n1 env "${link_env[@]}" BRAID_STATUS_DIR="$tmp" BRAID_KILL_TIMEOUT=3 sbatch --parsable --nodes=2 --ntasks-per-node=2 --cpus-per-task=1 \
   --output="$tmp/job-%j.out" launch/slurm/multi_node.sbatch "${args[@]}" --set logging.run_dir="$run")
 echo "ok   submitted job $job: launch/slurm/multi_node.sbatch, 2 nodes x 2 tasks"
 slurm_preempt "$job" "$run" "$tmp/job-$job.out"

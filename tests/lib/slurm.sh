@@ -14,9 +14,11 @@
 #
 # slurm_preempt: when RUN/losses.tsv has 15 steps, SIGUSR1 to the batch script (as Slurm's
 # --signal=B:USR1 does before a time limit); the job checkpoints, requeues and resumes. At 45 steps,
-# SIGTERM to mpirun itself (which stops the ranks with SIGTERM and exits 1, so the requeue must come
-# from the run's status file); it requeues and resumes again. The job must end COMPLETED after two
-# requeues, with LOG (the job's output) saying so.
+# SIGTERM to mpirun and its ranks, as Slurm signals every process of a job at a time limit or a
+# preemption (mpirun then exits 1 after its odls_base_sigkill_timeout, so the requeue must come
+# from the run's status file; ranks on other nodes hear of the stop in the next step's vote); it requeues and resumes again. The job must end COMPLETED after two
+# requeues, with LOG (the job's output) saying so. (Submit with BRAID_KILL_TIMEOUT small: mpirun
+# waits twice that before it exits.)
 
 SLURM_ON=()
 SLURM_DAEMON_LOGS=()  # slurmd logs for slurm_diagnose
@@ -131,7 +133,7 @@ slurm_preempt() {
   # the end of a job, when no requeue is possible, hence --signal=B:USR1 ahead of time limits).
   mpirun_pid=$(pgrep -f "^mpirun .*build/bin/pretrain --status-file" | head -1)
   [[ -n $mpirun_pid ]] || { echo "FAIL: no mpirun in the requeued job"; slurm_diagnose "$job"; return 1; }
-  kill -TERM "$mpirun_pid"
+  kill -TERM "$mpirun_pid" $(pgrep -P "$mpirun_pid" -f "bin/pretrain")  # mpirun and its ranks
   for _ in $(seq 1 1200); do
     state=$("${SLURM_ON[@]}" scontrol show job "$job" 2>/dev/null | grep -o "JobState=[A-Z_]*" | cut -d= -f2 || true)
     [[ $state == COMPLETED || $state == FAILED || $state == CANCELLED ]] && break

@@ -13,7 +13,8 @@
 #  - sizes within the allowed ranges that no machine here can hold (width or sequence 1048576,
 #    1024 layers of gpt2-small) are refused with the memory estimate before anything is built;
 #    a 1 KB YAML alias bomb is refused by size;
-#  - a recipe naming the embedded default corpus before it exists prepares it on first use.
+#  - a recipe naming the embedded default corpus before it exists prepares it on first use (in a
+#    folder of the test's, named by BRAID_DEFAULT_CORPUS_DIR).
 set -u
 bin=$1
 src=$2
@@ -137,8 +138,9 @@ expect_fail noval-needed "leaves the validation split without documents" -- "$bi
   --set data.split=100,0,0 --set train.eval_interval=10 --set train.eval_steps=4 --set logging.run_dir="$tmp/noval2" &&
   ok "eval_interval > 0 with an empty validation split: refused with the hint"
 # ---- the README's BERT example on a fresh clone: the default corpus is prepared on first use ----
+# (in the folder BRAID_DEFAULT_CORPUS_DIR names: this build's own data/fortunes is prepared)
 F=$tmp/fresh/data/fortunes
-"$bin/pretrain" --recipe recipes/bert/tiny.yaml --set data.paths="[$F/fortunes_text_sentence]" \
+BRAID_DEFAULT_CORPUS_DIR=$F "$bin/pretrain" --recipe recipes/bert/tiny.yaml --set data.paths="[$F/fortunes_text_sentence]" \
   --set data.vocab_file="$F/spm.model" --set train.train_steps=2 --set train.eval_steps=0 \
   --set logging.run_dir="$tmp/fresh/run" > "$tmp/fresh.log" 2>&1 &&
   grep -q "preparing the embedded default corpus" "$tmp/fresh.log" && [[ -f $F/spm.model ]] &&
