@@ -18,6 +18,8 @@ bool OutputIsTerminal();
 double MachineMemoryBytes();
 // Peak resident set size of this process (VmHWM), in MB.
 double PeakRssMb();
+// Seconds on the steady clock (for durations).
+double SteadySeconds();
 
 // Runs the program argv[0] (looked up on PATH when it has no slash) with the arguments argv[1..]
 // as they are: no shell reads them, so no path or value can run a command (the tree's source

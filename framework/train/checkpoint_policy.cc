@@ -12,15 +12,12 @@
 #include "framework/core/files.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
+#include "framework/core/system.h"
 #include "framework/train/step.h"
 
 namespace braid {
 namespace {
 namespace fs = std::filesystem;
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // A config printed by ConfigToYaml as key path -> value (the origin comments dropped).
 std::map<std::string, std::string> FlatConfig(const Config& c) {
@@ -226,7 +223,7 @@ absl::StatusOr<StopReason> CheckpointPolicy::AfterStep(const TrainState& state) 
   const bool due = enabled_ && (periodic || last || stop != StopReason::kNone);
   if (pending_ != nullptr) BRAID_RETURN_IF_ERROR(FinishPending(/*wait=*/due));
   if (!due) return stop;
-  const double t0 = Now();
+  const double t0 = SteadySeconds();
   if (c.checkpoint.async_save && !last && stop == StopReason::kNone) {
     BRAID_ASSIGN_OR_RETURN(pending_,
                            BeginSave(root_, target_, state, c.checkpoint.keep_last, &host_));
@@ -234,26 +231,26 @@ absl::StatusOr<StopReason> CheckpointPolicy::AfterStep(const TrainState& state) 
     writing_ = std::async(std::launch::async, [save = pending_] { WriteSave(*save); });
     BLOG(INFO, "ckpt") << absl::StrFormat(
         "step %d: state copied to host memory in %.2f s; writing %s/step_%08d in the background",
-        step, Now() - t0, root_, step);
+        step, SteadySeconds() - t0, root_, step);
     return stop;
   }
   BRAID_RETURN_IF_ERROR(SaveCheckpoint(root_, target_, state, c.checkpoint.keep_last));
   BLOG(INFO, "ckpt") << absl::StrFormat("saved step %d to %s/step_%08d in %.2f s", step, root_,
-                                        step, Now() - t0);
+                                        step, SteadySeconds() - t0);
   return stop;
 }
 
 absl::Status CheckpointPolicy::FinishPending(bool wait) {
   const ParallelLayout& layout = *target_.layout;
   const int64_t step = SaveStep(*pending_);
-  const double t0 = Now();
+  const double t0 = SteadySeconds();
   if (wait) {
     writing_.wait();
   } else {
     const bool done = writing_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
     if (AllReduceScalar(*layout.world, done ? 0.0 : 1.0, ReduceOp::kMax) > 0) return {};
   }
-  const double waited = Now() - t0;
+  const double waited = SteadySeconds() - t0;
   writing_.get();
   absl::Status s = FinishSave(*pending_);
   pending_.reset();
@@ -268,7 +265,7 @@ absl::Status CheckpointPolicy::FinishPending(bool wait) {
   BLOG(INFO, "ckpt") << absl::StrFormat(
       "saved step %d to %s/step_%08d in the background (complete %.2f s after its step "
       "boundary%s)",
-      step, root_, step, Now() - pending_since_,
+      step, root_, step, SteadySeconds() - pending_since_,
       wait ? absl::StrFormat("; waited %.2f s for it", waited) : "");
   return absl::OkStatus();
 }

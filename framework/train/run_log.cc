@@ -18,10 +18,6 @@ namespace braid {
 namespace {
 namespace fs = std::filesystem;
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 absl::Status WriteFailed(const std::string& path) {
   return absl::DataLossError(absl::StrCat(
       path, ": cannot write (", std::strerror(errno),
@@ -39,7 +35,7 @@ absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Open(const Config& config,
   log->tokens_per_step_ = tokens_per_step;
   log->flops_per_step_ = flops_per_step;
   log->peak_gflops_ = peak_gflops;
-  log->run_start_ = Now();
+  log->run_start_ = SteadySeconds();
   if (layout.rank != 0) return log;
   const fs::path dir(config.logging.run_dir);
   std::error_code ec;
@@ -72,7 +68,8 @@ absl::Status RunLog::Step(int64_t step, const StepResult& r, double lr, double d
   }
   const int64_t total = config_.train.train_steps;
   if (live_) {  // a terminal: one line rewritten every step (the log lines clear it)
-    const double per_step = (Now() - run_start_) / static_cast<double>(step - start_step_);
+    const double per_step =
+        (SteadySeconds() - run_start_) / static_cast<double>(step - start_step_);
     const auto eta = static_cast<int64_t>(per_step * static_cast<double>(total - step));
     std::printf("\r\033[K[train] step %ld/%ld | ETA %ld:%02ld | loss %.4f | %.0f tok/s",
                 static_cast<long>(step), static_cast<long>(total), static_cast<long>(eta / 60),

@@ -7,17 +7,11 @@
 #include "absl/strings/str_format.h"
 #include "framework/core/check.h"
 #include "framework/core/log.h"
+#include "framework/core/system.h"
 #include "framework/parallel/layers.h"
 #include "framework/train/device.h"
 
 namespace braid {
-namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 double AllReduceScalar(Communicator& comm, double v, ReduceOp op) {
   torch::Tensor t = torch::full({1}, v, torch::kDouble);
@@ -99,7 +93,7 @@ double TrainStep::GradNorm() const {
 
 absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double lr, TpRng& rng) {
   StepResult r;
-  const double start = Now();
+  const double start = SteadySeconds();
   reducer_->ZeroGrad();
   double loss_sum = 0;
   for (int64_t m = 0; m < accumulation_; ++m) {
@@ -129,7 +123,7 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
           "lower train.lr, raise lr_warmup_steps, or check the data.",
           step, bad_in_a_row_));
     }
-    r.seconds = Now() - start;
+    r.seconds = SteadySeconds() - start;
     return r;
   }
   bad_in_a_row_ = 0;
@@ -153,7 +147,7 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
     for (const torch::Tensor& p : params_) whole.push_back(p.detach());
     reducer_->GatherPieces(optimizer_->params(), whole);
   }
-  r.seconds = Now() - start;
+  r.seconds = SteadySeconds() - start;
   return r;
 }
 

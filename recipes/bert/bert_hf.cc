@@ -19,7 +19,7 @@ namespace braid {
 namespace {
 
 // Our activation names and BERT's hidden_act.
-const HfNameTable& Activations() {
+const HfNameTable& BertActivations() {
   static const HfNameTable kTable{{{"gelu", "gelu"}, {"gelu_tanh", "gelu_new"}, {"relu", "relu"}}};
   return kTable;
 }
@@ -95,7 +95,7 @@ class BertHf : public HfLayout {
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
     BRAID_RETURN_IF_ERROR(HfHeadSizeIsHiddenOverHeads(c, roberta_ ? "RoBERTa" : "BERT"));
-    const std::string* act = Activations().Theirs(c.model.activation);
+    const std::string* act = BertActivations().Theirs(c.model.activation);
     if (act == nullptr || c.model.norm != "layernorm") {
       return absl::InvalidArgumentError(absl::StrCat(
           "BERT's layout has LayerNorm and an ungated MLP; this model has model.norm: ",
@@ -161,7 +161,7 @@ class BertHf : public HfLayout {
                            HfStringOr(hf, "position_embedding_type", "absolute", {"absolute"}));
     (void)position;
     BRAID_ASSIGN_OR_RETURN(std::string act,
-                           HfActivationOverride(hf, "hidden_act", "gelu", Activations()));
+                           HfActivationOverride(hf, "hidden_act", "gelu", BertActivations()));
     sets.push_back(act);
     sets.push_back("model.norm=layernorm");
     sets.push_back(absl::StrCat("model.binary_head=",

@@ -16,7 +16,7 @@ namespace braid {
 namespace {
 
 // Our activation names and GPT-2's activation_function (gelu_pytorch_tanh is gelu_new).
-const HfNameTable& Activations() {
+const HfNameTable& Gpt2Activations() {
   static const HfNameTable kTable{{{"gelu_tanh", "gelu_new"},
                                    {"gelu_tanh", "gelu_pytorch_tanh"},
                                    {"gelu", "gelu"},
@@ -80,7 +80,7 @@ class GptHf : public HfLayout {
       return absl::InvalidArgumentError(absl::StrCat(
           "GPT-2's layout has LayerNorm only; this model has model.norm: ", c.model.norm, "."));
     }
-    const std::string* act = Activations().Theirs(c.model.activation);
+    const std::string* act = Gpt2Activations().Theirs(c.model.activation);
     if (act == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("GPT-2's layout has no activation '", c.model.activation, "'."));
@@ -125,7 +125,7 @@ class GptHf : public HfLayout {
     sets.push_back("model.layernorm_epsilon=" + ShortestDouble(eps));
     BRAID_ASSIGN_OR_RETURN(
         std::string act,  // gelu_new: transformers' default for GPT-2
-        HfActivationOverride(hf, "activation_function", "gelu_new", Activations()));
+        HfActivationOverride(hf, "activation_function", "gelu_new", Gpt2Activations()));
     sets.push_back(act);
     sets.push_back("model.norm=layernorm");
     // An untied model must carry its output layer; a tied one may carry a copy (ignored).

@@ -34,7 +34,7 @@ namespace braid {
 namespace {
 
 // Our gated activations and Llama's hidden_act (the gate's function).
-const HfNameTable& Activations() {
+const HfNameTable& LlamaActivations() {
   static const HfNameTable kTable{
       {{"swiglu", "silu"}, {"geglu", "gelu"}, {"geglu_tanh", "gelu_pytorch_tanh"}}};
   return kTable;
@@ -84,10 +84,10 @@ class LlamaHf : public HfLayout {
       return absl::InvalidArgumentError(absl::StrCat(
           "Llama's layout has RMSNorm only; this model has model.norm: ", m.norm, "."));
     }
-    const std::string* act = Activations().Theirs(m.activation);
+    const std::string* act = LlamaActivations().Theirs(m.activation);
     if (act == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("Llama's layout has a gated MLP (",
-                                                     Activations().TheirNames(),
+                                                     LlamaActivations().TheirNames(),
                                                      "); this model "
                                                      "has model.activation: ",
                                                      m.activation, "."));
@@ -175,7 +175,7 @@ class LlamaHf : public HfLayout {
     }
     sets.push_back(absl::StrCat("model.bias=", attention_bias ? "true" : "false"));
     BRAID_ASSIGN_OR_RETURN(std::string act,
-                           HfActivationOverride(hf, "hidden_act", "silu", Activations()));
+                           HfActivationOverride(hf, "hidden_act", "silu", LlamaActivations()));
     sets.push_back(act);
     sets.push_back("model.norm=rmsnorm");
     // Llama's tie_word_embeddings defaults to false (GPT-2's to true).
