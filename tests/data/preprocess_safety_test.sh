@@ -15,19 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 P=$bin/preprocess_data
 G=(--tokenizer-type gpt2 --vocab-file tests/fixtures/tokenizers/gpt2/vocab.json
    --merges-file tests/fixtures/tokenizers/gpt2/merges.txt)
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
-expect_fail() {  # expect_fail NAME PATTERN -- command...
-  local name=$1 pattern=$2
-  shift 3
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [[ $rc == 0 ]]; then bad "$name: exit 0"; echo "$out"; return 1; fi
-  if ! grep -qF -- "$pattern" <<<"$out"; then bad "$name: no '$pattern' in:"; echo "$out"; return 1; fi
-  return 0
-}
+source tests/lib/checks.sh
 sums() { md5sum "$@" 2>/dev/null | awk '{print $1}' | tr '\n' ' '; }
 
 printf '{"text": "one two three"}\n{"text": "four five six"}\n' > "$tmp/a.jsonl"

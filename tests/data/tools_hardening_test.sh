@@ -19,9 +19,7 @@ cd "$src"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" > /dev/null
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
+source tests/lib/checks.sh
 spm=build/data/fortunes/spm.model
 G=tests/fixtures/tokenizers/gpt2
 

@@ -220,23 +220,7 @@ TEST(BartParallel, DpEqualsSerial) {
 // from the cached length on) equals the whole decoder, for BART and mBART, at TP 1 and the world's
 // TP, in fp64: the start, then one id at a time.
 TEST(BartParallel, IncrementalDecodingEqualsWholeDecoder) {
-  torch::Tensor inputs =
-      torch::tensor(std::vector<int64_t>{5, 17, 42, 7, 99, 3, 12, 200, 1}).unsqueeze(0);
-  torch::Tensor dec =
-      torch::tensor(std::vector<int64_t>{0, 31, 8, 77, 150, 2, 9, 64, 11, 23}).unsqueeze(0);
-  for (bool original : {false, true}) {
-    for (int tp : {1, std::min(4, g_runtime->world_size())}) {
-      auto layout = ParallelLayout::Create(g_runtime->world(), tp);
-      ASSERT_TRUE(layout.ok());
-      auto model = std::make_shared<BartModel>(TpEnv{layout->tp, 5}, TinyBart(original));
-      model->to(torch::kDouble);
-      TpRng rng(1, 0, layout->tp_rank);
-      for (int64_t first : {1, 3}) {
-        EXPECT_LT(testing::IncrementalDecoderDifference(*model, inputs, dec, first, rng), 1e-10)
-            << (original ? "mBART" : "BART") << ", tp " << tp << ", first " << first;
-      }
-    }
-  }
+  testing::ExpectIncrementalDecodingEqualsWhole<BartModel>(TinyBart, {"BART", "mBART"});
 }
 
 }  // namespace

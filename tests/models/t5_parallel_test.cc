@@ -195,23 +195,7 @@ TEST(T5Parallel, DpEqualsSerial) {
 // bias of the new positions only) equals the whole decoder, for T5 v1.1 and the original T5, at
 // TP 1 and the world's TP, in fp64: the start, then one id at a time.
 TEST(T5Parallel, IncrementalDecodingEqualsWholeDecoder) {
-  torch::Tensor inputs =
-      torch::tensor(std::vector<int64_t>{5, 17, 42, 7, 99, 3, 12, 200, 1}).unsqueeze(0);
-  torch::Tensor dec =
-      torch::tensor(std::vector<int64_t>{0, 31, 8, 77, 150, 2, 9, 64, 11, 23}).unsqueeze(0);
-  for (bool original : {false, true}) {
-    for (int tp : {1, std::min(4, g_runtime->world_size())}) {
-      auto layout = ParallelLayout::Create(g_runtime->world(), tp);
-      ASSERT_TRUE(layout.ok());
-      auto model = std::make_shared<T5Model>(TpEnv{layout->tp, 5}, TinyT5(original));
-      model->to(torch::kDouble);
-      TpRng rng(1, 0, layout->tp_rank);
-      for (int64_t first : {1, 3}) {
-        EXPECT_LT(testing::IncrementalDecoderDifference(*model, inputs, dec, first, rng), 1e-10)
-            << (original ? "original T5" : "T5 v1.1") << ", tp " << tp << ", first " << first;
-      }
-    }
-  }
+  testing::ExpectIncrementalDecodingEqualsWhole<T5Model>(TinyT5, {"T5 v1.1", "original T5"});
 }
 
 }  // namespace

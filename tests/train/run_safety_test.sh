@@ -19,20 +19,8 @@ set -u
 bin=$1
 src=$2
 source "$src/tests/lib/e2e.sh"
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
+source "$src/tests/lib/checks.sh"
 tiny=(--recipe recipes/gpt/tiny.yaml --set train.eval_steps=0 --set logging.interval=100)
-expect_fail() {  # expect_fail NAME PATTERN -- command...
-  local name=$1 pattern=$2
-  shift 3
-  local out rc
-  out=$(timeout 120 "$@" 2>&1)
-  rc=$?
-  if [[ $rc == 0 ]]; then bad "$name: exit 0"; tail -5 <<<"$out"; return 1; fi
-  if ! grep -qF -- "$pattern" <<<"$out"; then bad "$name: no '$pattern' in:"; tail -8 <<<"$out"; return 1; fi
-  return 0
-}
 # Every file of a run directory but the logs, the lock note and the status record (rewritten by
 # each attempt).
 state() { (cd "$1" && find . -type f ! -name '*.log' ! -name .lock ! -name status -print0 | sort -z | xargs -0 md5sum); }
