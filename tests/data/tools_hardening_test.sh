@@ -15,10 +15,7 @@
 set -u
 bin=$1
 src=$2
-cd "$src"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-tools/data/prepare_default_corpus.sh build/data/fortunes "$bin" > /dev/null
+source "$src/tests/lib/e2e.sh"
 source tests/lib/checks.sh
 spm=build/data/fortunes/spm.model
 G=tests/fixtures/tokenizers/gpt2
