@@ -219,26 +219,16 @@ absl::StatusOr<std::string> RunIdOf(const Config& config) {
 // --print-config: the effective config with the derived sizes. The vocabulary comes from the
 // tokenizer; when that cannot be read yet (the data not prepared), the sizes that need it say so.
 absl::Status PrintConfig(const Runtime& rt, const Config& config, int world_size) {
-  BRAID_ASSIGN_OR_RETURN(const Family* family, FindFamily(config));
-  BRAID_RETURN_IF_ERROR(CheckDecoderOptions(*family, config));
-  BRAID_RETURN_IF_ERROR(family->Check(config));
   const int world = world_size > 0 ? world_size : rt.world_size();
-  absl::StatusOr<ResolvedRun> run = ResolveRun(config, world);
   // Only a tokenizer file that is not there yet (the data not prepared) is worked around; any
   // other problem (a vocabulary size that contradicts the tokenizer) is the error a run gives.
-  std::error_code ec;
-  const bool tokenizer_missing =
-      !config.data.vocab_file.empty() && !std::filesystem::exists(config.data.vocab_file, ec);
-  if (!run.ok() && !tokenizer_missing) return run.status();
-  std::string text;
-  if (run.ok()) {
-    text = absl::StrCat(ConfigToYaml(run->config, &run->sizes),
-                        "# estimate: ", EstimateMemory(*family, run->config, run->sizes).ToString(),
-                        "\n");
-  } else {  // the sizes that need no vocabulary must still be valid
-    BRAID_ASSIGN_OR_RETURN(DerivedSizes sizes, DeriveSizes(config, world));
-    text = absl::StrCat(ConfigToYaml(config, &sizes),
-                        "# vocabulary not resolved: ", run.status().message(), "\n");
+  BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(config, world, true));
+  std::string text = FamilyConfigYaml(*run.family, run.config, &run.sizes);
+  if (run.unresolved_vocab.empty()) {
+    absl::StrAppend(
+        &text, "# estimate: ", EstimateMemory(*run.family, run.config, run.sizes).ToString(), "\n");
+  } else {  // the sizes that need no vocabulary are valid
+    absl::StrAppend(&text, "# vocabulary not resolved: ", run.unresolved_vocab, "\n");
   }
   if (rt.rank() == 0) std::fputs(text.c_str(), stdout);
   return absl::OkStatus();
@@ -247,12 +237,9 @@ absl::Status PrintConfig(const Runtime& rt, const Config& config, int world_size
 // --plan: the planner's report (recipes/plan.h) for the config on the cluster described by the
 // flags, its sizes derived for nodes x GPUs per node ranks.
 absl::Status Plan(const Runtime& rt, const Config& config, const ClusterSpec& cluster) {
-  BRAID_ASSIGN_OR_RETURN(const Family* family, FindFamily(config));
-  BRAID_RETURN_IF_ERROR(CheckDecoderOptions(*family, config));
-  BRAID_RETURN_IF_ERROR(family->Check(config));
   BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(config, cluster.world()));
   if (rt.rank() == 0) {
-    std::fputs(PlanReport(*family, run.config, run.sizes, cluster).c_str(), stdout);
+    std::fputs(PlanReport(*run.family, run.config, run.sizes, cluster).c_str(), stdout);
   }
   return absl::OkStatus();
 }
@@ -339,10 +326,10 @@ absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_f
       CheckMemory(EstimateMemory(*run.family, config, run.sizes), config, rt.local_size()));
   SetCollectiveTimeout(config.parallel.comm_timeout_s);
   SetLogAllRanks(config.logging.all_ranks);
-  SetLogLevel(config.logging.level == "debug"     ? LogLevel::kDebug
-              : config.logging.level == "warning" ? LogLevel::kWarning
-              : config.logging.level == "error"   ? LogLevel::kError
-                                                  : LogLevel::kInfo);
+  SetLogLevel(config.logging.level == LogChoice::kDebug     ? LogLevel::kDebug
+              : config.logging.level == LogChoice::kWarning ? LogLevel::kWarning
+              : config.logging.level == LogChoice::kError   ? LogLevel::kError
+                                                            : LogLevel::kInfo);
   // The run directory (and a separate checkpoint directory) belongs to this job alone: rank 0
   // locks it before any rank writes there.
   std::vector<std::unique_ptr<DirectoryLock>> locks;

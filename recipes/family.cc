@@ -12,7 +12,8 @@
 namespace braid {
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& c) {
-  TokenizerOptions to{c.data.tokenizer, c.data.vocab_file, c.data.merges_file, c.data.lowercase};
+  TokenizerOptions to{Name(c.data.tokenizer), c.data.vocab_file, c.data.merges_file,
+                      c.data.lowercase};
   to.extra_ids = c.data.vocab_extra_ids;
   to.added_tokens = c.data.added_tokens;
   return MakeTokenizer(to);
@@ -22,9 +23,11 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> RequiredTokenizerOf(const Config& c,
                                                                const std::string& need) {
   if (c.data.vocab_file.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        need, ": set data.vocab_file (", c.data.tokenizer == "wordpiece" ? "vocab.txt" : "",
-        c.data.tokenizer == "sentencepiece" ? "a SentencePiece .model" : "",
-        c.data.tokenizer == "gpt2" ? "vocab.json, with data.merges_file" : "", ")."));
+        need, ": set data.vocab_file (",
+        c.data.tokenizer == TokenizerType::kWordPiece       ? "vocab.txt"
+        : c.data.tokenizer == TokenizerType::kSentencePiece ? "a SentencePiece .model"
+                                                            : "vocab.json, with data.merges_file",
+        ")."));
   }
   return TokenizerOf(c);
 }
@@ -57,7 +60,7 @@ DataChecks DataChecksOf(const RunContext& ctx) {
   return c;
 }
 
-absl::StatusOr<GptSplits> BuildFamilySplits(const RunContext& ctx, const SplitFactory& make) {
+absl::StatusOr<DataSplits> BuildFamilySplits(const RunContext& ctx, const SplitFactory& make) {
   const Config& c = ctx.config;
   const int64_t samples[3] = {c.train.train_steps * ctx.sizes.global_batch_size,
                               c.train.eval_steps * ctx.sizes.global_batch_size, 0};
@@ -156,17 +159,15 @@ absl::StatusOr<std::string> HfStringOr(const JsonValue& hf, const char* key,
 int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
   const ModelConfig& m = c.model;
   const int64_t h = m.hidden_size, f = s.ffn_hidden_size, heads = m.num_attention_heads;
-  const int64_t d = m.kv_channels > 0 ? m.kv_channels : h / heads;
-  const int64_t q = heads * d, kv = (m.num_query_groups > 0 ? m.num_query_groups : heads) * d;
-  const auto act = ParseActivation(m.activation);
-  const int64_t mlp_in = act.ok() && IsGated(*act) ? 2 * f : f;
-  const int64_t norm = m.norm == "rmsnorm" ? h : 2 * h;
+  const int64_t q = heads * s.head_size, kv = s.num_query_groups * s.head_size;
+  const int64_t mlp_in = IsGated(m.activation) ? 2 * f : f;
+  const int64_t norm = m.norm == NormType::kRmsNorm ? h : 2 * h;
   const int64_t bias = m.bias ? q + 2 * kv + h + mlp_in + h : 0;
   const int64_t layer = h * (q + 2 * kv) + q * h  // q, k, v, out
                         + h * mlp_in + f * h      // fc1, fc2
                         + bias + 2 * norm;
   const int64_t vocab = s.padded_vocab_size > 0 ? s.padded_vocab_size : s.vocab_size;
-  const int64_t positions = m.position == "learned" ? s.max_position_embeddings * h : 0;
+  const int64_t positions = m.position == Position::kLearned ? s.max_position_embeddings * h : 0;
   return LayerCount(c) * layer + vocab * h * (m.tie_embeddings ? 1 : 2) + positions + norm;
 }
 
@@ -226,10 +227,10 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   BlockConfig b;
   b.hidden = c.model.hidden_size;
   b.heads = c.model.num_attention_heads;
-  b.head_dim = c.model.kv_channels;
+  b.head_dim = sizes.head_size;
   b.ffn = sizes.ffn_hidden_size;
-  BRAID_ASSIGN_OR_RETURN(b.activation, ParseActivation(c.model.activation));
-  BRAID_ASSIGN_OR_RETURN(b.norm, ParseNorm(c.model.norm));
+  b.activation = c.model.activation;
+  b.norm = c.model.norm;
   b.eps = c.model.layernorm_epsilon;
   b.hidden_dropout = c.model.hidden_dropout;
   b.attention_dropout = c.model.attention_dropout;
@@ -238,8 +239,8 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   b.bias = c.model.bias;
   b.parallel_residual = c.model.parallel_residual;
   b.kv_groups = c.model.num_query_groups;
-  if (c.model.position == "rope") b.rope_theta = c.model.rope_theta;
-  BRAID_ASSIGN_OR_RETURN(b.recompute, ParseRecompute(c.train.recompute));
+  if (c.model.position == Position::kRope) b.rope_theta = c.model.rope_theta;
+  b.recompute = c.train.recompute;
   b.recompute_layers = c.train.recompute_num_layers;
   return b;
 }
@@ -268,27 +269,45 @@ torch::Tensor FuseGroupedQkv(const torch::Tensor& q, const torch::Tensor& k, con
   return torch::cat({grouped(q), grouped(k), grouped(v)}, 1).reshape_as(torch::cat({q, k, v}, 0));
 }
 
-absl::Status CheckDecoderOptions(const Family& family, const Config& c) {
-  if (family.decoder_options()) return absl::OkStatus();
-  const ModelConfig& m = c.model;
-  std::vector<std::string> set;
-  if (m.position != "learned") set.push_back(c.Where("model.position") + "model.position");
-  if (m.num_query_groups > 0) {
-    set.push_back(c.Where("model.num_query_groups") + "model.num_query_groups");
-  }
-  if (m.sliding_window > 0) set.push_back(c.Where("model.sliding_window") + "model.sliding_window");
-  if (m.parallel_residual) {
-    set.push_back(c.Where("model.parallel_residual") + "model.parallel_residual");
-  }
-  if (!m.bias) set.push_back(c.Where("model.bias") + "model.bias");
-  if (set.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(absl::StrJoin(set, ", "),
-                   ": decoder options of the gpt recipe (LLaMA, Mistral, Falcon, "
-                   "BLOOM); the ",
-                   family.name(),
-                   " recipe's models have learned or relative positions, "
-                   "biases, no key/value groups. HINT: remove them, or use recipe: gpt."));
+const std::vector<std::string>& SharedKeys() {
+  static const std::vector<std::string> kModelAndData = {"model.num_layers",
+                                                         "model.hidden_size",
+                                                         "model.num_attention_heads",
+                                                         "model.ffn_hidden_size",
+                                                         "model.seq_length",
+                                                         "model.max_position_embeddings",
+                                                         "model.vocab_size",
+                                                         "model.make_vocab_size_divisible_by",
+                                                         "model.hidden_dropout",
+                                                         "model.attention_dropout",
+                                                         "model.layernorm_epsilon",
+                                                         "model.init_std",
+                                                         "model.activation",
+                                                         "model.norm",
+                                                         "model.tie_embeddings",
+                                                         "model.kv_channels",
+                                                         "model.output_chunk_tokens",
+                                                         "data.paths",
+                                                         "data.weights",
+                                                         "data.split",
+                                                         "data.tokenizer",
+                                                         "data.vocab_file",
+                                                         "data.merges_file",
+                                                         "data.lowercase",
+                                                         "data.prefetch",
+                                                         "data.cache_dir",
+                                                         "data.added_tokens"};
+  return kModelAndData;
+}
+
+bool FamilyReads(const Family& family, const std::string& key) {
+  const size_t dot = key.find('.');
+  const std::string section = dot == std::string::npos ? "" : key.substr(0, dot);
+  if (section != "model" && section != "data") return true;  // top level and shared sections
+  auto has = [&](const std::vector<std::string>& keys) {
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
+  return has(SharedKeys()) || has(family.keys());
 }
 
 std::vector<int64_t> Generator::Prompt(const Tokenizer& tok, const std::string& text) const {

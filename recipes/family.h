@@ -14,7 +14,7 @@
 #include "framework/core/config.h"
 #include "framework/core/json.h"
 #include "framework/core/random.h"
-#include "framework/data/gpt_data.h"
+#include "framework/data/splits.h"
 #include "framework/data/tokenizer.h"
 #include "framework/dist/layout.h"
 #include "framework/nn/blocks.h"
@@ -130,10 +130,11 @@ class Family {
   // Config checks only this family makes, after the generic ones (config.h); errors name the
   // key and where it was set.
   virtual absl::Status Check(const Config& c) const { return absl::OkStatus(); }
-  // Whether the model section's decoder options (model.position, num_query_groups,
-  // sliding_window, parallel_residual, bias: false) apply; CheckDecoderOptions refuses them
-  // elsewhere.
-  virtual bool decoder_options() const { return false; }
+  // The model and data keys this family reads besides the shared ones (SharedKeys()): a key of
+  // another family set away from its default is refused by ResolveRun, naming the families that
+  // read it (docs/architecture.md, "Who reads a key"); --print-config lists only the keys a
+  // family reads.
+  virtual std::vector<std::string> keys() const { return {}; }
   // The real vocabulary size: the tokenizer's when data.vocab_file names one (model.vocab_size
   // must then agree), else model.vocab_size.
   virtual absl::StatusOr<int64_t> VocabSize(const Config& c) const;
@@ -154,6 +155,9 @@ class Family {
     return {{c.model.num_layers, c.model.seq_length, 0}};
   }
   virtual int64_t OutputPositions(const Config& c) const { return c.model.seq_length; }
+  // The decoder's positions per sample of an encoder-decoder family (recipes/seq2seq/); 0: none.
+  // ResolveRun writes it into DerivedSizes::decoder_seq_length.
+  virtual int64_t DecoderLength(const Config& c) const { return 0; }
 
   // The model, sharded over env.tp, from the resolved config and sizes.
   virtual absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
@@ -179,8 +183,12 @@ class Family {
 // The transformer block settings of the model section (hidden size, heads, FFN width,
 // activation, norm, eps, dropouts, init), shared by every family's builder.
 absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& config, const DerivedSizes& sizes);
-// An error naming every decoder option set (see Family::decoder_options) for a family without them.
-absl::Status CheckDecoderOptions(const Family& family, const Config& config);
+// The keys every family reads: the top level, the parallel, train, checkpoint and logging
+// sections, and the model and data keys of every transformer and every dataset (sizes, norms,
+// activation, dropout, tokenizer, paths).
+const std::vector<std::string>& SharedKeys();
+// Whether `family` reads `key_path`: a shared key or one of its own (Family::keys()).
+bool FamilyReads(const Family& family, const std::string& key_path);
 
 // The checks every family's data gets: token ids below the vocabulary, and an empty validation
 // split allowed (no validation) when train.eval_interval is 0.
@@ -188,9 +196,9 @@ DataChecks DataChecksOf(const RunContext& ctx);
 
 // The train and validation splits of the data section (test: none) with the sample counts the
 // train section asks for (steps x global batch), one index builder per node (local rank 0, then
-// a barrier) and DataChecksOf(ctx): BuildSplits (framework/data/gpt_data.h) as every family
+// a barrier) and DataChecksOf(ctx): BuildSplits (framework/data/splits.h) as every family
 // calls it; `make` builds one dataset's part of one split.
-absl::StatusOr<GptSplits> BuildFamilySplits(const RunContext& ctx, const SplitFactory& make);
+absl::StatusOr<DataSplits> BuildFamilySplits(const RunContext& ctx, const SplitFactory& make);
 
 // Typed reads of a Hugging Face config.json (import-hf). A value of another JSON type than the
 // key has in transformers' config classes (the string "false" for a boolean, a string or a

@@ -28,7 +28,8 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
   const double b = static_cast<double>(c.train.micro_batch_size);
   const double h = static_cast<double>(c.model.hidden_size);
   const double a = static_cast<double>(c.model.num_attention_heads);
-  const double unit = c.train.precision == "bf16" ? 1.0 : 2.0;  // bytes per 16-bit unit / 2
+  const double unit =
+      c.train.precision == Precision::kBf16 ? 1.0 : 2.0;  // bytes per 16-bit unit / 2
   const bool sp = (sw.sequence_parallel || c.parallel.sequence_parallel) && s.tp > 1;
   const double vocab = static_cast<double>(s.padded_vocab_size) / tp;
   const double scored = b * static_cast<double>(family.OutputPositions(c));
@@ -36,7 +37,7 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
       c.model.output_chunk_tokens > 0
           ? 2.0 * std::min(static_cast<double>(c.model.output_chunk_tokens), scored) * vocab * 4.0 +
                 (scored + vocab) * h * 4.0
-          : scored * vocab * (c.train.precision == "bf16" ? 6.0 : 4.0);
+          : scored * vocab * (c.train.precision == Precision::kBf16 ? 6.0 : 4.0);
   // Each stack over its own length (an encoder-decoder's decoder is shorter or longer than its
   // encoder); a cross-attention keeps its query side (as a self-attention's, without the fused
   // QKV), its scores over the memory, and the memory's keys and values.
@@ -53,14 +54,14 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
       rest += (sp ? sbh * 12.0 / tp : sbh * (4.0 + 8.0 / tp)) + 2.0 * mem * b * h * unit / tp;
     }
     const double layer = rest + core;
-    if (c.train.recompute == "full") {
+    if (c.train.recompute == Recompute::kFull) {
       const double n = c.train.recompute_num_layers > 0
                            ? std::min(layers, static_cast<double>(c.train.recompute_num_layers))
                            : layers;
       const double input = 2.0 * sbh / (sp ? tp : 1.0);
       m.layer_bytes += n * input + (layers - n) * layer;
       transient = std::max(transient, layer + core);
-    } else if (c.train.recompute == "selective") {
+    } else if (c.train.recompute == Recompute::kSelective) {
       m.layer_bytes += layers * rest;
       transient = std::max(transient, core);
     } else {
@@ -69,7 +70,7 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
     }
   }
   // Full recomputation's recomputed layer lives at a time when the logits have been freed.
-  m.layer_bytes += c.train.recompute == "full"
+  m.layer_bytes += c.train.recompute == Recompute::kFull
                        ? std::max(m.logits_bytes, transient) - m.logits_bytes
                        : transient;
   m.activation_bytes = m.layer_bytes + m.logits_bytes;
@@ -98,7 +99,7 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "batch %d; precision %s; recompute %s%s%s%s\n",
       c.source_file, k.nodes, k.gpus_per_node, k.gpu_memory_gb, k.peak_tflops, 100 * k.mfu,
       k.intra_node_gbps, k.inter_node_gbps, t, d, c.train.micro_batch_size, c.model.seq_length,
-      s.accumulation_steps, s.global_batch_size, c.train.precision, c.train.recompute,
+      s.accumulation_steps, s.global_batch_size, Name(c.train.precision), Name(c.train.recompute),
       c.model.output_chunk_tokens > 0
           ? absl::StrFormat("; output in chunks of %d tokens", c.model.output_chunk_tokens)
           : "",
@@ -108,10 +109,10 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
   const MemoryEstimate distopt = EstimateMemory(family, c, s, {true, false});
   const MemoryEstimate sp = EstimateMemory(family, c, s, {false, true});
   Config full_c = c;
-  full_c.train.recompute = "full";
+  full_c.train.recompute = Recompute::kFull;
   full_c.train.recompute_num_layers = 0;
   Config sel_c = c;
-  sel_c.train.recompute = "selective";
+  sel_c.train.recompute = Recompute::kSelective;
   sel_c.train.recompute_num_layers = 0;
   const MemoryEstimate full = EstimateMemory(family, full_c, s);
   const MemoryEstimate selective = EstimateMemory(family, sel_c, s);
@@ -157,13 +158,13 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
   const double L = static_cast<double>(family.LayerCount(c));
   const double h = static_cast<double>(c.model.hidden_size);
   const double seq = static_cast<double>(c.model.seq_length);
-  const double per_token = (c.train.recompute == "full" ? 8.0 : 6.0) * now.parameters +
-                           (c.train.recompute == "full" ? 16.0 : 12.0) * L * seq * h;
+  const double per_token = (c.train.recompute == Recompute::kFull ? 8.0 : 6.0) * now.parameters +
+                           (c.train.recompute == Recompute::kFull ? 16.0 : 12.0) * L * seq * h;
   const double compute = tokens * per_token / (t * d) / (k.peak_tflops * 1e12 * k.mfu);
   // TP: four all-reduces per layer per micro-batch (two forward, two backward) of the micro
   // batch's [b, s, h] activations (16-bit under bf16), within a node.
   const double act_bytes = static_cast<double>(c.train.micro_batch_size) * seq * h *
-                           (c.train.precision == "bf16" ? 2.0 : 4.0);
+                           (c.train.precision == Precision::kBf16 ? 2.0 : 4.0);
   const double tp_comm = t > 1 ? 4.0 * L * static_cast<double>(s.accumulation_steps) *
                                      RingSeconds(act_bytes, 2.0 * (t - 1) / t, 2 * (t - 1),
                                                  k.intra_node_gbps, k.intra_latency_us)
@@ -194,7 +195,7 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
 }
 
 absl::Status CheckMemory(const MemoryEstimate& e, const Config& c, int local_ranks) {
-  if (c.train.device != "cpu") return absl::OkStatus();
+  if (c.train.device != TrainDevice::kCpu) return absl::OkStatus();
   const double machine = MachineMemoryBytes();
   if (machine <= 0) return absl::OkStatus();
   const double per_rank = machine / std::max(1, local_ranks);

@@ -1,6 +1,8 @@
 // The family registry (see registry.h). Adding a family: one line in Families().
 #include "recipes/registry.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "framework/core/status.h"
@@ -9,12 +11,13 @@
 #include "recipes/bert/bert_family.h"
 #include "recipes/gpt/gpt_family.h"
 #include "recipes/t5/t5_family.h"
+#include "recipes/ul2/ul2_family.h"
 
 namespace braid {
 
 const std::vector<const Family*>& Families() {
   static const std::vector<const Family*> kFamilies = {
-      &GptFamily(), &BertFamily(), &RobertaFamily(), &T5Family(), &BartFamily(),
+      &GptFamily(), &BertFamily(), &RobertaFamily(), &T5Family(), &BartFamily(), &Ul2Family(),
   };
   return kFamilies;
 }
@@ -44,13 +47,44 @@ absl::StatusOr<const Family*> FindFamilyByHfType(const std::string& model_type) 
                                                absl::StrJoin(types, ", "), ")."));
 }
 
-absl::StatusOr<ResolvedRun> ResolveRun(const Config& config, int64_t world_size) {
+absl::Status CheckFamilyKeys(const Family& family, const Config& config) {
+  std::vector<std::string> errors;
+  for (const std::string& key : KeysAwayFromDefault(config)) {
+    if (FamilyReads(family, key)) continue;
+    std::vector<std::string> readers;
+    for (const Family* f : Families())
+      if (FamilyReads(*f, key)) readers.push_back(f->name());
+    errors.push_back(absl::StrCat(config.Where(key), key, ": read by ",
+                                  absl::StrJoin(readers, ", "), "; this recipe is ", family.name(),
+                                  ", which would ignore it. HINT: remove it, or use recipe: ",
+                                  readers.empty() ? std::string("(none)") : readers.front(), "."));
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+}
+
+std::string FamilyConfigYaml(const Family& family, const Config& config,
+                             const DerivedSizes* derived) {
+  return ConfigToYaml(config, derived,
+                      [&family](const std::string& key) { return FamilyReads(family, key); });
+}
+
+absl::StatusOr<ResolvedRun> ResolveRun(const Config& config, int64_t world_size,
+                                       bool allow_missing_tokenizer) {
   ResolvedRun run;
   BRAID_ASSIGN_OR_RETURN(run.family, FindFamily(config));
-  BRAID_RETURN_IF_ERROR(CheckDecoderOptions(*run.family, config));
+  BRAID_RETURN_IF_ERROR(CheckFamilyKeys(*run.family, config));
   BRAID_RETURN_IF_ERROR(run.family->Check(config));
-  BRAID_ASSIGN_OR_RETURN(int64_t vocab, run.family->VocabSize(config));
+  absl::StatusOr<int64_t> vocab_or = run.family->VocabSize(config);
+  std::error_code ec;
+  if (!vocab_or.ok() && allow_missing_tokenizer && !config.data.vocab_file.empty() &&
+      !std::filesystem::exists(config.data.vocab_file, ec)) {
+    run.unresolved_vocab = std::string(vocab_or.status().message());
+    vocab_or = int64_t{0};
+  }
+  BRAID_ASSIGN_OR_RETURN(int64_t vocab, vocab_or);
   BRAID_ASSIGN_OR_RETURN(run.sizes, DeriveSizes(config, world_size, vocab));
+  run.sizes.decoder_seq_length = run.family->DecoderLength(config);
   run.config = ResolvedConfig(config, run.sizes);
   return run;
 }

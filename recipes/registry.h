@@ -24,11 +24,24 @@ absl::StatusOr<const Family*> FindFamilyByHfType(const std::string& model_type);
 // derived values written in (model.vocab_size, model.ffn_hidden_size,
 // model.max_position_embeddings, train.global_batch_size; origin "derived"): it is what
 // checkpoints and final/config.yaml record.
+// pretrain's training, --print-config and --plan, generate and the converter all resolve a config
+// here, once. `allow_missing_tokenizer` (--print-config before the data is prepared): a
+// tokenizer file that does not exist yet leaves the vocabulary unknown (sizes.vocab_size 0) and
+// says why in `unresolved_vocab`; every other error is returned.
 struct ResolvedRun {
   const Family* family = nullptr;
   Config config;
   DerivedSizes sizes;
+  std::string unresolved_vocab;
 };
-absl::StatusOr<ResolvedRun> ResolveRun(const Config& config, int64_t world_size);
+absl::StatusOr<ResolvedRun> ResolveRun(const Config& config, int64_t world_size,
+                                       bool allow_missing_tokenizer = false);
+
+// An error naming every key set away from its default that `family` does not read (where it was
+// set, and the families that would read it).
+absl::Status CheckFamilyKeys(const Family& family, const Config& config);
+// The effective config as YAML with only the keys `family` reads (--print-config).
+std::string FamilyConfigYaml(const Family& family, const Config& config,
+                             const DerivedSizes* derived);
 
 }  // namespace braid

@@ -40,6 +40,14 @@ class Fields {
   virtual void FloatList(const char* key, std::vector<double>* v, double lo, double hi) = 0;
 };
 
+// A choice of core/choices.h: walked as its name (read, printed), stored as the enum.
+template <typename E>
+void EnumChoice(Fields& f, const char* key, E* value) {
+  std::string name = Name(*value);
+  f.Choice(key, &name, AllNames<E>(), Need::kOptional);
+  ParseChoice(name, value);  // the reader accepted only a name of the table
+}
+
 // Every key of a recipe, its type, range and whether it is required. Defaults are in config.h.
 void DescribeConfig(Config& c, Fields& f) {
   f.Str("recipe", &c.recipe, Need::kRequired);  // a family of recipes/registry.cc
@@ -59,9 +67,8 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Float("attention_dropout", &m.attention_dropout, 0.0, 1.0);
     f.Float("layernorm_epsilon", &m.layernorm_epsilon, 0.0, 1.0);
     f.Float("init_std", &m.init_std, 0.0, 10.0);
-    f.Choice("activation", &m.activation,
-             {"gelu", "gelu_tanh", "geglu", "geglu_tanh", "swiglu", "relu"}, Need::kOptional);
-    f.Choice("norm", &m.norm, {"layernorm", "rmsnorm"}, Need::kOptional);
+    EnumChoice(f, "activation", &m.activation);
+    EnumChoice(f, "norm", &m.norm);
     f.Bool("tie_embeddings", &m.tie_embeddings);
     f.Bool("binary_head", &m.binary_head);
     f.Int("num_tokentypes", &m.num_tokentypes, 1, 1024, Need::kOptional);
@@ -74,7 +81,7 @@ void DescribeConfig(Config& c, Fields& f) {
           Need::kOptional);
     f.Bool("pre_ln", &m.pre_ln);
     f.Bool("scale_embedding", &m.scale_embedding);
-    f.Choice("position", &m.position, {"learned", "rope", "alibi"}, Need::kOptional);
+    EnumChoice(f, "position", &m.position);
     f.Float("rope_theta", &m.rope_theta, 1.0, 1e12);
     f.Int("num_query_groups", &m.num_query_groups, 0, 4096, Need::kOptional);
     f.Bool("bias", &m.bias);
@@ -95,14 +102,14 @@ void DescribeConfig(Config& c, Fields& f) {
     f.StrList("paths", &d.paths);
     f.FloatList("weights", &d.weights, 0.0, kInf);
     f.Str("split", &d.split, Need::kOptional);
-    f.Choice("tokenizer", &d.tokenizer, {"gpt2", "wordpiece", "sentencepiece"}, Need::kOptional);
+    EnumChoice(f, "tokenizer", &d.tokenizer);
     f.Str("vocab_file", &d.vocab_file, Need::kOptional);
     f.Str("merges_file", &d.merges_file, Need::kOptional);
     f.Bool("lowercase", &d.lowercase);
     f.Int("prefetch", &d.prefetch, 0, 1024, Need::kOptional);
     f.Str("cache_dir", &d.cache_dir, Need::kOptional);
     f.StrList("added_tokens", &d.added_tokens);
-    f.Choice("packing", &d.packing, {"document", "full_sentences"}, Need::kOptional);
+    EnumChoice(f, "packing", &d.packing);
     f.Bool("dynamic_masking", &d.dynamic_masking);
     f.Float("mask_prob", &d.mask_prob, 0.0, 1.0);
     f.Int("max_predictions", &d.max_predictions, 0, 1 << 20, Need::kOptional);
@@ -121,19 +128,20 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Float("insert_ratio", &d.insert_ratio, 0.0, 1.0);
     f.Float("rotate_ratio", &d.rotate_ratio, 0.0, 1.0);
     f.StrList("languages", &d.languages);
+    f.StrList("denoisers", &d.denoisers);
+    f.FloatList("denoiser_weights", &d.denoiser_weights, 0.0, kInf);
   });
   f.Section("train", [&] {
     TrainConfig& t = c.train;
-    f.Choice("device", &t.device, {"cpu", "cuda"}, Need::kOptional);
-    f.Choice("precision", &t.precision, {"fp32", "bf16"}, Need::kOptional);
+    EnumChoice(f, "device", &t.device);
+    EnumChoice(f, "precision", &t.precision);
     f.Int("micro_batch_size", &t.micro_batch_size, 1, 1 << 20, Need::kOptional);
     f.Int("global_batch_size", &t.global_batch_size, 0, 1 << 30, Need::kOptional);
     f.Int("train_steps", &t.train_steps, 0, kMaxInt, Need::kOptional);
     f.Float("lr", &t.lr, 0.0, 10.0);
     f.Float("min_lr", &t.min_lr, 0.0, 10.0);
     f.Int("lr_warmup_steps", &t.lr_warmup_steps, 0, kMaxInt, Need::kOptional);
-    f.Choice("lr_decay_style", &t.lr_decay_style, {"cosine", "linear", "constant"},
-             Need::kOptional);
+    EnumChoice(f, "lr_decay_style", &t.lr_decay_style);
     f.Int("lr_decay_steps", &t.lr_decay_steps, 0, kMaxInt, Need::kOptional);
     f.Float("weight_decay", &t.weight_decay, 0.0, 10.0);
     f.Float("adam_beta1", &t.adam_beta1, 0.0, 1.0);
@@ -145,7 +153,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Int("threads", &t.threads, 0, 4096, Need::kOptional);
     f.Int("max_bad_steps", &t.max_bad_steps, 1, kMaxInt, Need::kOptional);
     f.Int("exit_interval", &t.exit_interval, 0, kMaxInt, Need::kOptional);
-    f.Choice("recompute", &t.recompute, {"none", "selective", "full"}, Need::kOptional);
+    EnumChoice(f, "recompute", &t.recompute);
     f.Int("recompute_num_layers", &t.recompute_num_layers, 0, kMaxInt, Need::kOptional);
   });
   f.Section("checkpoint", [&] {
@@ -164,7 +172,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Int("interval", &l.interval, 1, kMaxInt, Need::kOptional);
     f.Bool("all_ranks", &l.all_ranks);
     f.Bool("tensorboard", &l.tensorboard);
-    f.Choice("level", &l.level, {"debug", "info", "warning", "error"}, Need::kOptional);
+    EnumChoice(f, "level", &l.level);
   });
 }
 
@@ -411,10 +419,10 @@ class Reader : public Fields {
   std::vector<std::string> errors_;
 };
 
-// Prints the effective config as YAML with the origin of every value.
+// Prints the effective config as YAML with the origin of every value (the keys `shown` accepts).
 class Printer : public Fields {
  public:
-  explicit Printer(const Config& config) : config_(config) {}
+  Printer(const Config& config, const KeyFilter& shown) : config_(config), shown_(shown) {}
 
   void Section(const char* key, const std::function<void()>& body) override {
     Line(key, "", false);
@@ -444,6 +452,8 @@ class Printer : public Fields {
     Line(key, absl::StrCat("[", absl::StrJoin(q, ", "), "]"), true);
   }
   std::string text() const { return out_; }
+  // Every value printed, {key path, text}, in order.
+  const std::vector<std::pair<std::string, std::string>>& values() const { return values_; }
 
  private:
   void Line(const char* key, const std::string& value, bool is_value) {
@@ -451,6 +461,8 @@ class Printer : public Fields {
     std::string text = absl::StrCat(indent, key, ":", value.empty() ? "" : " ", value);
     if (is_value) {
       std::string full = path_.empty() ? key : absl::StrCat(absl::StrJoin(path_, "."), ".", key);
+      if (shown_ && !shown_(full)) return;
+      values_.emplace_back(full, value);
       auto it = config_.origin.find(full);
       std::string from = it == config_.origin.end() ? "default" : it->second;
       text = absl::StrFormat("%-44s # %s", text, from);
@@ -458,9 +470,19 @@ class Printer : public Fields {
     absl::StrAppend(&out_, text, "\n");
   }
   const Config& config_;
+  KeyFilter shown_;
   std::vector<std::string> path_;
   std::string out_;
+  std::vector<std::pair<std::string, std::string>> values_;
 };
+
+// The printed value of every key, {key path, text}.
+std::vector<std::pair<std::string, std::string>> ValuesOf(const Config& config) {
+  Config copy = config;  // the walk takes mutable pointers; printing changes nothing
+  Printer printer(config, nullptr);
+  DescribeConfig(copy, printer);
+  return printer.values();
+}
 
 // Checks that need no world size.
 absl::Status ValidateStatic(const Config& c) {
@@ -506,15 +528,15 @@ absl::Status ValidateStatic(const Config& c) {
                          "or turn sequence parallelism off.",
                          m.seq_length, tp));
   }
-  if (c.train.recompute_num_layers > 0 && c.train.recompute != "full") {
+  if (c.train.recompute_num_layers > 0 && c.train.recompute != Recompute::kFull) {
     fail("train.recompute_num_layers",
          absl::StrFormat("%d, but train.recompute is '%s': the number of layers applies to full "
                          "recomputation only. HINT: set train.recompute: full, or drop "
                          "train.recompute_num_layers.",
-                         c.train.recompute_num_layers, c.train.recompute));
+                         c.train.recompute_num_layers, Name(c.train.recompute)));
   }
   {  // full recomputation of the first N layers of each stack: N beyond the deepest is a mistake
-    const int64_t deepest = std::max(m.num_layers, m.decoder_num_layers);
+    const int64_t deepest = std::max(m.num_layers, DecoderLayers(m));
     if (c.train.recompute_num_layers > deepest) {
       fail("train.recompute_num_layers",
            absl::StrFormat("%d, but the deepest stack has %d layers. HINT: at most %d, or 0 for "
@@ -522,8 +544,7 @@ absl::Status ValidateStatic(const Config& c) {
                            c.train.recompute_num_layers, deepest, deepest));
     }
   }
-  if (m.position == "rope" &&
-      (m.kv_channels > 0 ? m.kv_channels : m.hidden_size / m.num_attention_heads) % 2 != 0) {
+  if (m.position == Position::kRope && HeadSize(m) % 2 != 0) {
     fail("model.position", "rope rotates pairs of head dimensions: the head size must be even.");
   }
   const int64_t ffn = FfnHiddenSize(m);
@@ -612,6 +633,18 @@ int64_t FfnHiddenSize(const ModelConfig& m) {
   return m.ffn_hidden_size > 0 ? m.ffn_hidden_size : 4 * m.hidden_size;
 }
 
+int64_t HeadSize(const ModelConfig& m) {
+  return m.kv_channels > 0 ? m.kv_channels : m.hidden_size / m.num_attention_heads;
+}
+
+int64_t QueryGroups(const ModelConfig& m) {
+  return m.num_query_groups > 0 ? m.num_query_groups : m.num_attention_heads;
+}
+
+int64_t DecoderLayers(const ModelConfig& m) {
+  return m.decoder_num_layers > 0 ? m.decoder_num_layers : m.num_layers;
+}
+
 Config ResolvedConfig(const Config& config, const DerivedSizes& sizes) {
   Config c = config;
   auto set = [&c](const char* key, int64_t* field, int64_t value) {
@@ -663,6 +696,9 @@ absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size, in
   }
   d.accumulation_steps = d.global_batch_size / (micro * d.dp);
   d.ffn_hidden_size = FfnHiddenSize(c.model);
+  d.head_size = HeadSize(c.model);
+  d.num_query_groups = QueryGroups(c.model);
+  d.decoder_num_layers = DecoderLayers(c.model);
   d.max_position_embeddings =
       c.model.max_position_embeddings > 0 ? c.model.max_position_embeddings : c.model.seq_length;
   const int64_t vocab = vocab_size > 0 ? vocab_size : c.model.vocab_size;
@@ -672,9 +708,24 @@ absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size, in
   return d;
 }
 
-std::string ConfigToYaml(const Config& config, const DerivedSizes* derived) {
+std::vector<std::string> ConfigKeyPaths() {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : ValuesOf(Config{})) out.push_back(key);
+  return out;
+}
+
+std::vector<std::string> KeysAwayFromDefault(const Config& config) {
+  const auto values = ValuesOf(config), defaults = ValuesOf(Config{});
+  std::vector<std::string> out;
+  for (size_t i = 0; i < values.size(); ++i)
+    if (values[i].second != defaults[i].second) out.push_back(values[i].first);
+  return out;
+}
+
+std::string ConfigToYaml(const Config& config, const DerivedSizes* derived,
+                         const KeyFilter& shown) {
   Config copy = config;  // the walk takes mutable pointers; printing changes nothing
-  Printer printer(config);
+  Printer printer(config, shown);
   DescribeConfig(copy, printer);
   std::string out =
       absl::StrCat("# effective config of ", config.source_file, "\n", printer.text());

@@ -4,11 +4,13 @@
 // DescribeConfig() in config.cc; parsing, printing and suggestions all walk that one description.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "framework/core/choices.h"
 
 namespace braid {
 
@@ -25,8 +27,8 @@ struct ModelConfig {
   double attention_dropout = 0.1;
   double layernorm_epsilon = 1e-5;
   double init_std = 0.02;
-  std::string activation = "gelu_tanh";  // gelu | gelu_tanh | geglu | geglu_tanh | swiglu | relu
-  std::string norm = "layernorm";        // layernorm | rmsnorm
+  Activation activation = Activation::kGeluTanh;  // core/choices.h
+  NormType norm = NormType::kLayerNorm;
   bool tie_embeddings = true;
   bool binary_head = true;     // BERT: pooler + sentence-order prediction head (pair samples)
   int64_t num_tokentypes = 2;  // BERT segment ids
@@ -41,12 +43,12 @@ struct ModelConfig {
   bool pre_ln = false;
   bool scale_embedding = false;
   // Decoder options (GPT family: LLaMA, Mistral, Falcon, BLOOM; framework/nn/blocks.h):
-  std::string position = "learned";  // learned | rope | alibi
-  double rope_theta = 10000.0;       // RoPE base
-  int64_t num_query_groups = 0;      // key/value heads; 0 -> num_attention_heads (no grouping)
-  bool bias = true;                  // biases in every linear layer
-  int64_t sliding_window = 0;        // attend to the last this-many positions; 0 -> all
-  bool parallel_residual = false;    // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, Falcon, NeoX)
+  Position position = Position::kLearned;
+  double rope_theta = 10000.0;     // RoPE base
+  int64_t num_query_groups = 0;    // key/value heads; 0 -> num_attention_heads (no grouping)
+  bool bias = true;                // biases in every linear layer
+  int64_t sliding_window = 0;      // attend to the last this-many positions; 0 -> all
+  bool parallel_residual = false;  // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, Falcon, NeoX)
   // The output projection and the loss over chunks of this many tokens, so the [tokens,
   // vocabulary / TP] logits are never held whole (every recipe; BERT: the masked rows); 0 -> off.
   int64_t output_chunk_tokens = 0;
@@ -69,7 +71,7 @@ struct DataConfig {
   std::vector<std::string> paths;  // indexed-dataset prefixes; several are blended by weight
   std::vector<double> weights;     // empty -> equal weights
   std::string split = "949,50,1";  // train,valid,test proportions, by documents
-  std::string tokenizer = "sentencepiece";  // gpt2 | wordpiece | sentencepiece
+  TokenizerType tokenizer = TokenizerType::kSentencePiece;
   std::string vocab_file;
   std::string merges_file;
   bool lowercase = true;
@@ -78,7 +80,7 @@ struct DataConfig {
   std::vector<std::string> added_tokens;  // each one id: the vocabulary's, or appended after it
   // BERT / RoBERTa samples: "document" packs sentences of one document (Google's BERT);
   // "full_sentences" packs contiguous sentences across documents, [SEP] between them (RoBERTa).
-  std::string packing = "document";
+  Packing packing = Packing::kDocument;
   bool dynamic_masking = true;  // masks drawn anew each epoch (false: the same masks every epoch)
   // Masked LM (BERT):
   double mask_prob = 0.15;
@@ -98,19 +100,23 @@ struct DataConfig {
   double insert_ratio = 0.0;       // fairseq's --insert: random <mask>/tokens inserted
   double rotate_ratio = 0.0;       // fairseq's --rotate: probability of rotating the document
   std::vector<std::string> languages;  // mBART: one language token per path ("en_XX")
+  // UL2's mixture of denoisers (recipes/ul2/ul2_data.h): "R <mean span> <rate>", "X <mean span>
+  // <rate>" or "S" each; empty -> the paper's seven. Their weights; empty -> the default mixture.
+  std::vector<std::string> denoisers;
+  std::vector<double> denoiser_weights;
 };
 
 struct TrainConfig {
-  std::string device = "cpu";      // cpu | cuda
-  std::string precision = "fp32";  // fp32 | bf16
+  TrainDevice device = TrainDevice::kCpu;
+  Precision precision = Precision::kFp32;
   int64_t micro_batch_size = 4;
   int64_t global_batch_size = 0;  // 0 -> micro_batch_size x DP (no accumulation)
   int64_t train_steps = 100;
   double lr = 3e-4;
   double min_lr = 0.0;
   int64_t lr_warmup_steps = 0;
-  std::string lr_decay_style = "cosine";  // cosine | linear | constant
-  int64_t lr_decay_steps = 0;             // 0 -> train_steps
+  LrDecayStyle lr_decay_style = LrDecayStyle::kCosine;
+  int64_t lr_decay_steps = 0;  // 0 -> train_steps
   double weight_decay = 0.01;
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.999;
@@ -125,7 +131,7 @@ struct TrainConfig {
   // inputs and recomputes scores, softmax and dropout in backward; "full" keeps only each layer's
   // input and recomputes the whole layer. Dropout masks are redrawn from the saved generator
   // states, so the gradients are those of "none".
-  std::string recompute = "none";    // none | selective | full
+  Recompute recompute = Recompute::kNone;
   int64_t recompute_num_layers = 0;  // full: the first N layers of each stack; 0 -> all
 };
 
@@ -146,7 +152,7 @@ struct LoggingConfig {
   int64_t interval = 10;
   bool all_ranks = false;
   bool tensorboard = true;
-  std::string level = "info";  // debug | info | warning | error
+  LogChoice level = LogChoice::kInfo;
 };
 
 struct Config {
@@ -175,12 +181,22 @@ struct DerivedSizes {
   int64_t global_batch_size = 1;
   int64_t ffn_hidden_size = 0;
   int64_t max_position_embeddings = 0;
+  int64_t head_size = 0;           // model.kv_channels, or hidden_size / heads
+  int64_t num_query_groups = 0;    // model.num_query_groups, or the heads (no grouping)
+  int64_t decoder_num_layers = 0;  // model.decoder_num_layers, or num_layers (encoder-decoder)
+  // The decoder's positions per sample (the family's, Family::DecoderLength; 0: no decoder).
+  int64_t decoder_seq_length = 0;
   int64_t vocab_size = 0;         // the real vocabulary; 0 while it is not known
   int64_t padded_vocab_size = 0;  // 0 while the vocabulary size is not known
 };
 
-// The FFN width: model.ffn_hidden_size, or 4 x hidden_size when 0.
+// The model section's "0 means default" sizes, each resolved here and nowhere else (DeriveSizes
+// writes them into DerivedSizes): the FFN width (4 x hidden_size), the head size (hidden_size /
+// heads), the key/value groups (one per head), the decoder's layers (the encoder's).
 int64_t FfnHiddenSize(const ModelConfig& m);
+int64_t HeadSize(const ModelConfig& m);
+int64_t QueryGroups(const ModelConfig& m);
+int64_t DecoderLayers(const ModelConfig& m);
 
 // Loads a recipe file, resolves `include:` (paths relative to the including file), applies
 // `--set key.path=value` overrides (values parsed as YAML), binds and validates the result.
@@ -205,8 +221,18 @@ Config ResolvedConfig(const Config& config, const DerivedSizes& sizes);
 // Megatron's padding: the smallest multiple of divisible_by x tp not below vocab_size.
 int64_t PaddedVocabSize(int64_t vocab_size, int64_t divisible_by, int64_t tp);
 
+// Which keys a listing shows, by key path ("model.hidden_size"); null: all.
+using KeyFilter = std::function<bool(const std::string& key_path)>;
+
 // The effective config as YAML, each value annotated with where it came from; derived sizes
-// appended as comments when given.
-std::string ConfigToYaml(const Config& config, const DerivedSizes* derived = nullptr);
+// appended as comments when given; only the keys `shown` accepts (a family's, recipes/family.h).
+std::string ConfigToYaml(const Config& config, const DerivedSizes* derived = nullptr,
+                         const KeyFilter& shown = nullptr);
+
+// Every key path of a config, in the order of DescribeConfig ("recipe", "model.num_layers", ...).
+std::vector<std::string> ConfigKeyPaths();
+// The key paths whose value differs from a default-constructed Config's (set in a file, by
+// --set, or derived), in the same order.
+std::vector<std::string> KeysAwayFromDefault(const Config& config);
 
 }  // namespace braid

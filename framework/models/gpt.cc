@@ -13,10 +13,10 @@ GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
   wte_ = register_module(
       "wte", std::make_shared<VocabParallelEmbedding>(env, "wte", c.padded_vocab, c.vocab_size,
                                                       c.block.hidden, c.block.init_std));
-  if (c.position == "learned") {
+  if (c.position == Position::kLearned) {
     wpe_ = Param("wpe", InitShard(env, "wpe", {c.max_positions, c.block.hidden}, 0.01, TpParam{}),
                  TpParam{});
-  } else if (c.position == "alibi") {
+  } else if (c.position == Position::kAlibi) {
     const std::vector<double> all = AlibiSlopes(c.block.heads);
     const int64_t per = c.block.heads / env.size();
     slopes_.assign(all.begin() + env.rank() * per, all.begin() + (env.rank() + 1) * per);

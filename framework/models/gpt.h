@@ -24,7 +24,7 @@ struct GptConfig {
   int64_t vocab_size = 0;    // real vocabulary
   int64_t padded_vocab = 0;  // multiple of make_vocab_size_divisible_by x TP
   bool tie_embeddings = true;
-  std::string position = "learned";  // learned | rope (in block) | alibi
+  Position position = Position::kLearned;  // rope: in the block
   int64_t sliding_window = 0;
   int64_t output_chunk_tokens = 0;  // > 0: Loss projects and scores this many tokens at a time
 };

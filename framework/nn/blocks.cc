@@ -16,12 +16,6 @@
 namespace braid {
 
 namespace {
-constexpr std::pair<Activation, const char*> kActivations[] = {
-    {Activation::kGelu, "gelu"},     {Activation::kGeluTanh, "gelu_tanh"},
-    {Activation::kGeglu, "geglu"},   {Activation::kGegluTanh, "geglu_tanh"},
-    {Activation::kSwiglu, "swiglu"}, {Activation::kRelu, "relu"},
-};
-
 // ---- activation recomputation ----
 //
 // Recomputed(fn, inputs, rng): fn(inputs) run without keeping its activations. The forward runs
@@ -102,41 +96,12 @@ torch::Tensor Undefined(const torch::Tensor& t) {
 
 }  // namespace
 
-absl::StatusOr<Recompute> ParseRecompute(const std::string& name) {
-  if (name == "none") return Recompute::kNone;
-  if (name == "selective") return Recompute::kSelective;
-  if (name == "full") return Recompute::kFull;
-  return absl::InvalidArgumentError(
-      absl::StrCat("train.recompute: unknown value '", name, "' (none, selective, full)"));
-}
-
 BlockConfig LayerBlock(const BlockConfig& c, int64_t index) {
   BlockConfig b = c;
   if (b.recompute == Recompute::kFull && b.recompute_layers > 0 && index >= b.recompute_layers) {
     b.recompute = Recompute::kNone;
   }
   return b;
-}
-
-absl::StatusOr<Activation> ParseActivation(const std::string& name) {
-  for (const auto& [a, n] : kActivations)
-    if (name == n) return a;
-  return absl::InvalidArgumentError(
-      absl::StrCat("model.activation: unknown activation '", name,
-                   "' (gelu, gelu_tanh, geglu, geglu_tanh, swiglu, relu)"));
-}
-
-const char* ActivationName(Activation a) {
-  for (const auto& [x, n] : kActivations)
-    if (x == a) return n;
-  return "?";
-}
-
-absl::StatusOr<NormType> ParseNorm(const std::string& name) {
-  if (name == "layernorm") return NormType::kLayerNorm;
-  if (name == "rmsnorm") return NormType::kRmsNorm;
-  return absl::InvalidArgumentError(
-      absl::StrCat("model.norm: unknown norm '", name, "' (layernorm, rmsnorm)"));
 }
 
 Norm::Norm(const BlockConfig& c, int64_t dim, std::shared_ptr<Communicator> sequence_group)

@@ -22,33 +22,22 @@
 
 #include "absl/status/statusor.h"
 
+#include "framework/core/choices.h"
 #include "framework/parallel/layers.h"
 #include "framework/parallel/rng.h"
 
 namespace braid {
 
-// model.activation: GELU (erf), GELU (tanh approximation), gated GELU (fc1 holds the gate and the
-// up projection, each split by TP separately; the gate through GELU erf or, geglu_tanh, the tanh
-// approximation as T5 v1.1's gated-gelu), SwiGLU (the gate through SiLU: LLaMA), ReLU.
-enum class Activation { kGelu, kGeluTanh, kGeglu, kGegluTanh, kSwiglu, kRelu };
-// model.norm: LayerNorm (weight, bias) or RMSNorm (weight only, no mean subtraction).
-enum class NormType { kLayerNorm, kRmsNorm };
-// The config's names ("gelu_tanh", "rmsnorm", ...), resolved once when a model is built; an
-// error naming the value otherwise.
-absl::StatusOr<Activation> ParseActivation(const std::string& name);
-absl::StatusOr<NormType> ParseNorm(const std::string& name);
-const char* ActivationName(Activation a);
-inline bool IsGated(Activation a) {
-  return a == Activation::kGeglu || a == Activation::kGegluTanh || a == Activation::kSwiglu;
-}
-
+// model.activation, model.norm and train.recompute are the enums of framework/core/choices.h:
+// gated GELU's fc1 holds the gate and the up projection, each split by TP separately (the gate
+// through GELU erf or, geglu_tanh, the tanh approximation as T5 v1.1's gated-gelu); SwiGLU's gate
+// goes through SiLU (LLaMA).
 // train.recompute, per layer (LayerBlock): keep everything (none), keep the attention core's
 // inputs and recompute scores, softmax, dropout and context in backward (selective), or keep only
 // the layer's inputs and recompute the whole layer (full). The dropout generators' states are
 // saved with the inputs and restored for the recomputation, so it draws the same masks and the
 // gradients equal those without recomputation, bit for bit.
-enum class Recompute { kNone, kSelective, kFull };
-absl::StatusOr<Recompute> ParseRecompute(const std::string& name);
+// (Recompute, framework/core/choices.h.)
 
 struct BlockConfig {
   int64_t hidden = 0;

@@ -23,7 +23,7 @@ int LocalRank(int rank) {
 }  // namespace
 
 absl::StatusOr<torch::Device> ResolveTrainDevice(const Config& config, int rank) {
-  if (config.train.device == "cpu") return torch::Device(torch::kCPU);
+  if (config.train.device == TrainDevice::kCpu) return torch::Device(torch::kCPU);
   if (!torch::cuda::is_available()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%strain.device: cuda, but %s. HINT: set train.device: cpu here, or run on a GPU machine "

@@ -34,7 +34,7 @@ double Evaluator::Run(TrainTask& task, TpRng& rng) {
   const int64_t batches = tc.eval_steps * sampler->micro_batches_per_step();
   for (int64_t b = 0; b < batches; ++b) {
     Batch batch = ToBatch(loader.Next(), device_);
-    AutocastScope amp(device_.type(), tc.precision == "bf16");
+    AutocastScope amp(device_.type(), tc.precision == Precision::kBf16);
     sum += task.Loss(batch, rng, &metrics).item<double>();
   }
   model.train();

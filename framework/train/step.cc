@@ -26,7 +26,7 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
       accumulation_(sizes.accumulation_steps),
       layout_(layout),
       device_(device),
-      bf16_(config.train.precision == "bf16") {
+      bf16_(config.train.precision == Precision::kBf16) {
   torch::nn::Module& model = task.model();
   std::map<std::string, TpParam> layouts = CollectTpParams(model);
   std::vector<bool> decay;

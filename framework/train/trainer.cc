@@ -95,7 +95,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
 
   // The MFU ceiling: the best matmul rate of the compute dtype on this device, measured now on
   // the model's own GEMM shapes (fc1 and the fused QKV of one micro-batch) and a square one.
-  const bool bf16 = tc.precision == "bf16";
+  const bool bf16 = tc.precision == Precision::kBf16;
   const int64_t tokens = tc.micro_batch_size * config.model.seq_length;
   const int64_t h = config.model.hidden_size, tp = layout.tp_size;
   const double peak = AllReduceScalar(

@@ -13,37 +13,21 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "framework/core/status.h"
-#include "framework/data/gpt_data.h"
+#include "framework/data/splits.h"
 #include "framework/models/bart.h"
 #include "recipes/bart/bart_batch.h"
 #include "recipes/bart/bart_data.h"
-#include "recipes/bart/bart_task.h"
-#include "recipes/seq2seq_generator.h"
+#include "recipes/seq2seq/seq2seq_family.h"
+#include "recipes/seq2seq/seq2seq_generator.h"
+#include "recipes/seq2seq/seq2seq_task.h"
 
 namespace braid {
 namespace {
 
-// Random BART rows (benchmarks): T5's random rows, every target position counted as noised.
-class RandomBartRows : public SampleSource {
- public:
-  RandomBartRows(int64_t seq, int64_t vocab) : row_(seq, seq), vocab_(vocab) {}
-  int64_t size() const override { return int64_t{1} << 40; }
-  int64_t sample_length() const override { return row_.length(); }
-  void Get(int64_t i, int64_t* out) const override {
-    RandomSeq2SeqRow(i, row_, vocab_, out);
-    for (int64_t k = 0; k < row_.dec; ++k) out[row_.noised() + k] = 1;
-  }
-
- private:
-  BartRow row_;
-  int64_t vocab_;
-};
-
 absl::StatusOr<BartConfig> BartConfigFrom(const Config& c, const DerivedSizes& s) {
   BartConfig t;
   t.encoder_layers = c.model.num_layers;
-  t.decoder_layers =
-      c.model.decoder_num_layers > 0 ? c.model.decoder_num_layers : c.model.num_layers;
+  t.decoder_layers = s.decoder_num_layers;
   t.max_positions = s.max_position_embeddings;
   t.vocab_size = s.vocab_size;
   t.padded_vocab = s.padded_vocab_size;
@@ -81,9 +65,15 @@ class BartGenerator : public Seq2SeqGenerator<BartModel> {
   BartSpecials sp_;
 };
 
-class Bart : public Family {
+class Bart : public Seq2SeqFamily {
  public:
   std::string name() const override { return "bart"; }
+  std::vector<std::string> keys() const override {
+    return {"model.decoder_num_layers", "model.pre_ln",           "model.scale_embedding",
+            "data.mask_ratio",          "data.poisson_lambda",    "data.mask_random",
+            "data.replace_length",      "data.permute_sentences", "data.insert_ratio",
+            "data.rotate_ratio",        "data.languages"};
+  }
   std::string summary() const override {
     return "encoder-decoder with denoising (BART; mBART as options)";
   }
@@ -94,10 +84,10 @@ class Bart : public Family {
           "%smodel.seq_length: %d leaves no room for a sample. HINT: BART uses 1024.",
           c.Where("model.seq_length"), c.model.seq_length));
     }
-    if (c.model.norm != "layernorm") {
+    if (c.model.norm != NormType::kLayerNorm) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%smodel.norm: %s, but BART and mBART use LayerNorm. HINT: set model.norm: layernorm.",
-          c.Where("model.norm"), c.model.norm));
+          c.Where("model.norm"), Name(c.model.norm)));
     }
     if (!c.data.languages.empty() && c.data.languages.size() != c.data.paths.size()) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -108,26 +98,23 @@ class Bart : public Family {
     return absl::OkStatus();
   }
 
+  // The decoder as long as the encoder.
+  int64_t DecoderLength(const Config& c) const override { return c.model.seq_length; }
+
   int64_t ParameterCount(const Config& c, const DerivedSizes& s) const override {
-    const int64_t h = c.model.hidden_size, f = s.ffn_hidden_size;
-    const int64_t attention = 4 * h * h + 4 * h, mlp = 2 * h * f + f + h, norm = 2 * h;
-    const int64_t enc = c.model.num_layers;
-    const int64_t dec = c.model.decoder_num_layers > 0 ? c.model.decoder_num_layers : enc;
+    // Biases everywhere, LayerNorm (weight and bias); learned positions (with BART's offset) for
+    // each stack, the embedding norms (and mBART's final norms), final_logits_bias.
+    const int64_t h = c.model.hidden_size;
+    LayerShape l;
+    l.attention_bias = 4 * h;
+    l.mlp_bias = s.ffn_hidden_size + h;
+    l.norm_width = 2 * h;
     const int64_t vocab = s.padded_vocab_size > 0 ? s.padded_vocab_size : s.vocab_size;
     const int64_t positions =
         s.max_position_embeddings > 0 ? s.max_position_embeddings : c.model.seq_length;
-    return enc * (attention + mlp + 2 * norm) + dec * (2 * attention + mlp + 3 * norm) +
-           2 * (positions + BartModel::kPositionOffset) * h + 2 * norm +
-           (c.model.pre_ln ? 2 * norm : 0) + vocab * h * (c.model.tie_embeddings ? 1 : 2) + vocab;
-  }
-  int64_t LayerCount(const Config& c) const override {
-    return c.model.num_layers +
-           (c.model.decoder_num_layers > 0 ? c.model.decoder_num_layers : c.model.num_layers);
-  }
-  std::vector<Stack> Stacks(const Config& c) const override {  // the decoder as long as the encoder
-    const int64_t dec = LayerCount(c) - c.model.num_layers;
-    return {{c.model.num_layers, c.model.seq_length, 0},
-            {dec, c.model.seq_length, c.model.seq_length}};
+    return Seq2SeqParameters(c, s, l,
+                             2 * (positions + BartModel::kPositionOffset) * h + 2 * l.norm_width +
+                                 (c.model.pre_ln ? 2 * l.norm_width : 0) + vocab);
   }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
@@ -138,9 +125,9 @@ class Bart : public Family {
 
   std::unique_ptr<TrainTask> MakeTask(std::shared_ptr<TpModule> model,
                                       const RunContext& ctx) const override {
-    return std::make_unique<BartTask>(std::dynamic_pointer_cast<BartModel>(model),
-                                      ctx.config.model.seq_length, ctx.config.model.seq_length,
-                                      ctx.layout.tp, ctx.config.model.output_chunk_tokens);
+    return std::make_unique<Seq2SeqTask<BartModel>>(
+        std::dynamic_pointer_cast<BartModel>(model), ctx.config.model.seq_length,
+        ctx.config.model.seq_length, ctx.layout.tp, ctx.config.model.output_chunk_tokens, true);
   }
 
   absl::StatusOr<FamilyData> BuildData(const RunContext& ctx) const override {
@@ -178,7 +165,7 @@ class Bart : public Family {
       languages.push_back(ids[0]);
     }
     BRAID_ASSIGN_OR_RETURN(
-        GptSplits splits,
+        DataSplits splits,
         BuildFamilySplits(
             ctx,
             [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s, int64_t count,
@@ -199,7 +186,7 @@ class Bart : public Family {
         "BART: %d+%d layers, width %d, %d heads, FFN %d, %s, vocabulary %d (padded to %d); "
         "samples of %d tokens: mask %g of the words (Poisson %g spans, replace_length %d, %g "
         "random), permute %g of the sentences%s",
-        c.model.num_layers, LayerCount(c) - c.model.num_layers, c.model.hidden_size,
+        c.model.num_layers, DecoderLayers(c.model), c.model.hidden_size,
         c.model.num_attention_heads, ctx.sizes.ffn_hidden_size,
         c.model.pre_ln ? "pre-LN (mBART)" : "post-LN", ctx.sizes.vocab_size,
         ctx.sizes.padded_vocab_size, spec.seq_length, n.mask_ratio, n.poisson_lambda,
@@ -207,37 +194,15 @@ class Bart : public Family {
         languages.empty() ? ""
                           : absl::StrCat(", languages ", absl::StrJoin(c.data.languages, ","))));
     if (ctx.layout.rank == 0 && out.train != nullptr) {
-      // Always guessing the most frequent token: the target_acc and masked_acc to beat.
-      const BartRow r(spec.seq_length, spec.seq_length);
-      std::vector<int64_t> row(r.length()), all(ctx.sizes.vocab_size, 0), hit(all);
-      int64_t total = 0, noised = 0;
-      const int64_t count = std::min<int64_t>(out.train->size(), 2000);
-      for (int64_t i = 0; i < count; ++i) {
-        out.train->Get(i, row.data());
-        for (int64_t k = 0; k < r.dec; ++k) {
-          const int64_t t = row[r.labels() + k];
-          if (t < 0 || t >= ctx.sizes.vocab_size) continue;
-          ++all[t], ++total;
-          if (row[r.noised() + k]) ++hit[t], ++noised;
-        }
-      }
-      auto top = std::max_element(all.begin(), all.end());
-      auto top_hit = std::max_element(hit.begin(), hit.end());
-      out.notes.push_back(absl::StrFormat(
-          "most frequent token in the first %d training samples: '%s', %.2f%% of the targets "
-          "(the target_acc to beat); of the noised targets '%s', %.2f%% (the masked_acc to beat; "
-          "%.1f%% of the targets are noised)",
-          count, tok->IdToToken(static_cast<int32_t>(top - all.begin())),
-          100.0 * *top / std::max<int64_t>(1, total),
-          tok->IdToToken(static_cast<int32_t>(top_hit - hit.begin())),
-          100.0 * *top_hit / std::max<int64_t>(1, noised),
-          100.0 * noised / std::max<int64_t>(1, total)));
+      out.notes.push_back(MostFrequentTargetNote(
+          *out.train, BartRow(spec.seq_length, spec.seq_length), ctx.sizes.vocab_size, *tok));
     }
     return out;
   }
 
   std::shared_ptr<SampleSource> SyntheticData(const RunContext& ctx) const override {
-    return std::make_shared<RandomBartRows>(ctx.config.model.seq_length, ctx.sizes.vocab_size);
+    return std::make_shared<RandomSeq2SeqRows>(
+        BartRow(ctx.config.model.seq_length, ctx.config.model.seq_length), ctx.sizes.vocab_size);
   }
 
   const HfLayout* hf() const override { return &BartHfLayout(); }

@@ -14,10 +14,6 @@
 namespace braid {
 namespace {
 
-int64_t DecoderLayers(const Config& c) {
-  return c.model.decoder_num_layers > 0 ? c.model.decoder_num_layers : c.model.num_layers;
-}
-
 class BartHf : public HfLayout {
  public:
   std::string model_type() const override { return "bart"; }
@@ -63,7 +59,7 @@ class BartHf : public HfLayout {
       }
     };
     stack("encoder", c.model.num_layers, false);
-    stack("decoder", DecoderLayers(c), true);
+    stack("decoder", DecoderLayers(c.model), true);
     return m;
   }
 
@@ -75,10 +71,11 @@ class BartHf : public HfLayout {
           "BART's layout has LayerNorm eps 1e-5 only; this model has model.layernorm_epsilon: ",
           ShortestDouble(c.model.layernorm_epsilon), "."));
     }
-    if (c.model.activation != "gelu" && c.model.activation != "relu" &&
-        c.model.activation != "gelu_tanh") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "BART's layout has no activation '", c.model.activation, "' (gelu, gelu_new, relu)."));
+    if (c.model.activation != Activation::kGelu && c.model.activation != Activation::kRelu &&
+        c.model.activation != Activation::kGeluTanh) {
+      return absl::InvalidArgumentError(absl::StrCat("BART's layout has no activation '",
+                                                     Name(c.model.activation),
+                                                     "' (gelu, gelu_new, relu)."));
     }
     const BartSpecials sp = BartSpecialsOrFairseq(c);
     const int64_t positions =
@@ -96,10 +93,10 @@ class BartHf : public HfLayout {
         "  \"eos_token_id\": %d,\n  \"decoder_start_token_id\": %d,\n  \"forced_bos_token_id\": "
         "%d,\n  \"torch_dtype\": \"%s\"\n}\n",
         m ? "MBartForConditionalGeneration" : "BartForConditionalGeneration", m ? "mbart" : "bart",
-        vocab, c.model.hidden_size, c.model.num_layers, DecoderLayers(c),
+        vocab, c.model.hidden_size, c.model.num_layers, DecoderLayers(c.model),
         c.model.num_attention_heads, c.model.num_attention_heads, FfnHiddenSize(c.model),
         FfnHiddenSize(c.model), positions,
-        c.model.activation == "gelu_tanh" ? "gelu_new" : c.model.activation,
+        c.model.activation == Activation::kGeluTanh ? "gelu_new" : Name(c.model.activation),
         ShortestDouble(c.model.hidden_dropout), ShortestDouble(c.model.attention_dropout),
         ShortestDouble(c.model.init_std), c.model.scale_embedding ? "true" : "false",
         c.model.tie_embeddings ? "true" : "false", sp.bos, sp.pad, sp.eos, sp.eos, sp.bos,

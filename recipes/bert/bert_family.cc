@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/status.h"
-#include "framework/data/gpt_data.h"
+#include "framework/data/splits.h"
 #include "framework/models/bert.h"
 #include "recipes/bert/bert_batch.h"
 #include "recipes/bert/bert_data.h"
@@ -50,6 +50,12 @@ class Bert : public Family {
  public:
   explicit Bert(bool roberta) : roberta_(roberta) {}
   std::string name() const override { return roberta_ ? "roberta" : "bert"; }
+  // RoBERTa reads model.binary_head too: to refuse it.
+  std::vector<std::string> keys() const override {
+    return {"model.binary_head",    "model.num_tokentypes",   "data.packing",
+            "data.dynamic_masking", "data.mask_prob",         "data.max_predictions",
+            "data.short_seq_prob",  "data.whole_word_masking"};
+  }
   std::string summary() const override {
     return roberta_ ? "encoder-only masked LM, full sentences, dynamic masks (RoBERTa)"
                     : "encoder-only masked LM with sentence-order prediction (BERT)";
@@ -62,7 +68,7 @@ class Bert : public Family {
                        "model.binary_head: RoBERTa has no sentence-order "
                        "head. HINT: set model.binary_head: false, or use recipe: bert."));
     }
-    if (c.data.packing == "full_sentences" && c.model.binary_head) {
+    if (c.data.packing == Packing::kFullSentences && c.model.binary_head) {
       return absl::InvalidArgumentError(absl::StrCat(
           c.Where("data.packing"),
           "data.packing: full_sentences packs sentences across "
@@ -105,7 +111,7 @@ class Bert : public Family {
     BRAID_ASSIGN_OR_RETURN(MaskingSpec masking, MaskingSpecFor(*tok, c.data.mask_prob, max_pred,
                                                                c.data.whole_word_masking));
     BRAID_ASSIGN_OR_RETURN(
-        GptSplits splits,
+        DataSplits splits,
         BuildFamilySplits(
             ctx,
             [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s, int64_t n,
@@ -118,7 +124,7 @@ class Bert : public Family {
                                 c.model.binary_head,
                                 kSplitNames[s],
                                 c.data.cache_dir,
-                                c.data.packing == "full_sentences",
+                                c.data.packing == Packing::kFullSentences,
                                 c.data.dynamic_masking};
               BRAID_ASSIGN_OR_RETURN(auto ds, BertDataset::Open(data, spec, masking, may_build));
               return std::unique_ptr<SampleSource>(std::move(ds));
@@ -134,7 +140,7 @@ class Bert : public Family {
         c.model.binary_head ? "sentence-order prediction" : "single segments",
         100 * c.data.mask_prob, max_pred, c.data.whole_word_masking ? ", whole words" : "",
         c.data.dynamic_masking ? "dynamic" : "static",
-        c.data.packing == "full_sentences" ? "full-sentences" : "document"));
+        c.data.packing == Packing::kFullSentences ? "full-sentences" : "document"));
     if (ctx.layout.rank == 0) {
       // The accuracy of always predicting the most frequent token: the MLM accuracy to beat.
       BRAID_ASSIGN_OR_RETURN(auto first, IndexedDataset::Open(c.data.paths[0]));

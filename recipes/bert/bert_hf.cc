@@ -95,11 +95,11 @@ class BertHf : public HfLayout {
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
     BRAID_RETURN_IF_ERROR(HfHeadSizeIsHiddenOverHeads(c, roberta_ ? "RoBERTa" : "BERT"));
-    const std::string* act = BertActivations().Theirs(c.model.activation);
-    if (act == nullptr || c.model.norm != "layernorm") {
+    const std::string* act = BertActivations().Theirs(Name(c.model.activation));
+    if (act == nullptr || c.model.norm != NormType::kLayerNorm) {
       return absl::InvalidArgumentError(absl::StrCat(
           "BERT's layout has LayerNorm and an ungated MLP; this model has model.norm: ",
-          c.model.norm, ", model.activation: ", c.model.activation, "."));
+          Name(c.model.norm), ", model.activation: ", Name(c.model.activation), "."));
     }
     // RoBERTa: its special ids, and a position table that counts the rows up to the padding id.
     std::string ids = "  \"pad_token_id\": 0,\n";

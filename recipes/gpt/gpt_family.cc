@@ -1,5 +1,5 @@
 // The GPT family (see gpt_family.h): a GptModel from the model section, GPT samples
-// (framework/data/gpt_data.h) from the data section, the next-token cross entropy as the
+// (framework/data/splits.h) from the data section, the next-token cross entropy as the
 // objective, GPT-2's Hugging Face layout, and generation.
 #include "recipes/gpt/gpt_family.h"
 
@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_format.h"
 #include "framework/core/status.h"
-#include "framework/data/gpt_data.h"
 #include "framework/data/indexed_dataset.h"
+#include "framework/data/splits.h"
 #include "recipes/gpt/gpt_task.h"
 
 namespace braid {
@@ -83,7 +83,11 @@ class Gpt : public Family {
   std::string summary() const override {
     return "decoder-only causal LM (GPT-2; LLaMA, Mistral, Falcon, BLOOM options)";
   }
-  bool decoder_options() const override { return true; }
+  // The decoder options (LLaMA, Mistral, Falcon, BLOOM; framework/nn/blocks.h).
+  std::vector<std::string> keys() const override {
+    return {"model.position", "model.rope_theta",     "model.num_query_groups",
+            "model.bias",     "model.sliding_window", "model.parallel_residual"};
+  }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
                                                        const DerivedSizes& s) const override {
@@ -110,8 +114,9 @@ class Gpt : public Family {
     spec.num_samples[1] = c.train.eval_steps * ctx.sizes.global_batch_size;
     spec.checks = DataChecksOf(ctx);
     auto world = ctx.layout.world;
-    BRAID_ASSIGN_OR_RETURN(GptSplits splits, BuildGptSplits(spec, ctx.local_rank == 0,
-                                                            [world] { return world->Barrier(); }));
+    BRAID_ASSIGN_OR_RETURN(DataSplits splits, BuildDataSplits(spec, ctx.local_rank == 0, [world] {
+                             return world->Barrier();
+                           }));
     FamilyData data;
     data.train = splits.split[0];
     data.valid = splits.split[1];

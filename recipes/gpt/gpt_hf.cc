@@ -26,7 +26,7 @@ const HfNameTable& Gpt2Activations() {
 }
 
 // A GPT model in GPT-2's layout when its positions are learned, else in Llama's (llama_hf.cc).
-bool Llama(const Config& c) { return c.model.position != "learned"; }
+bool Llama(const Config& c) { return c.model.position != Position::kLearned; }
 
 class GptHf : public HfLayout {
  public:
@@ -76,14 +76,15 @@ class GptHf : public HfLayout {
           "sliding_window or parallel_residual. HINT: with model.position: rope it is written in "
           "Llama's layout.");
     }
-    if (c.model.norm != "layernorm") {
+    if (c.model.norm != NormType::kLayerNorm) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "GPT-2's layout has LayerNorm only; this model has model.norm: ", c.model.norm, "."));
+          "GPT-2's layout has LayerNorm only; this model has model.norm: ", Name(c.model.norm),
+          "."));
     }
-    const std::string* act = Gpt2Activations().Theirs(c.model.activation);
+    const std::string* act = Gpt2Activations().Theirs(Name(c.model.activation));
     if (act == nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat("GPT-2's layout has no activation '", c.model.activation, "'."));
+          absl::StrCat("GPT-2's layout has no activation '", Name(c.model.activation), "'."));
     }
     const int64_t e = c.model.hidden_size, ffn = FfnHiddenSize(c.model);
     const int64_t positions = c.model.max_position_embeddings;

@@ -40,7 +40,9 @@ const HfNameTable& LlamaActivations() {
   return kTable;
 }
 
-bool Custom(const Config& c) { return c.model.position == "alibi" || c.model.parallel_residual; }
+bool Custom(const Config& c) {
+  return c.model.position == Position::kAlibi || c.model.parallel_residual;
+}
 
 class LlamaHf : public HfLayout {
  public:
@@ -80,30 +82,30 @@ class LlamaHf : public HfLayout {
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
     const ModelConfig& m = c.model;
-    if (m.norm != "rmsnorm") {
+    if (m.norm != NormType::kRmsNorm) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "Llama's layout has RMSNorm only; this model has model.norm: ", m.norm, "."));
+          "Llama's layout has RMSNorm only; this model has model.norm: ", Name(m.norm), "."));
     }
-    const std::string* act = LlamaActivations().Theirs(m.activation);
+    const std::string* act = LlamaActivations().Theirs(Name(m.activation));
     if (act == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("Llama's layout has a gated MLP (",
                                                      LlamaActivations().TheirNames(),
                                                      "); this model "
                                                      "has model.activation: ",
-                                                     m.activation, "."));
+                                                     Name(m.activation), "."));
     }
     if (m.sliding_window > 0 && m.bias && !Custom(c)) {
       return absl::InvalidArgumentError(
           "Mistral's layout has no biases; this model has model.bias: true.");
     }
     const int64_t heads = m.num_attention_heads;
-    const int64_t head_dim = m.kv_channels > 0 ? m.kv_channels : m.hidden_size / heads;
+    const int64_t head_dim = HeadSize(m);
     const std::string type =
         Custom(c) ? "braid_llama" : (m.sliding_window > 0 ? "mistral" : "llama");
     std::string extra;
     if (m.sliding_window > 0)
       absl::StrAppend(&extra, "  \"sliding_window\": ", m.sliding_window, ",\n");
-    if (m.position == "alibi")
+    if (m.position == Position::kAlibi)
       absl::StrAppend(&extra, "  \"position_embedding_type\": \"alibi\",\n");
     if (m.parallel_residual) absl::StrAppend(&extra, "  \"parallel_residual\": true,\n");
     if (m.sliding_window == 0 || Custom(c)) {
@@ -119,8 +121,8 @@ class LlamaHf : public HfLayout {
         "%s  \"attention_dropout\": %s,\n  \"initializer_range\": %s,\n"
         "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
         architecture(c), type, vocab, m.hidden_size, FfnHiddenSize(m), m.num_layers, heads,
-        m.num_query_groups > 0 ? m.num_query_groups : heads, head_dim, *act,
-        m.max_position_embeddings, ShortestDouble(m.layernorm_epsilon),
+        QueryGroups(m), head_dim, *act, m.max_position_embeddings,
+        ShortestDouble(m.layernorm_epsilon),
         m.rope_theta == std::floor(m.rope_theta) && m.rope_theta < 1e15
             ? absl::StrFormat("%.1f", m.rope_theta)  // 10000.0, as Llama's files write it
             : ShortestDouble(m.rope_theta),

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "framework/core/check.h"
-#include "recipes/t5/t5_batch.h"
+#include "recipes/seq2seq/seq2seq_batch.h"
 
 namespace braid {
 
@@ -12,7 +12,7 @@ T5Samples::T5Samples(std::shared_ptr<const SampleSource> raw, const T5DataSpec& 
     : raw_(std::move(raw)), spec_(spec) {}
 
 int64_t T5Samples::sample_length() const {
-  return T5Row(spec_.enc_length, spec_.dec_length).length();
+  return Seq2SeqRow(spec_.enc_length, spec_.dec_length).length();
 }
 
 void T5Samples::Get(int64_t i, int64_t* out) const {
@@ -22,20 +22,10 @@ void T5Samples::Get(int64_t i, int64_t* out) const {
   std::vector<bool> noise = RandomSpansNoiseMask(
       static_cast<int64_t>(raw.size()), spec_.noise_density, spec_.mean_noise_span_length, rng);
   SpanCorrupted s = ApplySpanCorruption(raw, noise, spec_.first_sentinel, spec_.eos);
-  const T5Row r(spec_.enc_length, spec_.dec_length);
+  const Seq2SeqRow r(spec_.enc_length, spec_.dec_length);
   BRAID_CHECK(static_cast<int64_t>(s.inputs.size()) <= r.enc &&
               static_cast<int64_t>(s.targets.size()) <= r.dec);
-  const int64_t n_in = static_cast<int64_t>(s.inputs.size());
-  const int64_t n_tg = static_cast<int64_t>(s.targets.size());
-  for (int64_t k = 0; k < r.enc; ++k) {
-    out[r.inputs() + k] = k < n_in ? s.inputs[k] : spec_.pad;
-    out[r.input_padding() + k] = k >= n_in;
-  }
-  for (int64_t k = 0; k < r.dec; ++k) {
-    out[r.decoder_inputs() + k] =
-        k == 0 ? spec_.pad : (k - 1 < n_tg ? s.targets[k - 1] : spec_.pad);
-    out[r.labels() + k] = k < n_tg ? s.targets[k] : -100;
-  }
+  WriteSeq2SeqRow(r, s.inputs, s.targets, spec_.pad, out);
 }
 
 }  // namespace braid

@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "framework/data/sample_source.h"
-#include "recipes/t5/span_corruption.h"
+#include "recipes/seq2seq/span_corruption.h"
 
 namespace braid {
 

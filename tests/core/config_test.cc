@@ -81,8 +81,8 @@ TEST_F(ConfigTest, ValidFileBindsTypedValuesAndDefaults) {
   EXPECT_EQ(c->model.hidden_size, 64);
   EXPECT_DOUBLE_EQ(c->train.lr, 1e-3);
   EXPECT_EQ(c->train.micro_batch_size, 2);
-  EXPECT_EQ(c->parallel.tensor_parallel_size, 1);  // default
-  EXPECT_EQ(c->train.lr_decay_style, "cosine");    // default
+  EXPECT_EQ(c->parallel.tensor_parallel_size, 1);             // default
+  EXPECT_EQ(c->train.lr_decay_style, LrDecayStyle::kCosine);  // default
   EXPECT_EQ(c->Where("model.num_layers"), (dir_ / "ok.yaml").string() + ":3:3: ");
   EXPECT_EQ(c->Where("seed"), "");  // default: no origin
 }

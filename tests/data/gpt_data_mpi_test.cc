@@ -5,8 +5,8 @@
 
 #include <filesystem>
 
-#include "framework/data/gpt_data.h"
 #include "framework/data/indexed_dataset.h"
+#include "framework/data/splits.h"
 #include "tests/mpi_test_env.h"
 
 namespace braid {
@@ -39,7 +39,7 @@ TEST(GptDataMpi, OneBuilderOthersMap) {
   spec.num_samples[0] = 300;
   spec.num_samples[1] = 20;
   bool builder = g_runtime->local_rank() == 0;
-  auto splits = BuildGptSplits(spec, builder, [&] { return world->Barrier(); });
+  auto splits = BuildDataSplits(spec, builder, [&] { return world->Barrier(); });
   ASSERT_TRUE(splits.ok()) << splits.status();
   ASSERT_NE(splits->split[0], nullptr);
   ASSERT_NE(splits->split[1], nullptr);

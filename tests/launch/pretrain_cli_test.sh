@@ -34,7 +34,7 @@ check bad-override 1 "--set 'model.num_layerz=3': model.num_layerz: unknown key.
   "$pretrain" --recipe "$tiny" --set model.num_layerz=3 --print-config
 check bad-world 1 "does not divide the world size 2" -- \
   "${mpirun[@]}" -np 2 "$pretrain" --recipe "$tiny" --set parallel.tensor_parallel_size=4 --print-config
-check bad-family 1 "recipe: 'gtp' is not a model family of this build (gpt, bert, roberta, t5, bart). HINT: did you mean 'gpt'?" -- \
+check bad-family 1 "recipe: 'gtp' is not a model family of this build (gpt, bert, roberta, t5, bart, ul2). HINT: did you mean 'gpt'?" -- \
   "$pretrain" --recipe "$tiny" --set recipe=gtp --print-config
 check missing-recipe 1 "cannot open config file" -- \
   "$pretrain" --recipe /nonexistent.yaml --print-config

@@ -1,14 +1,14 @@
 // Test helper: loads the final weights of a BART run (<run_dir>/final) at TP = world size and
 // prints, for two fixed samples (the second with encoder and decoder padding), the inputs, the
-// full decoder logits and the objective's loss (BartTask, vocabulary-parallel) as JSON, for
-// tests/models/bart_reference.py to check.
+// full decoder logits and the objective's loss (Seq2SeqTask with the noised field,
+// vocabulary-parallel) as JSON, for tests/models/bart_reference.py to check.
 #include <cstdio>
 
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
 #include "framework/models/bart.h"
 #include "recipes/bart/bart_batch.h"
-#include "recipes/bart/bart_task.h"
+#include "recipes/seq2seq/seq2seq_task.h"
 #include "tests/lib/run_model.h"
 
 int main(int argc, char** argv) {
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
       model->FullVocabulary(model->Logits(inputs, padding.to(torch::kBool), dec_in, rng));
   // The loss as training computes it, from rows.
   torch::Tensor rows = torch::cat({inputs, padding, dec_in, labels, torch::zeros_like(labels)}, 1);
-  BartTask task(model, enc, dec, layout->tp);
+  Seq2SeqTask<BartModel> task(model, enc, dec, layout->tp, 0, true);
   const double loss = task.Loss(Batch{rows, {0, 1}}, rng, nullptr).item<double>();
   if ((*rt)->rank() != 0) return 0;
   auto list = [](const torch::Tensor& t) { return testing::JsonNumbers(t); };

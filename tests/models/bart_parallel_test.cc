@@ -7,7 +7,8 @@
 //    untied here), with dropout off, on a batch with encoder and target padding;
 //  - model.output_chunk_tokens equals the logits whole (loss, gradients, metrics; fp64);
 //  - DP = world with micro batch 2 equals DP = 1 with micro batch 2 x world through the real
-//    trainer and BartTask, in fp64: losses, gradient norms and final weights within 1e-6.
+//    trainer and the encoder-decoder task, in fp64: losses, gradient norms and final weights within
+//    1e-6.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -20,7 +21,7 @@
 #include "framework/train/model_io.h"
 #include "framework/train/trainer.h"
 #include "recipes/bart/bart_batch.h"
-#include "recipes/bart/bart_task.h"
+#include "recipes/seq2seq/seq2seq_task.h"
 #include "tests/lib/tensor_compare.h"
 #include "tests/lib/tp_test.h"
 #include "tests/mpi_test_env.h"
@@ -97,8 +98,8 @@ TEST(BartParallel, TpEqualsSerial) {
         }
       }
       TpRng rng(1, 0, tp->rank());
-      BartTask task(model, kEnc, dec, tp);
-      const BartBatch b = BartBatch::FromRows(rows, kEnc, dec);
+      Seq2SeqTask<BartModel> task(model, kEnc, dec, tp, 0, true);
+      const Seq2SeqBatch b = Seq2SeqBatch::FromRows(rows, kEnc, dec, true);
       torch::Tensor logits;
       {
         torch::NoGradGuard no_grad;
@@ -156,7 +157,7 @@ TEST(BartParallel, ChunkedLossEqualsWhole) {
         testing::FillVocabBias(*model, "final_logits_bias", *layout->tp);
         model->to(torch::kDouble);
         TpRng rng(1, 0, layout->tp_rank);
-        BartTask task(model, kEnc, dec, layout->tp, chunk);
+        Seq2SeqTask<BartModel> task(model, kEnc, dec, layout->tp, chunk, true);
         std::map<std::string, double> metrics;
         torch::Tensor loss = task.Loss(Batch{rows, {0, 1, 2}}, rng, &metrics);
         loss.backward();
@@ -194,7 +195,7 @@ TEST(BartParallel, DpEqualsSerial) {
     auto model = std::make_shared<BartModel>(TpEnv{layout->tp, 5}, TinyBart(false));
     model->to(torch::kDouble);
     RecipeParts parts;
-    parts.task = std::make_unique<BartTask>(model, kEnc, kDec, layout->tp);
+    parts.task = std::make_unique<Seq2SeqTask<BartModel>>(model, kEnc, kDec, layout->tp, 0, true);
     parts.train = std::make_shared<SyntheticBart>();
     TrainOptions o;
     o.save_final = false;

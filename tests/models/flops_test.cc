@@ -57,7 +57,7 @@ TEST(Flops, LlamaCountsGroupedKeysAndSwiglu) {
   g.block.kv_groups = 2;
   g.block.rope_theta = 10000;
   g.block.bias = false;
-  g.position = "rope";
+  g.position = Position::kRope;
   GptModel m(TpEnv{LocalCommunicator("tp"), 1}, g);
   const double layer = 2 * s * h * (q + 2 * kv) + 2 * s * q * h  // q, k, v, out
                        + 2 * (2 * s * s * q)                     // scores, context

@@ -56,7 +56,7 @@ expect_error "model.num_query_groups: 3 key/value groups do not divide model.num
   "$P" --recipe recipes/gpt/llama-tiny.yaml --set model.num_query_groups=3 --print-config
 expect_error "model.num_query_groups: 2 key/value groups cannot be split across parallel.tensor_parallel_size = 4" \
   "$P" --recipe recipes/gpt/llama-tiny.yaml --set parallel.tensor_parallel_size=4 --print-config
-expect_error "model.position.*decoder options of the gpt recipe" \
+expect_error "model.position: read by gpt; this recipe is bert" \
   "$P" --recipe recipes/bert/tiny.yaml --set model.position=rope --print-config
 # The chunked output layer and loss through the trainer (untied output at TP 2, 12 steps with two
 # evaluations, 200-token chunks of 8 x 64 tokens per rank): every training and validation loss

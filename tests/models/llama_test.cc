@@ -40,7 +40,7 @@ GptConfig Llama(int64_t heads, int64_t groups) {
   c.block.activation = Activation::kSwiglu;
   c.block.norm = NormType::kRmsNorm;
   c.block.bias = false;
-  c.position = "rope";
+  c.position = Position::kRope;
   c.tie_embeddings = false;
   return c;
 }
@@ -48,7 +48,7 @@ GptConfig Llama(int64_t heads, int64_t groups) {
 GptConfig AlibiFalcon() {
   GptConfig c = testing::TinyGptConfig(48, 96, 32);
   c.block.heads = 12;
-  c.position = "alibi";
+  c.position = Position::kAlibi;
   c.sliding_window = 7;
   c.block.parallel_residual = true;
   return c;

@@ -14,8 +14,8 @@
 #include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
 #include "recipes/registry.h"
-#include "recipes/t5/t5_batch.h"
-#include "recipes/t5/t5_task.h"
+#include "recipes/seq2seq/seq2seq_batch.h"
+#include "recipes/seq2seq/t5_model.h"
 #include "tests/lib/run_model.h"
 
 int main(int argc, char** argv) {
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   dec_in.narrow(1, 1, dec - 1).copy_(labels.narrow(1, 0, dec - 1).clamp_min(0));
   torch::Tensor full = model->FullLogits(inputs, padding.to(torch::kBool), dec_in, rng);
   // The loss as training computes it, from rows.
-  const T5Row r(enc, dec);
+  const Seq2SeqRow r(enc, dec);
   torch::Tensor rows = torch::cat({inputs, padding, dec_in, labels}, 1);
   T5Task task(model, enc, dec, layout->tp);
   Batch batch{rows, {0, 1}};

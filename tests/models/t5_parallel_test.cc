@@ -17,8 +17,8 @@
 #include "framework/parallel/mappings.h"
 #include "framework/train/model_io.h"
 #include "framework/train/trainer.h"
-#include "recipes/t5/t5_batch.h"
-#include "recipes/t5/t5_task.h"
+#include "recipes/seq2seq/seq2seq_batch.h"
+#include "recipes/seq2seq/t5_model.h"
 #include "tests/lib/tensor_compare.h"
 #include "tests/lib/tp_test.h"
 #include "tests/mpi_test_env.h"
@@ -51,10 +51,10 @@ T5Config TinyT5(bool original) {
   return c;
 }
 
-// Rows of T5Row(kEnc, kDec): the last sample has 4 encoder padding positions and 2 padded
+// Rows of Seq2SeqRow(kEnc, kDec): the last sample has 4 encoder padding positions and 2 padded
 // targets; sample i is a function of i.
 torch::Tensor Rows(int64_t first, int64_t n, int64_t dec = kDec) {
-  const T5Row r(kEnc, dec);
+  const Seq2SeqRow r(kEnc, dec);
   torch::Tensor rows = torch::zeros({n, r.length()}, torch::kLong);
   for (int64_t b = 0; b < n; ++b) {
     const int64_t i = first + b;
@@ -80,12 +80,12 @@ TEST(T5Parallel, TpEqualsSerial) {
     // A decoder of 8 positions: sequence parallelism splits it over TP 2 and 4.
     const int64_t dec = 8;
     torch::Tensor rows = Rows(0, 3, dec);
-    rows[2].narrow(0, T5Row(kEnc, dec).labels() + dec - 2, 2).fill_(-100);
+    rows[2].narrow(0, Seq2SeqRow(kEnc, dec).labels() + dec - 2, 2).fill_(-100);
     auto run = [&](std::shared_ptr<Communicator> tp, bool sp = false) {
       auto model = std::make_shared<T5Model>(TpEnv{tp, 5, sp}, TinyT5(original));
       TpRng rng(1, 0, tp->rank());
       T5Task task(model, kEnc, dec, tp);
-      const T5Batch b = T5Batch::FromRows(rows, kEnc, dec);
+      const Seq2SeqBatch b = Seq2SeqBatch::FromRows(rows, kEnc, dec);
       torch::Tensor logits;
       {
         torch::NoGradGuard no_grad;
@@ -122,7 +122,7 @@ TEST(T5Parallel, TpEqualsSerial) {
 TEST(T5Parallel, ChunkedLossEqualsWhole) {
   const int64_t dec = 8;
   torch::Tensor rows = Rows(0, 3, dec);
-  rows[2].narrow(0, T5Row(kEnc, dec).labels() + dec - 2, 2).fill_(-100);
+  rows[2].narrow(0, Seq2SeqRow(kEnc, dec).labels() + dec - 2, 2).fill_(-100);
   for (bool original : {false, true}) {
     for (int tp = 1; tp <= std::min(4, g_runtime->world_size()); tp *= 2) {
       auto layout = ParallelLayout::Create(g_runtime->world(), tp);
@@ -146,7 +146,7 @@ TEST(T5Parallel, ChunkedLossEqualsWhole) {
 class SyntheticT5 : public SampleSource {
  public:
   int64_t size() const override { return 1 << 20; }
-  int64_t sample_length() const override { return T5Row(kEnc, kDec).length(); }
+  int64_t sample_length() const override { return Seq2SeqRow(kEnc, kDec).length(); }
   void Get(int64_t i, int64_t* out) const override {
     torch::Tensor row = Rows(i, 1)[0].contiguous();
     std::memcpy(out, row.data_ptr<int64_t>(), sizeof(int64_t) * row.numel());

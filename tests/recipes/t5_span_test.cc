@@ -8,8 +8,8 @@
 #include <cmath>
 #include <memory>
 
-#include "recipes/t5/span_corruption.h"
-#include "recipes/t5/t5_batch.h"
+#include "recipes/seq2seq/seq2seq_batch.h"
+#include "recipes/seq2seq/span_corruption.h"
 #include "recipes/t5/t5_data.h"
 
 namespace braid {
@@ -146,7 +146,7 @@ TEST(T5Span, RowsHoldShiftedTargetsAndPadding) {
   spec.eos = 1;
   spec.pad = 0;
   T5Samples samples(std::make_shared<Counting>(l.raw), spec);
-  const T5Row r(spec.enc_length, spec.dec_length);
+  const Seq2SeqRow r(spec.enc_length, spec.dec_length);
   ASSERT_EQ(samples.sample_length(), r.length());
   std::vector<int64_t> row(r.length()), again(r.length());
   samples.Get(5, row.data());

@@ -1,5 +1,5 @@
 // T5 span corruption (see span_corruption.h).
-#include "recipes/t5/span_corruption.h"
+#include "recipes/seq2seq/span_corruption.h"
 
 #include <algorithm>
 #include <cmath>

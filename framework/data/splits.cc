@@ -1,5 +1,5 @@
-// GPT data: open, split, index (one builder per node), blend (see gpt_data.h).
-#include "framework/data/gpt_data.h"
+// The data splits: open, split, index (one builder per node), blend (see splits.h).
+#include "framework/data/splits.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -9,11 +9,11 @@
 
 namespace braid {
 
-absl::StatusOr<GptSplits> BuildSplits(const std::vector<std::string>& paths,
-                                      std::vector<double> weights, const std::string& split,
-                                      const int64_t num_samples[3], bool is_builder,
-                                      const std::function<absl::Status()>& barrier,
-                                      const SplitFactory& make, const DataChecks& checks) {
+absl::StatusOr<DataSplits> BuildSplits(const std::vector<std::string>& paths,
+                                       std::vector<double> weights, const std::string& split,
+                                       const int64_t num_samples[3], bool is_builder,
+                                       const std::function<absl::Status()>& barrier,
+                                       const SplitFactory& make, const DataChecks& checks) {
   if (paths.empty()) {
     return absl::InvalidArgumentError(
         "data.paths is empty. HINT: point it at the prefix preprocess_data wrote, e.g. "
@@ -56,8 +56,8 @@ absl::StatusOr<GptSplits> BuildSplits(const std::vector<std::string>& paths,
   // Each dataset provides exactly its share of each split's samples.
   std::vector<std::vector<int64_t>> counts(3);
   for (int s = 0; s < 3; ++s) counts[s] = BlendCounts(weights, samples[s]);
-  auto open_all = [&](bool may_build) -> absl::StatusOr<GptSplits> {
-    GptSplits out;
+  auto open_all = [&](bool may_build) -> absl::StatusOr<DataSplits> {
+    DataSplits out;
     for (int s = 0; s < 3; ++s) {
       if (samples[s] == 0) continue;
       std::vector<std::unique_ptr<SampleSource>> sources;
@@ -77,7 +77,7 @@ absl::StatusOr<GptSplits> BuildSplits(const std::vector<std::string>& paths,
     return out;
   };
   if (is_builder) {
-    BRAID_ASSIGN_OR_RETURN(GptSplits built, open_all(true));
+    BRAID_ASSIGN_OR_RETURN(DataSplits built, open_all(true));
     BRAID_RETURN_IF_ERROR(barrier());
     return built;
   }
@@ -85,8 +85,8 @@ absl::StatusOr<GptSplits> BuildSplits(const std::vector<std::string>& paths,
   return open_all(false);
 }
 
-absl::StatusOr<GptSplits> BuildGptSplits(const GptDataSpec& spec, bool is_builder,
-                                         const std::function<absl::Status()>& barrier) {
+absl::StatusOr<DataSplits> BuildDataSplits(const GptDataSpec& spec, bool is_builder,
+                                           const std::function<absl::Status()>& barrier) {
   return BuildSplits(
       spec.paths, spec.weights, spec.split, spec.num_samples, is_builder, barrier,
       [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s, int64_t samples,

@@ -1,7 +1,8 @@
-// The GPT recipe's data: one or more indexed datasets (blended by weight), each split into
-// train/valid/test by documents, with sample indices cached on disk. In a multi-process job one
-// process per node builds the missing index files (`is_builder`: local rank 0), every process
-// waits at `barrier`, then the others memory-map what the builder wrote.
+// The splits every family's data is made of: one or more indexed datasets (blended by weight),
+// each split into train/valid/test by documents, with sample indices cached on disk
+// (BuildSplits; BuildDataSplits for GPT samples). In a multi-process job one process per node
+// builds the missing index files (`is_builder`: local rank 0), every process waits at `barrier`,
+// then the others memory-map what the builder wrote.
 #pragma once
 #include <functional>
 #include <memory>
@@ -33,12 +34,12 @@ struct GptDataSpec {
 
 inline constexpr const char* kSplitNames[3] = {"train", "valid", "test"};
 
-struct GptSplits {
+struct DataSplits {
   std::shared_ptr<const SampleSource> split[3];  // train, valid, test (null when 0 samples)
 };
 
-absl::StatusOr<GptSplits> BuildGptSplits(const GptDataSpec& spec, bool is_builder,
-                                         const std::function<absl::Status()>& barrier);
+absl::StatusOr<DataSplits> BuildDataSplits(const GptDataSpec& spec, bool is_builder,
+                                           const std::function<absl::Status()>& barrier);
 
 // The same machinery for any recipe's samples: open each dataset (checking its token ids against
 // the vocabulary), split its documents ("949,50,1"), give each dataset its blend share of each
@@ -48,10 +49,10 @@ absl::StatusOr<GptSplits> BuildGptSplits(const GptDataSpec& spec, bool is_builde
 //   make(dataset, its index in paths, documents, split 0..2, samples, may_build) -> one part
 using SplitFactory = std::function<absl::StatusOr<std::unique_ptr<SampleSource>>(
     std::shared_ptr<IndexedDataset>, int, DocRange, int, int64_t, bool)>;
-absl::StatusOr<GptSplits> BuildSplits(const std::vector<std::string>& paths,
-                                      std::vector<double> weights, const std::string& split,
-                                      const int64_t num_samples[3], bool is_builder,
-                                      const std::function<absl::Status()>& barrier,
-                                      const SplitFactory& make, const DataChecks& checks = {});
+absl::StatusOr<DataSplits> BuildSplits(const std::vector<std::string>& paths,
+                                       std::vector<double> weights, const std::string& split,
+                                       const int64_t num_samples[3], bool is_builder,
+                                       const std::function<absl::Status()>& barrier,
+                                       const SplitFactory& make, const DataChecks& checks = {});
 
 }  // namespace braid

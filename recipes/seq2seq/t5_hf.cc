@@ -7,7 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "framework/core/status.h"
 #include "framework/core/strings.h"
-#include "recipes/t5/t5_family.h"
+#include "recipes/seq2seq/t5_model.h"
 
 namespace braid {
 namespace {
@@ -16,14 +16,6 @@ const HfNameTable& FeedForward() {
   static const HfNameTable kTable{
       {{"geglu_tanh", "gated-gelu"}, {"relu", "relu"}, {"gelu", "gelu"}}};
   return kTable;
-}
-
-int64_t DecoderLayers(const Config& c) {
-  return c.model.decoder_num_layers > 0 ? c.model.decoder_num_layers : c.model.num_layers;
-}
-
-bool Gated(const Config& c) {
-  return c.model.activation == "geglu_tanh" || c.model.activation == "geglu";
 }
 
 class T5Hf : public HfLayout {
@@ -61,7 +53,7 @@ class T5Hf : public HfLayout {
           ffn = h + "2.";
         }
         m.push_back({o + "ln_mlp.weight", {ffn + "layer_norm.weight"}});
-        if (Gated(c)) {
+        if (IsGated(c.model.activation)) {
           m.push_back({o + "mlp.fc1.weight",
                        {ffn + "DenseReluDense.wi_0.weight", ffn + "DenseReluDense.wi_1.weight"}});
         } else {
@@ -71,25 +63,24 @@ class T5Hf : public HfLayout {
       }
     };
     stack("encoder", c.model.num_layers, false);
-    stack("decoder", DecoderLayers(c), true);
+    stack("decoder", DecoderLayers(c.model), true);
     return m;
   }
 
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
-    if (c.model.norm != "rmsnorm") {
+    if (c.model.norm != NormType::kRmsNorm) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "T5's layout has RMSNorm only; this model has model.norm: ", c.model.norm, "."));
+          "T5's layout has RMSNorm only; this model has model.norm: ", Name(c.model.norm), "."));
     }
-    const std::string* ff = FeedForward().Theirs(c.model.activation);
+    const std::string* ff = FeedForward().Theirs(Name(c.model.activation));
     if (ff == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("T5's layout has no FFN '", c.model.activation,
-                                                     "' (", FeedForward().TheirNames(),
-                                                     "; ours: geglu_tanh, relu, gelu)."));
+      return absl::InvalidArgumentError(
+          absl::StrCat("T5's layout has no FFN '", Name(c.model.activation), "' (",
+                       FeedForward().TheirNames(), "; ours: geglu_tanh, relu, gelu)."));
     }
     const int64_t heads = c.model.num_attention_heads;
-    const int64_t d_kv =
-        c.model.kv_channels > 0 ? c.model.kv_channels : c.model.hidden_size / heads;
+    const int64_t d_kv = HeadSize(c.model);
     return absl::StrFormat(
         "{\n  \"architectures\": [\"T5ForConditionalGeneration\"],\n  \"model_type\": \"t5\",\n"
         "  \"vocab_size\": %d,\n  \"d_model\": %d,\n  \"d_kv\": %d,\n  \"d_ff\": %d,\n"
@@ -100,7 +91,7 @@ class T5Hf : public HfLayout {
         "  \"tie_word_embeddings\": %s,\n  \"pad_token_id\": 0,\n  \"eos_token_id\": 1,\n"
         "  \"decoder_start_token_id\": 0,\n  \"torch_dtype\": \"%s\"\n}\n",
         vocab, c.model.hidden_size, d_kv, FfnHiddenSize(c.model), c.model.num_layers,
-        DecoderLayers(c), heads, c.model.relative_attention_num_buckets,
+        DecoderLayers(c.model), heads, c.model.relative_attention_num_buckets,
         c.model.relative_attention_max_distance, ShortestDouble(c.model.hidden_dropout),
         ShortestDouble(c.model.layernorm_epsilon), *ff, c.model.tie_embeddings ? "true" : "false",
         torch_dtype);

@@ -1,4 +1,4 @@
-// The objective T5 and BART share (recipes/t5/t5_task.h, recipes/bart/bart_task.h): the decoder's
+// The objective T5, BART and UL2 share (seq2seq_task.h): the decoder's
 // cross entropy, vocabulary-parallel, averaged over the real (non-padding) targets. With
 // `chunk_tokens` > 0 (model.output_chunk_tokens) the output layer (with the model's output bias,
 // if any) and the loss run over chunks of that many decoder tokens (ChunkedVocabParallelLoss),

@@ -1,0 +1,55 @@
+// The encoder-decoder base of the T5, BART and UL2 families: an encoder of model.num_layers
+// layers over model.seq_length positions, a decoder of DerivedSizes::decoder_num_layers layers
+// over the family's DecoderLength() positions with cross-attention to the encoder, and the
+// parameter-count skeleton of such a model. A family says only what differs: its decoder length,
+// its per-layer and embedding parameters, its data and model.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "framework/data/splits.h"
+#include "recipes/family.h"
+#include "recipes/seq2seq/seq2seq_batch.h"
+
+namespace braid {
+
+class Seq2SeqFamily : public Family {
+ public:
+  // model.num_layers + the decoder's layers.
+  int64_t LayerCount(const Config& c) const override;
+  // The encoder over model.seq_length; the decoder over DecoderLength(c), reading the encoder.
+  std::vector<Stack> Stacks(const Config& c) const override;
+  int64_t OutputPositions(const Config& c) const override { return DecoderLength(c); }
+  int64_t DecoderLength(const Config& c) const override = 0;
+
+ protected:
+  // The parameters of a model whose layers hold, besides their matrices, the given vectors:
+  // an encoder layer self-attention, an MLP and `encoder_norms` norms; a decoder layer
+  // self- and cross-attention, an MLP and `decoder_norms` norms; plus `extra` (position tables,
+  // final norms, output biases). Attention is hidden x heads x head size four times (q, k, v,
+  // out) with `attention_bias` bias entries; the MLP hidden x FFN twice (three times gated) with
+  // `mlp_bias`; a norm `norm_width` entries; the vocabulary embedding once, twice when untied.
+  struct LayerShape {
+    int64_t attention_bias = 0, mlp_bias = 0, norm_width = 0;
+    int64_t encoder_norms = 2, decoder_norms = 3;
+  };
+  static int64_t Seq2SeqParameters(const Config& c, const DerivedSizes& s, const LayerShape& l,
+                                   int64_t extra);
+};
+
+// Raw chunks of `raw_length` tokens of one dataset's part of one split (`n` of them): GPT samples
+// (framework/data/gpt_dataset.h) of documents shuffled per epoch and concatenated, the order a
+// seeded permutation, the index cached on disk. The raw material of span corruption (T5, UL2).
+absl::StatusOr<std::unique_ptr<SampleSource>> OpenRawChunks(const Config& c,
+                                                            std::shared_ptr<IndexedDataset> data,
+                                                            int dataset, DocRange docs, int split,
+                                                            int64_t n, int64_t raw_length,
+                                                            bool may_build);
+
+// The accuracy of always guessing the most frequent target token over the first 2000 samples
+// of `train` (rows `r`): the target_acc to beat, and with the noised field the masked_acc to
+// beat; a line for the start of the log.
+std::string MostFrequentTargetNote(const SampleSource& train, const Seq2SeqRow& r, int64_t vocab,
+                                   const Tokenizer& tok);
+
+}  // namespace braid
