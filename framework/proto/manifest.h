@@ -2,8 +2,8 @@
 // the format version, the layout (TP and DP sizes), the payload files (one per TP rank, and with
 // sharded optimizer state one per rank), and for every tensor a sane dtype, shape, TP axis and a
 // shard on every rank it is split over, or pieces that tile each such rank's slice exactly. A
-// manifest that passes can be trusted by the loader (framework/train/checkpoint.cc); the fuzzer
-// runs it alone.
+// manifest that passes can be trusted by the loader (framework/train/checkpoint_load.cc); the
+// fuzzer runs it alone.
 #pragma once
 #include <string>
 #include <string_view>
