@@ -45,6 +45,19 @@ absl::StatusOr<std::unique_ptr<SampleSource>> OpenRawChunks(const Config& c,
   return std::unique_ptr<SampleSource>(std::move(raw));
 }
 
+absl::StatusOr<DataSplits> BuildChunkSplits(const RunContext& ctx, int64_t raw_length,
+                                            const ChunkSamples& make) {
+  const Config& c = ctx.config;
+  return BuildFamilySplits(
+      ctx,
+      [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s, int64_t n,
+          bool may_build) -> absl::StatusOr<std::unique_ptr<SampleSource>> {
+        BRAID_ASSIGN_OR_RETURN(auto raw,
+                               OpenRawChunks(c, data, d, docs, s, n, raw_length, may_build));
+        return make(std::move(raw), static_cast<uint64_t>(c.seed) * 1000003ULL + 7ULL * d + s);
+      });
+}
+
 std::string MostFrequentTargetNote(const SampleSource& train, const Seq2SeqRow& r, int64_t vocab,
                                    const Tokenizer& tok) {
   std::vector<int64_t> row(r.length()), all(vocab, 0), hit(all);

@@ -4,6 +4,8 @@
 // parameter-count skeleton of such a model. A family says only what differs: its decoder length,
 // its per-layer and embedding parameters, its data and model.
 #pragma once
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,15 @@ absl::StatusOr<std::unique_ptr<SampleSource>> OpenRawChunks(const Config& c,
                                                             int dataset, DocRange docs, int split,
                                                             int64_t n, int64_t raw_length,
                                                             bool may_build);
+
+// The training and validation splits of a family whose samples are made of raw chunks of
+// `raw_length` tokens (T5, UL2): each dataset's part of each split is OpenRawChunks, turned into
+// samples by `make(raw, seed)`, the seed the part's own (from the config's seed, the dataset and
+// the split).
+using ChunkSamples = std::function<std::unique_ptr<SampleSource>(
+    std::shared_ptr<const SampleSource> raw, uint64_t seed)>;
+absl::StatusOr<DataSplits> BuildChunkSplits(const RunContext& ctx, int64_t raw_length,
+                                            const ChunkSamples& make);
 
 // The accuracy of always guessing the most frequent target token over the first 2000 samples
 // of `train` (rows `r`): the target_acc to beat, and with the noised field the masked_acc to

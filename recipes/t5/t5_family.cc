@@ -37,17 +37,13 @@ class T5 : public T5ModelFamily {
     spec.pad = sp.pad;
     BRAID_ASSIGN_OR_RETURN(
         DataSplits splits,
-        BuildFamilySplits(
-            ctx,
-            [&](std::shared_ptr<IndexedDataset> data, int d, DocRange docs, int s, int64_t n,
-                bool may_build) -> absl::StatusOr<std::unique_ptr<SampleSource>> {
-              BRAID_ASSIGN_OR_RETURN(auto raw,
-                                     OpenRawChunks(c, data, d, docs, s, n, lengths.raw, may_build));
-              T5DataSpec part = spec;
-              part.seed = static_cast<uint64_t>(c.seed) * 1000003ULL + 7ULL * d + s;
-              return std::unique_ptr<SampleSource>(std::make_unique<T5Samples>(
-                  std::shared_ptr<const SampleSource>(std::move(raw)), part));
-            }));
+        BuildChunkSplits(ctx, lengths.raw,
+                         [&](std::shared_ptr<const SampleSource> raw, uint64_t seed) {
+                           T5DataSpec part = spec;
+                           part.seed = seed;
+                           return std::unique_ptr<SampleSource>(
+                               std::make_unique<T5Samples>(std::move(raw), part));
+                         }));
     FamilyData out;
     out.train = splits.split[0];
     out.valid = splits.split[1];
