@@ -3,23 +3,14 @@
 // TP and DP size.
 #include "framework/train/checkpoint.h"
 
-#include <fcntl.h>
-#include <google/protobuf/text_format.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "checkpoint.pb.h"
-#include "framework/core/check.h"
-#include "framework/core/crc32c.h"
-#include "framework/core/files.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
 #include "framework/proto/manifest.h"

@@ -29,6 +29,11 @@ int64_t Seq2SeqFamily::Seq2SeqParameters(const Config& c, const DerivedSizes& s,
          vocab * h * (c.model.tie_embeddings ? 1 : 2) + extra;
 }
 
+namespace {
+
+// Raw chunks of `raw_length` tokens of one dataset's part of one split (`n` of them): GPT samples
+// (framework/data/gpt_dataset.h) of documents shuffled per epoch and concatenated, the order a
+// seeded permutation, the index cached on disk.
 absl::StatusOr<std::unique_ptr<SampleSource>> OpenRawChunks(const Config& c,
                                                             std::shared_ptr<IndexedDataset> data,
                                                             int dataset, DocRange docs, int split,
@@ -44,6 +49,8 @@ absl::StatusOr<std::unique_ptr<SampleSource>> OpenRawChunks(const Config& c,
   BRAID_ASSIGN_OR_RETURN(auto raw, GptDataset::Open(std::move(data), spec, may_build));
   return std::unique_ptr<SampleSource>(std::move(raw));
 }
+
+}  // namespace
 
 absl::StatusOr<DataSplits> BuildChunkSplits(const RunContext& ctx, int64_t raw_length,
                                             const ChunkSamples& make) {

@@ -39,19 +39,10 @@ class Seq2SeqFamily : public Family {
                                    int64_t extra);
 };
 
-// Raw chunks of `raw_length` tokens of one dataset's part of one split (`n` of them): GPT samples
-// (framework/data/gpt_dataset.h) of documents shuffled per epoch and concatenated, the order a
-// seeded permutation, the index cached on disk. The raw material of span corruption (T5, UL2).
-absl::StatusOr<std::unique_ptr<SampleSource>> OpenRawChunks(const Config& c,
-                                                            std::shared_ptr<IndexedDataset> data,
-                                                            int dataset, DocRange docs, int split,
-                                                            int64_t n, int64_t raw_length,
-                                                            bool may_build);
-
 // The training and validation splits of a family whose samples are made of raw chunks of
-// `raw_length` tokens (T5, UL2): each dataset's part of each split is OpenRawChunks, turned into
-// samples by `make(raw, seed)`, the seed the part's own (from the config's seed, the dataset and
-// the split).
+// `raw_length` tokens (T5, UL2): each dataset's part of each split is OpenRawChunks (GPT samples of
+// documents concatenated, the index cached), turned into samples by `make(raw, seed)`, the seed the
+// part's own (from the config's seed, the dataset and the split).
 using ChunkSamples = std::function<std::unique_ptr<SampleSource>(
     std::shared_ptr<const SampleSource> raw, uint64_t seed)>;
 absl::StatusOr<DataSplits> BuildChunkSplits(const RunContext& ctx, int64_t raw_length,

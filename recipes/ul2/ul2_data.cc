@@ -101,9 +101,8 @@ int64_t Ul2Samples::sample_length() const {
 Ul2Samples::Draw Ul2Samples::DrawOf(Rng& rng) const {
   Draw d;
   const double u = rng.Uniform() * cumulative_.back();
+  // u < total: the first denoiser whose cumulative weight exceeds it (never one of weight 0).
   d.denoiser = std::upper_bound(cumulative_.begin(), cumulative_.end(), u) - cumulative_.begin();
-  d.denoiser = std::min<int64_t>(d.denoiser, static_cast<int64_t>(cumulative_.size()) - 1);
-  while (spec_.weights[d.denoiser] == 0) --d.denoiser;  // u on a zero-weight boundary
   if (spec_.denoisers[d.denoiser].kind == Denoiser::Kind::kS) {
     d.split = lengths_.min_split + static_cast<int64_t>(rng.Below(static_cast<uint64_t>(
                                        lengths_.max_split - lengths_.min_split + 1)));

@@ -7,7 +7,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "framework/core/status.h"
-#include "framework/core/strings.h"
 #include "recipes/seq2seq/t5_model.h"
 
 namespace braid {
