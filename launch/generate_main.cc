@@ -75,6 +75,7 @@ absl::Status Run(const Runtime& rt, const Args& a) {
   BRAID_ASSIGN_OR_RETURN(auto loaded, LoadWeights(a));
   Config& saved = loaded.first;
   saved.parallel.tensor_parallel_size = rt.world_size();  // TP = the ranks of this command
+  DropPipeline(&saved);
   BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(saved, rt.world_size()));
   const Config& config = run.config;
   BRAID_ASSIGN_OR_RETURN(ParallelLayout layout,

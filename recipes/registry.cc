@@ -85,8 +85,53 @@ absl::StatusOr<ResolvedRun> ResolveRun(const Config& config, int64_t world_size,
   BRAID_ASSIGN_OR_RETURN(int64_t vocab, vocab_or);
   BRAID_ASSIGN_OR_RETURN(run.sizes, DeriveSizes(config, world_size, vocab));
   run.sizes.decoder_seq_length = run.family->DecoderLength(config);
+  BRAID_RETURN_IF_ERROR(CheckPipeline(*run.family, config, run.sizes));
   run.config = ResolvedConfig(config, run.sizes);
   return run;
+}
+
+absl::Status CheckPipeline(const Family& family, const Config& c, const DerivedSizes& sizes) {
+  const ParallelConfig& p = c.parallel;
+  if (p.pipeline_parallel_size == 1) {
+    if (p.virtual_pipeline_size > 1 || !p.pipeline_layers.empty()) {
+      const char* key = p.virtual_pipeline_size > 1 ? "parallel.virtual_pipeline_size"
+                                                    : "parallel.pipeline_layers";
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s%s: set, but parallel.pipeline_parallel_size is 1 (no pipeline). HINT: set "
+          "parallel.pipeline_parallel_size, or drop %s.",
+          c.Where(key), key, key));
+    }
+    return absl::OkStatus();
+  }
+  const std::string where = c.Where("parallel.pipeline_parallel_size");
+  if (!family.pipelined()) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "%sparallel.pipeline_parallel_size: %d pipeline stages, but the %s recipe does not divide "
+        "into stages yet (pipeline parallelism works for gpt so far; docs/pipeline.md). HINT: "
+        "use parallel.pipeline_parallel_size: 1 with tensor and data parallelism.",
+        where, p.pipeline_parallel_size, family.name()));
+  }
+  PipelineSplitOptions split{static_cast<int>(p.pipeline_parallel_size),
+                             static_cast<int>(p.virtual_pipeline_size), p.pipeline_layers,
+                             p.account_for_embedding_in_pipeline_split,
+                             p.account_for_loss_in_pipeline_split};
+  absl::StatusOr<std::vector<int64_t>> layers = SplitLayers(family.LayerCount(c), split);
+  if (!layers.ok())
+    return absl::InvalidArgumentError(where + std::string(layers.status().message()));
+  absl::Status s =
+      CheckSchedule(p.pipeline_schedule, split.pp, split.virtual_size, sizes.accumulation_steps);
+  if (!s.ok()) return absl::InvalidArgumentError(where + std::string(s.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StagePlan> StagePlanOf(const Family& family, const Config& c, int pp_rank) {
+  const ParallelConfig& p = c.parallel;
+  PipelineSplitOptions split{static_cast<int>(p.pipeline_parallel_size),
+                             static_cast<int>(p.virtual_pipeline_size), p.pipeline_layers,
+                             p.account_for_embedding_in_pipeline_split,
+                             p.account_for_loss_in_pipeline_split};
+  BRAID_ASSIGN_OR_RETURN(std::vector<int64_t> layers, SplitLayers(family.LayerCount(c), split));
+  return PlanOfRank(layers, pp_rank, split.pp);
 }
 
 }  // namespace braid

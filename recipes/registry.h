@@ -40,6 +40,11 @@ absl::StatusOr<ResolvedRun> ResolveRun(const Config& config, int64_t world_size,
 // An error naming every key set away from its default that `family` does not read (where it was
 // set, and the families that would read it).
 absl::Status CheckFamilyKeys(const Family& family, const Config& config);
+// Pipeline parallelism (docs/pipeline.md): the family divides into stages, the layers split over
+// PP x virtual stages, the schedule can run the step's micro-batches; errors name the key.
+absl::Status CheckPipeline(const Family& family, const Config& config, const DerivedSizes& sizes);
+// Pipeline rank `pp_rank`'s share of the family's layers (the whole model at PP = 1).
+absl::StatusOr<StagePlan> StagePlanOf(const Family& family, const Config& config, int pp_rank);
 // The effective config as YAML with only the keys `family` reads (--print-config).
 std::string FamilyConfigYaml(const Family& family, const Config& config,
                              const DerivedSizes* derived);

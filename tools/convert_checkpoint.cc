@@ -93,6 +93,7 @@ absl::StatusOr<ModelShape> DescribeModel(const Family& family, Config config, in
   config.data.vocab_file.clear();
   config.model.vocab_size = vocab;
   config.parallel.tensor_parallel_size = tp;
+  DropPipeline(&config);
   BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(config, tp));
   run.config.data = data;
   // The model is built whole in this process: refuse one that cannot fit before allocating it.
@@ -475,6 +476,7 @@ absl::Status ImportHf(const Args& a) {
     Config sized = config;
     sized.data.vocab_file.clear();
     sized.parallel.tensor_parallel_size = 1;
+    DropPipeline(&sized);
     BRAID_ASSIGN_OR_RETURN(ResolvedRun run, ResolveRun(sized, 1));
     const double want = static_cast<double>(family->ParameterCount(run.config, run.sizes));
     // The files may hold tied copies and buffers (more values); the model pads its vocabulary

@@ -25,6 +25,10 @@ enum class LrDecayStyle { kCosine, kLinear, kConstant };
 enum class TokenizerType { kGpt2, kWordPiece, kSentencePiece };
 // data.packing (BERT / RoBERTa samples).
 enum class Packing { kDocument, kFullSentences };
+// parallel.pipeline_schedule: one forward then one backward per micro-batch in the steady state
+// (1F1B; interleaved when parallel.virtual_pipeline_size > 1), or every forward before any
+// backward (for tests: the most activation memory).
+enum class PipelineSchedule { k1F1B, kAllForwardAllBackward };
 // logging.level.
 enum class LogChoice { kDebug, kInfo, kWarning, kError };
 
@@ -45,6 +49,7 @@ BRAID_CHOICE_NAMES(TrainDevice, "cpu", "cuda")
 BRAID_CHOICE_NAMES(LrDecayStyle, "cosine", "linear", "constant")
 BRAID_CHOICE_NAMES(TokenizerType, "gpt2", "wordpiece", "sentencepiece")
 BRAID_CHOICE_NAMES(Packing, "document", "full_sentences")
+BRAID_CHOICE_NAMES(PipelineSchedule, "1f1b", "all_forward_all_backward")
 BRAID_CHOICE_NAMES(LogChoice, "debug", "info", "warning", "error")
 #undef BRAID_CHOICE_NAMES
 

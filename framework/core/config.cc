@@ -38,6 +38,7 @@ class Fields {
                       Need need) = 0;
   virtual void StrList(const char* key, std::vector<std::string>* v) = 0;
   virtual void FloatList(const char* key, std::vector<double>* v, double lo, double hi) = 0;
+  virtual void IntList(const char* key, std::vector<int64_t>* v, int64_t lo, int64_t hi) = 0;
 };
 
 // A choice of core/choices.h: walked as its name (read, printed), stored as the enum.
@@ -96,6 +97,12 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Float("grad_bucket_mb", &p.grad_bucket_mb, 0.001, 65536.0);
     f.Bool("distributed_optimizer", &p.distributed_optimizer);
     f.Bool("sequence_parallel", &p.sequence_parallel);
+    f.Int("pipeline_parallel_size", &p.pipeline_parallel_size, 1, 1024, Need::kOptional);
+    f.Int("virtual_pipeline_size", &p.virtual_pipeline_size, 1, 1024, Need::kOptional);
+    EnumChoice(f, "pipeline_schedule", &p.pipeline_schedule);
+    f.IntList("pipeline_layers", &p.pipeline_layers, 0, 1 << 20);
+    f.Bool("account_for_embedding_in_pipeline_split", &p.account_for_embedding_in_pipeline_split);
+    f.Bool("account_for_loss_in_pipeline_split", &p.account_for_loss_in_pipeline_split);
   });
   f.Section("data", [&] {
     DataConfig& d = c.data;
@@ -319,6 +326,24 @@ class Reader : public Fields {
     *v = std::move(out);
   }
 
+  void IntList(const char* key, std::vector<int64_t>* v, int64_t lo, int64_t hi) override {
+    const Node* n = List(key);
+    if (n == nullptr) return;
+    std::vector<int64_t> out;
+    for (const Node& item : n->items) {
+      int64_t value;
+      if (item.kind != Node::Kind::kScalar || !absl::SimpleAtoi(item.scalar, &value) ||
+          value < lo || value > hi) {
+        Error(item.loc, Path(key),
+              absl::StrCat("list items must be whole numbers in [", lo, ", ", hi, "], got '",
+                           item.scalar, "'."));
+        return;
+      }
+      out.push_back(value);
+    }
+    *v = std::move(out);
+  }
+
   void Finish() { CheckUnknownKeys(); }
 
   absl::Status status() const {
@@ -450,6 +475,9 @@ class Printer : public Fields {
     std::vector<std::string> q;
     for (double d : *v) q.push_back(ShortestDouble(d));
     Line(key, absl::StrCat("[", absl::StrJoin(q, ", "), "]"), true);
+  }
+  void IntList(const char* key, std::vector<int64_t>* v, int64_t, int64_t) override {
+    Line(key, absl::StrCat("[", absl::StrJoin(*v, ", "), "]"), true);
   }
   std::string text() const { return out_; }
   // Every value printed, {key path, text}, in order.
@@ -645,6 +673,12 @@ int64_t DecoderLayers(const ModelConfig& m) {
   return m.decoder_num_layers > 0 ? m.decoder_num_layers : m.num_layers;
 }
 
+void DropPipeline(Config* c) {
+  c->parallel.pipeline_parallel_size = 1;
+  c->parallel.virtual_pipeline_size = 1;
+  c->parallel.pipeline_layers.clear();
+}
+
 Config ResolvedConfig(const Config& config, const DerivedSizes& sizes) {
   Config c = config;
   auto set = [&c](const char* key, int64_t* field, int64_t value) {
@@ -669,11 +703,19 @@ absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size, in
   DerivedSizes d;
   d.world_size = world_size;
   d.tp = c.parallel.tensor_parallel_size;
+  d.pp = c.parallel.pipeline_parallel_size;
   if (world_size % d.tp != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%sparallel.tensor_parallel_size: %d does not divide the world size %d. HINT: launch a "
         "multiple of %d ranks, or change the TP size.",
         c.Where("parallel.tensor_parallel_size"), d.tp, world_size, d.tp));
+  }
+  if (world_size % (d.tp * d.pp) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%sparallel.pipeline_parallel_size: TP %d x PP %d = %d does not divide the world size %d. "
+        "HINT: launch a multiple of %d ranks (world = TP x DP x PP), or change the PP size.",
+        c.Where("parallel.pipeline_parallel_size"), d.tp, d.pp, d.tp * d.pp, world_size,
+        d.tp * d.pp));
   }
   if (c.model.num_query_groups > 0 && c.model.num_query_groups % d.tp != 0) {
     // Also reached by convert_checkpoint reshard, which sets the TP size after loading.
@@ -682,7 +724,7 @@ absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size, in
         "each rank holds whole groups. HINT: pick a TP size that divides the number of groups.",
         c.Where("model.num_query_groups"), c.model.num_query_groups, d.tp));
   }
-  d.dp = world_size / d.tp;
+  d.dp = world_size / (d.tp * d.pp);
   int64_t micro = c.train.micro_batch_size;
   d.global_batch_size = c.train.global_batch_size > 0 ? c.train.global_batch_size : micro * d.dp;
   if (d.global_batch_size % (micro * d.dp) != 0) {

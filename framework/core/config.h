@@ -65,6 +65,17 @@ struct ParallelConfig {
   // group between the GEMMs (norms, dropout, residual adds on s/TP positions), all-gather before
   // and reduce-scatter after the TP GEMMs instead of all-reduces (parallel/mappings.h).
   bool sequence_parallel = false;
+  // Pipeline parallelism (docs/pipeline.md): the layers divided over PP stages, world = TP x DP x
+  // PP. pipeline_layers: the layers of each (virtual) stage in order, PP x virtual_pipeline_size
+  // entries; empty: even, with the embedding and the loss counted as one layer each where the
+  // account_for_* flags ask (Megatron's options). virtual_pipeline_size > 1: each rank holds that
+  // many chunks of layers, round robin, run by the interleaved 1F1B schedule.
+  int64_t pipeline_parallel_size = 1;
+  int64_t virtual_pipeline_size = 1;
+  PipelineSchedule pipeline_schedule = PipelineSchedule::k1F1B;
+  std::vector<int64_t> pipeline_layers;
+  bool account_for_embedding_in_pipeline_split = false;
+  bool account_for_loss_in_pipeline_split = false;
 };
 
 struct DataConfig {
@@ -177,6 +188,7 @@ struct DerivedSizes {
   int64_t world_size = 1;
   int64_t tp = 1;
   int64_t dp = 1;
+  int64_t pp = 1;
   int64_t accumulation_steps = 1;  // micro-batches per step on each DP rank
   int64_t global_batch_size = 1;
   int64_t ffn_hidden_size = 0;
@@ -197,6 +209,9 @@ int64_t FfnHiddenSize(const ModelConfig& m);
 int64_t HeadSize(const ModelConfig& m);
 int64_t QueryGroups(const ModelConfig& m);
 int64_t DecoderLayers(const ModelConfig& m);
+// The same config with the whole model on every rank (no pipeline stages): what tools that load a
+// model alone (generate, the converter) build, whatever layout trained it.
+void DropPipeline(Config* c);
 
 // Loads a recipe file, resolves `include:` (paths relative to the including file), applies
 // `--set key.path=value` overrides (values parsed as YAML), binds and validates the result.

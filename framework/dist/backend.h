@@ -22,6 +22,11 @@ absl::Status CheckBlocks(const Communicator& comm, const char* what, const at::T
                          const at::Tensor& block);
 bool IsRankBlock(const Communicator& comm, const at::Tensor& big, const at::Tensor& block);
 absl::Status CheckRoot(const Communicator& comm, int root);
+// Send/receive lists: one peer per tensor, every peer another rank of `comm` (itself only in a
+// world of one), every tensor valid.
+absl::Status CheckP2p(const Communicator& comm, const std::vector<at::Tensor>& send,
+                      const std::vector<int>& send_to, const std::vector<at::Tensor>& recv,
+                      const std::vector<int>& recv_from);
 
 // A Work that is already complete.
 WorkHandle DoneWork(absl::Status status = absl::OkStatus());

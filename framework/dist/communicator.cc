@@ -46,6 +46,12 @@ absl::Status Communicator::Broadcast(const at::Tensor& t, int root) {
   return Await(BroadcastAsync(t, root));
 }
 absl::Status Communicator::Barrier() { return Await(BarrierAsync()); }
+absl::Status Communicator::SendRecv(const std::vector<at::Tensor>& send,
+                                    const std::vector<int>& send_to,
+                                    const std::vector<at::Tensor>& recv,
+                                    const std::vector<int>& recv_from, int tag) {
+  return Await(SendRecvAsync(send, send_to, recv, recv_from, tag));
+}
 
 namespace dist_internal {
 namespace {
@@ -138,6 +144,30 @@ absl::Status CheckRoot(const Communicator& comm, int root) {
   return absl::OkStatus();
 }
 
+absl::Status CheckP2p(const Communicator& comm, const std::vector<at::Tensor>& send,
+                      const std::vector<int>& send_to, const std::vector<at::Tensor>& recv,
+                      const std::vector<int>& recv_from) {
+  if (send.size() != send_to.size() || recv.size() != recv_from.size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s%d tensors to send to %d peers, %d to receive from %d peers: one peer per tensor.",
+        Prefix(comm, "send_recv"), send.size(), send_to.size(), recv.size(), recv_from.size()));
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    const std::vector<at::Tensor>& ts = pass == 0 ? send : recv;
+    const std::vector<int>& peers = pass == 0 ? send_to : recv_from;
+    for (size_t i = 0; i < ts.size(); ++i) {
+      BRAID_RETURN_IF_ERROR(CheckTensor(comm, pass == 0 ? "send" : "recv", ts[i]));
+      const bool self_ok = comm.size() == 1;
+      if (peers[i] < 0 || peers[i] >= comm.size() || (peers[i] == comm.rank() && !self_ok)) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%speer %d is not another rank of this communicator (ranks 0..%d).",
+                            Prefix(comm, pass == 0 ? "send" : "recv"), peers[i], comm.size() - 1));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 class DoneWorkImpl : public Work {
@@ -183,6 +213,24 @@ class LocalCommunicator : public Communicator {
     return DoneWork();
   }
   absl::StatusOr<WorkHandle> BarrierAsync() override { return DoneWork(); }
+  // A world of one sends to itself: the i-th send lands in the i-th receive.
+  absl::StatusOr<WorkHandle> SendRecvAsync(const std::vector<at::Tensor>& send,
+                                           const std::vector<int>& send_to,
+                                           const std::vector<at::Tensor>& recv,
+                                           const std::vector<int>& recv_from, int tag) override {
+    BRAID_RETURN_IF_ERROR(CheckP2p(*this, send, send_to, recv, recv_from));
+    if (send.size() != recv.size()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "send_recv on communicator '%s' (one rank): %d sends and %d receives; to itself they "
+          "must pair up.",
+          name_, send.size(), recv.size()));
+    }
+    for (size_t i = 0; i < send.size(); ++i) {
+      BRAID_RETURN_IF_ERROR(CheckSameKind(*this, "send_recv", send[i], recv[i]));
+      recv[i].copy_(send[i]);
+    }
+    return DoneWork();
+  }
   absl::StatusOr<std::shared_ptr<Communicator>> Split(int, int, const std::string& name) override {
     return MakeLocalCommunicator(name);
   }
@@ -219,6 +267,14 @@ class RoutingCommunicator : public Communicator {
   absl::StatusOr<WorkHandle> BroadcastAsync(const at::Tensor& t, int root) override {
     BRAID_ASSIGN_OR_RETURN(Communicator * c, For(t, "broadcast"));
     return c->BroadcastAsync(t, root);
+  }
+  absl::StatusOr<WorkHandle> SendRecvAsync(const std::vector<at::Tensor>& send,
+                                           const std::vector<int>& send_to,
+                                           const std::vector<at::Tensor>& recv,
+                                           const std::vector<int>& recv_from, int tag) override {
+    const at::Tensor& first = !send.empty() ? send[0] : !recv.empty() ? recv[0] : at::Tensor();
+    BRAID_ASSIGN_OR_RETURN(Communicator * c, For(first, "send_recv"));
+    return c->SendRecvAsync(send, send_to, recv, recv_from, tag);
   }
   // A barrier orders the host: the CPU communicator's is enough for both backends.
   absl::StatusOr<WorkHandle> BarrierAsync() override { return cpu_->BarrierAsync(); }

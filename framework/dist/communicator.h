@@ -18,6 +18,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -65,6 +66,16 @@ class Communicator {
   // In place: every rank ends with root's `tensor`.
   virtual absl::StatusOr<WorkHandle> BroadcastAsync(const at::Tensor& tensor, int root) = 0;
   virtual absl::StatusOr<WorkHandle> BarrierAsync() = 0;
+  // Point-to-point, batched (what a pipeline stage exchanges with its neighbours): sends
+  // send[i] to rank send_to[i] and receives recv[j] from rank recv_from[j] (ranks of this
+  // communicator), all posted before any is waited on, so a pair of ranks that send to each other
+  // in one call cannot deadlock. Messages between two ranks match in the order they were posted;
+  // the receiver knows every shape and dtype (no size exchange). MPI: MPI_Irecv/MPI_Isend +
+  // MPI_Waitall on the communicator's worker; NCCL: ncclSend/ncclRecv in one group.
+  virtual absl::StatusOr<WorkHandle> SendRecvAsync(const std::vector<at::Tensor>& send,
+                                                   const std::vector<int>& send_to,
+                                                   const std::vector<at::Tensor>& recv,
+                                                   const std::vector<int>& recv_from, int tag) = 0;
 
   // Collective over this communicator: ranks with the same color form a new communicator,
   // ordered by key. `name` labels it in messages.
@@ -76,6 +87,9 @@ class Communicator {
   absl::Status ReduceScatter(const at::Tensor& input, const at::Tensor& output, ReduceOp op);
   absl::Status Broadcast(const at::Tensor& tensor, int root);
   absl::Status Barrier();
+  absl::Status SendRecv(const std::vector<at::Tensor>& send, const std::vector<int>& send_to,
+                        const std::vector<at::Tensor>& recv, const std::vector<int>& recv_from,
+                        int tag = 0);
 };
 
 // A communicator of one rank that needs no MPI: tools that build a model alone (the checkpoint

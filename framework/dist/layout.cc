@@ -1,4 +1,4 @@
-// TP x DP layout and its group communicators (see layout.h).
+// TP x DP x PP layout and its group communicators (see layout.h).
 #include "framework/dist/layout.h"
 
 #include "absl/strings/str_format.h"
@@ -7,23 +7,32 @@
 namespace braid {
 
 absl::StatusOr<ParallelLayout> ParallelLayout::Create(std::shared_ptr<Communicator> world,
-                                                      int tp_size) {
+                                                      int tp_size, int pp_size) {
   ParallelLayout l;
   l.world_size = world->size();
   l.rank = world->rank();
-  if (tp_size < 1 || l.world_size % tp_size != 0) {
+  if (tp_size < 1 || pp_size < 1 || l.world_size % (tp_size * pp_size) != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "tensor-parallel size %d does not divide the world size %d. HINT: launch a multiple of "
-        "%d ranks (world = TP x DP).",
-        tp_size, l.world_size, tp_size));
+        "tensor-parallel size %d x pipeline-parallel size %d does not divide the world size %d. "
+        "HINT: launch a multiple of %d ranks (world = TP x DP x PP).",
+        tp_size, pp_size, l.world_size, std::max(1, tp_size * pp_size)));
   }
   l.tp_size = tp_size;
-  l.dp_size = l.world_size / tp_size;
+  l.pp_size = pp_size;
+  l.dp_size = l.world_size / (tp_size * pp_size);
   l.tp_rank = TpRankOf(l.rank, tp_size);
-  l.dp_rank = DpRankOf(l.rank, tp_size);
+  l.dp_rank = DpRankOf(l.rank, tp_size, l.dp_size);
+  l.pp_rank = PpRankOf(l.rank, tp_size, l.dp_size);
   l.world = world;
-  BRAID_ASSIGN_OR_RETURN(l.tp, world->Split(/*color=*/l.dp_rank, /*key=*/l.tp_rank, "tp"));
-  BRAID_ASSIGN_OR_RETURN(l.dp, world->Split(/*color=*/l.tp_rank, /*key=*/l.dp_rank, "dp"));
+  const int replica = l.tp_rank + tp_size * l.dp_rank;  // which pp group
+  BRAID_ASSIGN_OR_RETURN(
+      l.tp, world->Split(/*color=*/l.dp_rank + l.dp_size * l.pp_rank, /*key=*/l.tp_rank, "tp"));
+  BRAID_ASSIGN_OR_RETURN(
+      l.dp, world->Split(/*color=*/l.tp_rank + tp_size * l.pp_rank, /*key=*/l.dp_rank, "dp"));
+  BRAID_ASSIGN_OR_RETURN(l.pp, world->Split(/*color=*/replica, /*key=*/l.pp_rank, "pp"));
+  const bool ends = l.first_stage() || l.last_stage();
+  BRAID_ASSIGN_OR_RETURN(l.embedding, world->Split(/*color=*/ends ? replica : l.world_size + l.rank,
+                                                   /*key=*/l.pp_rank, "embedding"));
   return l;
 }
 

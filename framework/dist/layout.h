@@ -1,5 +1,11 @@
-// ParallelLayout: world = TP x DP with TP varying fastest (Megatron's order:
-// rank = tp_rank + TP * dp_rank), and the TP and DP groups as communicators split from the world.
+// ParallelLayout: world = TP x DP x PP in Megatron's rank order: TP varies fastest, then DP, then
+// PP (rank = tp_rank + TP * (dp_rank + DP * pp_rank)); with PP = 1 this is the TP x DP order
+// rank = tp_rank + TP * dp_rank. The groups are communicators split from the world:
+//   tp         ranks holding shards of the same layers of the same replica (one node);
+//   dp         ranks holding the same shard of different replicas;
+//   pp         the stages of one (tp_rank, dp_rank): pp rank p holds stage p (docs/pipeline.md);
+//   embedding  the first and the last stage of a pp group (tied input/output embeddings: their
+//              two copies' gradients are summed over it); a world of one on the other stages.
 #pragma once
 #include <memory>
 
@@ -13,18 +19,31 @@ struct ParallelLayout {
   int rank = 0;
   int tp_size = 1;
   int dp_size = 1;
+  int pp_size = 1;
   int tp_rank = 0;
   int dp_rank = 0;
+  int pp_rank = 0;
   std::shared_ptr<Communicator> world;
-  std::shared_ptr<Communicator> tp;  // ranks that hold shards of the same replica
-  std::shared_ptr<Communicator> dp;  // ranks that hold the same shard of different replicas
+  std::shared_ptr<Communicator> tp;         // ranks that hold shards of the same replica's stage
+  std::shared_ptr<Communicator> dp;         // ranks that hold the same shard of different replicas
+  std::shared_ptr<Communicator> pp;         // the stages of this (tp_rank, dp_rank)
+  std::shared_ptr<Communicator> embedding;  // first + last stage; alone on the others
 
-  // Collective over `world`. Fails with a clear message when tp_size does not divide the world.
-  static absl::StatusOr<ParallelLayout> Create(std::shared_ptr<Communicator> world, int tp_size);
+  bool first_stage() const { return pp_rank == 0; }
+  bool last_stage() const { return pp_rank == pp_size - 1; }
 
-  static int RankOf(int tp_rank, int dp_rank, int tp_size) { return tp_rank + tp_size * dp_rank; }
+  // Collective over `world`. Fails with a clear message when TP x PP does not divide the world.
+  static absl::StatusOr<ParallelLayout> Create(std::shared_ptr<Communicator> world, int tp_size,
+                                               int pp_size = 1);
+
+  static int RankOf(int tp_rank, int dp_rank, int tp_size, int pp_rank = 0, int dp_size = 1) {
+    return tp_rank + tp_size * (dp_rank + dp_size * pp_rank);
+  }
   static int TpRankOf(int rank, int tp_size) { return rank % tp_size; }
-  static int DpRankOf(int rank, int tp_size) { return rank / tp_size; }
+  static int DpRankOf(int rank, int tp_size, int dp_size = 0) {
+    return dp_size > 0 ? (rank / tp_size) % dp_size : rank / tp_size;
+  }
+  static int PpRankOf(int rank, int tp_size, int dp_size) { return rank / (tp_size * dp_size); }
 };
 
 }  // namespace braid

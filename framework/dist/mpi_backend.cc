@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "framework/core/check.h"
 #include "framework/core/status.h"
@@ -131,11 +132,78 @@ class MpiWork : public Work {
   absl::Status status_;
 };
 
+// Point-to-point requests posted by the caller; Wait() tests them until all are complete (with
+// short sleeps, so a waiting rank leaves the cores to the others), then checks that every
+// receive got as many elements as expected.
+class MpiP2pWork : public Work {
+ public:
+  MpiP2pWork(std::string what, const std::vector<at::Tensor>& recv)
+      : what_(std::move(what)), num_recv_(recv.size()) {}
+  ~MpiP2pWork() override {
+    if (!done_) (void)Wait();  // the buffers must outlive the requests
+  }
+  void Add(MPI_Request r, at::Tensor t) {
+    requests_.push_back(r);
+    tensors_.push_back(std::move(t));
+  }
+  absl::Status Wait() override {
+    if (done_) return status_;
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<MPI_Status> statuses(requests_.size());
+    for (int sleep_us = 1;;) {
+      int flag = 0;
+      int code =
+          MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag, statuses.data());
+      if (code != MPI_SUCCESS) {
+        done_ = true;
+        status_ = MpiStatus(code, "MPI_Testall", what_);
+        return status_;
+      }
+      if (flag != 0) break;
+      std::chrono::duration<double> waited = std::chrono::steady_clock::now() - start;
+      if (waited.count() > CollectiveTimeout()) {
+        Fatal(__FILE__, __LINE__,
+              absl::StrFormat("%s did not complete within %.0f s. A peer stage has probably died "
+                              "or hung. HINT: look for the first error of another rank above.",
+                              absl::StripSuffix(what_, ": "), CollectiveTimeout()));
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
+      sleep_us = std::min(2 * sleep_us, 500);
+    }
+    done_ = true;
+    for (size_t i = 0; i < num_recv_; ++i) {
+      int count = 0;
+      MPI_Get_count(&statuses[i], TypeOf(tensors_[i].scalar_type()), &count);
+      if (count != tensors_[i].numel()) {
+        status_ = absl::InternalError(absl::StrFormat(
+            "%sreceived %d elements from rank %d, expected %d. HINT: the two ranks disagree on "
+            "the shapes they exchange (a different config?).",
+            what_, count, statuses[i].MPI_SOURCE, tensors_[i].numel()));
+        break;
+      }
+    }
+    tensors_.clear();
+    return status_;
+  }
+
+ private:
+  std::string what_;
+  size_t num_recv_;
+  std::vector<MPI_Request> requests_;
+  std::vector<at::Tensor> tensors_;  // kept alive until the requests complete
+  bool done_ = false;
+  absl::Status status_;
+};
+
 class MpiCommunicator : public Communicator {
  public:
   MpiCommunicator(MPI_Comm comm, std::string name) : comm_(comm), name_(std::move(name)) {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
+    int* ub = nullptr;
+    int flag = 0;
+    MPI_Comm_get_attr(comm_, MPI_TAG_UB, &ub, &flag);
+    if (flag != 0 && ub != nullptr && *ub > 0) tag_ub_ = *ub;
     worker_ = std::thread([this] { Loop(); });
   }
 
@@ -244,6 +312,44 @@ class MpiCommunicator : public Communicator {
     });
   }
 
+  // Posted from the calling thread (MPI_THREAD_MULTIPLE), not through the worker: a pending
+  // send never holds up a later receive, so any schedule whose messages are all eventually sent
+  // completes. Messages are told apart by `tag` (modulo MPI_TAG_UB).
+  absl::StatusOr<WorkHandle> SendRecvAsync(const std::vector<at::Tensor>& send,
+                                           const std::vector<int>& send_to,
+                                           const std::vector<at::Tensor>& recv,
+                                           const std::vector<int>& recv_from, int tag) override {
+    BRAID_RETURN_IF_ERROR(CheckP2p(*this, send, send_to, recv, recv_from));
+    for (const std::vector<at::Tensor>* ts : {&send, &recv}) {
+      for (const at::Tensor& t : *ts) {
+        BRAID_RETURN_IF_ERROR(CpuTensor("send_recv", t));
+        BRAID_RETURN_IF_ERROR(FitsInt("send_recv", t.numel()));
+      }
+    }
+    const int mpi_tag = tag < 0 ? 0 : tag % tag_ub_;
+    std::string ctx = absl::StrFormat(
+        "send_recv (tag %d: %d sends to rank(s) %s, %d receives from rank(s) %s) on communicator "
+        "'%s' (rank %d of %d): ",
+        tag, send.size(), absl::StrJoin(send_to, ","), recv.size(), absl::StrJoin(recv_from, ","),
+        name_, rank_, size_);
+    auto work = std::make_shared<MpiP2pWork>(ctx, recv);
+    for (size_t i = 0; i < recv.size(); ++i) {
+      MPI_Request r;
+      MPI_TRY(MPI_Irecv(recv[i].data_ptr(), static_cast<int>(recv[i].numel()),
+                        TypeOf(recv[i].scalar_type()), recv_from[i], mpi_tag, comm_, &r),
+              ctx);
+      work->Add(r, recv[i]);
+    }
+    for (size_t i = 0; i < send.size(); ++i) {
+      MPI_Request r;
+      MPI_TRY(MPI_Isend(send[i].data_ptr(), static_cast<int>(send[i].numel()),
+                        TypeOf(send[i].scalar_type()), send_to[i], mpi_tag, comm_, &r),
+              ctx);
+      work->Add(r, send[i]);
+    }
+    return WorkHandle(work);
+  }
+
   absl::StatusOr<std::shared_ptr<Communicator>> Split(int color, int key,
                                                       const std::string& name) override {
     std::string ctx = absl::StrFormat("split of communicator '%s' into '%s': ", name_, name);
@@ -301,6 +407,7 @@ class MpiCommunicator : public Communicator {
     }
   }
 
+  int tag_ub_ = 32767;  // MPI_TAG_UB of this communicator (at least 32767)
   MPI_Comm comm_;
   std::string name_;
   int rank_ = 0;

@@ -176,6 +176,37 @@ class NcclCommunicator : public Communicator {
       return absl::OkStatus();
     });
   }
+  absl::StatusOr<WorkHandle> SendRecvAsync(const std::vector<at::Tensor>& send,
+                                           const std::vector<int>& send_to,
+                                           const std::vector<at::Tensor>& recv,
+                                           const std::vector<int>& recv_from, int tag) override {
+    BRAID_RETURN_IF_ERROR(CheckP2p(*this, send, send_to, recv, recv_from));
+    std::vector<at::Tensor> all;
+    for (const std::vector<at::Tensor>* ts : {&send, &recv}) {
+      for (const at::Tensor& t : *ts) {
+        BRAID_RETURN_IF_ERROR(Check("send_recv", t));
+        BRAID_ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(t.scalar_type()));
+        (void)type;
+        all.push_back(t);
+      }
+    }
+    return Launch("send_recv", all, [&](const std::string& ctx) -> absl::Status {
+      NCCL_TRY(ncclGroupStart(), ctx);
+      ncclResult_t r = ncclSuccess;
+      for (size_t i = 0; i < recv.size() && r == ncclSuccess; ++i) {
+        r = ncclRecv(recv[i].data_ptr(), recv[i].numel(), *NcclType(recv[i].scalar_type()),
+                     recv_from[i], comm_, stream_);
+      }
+      for (size_t i = 0; i < send.size() && r == ncclSuccess; ++i) {
+        r = ncclSend(send[i].data_ptr(), send[i].numel(), *NcclType(send[i].scalar_type()),
+                     send_to[i], comm_, stream_);
+      }
+      ncclResult_t end = ncclGroupEnd();
+      NCCL_TRY(r, ctx);
+      NCCL_TRY(end, ctx);
+      return absl::OkStatus();
+    });
+  }
   // Host-blocking: a one-element all-reduce on this communicator's stream, then a sync.
   absl::StatusOr<WorkHandle> BarrierAsync() override {
     std::string ctx = absl::StrFormat("barrier on nccl communicator '%s': ", name_);
@@ -229,7 +260,7 @@ class NcclCommunicator : public Communicator {
   }
 
   // Orders our stream after the caller's, issues `issue` on our stream, records completion.
-  absl::StatusOr<WorkHandle> Launch(const char* what, std::initializer_list<at::Tensor> tensors,
+  absl::StatusOr<WorkHandle> Launch(const char* what, const std::vector<at::Tensor>& tensors,
                                     const std::function<absl::Status(const std::string&)>& issue) {
     std::string ctx = absl::StrFormat("%s on nccl communicator '%s' (rank %d of %d): ", what, name_,
                                       rank_, size_);

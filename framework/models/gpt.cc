@@ -3,69 +3,104 @@
 
 #include <cmath>
 
+#include "framework/core/check.h"
 #include "framework/parallel/mappings.h"
 
 namespace braid {
 
 GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
+  if (c_.stage.chunks.empty()) c_.stage = StagePlan::Whole(c.layers);
+  const StagePlan& plan = c_.stage;
   c_.block.pre_ln = true;
   c_.block.output_init_std = c.block.init_std / std::sqrt(2.0 * c.layers);
-  wte_ = register_module(
-      "wte", std::make_shared<VocabParallelEmbedding>(env, "wte", c.padded_vocab, c.vocab_size,
-                                                      c.block.hidden, c.block.init_std));
-  if (c.position == Position::kLearned) {
+  // The input embedding on the first stage; on the last a copy of it when the output is tied
+  // (Megatron's scheme: the two copies start equal, drawn from the same seed and name, and their
+  // gradients are summed, so they stay equal).
+  if (plan.holds_embedding() || (plan.holds_output() && c.tie_embeddings)) {
+    wte_ = register_module(
+        "wte", std::make_shared<VocabParallelEmbedding>(env, "wte", c.padded_vocab, c.vocab_size,
+                                                        c.block.hidden, c.block.init_std));
+  }
+  if (plan.holds_embedding() && c.position == Position::kLearned) {
     wpe_ = Param("wpe", InitShard(env, "wpe", {c.max_positions, c.block.hidden}, 0.01, TpParam{}),
                  TpParam{});
-  } else if (c.position == Position::kAlibi) {
+  }
+  if (c.position == Position::kAlibi) {
     const std::vector<double> all = AlibiSlopes(c.block.heads);
     const int64_t per = c.block.heads / env.size();
     slopes_.assign(all.begin() + env.rank() * per, all.begin() + (env.rank() + 1) * per);
   }
-  h_ = register_module("h", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.layers; ++i) {
-    h_->push_back(std::make_shared<TransformerLayer>(env, "h." + std::to_string(i),
-                                                     LayerBlock(c_.block, i), false));
+  h_ = register_module("h", std::make_shared<torch::nn::Module>());
+  for (const StagePlan::Chunk& chunk : plan.chunks) {
+    torch::nn::ModuleList list;
+    for (int64_t i = chunk.first_layer; i < chunk.first_layer + chunk.num_layers; ++i) {
+      auto layer = std::make_shared<TransformerLayer>(env, "h." + std::to_string(i),
+                                                      LayerBlock(c_.block, i), false);
+      h_->register_module(std::to_string(i), layer);
+      list->push_back(layer);
+    }
+    chunks_.push_back(list);
   }
-  ln_f_ = register_module("ln_f", std::make_shared<Norm>(c_.block, c.block.hidden));
-  lm_head_ = register_module("lm_head",
-                             std::make_shared<VocabParallelOutput>(
-                                 env, "lm_head", c.tie_embeddings ? wte_ : nullptr, c.padded_vocab,
-                                 c.vocab_size, c.block.hidden, c.block.init_std));
+  if (plan.holds_output()) {
+    ln_f_ = register_module("ln_f", std::make_shared<Norm>(c_.block, c.block.hidden));
+    lm_head_ = register_module(
+        "lm_head", std::make_shared<VocabParallelOutput>(
+                       env, "lm_head", c.tie_embeddings ? wte_ : nullptr, c.padded_vocab,
+                       c.vocab_size, c.block.hidden, c.block.init_std));
+  }
 }
 
-torch::Tensor GptModel::Hidden(const torch::Tensor& tokens, TpRng& rng) {
-  const int64_t s = tokens.size(1);
-  torch::Tensor x = wte_->forward(tokens);
-  if (wpe_.defined()) x = x + wpe_.narrow(0, 0, s);
-  x = Dropout(x, c_.block.hidden_dropout, is_training(), rng.replicated);
+AttentionMask GptModel::Mask(int64_t s, const torch::TensorOptions& options) {
   AttentionMask mask;
   mask.causal = true;
   if (!slopes_.empty() || c_.sliding_window > 0) {
-    if (!bias_.defined() || bias_.size(-1) != s || bias_.device() != x.device() ||
-        bias_.scalar_type() != x.scalar_type()) {
-      bias_ = DecoderPositionBias(s, slopes_, c_.sliding_window, x.options());
+    if (!bias_.defined() || bias_.size(-1) != s || bias_.device() != options.device() ||
+        bias_.scalar_type() != options.dtype().toScalarType()) {
+      bias_ = DecoderPositionBias(s, slopes_, c_.sliding_window, options);
     }
     mask.position_bias = bias_;
   }
-  return ln_f_->forward(RunStack(h_, x, mask, rng));
+  return mask;
+}
+
+torch::Tensor GptModel::ChunkForward(int chunk, const torch::Tensor& tokens,
+                                     const torch::Tensor& input, TpRng& rng) {
+  const StagePlan::Chunk& plan = c_.stage.chunks.at(chunk);
+  torch::Tensor x = input;
+  if (plan.embedding) {
+    x = wte_->forward(tokens);
+    if (wpe_.defined()) x = x + wpe_.narrow(0, 0, tokens.size(1));
+    x = Dropout(x, c_.block.hidden_dropout, is_training(), rng.replicated);
+  }
+  x = RunStack(chunks_[chunk], x, Mask(x.size(1), x.options()), rng);
+  return plan.output ? ln_f_->forward(x) : x;
+}
+
+torch::Tensor GptModel::Hidden(const torch::Tensor& tokens, TpRng& rng) {
+  BRAID_CHECK(c_.stage.chunks.size() == 1 && c_.stage.holds_embedding() && c_.stage.holds_output())
+      << "GptModel::Hidden runs the whole model; a pipeline stage runs ChunkForward";
+  return ChunkForward(0, tokens, {}, rng);
 }
 
 torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {
   return lm_head_->forward(Hidden(tokens, rng));
 }
 
-torch::Tensor GptModel::Loss(const torch::Tensor& tokens, const torch::Tensor& labels, TpRng& rng) {
+torch::Tensor GptModel::LossFromHidden(const torch::Tensor& hidden, const torch::Tensor& labels) {
   if (c_.output_chunk_tokens > 0) {
-    torch::Tensor h = Hidden(tokens, rng);
-    h = CopyToTp(h.reshape({-1, h.size(-1)}), *tp_);
+    torch::Tensor h = CopyToTp(hidden.reshape({-1, hidden.size(-1)}), *tp_);
     const torch::Tensor& w = lm_head_->tied() ? wte_->weight : lm_head_->weight;
     return ChunkedVocabParallelLoss(h, w, labels.reshape({-1}), *tp_, shard(),
                                     c_.output_chunk_tokens);
   }
-  torch::Tensor logits = Logits(tokens, rng);
+  torch::Tensor logits = lm_head_->forward(hidden);
   return VocabParallelCrossEntropy(logits.reshape({-1, logits.size(-1)}), labels.reshape({-1}),
                                    *tp_, shard())
       .mean();
+}
+
+torch::Tensor GptModel::Loss(const torch::Tensor& tokens, const torch::Tensor& labels, TpRng& rng) {
+  return LossFromHidden(Hidden(tokens, rng), labels);
 }
 
 torch::Tensor GptModel::FullLogits(const torch::Tensor& tokens, TpRng& rng) {
@@ -73,11 +108,24 @@ torch::Tensor GptModel::FullLogits(const torch::Tensor& tokens, TpRng& rng) {
   return all.narrow(-1, 0, c_.vocab_size);
 }
 
-VocabShard GptModel::shard() const { return VocabShard{wte_->vocab_start(), c_.vocab_size}; }
+torch::Tensor GptModel::EmbeddingWeight() const { return wte_ ? wte_->weight : torch::Tensor(); }
+
+VocabShard GptModel::shard() const {
+  const int64_t per = c_.padded_vocab / tp_->size();
+  return VocabShard{wte_ ? wte_->vocab_start() : per * tp_->rank(), c_.vocab_size};
+}
 
 double GptModel::FlopsPerSample(int64_t seq) const {
-  double forward = 2.0 * seq * c_.block.hidden * c_.vocab_size;  // the output projection
-  for (const auto& layer : *h_) forward += layer->as<TransformerLayer>()->ForwardFlops(seq);
+  // The whole model's, also on a pipeline stage (MFU divides by every rank's peak): this rank's
+  // layers scaled to all of them (the layers share one shape).
+  double layers = 0;
+  int64_t own = 0;
+  for (const torch::nn::ModuleList& chunk : chunks_) {
+    layers += StackForwardFlops(chunk, seq);
+    own += static_cast<int64_t>(chunk->size());
+  }
+  if (own > 0 && own != c_.layers) layers *= static_cast<double>(c_.layers) / own;
+  const double forward = 2.0 * seq * c_.block.hidden * c_.vocab_size + layers;
   return 3.0 * forward;
 }
 

@@ -14,6 +14,7 @@
 
 #include "framework/nn/blocks.h"
 #include "framework/parallel/cross_entropy.h"
+#include "framework/parallel/pipeline_schedule.h"
 
 namespace braid {
 
@@ -27,6 +28,8 @@ struct GptConfig {
   Position position = Position::kLearned;  // rope: in the block
   int64_t sliding_window = 0;
   int64_t output_chunk_tokens = 0;  // > 0: Loss projects and scores this many tokens at a time
+  // Pipeline parallelism: the layers (and ends) this rank holds; no chunks: the whole model.
+  StagePlan stage;
 };
 
 class GptModel : public TpModule {
@@ -39,6 +42,18 @@ class GptModel : public TpModule {
   // Mean cross entropy of predicting labels [b, s] from tokens [b, s]. With output_chunk_tokens,
   // through ChunkedVocabParallelLoss: the logits are never held whole.
   torch::Tensor Loss(const torch::Tensor& tokens, const torch::Tensor& labels, TpRng& rng);
+  // Pipeline stage (GptConfig::stage): tokens [b, s] (first virtual stage) or the previous
+  // stage's hidden states [b, s, hidden] through chunk `chunk`'s layers; after the last layer of
+  // the model, the final norm too. Parameters keep the whole model's names (h.{i} by its global
+  // layer index; the last stage's copy of a tied embedding is wte.weight as on the first).
+  torch::Tensor ChunkForward(int chunk, const torch::Tensor& tokens, const torch::Tensor& input,
+                             TpRng& rng);
+  // Mean cross entropy of the final norm's output h [b, s, hidden] against labels [b, s].
+  torch::Tensor LossFromHidden(const torch::Tensor& h, const torch::Tensor& labels);
+  const StagePlan& stage() const { return c_.stage; }
+  // The embedding weight on a rank that holds the input or the tied output embedding; undefined
+  // elsewhere.
+  torch::Tensor EmbeddingWeight() const;
   // All logits [b, s, vocab_size] on every TP rank (for generation and checks).
   torch::Tensor FullLogits(const torch::Tensor& tokens, TpRng& rng);
   VocabShard shard() const;
@@ -51,10 +66,13 @@ class GptModel : public TpModule {
   GptConfig c_;
   std::shared_ptr<Communicator> tp_;
   std::shared_ptr<VocabParallelEmbedding> wte_;
-  torch::Tensor wpe_;           // learned positions only
-  std::vector<double> slopes_;  // ALiBi: this rank's heads' slopes
-  torch::Tensor bias_;          // the position bias of the last sequence length seen
-  torch::nn::ModuleList h_;
+  torch::Tensor wpe_;  // learned positions only
+  AttentionMask Mask(int64_t s, const torch::TensorOptions& options);
+
+  std::vector<double> slopes_;                 // ALiBi: this rank's heads' slopes
+  torch::Tensor bias_;                         // the position bias of the last sequence length seen
+  std::shared_ptr<torch::nn::Module> h_;       // layers named by their global index
+  std::vector<torch::nn::ModuleList> chunks_;  // this rank's layers, per chunk
   std::shared_ptr<Norm> ln_f_;
   std::shared_ptr<VocabParallelOutput> lm_head_;
 };

@@ -114,8 +114,13 @@ void GradReducer::PrepareForLastBackward() {
     if (bucket_of_[k] >= 0) ++buckets_[bucket_of_[k]].pending;
 }
 
+void GradReducer::Hold(size_t k) {
+  if (held_.size() < params_.size()) held_.assign(params_.size(), false);
+  held_[k] = true;
+}
+
 void GradReducer::MarkReady(size_t k) {
-  if (!armed_ || ready_[k]) return;
+  if (!armed_ || ready_[k] || (!held_.empty() && held_[k])) return;
   ready_[k] = true;
   --buckets_[bucket_of_[k]].pending;
   LaunchReadyInOrder();

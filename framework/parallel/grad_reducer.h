@@ -35,6 +35,10 @@ class GradReducer {
 
   // Call before the backward of the last micro-batch of a step (enables the hooks).
   void PrepareForLastBackward();
+  // Parameter `param_index`'s readiness is not counted by the hooks: its bucket (and those after
+  // it) wait for Finish(). For a gradient that must be changed between backward and the DP
+  // reduction (pipeline parallelism's tied embedding copies, summed over the embedding group).
+  void Hold(size_t param_index);
   // After that backward: launches any bucket not yet launched (parameters without gradient),
   // waits for every reduction. Returns the seconds spent waiting.
   double Finish();
@@ -83,6 +87,7 @@ class GradReducer {
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_;
   std::vector<bool> ready_;
+  std::vector<bool> held_;
   size_t next_to_launch_ = 0;
   bool armed_ = false;
   std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks_;

@@ -30,6 +30,9 @@ struct TpEnv {
   std::shared_ptr<Communicator> tp;
   uint64_t seed = 1234;
   bool sequence_parallel = false;
+  // The pipeline stage being built (pretrain: the layout's pp rank; families split their layers
+  // by parallel.pipeline_*); -1: the whole model (tools, tests).
+  int pp_rank = -1;
   int rank() const { return tp->rank(); }
   int size() const { return tp->size(); }
 };

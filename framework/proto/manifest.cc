@@ -77,9 +77,9 @@ absl::StatusOr<proto::Manifest> ParseManifest(std::string_view bytes, const std:
         "newer braid.",
         path, m.format_version(), kCheckpointFormatVersion));
   }
-  const int tp = m.tp_size(), dp = m.dp_size();
-  if (tp < 1 || tp > (1 << 16) || dp < 1 || dp > (1 << 20)) {
-    return bad(absl::StrFormat("impossible layout TP %d x DP %d", tp, dp));
+  const int tp = m.tp_size(), dp = m.dp_size(), pp = std::max(1, m.pp_size());
+  if (tp < 1 || tp > (1 << 16) || dp < 1 || dp > (1 << 20) || pp > (1 << 12)) {
+    return bad(absl::StrFormat("impossible layout TP %d x DP %d x PP %d", tp, dp, pp));
   }
   if (m.step() < 0 || m.consumed_samples() < 0 || m.vocab_size() < 0) {
     return bad("negative step, sample count or vocabulary size");
@@ -91,10 +91,11 @@ absl::StatusOr<proto::Manifest> ParseManifest(std::string_view bytes, const std:
       return bad(absl::StrCat("bad or repeated payload file name '", f.name(), "'"));
     }
   }
-  // One per TP rank, and with sharded optimizer state one more per rank.
-  if (static_cast<int64_t>(files.size()) < tp ||
-      static_cast<int64_t>(files.size()) > static_cast<int64_t>(tp) * (dp + 1)) {
-    return bad(absl::StrFormat("%d payload files for TP %d x DP %d", files.size(), tp, dp));
+  // One per TP rank and stage, and with sharded optimizer state one more per rank.
+  if (static_cast<int64_t>(files.size()) < static_cast<int64_t>(tp) * pp ||
+      static_cast<int64_t>(files.size()) > static_cast<int64_t>(tp) * pp * (dp + 1)) {
+    return bad(
+        absl::StrFormat("%d payload files for TP %d x DP %d x PP %d", files.size(), tp, dp, pp));
   }
   if (m.tensors_size() == 0) return bad("no tensors");
   std::set<std::string> names;
@@ -141,7 +142,7 @@ absl::StatusOr<proto::Manifest> ParseManifest(std::string_view bytes, const std:
     }
   }
   for (const proto::RngState& r : m.rng()) {
-    if (r.rank() < 0 || r.rank() >= tp * dp)
+    if (r.rank() < 0 || r.rank() >= tp * dp * pp)
       return bad(absl::StrCat("RNG state of rank ", r.rank()));
   }
   return m;

@@ -25,6 +25,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -61,6 +62,9 @@ struct CheckpointTarget {
   TpRng* rng = nullptr;        // may be null
   int64_t vocab_size = 0;      // the real (unpadded) vocabulary, for export
   std::string run_id;          // the run saving it (recorded in the manifest; rank 0's counts)
+  // Parameters this rank holds a copy of that another stage saves (pipeline parallelism: the
+  // last stage's copy of a tied embedding); loaded like the others.
+  std::set<std::string> copies;
 };
 
 // Collective over the world. Writes <root>/step_<N> atomically and updates <root>/latest.
@@ -128,7 +132,7 @@ struct FullCheckpoint {
   TrainState state;
   int64_t optimizer_step = 0;
   int64_t vocab_size = 0;
-  int tp_size = 1, dp_size = 1;
+  int tp_size = 1, dp_size = 1, pp_size = 1;
   std::string run_id;  // the run that wrote it; empty when unknown (older, converted)
   // Full tensors by checkpoint name (ModelKey, ExpAvgKey, ExpAvgSqKey); or, when
   // local_tp_rank >= 0, TP-split tensors as that rank's shard (replicated ones whole).

@@ -21,9 +21,10 @@ namespace checkpoint_internal {
 namespace fs = std::filesystem;
 
 std::string StepName(int64_t step);  // step_00000100
-std::string ShardFile(int tp_rank);  // tp0.safetensors
+// With a pipeline stage (pp_rank >= 0; PP > 1) the names start with it: pp1.tp0.safetensors.
+std::string ShardFile(int tp_rank, int pp_rank = -1);  // tp0.safetensors
 // The distributed optimizer's moments: one file per rank, its pieces.
-std::string OptimFile(int tp_rank, int dp_rank);  // tp0.dp1.optim.safetensors
+std::string OptimFile(int tp_rank, int dp_rank, int pp_rank = -1);  // tp0.dp1.optim.safetensors
 absl::Status Fsync(const fs::path& p);
 // A file's size and CRC-32C.
 absl::StatusOr<std::pair<uint64_t, uint32_t>> SizeAndCrc(const fs::path& p);
@@ -56,6 +57,7 @@ struct ManifestTensor {
     int64_t offset = 0, length = 0;
   };
   std::vector<Piece> pieces;
+  int pp_rank = -1;  // the stage whose files hold it (-1: no pipeline)
 };
 struct PayloadFile {
   std::string name;

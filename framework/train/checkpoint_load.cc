@@ -48,6 +48,7 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
   c.run_id = m.run_id();
   c.tp_size = m.tp_size();
   c.dp_size = m.dp_size();
+  c.pp_size = std::max(1, m.pp_size());
   for (const auto& r : m.rng()) c.rng[r.rank()] = {r.replicated(), r.sharded()};
   c.local_tp_rank = local_tp_rank;
   std::map<std::string, SafetensorsFile> files;
@@ -209,8 +210,8 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
     // resumed on a GPU or the reverse): the generators then keep their seeds.
     const bool same_kind = it != c.rng.end() && static_cast<int64_t>(it->second.first.size()) ==
                                                     t.rng->replicated.get_state().numel();
-    if (c.tp_size == L.tp_size && c.dp_size == L.dp_size && it != c.rng.end() &&
-        !it->second.first.empty() && same_kind) {
+    if (c.tp_size == L.tp_size && c.dp_size == L.dp_size && c.pp_size == L.pp_size &&
+        it != c.rng.end() && !it->second.first.empty() && same_kind) {
       auto restore = [](at::Generator& g, const std::string& bytes) {
         torch::Tensor s = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kByte);
         std::memcpy(s.data_ptr(), bytes.data(), bytes.size());
@@ -219,9 +220,9 @@ absl::StatusOr<TrainState> LoadCheckpoint(const std::string& step_dir, const Che
       restore(t.rng->replicated, it->second.first);
       restore(t.rng->sharded, it->second.second);
     } else {
-      BLOG(INFO, "ckpt") << "layout (TP " << c.tp_size << " x DP " << c.dp_size << " -> TP "
-                         << L.tp_size << " x DP " << L.dp_size
-                         << ") or device changed: dropout generators keep their seeds";
+      BLOG(INFO, "ckpt") << "layout (TP " << c.tp_size << " x DP " << c.dp_size << " x PP "
+                         << c.pp_size << " -> TP " << L.tp_size << " x DP " << L.dp_size << " x PP "
+                         << L.pp_size << ") or device changed: dropout generators keep their seeds";
     }
   }
   return c.state;

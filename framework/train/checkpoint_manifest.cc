@@ -34,10 +34,15 @@ namespace braid {
 namespace checkpoint_internal {
 
 std::string StepName(int64_t step) { return absl::StrFormat("step_%08d", step); }
-std::string ShardFile(int tp_rank) { return absl::StrFormat("tp%d.safetensors", tp_rank); }
+std::string ShardFile(int tp_rank, int pp_rank) {
+  return pp_rank < 0 ? absl::StrFormat("tp%d.safetensors", tp_rank)
+                     : absl::StrFormat("pp%d.tp%d.safetensors", pp_rank, tp_rank);
+}
 // The distributed optimizer's moments: one file per rank, its pieces.
-std::string OptimFile(int tp_rank, int dp_rank) {
-  return absl::StrFormat("tp%d.dp%d.optim.safetensors", tp_rank, dp_rank);
+std::string OptimFile(int tp_rank, int dp_rank, int pp_rank) {
+  return pp_rank < 0
+             ? absl::StrFormat("tp%d.dp%d.optim.safetensors", tp_rank, dp_rank)
+             : absl::StrFormat("pp%d.tp%d.dp%d.optim.safetensors", pp_rank, tp_rank, dp_rank);
 }
 
 absl::Status Fsync(const fs::path& p) {
@@ -165,6 +170,7 @@ proto::Manifest BuildManifest(const FullCheckpoint& meta, int tp_size,
   m.set_optimizer_step(meta.optimizer_step);
   m.set_vocab_size(meta.vocab_size);
   m.set_run_id(meta.run_id);
+  m.set_pp_size(meta.pp_size);
   bool has_opt = false;
   for (const ManifestTensor& t : tensors) {
     has_opt = has_opt || IsOptimizerKey(t.name);
@@ -180,7 +186,7 @@ proto::Manifest BuildManifest(const FullCheckpoint& meta, int tp_size,
       if (t.pieces.empty()) {
         proto::Shard* s = te->add_shards();
         s->set_tp_rank(r);
-        s->set_file(ShardFile(r));
+        s->set_file(ShardFile(r, t.pp_rank));
         s->set_key(t.name);
       }
       for (const ManifestTensor::Piece& p : t.pieces) {
@@ -189,7 +195,7 @@ proto::Manifest BuildManifest(const FullCheckpoint& meta, int tp_size,
         s->set_dp_rank(p.dp_rank);
         s->set_offset(p.offset);
         s->set_length(p.length);
-        s->set_file(OptimFile(r, p.dp_rank));
+        s->set_file(OptimFile(r, p.dp_rank, t.pp_rank));
         s->set_key(t.name);
       }
     }

@@ -3,6 +3,7 @@
 // converter's whole-checkpoint writer.
 #include "framework/train/checkpoint.h"
 
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -33,9 +34,11 @@ struct PendingSave {
   // replica 0), its optimizer pieces in OptimFile (every rank, with the distributed optimizer).
   std::map<std::string, std::map<std::string, torch::Tensor>> files;
   bool optim_files = false;  // every rank writes an OptimFile
-  // Rank 0: the manifest's header fields and tensor list.
+  // Rank 0: the manifest's header fields and tensor list, and with pipeline stages the other
+  // stages' tensor lists (serialized partial manifests, from their first rank).
   FullCheckpoint meta;
   std::vector<ManifestTensor> tensors;
+  std::vector<std::string> other_stages;
   // The write's outcome (WriteSave): size and CRC-32C by file.
   absl::Status written;
   std::map<std::string, std::pair<uint64_t, uint32_t>> sums;
@@ -47,12 +50,39 @@ namespace {
 bool SavesOptimizer(const CheckpointTarget& t) {
   return t.config->checkpoint.save_optimizer && t.optimizer != nullptr;
 }
+// The stage in file names: -1 without pipeline stages (the names of before).
+int StageOf(const ParallelLayout& L) { return L.pp_size > 1 ? L.pp_rank : -1; }
+bool IsCopy(const CheckpointTarget& t, const Entry& e) {
+  return t.copies.count(ParamOfKey(e.name)) > 0;
+}
 // Where this rank writes an entry ("": not this rank). Replicated tensors come from TP rank 0
-// only; whole tensors from DP replica 0; pieces from every DP rank.
-std::string FileOf(const ParallelLayout& L, const Entry& e) {
-  if (e.layout.axis < 0 && L.tp_rank != 0) return "";
-  if (e.piece()) return OptimFile(L.tp_rank, L.dp_rank);
-  return L.dp_rank == 0 ? ShardFile(L.tp_rank) : "";
+// only; whole tensors from DP replica 0; pieces from every DP rank; copies another stage saves
+// from nobody here.
+std::string FileOf(const CheckpointTarget& t, const Entry& e) {
+  const ParallelLayout& L = *t.layout;
+  if (IsCopy(t, e) || (e.layout.axis < 0 && L.tp_rank != 0)) return "";
+  if (e.piece()) return OptimFile(L.tp_rank, L.dp_rank, StageOf(L));
+  return L.dp_rank == 0 ? ShardFile(L.tp_rank, StageOf(L)) : "";
+}
+// Every rank's `mine` on every rank of `comm` (in rank order), as int32 words (bytes are not a
+// collective dtype).
+absl::StatusOr<std::vector<std::string>> AllGatherStrings(Communicator& comm,
+                                                          const std::string& mine) {
+  const int n = comm.size();
+  torch::Tensor len = torch::tensor({static_cast<int64_t>(mine.size())}, torch::kLong);
+  torch::Tensor lens = torch::empty({n}, torch::kLong);
+  BRAID_RETURN_IF_ERROR(comm.AllGather(len, lens));
+  const int64_t most = lens.max().item<int64_t>();
+  const int64_t words = (most + 3) / 4;
+  torch::Tensor buf = torch::zeros({std::max<int64_t>(words, 1)}, torch::kInt);
+  std::memcpy(buf.data_ptr(), mine.data(), mine.size());
+  torch::Tensor all = torch::empty({n, buf.numel()}, torch::kInt);
+  BRAID_RETURN_IF_ERROR(comm.AllGather(buf, all));
+  std::vector<std::string> out;
+  for (int r = 0; r < n; ++r) {
+    out.emplace_back(static_cast<const char*>(all[r].data_ptr()), lens[r].item<int64_t>());
+  }
+  return out;
 }
 // The manifest's tensor list (rank 0): the entries' whole tensors, and with the distributed
 // optimizer each parameter's moments as every DP rank's pieces.
@@ -70,14 +100,15 @@ std::vector<ManifestTensor> ListTensors(const CheckpointTarget& t,
     }
   }
   std::vector<ManifestTensor> out;
+  const int stage = StageOf(*t.layout);
   for (const Entry& e : entries) {
-    if (e.piece()) continue;  // listed with its parameter below
+    if (e.piece() || IsCopy(t, e)) continue;  // pieces: listed with their parameter below
     const auto global = GlobalShape(e.shape, e.layout, tp_size);
-    out.push_back({e.name, e.local.scalar_type(), global, e.layout, {}});
+    out.push_back({e.name, e.local.scalar_type(), global, e.layout, {}, stage});
     if (sharded && IsModelKey(e.name) && e.param < pieces.size() && !pieces[e.param].empty()) {
       const std::string p = ParamOfKey(e.name);
       for (const std::string& key : {ExpAvgKey(p), ExpAvgSqKey(p)})
-        out.push_back({key, e.local.scalar_type(), global, e.layout, pieces[e.param]});
+        out.push_back({key, e.local.scalar_type(), global, e.layout, pieces[e.param], stage});
     }
   }
   return out;
@@ -87,7 +118,7 @@ std::vector<ManifestTensor> ListTensors(const CheckpointTarget& t,
 HostCopy AllocateHostCopy(const CheckpointTarget& t) {
   HostCopy host;
   for (const Entry& e : Entries(t, SavesOptimizer(t))) {
-    if (FileOf(*t.layout, e).empty()) continue;
+    if (FileOf(t, e).empty()) continue;
     host[e.name] = torch::zeros(e.local.sizes(), e.local.options().device(torch::kCPU));
   }
   return host;
@@ -120,11 +151,13 @@ absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_s
   }
   const std::vector<Entry> entries = Entries(t, SavesOptimizer(t));
   save->optim_files = SavesOptimizer(t) && t.optimizer->sharded();
-  if (save->optim_files) save->files[OptimFile(L.tp_rank, L.dp_rank)];  // written even if empty
+  if (save->optim_files) {
+    save->files[OptimFile(L.tp_rank, L.dp_rank, StageOf(L))];  // written even if empty
+  }
   {
     torch::NoGradGuard no_grad;
     for (const Entry& e : entries) {
-      const std::string file = FileOf(L, e);
+      const std::string file = FileOf(t, e);
       if (file.empty()) continue;
       if (host == nullptr) {
         save->files[file][e.name] = e.local.contiguous();
@@ -154,12 +187,25 @@ absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_s
   torch::Tensor words = packed.view(torch::kInt);
   torch::Tensor all_words = torch::empty({W, words.numel()}, torch::kInt);
   BRAID_RETURN_IF_ERROR(L.world->AllGather(words, all_words));
+  if (L.pp_size > 1) {  // each stage's tensor list, from its first rank, to rank 0
+    std::string part;
+    if (L.tp_rank == 0 && L.dp_rank == 0 && L.pp_rank > 0) {
+      part = BuildManifest(FullCheckpoint{}, L.tp_size, ListTensors(t, entries, L.tp_size), {})
+                 .SerializeAsString();
+    }
+    BRAID_ASSIGN_OR_RETURN(std::vector<std::string> parts, AllGatherStrings(*L.pp, part));
+    if (L.rank == 0) {
+      for (std::string& s : parts)
+        if (!s.empty()) save->other_stages.push_back(std::move(s));
+    }
+  }
   if (L.rank == 0) {
     FullCheckpoint& meta = save->meta;
     meta.config_yaml = ConfigToYaml(*t.config);
     meta.recipe = t.config->recipe;
     meta.state = state;
     meta.dp_size = L.dp_size;
+    meta.pp_size = L.pp_size;
     meta.optimizer_step = t.optimizer != nullptr ? t.optimizer->step() : 0;
     meta.vocab_size = t.vocab_size;
     meta.run_id = t.run_id;
@@ -206,7 +252,8 @@ absl::Status FinishSave(PendingSave& save) {
     auto it = save.sums.find(file);
     return it == save.sums.end() ? std::make_pair(uint64_t{0}, uint32_t{0}) : it->second;
   };
-  const auto model = sum(ShardFile(L.tp_rank)), optim = sum(OptimFile(L.tp_rank, L.dp_rank));
+  const auto model = sum(ShardFile(L.tp_rank, StageOf(L))),
+             optim = sum(OptimFile(L.tp_rank, L.dp_rank, StageOf(L)));
   torch::Tensor rec =
       torch::tensor({static_cast<int64_t>(model.first), static_cast<int64_t>(model.second),
                      static_cast<int64_t>(optim.first), static_cast<int64_t>(optim.second),
@@ -236,15 +283,30 @@ absl::Status FinishSave(PendingSave& save) {
                          static_cast<uint32_t>(recs[rank][column + 1].item<int64_t>())};
     };
     std::vector<PayloadFile> files;
-    for (int r = 0; r < L.tp_size; ++r)  // written by DP replica 0
-      files.push_back(file(ShardFile(r), ParallelLayout::RankOf(r, 0, L.tp_size), 0));
+    const int stages = L.pp_size;
+    auto stage = [&](int p) { return stages > 1 ? p : -1; };
+    for (int p = 0; p < stages; ++p) {
+      for (int r = 0; r < L.tp_size; ++r) {  // written by DP replica 0
+        files.push_back(
+            file(ShardFile(r, stage(p)), ParallelLayout::RankOf(r, 0, L.tp_size, p, L.dp_size), 0));
+      }
+    }
     for (int w = 0; save.optim_files && w < W; ++w) {
-      files.push_back(file(
-          OptimFile(ParallelLayout::TpRankOf(w, L.tp_size), ParallelLayout::DpRankOf(w, L.tp_size)),
-          w, 2));
+      files.push_back(file(OptimFile(ParallelLayout::TpRankOf(w, L.tp_size),
+                                     ParallelLayout::DpRankOf(w, L.tp_size, L.dp_size),
+                                     stage(ParallelLayout::PpRankOf(w, L.tp_size, L.dp_size))),
+                           w, 2));
     }
     proto::Manifest m = BuildManifest(save.meta, L.tp_size, save.tensors, files);
-    published = WriteManifest(save.tmp, m);
+    for (const std::string& part : save.other_stages) {
+      proto::Manifest other;
+      if (!other.ParseFromString(part)) {
+        published = absl::InternalError("a pipeline stage's tensor list did not parse");
+        break;
+      }
+      for (const proto::TensorEntry& te : other.tensors()) *m.add_tensors() = te;
+    }
+    if (published.ok()) published = WriteManifest(save.tmp, m);
     if (published.ok()) published = Publish(save.root, save.tmp, save.name, save.keep_last);
   }
   if (AllReduceScalar(*L.world, published.ok() ? 0.0 : 1.0, ReduceOp::kMax) > 0) {

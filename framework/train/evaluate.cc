@@ -6,6 +6,7 @@
 #include "framework/core/check.h"
 #include "framework/data/loader.h"
 #include "framework/train/device.h"
+#include "framework/train/pipeline.h"
 #include "framework/train/step.h"
 
 namespace braid {
@@ -32,7 +33,18 @@ double Evaluator::Run(TrainTask& task, TpRng& rng) {
   double sum = 0;
   std::map<std::string, double> metrics;  // the same keys on every rank
   const int64_t batches = tc.eval_steps * sampler->micro_batches_per_step();
-  for (int64_t b = 0; b < batches; ++b) {
+  if (layout_.pp_size > 1) {  // forward through the stages; the last one has the losses
+    const StagePlan& plan = *task.stage();
+    PipelineStepOptions options;
+    options.backward = false;
+    options.bf16 = tc.precision == Precision::kBf16;
+    auto step = RunPipelineStep(
+        task, ForwardOnlySchedule(plan.virtual_size, static_cast<int>(batches)),
+        [&](int) { return ToBatch(loader.Next(), device_); }, *layout_.pp, rng, &metrics, options);
+    BRAID_CHECK_OK(step.status());
+    sum = AllReduceScalar(*layout_.pp, step->loss_sum, ReduceOp::kSum);
+  }
+  for (int64_t b = 0; b < batches && layout_.pp_size == 1; ++b) {
     Batch batch = ToBatch(loader.Next(), device_);
     AutocastScope amp(device_.type(), tc.precision == Precision::kBf16);
     sum += task.Loss(batch, rng, &metrics).item<double>();
@@ -40,6 +52,8 @@ double Evaluator::Run(TrainTask& task, TpRng& rng) {
   model.train();
   const double n = static_cast<double>(std::max<int64_t>(1, batches));
   metrics_.clear();
+  // Under pipeline parallelism only the last stage has the task's metrics: none are reported.
+  if (layout_.pp_size > 1) metrics.clear();
   for (const auto& [k, v] : metrics)
     metrics_[k] = AllReduceScalar(*layout_.dp, v / n, ReduceOp::kAvg);
   return AllReduceScalar(*layout_.dp, sum / n, ReduceOp::kAvg);

@@ -64,6 +64,7 @@ absl::Status RunLog::Step(int64_t step, const StepResult& r, double lr, double d
     seconds_ += r.seconds;
     data_wait_ += data_wait;
     comm_wait_ += r.comm_wait;
+    pipe_wait_ += r.pipeline_wait;
     for (const auto& [k, v] : r.metrics) metrics_[k] += v;
   }
   const int64_t total = config_.train.train_steps;
@@ -111,13 +112,17 @@ absl::Status RunLog::Interval(int64_t step, const StepResult& last, double lr) {
     events_->Scalar("train/data_wait", step, data_wait_ / secs);
     BRAID_RETURN_IF_ERROR(events_->Flush());
   }
+  // Under pipeline parallelism: this rank's (the first stage's) wait for the other stages, the
+  // measured bubble plus transfers.
+  const std::string pipe =
+      layout_.pp_size > 1 ? absl::StrFormat(" | pipe wait %.1f%%", 100 * pipe_wait_ / secs) : "";
   BLOG(INFO, "train") << absl::StrFormat(
       "step %d/%d | loss %.4f | lr %.3e | grad %.3f | %.0f tok/s | MFU %.1f%% | data %.1f%% "
-      "| comm %.1f%% | mem %.0f MB%s",
+      "| comm %.1f%%%s | mem %.0f MB%s",
       step, config_.train.train_steps, loss_ / n, lr, last.grad_norm, tokens_per_s, 100 * mfu,
-      100 * data_wait_ / secs, 100 * comm_wait_ / secs, PeakRssMb(), extra);
+      100 * data_wait_ / secs, 100 * comm_wait_ / secs, pipe, PeakRssMb(), extra);
   steps_ = 0;
-  loss_ = seconds_ = data_wait_ = comm_wait_ = 0;
+  loss_ = seconds_ = data_wait_ = comm_wait_ = pipe_wait_ = 0;
   metrics_.clear();
   return absl::OkStatus();
 }

@@ -50,7 +50,7 @@ class RunLog {
   double run_start_ = 0;
   // The current interval: finite steps only.
   int64_t steps_ = 0;
-  double loss_ = 0, seconds_ = 0, data_wait_ = 0, comm_wait_ = 0;
+  double loss_ = 0, seconds_ = 0, data_wait_ = 0, comm_wait_ = 0, pipe_wait_ = 0;
   std::map<std::string, double> metrics_;
 };
 

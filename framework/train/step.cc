@@ -10,6 +10,7 @@
 #include "framework/core/system.h"
 #include "framework/parallel/layers.h"
 #include "framework/train/device.h"
+#include "framework/train/pipeline.h"
 
 namespace braid {
 
@@ -26,11 +27,16 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
       accumulation_(sizes.accumulation_steps),
       layout_(layout),
       device_(device),
-      bf16_(config.train.precision == Precision::kBf16) {
+      bf16_(config.train.precision == Precision::kBf16),
+      schedule_(config.parallel.pipeline_schedule) {
   torch::nn::Module& model = task.model();
   std::map<std::string, TpParam> layouts = CollectTpParams(model);
   std::vector<bool> decay;
+  if (layout.pp_size > 1) tied_ = task.TiedEmbeddingCopy();
+  int tied_index = -1;
   for (const auto& p : model.named_parameters()) {
+    if (tied_.defined() && p.value().is_same(tied_)) tied_index = static_cast<int>(params_.size());
+    copy_.push_back(tied_.defined() && p.value().is_same(tied_) && !layout.first_stage());
     params_.push_back(p.value());
     split_.push_back(layouts[p.key()].axis >= 0);
     decay.push_back(p.value().dim() >= 2);  // no weight decay on biases and norm weights
@@ -38,6 +44,8 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
   }
   reducer_ = std::make_unique<GradReducer>(params_, layout.dp, config.parallel.grad_bucket_mb,
                                            config.parallel.distributed_optimizer);
+  // The tied copies' gradients are summed over the embedding group before the DP reduction.
+  if (tied_index >= 0) reducer_->Hold(tied_index);
   const AdamW::Options options{tc_.adam_beta1, tc_.adam_beta2, tc_.adam_eps, tc_.weight_decay};
   if (!reducer_->sharded()) {
     if (config.parallel.distributed_optimizer) {
@@ -75,20 +83,40 @@ double TrainStep::GradNorm() const {
   std::vector<torch::Tensor> norms;
   if (reducer_->sharded()) {
     for (const GradReducer::Piece& piece : reducer_->Pieces()) {
-      if (!split_[piece.param] && layout_.tp_rank != 0) continue;
+      if ((!split_[piece.param] && layout_.tp_rank != 0) || copy_[piece.param]) continue;
       norms.push_back(piece.grad.norm().to(torch::kDouble));
     }
   } else {
     for (size_t i = 0; i < params_.size(); ++i) {
       if (!params_[i].grad().defined()) continue;
-      if (!split_[i] && layout_.tp_rank != 0) continue;
+      if ((!split_[i] && layout_.tp_rank != 0) || copy_[i]) continue;
       norms.push_back(params_[i].grad().norm().to(torch::kDouble));  // vectorised, no copy
     }
   }
   double sq = norms.empty() ? 0.0 : torch::stack(norms).square().sum().item<double>();
   if (reducer_->sharded()) sq = AllReduceScalar(*layout_.dp, sq, ReduceOp::kSum);
   if (layout_.tp_size > 1) sq = AllReduceScalar(*layout_.tp, sq, ReduceOp::kSum);
+  if (layout_.pp_size > 1) sq = AllReduceScalar(*layout_.pp, sq, ReduceOp::kSum);
   return std::sqrt(sq);
+}
+
+absl::StatusOr<double> TrainStep::RunPipelined(Loader& loader, TpRng& rng, StepResult& r) {
+  const StagePlan& plan = *task_.stage();
+  const std::vector<PipeAction> schedule = ScheduleOf(
+      schedule_, plan.pp_size, plan.virtual_size, plan.pp_rank, static_cast<int>(accumulation_));
+  PipelineStepOptions options;
+  options.loss_scale = 1.0 / static_cast<double>(accumulation_);
+  options.bf16 = bf16_;
+  options.before_last_backward = [this] { reducer_->PrepareForLastBackward(); };
+  BRAID_ASSIGN_OR_RETURN(PipelineStepResult p,
+                         RunPipelineStep(
+                             task_, schedule, [&](int) { return ToBatch(loader.Next(), device_); },
+                             *layout_.pp, rng, &r.metrics, options));
+  r.pipeline_wait = p.wait_seconds;
+  if (tied_.defined() && tied_.grad().defined()) {
+    BRAID_RETURN_IF_ERROR(layout_.embedding->AllReduce(tied_.grad(), ReduceOp::kSum));
+  }
+  return AllReduceScalar(*layout_.pp, p.loss_sum, ReduceOp::kSum);
 }
 
 absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double lr, TpRng& rng) {
@@ -96,7 +124,10 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
   const double start = SteadySeconds();
   reducer_->ZeroGrad();
   double loss_sum = 0;
-  for (int64_t m = 0; m < accumulation_; ++m) {
+  if (layout_.pp_size > 1) {
+    BRAID_ASSIGN_OR_RETURN(loss_sum, RunPipelined(loader, rng, r));
+  }
+  for (int64_t m = 0; m < accumulation_ && layout_.pp_size == 1; ++m) {
     Batch batch = ToBatch(loader.Next(), device_);
     if (m + 1 == accumulation_) reducer_->PrepareForLastBackward();
     torch::Tensor loss;

@@ -35,6 +35,7 @@ struct StepResult {
   bool skipped = false;                   // not finite: no update
   double seconds = 0;                     // wall time: data, compute, communication, optimizer
   double comm_wait = 0;                   // of which waiting for the DP reduction
+  double pipeline_wait = 0;               // and waiting for other pipeline stages (PP > 1)
   std::map<std::string, double> metrics;  // the task's, averaged over micro-batches (this rank)
 };
 
@@ -52,6 +53,9 @@ class TrainStep {
 
  private:
   double GradNorm() const;
+  // The step's micro-batches through this rank's pipeline stage (PP > 1); the loss summed over
+  // the micro-batches (the last stage's, on every stage).
+  absl::StatusOr<double> RunPipelined(Loader& loader, TpRng& rng, StepResult& r);
 
   TrainTask& task_;
   const TrainConfig& tc_;
@@ -61,6 +65,9 @@ class TrainStep {
   const bool bf16_;
   std::vector<torch::Tensor> params_;
   std::vector<bool> split_;  // TP-split (counted on every TP rank in the norm)
+  std::vector<bool> copy_;   // the last stage's copy of a tied embedding (not in the norm)
+  PipelineSchedule schedule_ = PipelineSchedule::k1F1B;
+  torch::Tensor tied_;  // PP > 1: this end stage's tied embedding weight
   int64_t local_numel_ = 0;
   std::unique_ptr<GradReducer> reducer_;
   std::unique_ptr<AdamW> optimizer_;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "framework/data/sample_source.h"
+#include "framework/parallel/pipeline_schedule.h"
 #include "framework/parallel/rng.h"
 #include "framework/train/batch.h"
 
@@ -26,6 +27,22 @@ class TrainTask {
   // tokens/s. Both from the model's own dimensions and the sample lengths.
   virtual double FlopsPerSample() const = 0;
   virtual int64_t TokensPerSample() const = 0;
+
+  // Pipeline parallelism (framework/train/pipeline.h; docs/pipeline.md). A task whose model holds
+  // one pp rank's stage returns its plan (null: the whole model, PP = 1) and runs a micro-batch
+  // through one chunk at a time: `input` is the previous virtual stage's output (undefined on the
+  // first virtual stage, which embeds the batch); the result is the next virtual stage's input,
+  // or on the last virtual stage the micro-batch's mean loss (like Loss).
+  virtual const StagePlan* stage() const { return nullptr; }
+  virtual torch::Tensor StageForward(int chunk, const Batch& batch, const torch::Tensor& input,
+                                     TpRng& rng, std::map<std::string, double>* metrics);
+  // An uninitialised tensor of the shape and dtype that enters virtual stage `virtual_stage`
+  // (>= 1) for this batch: what a stage receives, known without asking the sender.
+  virtual torch::Tensor ActivationLike(const Batch& batch, int64_t virtual_stage) const;
+  // With tied input/output embeddings split over stages: this rank's copy of the embedding
+  // weight (the first stage's, or the last stage's copy of it), whose gradient is summed over the
+  // embedding group; undefined otherwise.
+  virtual torch::Tensor TiedEmbeddingCopy() { return {}; }
 };
 
 struct RecipeParts {

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/str_format.h"
 #include "framework/core/log.h"
@@ -44,11 +45,45 @@ class StepProfiler {
   std::unique_ptr<torch::autograd::profiler::RecordProfile> profile_;
 };
 
+// Collective over the world. Rank 0 writes final/model.safetensors and config.yaml; with pipeline
+// stages the first rank of every other stage first writes its stage's tensors to
+// final/.stage<p>.safetensors, which rank 0 merges in and removes.
 absl::Status SaveFinal(const Config& config, const DerivedSizes& sizes,
-                       const std::map<std::string, torch::Tensor>& full) {
+                       const ParallelLayout& layout, std::map<std::string, torch::Tensor> full) {
   fs::path dir = fs::path(config.logging.run_dir) / "final";
   std::error_code ec;
   fs::create_directories(dir, ec);
+  if (layout.pp_size > 1) {
+    auto stage_file = [&](int p) { return dir / absl::StrFormat(".stage%d.safetensors", p); };
+    absl::Status s;
+    if (layout.pp_rank > 0 && layout.tp_rank == 0 && layout.dp_rank == 0) {
+      s = WriteSafetensors(stage_file(layout.pp_rank).string(), full, {{"format", "pt"}});
+    }
+    if (AllReduceScalar(*layout.world, s.ok() ? 0.0 : 1.0, ReduceOp::kMax) > 0) {
+      return s.ok() ? absl::InternalError(
+                          "a pipeline stage could not write its final weights "
+                          "(its log says why)")
+                    : s;
+    }
+    if (layout.rank == 0) {
+      for (int p = 1; p < layout.pp_size && s.ok(); ++p) {
+        absl::StatusOr<SafetensorsFile> part = ReadSafetensors(stage_file(p).string());
+        if (!part.ok()) {
+          s = part.status();
+          break;
+        }
+        for (auto& [name, t] : part->tensors) full.emplace(name, std::move(t));
+        fs::remove(stage_file(p), ec);
+      }
+    }
+    if (AllReduceScalar(*layout.world, s.ok() ? 0.0 : 1.0, ReduceOp::kMax) > 0) {
+      return s.ok() ? absl::InternalError(
+                          "rank 0 could not merge the stages' final weights "
+                          "(its log says why)")
+                    : s;
+    }
+  }
+  if (layout.rank != 0) return absl::OkStatus();
   BRAID_RETURN_IF_ERROR(WriteSafetensors((dir / "model.safetensors").string(), full,
                                          {{"format", "pt"}, {"producer", "braid"}}));
   std::ofstream out(dir / "config.yaml");
@@ -82,9 +117,16 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
   // instead of faulting fresh pages in every time (cpu_allocator.h).
   InstallCachingCpuAllocator();
   TrainStep stepper(task, config, sizes, layout, device);
-  CheckpointPolicy policy(
-      {&config, &layout, &model, &stepper.optimizer(), &rng, parts.vocab_size, options.run_id},
-      options.checkpoints);
+  // Pipeline stages: the last stage's copy of a tied embedding is saved by the first stage.
+  std::set<std::string> copies;
+  if (torch::Tensor tied = task.TiedEmbeddingCopy();
+      tied.defined() && layout.pp_size > 1 && !layout.first_stage()) {
+    for (const auto& p : model.named_parameters())
+      if (p.value().is_same(tied)) copies.insert(p.key());
+  }
+  CheckpointPolicy policy({&config, &layout, &model, &stepper.optimizer(), &rng, parts.vocab_size,
+                           options.run_id, copies},
+                          options.checkpoints);
   BRAID_ASSIGN_OR_RETURN(TrainState state, policy.Resume(options.resume_from));
   BRAID_ASSIGN_OR_RETURN(
       DistributedBatchSampler sampler,
@@ -110,10 +152,10 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
       stepper.local_parameters(), stepper.local_parameters() * 4 / 1e6,
       stepper.local_parameters() * 16 / 1e6, stepper.num_buckets());
   BLOG(INFO, "train") << absl::StrFormat(
-      "layout: world %d = TP %d x DP %d; micro batch %d x %d accumulation x %d DP = global "
-      "batch %d; %d intra-op threads per rank; device %s, %s; %s matmul ceiling %.0f GFLOP/s "
-      "(all ranks, measured)",
-      layout.world_size, layout.tp_size, layout.dp_size, tc.micro_batch_size,
+      "layout: world %d = TP %d x DP %d x PP %d; micro batch %d x %d accumulation x %d DP = "
+      "global batch %d; %d intra-op threads per rank; device %s, %s; %s matmul ceiling %.0f "
+      "GFLOP/s (all ranks, measured)",
+      layout.world_size, layout.tp_size, layout.dp_size, layout.pp_size, tc.micro_batch_size,
       sizes.accumulation_steps, layout.dp_size, sizes.global_batch_size, at::get_num_threads(),
       device.str(), bf16 ? "bf16 autocast" : "fp32", bf16 ? "bf16" : "fp32", peak);
   for (const std::string& note : parts.notes) BLOG(INFO, "data") << note;
@@ -156,8 +198,10 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
 
   if (!result.preempted && (options.save_final || options.keep_final_weights)) {
     std::map<std::string, torch::Tensor> full = GatherFullState(model, *layout.tp);
-    if (options.save_final && layout.rank == 0) {
-      BRAID_RETURN_IF_ERROR(SaveFinal(config, sizes, full));
+    if (options.save_final) {
+      std::map<std::string, torch::Tensor> saved = full;
+      for (const std::string& name : copies) saved.erase(name);  // the first stage's is the one
+      BRAID_RETURN_IF_ERROR(SaveFinal(config, sizes, layout, std::move(saved)));
     }
     if (options.keep_final_weights) result.final_weights = std::move(full);
   }

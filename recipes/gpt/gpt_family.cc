@@ -80,6 +80,7 @@ class GptGenerator : public Generator {
 class Gpt : public Family {
  public:
   std::string name() const override { return "gpt"; }
+  bool pipelined() const override { return true; }
   std::string summary() const override {
     return "decoder-only causal LM (GPT-2; LLaMA, Mistral, Falcon, BLOOM options)";
   }
@@ -92,6 +93,9 @@ class Gpt : public Family {
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
                                                        const DerivedSizes& s) const override {
     BRAID_ASSIGN_OR_RETURN(GptConfig g, GptConfigFrom(c, s));
+    if (env.pp_rank >= 0) {
+      BRAID_ASSIGN_OR_RETURN(g.stage, StagePlanOf(*this, c, env.pp_rank));
+    }
     return std::static_pointer_cast<TpModule>(std::make_shared<GptModel>(env, g));
   }
 

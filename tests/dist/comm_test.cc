@@ -121,6 +121,44 @@ TEST(Communicator, InPlaceReduceScatterAndAllGather) {
   }
 }
 
+// Point-to-point (what pipeline stages exchange): every rank sends two tensors to its right
+// neighbour and receives them from its left in the other order; each lands by its tag. A send and a
+// receive in one call both ways round the ring complete (no deadlock). A message of another size
+// than the receive expects, and a peer that is not another rank, are refused by name.
+TEST(Communicator, SendRecvMatchesByTagBothWays) {
+  Communicator& c = *g_runtime->world();
+  const int n = c.size(), r = c.rank();
+  if (n == 1) GTEST_SKIP() << "needs 2 ranks";
+  const int right = (r + 1) % n, left = (r - 1 + n) % n;
+  at::Tensor a = torch::full({1 << 16}, 10.0 * r + 1), b = torch::full({3}, 10.0 * r + 2);
+  auto sa = c.SendRecvAsync({a}, {right}, {}, {}, 5);
+  auto sb = c.SendRecvAsync({b}, {right}, {}, {}, 6);
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  at::Tensor got_b = torch::empty({3}), got_a = torch::empty({1 << 16});
+  ASSERT_TRUE(c.SendRecv({}, {}, {got_b}, {left}, 6).ok());
+  ASSERT_TRUE(c.SendRecv({}, {}, {got_a}, {left}, 5).ok());
+  ASSERT_TRUE((*sa)->Wait().ok() && (*sb)->Wait().ok());
+  EXPECT_TRUE(torch::equal(got_a, torch::full({1 << 16}, 10.0 * left + 1)));
+  EXPECT_TRUE(torch::equal(got_b, torch::full({3}, 10.0 * left + 2)));
+
+  at::Tensor out = torch::full({7}, static_cast<double>(r), torch::kDouble);
+  at::Tensor in = torch::empty({7}, torch::kDouble);
+  absl::Status s = c.SendRecv({out}, {right}, {in}, {left}, 9);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(in[6].item<double>(), left);
+
+  s = c.SendRecv({out}, {r}, {}, {}, 1);
+  EXPECT_NE(s.message().find("is not another rank of this communicator"), std::string::npos) << s;
+  auto short_send = c.SendRecvAsync({torch::zeros({4})}, {right}, {}, {}, 11);
+  ASSERT_TRUE(short_send.ok());
+  s = c.SendRecv({}, {}, {torch::empty({5})}, {left}, 11);
+  EXPECT_NE(
+      s.message().find("received 4 elements from rank " + std::to_string(left) + ", expected 5"),
+      std::string::npos)
+      << s;
+  ASSERT_TRUE((*short_send)->Wait().ok());
+}
+
 TEST(Communicator, RejectsBadArgumentsWithClearErrors) {
   Communicator& c = *g_runtime->world();
   at::Tensor bytes = torch::zeros({4}, torch::kUInt8);
