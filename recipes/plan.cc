@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "framework/core/system.h"
+#include "framework/parallel/pipeline_schedule.h"
 
 namespace braid {
 
@@ -20,10 +21,13 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
   MemoryEstimate m;
   m.parameters = static_cast<double>(family.ParameterCount(c, s));
   const double tp = static_cast<double>(s.tp), dp = static_cast<double>(s.dp);
-  m.weight_bytes = m.parameters / tp * 4.0;
-  m.gradient_bytes = m.parameters / tp * 4.0;
+  // Pipeline stages hold 1/PP of the parameters each (the layers split evenly; the embedding and
+  // output layer, a few percent of a large model, are not singled out).
+  const double pp = static_cast<double>(std::max<int64_t>(1, s.pp));
+  m.weight_bytes = m.parameters / tp / pp * 4.0;
+  m.gradient_bytes = m.parameters / tp / pp * 4.0;
   const bool distributed = sw.distributed_optimizer || c.parallel.distributed_optimizer;
-  m.optimizer_bytes = m.parameters / tp * 8.0 / (distributed ? dp : 1.0);
+  m.optimizer_bytes = m.parameters / tp / pp * 8.0 / (distributed ? dp : 1.0);
   m.state_bytes = m.weight_bytes + m.gradient_bytes + m.optimizer_bytes;
   const double b = static_cast<double>(c.train.micro_batch_size);
   const double h = static_cast<double>(c.model.hidden_size);
@@ -73,6 +77,30 @@ MemoryEstimate EstimateMemory(const Family& family, const Config& c, const Deriv
   m.layer_bytes += c.train.recompute == Recompute::kFull
                        ? std::max(m.logits_bytes, transient) - m.logits_bytes
                        : transient;
+  if (s.pp > 1) {
+    // Each stage keeps its share of the layers' activations for every micro-batch it has
+    // forwarded and not yet sent back: the schedule's peak, largest on the first stage (PP
+    // micro-batches under 1F1B); the last stage has one in flight but also the logits.
+    const int v = static_cast<int>(c.parallel.virtual_pipeline_size);
+    const int micro = static_cast<int>(std::max<int64_t>(1, s.accumulation_steps));
+    std::vector<std::vector<PipeAction>> all;
+    for (int r = 0; r < s.pp; ++r) {
+      all.push_back(ScheduleOf(c.parallel.pipeline_schedule, static_cast<int>(s.pp), v, r, micro));
+    }
+    absl::StatusOr<PipelineSimulation> sim = SimulatePipeline(all, v);
+    const double first_in_flight = sim.ok() ? sim->peak_in_flight.front() : pp;
+    const double last_in_flight = sim.ok() ? sim->peak_in_flight.back() : 1;
+    const double per_chunk = (m.layer_bytes - transient) / (pp * v);
+    const double first = per_chunk * first_in_flight + transient;
+    const double last = per_chunk * last_in_flight + transient + m.logits_bytes;
+    m.stage_in_flight = first_in_flight;
+    if (first >= last) {
+      m.layer_bytes = first;
+      m.logits_bytes = 0;
+    } else {
+      m.layer_bytes = last - m.logits_bytes;
+    }
+  }
   m.activation_bytes = m.layer_bytes + m.logits_bytes;
   return m;
 }
@@ -92,13 +120,15 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
                        const ClusterSpec& k) {
   const double capacity = k.gpu_memory_gb * 1e9;
   const int t = static_cast<int>(s.tp), d = static_cast<int>(s.dp);
+  const int p = static_cast<int>(std::max<int64_t>(1, s.pp));
   std::string out = absl::StrFormat(
       "plan: %s on %d node(s) x %d GPUs (%.0f GB, %.0f TFLOP/s, compute at %.0f%% of it; links "
       "%.0f GB/s within a node, %.0f GB/s between nodes)\n"
-      "  layout: TP %d x DP %d; micro batch %d x sequence %d, %d micro-batch(es) per step, global "
+      "  layout: TP %d x DP %d x PP %d; micro batch %d x sequence %d, %d micro-batch(es) per step, "
+      "global "
       "batch %d; precision %s; recompute %s%s%s%s\n",
       c.source_file, k.nodes, k.gpus_per_node, k.gpu_memory_gb, k.peak_tflops, 100 * k.mfu,
-      k.intra_node_gbps, k.inter_node_gbps, t, d, c.train.micro_batch_size, c.model.seq_length,
+      k.intra_node_gbps, k.inter_node_gbps, t, d, p, c.train.micro_batch_size, c.model.seq_length,
       s.accumulation_steps, s.global_batch_size, Name(c.train.precision), Name(c.train.recompute),
       c.model.output_chunk_tokens > 0
           ? absl::StrFormat("; output in chunks of %d tokens", c.model.output_chunk_tokens)
@@ -118,7 +148,7 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
   const MemoryEstimate selective = EstimateMemory(family, sel_c, s);
   absl::StrAppendFormat(
       &out,
-      "  memory per rank (GB): %.1fM parameters, %.2fM on each rank\n"
+      "  memory per rank (GB): %.1fM parameters, %.2fM on each rank%s\n"
       "    weights (fp32)      %8.2f\n"
       "    gradients (fp32)    %8.2f\n"
       "    AdamW state (fp32)  %8.2f   distributed optimizer: %.2f\n"
@@ -126,10 +156,15 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "parallel: %.2f\n"
       "    logits and loss     %8.2f\n"
       "    total               %8.2f   of %.0f: %s\n",
-      now.parameters / 1e6, now.parameters / t / 1e6, Gb(now.weight_bytes), Gb(now.gradient_bytes),
-      Gb(now.optimizer_bytes), Gb(distopt.optimizer_bytes), Gb(now.layer_bytes),
-      Gb(selective.layer_bytes), Gb(full.layer_bytes), Gb(sp.layer_bytes), Gb(now.logits_bytes),
-      Gb(now.total()), k.gpu_memory_gb,
+      now.parameters / 1e6, now.parameters / t / p / 1e6,
+      p > 1 ? absl::StrFormat(" (the fullest stage: %.0f micro-batch chunks in flight on the "
+                              "first)",
+                              now.stage_in_flight)
+            : "",
+      Gb(now.weight_bytes), Gb(now.gradient_bytes), Gb(now.optimizer_bytes),
+      Gb(distopt.optimizer_bytes), Gb(now.layer_bytes), Gb(selective.layer_bytes),
+      Gb(full.layer_bytes), Gb(sp.layer_bytes), Gb(now.logits_bytes), Gb(now.total()),
+      k.gpu_memory_gb,
       now.total() <= 0.9 * capacity ? "fits (under 90%)" : "does NOT fit (90% is the bound)");
   // The largest micro batch whose estimate stays under 90% of the memory, as configured and with
   // every switch (distributed optimizer, sequence parallelism at TP > 1, full recomputation, the
@@ -160,35 +195,59 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
   const double seq = static_cast<double>(c.model.seq_length);
   const double per_token = (c.train.recompute == Recompute::kFull ? 8.0 : 6.0) * now.parameters +
                            (c.train.recompute == Recompute::kFull ? 16.0 : 12.0) * L * seq * h;
-  const double compute = tokens * per_token / (t * d) / (k.peak_tflops * 1e12 * k.mfu);
+  const double compute = tokens * per_token / (t * d * p) / (k.peak_tflops * 1e12 * k.mfu);
   // TP: four all-reduces per layer per micro-batch (two forward, two backward) of the micro
   // batch's [b, s, h] activations (16-bit under bf16), within a node.
   const double act_bytes = static_cast<double>(c.train.micro_batch_size) * seq * h *
                            (c.train.precision == Precision::kBf16 ? 2.0 : 4.0);
-  const double tp_comm = t > 1 ? 4.0 * L * static_cast<double>(s.accumulation_steps) *
+  const double tp_comm = t > 1 ? 4.0 * L / p * static_cast<double>(s.accumulation_steps) *
                                      RingSeconds(act_bytes, 2.0 * (t - 1) / t, 2 * (t - 1),
                                                  k.intra_node_gbps, k.intra_latency_us)
                                : 0.0;
   // DP: the fp32 gradients all-reduced once per step (reduce-scatter + all-gather of the same
   // volume with the distributed optimizer), between nodes when a DP group spans them.
   const bool dp_across = d > 1 && static_cast<int64_t>(t) * d > k.gpus_per_node;
-  const double dp_comm = d > 1
-                             ? RingSeconds(now.parameters / t * 4.0, 2.0 * (d - 1) / d, 2 * (d - 1),
-                                           dp_across ? k.inter_node_gbps : k.intra_node_gbps,
-                                           dp_across ? k.inter_latency_us : k.intra_latency_us)
-                             : 0.0;
+  const double dp_comm =
+      d > 1 ? RingSeconds(now.parameters / t / p * 4.0, 2.0 * (d - 1) / d, 2 * (d - 1),
+                          dp_across ? k.inter_node_gbps : k.intra_node_gbps,
+                          dp_across ? k.inter_latency_us : k.intra_latency_us)
+            : 0.0;
   // The DP reduction overlaps the last micro-batch's backward (about 2/3 of its compute).
   const double exposed =
       std::max(0.0, dp_comm - 2.0 / 3.0 * compute / static_cast<double>(s.accumulation_steps));
-  const double step = compute + tp_comm + exposed;
+  // PP: the bubble idles every stage for (PP - 1) / V micro-batch times of the schedule; each
+  // stage sends its output forward and its input's gradient back for every micro-batch and chunk
+  // (between nodes when TP x DP fills a node, Megatron's placement).
+  const int v = static_cast<int>(c.parallel.virtual_pipeline_size);
+  const double m_steps = static_cast<double>(s.accumulation_steps);
+  const double bubble = p > 1 ? TheoreticalBubble(p, v, static_cast<int>(m_steps)) : 0.0;
+  const bool pp_across = p > 1 && static_cast<int64_t>(t) * d >= k.gpus_per_node;
+  const double p2p_bytes = p > 1 ? 2.0 * m_steps * v * act_bytes / t : 0.0;
+  const double pp_comm =
+      p > 1 ? p2p_bytes / ((pp_across ? k.inter_node_gbps : k.intra_node_gbps) * 1e9) +
+                  2.0 * m_steps * v * (pp_across ? k.inter_latency_us : k.intra_latency_us) * 1e-6
+            : 0.0;
+  const double busy = compute + tp_comm;
+  const double step = busy / (1.0 - bubble) + pp_comm + exposed;
+  if (p > 1) {
+    absl::StrAppendFormat(
+        &out,
+        "  pipeline: %d stages%s, schedule %s, %d micro-batches: bubble %.1f%% ((PP - 1) / V / "
+        "(m + (PP - 1) / V)); point-to-point %.1f MB per rank per step %s (%.3f s, not "
+        "overlapped in this estimate)\n",
+        p, v > 1 ? absl::StrFormat(" x %d virtual", v) : "",
+        v > 1 ? "interleaved 1f1b" : Name(c.parallel.pipeline_schedule), static_cast<int>(m_steps),
+        100 * bubble, p2p_bytes / 1e6, pp_across ? "between nodes" : "within a node", pp_comm);
+  }
   absl::StrAppendFormat(
       &out,
-      "  step time estimate: %.3f s = compute %.3f s + TP all-reduces %.3f s + DP gradient "
+      "  step time estimate: %.3f s = (compute %.3f s + TP all-reduces %.3f s) / (1 - bubble "
+      "%.1f%%) + pipeline transfers %.3f s + DP gradient "
       "reduction %.3f s (of %.3f s, %s; the rest overlaps backward)\n"
       "    %.0f tokens/s in all, %.0f per GPU; MFU %.1f%% (6 FLOPs per parameter per token plus "
       "attention)\n",
-      step, compute, tp_comm, exposed, dp_comm, dp_across ? "between nodes" : "within a node",
-      tokens / step, tokens / step / k.world(),
+      step, compute, tp_comm, 100 * bubble, pp_comm, exposed, dp_comm,
+      dp_across ? "between nodes" : "within a node", tokens / step, tokens / step / k.world(),
       100.0 * tokens * (6.0 * now.parameters + 12.0 * L * seq * h) / step / k.world() /
           (k.peak_tflops * 1e12));
   return out;

@@ -31,6 +31,9 @@ struct MemoryEstimate {
   double weight_bytes = 0, gradient_bytes = 0, optimizer_bytes = 0;
   double layer_bytes = 0;   // what the transformer layers keep, and the transient of backward
   double logits_bytes = 0;  // the output layer and loss
+  // Pipeline parallelism: the estimate is the fullest stage's (the first, holding the schedule's
+  // peak of in-flight micro-batches, or the last with the logits); that peak on the first stage.
+  double stage_in_flight = 0;
   double total() const { return state_bytes + activation_bytes; }
   std::string ToString() const;
 };

@@ -168,7 +168,7 @@ class MpiP2pWork : public Work {
                               absl::StripSuffix(what_, ": "), CollectiveTimeout()));
       }
       std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
-      sleep_us = std::min(2 * sleep_us, 500);
+      sleep_us = std::min(2 * sleep_us, 50);
     }
     done_ = true;
     for (size_t i = 0; i < num_recv_; ++i) {

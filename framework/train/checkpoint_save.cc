@@ -366,7 +366,9 @@ absl::Status WriteCheckpointFiles(const fs::path& tmp, const FullCheckpoint& c, 
     BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
     files.push_back({ShardFile(r), sc.first, sc.second});
   }
-  proto::Manifest m = BuildManifest(c, tp_size, tensors, files);
+  FullCheckpoint meta = c;  // written as one stage, whatever PP saved it
+  meta.pp_size = 1;
+  proto::Manifest m = BuildManifest(meta, tp_size, tensors, files);
   return WriteManifest(tmp, m);
 }
 }  // namespace

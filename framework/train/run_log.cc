@@ -112,10 +112,12 @@ absl::Status RunLog::Interval(int64_t step, const StepResult& last, double lr) {
     events_->Scalar("train/data_wait", step, data_wait_ / secs);
     BRAID_RETURN_IF_ERROR(events_->Flush());
   }
-  // Under pipeline parallelism: this rank's (the first stage's) wait for the other stages, the
-  // measured bubble plus transfers.
+  // Under pipeline parallelism: the stages' mean share of the step spent waiting for each other
+  // (the measured bubble, plus transfers and any imbalance between the stages).
+  const double pipe_share =
+      layout_.pp_size > 1 ? AllReduceScalar(*layout_.pp, pipe_wait_ / secs, ReduceOp::kAvg) : 0;
   const std::string pipe =
-      layout_.pp_size > 1 ? absl::StrFormat(" | pipe wait %.1f%%", 100 * pipe_wait_ / secs) : "";
+      layout_.pp_size > 1 ? absl::StrFormat(" | pipe wait %.1f%%", 100 * pipe_share) : "";
   BLOG(INFO, "train") << absl::StrFormat(
       "step %d/%d | loss %.4f | lr %.3e | grad %.3f | %.0f tok/s | MFU %.1f%% | data %.1f%% "
       "| comm %.1f%%%s | mem %.0f MB%s",
