@@ -309,34 +309,34 @@ class Reader : public Fields {
   }
 
   void FloatList(const char* key, std::vector<double>* v, double lo, double hi) override {
-    const Node* n = List(key);
-    if (n == nullptr) return;
-    std::vector<double> out;
-    for (const Node& item : n->items) {
-      double value;
-      if (item.kind != Node::Kind::kScalar || !ParseFloat(item.scalar, &value) ||
-          !(value >= lo && value <= hi)) {
-        Error(item.loc, Path(key),
-              absl::StrCat("list items must be numbers in [", ShortestDouble(lo), ", ",
-                           ShortestDouble(hi), "], got '", item.scalar, "'."));
-        return;
-      }
-      out.push_back(value);
-    }
-    *v = std::move(out);
+    NumberList(
+        key, v,
+        [&](const std::string& text, double* value) {
+          return ParseFloat(text, value) && *value >= lo && *value <= hi;
+        },
+        absl::StrCat("numbers in [", ShortestDouble(lo), ", ", ShortestDouble(hi), "]"));
   }
 
   void IntList(const char* key, std::vector<int64_t>* v, int64_t lo, int64_t hi) override {
+    NumberList(
+        key, v,
+        [&](const std::string& text, int64_t* value) {
+          return absl::SimpleAtoi(text, value) && *value >= lo && *value <= hi;
+        },
+        absl::StrCat("whole numbers in [", lo, ", ", hi, "]"));
+  }
+
+  // A list whose every item `parse` accepts; else an error naming the item and what was expected.
+  template <typename T, typename Parse>
+  void NumberList(const char* key, std::vector<T>* v, Parse parse, const std::string& expected) {
     const Node* n = List(key);
     if (n == nullptr) return;
-    std::vector<int64_t> out;
+    std::vector<T> out;
     for (const Node& item : n->items) {
-      int64_t value;
-      if (item.kind != Node::Kind::kScalar || !absl::SimpleAtoi(item.scalar, &value) ||
-          value < lo || value > hi) {
+      T value;
+      if (item.kind != Node::Kind::kScalar || !parse(item.scalar, &value)) {
         Error(item.loc, Path(key),
-              absl::StrCat("list items must be whole numbers in [", lo, ", ", hi, "], got '",
-                           item.scalar, "'."));
+              absl::StrCat("list items must be ", expected, ", got '", item.scalar, "'."));
         return;
       }
       out.push_back(value);

@@ -29,16 +29,8 @@ compare "$tmp/replicated" "$tmp/dist" 1e-5 "distributed optimizer at DP 2 vs rep
 # Reads the sharded moments with the format as docs/formats.md states it (manifest.txt's shards:
 # offset and length into the flattened slice, one file per DP rank), not with braid's reader.
 import json, os, re, struct, sys, torch
-def read(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__": continue
-        a, b = v["data_offsets"]
-        out[k] = torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=torch.float32).reshape(v["shape"])
-    return out
+sys.path.insert(0, "tests/lib")  # the scripts run from the repository root
+from safetensors_f32 import read
 def manifest(path):  # protobuf text format: the tensors, each with its global shape and shards
     tensors, stack = [], []
     for line in open(path):

@@ -7,7 +7,9 @@
 #     uninterrupted run;
 #  3. the converter exports the PP checkpoint to Hugging Face's layout: every tensor equal to the
 #     one the stages saved, read with the format as docs/formats.md states it (not braid's reader);
-#  4. --plan shows the 3-D layout and the bubble; a split that does not divide is refused by name.
+#  4. --plan shows the 3-D layout and the bubble; a split that does not divide is refused by name;
+#  5. the last stage killed (SIGKILL) mid-step while the first waits on it: mpirun ends the job
+#     non-zero within 30 s, naming the dead rank.
 set -euo pipefail
 bin=$1
 src=$2
@@ -44,16 +46,8 @@ compare "$tmp/dp2" "$tmp/resumed" 1e-5 "saved at PP 2, resumed at PP 1 x DP 2"
   --output "$tmp/hf" > "$tmp/export.log" 2>&1 || { cat "$tmp/export.log"; exit 1; }
 /usr/bin/python3 - "$tmp/pp2/checkpoints/step_00000020" "$tmp/hf/model.safetensors" <<'PY'
 import json, struct, sys, torch
-def read(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__": continue
-        a, b = v["data_offsets"]
-        out[k] = torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=torch.float32).reshape(v["shape"])
-    return out
+sys.path.insert(0, "tests/lib")  # the scripts run from the repository root
+from safetensors_f32 import read
 stages = {}
 for f in ("pp0.tp0.safetensors", "pp1.tp0.safetensors"):
     part = {k[len("model/"):]: v for k, v in read(sys.argv[1] + "/" + f).items() if k.startswith("model/")}
@@ -84,3 +78,29 @@ expect_error "parallel.pipeline_parallel_size x virtual_pipeline_size = 3 x 1 = 
   "${mpi[@]}" -np 3 "$bin/pretrain" "${common[@]}" --set logging.run_dir="$tmp/bad" \
   --set parallel.pipeline_parallel_size=3 --set train.global_batch_size=6
 echo "ok   a split that does not divide is refused by name"
+
+# 5. A stage dies mid-run.
+"${mpi[@]}" -np 2 "$bin/pretrain" "${common[@]}" --set logging.run_dir="$tmp/dead" \
+  --set parallel.pipeline_parallel_size=2 --set train.train_steps=100000 > "$tmp/dead.log" 2>&1 &
+job=$!
+victim=""
+for _ in $(seq 1 300); do
+  for pid in $(pgrep -f "$tmp/dead" || true); do
+    if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then
+      victim=$pid
+    fi
+  done
+  [[ -n $victim ]] && grep -q "layout: world" "$tmp/dead/logs/rank0.log" 2>/dev/null && break
+  sleep 0.2
+done
+[[ -n $victim ]] || { echo "FAIL: no rank 1 to kill"; cat "$tmp/dead.log"; kill $job; exit 1; }
+sleep 2  # well into the steps
+start=$(date +%s)
+kill -9 "$victim"
+rc=0
+timeout 60 tail --pid=$job -f /dev/null || { echo "FAIL: the job hung after its last stage died"; kill -9 $job; exit 1; }
+wait $job || rc=$?
+elapsed=$(( $(date +%s) - start ))
+(( rc != 0 && elapsed <= 30 )) || { echo "FAIL: exit $rc after ${elapsed}s"; cat "$tmp/dead.log"; exit 1; }
+grep -qi "rank 1" "$tmp/dead.log" || { echo "FAIL: the dead rank is not named"; cat "$tmp/dead.log"; exit 1; }
+echo "ok   the last stage killed mid-run: the job ended (exit $rc) in ${elapsed}s, naming rank 1"
