@@ -81,6 +81,17 @@ absl::StatusOr<PipelineStepResult> RunPipelineStep(TrainTask& task,
     return t;
   };
 
+  // The dtype entering each virtual stage, asked of the task once per step (not an allocation per
+  // send).
+  std::map<int64_t, c10::ScalarType> wire_types;
+  auto wire_type = [&](const Batch& b, int64_t stage) {
+    auto it = wire_types.find(stage);
+    if (it == wire_types.end()) {
+      it = wire_types.emplace(stage, task.ActivationLike(b, stage).scalar_type()).first;
+    }
+    return it->second;
+  };
+
   size_t last_backward = schedule.size();
   for (size_t i = 0; i < schedule.size(); ++i)
     if (schedule[i].kind == PipeAction::kBackward) last_backward = i;
@@ -114,7 +125,7 @@ absl::StatusOr<PipelineStepResult> RunPipelineStep(TrainTask& task,
         result.loss_sum += output.item<double>();
         ++result.losses;
       } else {
-        torch::Tensor wire = output.detach().to(task.ActivationLike(b, s + 1).scalar_type());
+        torch::Tensor wire = output.detach().to(wire_type(b, s + 1));
         BRAID_ASSIGN_OR_RETURN(WorkHandle w, pp.SendRecvAsync({wire.contiguous()}, {next}, {}, {},
                                                               tag(a.micro, s, 0)));
         sends.push_back(std::move(w));
@@ -137,7 +148,7 @@ absl::StatusOr<PipelineStepResult> RunPipelineStep(TrainTask& task,
     if (s > 0) {
       torch::Tensor g = stash.input.grad();
       if (!g.defined()) g = torch::zeros_like(stash.input);
-      g = g.to(task.ActivationLike(b, s).scalar_type()).contiguous();
+      g = g.to(wire_type(b, s)).contiguous();
       BRAID_ASSIGN_OR_RETURN(WorkHandle w,
                              pp.SendRecvAsync({g}, {prev}, {}, {}, tag(a.micro, s - 1, 1)));
       sends.push_back(std::move(w));
