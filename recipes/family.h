@@ -130,9 +130,6 @@ class Family {
   // Config checks only this family makes, after the generic ones (config.h); errors name the
   // key and where it was set.
   virtual absl::Status Check(const Config& c) const { return absl::OkStatus(); }
-  // Whether the family's model divides into pipeline stages (parallel.pipeline_parallel_size > 1;
-  // docs/pipeline.md).
-  virtual bool pipelined() const { return false; }
   // The model and data keys this family reads besides the shared ones (SharedKeys()): a key of
   // another family set away from its default is refused by ResolveRun, naming the families that
   // read it (docs/architecture.md, "Who reads a key"); --print-config lists only the keys a

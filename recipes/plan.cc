@@ -114,6 +114,120 @@ double RingSeconds(double bytes, double fraction, int steps, double gbps, double
   return fraction * bytes / (gbps * 1e9) + steps * latency_us * 1e-6;
 }
 
+// The step time of layout `s` (TP, DP, PP, accumulation) for config `c` on cluster `k`.
+struct StepEstimate {
+  double compute = 0, tp_comm = 0, dp_comm = 0, exposed = 0, bubble = 0, p2p_bytes = 0, pp_comm = 0,
+         step = 0;
+  bool dp_across = false, pp_across = false;
+};
+
+StepEstimate EstimateStep(const Family& family, const Config& c, const DerivedSizes& s,
+                          const ClusterSpec& k, double parameters) {
+  StepEstimate e;
+  const int t = static_cast<int>(s.tp), d = static_cast<int>(s.dp);
+  const int p = static_cast<int>(std::max<int64_t>(1, s.pp));
+  // Step time. FLOPs: 6 per parameter per token (forward and backward GEMMs) plus attention's
+  // scores and context (12·L·s·h per token); full recomputation adds a forward (8 instead of 6).
+  const double tokens = static_cast<double>(s.global_batch_size * c.model.seq_length);
+  const double L = static_cast<double>(family.LayerCount(c));
+  const double h = static_cast<double>(c.model.hidden_size);
+  const double seq = static_cast<double>(c.model.seq_length);
+  const double per_token = (c.train.recompute == Recompute::kFull ? 8.0 : 6.0) * parameters +
+                           (c.train.recompute == Recompute::kFull ? 16.0 : 12.0) * L * seq * h;
+  const double compute = e.compute =
+      tokens * per_token / (t * d * p) / (k.peak_tflops * 1e12 * k.mfu);
+  // TP: four all-reduces per layer per micro-batch (two forward, two backward) of the micro
+  // batch's [b, s, h] activations (16-bit under bf16), within a node.
+  const double act_bytes = static_cast<double>(c.train.micro_batch_size) * seq * h *
+                           (c.train.precision == Precision::kBf16 ? 2.0 : 4.0);
+  const double tp_comm = e.tp_comm =
+      t > 1 ? 4.0 * L / p * static_cast<double>(s.accumulation_steps) *
+                  RingSeconds(act_bytes, 2.0 * (t - 1) / t, 2 * (t - 1), k.intra_node_gbps,
+                              k.intra_latency_us)
+            : 0.0;
+  // DP: the fp32 gradients all-reduced once per step (reduce-scatter + all-gather of the same
+  // volume with the distributed optimizer), between nodes when a DP group spans them.
+  const bool dp_across = e.dp_across = d > 1 && static_cast<int64_t>(t) * d > k.gpus_per_node;
+  const double dp_comm = e.dp_comm =
+      d > 1 ? RingSeconds(parameters / t / p * 4.0, 2.0 * (d - 1) / d, 2 * (d - 1),
+                          dp_across ? k.inter_node_gbps : k.intra_node_gbps,
+                          dp_across ? k.inter_latency_us : k.intra_latency_us)
+            : 0.0;
+  // The DP reduction overlaps the last micro-batch's backward (about 2/3 of its compute).
+  const double exposed = e.exposed =
+      std::max(0.0, dp_comm - 2.0 / 3.0 * compute / static_cast<double>(s.accumulation_steps));
+  // PP: the bubble idles every stage for (PP - 1) / V micro-batch times of the schedule; each
+  // stage sends its output forward and its input's gradient back for every micro-batch and chunk
+  // (between nodes when TP x DP fills a node, Megatron's placement).
+  const int v = static_cast<int>(c.parallel.virtual_pipeline_size);
+  const double m_steps = static_cast<double>(s.accumulation_steps);
+  const double bubble = e.bubble = p > 1 ? TheoreticalBubble(p, v, static_cast<int>(m_steps)) : 0.0;
+  e.pp_across = p > 1 && static_cast<int64_t>(t) * d >= k.gpus_per_node;
+  const double p2p_bytes = e.p2p_bytes = p > 1 ? 2.0 * m_steps * v * act_bytes / t : 0.0;
+  const double pp_comm = e.pp_comm =
+      p > 1 ? p2p_bytes / ((e.pp_across ? k.inter_node_gbps : k.intra_node_gbps) * 1e9) +
+                  2.0 * m_steps * v * (e.pp_across ? k.inter_latency_us : k.intra_latency_us) * 1e-6
+            : 0.0;
+  e.step = (compute + tp_comm) / (1.0 - bubble) + pp_comm + exposed;
+  return e;
+}
+
+// The pipeline sizes this cluster allows at the configured TP, micro batch and switches: for each
+// PP that divides the world, the layers and the global batch, the DP it leaves, the fullest
+// stage's memory and the step time; the recommendation is the smallest PP that fits under 90% of
+// the GPU memory and steps within 2% of the fastest that fits.
+std::string PipelineSizes(const Family& family, const Config& c, const DerivedSizes& s,
+                          const ClusterSpec& k) {
+  const int64_t world = k.world(), layers = family.LayerCount(c);
+  std::string out =
+      absl::StrFormat("  pipeline sizes at TP %d (micro batch %d, these switches, 1f1b%s):\n", s.tp,
+                      c.train.micro_batch_size,
+                      c.parallel.virtual_pipeline_size > 1
+                          ? absl::StrFormat(" x %d virtual", c.parallel.virtual_pipeline_size)
+                          : "");
+  struct Row {
+    int64_t pp;
+    bool fits;
+    double step;
+    std::string text;
+  };
+  std::vector<Row> rows;
+  for (int64_t p = 1; p <= std::min<int64_t>(layers, world / s.tp); p *= 2) {
+    const int64_t dp = world / (s.tp * p);
+    if (dp * s.tp * p != world || layers % (p * c.parallel.virtual_pipeline_size) != 0) continue;
+    if (s.global_batch_size % (c.train.micro_batch_size * dp) != 0) continue;
+    DerivedSizes ps = s;
+    ps.pp = p;
+    ps.dp = dp;
+    ps.accumulation_steps = s.global_batch_size / (c.train.micro_batch_size * dp);
+    if (c.parallel.virtual_pipeline_size > 1 && ps.accumulation_steps % p != 0) continue;
+    Config pc = c;
+    pc.parallel.pipeline_parallel_size = p;
+    const MemoryEstimate m = EstimateMemory(family, pc, ps);
+    const bool fits = m.total() <= 0.9 * k.gpu_memory_gb * 1e9;
+    const StepEstimate e = EstimateStep(family, pc, ps, k, m.parameters);
+    rows.push_back(
+        {p, fits, e.step,
+         absl::StrFormat("    PP %-3d DP %-4d %7.1f GB %-9s step %8.3f s, bubble %4.1f%%", p, dp,
+                         Gb(m.total()), fits ? "fits" : "too big", e.step, 100 * e.bubble)});
+  }
+  // The smallest PP that fits and is within 2% of the fastest that fits: more stages than that
+  // buy next to nothing in this model and cost point-to-point hops and stage balancing.
+  double fastest = 0;
+  for (const Row& r : rows)
+    if (r.fits && (fastest == 0 || r.step < fastest)) fastest = r.step;
+  int64_t best = 0;
+  for (const Row& r : rows)
+    if (best == 0 && r.fits && r.step <= 1.02 * fastest) best = r.pp;
+  for (const Row& r : rows) out += r.text + (r.pp == best ? "   <- recommended\n" : "\n");
+  if (best == 0) {
+    out +=
+        "    none fits: raise TP, shrink the micro batch, or turn on recomputation and the "
+        "distributed optimizer\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string PlanReport(const Family& family, const Config& c, const DerivedSizes& s,
@@ -187,48 +301,8 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "chunked loss)\n",
       largest(c, {}), largest(full_c, {}), largest(all_c, {true, t > 1}), t > 1 ? "" : " n/a");
 
-  // Step time. FLOPs: 6 per parameter per token (forward and backward GEMMs) plus attention's
-  // scores and context (12·L·s·h per token); full recomputation adds a forward (8 instead of 6).
-  const double tokens = static_cast<double>(s.global_batch_size * c.model.seq_length);
-  const double L = static_cast<double>(family.LayerCount(c));
-  const double h = static_cast<double>(c.model.hidden_size);
-  const double seq = static_cast<double>(c.model.seq_length);
-  const double per_token = (c.train.recompute == Recompute::kFull ? 8.0 : 6.0) * now.parameters +
-                           (c.train.recompute == Recompute::kFull ? 16.0 : 12.0) * L * seq * h;
-  const double compute = tokens * per_token / (t * d * p) / (k.peak_tflops * 1e12 * k.mfu);
-  // TP: four all-reduces per layer per micro-batch (two forward, two backward) of the micro
-  // batch's [b, s, h] activations (16-bit under bf16), within a node.
-  const double act_bytes = static_cast<double>(c.train.micro_batch_size) * seq * h *
-                           (c.train.precision == Precision::kBf16 ? 2.0 : 4.0);
-  const double tp_comm = t > 1 ? 4.0 * L / p * static_cast<double>(s.accumulation_steps) *
-                                     RingSeconds(act_bytes, 2.0 * (t - 1) / t, 2 * (t - 1),
-                                                 k.intra_node_gbps, k.intra_latency_us)
-                               : 0.0;
-  // DP: the fp32 gradients all-reduced once per step (reduce-scatter + all-gather of the same
-  // volume with the distributed optimizer), between nodes when a DP group spans them.
-  const bool dp_across = d > 1 && static_cast<int64_t>(t) * d > k.gpus_per_node;
-  const double dp_comm =
-      d > 1 ? RingSeconds(now.parameters / t / p * 4.0, 2.0 * (d - 1) / d, 2 * (d - 1),
-                          dp_across ? k.inter_node_gbps : k.intra_node_gbps,
-                          dp_across ? k.inter_latency_us : k.intra_latency_us)
-            : 0.0;
-  // The DP reduction overlaps the last micro-batch's backward (about 2/3 of its compute).
-  const double exposed =
-      std::max(0.0, dp_comm - 2.0 / 3.0 * compute / static_cast<double>(s.accumulation_steps));
-  // PP: the bubble idles every stage for (PP - 1) / V micro-batch times of the schedule; each
-  // stage sends its output forward and its input's gradient back for every micro-batch and chunk
-  // (between nodes when TP x DP fills a node, Megatron's placement).
+  const StepEstimate e = EstimateStep(family, c, s, k, now.parameters);
   const int v = static_cast<int>(c.parallel.virtual_pipeline_size);
-  const double m_steps = static_cast<double>(s.accumulation_steps);
-  const double bubble = p > 1 ? TheoreticalBubble(p, v, static_cast<int>(m_steps)) : 0.0;
-  const bool pp_across = p > 1 && static_cast<int64_t>(t) * d >= k.gpus_per_node;
-  const double p2p_bytes = p > 1 ? 2.0 * m_steps * v * act_bytes / t : 0.0;
-  const double pp_comm =
-      p > 1 ? p2p_bytes / ((pp_across ? k.inter_node_gbps : k.intra_node_gbps) * 1e9) +
-                  2.0 * m_steps * v * (pp_across ? k.inter_latency_us : k.intra_latency_us) * 1e-6
-            : 0.0;
-  const double busy = compute + tp_comm;
-  const double step = busy / (1.0 - bubble) + pp_comm + exposed;
   if (p > 1) {
     absl::StrAppendFormat(
         &out,
@@ -236,9 +310,14 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
         "(m + (PP - 1) / V)); point-to-point %.1f MB per rank per step %s (%.3f s, not "
         "overlapped in this estimate)\n",
         p, v > 1 ? absl::StrFormat(" x %d virtual", v) : "",
-        v > 1 ? "interleaved 1f1b" : Name(c.parallel.pipeline_schedule), static_cast<int>(m_steps),
-        100 * bubble, p2p_bytes / 1e6, pp_across ? "between nodes" : "within a node", pp_comm);
+        v > 1 ? "interleaved 1f1b" : Name(c.parallel.pipeline_schedule),
+        static_cast<int>(s.accumulation_steps), 100 * e.bubble, e.p2p_bytes / 1e6,
+        e.pp_across ? "between nodes" : "within a node", e.pp_comm);
   }
+  const double tokens = static_cast<double>(s.global_batch_size * c.model.seq_length);
+  const double L = static_cast<double>(family.LayerCount(c));
+  const double h = static_cast<double>(c.model.hidden_size);
+  const double seq = static_cast<double>(c.model.seq_length);
   absl::StrAppendFormat(
       &out,
       "  step time estimate: %.3f s = (compute %.3f s + TP all-reduces %.3f s) / (1 - bubble "
@@ -246,10 +325,11 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "reduction %.3f s (of %.3f s, %s; the rest overlaps backward)\n"
       "    %.0f tokens/s in all, %.0f per GPU; MFU %.1f%% (6 FLOPs per parameter per token plus "
       "attention)\n",
-      step, compute, tp_comm, 100 * bubble, pp_comm, exposed, dp_comm,
-      dp_across ? "between nodes" : "within a node", tokens / step, tokens / step / k.world(),
-      100.0 * tokens * (6.0 * now.parameters + 12.0 * L * seq * h) / step / k.world() /
+      e.step, e.compute, e.tp_comm, 100 * e.bubble, e.pp_comm, e.exposed, e.dp_comm,
+      e.dp_across ? "between nodes" : "within a node", tokens / e.step, tokens / e.step / k.world(),
+      100.0 * tokens * (6.0 * now.parameters + 12.0 * L * seq * h) / e.step / k.world() /
           (k.peak_tflops * 1e12));
+  out += PipelineSizes(family, c, s, k);
   return out;
 }
 

@@ -104,13 +104,6 @@ absl::Status CheckPipeline(const Family& family, const Config& c, const DerivedS
     return absl::OkStatus();
   }
   const std::string where = c.Where("parallel.pipeline_parallel_size");
-  if (!family.pipelined()) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "%sparallel.pipeline_parallel_size: %d pipeline stages, but the %s recipe does not divide "
-        "into stages yet (pipeline parallelism works for gpt so far; docs/pipeline.md). HINT: "
-        "use parallel.pipeline_parallel_size: 1 with tensor and data parallelism.",
-        where, p.pipeline_parallel_size, family.name()));
-  }
   PipelineSplitOptions split{static_cast<int>(p.pipeline_parallel_size),
                              static_cast<int>(p.virtual_pipeline_size), p.pipeline_layers,
                              p.account_for_embedding_in_pipeline_split,

@@ -1,7 +1,8 @@
 // `convert_checkpoint`: TP resharding, Hugging Face export and import, weights-only release.
 //
 //   convert_checkpoint inspect  STEP_DIR
-//   convert_checkpoint reshard  --input STEP_DIR --output STEP_DIR --tp N [--drop-optimizer]
+//   convert_checkpoint reshard  --input STEP_DIR --output STEP_DIR --tp N [--pp N]
+//                               [--drop-optimizer]
 //   convert_checkpoint release  --input STEP_DIR --output STEP_DIR [--dtype bf16|fp16|fp32]
 //   convert_checkpoint export-hf --input STEP_DIR --output HF_DIR [--dtype fp32|bf16|fp16]
 //                                [--max-shard-mb N]
@@ -45,6 +46,10 @@ ABSL_FLAG(std::string, load_dir, "", "Megatron's name for --input");
 ABSL_FLAG(std::string, save_dir, "", "Megatron's name for --output");
 ABSL_FLAG(int32_t, tp, 0, "tensor-parallel size of the output (reshard: required; import-hf: 1)");
 ABSL_FLAG(int32_t, target_tensor_parallel_size, 0, "Megatron's name for --tp");
+ABSL_FLAG(int32_t, pp, 0,
+          "reshard: pipeline-parallel size of the output (default 1: one stage; each stage's "
+          "tensors in its own files, as a run at that size saves them)");
+ABSL_FLAG(int32_t, target_pipeline_parallel_size, 0, "Megatron's name for --pp");
 ABSL_FLAG(std::string, dtype, "", "fp32 | bf16 | fp16 (export-hf: fp32; release: bf16)");
 ABSL_FLAG(int64_t, max_shard_mb, 0, "export-hf: split the weights into files of at most N MB");
 ABSL_FLAG(bool, drop_optimizer, false, "reshard: leave the AdamW state out");
@@ -59,7 +64,8 @@ namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
     "usage: convert_checkpoint inspect STEP_DIR\n"
-    "       convert_checkpoint reshard --input STEP_DIR --output DIR --tp N [--drop-optimizer]\n"
+    "       convert_checkpoint reshard --input STEP_DIR --output DIR --tp N [--pp N]\n"
+    "                                  [--drop-optimizer]\n"
     "       convert_checkpoint release --input STEP_DIR --output DIR [--dtype bf16|fp16|fp32]\n"
     "       convert_checkpoint export-hf --input STEP_DIR --output HF_DIR [--dtype "
     "fp32|bf16|fp16]\n"
@@ -71,7 +77,7 @@ constexpr char kUsage[] =
 
 struct Args {
   std::string cmd, input, output, recipe, dtype;
-  int tp = 0;
+  int tp = 0, pp = 0;
   int64_t max_shard_mb = 0;
   bool drop_optimizer = false, force = false;
   std::vector<std::string> overrides;
@@ -182,13 +188,33 @@ absl::Status Inspect(const Args& a) {
   for (const auto& [n, t] : c.tensors)
     if (IsModelKey(n)) params += t.numel();
   std::printf(
-      "%s: recipe %s, step %ld, %ld samples consumed, saved at TP %d x DP %d, vocabulary "
+      "%s: recipe %s, step %ld, %ld samples consumed, saved at TP %d x DP %d x PP %d, vocabulary "
       "%ld, %zu tensors (%ld model parameters), optimizer state %s\n",
       a.input.c_str(), c.recipe.c_str(), static_cast<long>(c.state.step),
-      static_cast<long>(c.state.consumed_samples), c.tp_size, c.dp_size,
+      static_cast<long>(c.state.consumed_samples), c.tp_size, c.dp_size, c.pp_size,
       static_cast<long>(c.vocab_size), c.tensors.size(), static_cast<long>(params),
       c.has_optimizer() ? "yes" : "no");
   return absl::OkStatus();
+}
+
+// Every parameter's pipeline stage at `pp` stages (one chunk each): each stage's model built alone
+// names what it holds; a tied embedding's copy on the last stage belongs to the first, which saves
+// it (as a run does).
+absl::StatusOr<std::map<std::string, int>> StagesOf(const Family& family, Config config,
+                                                    const DerivedSizes& sizes, int pp) {
+  config.parallel.pipeline_parallel_size = pp;
+  config.parallel.virtual_pipeline_size = 1;
+  config.parallel.pipeline_layers.clear();
+  std::map<std::string, int> stages;
+  for (int p = 0; p < pp; ++p) {
+    absl::StatusOr<std::shared_ptr<TpModule>> model =
+        family.BuildModel(TpEnv{LocalCommunicator("tp"), 1, false, p}, config, sizes);
+    if (!model.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--pp ", pp, ": ", model.status().message()));
+    }
+    for (const auto& param : (*model)->named_parameters()) stages.emplace(param.key(), p);
+  }
+  return stages;
 }
 
 absl::Status Reshard(const Args& a, bool release) {
@@ -196,6 +222,7 @@ absl::Status Reshard(const Args& a, bool release) {
   BRAID_ASSIGN_OR_RETURN(Opened o, OpenCheckpoint(a.input));
   FullCheckpoint& c = o.ckpt;
   const int tp = release ? 1 : a.tp;
+  const int pp = release ? 1 : std::max(1, a.pp);
   if (o.config.model.num_attention_heads % tp != 0) {
     return absl::InvalidArgumentError(
         absl::StrFormat("--tp %d does not divide the %d attention heads of this model.", tp,
@@ -203,7 +230,7 @@ absl::Status Reshard(const Args& a, bool release) {
   }
   // Dropout-generator states belong to the ranks of the saving layout; at another TP size they
   // would not be restored anyway (the loader keeps the seeds then).
-  if (tp != c.tp_size) c.rng.clear();
+  if (tp != c.tp_size || pp != c.pp_size) c.rng.clear();
   if (a.drop_optimizer || release) {
     for (auto it = c.tensors.begin(); it != c.tensors.end();)
       it = IsOptimizerKey(it->first) ? c.tensors.erase(it) : std::next(it);
@@ -216,8 +243,13 @@ absl::Status Reshard(const Args& a, bool release) {
   }
   BRAID_ASSIGN_OR_RETURN(ModelShape shape, DescribeModel(*o.family, o.config, c.vocab_size, tp));
   BRAID_RETURN_IF_ERROR(FitToModel(c, shape, a.input));
-  BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, tp));
-  std::printf("wrote %s: TP %d%s\n", a.output.c_str(), tp,
+  std::map<std::string, int> stages;
+  if (pp > 1) {
+    BRAID_ASSIGN_OR_RETURN(stages, StagesOf(*o.family, shape.config, shape.sizes, pp));
+  }
+  BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, tp, stages));
+  std::printf("wrote %s: TP %d%s%s\n", a.output.c_str(), tp,
+              pp > 1 ? absl::StrFormat(" x PP %d", pp).c_str() : "",
               release ? ", weights only" : (a.drop_optimizer ? ", optimizer dropped" : ""));
   return absl::OkStatus();
 }
@@ -597,6 +629,8 @@ int Main(int argc, char** argv) {
                                                  : absl::GetFlag(FLAGS_output);
   a.tp = absl::GetFlag(FLAGS_tp) > 0 ? absl::GetFlag(FLAGS_tp)
                                      : absl::GetFlag(FLAGS_target_tensor_parallel_size);
+  a.pp = absl::GetFlag(FLAGS_pp) > 0 ? absl::GetFlag(FLAGS_pp)
+                                     : absl::GetFlag(FLAGS_target_pipeline_parallel_size);
   a.recipe = absl::GetFlag(FLAGS_recipe);
   a.dtype = absl::GetFlag(FLAGS_dtype);
   a.max_shard_mb = absl::GetFlag(FLAGS_max_shard_mb);
@@ -616,7 +650,9 @@ int Main(int argc, char** argv) {
     UsageError(a.cmd == "inspect" ? "inspect needs STEP_DIR." : "--input is required.");
   if (a.cmd != "inspect" && a.output.empty()) UsageError("--output is required.");
   if (a.cmd == "reshard" && a.tp <= 0) UsageError("reshard needs --tp N (N >= 1).");
-  if (a.tp < 0 || a.max_shard_mb < 0) UsageError("--tp and --max-shard-mb must not be negative.");
+  if (a.tp < 0 || a.pp < 0 || a.max_shard_mb < 0)
+    UsageError("--tp, --pp and --max-shard-mb must not be negative.");
+  if (a.pp > 0 && a.cmd != "reshard") UsageError("--pp is a reshard option.");
   absl::Status s;
   if (a.cmd == "inspect") {
     s = Inspect(a);

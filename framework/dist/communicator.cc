@@ -1,6 +1,7 @@
 // Synchronous forms, argument checks, the world-of-one backend and the device router
 // (see communicator.h and backend.h).
 #include <atomic>
+#include <cstring>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -322,6 +323,26 @@ std::shared_ptr<Communicator> MakeRoutingCommunicator(std::shared_ptr<Communicat
 }  // namespace dist_internal
 std::shared_ptr<Communicator> LocalCommunicator(const std::string& name) {
   return dist_internal::MakeLocalCommunicator(name);
+}
+
+// As int32 words (bytes are not a collective dtype).
+absl::StatusOr<std::vector<std::string>> AllGatherStrings(Communicator& comm,
+                                                          const std::string& mine) {
+  const int n = comm.size();
+  torch::Tensor len = torch::tensor({static_cast<int64_t>(mine.size())}, torch::kLong);
+  torch::Tensor lens = torch::empty({n}, torch::kLong);
+  BRAID_RETURN_IF_ERROR(comm.AllGather(len, lens));
+  const int64_t most = lens.max().item<int64_t>();
+  const int64_t words = (most + 3) / 4;
+  torch::Tensor buf = torch::zeros({std::max<int64_t>(words, 1)}, torch::kInt);
+  std::memcpy(buf.data_ptr(), mine.data(), mine.size());
+  torch::Tensor all = torch::empty({n, buf.numel()}, torch::kInt);
+  BRAID_RETURN_IF_ERROR(comm.AllGather(buf, all));
+  std::vector<std::string> out;
+  for (int r = 0; r < n; ++r) {
+    out.emplace_back(static_cast<const char*>(all[r].data_ptr()), lens[r].item<int64_t>());
+  }
+  return out;
 }
 
 }  // namespace braid

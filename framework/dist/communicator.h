@@ -92,6 +92,11 @@ class Communicator {
                         int tag = 0);
 };
 
+// Every rank's `mine` on every rank of `comm`, in rank order (CPU tensors: on a routing
+// communicator this goes over MPI).
+absl::StatusOr<std::vector<std::string>> AllGatherStrings(Communicator& comm,
+                                                          const std::string& mine);
+
 // A communicator of one rank that needs no MPI: tools that build a model alone (the checkpoint
 // converter asks such a model for its parameters' TP layouts).
 std::shared_ptr<Communicator> LocalCommunicator(const std::string& name);

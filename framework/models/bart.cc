@@ -12,32 +12,49 @@ namespace braid {
 BartModel::BartModel(const TpEnv& env, const BartConfig& c) : c_(c), tp_(env.tp) {
   c_.block.bias = true;
   c_.block.scale_scores = true;
+  const int64_t E = c.encoder_layers;
+  if (c_.stage.chunks.empty()) c_.stage = StagePlan::Whole(E + c.decoder_layers);
+  const StagePlan& plan = c_.stage;
   const BlockConfig& b = c_.block;
   const double std = b.init_std;
-  shared_ =
-      register_module("shared", std::make_shared<VocabParallelEmbedding>(
-                                    env, "shared", c.padded_vocab, c.vocab_size, b.hidden, std));
-  const std::vector<int64_t> table = {c.max_positions + kPositionOffset, b.hidden};
-  encoder_positions_ = Param("encoder_positions",
-                             InitShard(env, "encoder_positions", table, std, TpParam{}), TpParam{});
-  decoder_positions_ = Param("decoder_positions",
-                             InitShard(env, "decoder_positions", table, std, TpParam{}), TpParam{});
-  encoder_ln_embedding_ =
-      register_module("encoder_ln_embedding", std::make_shared<Norm>(b, b.hidden));
-  decoder_ln_embedding_ =
-      register_module("decoder_ln_embedding", std::make_shared<Norm>(b, b.hidden));
-  encoder_ = register_module("encoder", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.encoder_layers; ++i) {
-    encoder_->push_back(std::make_shared<TransformerLayer>(env, "encoder." + std::to_string(i),
-                                                           LayerBlock(b, i), false));
+  // The shared embedding on the first stage (which embeds both stacks' ids); on the last a copy
+  // when the output layer is tied to it (GptModel's scheme).
+  if (plan.holds_embedding() || (plan.holds_output() && c.tie_embeddings)) {
+    shared_ =
+        register_module("shared", std::make_shared<VocabParallelEmbedding>(
+                                      env, "shared", c.padded_vocab, c.vocab_size, b.hidden, std));
   }
-  decoder_ = register_module("decoder", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.decoder_layers; ++i) {
-    decoder_->push_back(std::make_shared<TransformerLayer>(env, "decoder." + std::to_string(i),
-                                                           LayerBlock(b, i), true));
+  if (plan.holds_embedding()) {
+    const std::vector<int64_t> table = {c.max_positions + kPositionOffset, b.hidden};
+    encoder_positions_ = Param(
+        "encoder_positions", InitShard(env, "encoder_positions", table, std, TpParam{}), TpParam{});
+    decoder_positions_ = Param(
+        "decoder_positions", InitShard(env, "decoder_positions", table, std, TpParam{}), TpParam{});
+    encoder_ln_embedding_ =
+        register_module("encoder_ln_embedding", std::make_shared<Norm>(b, b.hidden));
+    decoder_ln_embedding_ =
+        register_module("decoder_ln_embedding", std::make_shared<Norm>(b, b.hidden));
   }
-  if (b.pre_ln) {
+  auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
+  auto decoder = register_module("decoder", std::make_shared<torch::nn::Module>());
+  bool ends_encoder = false;
+  for (const StagePlan::Chunk& chunk : plan.chunks) {
+    const EncoderDecoderChunk k = SplitEncoderDecoder(chunk, E);
+    encoder_chunks_.push_back(
+        StackLayers(env, *encoder, "encoder", b, k.encoder_first, k.encoder_count, false));
+    decoder_chunks_.push_back(
+        StackLayers(env, *decoder, "decoder", b, k.decoder_first, k.decoder_count, true));
+    ends_encoder = ends_encoder || k.ends_encoder;
+  }
+  if (plan.chunks.size() == 1 && plan.holds_embedding() && plan.holds_output()) {
+    encoder_ = encoder_chunks_[0];
+    decoder_ = decoder_chunks_[0];
+  }
+  if (b.pre_ln && ends_encoder) {
     encoder_norm_ = register_module("encoder_norm", std::make_shared<Norm>(b, b.hidden));
+  }
+  if (!plan.holds_output()) return;
+  if (b.pre_ln) {
     decoder_norm_ = register_module("decoder_norm", std::make_shared<Norm>(b, b.hidden));
   }
   lm_head_ = register_module("lm_head", std::make_shared<VocabParallelOutput>(
@@ -61,6 +78,8 @@ torch::Tensor BartModel::Embed(const torch::Tensor& ids, const torch::Tensor& po
 
 torch::Tensor BartModel::Encode(const torch::Tensor& inputs, const torch::Tensor& padding,
                                 TpRng& rng) {
+  BRAID_CHECK(!encoder_.is_empty()) << "BartModel::Encode runs the whole model; a pipeline "
+                                       "stage runs ChunkForward";
   torch::Tensor x = Embed(inputs, encoder_positions_, encoder_ln_embedding_, rng);
   AttentionMask mask;
   mask.key_padding = padding;
@@ -82,11 +101,43 @@ torch::Tensor BartModel::DecoderHidden(const torch::Tensor& memory, const torch:
   return x;
 }
 
-torch::Tensor BartModel::Decode(const torch::Tensor& memory, const torch::Tensor& padding,
-                                const torch::Tensor& decoder_inputs, TpRng& rng,
-                                StackCache* cache) {
-  return lm_head_->forward(DecoderHidden(memory, padding, decoder_inputs, rng, cache)) +
-         final_logits_bias_;
+torch::Tensor BartModel::OutputLogits(const torch::Tensor& hidden) {
+  return lm_head_->forward(hidden) + final_logits_bias_;
+}
+
+std::vector<torch::Tensor> BartModel::ChunkForward(int chunk, const torch::Tensor& inputs,
+                                                   const torch::Tensor& padding,
+                                                   const torch::Tensor& decoder_inputs,
+                                                   const std::vector<torch::Tensor>& input,
+                                                   TpRng& rng) {
+  const StagePlan::Chunk& plan = c_.stage.chunks.at(chunk);
+  const EncoderDecoderChunk k = SplitEncoderDecoder(plan, c_.encoder_layers);
+  std::vector<torch::Tensor> st = input;
+  if (plan.embedding) {
+    st = {Embed(inputs, encoder_positions_, encoder_ln_embedding_, rng),
+          Embed(decoder_inputs, decoder_positions_, decoder_ln_embedding_, rng)};
+  }
+  if (k.encoder_count > 0) {
+    AttentionMask mask;
+    mask.key_padding = padding;
+    st[0] = RunStack(encoder_chunks_[chunk], st[0], mask, rng);
+  }
+  if (k.ends_encoder && encoder_norm_) st[0] = encoder_norm_->forward(st[0]);
+  if (k.decoder_count > 0) {
+    AttentionMask self;
+    self.causal = true;
+    AttentionMask cross;
+    cross.key_padding = padding;
+    st[1] = RunStack(decoder_chunks_[chunk], st[1], self, rng, st[0], cross);
+  }
+  if (!plan.output) return st;
+  return {decoder_norm_ ? decoder_norm_->forward(st[1]) : st[1]};
+}
+
+std::vector<torch::Tensor> BartModel::BoundaryLike(int64_t b, int64_t enc, int64_t dec,
+                                                   int64_t) const {
+  const torch::TensorOptions o = parameters().front().options().requires_grad(false);
+  return {torch::empty({b, enc, c_.block.hidden}, o), torch::empty({b, dec, c_.block.hidden}, o)};
 }
 
 const torch::Tensor& BartModel::output_weight() const {
@@ -97,11 +148,15 @@ torch::Tensor BartModel::FullVocabulary(const torch::Tensor& logits) {
   return AllGatherLastDim(logits, *tp_).narrow(-1, 0, c_.vocab_size);
 }
 
-VocabShard BartModel::shard() const { return VocabShard{shared_->vocab_start(), c_.vocab_size}; }
+VocabShard BartModel::shard() const {
+  return VocabShard{c_.padded_vocab / tp_->size() * tp_->rank(), c_.vocab_size};
+}
 
 double BartModel::FlopsPerSample(int64_t enc, int64_t dec) const {
   const double output = 2.0 * dec * c_.block.hidden * c_.vocab_size;
-  return 3.0 * (output + StackForwardFlops(encoder_, enc) + StackForwardFlops(decoder_, dec, enc));
+  // Every layer's, also on a pipeline stage (MFU divides by every rank's peak).
+  return 3.0 * (output + WholeStackForwardFlops(c_.block, c_.encoder_layers, false, enc) +
+                WholeStackForwardFlops(c_.block, c_.decoder_layers, true, dec, enc));
 }
 
 }  // namespace braid

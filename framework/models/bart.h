@@ -15,6 +15,7 @@
 
 #include "framework/nn/blocks.h"
 #include "framework/parallel/cross_entropy.h"
+#include "framework/parallel/pipeline_schedule.h"
 
 namespace braid {
 
@@ -27,6 +28,9 @@ struct BartConfig {
   int64_t padded_vocab = 0;  // multiple of make_vocab_size_divisible_by x TP
   bool scale_embedding = false;
   bool tie_embeddings = true;
+  // Pipeline parallelism: the layers this rank holds, counting the encoder's first and then the
+  // decoder's (SplitEncoderDecoder); no chunks: the whole model.
+  StagePlan stage;
 };
 
 class BartModel : public TpModule {
@@ -48,7 +52,11 @@ class BartModel : public TpModule {
   // This rank's logits [b, dec, padded_vocab / tp] of decoder ids [b, dec] over `memory`.
   torch::Tensor Decode(const torch::Tensor& memory, const torch::Tensor& padding,
                        const torch::Tensor& decoder_inputs, TpRng& rng,
-                       StackCache* cache = nullptr);
+                       StackCache* cache = nullptr) {
+    return OutputLogits(DecoderHidden(memory, padding, decoder_inputs, rng, cache));
+  }
+  // The logits (this rank's vocabulary slice) of the decoder's output, final_logits_bias added.
+  torch::Tensor OutputLogits(const torch::Tensor& hidden);
   torch::Tensor Logits(const torch::Tensor& inputs, const torch::Tensor& padding,
                        const torch::Tensor& decoder_inputs, TpRng& rng) {
     return Decode(Encode(inputs, padding, rng), padding, decoder_inputs, rng);
@@ -57,6 +65,22 @@ class BartModel : public TpModule {
   torch::Tensor FullVocabulary(const torch::Tensor& logits);
   VocabShard shard() const;
   const BartConfig& config() const { return c_; }
+  // Pipeline stage (BartConfig::stage; docs/pipeline.md, "Encoder-decoder stages"): the first
+  // virtual stage embeds both the encoder's and the decoder's ids; what crosses a boundary is
+  // {encoder stream [b, enc, h], decoder embeddings [b, dec, h]} inside the encoder and {encoder
+  // output [b, enc, h], decoder stream [b, dec, h]} from its end on. The last virtual stage
+  // returns the decoder's output as DecoderHidden does, alone.
+  std::vector<torch::Tensor> ChunkForward(int chunk, const torch::Tensor& inputs,
+                                          const torch::Tensor& padding,
+                                          const torch::Tensor& decoder_inputs,
+                                          const std::vector<torch::Tensor>& input, TpRng& rng);
+  // Uninitialised tensors as they cross the boundary after `layers_done` layers, for `b` rows of
+  // `enc` and `dec` positions.
+  std::vector<torch::Tensor> BoundaryLike(int64_t b, int64_t enc, int64_t dec,
+                                          int64_t layers_done) const;
+  const StagePlan& stage() const { return c_.stage; }
+  // The shared embedding on a rank that holds it (or the tied output's copy); undefined elsewhere.
+  torch::Tensor EmbeddingWeight() const { return shared_ ? shared_->weight : torch::Tensor(); }
   // Training FLOPs of one sample (3x the forward's matmuls): the encoder over `enc` positions,
   // the decoder over `dec` (self-attention over dec, cross-attention over enc), the output
   // projection over dec.
@@ -72,8 +96,9 @@ class BartModel : public TpModule {
   std::shared_ptr<VocabParallelEmbedding> shared_;
   torch::Tensor encoder_positions_, decoder_positions_;
   std::shared_ptr<Norm> encoder_ln_embedding_, decoder_ln_embedding_;
-  torch::nn::ModuleList encoder_, decoder_;
-  std::shared_ptr<Norm> encoder_norm_, decoder_norm_;  // pre-LN only
+  torch::nn::ModuleList encoder_{nullptr}, decoder_{nullptr};           // the whole stacks (PP = 1)
+  std::vector<torch::nn::ModuleList> encoder_chunks_, decoder_chunks_;  // per chunk of the plan
+  std::shared_ptr<Norm> encoder_norm_, decoder_norm_;                   // pre-LN only
   std::shared_ptr<VocabParallelOutput> lm_head_;
   torch::Tensor final_logits_bias_;  // [padded_vocab / tp]
 };

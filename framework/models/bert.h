@@ -10,6 +10,7 @@
 
 #include "framework/nn/blocks.h"
 #include "framework/parallel/cross_entropy.h"
+#include "framework/parallel/pipeline_schedule.h"
 
 namespace braid {
 
@@ -22,6 +23,10 @@ struct BertConfig {
   int64_t num_token_types = 2;
   bool binary_head = true;
   bool tie_embeddings = true;
+  // Pipeline parallelism: the layers (and ends) this rank holds; no chunks: the whole model. The
+  // first stage holds the embeddings, the last the heads (and a copy of the word embeddings when
+  // the MLM output is tied to them).
+  StagePlan stage;
 };
 
 struct BertOutput {
@@ -37,6 +42,15 @@ class BertModel : public TpModule {
   // MLM output layer is left to the caller (the chunked loss): mlm_logits stays undefined.
   BertOutput Forward(const torch::Tensor& ids, const torch::Tensor& types,
                      const torch::Tensor& padding, TpRng& rng, bool logits = true);
+  // Pipeline stage (BertConfig::stage): the embeddings of ids and types (first virtual stage) or
+  // the previous stage's output [b, s, hidden] through chunk `chunk`'s layers.
+  torch::Tensor ChunkForward(int chunk, const torch::Tensor& ids, const torch::Tensor& types,
+                             const torch::Tensor& padding, const torch::Tensor& input, TpRng& rng);
+  // The heads over the last layer's output x [b, s, hidden] (the last stage).
+  BertOutput Heads(const torch::Tensor& x, bool logits);
+  const StagePlan& stage() const { return c_.stage; }
+  // The word embeddings on a rank that holds them (or the tied output's copy); undefined elsewhere.
+  torch::Tensor EmbeddingWeight() const { return word_ ? word_->weight : torch::Tensor(); }
   // The MLM output layer: this rank's vocabulary rows of its weight (the word embedding's when
   // tied) and of its bias [padded_vocab / tp].
   const torch::Tensor& output_weight() const;
@@ -53,7 +67,7 @@ class BertModel : public TpModule {
   std::shared_ptr<VocabParallelEmbedding> word_;
   torch::Tensor position_, token_type_;
   std::shared_ptr<Norm> emb_ln_;
-  torch::nn::ModuleList layers_;
+  std::vector<torch::nn::ModuleList> chunks_;  // per chunk of the stage plan
   torch::nn::Linear lm_dense_{nullptr};
   std::shared_ptr<Norm> lm_ln_;
   std::shared_ptr<VocabParallelOutput> lm_head_;

@@ -32,14 +32,8 @@ GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
   }
   h_ = register_module("h", std::make_shared<torch::nn::Module>());
   for (const StagePlan::Chunk& chunk : plan.chunks) {
-    torch::nn::ModuleList list;
-    for (int64_t i = chunk.first_layer; i < chunk.first_layer + chunk.num_layers; ++i) {
-      auto layer = std::make_shared<TransformerLayer>(env, "h." + std::to_string(i),
-                                                      LayerBlock(c_.block, i), false);
-      h_->register_module(std::to_string(i), layer);
-      list->push_back(layer);
-    }
-    chunks_.push_back(list);
+    chunks_.push_back(
+        StackLayers(env, *h_, "h", c_.block, chunk.first_layer, chunk.num_layers, false));
   }
   if (plan.holds_output()) {
     ln_f_ = register_module("ln_f", std::make_shared<Norm>(c_.block, c.block.hidden));
@@ -116,16 +110,9 @@ VocabShard GptModel::shard() const {
 }
 
 double GptModel::FlopsPerSample(int64_t seq) const {
-  // The whole model's, also on a pipeline stage (MFU divides by every rank's peak): this rank's
-  // layers scaled to all of them (the layers share one shape).
-  double layers = 0;
-  int64_t own = 0;
-  for (const torch::nn::ModuleList& chunk : chunks_) {
-    layers += StackForwardFlops(chunk, seq);
-    own += static_cast<int64_t>(chunk->size());
-  }
-  if (own > 0 && own != c_.layers) layers *= static_cast<double>(c_.layers) / own;
-  const double forward = 2.0 * seq * c_.block.hidden * c_.vocab_size + layers;
+  // The whole model's, also on a pipeline stage (MFU divides by every rank's peak).
+  const double forward = 2.0 * seq * c_.block.hidden * c_.vocab_size +
+                         WholeStackForwardFlops(c_.block, c_.layers, false, seq);
   return 3.0 * forward;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "framework/core/check.h"
 #include "framework/parallel/mappings.h"
 
 namespace braid {
@@ -11,37 +12,57 @@ T5Model::T5Model(const TpEnv& env, const T5Config& c) : c_(c), tp_(env.tp) {
   c_.block.bias = false;
   c_.block.scale_scores = false;
   c_.block.pre_ln = true;
+  const int64_t E = c.encoder_layers;
+  if (c_.stage.chunks.empty()) c_.stage = StagePlan::Whole(E + c.decoder_layers);
+  const StagePlan& plan = c_.stage;
   const BlockConfig& b = c_.block;
-  shared_ = register_module(
-      "shared", std::make_shared<VocabParallelEmbedding>(env, "shared", c.padded_vocab,
-                                                         c.vocab_size, b.hidden, b.init_std));
-  encoder_ = register_module("encoder", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.encoder_layers; ++i) {
-    encoder_->push_back(std::make_shared<TransformerLayer>(env, "encoder." + std::to_string(i),
-                                                           LayerBlock(b, i), false));
+  // The shared embedding on the first stage (which embeds both stacks' ids); on the last a copy
+  // when the output layer is tied to it (GptModel's scheme).
+  if (plan.holds_embedding() || (plan.holds_output() && c.tie_embeddings)) {
+    shared_ = register_module(
+        "shared", std::make_shared<VocabParallelEmbedding>(env, "shared", c.padded_vocab,
+                                                           c.vocab_size, b.hidden, b.init_std));
   }
-  decoder_ = register_module("decoder", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.decoder_layers; ++i) {
-    decoder_->push_back(std::make_shared<TransformerLayer>(env, "decoder." + std::to_string(i),
-                                                           LayerBlock(b, i), true));
+  auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
+  auto decoder = register_module("decoder", std::make_shared<torch::nn::Module>());
+  bool ends_encoder = false;
+  for (const StagePlan::Chunk& chunk : plan.chunks) {
+    const EncoderDecoderChunk k = SplitEncoderDecoder(chunk, E);
+    encoder_chunks_.push_back(
+        StackLayers(env, *encoder, "encoder", b, k.encoder_first, k.encoder_count, false));
+    decoder_chunks_.push_back(
+        StackLayers(env, *decoder, "decoder", b, k.decoder_first, k.decoder_count, true));
+    ends_encoder = ends_encoder || k.ends_encoder;
   }
-  encoder_bias_ = register_module(
-      "encoder_position_bias",
-      std::make_shared<RelativePositionBias>(env, "encoder_position_bias", b.heads, true,
-                                             c.num_buckets, c.max_distance, b.init_std));
-  decoder_bias_ = register_module(
-      "decoder_position_bias",
-      std::make_shared<RelativePositionBias>(env, "decoder_position_bias", b.heads, false,
-                                             c.num_buckets, c.max_distance, b.init_std));
-  encoder_norm_ = register_module("encoder_norm", std::make_shared<Norm>(b, b.hidden));
-  decoder_norm_ = register_module("decoder_norm", std::make_shared<Norm>(b, b.hidden));
-  lm_head_ = register_module("lm_head", std::make_shared<VocabParallelOutput>(
-                                            env, "lm_head", c.tie_embeddings ? shared_ : nullptr,
-                                            c.padded_vocab, c.vocab_size, b.hidden, b.init_std));
+  if (plan.chunks.size() == 1 && plan.holds_embedding() && plan.holds_output()) {
+    encoder_ = encoder_chunks_[0];
+    decoder_ = decoder_chunks_[0];
+  }
+  if (plan.holds_embedding()) {
+    encoder_bias_ = register_module(
+        "encoder_position_bias",
+        std::make_shared<RelativePositionBias>(env, "encoder_position_bias", b.heads, true,
+                                               c.num_buckets, c.max_distance, b.init_std));
+    decoder_bias_ = register_module(
+        "decoder_position_bias",
+        std::make_shared<RelativePositionBias>(env, "decoder_position_bias", b.heads, false,
+                                               c.num_buckets, c.max_distance, b.init_std));
+  }
+  if (ends_encoder) {
+    encoder_norm_ = register_module("encoder_norm", std::make_shared<Norm>(b, b.hidden));
+  }
+  if (plan.holds_output()) {
+    decoder_norm_ = register_module("decoder_norm", std::make_shared<Norm>(b, b.hidden));
+    lm_head_ = register_module("lm_head", std::make_shared<VocabParallelOutput>(
+                                              env, "lm_head", c.tie_embeddings ? shared_ : nullptr,
+                                              c.padded_vocab, c.vocab_size, b.hidden, b.init_std));
+  }
 }
 
 torch::Tensor T5Model::Encode(const torch::Tensor& inputs, const torch::Tensor& padding,
                               TpRng& rng) {
+  BRAID_CHECK(!encoder_.is_empty()) << "T5Model::Encode runs the whole model; a pipeline stage "
+                                       "runs ChunkForward";
   const int64_t s = inputs.size(1);
   torch::Tensor x =
       Dropout(shared_->forward(inputs), c_.block.hidden_dropout, is_training(), rng.replicated);
@@ -71,6 +92,57 @@ torch::Tensor T5Model::DecoderHidden(const torch::Tensor& memory, const torch::T
   return x;
 }
 
+std::vector<torch::Tensor> T5Model::ChunkForward(int chunk, const torch::Tensor& inputs,
+                                                 const torch::Tensor& padding,
+                                                 const torch::Tensor& decoder_inputs,
+                                                 const std::vector<torch::Tensor>& input,
+                                                 TpRng& rng) {
+  const StagePlan::Chunk& plan = c_.stage.chunks.at(chunk);
+  const EncoderDecoderChunk k = SplitEncoderDecoder(plan, c_.encoder_layers);
+  const double p = c_.block.hidden_dropout;
+  std::vector<torch::Tensor> st = input;
+  if (plan.embedding) {
+    const int64_t enc = inputs.size(1), dec = decoder_inputs.size(1);
+    st = {Dropout(shared_->forward(inputs), p, is_training(), rng.replicated),
+          encoder_bias_->forward(enc, enc),
+          Dropout(shared_->forward(decoder_inputs), p, is_training(), rng.replicated),
+          decoder_bias_->forward(dec, dec)};
+  }
+  if (k.encoder_count > 0) {
+    AttentionMask mask;
+    mask.key_padding = padding;
+    mask.position_bias = st[1];
+    st[0] = RunStack(encoder_chunks_[chunk], st[0], mask, rng);
+  }
+  if (k.ends_encoder) {
+    st = {Dropout(encoder_norm_->forward(st[0]), p, is_training(), rng.replicated), st[2], st[3]};
+  }
+  if (k.decoder_count > 0) {
+    AttentionMask self;
+    self.causal = true;
+    self.position_bias = st[2];
+    AttentionMask cross;
+    cross.key_padding = padding;
+    st[1] = RunStack(decoder_chunks_[chunk], st[1], self, rng, st[0], cross);
+  }
+  if (!plan.output) return st;
+  torch::Tensor x = Dropout(decoder_norm_->forward(st[1]), p, is_training(), rng.replicated);
+  if (c_.tie_embeddings) x = x * (1.0 / std::sqrt(static_cast<double>(c_.block.hidden)));
+  return {x};
+}
+
+std::vector<torch::Tensor> T5Model::BoundaryLike(int64_t b, int64_t enc, int64_t dec,
+                                                 int64_t layers_done) const {
+  const torch::TensorOptions o = parameters().front().options().requires_grad(false);
+  const int64_t h = c_.block.hidden, heads = c_.block.heads / tp_->size();
+  torch::Tensor dec_bias = torch::empty({1, heads, dec, dec}, o);
+  if (layers_done < c_.encoder_layers) {
+    return {torch::empty({b, enc, h}, o), torch::empty({1, heads, enc, enc}, o),
+            torch::empty({b, dec, h}, o), dec_bias};
+  }
+  return {torch::empty({b, enc, h}, o), torch::empty({b, dec, h}, o), dec_bias};
+}
+
 const torch::Tensor& T5Model::output_weight() const {
   return lm_head_->tied() ? shared_->weight : lm_head_->weight;
 }
@@ -84,11 +156,15 @@ torch::Tensor T5Model::FullLogits(const torch::Tensor& inputs, const torch::Tens
   return FullVocabulary(Logits(inputs, padding, decoder_inputs, rng));
 }
 
-VocabShard T5Model::shard() const { return VocabShard{shared_->vocab_start(), c_.vocab_size}; }
+VocabShard T5Model::shard() const {
+  return VocabShard{c_.padded_vocab / tp_->size() * tp_->rank(), c_.vocab_size};
+}
 
 double T5Model::FlopsPerSample(int64_t enc, int64_t dec) const {
   const double output = 2.0 * dec * c_.block.hidden * c_.vocab_size;
-  return 3.0 * (output + StackForwardFlops(encoder_, enc) + StackForwardFlops(decoder_, dec, enc));
+  // Every layer's, also on a pipeline stage (MFU divides by every rank's peak).
+  return 3.0 * (output + WholeStackForwardFlops(c_.block, c_.encoder_layers, false, enc) +
+                WholeStackForwardFlops(c_.block, c_.decoder_layers, true, dec, enc));
 }
 
 }  // namespace braid

@@ -15,6 +15,7 @@
 
 #include "framework/nn/blocks.h"
 #include "framework/parallel/cross_entropy.h"
+#include "framework/parallel/pipeline_schedule.h"
 
 namespace braid {
 
@@ -27,6 +28,9 @@ struct T5Config {
   int64_t num_buckets = 32;
   int64_t max_distance = 128;
   bool tie_embeddings = false;
+  // Pipeline parallelism: the layers this rank holds, counting the encoder's first and then the
+  // decoder's (SplitEncoderDecoder); no chunks: the whole model.
+  StagePlan stage;
 };
 
 class T5Model : public TpModule {
@@ -44,7 +48,7 @@ class T5Model : public TpModule {
   torch::Tensor Decode(const torch::Tensor& memory, const torch::Tensor& padding,
                        const torch::Tensor& decoder_inputs, TpRng& rng,
                        StackCache* cache = nullptr) {
-    return lm_head_->forward(DecoderHidden(memory, padding, decoder_inputs, rng, cache));
+    return OutputLogits(DecoderHidden(memory, padding, decoder_inputs, rng, cache));
   }
   // The output layer's weight, this rank's vocabulary rows [padded_vocab / tp, hidden] (the
   // shared embedding's when tied): the chunked loss projects with it.
@@ -61,6 +65,26 @@ class T5Model : public TpModule {
                            const torch::Tensor& decoder_inputs, TpRng& rng);
   VocabShard shard() const;
   const T5Config& config() const { return c_; }
+  // Pipeline stage (T5Config::stage; docs/pipeline.md, "Encoder-decoder stages"). The first
+  // virtual stage embeds both the encoder's and the decoder's ids and computes both stacks'
+  // position biases; what crosses a boundary inside the encoder is {encoder stream [b, enc, h],
+  // encoder bias [1, heads/tp, enc, enc], decoder embeddings [b, dec, h], decoder bias [1,
+  // heads/tp, dec, dec]}, and from the encoder's end on {encoder output (normed) [b, enc, h],
+  // decoder stream [b, dec, h], decoder bias}. The last virtual stage returns the decoder's output
+  // as DecoderHidden does, alone.
+  std::vector<torch::Tensor> ChunkForward(int chunk, const torch::Tensor& inputs,
+                                          const torch::Tensor& padding,
+                                          const torch::Tensor& decoder_inputs,
+                                          const std::vector<torch::Tensor>& input, TpRng& rng);
+  // Uninitialised tensors as they cross the boundary after `layers_done` layers, for `b` rows of
+  // `enc` and `dec` positions.
+  std::vector<torch::Tensor> BoundaryLike(int64_t b, int64_t enc, int64_t dec,
+                                          int64_t layers_done) const;
+  const StagePlan& stage() const { return c_.stage; }
+  // The output layer's logits (this rank's vocabulary slice) of the decoder's output.
+  torch::Tensor OutputLogits(const torch::Tensor& hidden) { return lm_head_->forward(hidden); }
+  // The shared embedding on a rank that holds it (or the tied output's copy); undefined elsewhere.
+  torch::Tensor EmbeddingWeight() const { return shared_ ? shared_->weight : torch::Tensor(); }
   // Training FLOPs of one sample: 3x the forward's matmuls, the encoder over `enc` positions,
   // the decoder over `dec` (self-attention over dec, cross-attention over enc) and the output
   // projection over dec.
@@ -70,7 +94,8 @@ class T5Model : public TpModule {
   T5Config c_;
   std::shared_ptr<Communicator> tp_;
   std::shared_ptr<VocabParallelEmbedding> shared_;
-  torch::nn::ModuleList encoder_, decoder_;
+  torch::nn::ModuleList encoder_{nullptr}, decoder_{nullptr};           // the whole stacks (PP = 1)
+  std::vector<torch::nn::ModuleList> encoder_chunks_, decoder_chunks_;  // per chunk of the plan
   std::shared_ptr<RelativePositionBias> encoder_bias_, decoder_bias_;
   std::shared_ptr<Norm> encoder_norm_, decoder_norm_;
   std::shared_ptr<VocabParallelOutput> lm_head_;

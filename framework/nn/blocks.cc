@@ -378,20 +378,24 @@ torch::Tensor TransformerLayer::Layer(const torch::Tensor& x, const AttentionMas
 }
 
 double TransformerLayer::ForwardFlops(int64_t q_len, int64_t mem_len) const {
+  return LayerForwardFlops(c_, cross_ != nullptr, q_len, mem_len);
+}
+
+double LayerForwardFlops(const BlockConfig& c, bool cross, int64_t q_len, int64_t mem_len) {
   const double s = static_cast<double>(q_len), m = static_cast<double>(mem_len);
-  const double e = static_cast<double>(c_.hidden), f = static_cast<double>(c_.ffn);
-  const double attn = static_cast<double>(c_.AttentionWidth());        // heads x head size
-  const double kv = static_cast<double>(c_.KvHeads() * c_.HeadDim());  // k (and v) width
+  const double e = static_cast<double>(c.hidden), f = static_cast<double>(c.ffn);
+  const double attn = static_cast<double>(c.AttentionWidth());       // heads x head size
+  const double kv = static_cast<double>(c.KvHeads() * c.HeadDim());  // k (and v) width
   auto linear = [](double tokens, double in, double out) { return 2.0 * tokens * in * out; };
   // Self-attention: q, k, v and the output projection, scores and context over s keys (every
   // query head's, whether or not heads share keys).
   double flops = linear(s, e, attn + 2 * kv) + linear(s, attn, e) + 2 * linear(s, attn, s);
-  if (cross_) {  // queries from x, keys and values from the memory
+  if (cross) {  // queries from x, keys and values from the memory
     flops +=
         linear(s, e, attn) + linear(m, e, 2 * attn) + linear(s, attn, e) + 2 * linear(s, attn, m);
   }
   // MLP: fc1 (twice as wide when gated), fc2.
-  flops += linear(s, e, (IsGated(c_.activation) ? 2 : 1) * f) + linear(s, f, e);
+  flops += linear(s, e, (IsGated(c.activation) ? 2 : 1) * f) + linear(s, f, e);
   return flops;
 }
 
@@ -488,6 +492,27 @@ double StackForwardFlops(const torch::nn::ModuleList& layers, int64_t q_len, int
   for (const auto& layer : *layers)
     flops += layer->as<TransformerLayer>()->ForwardFlops(q_len, mem_len);
   return flops;
+}
+
+double WholeStackForwardFlops(const BlockConfig& c, int64_t layers, bool cross, int64_t q_len,
+                              int64_t mem_len) {
+  double flops = 0;
+  for (int64_t i = 0; i < layers; ++i)
+    flops += LayerForwardFlops(LayerBlock(c, i), cross, q_len, mem_len);
+  return flops;
+}
+
+torch::nn::ModuleList StackLayers(const TpEnv& env, torch::nn::Module& holder,
+                                  const std::string& name, const BlockConfig& c, int64_t first,
+                                  int64_t count, bool with_cross) {
+  torch::nn::ModuleList list;
+  for (int64_t i = first; i < first + count; ++i) {
+    auto layer = std::make_shared<TransformerLayer>(env, name + "." + std::to_string(i),
+                                                    LayerBlock(c, i), with_cross);
+    holder.register_module(std::to_string(i), layer);
+    list->push_back(layer);
+  }
+  return list;
 }
 
 }  // namespace braid

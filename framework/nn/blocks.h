@@ -182,6 +182,19 @@ torch::Tensor RunStack(const torch::nn::ModuleList& layers, torch::Tensor x,
 
 // The summed ForwardFlops of a stack of TransformerLayers.
 double StackForwardFlops(const torch::nn::ModuleList& layers, int64_t q_len, int64_t mem_len = 0);
+// TransformerLayer::ForwardFlops of a layer with config `c` (with cross-attention when `cross`),
+// known without building it (a pipeline stage counts the layers other stages hold).
+double LayerForwardFlops(const BlockConfig& c, bool cross, int64_t q_len, int64_t mem_len = 0);
+// The ForwardFlops of a whole stack of `layers` layers (LayerBlock of each).
+double WholeStackForwardFlops(const BlockConfig& c, int64_t layers, bool cross, int64_t q_len,
+                              int64_t mem_len = 0);
+
+// Layers [first, first + count) of a stack (a pipeline stage's share), built as TransformerLayers
+// named `name`.{i} and registered in `holder` under their index i in the whole stack, so that a
+// stage's parameters keep the whole model's names. Returns them in order, to run with RunStack.
+torch::nn::ModuleList StackLayers(const TpEnv& env, torch::nn::Module& holder,
+                                  const std::string& name, const BlockConfig& c, int64_t first,
+                                  int64_t count, bool with_cross);
 
 // ALiBi's head slopes (Press et al., "Train Short, Test Long"): 2^(-8k/n) for heads k = 1..n when n
 // is a power of two; otherwise the slopes of the largest power of two p below n followed by every

@@ -22,7 +22,23 @@ int StagePlan::ChunkOfLayer(int64_t i) const {
 StagePlan StagePlan::Whole(int64_t num_layers) {
   StagePlan p;
   p.chunks.push_back({0, num_layers, true, true});
+  p.split = {num_layers};
   return p;
+}
+
+int64_t StagePlan::LayersBefore(int64_t virtual_stage) const {
+  return std::accumulate(split.begin(), split.begin() + virtual_stage, int64_t{0});
+}
+
+EncoderDecoderChunk SplitEncoderDecoder(const StagePlan::Chunk& c, int64_t encoder_layers) {
+  EncoderDecoderChunk e;
+  const int64_t end = c.first_layer + c.num_layers;
+  e.encoder_first = std::min(c.first_layer, encoder_layers);
+  e.encoder_count = std::max<int64_t>(0, std::min(end, encoder_layers) - c.first_layer);
+  e.decoder_first = std::max<int64_t>(0, c.first_layer - encoder_layers);
+  e.decoder_count = std::max<int64_t>(0, end - std::max(c.first_layer, encoder_layers));
+  e.ends_encoder = c.first_layer < encoder_layers && end >= encoder_layers;
+  return e;
 }
 
 absl::StatusOr<std::vector<int64_t>> SplitLayers(int64_t num_layers,
@@ -81,6 +97,7 @@ StagePlan PlanOfRank(const std::vector<int64_t>& split, int pp_rank, int pp_size
   StagePlan p;
   p.pp_rank = pp_rank;
   p.pp_size = pp_size;
+  p.split = split;
   const int64_t n = static_cast<int64_t>(split.size());
   p.virtual_size = static_cast<int>(n / pp_size);
   for (int c = 0; c < p.virtual_size; ++c) {

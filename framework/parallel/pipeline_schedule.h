@@ -33,14 +33,26 @@ struct StagePlan {
     bool embedding = false;  // the first virtual stage
     bool output = false;     // the last virtual stage (final norm, output layer, loss)
   };
-  std::vector<Chunk> chunks;  // virtual_size entries
+  std::vector<Chunk> chunks;   // virtual_size entries
+  std::vector<int64_t> split;  // the layers of every virtual stage (of all ranks), in order
   bool holds_embedding() const { return chunks.front().embedding; }
   bool holds_output() const { return chunks.back().output; }
   // Whether this rank holds layer `i` (of the whole model), and which chunk does.
   int ChunkOfLayer(int64_t i) const;
   // The whole model on one rank (PP = 1).
   static StagePlan Whole(int64_t num_layers);
+  // The layers of the virtual stages before `virtual_stage` (what has run when it starts).
+  int64_t LayersBefore(int64_t virtual_stage) const;
 };
+
+// An encoder-decoder model's layers are counted encoder first, then decoder: a chunk may hold
+// the end of one stack and the start of the other. Its share of each (indices within the stack),
+// and whether it holds the encoder's last layer (the encoder's final norm runs there).
+struct EncoderDecoderChunk {
+  int64_t encoder_first = 0, encoder_count = 0, decoder_first = 0, decoder_count = 0;
+  bool ends_encoder = false;
+};
+EncoderDecoderChunk SplitEncoderDecoder(const StagePlan::Chunk& chunk, int64_t encoder_layers);
 
 struct PipelineSplitOptions {
   int pp = 1, virtual_size = 1;

@@ -149,7 +149,10 @@ struct FullCheckpoint {
 // that rank's shard: each rank reads 1-2 files instead of all TP of them. Other layouts read all.
 absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int local_tp_rank = -1,
                                               int local_tp_size = 0);
-// Writes `ckpt` as a step directory for `tp_size` (atomically, no `latest` update).
-absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& ckpt, int tp_size);
+// Writes `ckpt` as a step directory for `tp_size` (atomically, no `latest` update). With `stages`
+// (every parameter's pipeline stage, 0 .. PP - 1) each stage's tensors (a parameter's and its
+// optimizer state's) go to that stage's files, as a run at that PP saves them; empty: one stage.
+absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& ckpt, int tp_size,
+                             const std::map<std::string, int>& stages = {});
 
 }  // namespace braid

@@ -64,26 +64,6 @@ std::string FileOf(const CheckpointTarget& t, const Entry& e) {
   if (e.piece()) return OptimFile(L.tp_rank, L.dp_rank, StageOf(L));
   return L.dp_rank == 0 ? ShardFile(L.tp_rank, StageOf(L)) : "";
 }
-// Every rank's `mine` on every rank of `comm` (in rank order), as int32 words (bytes are not a
-// collective dtype).
-absl::StatusOr<std::vector<std::string>> AllGatherStrings(Communicator& comm,
-                                                          const std::string& mine) {
-  const int n = comm.size();
-  torch::Tensor len = torch::tensor({static_cast<int64_t>(mine.size())}, torch::kLong);
-  torch::Tensor lens = torch::empty({n}, torch::kLong);
-  BRAID_RETURN_IF_ERROR(comm.AllGather(len, lens));
-  const int64_t most = lens.max().item<int64_t>();
-  const int64_t words = (most + 3) / 4;
-  torch::Tensor buf = torch::zeros({std::max<int64_t>(words, 1)}, torch::kInt);
-  std::memcpy(buf.data_ptr(), mine.data(), mine.size());
-  torch::Tensor all = torch::empty({n, buf.numel()}, torch::kInt);
-  BRAID_RETURN_IF_ERROR(comm.AllGather(buf, all));
-  std::vector<std::string> out;
-  for (int r = 0; r < n; ++r) {
-    out.emplace_back(static_cast<const char*>(all[r].data_ptr()), lens[r].item<int64_t>());
-  }
-  return out;
-}
 // The manifest's tensor list (rank 0): the entries' whole tensors, and with the distributed
 // optimizer each parameter's moments as every DP rank's pieces.
 std::vector<ManifestTensor> ListTensors(const CheckpointTarget& t,
@@ -327,15 +307,17 @@ absl::Status SaveCheckpoint(const std::string& root, const CheckpointTarget& tar
 }
 
 namespace {
-absl::Status WriteCheckpointFiles(const fs::path& tmp, const FullCheckpoint& c, int tp_size);
+absl::Status WriteCheckpointFiles(const fs::path& tmp, const FullCheckpoint& c, int tp_size,
+                                  const std::map<std::string, int>& stages);
 }  // namespace
 
-absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& c, int tp_size) {
+absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& c, int tp_size,
+                             const std::map<std::string, int>& stages) {
   const fs::path tmp = TemporarySibling(step_dir);
   std::error_code ec;
   fs::create_directories(tmp, ec);
   if (ec) return absl::InternalError(absl::StrCat(tmp.string(), ": cannot create: ", ec.message()));
-  absl::Status s = WriteCheckpointFiles(tmp, c, tp_size);
+  absl::Status s = WriteCheckpointFiles(tmp, c, tp_size, stages);
   if (!s.ok()) {
     fs::remove_all(tmp, ec);
     return s;
@@ -344,30 +326,46 @@ absl::Status WriteCheckpoint(const std::string& step_dir, const FullCheckpoint& 
 }
 
 namespace {
-absl::Status WriteCheckpointFiles(const fs::path& tmp, const FullCheckpoint& c, int tp_size) {
+absl::Status WriteCheckpointFiles(const fs::path& tmp, const FullCheckpoint& c, int tp_size,
+                                  const std::map<std::string, int>& stages) {
+  int pp_size = 1;
+  for (const auto& [param, stage] : stages) pp_size = std::max(pp_size, stage + 1);
   std::vector<ManifestTensor> tensors;
-  std::vector<std::map<std::string, torch::Tensor>> per_rank(tp_size);
+  // By (stage, TP rank); stage -1 without a pipeline.
+  std::map<std::pair<int, int>, std::map<std::string, torch::Tensor>> files_of;
+  for (int p = 0; p < pp_size; ++p)
+    for (int r = 0; r < tp_size; ++r) files_of[{pp_size > 1 ? p : -1, r}];
   for (const auto& [name, t] : c.tensors) {
     const TpParam l = c.layouts.count(name) ? c.layouts.at(name) : TpParam{};
     if (l.vocab && l.axis == 0 && tp_size > 1 && t.size(0) % tp_size != 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: %d vocabulary rows do not split over TP %d", name, t.size(0), tp_size));
     }
-    tensors.push_back({name, t.scalar_type(), t.sizes().vec(), l, {}});
+    int stage = -1;
+    if (pp_size > 1) {
+      auto it = stages.find(ParamOfKey(name));
+      if (it == stages.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, ": no pipeline stage holds ", ParamOfKey(name)));
+      }
+      stage = it->second;
+    }
+    tensors.push_back({name, t.scalar_type(), t.sizes().vec(), l, {}, stage});
     const int shards = l.axis >= 0 ? tp_size : 1;
     for (int r = 0; r < shards; ++r) {
-      per_rank[r][name] = l.axis >= 0 ? ShardOf(t, l, r, tp_size) : t.contiguous();
+      files_of[{stage, r}][name] = l.axis >= 0 ? ShardOf(t, l, r, tp_size) : t.contiguous();
     }
   }
   std::vector<PayloadFile> files;
-  for (int r = 0; r < tp_size; ++r) {
-    fs::path file = tmp / ShardFile(r);
-    BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), per_rank[r], {{"format", "pt"}}));
+  for (const auto& [key, payload] : files_of) {
+    const std::string name = ShardFile(key.second, key.first);
+    fs::path file = tmp / name;
+    BRAID_RETURN_IF_ERROR(WriteSafetensors(file.string(), payload, {{"format", "pt"}}));
     BRAID_ASSIGN_OR_RETURN(auto sc, SizeAndCrc(file));
-    files.push_back({ShardFile(r), sc.first, sc.second});
+    files.push_back({name, sc.first, sc.second});
   }
-  FullCheckpoint meta = c;  // written as one stage, whatever PP saved it
-  meta.pp_size = 1;
+  FullCheckpoint meta = c;  // written as `pp_size` stages, whatever PP saved it
+  meta.pp_size = pp_size;
   proto::Manifest m = BuildManifest(meta, tp_size, tensors, files);
   return WriteManifest(tmp, m);
 }

@@ -42,6 +42,7 @@ double Evaluator::Run(TrainTask& task, TpRng& rng) {
         task, ForwardOnlySchedule(plan.virtual_size, static_cast<int>(batches)),
         [&](int) { return ToBatch(loader.Next(), device_); }, *layout_.pp, rng, &metrics, options);
     BRAID_CHECK_OK(step.status());
+    BRAID_CHECK_OK(ShareLastStageMetrics(*layout_.pp, &metrics));
     sum = AllReduceScalar(*layout_.pp, step->loss_sum, ReduceOp::kSum);
   }
   for (int64_t b = 0; b < batches && layout_.pp_size == 1; ++b) {
@@ -52,8 +53,6 @@ double Evaluator::Run(TrainTask& task, TpRng& rng) {
   model.train();
   const double n = static_cast<double>(std::max<int64_t>(1, batches));
   metrics_.clear();
-  // Under pipeline parallelism only the last stage has the task's metrics: none are reported.
-  if (layout_.pp_size > 1) metrics.clear();
   for (const auto& [k, v] : metrics)
     metrics_[k] = AllReduceScalar(*layout_.dp, v / n, ReduceOp::kAvg);
   return AllReduceScalar(*layout_.dp, sum / n, ReduceOp::kAvg);

@@ -4,6 +4,8 @@
 #include <tuple>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "framework/core/check.h"
 #include "framework/core/status.h"
 #include "framework/core/system.h"
@@ -11,13 +13,13 @@
 
 namespace braid {
 
-torch::Tensor TrainTask::StageForward(int, const Batch&, const torch::Tensor&, TpRng&,
-                                      std::map<std::string, double>*) {
+StageTensors TrainTask::StageForward(int, const Batch&, const StageTensors&, TpRng&,
+                                     std::map<std::string, double>*) {
   BRAID_CHECK(false) << "this task has no pipeline stages";
   return {};
 }
 
-torch::Tensor TrainTask::ActivationLike(const Batch&, int64_t) const {
+StageTensors TrainTask::ActivationLike(const Batch&, int64_t) const {
   BRAID_CHECK(false) << "this task has no pipeline stages";
   return {};
 }
@@ -25,9 +27,14 @@ torch::Tensor TrainTask::ActivationLike(const Batch&, int64_t) const {
 namespace {
 
 struct Pending {
-  torch::Tensor buffer;
+  StageTensors buffers;
   WorkHandle work;
 };
+
+// Every tensor of `tensors` to (or from) one peer.
+std::vector<int> Peers(const StageTensors& tensors, int peer) {
+  return std::vector<int>(tensors.size(), peer);
+}
 
 }  // namespace
 
@@ -62,34 +69,45 @@ absl::StatusOr<PipelineStepResult> RunPipelineStep(TrainTask& task,
     auto key = std::make_pair(a.micro, a.chunk);
     if (inbox[a.kind].count(key) != 0) return absl::OkStatus();
     Pending p;
-    p.buffer = task.ActivationLike(batch(a.micro), forward ? s : s + 1);
-    BRAID_ASSIGN_OR_RETURN(p.work,
-                           pp.SendRecvAsync({}, {}, {p.buffer}, {forward ? prev : next},
-                                            forward ? tag(a.micro, s - 1, 0) : tag(a.micro, s, 1)));
+    p.buffers = task.ActivationLike(batch(a.micro), forward ? s : s + 1);
+    BRAID_ASSIGN_OR_RETURN(
+        p.work, pp.SendRecvAsync({}, {}, p.buffers, Peers(p.buffers, forward ? prev : next),
+                                 forward ? tag(a.micro, s - 1, 0) : tag(a.micro, s, 1)));
     inbox[a.kind].emplace(key, std::move(p));
     return absl::OkStatus();
   };
   auto take_received = [&](const PipeAction& a,
-                           PipelineStepResult& result) -> absl::StatusOr<torch::Tensor> {
+                           PipelineStepResult& result) -> absl::StatusOr<StageTensors> {
     auto it = inbox[a.kind].find({a.micro, a.chunk});
     BRAID_CHECK(it != inbox[a.kind].end());
     const double start = SteadySeconds();
     BRAID_RETURN_IF_ERROR(it->second.work->Wait());
     result.wait_seconds += SteadySeconds() - start;
-    torch::Tensor t = std::move(it->second.buffer);
+    StageTensors t = std::move(it->second.buffers);
     inbox[a.kind].erase(it);
     return t;
   };
 
-  // The dtype entering each virtual stage, asked of the task once per step (not an allocation per
-  // send).
-  std::map<int64_t, c10::ScalarType> wire_types;
-  auto wire_type = [&](const Batch& b, int64_t stage) {
+  // The dtypes entering each virtual stage, asked of the task once per step (not an allocation
+  // per send).
+  std::map<int64_t, std::vector<c10::ScalarType>> wire_types;
+  auto wire_type = [&](const Batch& b, int64_t stage) -> const std::vector<c10::ScalarType>& {
     auto it = wire_types.find(stage);
     if (it == wire_types.end()) {
-      it = wire_types.emplace(stage, task.ActivationLike(b, stage).scalar_type()).first;
+      std::vector<c10::ScalarType> types;
+      for (const torch::Tensor& t : task.ActivationLike(b, stage)) types.push_back(t.scalar_type());
+      it = wire_types.emplace(stage, std::move(types)).first;
     }
     return it->second;
+  };
+  // `tensors` as virtual stage `stage` receives them: its dtypes, contiguous.
+  auto to_wire = [&](const Batch& b, int64_t stage, StageTensors tensors) {
+    const std::vector<c10::ScalarType>& types = wire_type(b, stage);
+    BRAID_CHECK(types.size() == tensors.size())
+        << "virtual stage " << stage << " takes " << types.size() << " tensors, but "
+        << tensors.size() << " were made for it";
+    for (size_t k = 0; k < tensors.size(); ++k) tensors[k] = tensors[k].to(types[k]).contiguous();
+    return tensors;
   };
 
   size_t last_backward = schedule.size();
@@ -97,7 +115,7 @@ absl::StatusOr<PipelineStepResult> RunPipelineStep(TrainTask& task,
     if (schedule[i].kind == PipeAction::kBackward) last_backward = i;
 
   struct Saved {
-    torch::Tensor input, output;
+    StageTensors input, output;
   };
   std::map<std::pair<int, int>, Saved> saved;
   std::vector<WorkHandle> sends;
@@ -110,24 +128,29 @@ absl::StatusOr<PipelineStepResult> RunPipelineStep(TrainTask& task,
     if (i + 1 < schedule.size()) BRAID_RETURN_IF_ERROR(post_receive(schedule[i + 1]));
     const Batch& b = batch(a.micro);
     if (a.kind == PipeAction::kForward) {
-      torch::Tensor input;
+      StageTensors input;
       if (s > 0) {
         BRAID_ASSIGN_OR_RETURN(input, take_received(a, result));
-        if (options.backward) input.requires_grad_(true);
+        if (options.backward)
+          for (torch::Tensor& t : input)
+            if (t.is_floating_point()) t.requires_grad_(true);
       }
-      torch::Tensor output;
+      StageTensors output;
       {
         torch::AutoGradMode grad_mode(options.backward);
         AutocastScope amp(b.rows.device().type(), options.bf16);
         output = task.StageForward(a.chunk, b, input, rng, metrics);
       }
       if (s == num_virtual - 1) {
-        result.loss_sum += output.item<double>();
+        BRAID_CHECK(output.size() == 1) << "the last virtual stage returns the loss alone";
+        result.loss_sum += output[0].item<double>();
         ++result.losses;
       } else {
-        torch::Tensor wire = output.detach().to(wire_type(b, s + 1));
-        BRAID_ASSIGN_OR_RETURN(WorkHandle w, pp.SendRecvAsync({wire.contiguous()}, {next}, {}, {},
-                                                              tag(a.micro, s, 0)));
+        StageTensors wire;
+        for (const torch::Tensor& t : output) wire.push_back(t.detach());
+        wire = to_wire(b, s + 1, std::move(wire));
+        BRAID_ASSIGN_OR_RETURN(
+            WorkHandle w, pp.SendRecvAsync(wire, Peers(wire, next), {}, {}, tag(a.micro, s, 0)));
         sends.push_back(std::move(w));
       }
       if (options.backward) saved[{a.micro, a.chunk}] = Saved{input, output};
@@ -140,22 +163,51 @@ absl::StatusOr<PipelineStepResult> RunPipelineStep(TrainTask& task,
     Saved stash = std::move(it->second);
     saved.erase(it);
     if (s == num_virtual - 1) {
-      (stash.output * options.loss_scale).backward();
+      (stash.output[0] * options.loss_scale).backward();
     } else {
-      BRAID_ASSIGN_OR_RETURN(torch::Tensor grad, take_received(a, result));
-      torch::autograd::backward({stash.output}, {grad.to(stash.output.scalar_type())});
+      BRAID_ASSIGN_OR_RETURN(StageTensors grads, take_received(a, result));
+      // The outputs that depend on parameters or inputs (an integer or constant one has no
+      // gradient to pass on).
+      StageTensors outputs, output_grads;
+      for (size_t k = 0; k < stash.output.size(); ++k) {
+        if (!stash.output[k].requires_grad()) continue;
+        outputs.push_back(stash.output[k]);
+        output_grads.push_back(grads[k].to(stash.output[k].scalar_type()));
+      }
+      if (!outputs.empty()) torch::autograd::backward(outputs, output_grads);
     }
     if (s > 0) {
-      torch::Tensor g = stash.input.grad();
-      if (!g.defined()) g = torch::zeros_like(stash.input);
-      g = g.to(wire_type(b, s)).contiguous();
+      StageTensors g;
+      for (const torch::Tensor& in : stash.input) {
+        torch::Tensor grad = in.grad();
+        g.push_back(grad.defined() ? grad : torch::zeros_like(in));
+      }
+      g = to_wire(b, s, std::move(g));
       BRAID_ASSIGN_OR_RETURN(WorkHandle w,
-                             pp.SendRecvAsync({g}, {prev}, {}, {}, tag(a.micro, s - 1, 1)));
+                             pp.SendRecvAsync(g, Peers(g, prev), {}, {}, tag(a.micro, s - 1, 1)));
       sends.push_back(std::move(w));
     }
   }
   for (WorkHandle& w : sends) BRAID_RETURN_IF_ERROR(w->Wait());
   return result;
+}
+
+absl::Status ShareLastStageMetrics(Communicator& pp, std::map<std::string, double>* metrics) {
+  const int last = pp.size() - 1;
+  const bool mine = pp.rank() == last;
+  std::vector<std::string> keys;
+  if (mine)
+    for (const auto& [k, v] : *metrics) keys.push_back(k);
+  BRAID_ASSIGN_OR_RETURN(std::vector<std::string> all,
+                         AllGatherStrings(pp, mine ? absl::StrJoin(keys, "\n") : ""));
+  keys = all[last].empty() ? std::vector<std::string>{} : absl::StrSplit(all[last], '\n');
+  torch::Tensor values = torch::zeros({static_cast<int64_t>(keys.size()) + 1}, torch::kDouble);
+  if (mine)
+    for (size_t i = 0; i < keys.size(); ++i) values[i] = metrics->at(keys[i]);
+  BRAID_RETURN_IF_ERROR(pp.AllReduce(values, ReduceOp::kSum));
+  metrics->clear();
+  for (size_t i = 0; i < keys.size(); ++i) (*metrics)[keys[i]] = values[i].item<double>();
+  return absl::OkStatus();
 }
 
 }  // namespace braid

@@ -113,6 +113,7 @@ absl::StatusOr<double> TrainStep::RunPipelined(Loader& loader, TpRng& rng, StepR
                              task_, schedule, [&](int) { return ToBatch(loader.Next(), device_); },
                              *layout_.pp, rng, &r.metrics, options));
   r.pipeline_wait = p.wait_seconds;
+  BRAID_RETURN_IF_ERROR(ShareLastStageMetrics(*layout_.pp, &r.metrics));
   if (tied_.defined() && tied_.grad().defined()) {
     BRAID_RETURN_IF_ERROR(layout_.embedding->AllReduce(tied_.grad(), ReduceOp::kSum));
   }

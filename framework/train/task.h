@@ -16,6 +16,10 @@
 
 namespace braid {
 
+// What crosses one pipeline boundary: the tensors one virtual stage hands the next (the residual
+// stream; an encoder-decoder model's encoder output and decoder stream besides).
+using StageTensors = std::vector<torch::Tensor>;
+
 class TrainTask {
  public:
   virtual ~TrainTask() = default;
@@ -30,15 +34,16 @@ class TrainTask {
 
   // Pipeline parallelism (framework/train/pipeline.h; docs/pipeline.md). A task whose model holds
   // one pp rank's stage returns its plan (null: the whole model, PP = 1) and runs a micro-batch
-  // through one chunk at a time: `input` is the previous virtual stage's output (undefined on the
+  // through one chunk at a time: `input` is the previous virtual stage's output (empty on the
   // first virtual stage, which embeds the batch); the result is the next virtual stage's input,
-  // or on the last virtual stage the micro-batch's mean loss (like Loss).
+  // or on the last virtual stage the micro-batch's mean loss alone (like Loss). The gradients of
+  // the floating-point inputs go back to the previous stage.
   virtual const StagePlan* stage() const { return nullptr; }
-  virtual torch::Tensor StageForward(int chunk, const Batch& batch, const torch::Tensor& input,
-                                     TpRng& rng, std::map<std::string, double>* metrics);
-  // An uninitialised tensor of the shape and dtype that enters virtual stage `virtual_stage`
+  virtual StageTensors StageForward(int chunk, const Batch& batch, const StageTensors& input,
+                                    TpRng& rng, std::map<std::string, double>* metrics);
+  // Uninitialised tensors of the shapes and dtypes that enter virtual stage `virtual_stage`
   // (>= 1) for this batch: what a stage receives, known without asking the sender.
-  virtual torch::Tensor ActivationLike(const Batch& batch, int64_t virtual_stage) const;
+  virtual StageTensors ActivationLike(const Batch& batch, int64_t virtual_stage) const;
   // With tied input/output embeddings split over stages: this rank's copy of the embedding
   // weight (the first stage's, or the last stage's copy of it), whose gradient is summed over the
   // embedding group; undefined otherwise.

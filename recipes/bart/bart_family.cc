@@ -4,6 +4,8 @@
 // noised prompt.
 #include "recipes/bart/bart_family.h"
 
+#include "recipes/registry.h"
+
 #include "framework/data/token_names.h"
 
 #include <algorithm>
@@ -120,6 +122,9 @@ class Bart : public Seq2SeqFamily {
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
                                                        const DerivedSizes& s) const override {
     BRAID_ASSIGN_OR_RETURN(BartConfig t, BartConfigFrom(c, s));
+    if (env.pp_rank >= 0) {
+      BRAID_ASSIGN_OR_RETURN(t.stage, StagePlanOf(*this, c, env.pp_rank));
+    }
     return std::static_pointer_cast<TpModule>(std::make_shared<BartModel>(env, t));
   }
 

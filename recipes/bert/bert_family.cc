@@ -11,6 +11,7 @@
 #include "recipes/bert/bert_batch.h"
 #include "recipes/bert/bert_data.h"
 #include "recipes/bert/bert_task.h"
+#include "recipes/registry.h"
 
 namespace braid {
 namespace {
@@ -89,6 +90,9 @@ class Bert : public Family {
     b.binary_head = c.model.binary_head;
     b.tie_embeddings = c.model.tie_embeddings;
     BRAID_ASSIGN_OR_RETURN(b.block, BlockConfigFrom(c, s));
+    if (env.pp_rank >= 0) {
+      BRAID_ASSIGN_OR_RETURN(b.stage, StagePlanOf(*this, c, env.pp_rank));
+    }
     return std::static_pointer_cast<TpModule>(std::make_shared<BertModel>(env, b));
   }
 

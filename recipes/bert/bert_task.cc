@@ -9,9 +9,29 @@ namespace braid {
 torch::Tensor BertTask::Loss(const Batch& batch, TpRng& rng,
                              std::map<std::string, double>* metrics) {
   const BertBatch b = BertBatch::FromRows(batch.rows, seq_);
+  return Objective(model_->Forward(b.ids, b.types, b.padding, rng, /*logits=*/chunk_ == 0), b,
+                   metrics);
+}
+
+StageTensors BertTask::StageForward(int chunk, const Batch& batch, const StageTensors& input,
+                                    TpRng& rng, std::map<std::string, double>* metrics) {
+  const BertBatch b = BertBatch::FromRows(batch.rows, seq_);
+  torch::Tensor x = model_->ChunkForward(chunk, b.ids, b.types, b.padding,
+                                         input.empty() ? torch::Tensor() : input[0], rng);
+  if (!model_->stage().chunks[chunk].output) return {x};
+  return {Objective(model_->Heads(x, /*logits=*/chunk_ == 0), b, metrics)};
+}
+
+StageTensors BertTask::ActivationLike(const Batch& batch, int64_t) const {
+  const torch::Tensor any = model_->parameters().front();
+  return {torch::empty({batch.rows.size(0), seq_, model_->config().block.hidden},
+                       any.options().requires_grad(false))};
+}
+
+torch::Tensor BertTask::Objective(const BertOutput& out, const BertBatch& b,
+                                  std::map<std::string, double>* metrics) {
   const torch::Tensor labels = b.labels.reshape({-1});
   const torch::Tensor& sop = b.sop;
-  BertOutput out = model_->Forward(b.ids, b.types, b.padding, rng, /*logits=*/chunk_ == 0);
   torch::Tensor masked = labels.ne(-100).nonzero().squeeze(1);
   const double n_masked = std::max<double>(1.0, static_cast<double>(masked.numel()));
   torch::Tensor mlm;

@@ -7,6 +7,7 @@
 #pragma once
 #include "framework/models/bert.h"
 #include "framework/train/task.h"
+#include "recipes/bert/bert_batch.h"
 
 namespace braid {
 
@@ -21,7 +22,19 @@ class BertTask : public TrainTask {
   double FlopsPerSample() const override { return model_->FlopsPerSample(seq_); }
   int64_t TokensPerSample() const override { return seq_; }
 
+  // Pipeline stages (TrainTask): every boundary carries the residual stream [b, seq, hidden].
+  const StagePlan* stage() const override { return &model_->stage(); }
+  StageTensors StageForward(int chunk, const Batch& batch, const StageTensors& input, TpRng& rng,
+                            std::map<std::string, double>* metrics) override;
+  StageTensors ActivationLike(const Batch& batch, int64_t virtual_stage) const override;
+  torch::Tensor TiedEmbeddingCopy() override {
+    return model_->config().tie_embeddings ? model_->EmbeddingWeight() : torch::Tensor();
+  }
+
  private:
+  // The loss (and metrics) of the heads' output for batch `b`.
+  torch::Tensor Objective(const BertOutput& out, const BertBatch& b,
+                          std::map<std::string, double>* metrics);
   std::shared_ptr<BertModel> model_;
   int64_t seq_;
   std::shared_ptr<Communicator> tp_;

@@ -80,7 +80,6 @@ class GptGenerator : public Generator {
 class Gpt : public Family {
  public:
   std::string name() const override { return "gpt"; }
-  bool pipelined() const override { return true; }
   std::string summary() const override {
     return "decoder-only causal LM (GPT-2; LLaMA, Mistral, Falcon, BLOOM options)";
   }

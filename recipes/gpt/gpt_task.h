@@ -33,18 +33,19 @@ class GptTask : public TrainTask {
   int64_t TokensPerSample() const override { return seq_; }
 
   const StagePlan* stage() const override { return &model_->stage(); }
-  torch::Tensor StageForward(int chunk, const Batch& batch, const torch::Tensor& input, TpRng& rng,
-                             std::map<std::string, double>*) override {
+  StageTensors StageForward(int chunk, const Batch& batch, const StageTensors& input, TpRng& rng,
+                            std::map<std::string, double>*) override {
     GptBatch b = GptBatch::FromRows(batch.rows);
-    torch::Tensor out = model_->ChunkForward(chunk, b.tokens, input, rng);
-    if (!model_->stage().chunks[chunk].output) return out;
-    return model_->LossFromHidden(out, b.labels);
+    torch::Tensor out =
+        model_->ChunkForward(chunk, b.tokens, input.empty() ? torch::Tensor() : input[0], rng);
+    if (!model_->stage().chunks[chunk].output) return {out};
+    return {model_->LossFromHidden(out, b.labels)};
   }
   // Every boundary carries the residual stream [b, seq, hidden] in the parameters' dtype.
-  torch::Tensor ActivationLike(const Batch& batch, int64_t) const override {
+  StageTensors ActivationLike(const Batch& batch, int64_t) const override {
     const torch::Tensor any = model_->parameters().front();
-    return torch::empty({batch.rows.size(0), seq_, model_->config().block.hidden},
-                        any.options().requires_grad(false));
+    return {torch::empty({batch.rows.size(0), seq_, model_->config().block.hidden},
+                         any.options().requires_grad(false))};
   }
   torch::Tensor TiedEmbeddingCopy() override {
     return model_->config().tie_embeddings ? model_->EmbeddingWeight() : torch::Tensor();

@@ -17,7 +17,8 @@ namespace braid {
 
 class Seq2SeqFamily : public Family {
  public:
-  // model.num_layers + the decoder's layers.
+  // model.num_layers + the decoder's layers: a pipeline splits them in that order (the encoder's
+  // end and the decoder's start may share a stage; docs/pipeline.md).
   int64_t LayerCount(const Config& c) const override;
   // The encoder over model.seq_length; the decoder over DecoderLength(c), reading the encoder.
   std::vector<Stack> Stacks(const Config& c) const override;

@@ -17,18 +17,16 @@ struct DecoderLossResult {
   torch::Tensor ids;   // [rows]: each row's arg-max, when asked for (metrics)
 };
 
+// The loss of the decoder's output `hidden` [b, dec, h] (as DecoderHidden returns it) against
 // `labels` [rows] flattened (-100: ignored), `real` their count (at least 1). Model: T5Model or
-// BartModel (Encode, DecoderHidden, Logits, output_weight, output_bias, shard).
+// BartModel (OutputLogits, output_weight, output_bias, shard).
 template <typename Model>
-DecoderLossResult DecoderLoss(Model& model, const torch::Tensor& inputs,
-                              const torch::Tensor& padding, const torch::Tensor& decoder_inputs,
-                              const torch::Tensor& labels, double real, Communicator& tp,
-                              int64_t chunk_tokens, TpRng& rng, bool want_ids) {
+DecoderLossResult DecoderLossOfHidden(Model& model, const torch::Tensor& hidden,
+                                      const torch::Tensor& labels, double real, Communicator& tp,
+                                      int64_t chunk_tokens, bool want_ids) {
   DecoderLossResult r;
   if (chunk_tokens > 0) {
-    const torch::Tensor memory = model.Encode(inputs, padding, rng);
-    torch::Tensor h = model.DecoderHidden(memory, padding, decoder_inputs, rng);
-    h = CopyToTp(h.reshape({-1, h.size(-1)}), tp);
+    torch::Tensor h = CopyToTp(hidden.reshape({-1, hidden.size(-1)}), tp);
     const torch::Tensor w = model.output_weight(), bias = model.output_bias();
     if (want_ids) r.ids = ChunkedVocabParallelArgmax(h, w, bias, tp, model.shard(), chunk_tokens);
     // The chunked loss is the mean over every row (ignored ones count 0); ours is over real ones.
@@ -37,7 +35,7 @@ DecoderLossResult DecoderLoss(Model& model, const torch::Tensor& inputs,
         (static_cast<double>(labels.numel()) / real);
     return r;
   }
-  torch::Tensor logits = model.Logits(inputs, padding, decoder_inputs, rng);
+  torch::Tensor logits = model.OutputLogits(hidden);
   logits = logits.reshape({-1, logits.size(-1)});
   if (want_ids) r.ids = VocabParallelArgmax(logits, tp, model.shard());
   r.loss = VocabParallelCrossEntropy(logits, labels, tp, model.shard()).sum() / real;

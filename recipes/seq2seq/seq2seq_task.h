@@ -32,11 +32,40 @@ class Seq2SeqTask : public TrainTask {
   torch::Tensor Loss(const Batch& batch, TpRng& rng,
                      std::map<std::string, double>* metrics) override {
     const Seq2SeqBatch b = Seq2SeqBatch::FromRows(batch.rows, enc_, dec_, noised_);
+    const torch::Tensor memory = model_->Encode(b.inputs, b.input_padding, rng);
+    return Objective(model_->DecoderHidden(memory, b.input_padding, b.decoder_inputs, rng), b,
+                     metrics);
+  }
+  // Pipeline stages (TrainTask; the model's ChunkForward says what crosses each boundary).
+  const StagePlan* stage() const override { return &model_->stage(); }
+  StageTensors StageForward(int chunk, const Batch& batch, const StageTensors& input, TpRng& rng,
+                            std::map<std::string, double>* metrics) override {
+    const Seq2SeqBatch b = Seq2SeqBatch::FromRows(batch.rows, enc_, dec_, noised_);
+    StageTensors out =
+        model_->ChunkForward(chunk, b.inputs, b.input_padding, b.decoder_inputs, input, rng);
+    if (!model_->stage().chunks[chunk].output) return out;
+    return {Objective(out[0], b, metrics)};
+  }
+  StageTensors ActivationLike(const Batch& batch, int64_t virtual_stage) const override {
+    return model_->BoundaryLike(batch.rows.size(0), enc_, dec_,
+                                model_->stage().LayersBefore(virtual_stage));
+  }
+  torch::Tensor TiedEmbeddingCopy() override {
+    return model_->config().tie_embeddings ? model_->EmbeddingWeight() : torch::Tensor();
+  }
+  double FlopsPerSample() const override { return model_->FlopsPerSample(enc_, dec_); }
+  // Encoder and decoder positions.
+  int64_t TokensPerSample() const override { return enc_ + dec_; }
+
+ private:
+  // The loss (and metrics) of the decoder's output `hidden` for batch `b`.
+  torch::Tensor Objective(const torch::Tensor& hidden, const Seq2SeqBatch& b,
+                          std::map<std::string, double>* metrics) {
     const torch::Tensor labels = b.labels.reshape({-1});
     const torch::Tensor real = labels.ne(-100);
     const double n = std::max<double>(1.0, real.sum().item<double>());
-    const DecoderLossResult r = DecoderLoss(*model_, b.inputs, b.input_padding, b.decoder_inputs,
-                                            labels, n, *tp_, chunk_, rng, metrics != nullptr);
+    const DecoderLossResult r =
+        DecoderLossOfHidden(*model_, hidden, labels, n, *tp_, chunk_, metrics != nullptr);
     if (metrics != nullptr) {
       const torch::Tensor right = r.ids.eq(labels).logical_and(real).to(torch::kDouble);
       (*metrics)["target_acc"] += right.sum().item<double>() / n;
@@ -49,11 +78,7 @@ class Seq2SeqTask : public TrainTask {
     }
     return r.loss;
   }
-  double FlopsPerSample() const override { return model_->FlopsPerSample(enc_, dec_); }
-  // Encoder and decoder positions.
-  int64_t TokensPerSample() const override { return enc_ + dec_; }
 
- private:
   std::shared_ptr<Model> model_;
   int64_t enc_, dec_;
   std::shared_ptr<Communicator> tp_;

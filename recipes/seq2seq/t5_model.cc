@@ -1,6 +1,8 @@
 // The T5 model as its families share it (see t5_model.h).
 #include "recipes/seq2seq/t5_model.h"
 
+#include "recipes/registry.h"
+
 #include "absl/strings/str_format.h"
 #include "framework/core/status.h"
 #include "recipes/seq2seq/seq2seq_generator.h"
@@ -58,6 +60,9 @@ absl::StatusOr<std::shared_ptr<TpModule>> T5ModelFamily::BuildModel(const TpEnv&
                                                                     const Config& c,
                                                                     const DerivedSizes& s) const {
   BRAID_ASSIGN_OR_RETURN(T5Config t, T5ConfigFrom(c, s));
+  if (env.pp_rank >= 0) {
+    BRAID_ASSIGN_OR_RETURN(t.stage, StagePlanOf(*this, c, env.pp_rank));
+  }
   return std::static_pointer_cast<TpModule>(std::make_shared<T5Model>(env, t));
 }
 

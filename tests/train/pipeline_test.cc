@@ -307,9 +307,11 @@ TEST(Pipeline, ConfigsTheStagesCannotRunAreRefused) {
                     "gpt", 4)
                 .find("a step has 6 micro-batches"),
             std::string::npos);
-  EXPECT_NE(refused({"parallel.pipeline_parallel_size=2"}, "bert", 2)
-                .find("the bert recipe does not divide into stages yet"),
+  // An encoder-decoder model's layers are counted encoder + decoder: 6 + 6 over 5 stages.
+  EXPECT_NE(refused({"parallel.pipeline_parallel_size=5", "data.vocab_extra_ids=100"}, "t5", 5)
+                .find("5 x 1 = 5 stages do not divide the 12 layers"),
             std::string::npos);
+  EXPECT_EQ(refused({"parallel.pipeline_parallel_size=4"}, "bart", 4), "");
   EXPECT_NE(refused({"parallel.virtual_pipeline_size=2"}, "gpt", 2)
                 .find("parallel.pipeline_parallel_size is 1"),
             std::string::npos);

@@ -3,8 +3,9 @@
 // tokens/s (median step after warm-up), MFU against the matmul rate measured in the same process,
 // the share of step time waiting for DP communication, and memory per rank.
 //   bench_gpt [--recipe gpt|bert --layers 4 --hidden 256 --heads 4 --seq 256 --vocab 8192
-//              --micro 8 --global 8 --steps 12 --threads 2 --tp 1 --cuda --bf16 --dropout]
-//   DP = ranks / TP; run under mpirun for DP/TP. --cuda trains on the GPU (train.device: cuda),
+//              --micro 8 --global 8 --steps 12 --threads 2 --tp 1 --pp 1 --cuda --bf16 --dropout]
+//   DP = ranks / (TP x PP); run under mpirun for DP/TP/PP. --cuda trains on the GPU (train.device:
+//   cuda),
 //   --bf16 in bf16 autocast (train.precision: bf16); MFU is then against the measured bf16
 //   matmul rate of the device. --dropout uses dropout 0.1 (hidden and attention).
 #include <algorithm>
@@ -38,6 +39,8 @@ ABSL_FLAG(int64_t, global, 8, "global batch");
 ABSL_FLAG(int64_t, steps, 12, "steps (the first two are warm-up)");
 ABSL_FLAG(int64_t, threads, 2, "intra-op threads per rank");
 ABSL_FLAG(int64_t, tp, 1, "tensor-parallel size");
+ABSL_FLAG(int64_t, pp, 1,
+          "pipeline-parallel size (1F1B; the micro-batches are global / (micro x DP))");
 ABSL_FLAG(bool, cuda, false, "train on the GPU");
 ABSL_FLAG(bool, bf16, false, "bf16 autocast");
 ABSL_FLAG(bool, dropout, false, "dropout 0.1 (hidden and attention)");
@@ -60,12 +63,14 @@ int Main(int argc, char** argv) {
       "usage: bench_gpt [--recipe gpt|bert|t5|bart] [--layers N --hidden N --heads N --seq N "
       "--vocab "
       "N]\n"
-      "                 [--micro N --global N --steps N --threads N --tp N] [--cuda] [--bf16]\n"
+      "                 [--micro N --global N --steps N --threads N --tp N --pp N] [--cuda] "
+      "[--bf16]\n"
       "                 [--chunk N] [--recompute none|selective|full] [--distributed-optimizer]\n"
       "Trains a model of the family on random samples and prints tokens/s, MFU and memory.\n";
   ParseCommandLineOrExit(argc, argv, cl);
-  for (auto* f : {&FLAGS_layers, &FLAGS_hidden, &FLAGS_heads, &FLAGS_seq, &FLAGS_vocab,
-                  &FLAGS_micro, &FLAGS_global, &FLAGS_steps, &FLAGS_threads, &FLAGS_tp}) {
+  for (auto* f :
+       {&FLAGS_layers, &FLAGS_hidden, &FLAGS_heads, &FLAGS_seq, &FLAGS_vocab, &FLAGS_micro,
+        &FLAGS_global, &FLAGS_steps, &FLAGS_threads, &FLAGS_tp, &FLAGS_pp}) {
     if (absl::GetFlag(*f) <= 0) {
       UsageError(
           absl::StrCat("--", absl::GetFlagReflectionHandle(*f).Name(), " must be positive."));
@@ -80,6 +85,7 @@ int Main(int argc, char** argv) {
   }
   const int64_t threads = absl::GetFlag(FLAGS_threads), seq = absl::GetFlag(FLAGS_seq);
   const int64_t global = absl::GetFlag(FLAGS_global), tp = absl::GetFlag(FLAGS_tp);
+  const int64_t pp = absl::GetFlag(FLAGS_pp);
   const bool bf16 = absl::GetFlag(FLAGS_bf16);
   torch::set_num_threads(static_cast<int>(threads));
   SetLogLevel(LogLevel::kWarning);
@@ -102,7 +108,7 @@ int Main(int argc, char** argv) {
       absl::GetFlag(FLAGS_chunk) > 0
           ? absl::StrCat(", output_chunk_tokens: ", absl::GetFlag(FLAGS_chunk))
           : "",
-      "}\n", "parallel: {tensor_parallel_size: ", tp,
+      "}\n", "parallel: {tensor_parallel_size: ", tp, ", pipeline_parallel_size: ", pp,
       ", distributed_optimizer: ", absl::GetFlag(FLAGS_distributed_optimizer) ? "true" : "false",
       ", sequence_parallel: ", absl::GetFlag(FLAGS_sequence_parallel) ? "true" : "false", "}\n",
       "train: {micro_batch_size: ", absl::GetFlag(FLAGS_micro), ", global_batch_size: ", global,
@@ -119,7 +125,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str());
     return 2;
   }
-  auto layout = ParallelLayout::Create((*rt)->world(), static_cast<int>(tp));
+  auto layout = ParallelLayout::Create((*rt)->world(), static_cast<int>(tp), static_cast<int>(pp));
   auto device = ResolveTrainDevice(run->config, (*rt)->rank());
   if (!layout.ok() || !device.ok()) {
     std::fprintf(stderr, "%s\n",
@@ -130,8 +136,9 @@ int Main(int argc, char** argv) {
   // state and activations (the weights were allocated before the count starts).
   const MemoryEstimate plan = EstimateMemory(*run->family, run->config, run->sizes);
   const RunContext ctx{run->config, run->sizes, *layout, (*rt)->local_rank()};
-  auto model = run->family->BuildModel(TpEnv{layout->tp, 1, run->config.parallel.sequence_parallel},
-                                       run->config, run->sizes);
+  auto model = run->family->BuildModel(
+      TpEnv{layout->tp, 1, run->config.parallel.sequence_parallel, layout->pp_rank}, run->config,
+      run->sizes);
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
     return 2;
@@ -181,14 +188,16 @@ int Main(int argc, char** argv) {
     // The ceiling is the best matmul rate seen, the model's own included: MFU stays <= 100%.
     const double ceiling = std::max(peak_all.item<double>(), flops / median / 1e9);
     std::printf(
-        "braid  %s layers %ld width %ld heads %ld seq %ld vocab %ld | world %d = TP %ld x DP %d, "
+        "braid  %s layers %ld width %ld heads %ld seq %ld vocab %ld | world %d = TP %ld x DP %d x "
+        "PP %ld, "
         "%ld thread(s)/rank | micro %ld global %ld | %s %s\n",
         run->family->name().c_str(), static_cast<long>(absl::GetFlag(FLAGS_layers)),
         static_cast<long>(absl::GetFlag(FLAGS_hidden)),
         static_cast<long>(absl::GetFlag(FLAGS_heads)), static_cast<long>(seq),
         static_cast<long>(absl::GetFlag(FLAGS_vocab)), (*rt)->world_size(), static_cast<long>(tp),
-        layout->dp_size, static_cast<long>(threads), static_cast<long>(absl::GetFlag(FLAGS_micro)),
-        static_cast<long>(global), device->str().c_str(), bf16 ? "bf16 autocast" : "fp32");
+        layout->dp_size, static_cast<long>(pp), static_cast<long>(threads),
+        static_cast<long>(absl::GetFlag(FLAGS_micro)), static_cast<long>(global),
+        device->str().c_str(), bf16 ? "bf16 autocast" : "fp32");
     std::printf(
         "braid  step %.3f s (median of %zu) | %.0f tokens/s | %.1f GFLOP/s | matmul "
         "ceiling %.1f GFLOP/s | MFU %.1f%% | DP comm wait %.1f%% of step time\n",

@@ -55,14 +55,14 @@ class SleepTask : public TrainTask {
   double FlopsPerSample() const override { return 0; }
   int64_t TokensPerSample() const override { return 0; }
   const StagePlan* stage() const override { return &plan_; }
-  torch::Tensor StageForward(int chunk, const Batch&, const torch::Tensor& input, TpRng&,
-                             std::map<std::string, double>*) override {
-    torch::Tensor x = input.defined() ? input : torch::ones({1 << 14});
+  StageTensors StageForward(int chunk, const Batch&, const StageTensors& input, TpRng&,
+                            std::map<std::string, double>*) override {
+    torch::Tensor x = input.empty() ? torch::ones({1 << 14}) : input[0];
     torch::Tensor y = SleepOp::apply(x * weight_, kForwardMs / plan_.virtual_size);
-    return plan_.chunks[chunk].output ? y.sum() : y;
+    return {plan_.chunks[chunk].output ? y.sum() : y};
   }
-  torch::Tensor ActivationLike(const Batch&, int64_t) const override {
-    return torch::empty({1 << 14});
+  StageTensors ActivationLike(const Batch&, int64_t) const override {
+    return {torch::empty({1 << 14})};
   }
 
  private:
