@@ -35,22 +35,8 @@ BartModel::BartModel(const TpEnv& env, const BartConfig& c) : c_(c), tp_(env.tp)
     decoder_ln_embedding_ =
         register_module("decoder_ln_embedding", std::make_shared<Norm>(b, b.hidden));
   }
-  auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
-  auto decoder = register_module("decoder", std::make_shared<torch::nn::Module>());
-  bool ends_encoder = false;
-  for (const StagePlan::Chunk& chunk : plan.chunks) {
-    const EncoderDecoderChunk k = SplitEncoderDecoder(chunk, E);
-    encoder_chunks_.push_back(
-        StackLayers(env, *encoder, "encoder", b, k.encoder_first, k.encoder_count, false));
-    decoder_chunks_.push_back(
-        StackLayers(env, *decoder, "decoder", b, k.decoder_first, k.decoder_count, true));
-    ends_encoder = ends_encoder || k.ends_encoder;
-  }
-  if (plan.chunks.size() == 1 && plan.holds_embedding() && plan.holds_output()) {
-    encoder_ = encoder_chunks_[0];
-    decoder_ = decoder_chunks_[0];
-  }
-  if (b.pre_ln && ends_encoder) {
+  stacks_ = BuildEncoderDecoderStacks(env, *this, plan, E, b);
+  if (b.pre_ln && stacks_.ends_encoder) {
     encoder_norm_ = register_module("encoder_norm", std::make_shared<Norm>(b, b.hidden));
   }
   if (!plan.holds_output()) return;
@@ -78,12 +64,13 @@ torch::Tensor BartModel::Embed(const torch::Tensor& ids, const torch::Tensor& po
 
 torch::Tensor BartModel::Encode(const torch::Tensor& inputs, const torch::Tensor& padding,
                                 TpRng& rng) {
-  BRAID_CHECK(!encoder_.is_empty()) << "BartModel::Encode runs the whole model; a pipeline "
-                                       "stage runs ChunkForward";
+  BRAID_CHECK(!stacks_.whole_encoder.is_empty())
+      << "BartModel::Encode runs the whole model; a pipeline "
+         "stage runs ChunkForward";
   torch::Tensor x = Embed(inputs, encoder_positions_, encoder_ln_embedding_, rng);
   AttentionMask mask;
   mask.key_padding = padding;
-  x = RunStack(encoder_, x, mask, rng);
+  x = RunStack(stacks_.whole_encoder, x, mask, rng);
   return encoder_norm_ ? encoder_norm_->forward(x) : x;
 }
 
@@ -96,7 +83,7 @@ torch::Tensor BartModel::DecoderHidden(const torch::Tensor& memory, const torch:
   self.causal = true;
   AttentionMask cross;
   cross.key_padding = padding;
-  x = RunStack(decoder_, x, self, rng, memory, cross, cache);
+  x = RunStack(stacks_.whole_decoder, x, self, rng, memory, cross, cache);
   if (decoder_norm_) x = decoder_norm_->forward(x);
   return x;
 }
@@ -120,7 +107,7 @@ std::vector<torch::Tensor> BartModel::ChunkForward(int chunk, const torch::Tenso
   if (k.encoder_count > 0) {
     AttentionMask mask;
     mask.key_padding = padding;
-    st[0] = RunStack(encoder_chunks_[chunk], st[0], mask, rng);
+    st[0] = RunStack(stacks_.encoder[chunk], st[0], mask, rng);
   }
   if (k.ends_encoder && encoder_norm_) st[0] = encoder_norm_->forward(st[0]);
   if (k.decoder_count > 0) {
@@ -128,7 +115,7 @@ std::vector<torch::Tensor> BartModel::ChunkForward(int chunk, const torch::Tenso
     self.causal = true;
     AttentionMask cross;
     cross.key_padding = padding;
-    st[1] = RunStack(decoder_chunks_[chunk], st[1], self, rng, st[0], cross);
+    st[1] = RunStack(stacks_.decoder[chunk], st[1], self, rng, st[0], cross);
   }
   if (!plan.output) return st;
   return {decoder_norm_ ? decoder_norm_->forward(st[1]) : st[1]};

@@ -96,9 +96,8 @@ class BartModel : public TpModule {
   std::shared_ptr<VocabParallelEmbedding> shared_;
   torch::Tensor encoder_positions_, decoder_positions_;
   std::shared_ptr<Norm> encoder_ln_embedding_, decoder_ln_embedding_;
-  torch::nn::ModuleList encoder_{nullptr}, decoder_{nullptr};           // the whole stacks (PP = 1)
-  std::vector<torch::nn::ModuleList> encoder_chunks_, decoder_chunks_;  // per chunk of the plan
-  std::shared_ptr<Norm> encoder_norm_, decoder_norm_;                   // pre-LN only
+  EncoderDecoderStacks stacks_;
+  std::shared_ptr<Norm> encoder_norm_, decoder_norm_;  // pre-LN only
   std::shared_ptr<VocabParallelOutput> lm_head_;
   torch::Tensor final_logits_bias_;  // [padded_vocab / tp]
 };

@@ -23,21 +23,7 @@ T5Model::T5Model(const TpEnv& env, const T5Config& c) : c_(c), tp_(env.tp) {
         "shared", std::make_shared<VocabParallelEmbedding>(env, "shared", c.padded_vocab,
                                                            c.vocab_size, b.hidden, b.init_std));
   }
-  auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
-  auto decoder = register_module("decoder", std::make_shared<torch::nn::Module>());
-  bool ends_encoder = false;
-  for (const StagePlan::Chunk& chunk : plan.chunks) {
-    const EncoderDecoderChunk k = SplitEncoderDecoder(chunk, E);
-    encoder_chunks_.push_back(
-        StackLayers(env, *encoder, "encoder", b, k.encoder_first, k.encoder_count, false));
-    decoder_chunks_.push_back(
-        StackLayers(env, *decoder, "decoder", b, k.decoder_first, k.decoder_count, true));
-    ends_encoder = ends_encoder || k.ends_encoder;
-  }
-  if (plan.chunks.size() == 1 && plan.holds_embedding() && plan.holds_output()) {
-    encoder_ = encoder_chunks_[0];
-    decoder_ = decoder_chunks_[0];
-  }
+  stacks_ = BuildEncoderDecoderStacks(env, *this, plan, E, b);
   if (plan.holds_embedding()) {
     encoder_bias_ = register_module(
         "encoder_position_bias",
@@ -48,7 +34,7 @@ T5Model::T5Model(const TpEnv& env, const T5Config& c) : c_(c), tp_(env.tp) {
         std::make_shared<RelativePositionBias>(env, "decoder_position_bias", b.heads, false,
                                                c.num_buckets, c.max_distance, b.init_std));
   }
-  if (ends_encoder) {
+  if (stacks_.ends_encoder) {
     encoder_norm_ = register_module("encoder_norm", std::make_shared<Norm>(b, b.hidden));
   }
   if (plan.holds_output()) {
@@ -61,15 +47,16 @@ T5Model::T5Model(const TpEnv& env, const T5Config& c) : c_(c), tp_(env.tp) {
 
 torch::Tensor T5Model::Encode(const torch::Tensor& inputs, const torch::Tensor& padding,
                               TpRng& rng) {
-  BRAID_CHECK(!encoder_.is_empty()) << "T5Model::Encode runs the whole model; a pipeline stage "
-                                       "runs ChunkForward";
+  BRAID_CHECK(!stacks_.whole_encoder.is_empty())
+      << "T5Model::Encode runs the whole model; a pipeline stage "
+         "runs ChunkForward";
   const int64_t s = inputs.size(1);
   torch::Tensor x =
       Dropout(shared_->forward(inputs), c_.block.hidden_dropout, is_training(), rng.replicated);
   AttentionMask mask;
   mask.key_padding = padding;
   mask.position_bias = encoder_bias_->forward(s, s);
-  x = RunStack(encoder_, x, mask, rng);
+  x = RunStack(stacks_.whole_encoder, x, mask, rng);
   return Dropout(encoder_norm_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
 }
 
@@ -85,7 +72,7 @@ torch::Tensor T5Model::DecoderHidden(const torch::Tensor& memory, const torch::T
   self.position_bias = decoder_bias_->forward(s, past + s, past);  // queries after the cached
   AttentionMask cross;
   cross.key_padding = padding;
-  x = RunStack(decoder_, x, self, rng, memory, cross, cache);
+  x = RunStack(stacks_.whole_decoder, x, self, rng, memory, cross, cache);
   x = Dropout(decoder_norm_->forward(x), c_.block.hidden_dropout, is_training(), rng.replicated);
   // The original T5 rescales before the output layer it shares with the embedding.
   if (c_.tie_embeddings) x = x * (1.0 / std::sqrt(static_cast<double>(c_.block.hidden)));
@@ -112,7 +99,7 @@ std::vector<torch::Tensor> T5Model::ChunkForward(int chunk, const torch::Tensor&
     AttentionMask mask;
     mask.key_padding = padding;
     mask.position_bias = st[1];
-    st[0] = RunStack(encoder_chunks_[chunk], st[0], mask, rng);
+    st[0] = RunStack(stacks_.encoder[chunk], st[0], mask, rng);
   }
   if (k.ends_encoder) {
     st = {Dropout(encoder_norm_->forward(st[0]), p, is_training(), rng.replicated), st[2], st[3]};
@@ -123,7 +110,7 @@ std::vector<torch::Tensor> T5Model::ChunkForward(int chunk, const torch::Tensor&
     self.position_bias = st[2];
     AttentionMask cross;
     cross.key_padding = padding;
-    st[1] = RunStack(decoder_chunks_[chunk], st[1], self, rng, st[0], cross);
+    st[1] = RunStack(stacks_.decoder[chunk], st[1], self, rng, st[0], cross);
   }
   if (!plan.output) return st;
   torch::Tensor x = Dropout(decoder_norm_->forward(st[1]), p, is_training(), rng.replicated);

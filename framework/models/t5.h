@@ -94,8 +94,7 @@ class T5Model : public TpModule {
   T5Config c_;
   std::shared_ptr<Communicator> tp_;
   std::shared_ptr<VocabParallelEmbedding> shared_;
-  torch::nn::ModuleList encoder_{nullptr}, decoder_{nullptr};           // the whole stacks (PP = 1)
-  std::vector<torch::nn::ModuleList> encoder_chunks_, decoder_chunks_;  // per chunk of the plan
+  EncoderDecoderStacks stacks_;
   std::shared_ptr<RelativePositionBias> encoder_bias_, decoder_bias_;
   std::shared_ptr<Norm> encoder_norm_, decoder_norm_;
   std::shared_ptr<VocabParallelOutput> lm_head_;

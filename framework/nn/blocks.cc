@@ -515,4 +515,25 @@ torch::nn::ModuleList StackLayers(const TpEnv& env, torch::nn::Module& holder,
   return list;
 }
 
+EncoderDecoderStacks BuildEncoderDecoderStacks(const TpEnv& env, torch::nn::Module& model,
+                                               const StagePlan& plan, int64_t encoder_layers,
+                                               const BlockConfig& c) {
+  EncoderDecoderStacks s;
+  auto encoder = model.register_module("encoder", std::make_shared<torch::nn::Module>());
+  auto decoder = model.register_module("decoder", std::make_shared<torch::nn::Module>());
+  for (const StagePlan::Chunk& chunk : plan.chunks) {
+    const EncoderDecoderChunk k = SplitEncoderDecoder(chunk, encoder_layers);
+    s.encoder.push_back(
+        StackLayers(env, *encoder, "encoder", c, k.encoder_first, k.encoder_count, false));
+    s.decoder.push_back(
+        StackLayers(env, *decoder, "decoder", c, k.decoder_first, k.decoder_count, true));
+    s.ends_encoder = s.ends_encoder || k.ends_encoder;
+  }
+  if (plan.chunks.size() == 1 && plan.holds_embedding() && plan.holds_output()) {
+    s.whole_encoder = s.encoder[0];
+    s.whole_decoder = s.decoder[0];
+  }
+  return s;
+}
+
 }  // namespace braid

@@ -24,6 +24,7 @@
 
 #include "framework/core/choices.h"
 #include "framework/parallel/layers.h"
+#include "framework/parallel/pipeline_schedule.h"
 #include "framework/parallel/rng.h"
 
 namespace braid {
@@ -195,6 +196,18 @@ double WholeStackForwardFlops(const BlockConfig& c, int64_t layers, bool cross, 
 torch::nn::ModuleList StackLayers(const TpEnv& env, torch::nn::Module& holder,
                                   const std::string& name, const BlockConfig& c, int64_t first,
                                   int64_t count, bool with_cross);
+
+// An encoder-decoder model's layers for a stage plan over encoder + decoder layers
+// (SplitEncoderDecoder), registered in the model as encoder.{i} and decoder.{i} (i: the index in
+// each whole stack).
+struct EncoderDecoderStacks {
+  std::vector<torch::nn::ModuleList> encoder, decoder;                   // per chunk of the plan
+  torch::nn::ModuleList whole_encoder{nullptr}, whole_decoder{nullptr};  // the whole model only
+  bool ends_encoder = false;  // a chunk holds the encoder's last layer (and its final norm)
+};
+EncoderDecoderStacks BuildEncoderDecoderStacks(const TpEnv& env, torch::nn::Module& model,
+                                               const StagePlan& plan, int64_t encoder_layers,
+                                               const BlockConfig& c);
 
 // ALiBi's head slopes (Press et al., "Train Short, Test Long"): 2^(-8k/n) for heads k = 1..n when n
 // is a power of two; otherwise the slopes of the largest power of two p below n followed by every

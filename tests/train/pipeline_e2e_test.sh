@@ -10,15 +10,18 @@
 #  4. --plan shows the 3-D layout and the bubble; a split that does not divide is refused by name;
 #  5. the last stage killed (SIGKILL) mid-step while the first waits on it: mpirun ends the job
 #     non-zero within 30 s, naming the dead rank;
-#  6. BERT, T5 and BART (tiny, dropout off, 10 steps) at PP 2 follow PP 1 x DP 2 within 1e-5 (the
+#  6. BERT, T5 and BART (tiny, dropout off, 20 steps) at PP 2 follow PP 1 x DP 2 within 1e-5 (the
 #     encoder-decoder models split encoder | decoder); T5 at PP 4 (one layer a stage, the encoder
 #     output sent on through the decoder stages) likewise, its target_acc (computed on the last
 #     stage) reported as at PP 1; the T5 PP 2 checkpoint exports to
 #     Hugging Face's layout with the same tensor names and shapes as the PP 1 one;
 #  7. convert_checkpoint reshard: the T5 PP 2 checkpoint to PP 1 and the PP 1 one to PP 4 hold the
 #     input's tensors bitwise (each once, in the stage files a run at that PP writes; read with an
-#     independent reader), and a PP 4 run resumes from the latter; --pp that does not divide the
-#     layers is refused by name with nothing written, and --pp outside reshard is a usage error.
+#     independent reader), and a PP 4 run resumed from the latter follows the uninterrupted run
+#     (steps 11-20 within 1e-5); --pp that does not divide the
+#     layers is refused by name with nothing written, and --pp outside reshard is a usage error;
+#  8. generate reads a PP checkpoint: greedy continuations from the T5 PP 2 checkpoint and from
+#     its reshard to PP 1 are identical.
 set -euo pipefail
 bin=$1
 src=$2
@@ -116,7 +119,7 @@ echo "ok   the last stage killed mid-run: the job ended (exit $rc) in ${elapsed}
 
 # 6. The other families.
 for recipe in bart bert t5; do  # t5 last: its arguments stay in `common` for PP 4 below
-  common=(--recipe recipes/$recipe/tiny.yaml --set train.train_steps=10 --set train.eval_steps=0
+  common=(--recipe recipes/$recipe/tiny.yaml --set train.train_steps=20 --set train.eval_steps=0
           --set logging.interval=100 --set train.micro_batch_size=2 --set train.global_batch_size=8
           --set model.hidden_dropout=0 --set model.attention_dropout=0
           --set checkpoint.save_interval=10)
@@ -127,7 +130,7 @@ done
 run 4 "$tmp/t5_pp4" --set parallel.pipeline_parallel_size=4
 compare "$tmp/t5_dp2" "$tmp/t5_pp4" 1e-5 "t5 at PP 4 (a layer a stage) vs PP 1 x DP 2"
 # The family's metric, computed on the last stage, reported by rank 0 as at PP 1.
-acc() { grep -o "step 10/10 .*target_acc [0-9.]*" "$1" | grep -o "target_acc [0-9.]*"; }
+acc() { grep -o "step 20/20 .*target_acc [0-9.]*" "$1" | grep -o "target_acc [0-9.]*"; }
 [[ -n $(acc "$tmp/t5_pp4.log") && $(acc "$tmp/t5_pp4.log") == $(acc "$tmp/t5_dp2.log") ]] ||
   { echo "FAIL: target_acc at PP 4 '$(acc "$tmp/t5_pp4.log")' vs '$(acc "$tmp/t5_dp2.log")'"; exit 1; }
 echo "ok   t5 at PP 4 reports the last stage's $(acc "$tmp/t5_pp4.log") as PP 1 does"
@@ -184,7 +187,17 @@ rc=0; "$bin/convert_checkpoint" export-hf --input "$tmp/t5_dp2/checkpoints/step_
 echo "ok   reshard --pp 3 over 4 layers refused by name, nothing written; --pp off reshard: usage error"
 echo step_00000010 > "$tmp/t5_to_pp4/checkpoints/latest"
 cp "$tmp/t5_dp2/run_id" "$tmp/t5_to_pp4/run_id"
-cp "$tmp/t5_dp2/losses.tsv" "$tmp/t5_to_pp4/losses.tsv"
-run 4 "$tmp/t5_to_pp4" --set parallel.pipeline_parallel_size=4 --set train.train_steps=12
+head -n 10 "$tmp/t5_dp2/losses.tsv" > "$tmp/t5_to_pp4/losses.tsv"
+run 4 "$tmp/t5_to_pp4" --set parallel.pipeline_parallel_size=4
 grep -q "resumed from" "$tmp/t5_to_pp4.log" || { echo "FAIL: did not resume"; cat "$tmp/t5_to_pp4.log"; exit 1; }
-echo "ok   a PP 4 run resumed from the checkpoint resharded to PP 4"
+compare "$tmp/t5_dp2" "$tmp/t5_to_pp4" 1e-5 "t5 saved at PP 1 x DP 2, resharded to PP 4, resumed at PP 4"
+
+# 8. Generation from a PP checkpoint.
+gen() {
+  "$bin/generate" --checkpoint "$1" --prompt "The quick brown fox" --max-new-tokens 12 \
+    --temperature 0 2> "$tmp/gen.err" || { cat "$tmp/gen.err"; exit 1; }
+}
+a=$(gen "$tmp/t5_pp2/checkpoints/step_00000010")
+b=$(gen "$tmp/t5_to_pp1")
+[[ -n $a && $a == "$b" ]] || { echo "FAIL: generate from PP 2 '$a' vs PP 1 '$b'"; exit 1; }
+echo "ok   generate from the T5 PP 2 checkpoint equals that from its PP 1 reshard: '$a'"
