@@ -650,7 +650,9 @@ int Main(int argc, char** argv) {
     UsageError(a.cmd == "inspect" ? "inspect needs STEP_DIR." : "--input is required.");
   if (a.cmd != "inspect" && a.output.empty()) UsageError("--output is required.");
   if (a.cmd == "reshard" && a.tp <= 0) UsageError("reshard needs --tp N (N >= 1).");
-  if (a.tp < 0 || a.pp < 0 || a.max_shard_mb < 0)
+  if (absl::GetFlag(FLAGS_tp) < 0 || absl::GetFlag(FLAGS_target_tensor_parallel_size) < 0 ||
+      absl::GetFlag(FLAGS_pp) < 0 || absl::GetFlag(FLAGS_target_pipeline_parallel_size) < 0 ||
+      a.max_shard_mb < 0)
     UsageError("--tp, --pp and --max-shard-mb must not be negative.");
   if (a.pp > 0 && a.cmd != "reshard") UsageError("--pp is a reshard option.");
   absl::Status s;

@@ -184,7 +184,10 @@ expect_error "\-\-pp 3: .*3 x 1 = 3 stages do not divide the 4 layers" "$bin/con
 rc=0; "$bin/convert_checkpoint" export-hf --input "$tmp/t5_dp2/checkpoints/step_00000010" --pp 2 \
   --output "$tmp/bad_hf" > /dev/null 2>&1 || rc=$?
 (( rc == 2 )) || { echo "FAIL: export-hf --pp exited $rc, not 2 (usage)"; exit 1; }
-echo "ok   reshard --pp 3 over 4 layers refused by name, nothing written; --pp off reshard: usage error"
+rc=0; "$bin/convert_checkpoint" reshard --input "$tmp/t5_dp2/checkpoints/step_00000010" --tp 1 \
+  --pp -1 --output "$tmp/bad_neg" > /dev/null 2>&1 || rc=$?
+(( rc == 2 )) && [[ ! -e $tmp/bad_neg ]] || { echo "FAIL: reshard --pp -1 exited $rc"; exit 1; }
+echo "ok   reshard --pp 3 over 4 layers refused by name, nothing written; --pp -1 and --pp off reshard: usage errors"
 echo step_00000010 > "$tmp/t5_to_pp4/checkpoints/latest"
 cp "$tmp/t5_dp2/run_id" "$tmp/t5_to_pp4/run_id"
 head -n 10 "$tmp/t5_dp2/losses.tsv" > "$tmp/t5_to_pp4/losses.tsv"
