@@ -26,6 +26,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> RequiredTokenizerOf(const Config& c,
         need, ": set data.vocab_file (",
         c.data.tokenizer == TokenizerType::kWordPiece       ? "vocab.txt"
         : c.data.tokenizer == TokenizerType::kSentencePiece ? "a SentencePiece .model"
+        : c.data.tokenizer == TokenizerType::kHuggingFace   ? "the model's tokenizer.json"
+        : c.data.tokenizer == TokenizerType::kTiktoken      ? "a tiktoken rank file"
                                                             : "vocab.json, with data.merges_file",
         ")."));
   }

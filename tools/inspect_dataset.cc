@@ -14,7 +14,10 @@
 
 ABSL_FLAG(bool, dump, false, "print every document as a JSON line of its sequences' ids");
 ABSL_FLAG(bool, decode, false, "with the tokenizer: add the decoded text (implies --dump)");
-ABSL_FLAG(std::string, tokenizer_type, "", "--decode: gpt2 | wordpiece | sentencepiece");
+ABSL_FLAG(std::string, tokenizer_type, "",
+          "--decode: gpt2 | wordpiece | sentencepiece | huggingface | tiktoken (or Megatron's "
+          "names)");
+ABSL_FLAG(std::string, tokenizer_file, "", "--decode: a tokenizer.json or tiktoken file");
 ABSL_FLAG(std::string, vocab_file, "", "--decode: the tokenizer's vocabulary or model");
 ABSL_FLAG(std::string, merges_file, "", "--decode: GPT-2 merges.txt");
 
@@ -30,8 +33,13 @@ int main(int argc, char** argv) {
   const bool decode = absl::GetFlag(FLAGS_decode);
   const bool dump = decode || absl::GetFlag(FLAGS_dump);
   braid::TokenizerOptions to;
-  to.type = absl::GetFlag(FLAGS_tokenizer_type);
+  if (!absl::GetFlag(FLAGS_tokenizer_type).empty()) {
+    const absl::Status type = braid::SetTokenizerType(absl::GetFlag(FLAGS_tokenizer_type), &to);
+    if (!type.ok()) braid::UsageError(std::string(type.message()));
+  }
   to.vocab_file = absl::GetFlag(FLAGS_vocab_file);
+  if (!absl::GetFlag(FLAGS_tokenizer_file).empty())
+    to.vocab_file = absl::GetFlag(FLAGS_tokenizer_file);
   to.merges_file = absl::GetFlag(FLAGS_merges_file);
   if (decode && to.type.empty())
     braid::UsageError("--decode needs --tokenizer-type and --vocab-file.");

@@ -1,6 +1,7 @@
 // `preprocess_data`: plain text or JSON Lines -> Megatron `.bin`/`.idx` (docs/formats.md).
 //
-//   preprocess_data --input FILE|- --output-prefix PREFIX --tokenizer-type TYPE --vocab-file FILE
+//   preprocess_data --input FILE[,FILE|DIR|GLOB...]|- --output-prefix PREFIX
+//       --tokenizer-type TYPE --vocab-file FILE (or --tokenizer-file tokenizer.json)
 //       [--merge-file FILE] [--lowercase|--cased] [--json-keys text[,title...]]
 //       [--text-format auto|jsonl|lines|paragraphs] [--append-eod] [--split-sentences]
 //       [--keep-newlines] [--workers N] [--log-interval N] [--batch-docs N]
@@ -50,20 +51,29 @@
 #include "framework/core/json.h"
 #include "framework/core/status.h"
 #include "framework/data/indexed_dataset.h"
+#include "framework/data/input_files.h"
 #include "framework/data/sentences.h"
 #include "framework/data/tokenizer.h"
 #include "framework/data/unicode.h"
 
-ABSL_FLAG(std::string, input, "", "text or JSON Lines file to read (- for stdin)");
+ABSL_FLAG(std::string, input, "",
+          "text or JSON Lines to read: files (plain, .gz or .zst), directories and glob patterns, "
+          "comma-separated; - for stdin");
 ABSL_FLAG(std::string, output_prefix, "",
           "prefix of the {prefix}_{key}_{document|sentence}.bin/.idx written");
 ABSL_FLAG(std::string, tokenizer_type, "",
-          "gpt2 | wordpiece | sentencepiece, or Megatron's GPT2BPETokenizer | "
-          "BertWordPieceLowerCase | BertWordPieceCase | SentencePieceTokenizer");
+          "gpt2 | wordpiece | sentencepiece | huggingface | tiktoken, or Megatron's "
+          "GPT2BPETokenizer | BertWordPieceLowerCase | BertWordPieceCase | SentencePieceTokenizer "
+          "| HuggingFaceTokenizer | TikTokenizer");
 ABSL_FLAG(std::string, vocab_file, "",
           "vocab.json (gpt2), vocab.txt (wordpiece) or a SentencePiece .model");
 ABSL_FLAG(std::string, tokenizer_model, "",
           "Megatron's name for the SentencePiece model (as --vocab-file)");
+ABSL_FLAG(std::string, tokenizer_file, "",
+          "huggingface: the model's tokenizer.json; tiktoken: its rank file (as --vocab-file)");
+ABSL_FLAG(bool, add_special_tokens, false,
+          "huggingface: apply the file's post-processor to each document (e.g. LLaMA's <s>)");
+ABSL_FLAG(std::string, tiktoken_pattern, "", "tiktoken: the split regex (default: LLaMA 3's)");
 ABSL_FLAG(std::string, merges_file, "", "GPT-2 merges.txt");
 ABSL_FLAG(std::string, merge_file, "", "Megatron's name for --merges-file");
 ABSL_FLAG(bool, lowercase, false, "WordPiece: lowercase and strip accents (the default)");
@@ -85,14 +95,17 @@ namespace braid {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: preprocess_data --input FILE|- --output-prefix PREFIX\n"
+    "usage: preprocess_data --input FILE[,FILE|DIR|GLOB...]|- --output-prefix PREFIX\n"
     "         --tokenizer-type gpt2|wordpiece|sentencepiece --vocab-file FILE [--merge-file F]\n"
+    "         | --tokenizer-type huggingface|tiktoken --tokenizer-file FILE\n"
+    "           [--add-special-tokens] [--tiktoken-pattern RE]\n"
     "         [--lowercase|--cased] [--json-keys text[,k2...]]\n"
     "         [--text-format auto|jsonl|lines|paragraphs] [--append-eod] [--split-sentences]\n"
     "         [--keep-newlines] [--workers N] [--log-interval N] [--batch-docs N]\n"
     "       preprocess_data merge --output-prefix PREFIX INPUT_PREFIX...\n"
     "Megatron-LM's spellings work too: --tokenizer-type GPT2BPETokenizer, BertWordPieceLowerCase,\n"
-    "BertWordPieceCase, SentencePieceTokenizer (with --tokenizer-model), --json-keys text title.\n";
+    "BertWordPieceCase, SentencePieceTokenizer (with --tokenizer-model), HuggingFaceTokenizer,\n"
+    "TikTokenizer, --json-keys text title. Inputs may be gzip or zstd compressed (.gz, .zst).\n";
 
 struct Options {
   std::string input, output_prefix, format = "auto";
@@ -111,6 +124,7 @@ const char* kProblemNames[] = {"invalid UTF-8 (replaced with U+FFFD)",
 
 struct Doc {
   int64_t line = 0;
+  int file = 0;                    // index into the inputs
   std::vector<std::string> texts;  // one per key
 };
 struct Batch {
@@ -122,6 +136,7 @@ struct Issue {
   int64_t line;
   Problem problem;
   std::string detail;
+  int file = 0;
 };
 struct Result {
   int64_t seq = 0;
@@ -165,55 +180,58 @@ class Queue {
   bool closed_ = false;
 };
 
-// Reads documents and parses JSON on the reader thread; problems found here travel with the batch.
+// Reads documents and parses JSON on the reader thread, file after file; problems found here
+// travel with the batch. A file that ends without a newline ends its last document there.
 class Reader {
  public:
-  Reader(const Options& o, std::istream& in) : o_(o), in_(in) {
+  Reader(const Options& o, const std::vector<std::string>& inputs) : o_(o), inputs_(inputs) {
     format_ = o.format;
     if (format_ == "auto") {
-      bool json = absl::EndsWith(o.input, ".jsonl") || absl::EndsWith(o.input, ".json");
+      const std::string first = WithoutCompressionSuffix(inputs.front());
+      bool json = absl::EndsWith(first, ".jsonl") || absl::EndsWith(first, ".json");
       format_ = json ? "jsonl" : "lines";
     }
   }
+  // Not OK when a file could not be opened or was damaged (reading stopped there).
+  const absl::Status& status() const { return status_; }
 
   // The next batch, or an empty one at the end of the input.
   Batch Next(std::vector<Issue>* issues) {
     Batch b;
     b.seq = seq_++;
     std::string line;
-    std::string para;
-    int64_t para_line = 0;
-    while (static_cast<int>(b.docs.size()) < o_.batch_docs && std::getline(in_, line)) {
-      ++line_no_;
+    while (static_cast<int>(b.docs.size()) < o_.batch_docs && NextLine(&line)) {
       b.bytes += line.size() + 1;
       if (format_ == "paragraphs") {
         if (line.find_first_not_of(" \t\r") == std::string::npos) {
-          if (!para.empty()) b.docs.push_back(Doc{para_line, {para}});
-          para.clear();
+          FlushParagraph(&b);
           continue;
         }
-        if (para.empty()) para_line = line_no_;
-        if (!para.empty()) para += "\n";
-        para += line;
+        if (para_.empty()) {
+          para_line_ = line_no_;
+          para_file_ = file_;
+        }
+        if (!para_.empty()) para_ += "\n";
+        para_ += line;
         continue;
       }
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (format_ == "lines") {
-        b.docs.push_back(Doc{line_no_, {line}});
+        b.docs.push_back(Doc{line_no_, file_, {line}});
         continue;
       }
       if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank JSONL line
       absl::StatusOr<JsonValue> json = ParseJson(line);
       if (!json.ok()) {
-        issues->push_back({line_no_, kBadJson, std::string(json.status().message())});
+        issues->push_back({line_no_, kBadJson, std::string(json.status().message()), file_});
         continue;
       }
-      Doc d{line_no_, {}};
+      Doc d{line_no_, file_, {}};
       bool ok = true;
       for (const std::string& key : o_.keys) {
         const JsonValue* v = json->Find(key);
         if (v == nullptr || v->kind != JsonValue::Kind::kString) {
-          issues->push_back({line_no_, kMissingKey, absl::StrCat("key \"", key, "\"")});
+          issues->push_back({line_no_, kMissingKey, absl::StrCat("key \"", key, "\""), file_});
           ok = false;
           break;
         }
@@ -221,23 +239,66 @@ class Reader {
       }
       if (ok) b.docs.push_back(std::move(d));
     }
-    if (format_ == "paragraphs" && !para.empty()) {
-      // A paragraph may continue into the next batch: keep reading until a blank line.
-      while (std::getline(in_, line)) {
-        ++line_no_;
-        b.bytes += line.size() + 1;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) break;
-        para += "\n" + line;
-      }
-      b.docs.push_back(Doc{para_line, {para}});
-    }
+    if (format_ == "paragraphs" && done_) FlushParagraph(&b);
     return b;
   }
 
  private:
+  void FlushParagraph(Batch* b) {
+    if (!para_.empty()) b->docs.push_back(Doc{para_line_, para_file_, {para_}});
+    para_.clear();
+  }
+  // The next line of the inputs; false at the end of the last one (or at a damaged one).
+  bool NextLine(std::string* line) {
+    while (!done_) {
+      if (stream_ && std::getline(*stream_, *line)) {
+        ++line_no_;
+        return true;
+      }
+      if (buf_ && !buf_->status().ok()) {
+        status_ = buf_->status();
+        done_ = true;
+        break;
+      }
+      if (stream_ && format_ == "paragraphs" && !para_.empty()) {
+        // A paragraph ends with its file.
+        *line = "";
+        stream_.reset();
+        buf_.reset();
+        return true;
+      }
+      stream_.reset();
+      buf_.reset();
+      if (next_file_ >= inputs_.size()) {
+        done_ = true;
+        break;
+      }
+      file_ = static_cast<int>(next_file_++);
+      line_no_ = 0;
+      auto b = InputFileBuf::Open(inputs_[file_]);
+      if (!b.ok()) {
+        status_ = b.status();
+        done_ = true;
+        break;
+      }
+      buf_ = *std::move(b);
+      stream_ = std::make_unique<std::istream>(buf_.get());
+    }
+    return false;
+  }
+
   const Options& o_;
-  std::istream& in_;
+  const std::vector<std::string>& inputs_;
+  std::unique_ptr<InputFileBuf> buf_;
+  std::unique_ptr<std::istream> stream_;
+  size_t next_file_ = 0;
+  int file_ = 0;
+  bool done_ = false;
+  absl::Status status_;
   std::string format_;
+  std::string para_;
+  int64_t para_line_ = 0;
+  int para_file_ = 0;
   int64_t seq_ = 0;
   int64_t line_no_ = 0;
 };
@@ -304,43 +365,23 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// The input, checked before any output is touched: a readable regular file (or "-": stdin).
-absl::Status CheckInput(const std::string& input) {
-  if (input == "-") return absl::OkStatus();
-  struct stat st;
-  if (::stat(input.c_str(), &st) != 0) {
-    return absl::NotFoundError(
-        absl::StrCat("--input ", input, ": cannot read it: ", std::strerror(errno), "."));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--input ", input,
-        " is a directory. HINT: give one text or JSON Lines file (or - for "
-        "stdin); concatenate several first, or preprocess each and `preprocess_data merge` them."));
-  }
-  if (::access(input.c_str(), R_OK) != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("--input ", input, ": not readable: ", std::strerror(errno), "."));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Run(const Options& o) {
-  BRAID_RETURN_IF_ERROR(CheckInput(o.input));
+  // The inputs, checked before any output is touched: readable files (or "-": stdin).
+  BRAID_ASSIGN_OR_RETURN(const std::vector<std::string> inputs, ExpandInputs(o.input));
   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> probe, MakeTokenizer(o.tokenizer));
   if (o.append_eod && probe->special().eod < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--append-eod: the ", probe->name(),
                                                    " vocabulary has no end-of-document token."));
   }
-  std::ifstream file;
-  std::istream* in = &std::cin;
+  // The ETA needs the text's size: known for plain files only.
   int64_t total_bytes = 0;
-  if (o.input != "-") {
-    file.open(o.input, std::ios::binary);
-    if (!file) return absl::NotFoundError(absl::StrCat(o.input, ": cannot open the input."));
+  for (const std::string& in : inputs) {
     struct stat st;
-    if (::stat(o.input.c_str(), &st) == 0) total_bytes = st.st_size;
-    in = &file;
+    if (in == "-" || WithoutCompressionSuffix(in) != in || ::stat(in.c_str(), &st) != 0) {
+      total_bytes = 0;
+      break;
+    }
+    total_bytes += st.st_size;
   }
   // The outputs: temporary files until every document is written (IndexedDatasetBuilder).
   const TokenDType dtype = TokenDTypeForVocab(probe->VocabSize());
@@ -349,21 +390,23 @@ absl::Status Run(const Options& o) {
   for (const std::string& key : o.keys) {
     prefixes.push_back(
         absl::StrCat(o.output_prefix, "_", key, "_", o.split_sentences ? "sentence" : "document"));
-    if (o.input != "-") {
-      BRAID_RETURN_IF_ERROR(
-          CheckOutputPath(prefixes.back() + ".bin", {o.input}, false, true, "--output-prefix"));
-    }
+    std::vector<std::string> files;
+    for (const std::string& in : inputs)
+      if (in != "-") files.push_back(in);
+    BRAID_RETURN_IF_ERROR(
+        CheckOutputPath(prefixes.back() + ".bin", files, false, true, "--output-prefix"));
     BRAID_ASSIGN_OR_RETURN(auto b, IndexedDatasetBuilder::Create(prefixes.back(), dtype));
     out.push_back(std::move(b));
   }
-  const std::string input_name = o.input == "-" ? "stdin" : o.input;
+  auto input_name = [&](int file) { return inputs[file] == "-" ? "stdin" : inputs[file]; };
+  absl::Status read_status;
 
   Queue<Batch> todo(4 * o.workers);
   Queue<Result> done(4 * o.workers);
   std::vector<Issue> reader_issues;
   std::mutex reader_issues_mu;
   std::thread reader([&] {
-    Reader r(o, *in);
+    Reader r(o, inputs);
     while (true) {
       std::vector<Issue> issues;
       Batch b = r.Next(&issues);
@@ -375,6 +418,7 @@ absl::Status Run(const Options& o) {
       todo.Push(std::move(b));
       if (last) break;
     }
+    read_status = r.status();
     todo.Close();
   });
   std::vector<std::thread> workers;
@@ -404,7 +448,7 @@ absl::Status Run(const Options& o) {
   auto report = [&](const Issue& i) {
     ++counts[i.problem];
     if (++reported <= 20) {
-      std::fprintf(stderr, "%s%s:%ld: %s%s%s\n", tty ? "\n" : "", input_name.c_str(),
+      std::fprintf(stderr, "%s%s:%ld: %s%s%s\n", tty ? "\n" : "", input_name(i.file).c_str(),
                    static_cast<long>(i.line), kProblemNames[i.problem],
                    i.detail.empty() ? "" : ": ", i.detail.c_str());
     } else if (reported == 21) {
@@ -448,6 +492,7 @@ absl::Status Run(const Options& o) {
   reader.join();
   for (auto& t : workers) t.join();
   for (const Issue& i : reader_issues) report(i);
+  BRAID_RETURN_IF_ERROR(read_status);  // a damaged archive: nothing is written
   BRAID_RETURN_IF_ERROR(status);
   // Refuse to write what is not a corpus: no document at all (an empty input, every line bad),
   // or mostly binary data or invalid UTF-8 (a binary file, the wrong encoding); the existing
@@ -466,7 +511,7 @@ absl::Status Run(const Options& o) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: %s. Nothing was written. HINT: the input must be UTF-8 text, one document per "
         "line (or JSON Lines with the --json-keys, --text-format jsonl).",
-        input_name,
+        inputs.size() == 1 ? input_name(0) : absl::StrCat(inputs.size(), " inputs"),
         seen == 0 ? "the input holds no document (it is empty)"
                   : absl::StrFormat("%d of %d documents are bad (%s)", bad, seen, summary)));
   }
@@ -515,28 +560,6 @@ absl::Status Merge(const std::string& output, const std::vector<std::string>& in
   return absl::OkStatus();
 }
 
-// Megatron's tokenizer names, and ours.
-absl::Status SetTokenizerType(const std::string& type, TokenizerOptions* t) {
-  if (type == "gpt2" || type == "GPT2BPETokenizer") {
-    t->type = "gpt2";
-  } else if (type == "wordpiece" || type == "BertWordPieceLowerCase") {
-    t->type = "wordpiece";
-    t->lowercase = true;
-  } else if (type == "BertWordPieceCase") {
-    t->type = "wordpiece";
-    t->lowercase = false;
-  } else if (type == "sentencepiece" || type == "SentencePieceTokenizer" ||
-             type == "GPTSentencePieceTokenizer") {
-    t->type = "sentencepiece";
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--tokenizer-type '", type,
-                     "' is not one of gpt2 (GPT2BPETokenizer), wordpiece (BertWordPieceLowerCase, "
-                     "BertWordPieceCase), sentencepiece (SentencePieceTokenizer)."));
-  }
-  return absl::OkStatus();
-}
-
 int Main(int argc, char** argv) {
   CommandLine cl;
   cl.main_file = __FILE__;
@@ -552,6 +575,11 @@ int Main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_tokenizer_model).empty()) {
     o.tokenizer.vocab_file = absl::GetFlag(FLAGS_tokenizer_model);
   }
+  if (!absl::GetFlag(FLAGS_tokenizer_file).empty()) {
+    o.tokenizer.vocab_file = absl::GetFlag(FLAGS_tokenizer_file);
+  }
+  o.tokenizer.add_special_tokens = absl::GetFlag(FLAGS_add_special_tokens);
+  o.tokenizer.tiktoken_pattern = absl::GetFlag(FLAGS_tiktoken_pattern);
   o.tokenizer.merges_file = absl::GetFlag(FLAGS_merges_file).empty()
                                 ? absl::GetFlag(FLAGS_merge_file)
                                 : absl::GetFlag(FLAGS_merges_file);

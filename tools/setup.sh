@@ -17,6 +17,8 @@ PACKAGES=(
   libyaml-cpp-dev libabsl-dev                 # config, status/strings
   libprotobuf-dev protobuf-compiler           # checkpoint manifests, TensorBoard records
   libsentencepiece-dev sentencepiece          # SentencePiece tokenizers, spm_train
+  libonig-dev libutf8proc-dev nlohmann-json3-dev  # tokenizer.json: regexes, Unicode, JSON
+  zlib1g-dev libzstd-dev zstd                 # preprocess_data: .gz and .zst inputs
   libgtest-dev libbenchmark-dev               # tests and benchmarks
   fortunes                                    # the embedded default corpus
   python3 python3-torch python3-numpy         # independent references used by the tests

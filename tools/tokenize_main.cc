@@ -2,6 +2,8 @@
 //   tokenize --type gpt2|wordpiece|sentencepiece --vocab FILE [--merges FILE]
 //            [--lowercase|--cased] [--max-chars-per-word N] [--parse-special] [--key text]
 //            [--vocab-extra-ids N]   (T5's sentinels <extra_id_k>, as data.vocab_extra_ids)
+//   tokenize --type huggingface --tokenizer-file tokenizer.json [--add-special-tokens] [--decode]
+//   tokenize --type tiktoken --tokenizer-file tokenizer.model [--tiktoken-pattern RE]
 // A bad input line is reported on stderr with its line number and answered with an
 // {"error": ...} line, so outputs stay aligned with inputs; a line with invalid UTF-8 is reported
 // too and tokenized with U+FFFD in place of each invalid sequence (as preprocess_data does). Any
@@ -17,9 +19,15 @@
 #include "framework/data/tokenizer.h"
 #include "framework/data/unicode.h"
 
-ABSL_FLAG(std::string, type, "", "gpt2 | wordpiece | sentencepiece");
+ABSL_FLAG(std::string, type, "", "gpt2 | wordpiece | sentencepiece | huggingface | tiktoken");
 ABSL_FLAG(std::string, vocab, "",
-          "vocab.json (gpt2), vocab.txt (wordpiece) or a SentencePiece .model");
+          "vocab.json (gpt2), vocab.txt (wordpiece), a SentencePiece .model, a tokenizer.json "
+          "(huggingface) or a tiktoken rank file");
+ABSL_FLAG(std::string, tokenizer_file, "", "the tokenizer.json or tiktoken file (as --vocab)");
+ABSL_FLAG(bool, add_special_tokens, false,
+          "huggingface: apply the file's post-processor (e.g. LLaMA's leading <s>)");
+ABSL_FLAG(std::string, tiktoken_pattern, "", "tiktoken: the split regex (default: LLaMA 3's)");
+ABSL_FLAG(bool, decode, false, "also write \"text\": the ids decoded back to text");
 ABSL_FLAG(std::string, merges, "", "GPT-2 merges.txt");
 ABSL_FLAG(std::string, key, "text", "the JSON key holding the text");
 ABSL_FLAG(int32_t, max_chars_per_word, 200,
@@ -33,9 +41,12 @@ ABSL_FLAG(bool, parse_special, false, "GPT-2: encode <|endoftext|> in the text a
 
 namespace {
 constexpr char kUsage[] =
-    "usage: tokenize --type gpt2|wordpiece|sentencepiece --vocab FILE [--merges FILE]\n"
-    "                [--lowercase|--cased] [--max-chars-per-word N] [--parse-special]\n"
-    "                [--key text]  < input.jsonl > output.jsonl\n";
+    "usage: tokenize --type gpt2|wordpiece|sentencepiece|huggingface|tiktoken --vocab FILE\n"
+    "                [--merges FILE] [--lowercase|--cased] [--max-chars-per-word N]\n"
+    "                [--parse-special] [--add-special-tokens] [--tiktoken-pattern RE]\n"
+    "                [--decode] [--key text]  < input.jsonl > output.jsonl\n"
+    "--tokenizer-file is --vocab's other name; Megatron's HuggingFaceTokenizer and TikTokenizer\n"
+    "are accepted for huggingface and tiktoken.\n";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,11 +55,19 @@ int main(int argc, char** argv) {
   cl.usage = kUsage;
   braid::ParseCommandLineOrExit(argc, argv, cl);
   braid::TokenizerOptions o;
-  o.type = absl::GetFlag(FLAGS_type);
+  if (!absl::GetFlag(FLAGS_type).empty()) {
+    const absl::Status type = braid::SetTokenizerType(absl::GetFlag(FLAGS_type), &o);
+    if (!type.ok()) braid::UsageError(std::string(type.message()));
+  }
   o.vocab_file = absl::GetFlag(FLAGS_vocab);
+  if (!absl::GetFlag(FLAGS_tokenizer_file).empty())
+    o.vocab_file = absl::GetFlag(FLAGS_tokenizer_file);
+  o.add_special_tokens = absl::GetFlag(FLAGS_add_special_tokens);
+  o.tiktoken_pattern = absl::GetFlag(FLAGS_tiktoken_pattern);
   o.merges_file = absl::GetFlag(FLAGS_merges);
   o.max_chars_per_word = absl::GetFlag(FLAGS_max_chars_per_word);
-  o.lowercase = !absl::GetFlag(FLAGS_cased) || absl::GetFlag(FLAGS_lowercase);
+  if (absl::GetFlag(FLAGS_cased)) o.lowercase = false;
+  if (absl::GetFlag(FLAGS_lowercase)) o.lowercase = true;
   o.parse_special = absl::GetFlag(FLAGS_parse_special);
   o.extra_ids = absl::GetFlag(FLAGS_vocab_extra_ids);
   if (o.extra_ids < 0) braid::UsageError("--vocab-extra-ids must not be negative.");
@@ -95,7 +114,11 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < ids.size(); ++i) {
       absl::StrAppend(&out, i ? ", " : "", braid::JsonQuote((*tok)->IdToToken(ids[i])));
     }
-    out += "]}\n";
+    out += "]";
+    if (absl::GetFlag(FLAGS_decode)) {
+      absl::StrAppend(&out, ", \"text\": ", braid::JsonQuote((*tok)->Decode(ids)));
+    }
+    out += "}\n";
     std::cout << out;
   }
   return bad == 0 ? 0 : 1;

@@ -22,7 +22,7 @@ enum class Precision { kFp32, kBf16 };
 enum class TrainDevice { kCpu, kCuda };
 enum class LrDecayStyle { kCosine, kLinear, kConstant };
 // data.tokenizer.
-enum class TokenizerType { kGpt2, kWordPiece, kSentencePiece };
+enum class TokenizerType { kGpt2, kWordPiece, kSentencePiece, kHuggingFace, kTiktoken };
 // data.packing (BERT / RoBERTa samples).
 enum class Packing { kDocument, kFullSentences };
 // parallel.pipeline_schedule: one forward then one backward per micro-batch in the steady state
@@ -47,7 +47,7 @@ BRAID_CHOICE_NAMES(Recompute, "none", "selective", "full")
 BRAID_CHOICE_NAMES(Precision, "fp32", "bf16")
 BRAID_CHOICE_NAMES(TrainDevice, "cpu", "cuda")
 BRAID_CHOICE_NAMES(LrDecayStyle, "cosine", "linear", "constant")
-BRAID_CHOICE_NAMES(TokenizerType, "gpt2", "wordpiece", "sentencepiece")
+BRAID_CHOICE_NAMES(TokenizerType, "gpt2", "wordpiece", "sentencepiece", "huggingface", "tiktoken")
 BRAID_CHOICE_NAMES(Packing, "document", "full_sentences")
 BRAID_CHOICE_NAMES(PipelineSchedule, "1f1b", "all_forward_all_backward")
 BRAID_CHOICE_NAMES(LogChoice, "debug", "info", "warning", "error")

@@ -111,6 +111,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Str("split", &d.split, Need::kOptional);
     EnumChoice(f, "tokenizer", &d.tokenizer);
     f.Str("vocab_file", &d.vocab_file, Need::kOptional);
+    f.Str("tokenizer_file", &d.tokenizer_file, Need::kOptional);
     f.Str("merges_file", &d.merges_file, Need::kOptional);
     f.Bool("lowercase", &d.lowercase);
     f.Int("prefetch", &d.prefetch, 0, 1024, Need::kOptional);
@@ -629,6 +630,14 @@ absl::StatusOr<Config> Bind(const Node& root, const std::string& source) {
   DescribeConfig(config, reader);
   reader.Finish();
   BRAID_RETURN_IF_ERROR(reader.status());
+  // data.tokenizer_file (Hugging Face's word for a tokenizer.json) is data.vocab_file by another
+  // name; set, it wins over a recipe's vocab_file (`--set data.tokenizer=huggingface --set
+  // data.tokenizer_file=tokenizer.json` on a recipe made for another tokenizer).
+  DataConfig& d = config.data;
+  if (!d.tokenizer_file.empty()) {
+    d.vocab_file = d.tokenizer_file;
+    d.tokenizer_file.clear();
+  }
   BRAID_RETURN_IF_ERROR(ValidateStatic(config));
   return config;
 }

@@ -84,6 +84,7 @@ struct DataConfig {
   std::string split = "949,50,1";  // train,valid,test proportions, by documents
   TokenizerType tokenizer = TokenizerType::kSentencePiece;
   std::string vocab_file;
+  std::string tokenizer_file;  // huggingface / tiktoken: another name for vocab_file
   std::string merges_file;
   bool lowercase = true;
   int64_t prefetch = 2;                   // batches prepared ahead by the background thread

@@ -74,6 +74,7 @@ class WithAddedTokens : public Tokenizer {
   int64_t VocabSize() const override { return base_->VocabSize() + appended_; }
   const SpecialIds& special() const override { return special_; }
   std::string name() const override { return base_->name(); }
+  bool CutsAtSpaces() const override { return base_->CutsAtSpaces(); }
 
  private:
   int Index(int32_t id) const {
@@ -189,14 +190,43 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(const TokenizerOptions&
   if (o.type == "gpt2") return MakeGpt2Tokenizer(o);
   if (o.type == "wordpiece") return MakeWordPieceTokenizer(o);
   if (o.type == "sentencepiece") return MakeSentencePieceTokenizer(o);
-  return absl::InvalidArgumentError(absl::StrCat("unknown tokenizer type '", o.type,
-                                                 "'. HINT: use gpt2, wordpiece or sentencepiece."));
+  if (o.type == "huggingface") return MakeHuggingFaceTokenizer(o);
+  if (o.type == "tiktoken") return MakeTiktokenTokenizer(o);
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown tokenizer type '", o.type,
+                   "'. HINT: use gpt2, wordpiece, sentencepiece, huggingface or tiktoken."));
+}
+
+absl::Status SetTokenizerType(const std::string& type, TokenizerOptions* t) {
+  if (type == "gpt2" || type == "GPT2BPETokenizer") {
+    t->type = "gpt2";
+  } else if (type == "wordpiece" || type == "BertWordPieceLowerCase") {
+    t->type = "wordpiece";
+    t->lowercase = true;
+  } else if (type == "BertWordPieceCase") {
+    t->type = "wordpiece";
+    t->lowercase = false;
+  } else if (type == "sentencepiece" || type == "SentencePieceTokenizer" ||
+             type == "GPTSentencePieceTokenizer") {
+    t->type = "sentencepiece";
+  } else if (type == "huggingface" || type == "HuggingFaceTokenizer") {
+    t->type = "huggingface";
+  } else if (type == "tiktoken" || type == "TikTokenizer") {
+    t->type = "tiktoken";
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenizer type '", type,
+                     "' is not one of gpt2 (GPT2BPETokenizer), wordpiece (BertWordPieceLowerCase, "
+                     "BertWordPieceCase), sentencepiece (SentencePieceTokenizer), huggingface "
+                     "(HuggingFaceTokenizer), tiktoken (TikTokenizer)."));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<int32_t> EncodeInPieces(const Tokenizer& tok, std::string_view text,
                                     size_t piece_bytes) {
   const size_t n = text.size();
-  if (piece_bytes == 0 || n <= 2 * piece_bytes) return tok.Encode(text);
+  if (piece_bytes == 0 || n <= 2 * piece_bytes || !tok.CutsAtSpaces()) return tok.Encode(text);
   auto printable = [&](size_t i) { return text[i] > ' ' && text[i] < 0x7F; };
   std::vector<int32_t> ids;
   size_t pos = 0;

@@ -1,5 +1,6 @@
 // Tokenizers behind one interface: GPT-2 byte-level BPE (vocab.json + merges.txt), BERT
-// WordPiece (vocab.txt, uncased or cased), and SentencePiece (.model through libsentencepiece).
+// WordPiece (vocab.txt, uncased or cased), SentencePiece (.model through libsentencepiece),
+// Hugging Face tokenizer.json and tiktoken rank files (docs/tokenizers.md).
 // The BPE and WordPiece code is ours and byte-exact to the reference implementations (openai's
 // encoder.py, google-research/bert's tokenization.py); tests/data checks every fixture case.
 // An instance is not thread-safe (BPE keeps a per-word cache): use one per thread.
@@ -37,11 +38,14 @@ class Tokenizer {
   virtual int64_t VocabSize() const = 0;
   virtual const SpecialIds& special() const = 0;
   virtual std::string name() const = 0;  // "gpt2", "wordpiece", "sentencepiece"
+  // Whether a text cut before a space between printable ASCII encodes to the ids of the whole
+  // (EncodeInPieces). Not so for a tokenizer.json whose normalizer prepends to every piece.
+  virtual bool CutsAtSpaces() const { return true; }
 };
 
 struct TokenizerOptions {
-  std::string type;              // gpt2 | wordpiece | sentencepiece
-  std::string vocab_file;        // vocab.json, vocab.txt or .model
+  std::string type;              // gpt2 | wordpiece | sentencepiece | huggingface | tiktoken
+  std::string vocab_file;        // vocab.json, vocab.txt, .model, tokenizer.json or rank file
   std::string merges_file;       // gpt2 only
   bool lowercase = true;         // wordpiece: uncased (lower-case and strip accents)
   int max_chars_per_word = 200;  // wordpiece: Google's 200 (Hugging Face uses 100)
@@ -58,6 +62,12 @@ struct TokenizerOptions {
   // order. Encode() reads each name in text as its id, Decode() and IdToToken() write the name.
   // Which role a token plays (start, end, pad, mask) is the recipe's business, by name.
   std::vector<std::string> added_tokens;
+  // huggingface: apply the file's post-processor (LLaMA's leading <s>, BERT's [CLS] .. [SEP]).
+  bool add_special_tokens = false;
+  // tiktoken: the split pattern (empty: LLaMA 3's) and the special tokens appended after the
+  // ranks, in id order (empty: LLaMA 3's 256, <|begin_of_text|> first).
+  std::string tiktoken_pattern;
+  std::vector<std::string> tiktoken_special_tokens;
 };
 
 // tok.Encode(text) of a long text, in pieces of about `piece_bytes`, so that the memory a
@@ -66,9 +76,16 @@ struct TokenizerOptions {
 // byte-level BPE, WordPiece and SentencePiece models that split at whitespace (spm_train's
 // default) start a new token anyway, so the ids are those of the whole text (checked against the
 // whole text's and spm_encode's). A stretch of 2 x piece_bytes without such a space is cut at a
-// character boundary (its ids may then differ next to the cut).
+// character boundary (its ids may then differ next to the cut). A tokenizer that does not cut at
+// spaces (CutsAtSpaces) encodes the whole text.
 std::vector<int32_t> EncodeInPieces(const Tokenizer& tok, std::string_view text,
                                     size_t piece_bytes = size_t{1} << 20);
+
+// Sets o->type (and, for BERT's names, o->lowercase) from our name or Megatron-LM's:
+// gpt2 (GPT2BPETokenizer), wordpiece (BertWordPieceLowerCase, BertWordPieceCase), sentencepiece
+// (SentencePieceTokenizer, GPTSentencePieceTokenizer), huggingface (HuggingFaceTokenizer),
+// tiktoken (TikTokenizer). An unknown name is an error listing them.
+absl::Status SetTokenizerType(const std::string& name, TokenizerOptions* o);
 
 // Loads a tokenizer; errors name the file and what is wrong with it.
 absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(const TokenizerOptions& options);
@@ -77,5 +94,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> MakeGpt2Tokenizer(const TokenizerOpti
 absl::StatusOr<std::unique_ptr<Tokenizer>> MakeWordPieceTokenizer(const TokenizerOptions& options);
 absl::StatusOr<std::unique_ptr<Tokenizer>> MakeSentencePieceTokenizer(
     const TokenizerOptions& options);
+// A Hugging Face tokenizer.json (hf_tokenizer.cc), byte-exact with the tokenizers library.
+absl::StatusOr<std::unique_ptr<Tokenizer>> MakeHuggingFaceTokenizer(
+    const TokenizerOptions& options);
+// A tiktoken rank file (LLaMA 3's original tokenizer.model).
+absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTiktokenTokenizer(const TokenizerOptions& options);
 
 }  // namespace braid

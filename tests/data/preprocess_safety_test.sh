@@ -2,7 +2,7 @@
 # preprocess_data never destroys what a user has, and refuses what is not a corpus:
 #  - merge into a prefix that is one of its inputs is refused, the input untouched;
 #  - a missing input (preprocess or merge) leaves an existing output pair untouched;
-#  - an input that is a directory, all bad lines, binary data or nothing is refused, nothing
+#  - an input that is an empty directory, all bad lines, binary data or nothing is refused, nothing
 #    written; --workers beyond 4 x cores is capped with a message;
 #  - Megatron's spellings (GPT2BPETokenizer, --merge-file, --json-keys k1 k2, --log-interval)
 #    write the same bytes as ours; --help exits 0, a bad flag 2.
@@ -43,8 +43,8 @@ ls "$tmp" | grep -q '\.tmp\.' && bad "temporary files left behind: $(ls "$tmp")"
 
 # 3. not a corpus: refused, nothing written
 mkdir "$tmp/dir"
-expect_fail input-directory "is a directory" -- "$P" --input "$tmp/dir" --output-prefix "$tmp/D" "${G[@]}" &&
-  ok "an input directory is refused"
+expect_fail input-directory "holds no file" -- "$P" --input "$tmp/dir" --output-prefix "$tmp/D" "${G[@]}" &&
+  ok "an empty input directory is refused"
 printf 'not json\n{"txt": "x"}\n{bad\n' > "$tmp/allbad.jsonl"
 expect_fail all-bad "3 of 3 documents are bad" -- "$P" --input "$tmp/allbad.jsonl" --output-prefix "$tmp/E" "${G[@]}" &&
   [[ ! -e $tmp/E_text_document.bin ]] && ok "every line bad: refused, nothing written"

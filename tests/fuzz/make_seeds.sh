@@ -10,7 +10,9 @@ bin=${1:-build/bin}
 out=tests/fuzz/seeds
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-rm -rf "$out" && mkdir -p "$out"/{fuzz_config,fuzz_json,fuzz_idx,fuzz_safetensors,fuzz_manifest,fuzz_tokenizer_files}
+rm -rf "$out" && mkdir -p "$out"/{fuzz_config,fuzz_json,fuzz_idx,fuzz_safetensors,fuzz_manifest,fuzz_tokenizer_files,fuzz_tokenizer_json}
+# tokenizer.json and tiktoken: small files of every model kind
+python3 tests/fuzz/tokenizer_json_seeds.py "$out/fuzz_tokenizer_json"
 # config: the recipes, and one with overrides
 for f in recipes/gpt/*.yaml recipes/bert/*.yaml; do
   cp "$f" "$out/fuzz_config/$(basename "$(dirname "$f")")_$(basename "$f")"

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-30}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 targets=("$@")
-((${#targets[@]})) || targets=(fuzz_config fuzz_json fuzz_idx fuzz_safetensors fuzz_manifest fuzz_tokenizer_files)
+((${#targets[@]})) || targets=(fuzz_config fuzz_json fuzz_idx fuzz_safetensors fuzz_manifest fuzz_tokenizer_files
+  fuzz_tokenizer_json)
 if ! command -v clang++ >/dev/null || [[ ! -d /usr/lib/llvm-14/lib/clang ]]; then
   echo "[fuzz] installing clang and libclang-rt-14-dev"
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
