@@ -294,6 +294,7 @@ const std::vector<std::string>& SharedKeys() {
                                                          "data.split",
                                                          "data.tokenizer",
                                                          "data.vocab_file",
+                                                         "data.tokenizer_file",
                                                          "data.merges_file",
                                                          "data.lowercase",
                                                          "data.prefetch",

@@ -9,7 +9,7 @@ tests/check_no_shell.sh  # and a value handed to a shell (std::system, popen, sh
 # Ranks share two cores: one BLAS/OpenMP thread per process unless a test sets its own.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # The tokenizer test installs Hugging Face's tokenizers library from npm; here it must run, not skip.
-export BRAID_REQUIRE_REFERENCE=${BRAID_REQUIRE_REFERENCE:-1}
+export TOKENIZER_REFERENCE_REQUIRED=${TOKENIZER_REFERENCE_REQUIRED:-1}
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j 2 "$@"
 # The parsers under libFuzzer with ASan and UBSan: their regression inputs, then 15 s each (the
 # long campaigns are in BENCHMARKS.md, "Fuzzing"; CI keeps its time for the tests).

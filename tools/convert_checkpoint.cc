@@ -373,8 +373,37 @@ absl::Status ExportHf(const Args& a) {
   }
   BRAID_ASSIGN_OR_RETURN(std::string cfg,
                          hf->ConfigJson(shape.config, c.vocab_size, TorchDtypeName(dt)));
+  // The run's tokenizer files go along under the names Hugging Face loads them by (a
+  // tokenizer.json is all AutoTokenizer needs); one that is gone is left out, with a note.
+  std::vector<std::pair<std::string, std::string>> tokenizer_files;
+  const DataConfig& d = shape.config.data;
+  if (!d.vocab_file.empty()) {
+    const char* name = d.tokenizer == TokenizerType::kHuggingFace     ? "tokenizer.json"
+                       : d.tokenizer == TokenizerType::kSentencePiece ? "tokenizer.model"
+                       : d.tokenizer == TokenizerType::kWordPiece     ? "vocab.txt"
+                       : d.tokenizer == TokenizerType::kGpt2          ? "vocab.json"
+                                                                      : "tokenizer.model";
+    tokenizer_files.push_back({d.vocab_file, name});
+    if (d.tokenizer == TokenizerType::kGpt2 && !d.merges_file.empty())
+      tokenizer_files.push_back({d.merges_file, "merges.txt"});
+  }
+  for (auto it = tokenizer_files.begin(); it != tokenizer_files.end();) {
+    std::error_code ec;
+    if (fs::is_regular_file(it->first, ec)) {
+      ++it;
+      continue;
+    }
+    std::fprintf(stderr, "note: the run's tokenizer file %s is gone; exported without it\n",
+                 it->first.c_str());
+    it = tokenizer_files.erase(it);
+  }
   size_t files = 0;
-  BRAID_RETURN_IF_ERROR(PublishDir(a.output, [&](const fs::path& dir) {
+  BRAID_RETURN_IF_ERROR(PublishDir(a.output, [&](const fs::path& dir) -> absl::Status {
+    for (const auto& [from, name] : tokenizer_files) {
+      std::error_code ec;
+      fs::copy_file(from, dir / name, fs::copy_options::overwrite_existing, ec);
+      if (ec) return absl::DataLossError(absl::StrCat(from, ": cannot copy it: ", ec.message()));
+    }
     return WriteHfFiles(dir, cfg, out, a.max_shard_mb, &files);
   }));
   std::printf("wrote %s: %s, %zu tensors in %zu file(s), %s\n", a.output.c_str(),

@@ -125,6 +125,7 @@ const char* kProblemNames[] = {"invalid UTF-8 (replaced with U+FFFD)",
 struct Doc {
   int64_t line = 0;
   int file = 0;                    // index into the inputs
+  bool bad_utf8 = false;           // a JSON line with invalid UTF-8 (replaced before parsing)
   std::vector<std::string> texts;  // one per key
 };
 struct Batch {
@@ -217,16 +218,20 @@ class Reader {
       }
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (format_ == "lines") {
-        b.docs.push_back(Doc{line_no_, file_, {line}});
+        b.docs.push_back(Doc{line_no_, file_, false, {line}});
         continue;
       }
       if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank JSONL line
+      // The JSON reader takes valid UTF-8: invalid sequences become U+FFFD first, and the
+      // document is counted as such.
+      const bool bad_utf8 = !unicode::IsValidUtf8(line);
+      if (bad_utf8) line = unicode::SanitizeUtf8(line);
       absl::StatusOr<JsonValue> json = ParseJson(line);
       if (!json.ok()) {
         issues->push_back({line_no_, kBadJson, std::string(json.status().message()), file_});
         continue;
       }
-      Doc d{line_no_, file_, {}};
+      Doc d{line_no_, file_, bad_utf8, {}};
       bool ok = true;
       for (const std::string& key : o_.keys) {
         const JsonValue* v = json->Find(key);
@@ -245,7 +250,7 @@ class Reader {
 
  private:
   void FlushParagraph(Batch* b) {
-    if (!para_.empty()) b->docs.push_back(Doc{para_line_, para_file_, {para_}});
+    if (!para_.empty()) b->docs.push_back(Doc{para_line_, para_file_, false, {para_}});
     para_.clear();
   }
   // The next line of the inputs; false at the end of the last one (or at a damaged one).
@@ -314,7 +319,7 @@ Result Tokenize(const Tokenizer& tok, const Options& o, Batch batch) {
     // other than tab, newline, carriage return and form feed (text may hold a few: fortunes use
     // backspaces for overstrike). Such a document, like one with invalid UTF-8, is still written
     // (as Megatron would), but counted: an input where most documents are bad is refused whole.
-    bool binary = false, bad_utf8 = false;
+    bool binary = false, bad_utf8 = d.bad_utf8;
     for (std::string& text : d.texts) {
       int64_t controls = 0;
       for (char c : text) {

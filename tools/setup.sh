@@ -18,6 +18,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler           # checkpoint manifests, TensorBoard records
   libsentencepiece-dev sentencepiece          # SentencePiece tokenizers, spm_train
   libonig-dev libutf8proc-dev nlohmann-json3-dev  # tokenizer.json: regexes, Unicode, JSON
+  libsimdjson-dev                             # JSON Lines corpora, vocab.json, config.json
   zlib1g-dev libzstd-dev zstd                 # preprocess_data: .gz and .zst inputs
   libgtest-dev libbenchmark-dev               # tests and benchmarks
   fortunes                                    # the embedded default corpus

@@ -86,6 +86,11 @@ int main(int argc, char** argv) {
   int64_t line_no = 0, bad = 0;
   while (std::getline(std::cin, line)) {
     ++line_no;
+    // Invalid UTF-8 is reported as preprocess_data reports it, and tokenized as it does: each
+    // invalid sequence replaced with U+FFFD (Python's errors="replace"), before the JSON reader
+    // (which takes valid UTF-8) sees the line.
+    const bool bad_utf8 = !braid::unicode::IsValidUtf8(line);
+    if (bad_utf8) line = braid::unicode::SanitizeUtf8(line);
     auto json = braid::ParseJson(line);
     const braid::JsonValue* text = json.ok() ? json->Find(key) : nullptr;
     if (text == nullptr || text->kind != braid::JsonValue::Kind::kString) {
@@ -96,17 +101,12 @@ int main(int argc, char** argv) {
       ++bad;
       continue;
     }
-    // Invalid UTF-8 is reported as preprocess_data reports it, and tokenized as it does: each
-    // invalid sequence replaced with U+FFFD (Python's errors="replace").
-    std::u32string cps;
-    std::string input = text->text;
-    if (!braid::unicode::IsValidUtf8(input)) {
-      braid::unicode::DecodeUtf8(input, &cps);
+    if (bad_utf8) {
       std::cerr << "tokenize: stdin:" << line_no << ": invalid UTF-8 in \"" << key
                 << "\" (replaced with U+FFFD)\n";
-      input = braid::unicode::EncodeUtf8(cps);
       ++bad;
     }
+    const std::string& input = text->text;
     std::vector<int32_t> ids = braid::EncodeInPieces(**tok, input);
     std::string out = "{\"ids\": [";
     for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&out, i ? ", " : "", ids[i]);

@@ -1,5 +1,7 @@
-// A small JSON reader and string quoting: enough for JSON Lines corpora, vocab.json, safetensors
-// headers and Hugging Face config files. Objects keep their key order. Errors give line:column.
+// JSON values through simdjson (Debian's libsimdjson) and string quoting: JSON Lines corpora,
+// vocab.json, safetensors headers and Hugging Face config files. Objects keep their key order.
+// Errors give line:column. The text must be valid UTF-8 (invalid UTF-8 is an error): callers that
+// accept it (corpora) replace it first (unicode::SanitizeUtf8) and count the line.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -695,6 +695,22 @@ class Model {
   int64_t Size() const { return static_cast<int64_t>(tokens_.size()); }
 
  protected:
+  // Byte fallback: the ids of <0x00>..<0xFF> for each byte of `s`, appended to `ids`, when the
+  // vocabulary has every one of them (else nothing is appended and false returned).
+  bool ByteFallback(std::string_view s, std::vector<int32_t>* ids) const {
+    const size_t start = ids->size();
+    for (unsigned char b : s) {
+      char hex[8];
+      snprintf(hex, sizeof hex, "<0x%02X>", b);
+      const int32_t id = TokenToId(hex);
+      if (id < 0) {
+        ids->resize(start);
+        return false;
+      }
+      ids->push_back(id);
+    }
+    return true;
+  }
   void Add(const std::string& token, int32_t id) {
     if (id >= static_cast<int32_t>(tokens_.size())) {
       tokens_.resize(id + 1);
@@ -869,20 +885,7 @@ class BpeModel : public Model {
         syms.push_back(id);
         continue;
       }
-      if (byte_fallback_) {
-        std::vector<int32_t> bytes;
-        for (unsigned char b : s) {
-          char hex[8];
-          snprintf(hex, sizeof hex, "<0x%02X>", b);
-          const int32_t bid = TokenToId(hex);
-          if (bid < 0) break;
-          bytes.push_back(bid);
-        }
-        if (bytes.size() == s.size()) {
-          syms.insert(syms.end(), bytes.begin(), bytes.end());
-          continue;
-        }
-      }
+      if (byte_fallback_ && ByteFallback(s, &syms)) continue;
       if (unk >= 0) {
         if (unk_id >= 0 && !fuse_unk_) syms.push_back(unk_id);
         unk_id = unk;
@@ -1055,20 +1058,7 @@ class UnigramModel : public Model {
         out.push_back(id);
         continue;
       }
-      if (byte_fallback_) {
-        std::vector<int32_t> bytes;
-        for (unsigned char b : piece) {
-          char hex[8];
-          snprintf(hex, sizeof hex, "<0x%02X>", b);
-          const int32_t bid = TokenToId(hex);
-          if (bid < 0) break;
-          bytes.push_back(bid);
-        }
-        if (bytes.size() == piece.size()) {
-          out.insert(out.end(), bytes.begin(), bytes.end());
-          continue;
-        }
-      }
+      if (byte_fallback_ && ByteFallback(piece, &out)) continue;
       out.push_back(unk_);
     }
     cache_.Put(w, out);

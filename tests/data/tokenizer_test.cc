@@ -177,5 +177,86 @@ TEST(Tokenizers, EncodingInPiecesEqualsTheWholeText) {
   }
 }
 
+// tokenizer.json: BERT's WordPiece as Hugging Face's tokenizers library writes it, on 250 documents
+// of the multilingual corpus with the library's own ids and decoded text (tests/fixtures/
+// tokenizers/hf/README.md). The full comparison against the library is
+// tests/tokenizers/reference_test.sh (needs npm).
+TEST(HuggingFaceTokenizer, BertWordPieceFixture) {
+  TokenizerOptions o;
+  ASSERT_TRUE(SetTokenizerType("HuggingFaceTokenizer", &o).ok());
+  o.vocab_file = kDir + "hf/bert-wordpiece.json";
+  auto tok = Load(o);
+  ASSERT_NE(tok, nullptr);
+  EXPECT_EQ(tok->VocabSize(), 30522);
+  EXPECT_EQ(tok->special().cls, 101);
+  EXPECT_EQ(tok->special().mask, 103);
+  std::ifstream in(kDir + "hf/bert-wordpiece-cases.jsonl");
+  std::string line;
+  int n = 0, failures = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    auto j = ParseJson(line);
+    ASSERT_TRUE(j.ok()) << j.status();
+    std::vector<int32_t> want;
+    for (const JsonValue& v : j->Find("ids")->items) want.push_back(v.AsInt());
+    const std::vector<int32_t> got = tok->Encode(j->Find("text")->text);
+    if (got != want && ++failures <= 5) {
+      ADD_FAILURE() << "case " << n << "\n  got  " << Show(got) << "\n  want " << Show(want);
+    }
+    EXPECT_EQ(tok->Decode(want), j->Find("decoded")->text) << "case " << n;
+  }
+  EXPECT_EQ(n, 250);
+  EXPECT_EQ(failures, 0);
+}
+
+// Writes `text` to a scratch file and loads it as `type`; the error message (empty when it loads).
+std::string LoadError(const std::string& type, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/tok_" + type + ".json";
+  std::ofstream(path) << text;
+  TokenizerOptions o;
+  o.type = type;
+  o.vocab_file = path;
+  auto t = MakeTokenizer(o);
+  return t.ok() ? "" : std::string(t.status().message());
+}
+
+TEST(HuggingFaceTokenizer, RefusesWhatItDoesNotImplementByJsonPath) {
+  const std::string model =
+      R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]})";
+  EXPECT_EQ(LoadError("huggingface", "{" + model + "}"), "");
+  std::string e = LoadError("huggingface",
+                            R"({"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFC"},
+        {"type": "Precompiled", "precompiled_charsmap": "AAAA"}]}, )" +
+                                model + "}");
+  EXPECT_NE(e.find("normalizer.normalizers[1].type: 'Precompiled' is not supported"),
+            std::string::npos)
+      << e;
+  e = LoadError("huggingface", R"({"pre_tokenizer": {"type": "UnicodeScripts"}, )" + model + "}");
+  EXPECT_NE(e.find("pre_tokenizer.type: 'UnicodeScripts' is not supported"), std::string::npos)
+      << e;
+  e = LoadError("huggingface", R"({"decoder": {"type": "CTC"}, )" + model + "}");
+  EXPECT_NE(e.find("decoder.type: 'CTC' is not supported"), std::string::npos) << e;
+  e = LoadError("huggingface",
+                R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a c"]}})");
+  EXPECT_NE(e.find("model.merges[0]: 'c' is not in the vocabulary"), std::string::npos) << e;
+  e = LoadError("huggingface", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [)");
+  EXPECT_NE(e.find("not a Hugging Face tokenizer.json"), std::string::npos) << e;
+  e = LoadError("huggingface", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+        "added_tokens": [{"id": "x", "content": "<s>"}]})");
+  EXPECT_NE(e.find("added_tokens[0].id"), std::string::npos) << e;
+  e = LoadError("huggingface",
+                R"({"model": {"type": "BPE", "vocab": {"a": 99999999}, "merges": []}})");
+  EXPECT_NE(e.find("not an id"), std::string::npos) << e;
+  e = LoadError("huggingface", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [],
+        "dropout": "x"}})");
+  EXPECT_NE(e.find("model.dropout"), std::string::npos) << e;
+  // A vocab.json handed over as a tokenizer.json.
+  e = LoadError("huggingface", R"({"a": 0, "b": 1})");
+  EXPECT_NE(e.find("model: missing"), std::string::npos) << e;
+  // tiktoken: a line that is not "<base64> <rank>" is named by its line number.
+  e = LoadError("tiktoken", "IQ== 0\nnot base64!! x\n");
+  EXPECT_NE(e.find(":2: not a tiktoken rank line"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace braid

@@ -10,6 +10,11 @@
 //                        and normalized set
 //   wordpiece-components.json NFKD + StripAccents + Lowercase + Replace(regex) + Strip, then
 //                        WhitespaceSplit, Punctuation, Digits, Whitespace; a WordPiece decoder
+//   gpt2-variants.json   GPT-2's BPE behind NFD and regex Replace, Splits merged with the previous
+//                        piece, inverted, contiguous digits, ByteLevel without a prefix space
+//   wordlevel-metaspace.json WordLevel over BERT's words behind Punctuation (merged with the next
+//                        piece), Metaspace (always, not split), CharDelimiterSplit; a decoder chain
+//                        of Metaspace (never) and BPEDecoder
 //   node build_tokenizers.js REPO_ROOT UNIGRAM_VOCAB OUT_DIR
 const fs = require('fs');
 const path = require('path');
@@ -84,6 +89,42 @@ save('gpt2-components.json', {
   model: {type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null,
           end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab: gptVocab,
           merges},
+});
+
+save('gpt2-variants.json', {
+  version: '1.0', truncation: null, padding: null,
+  added_tokens: [
+    special(50256, '<|endoftext|>', {single_word: true}),
+    special(n, '<mask>', {lstrip: true, rstrip: true}),
+    {id: n + 1, content: 'the', single_word: true, lstrip: false, rstrip: false,
+     normalized: true, special: false},
+  ],
+  normalizer: {type: 'Sequence', normalizers: [
+    {type: 'NFD'}, {type: 'Replace', pattern: {Regex: '\\s{3,}'}, content: '   '}]},
+  pre_tokenizer: {type: 'Sequence', pretokenizers: [
+    {type: 'Split', pattern: {String: ','}, behavior: 'MergedWithPrevious', invert: false},
+    {type: 'Split', pattern: {Regex: '[\\p{L}\\p{M}]+'}, behavior: 'Isolated', invert: true},
+    {type: 'Digits', individual_digits: false},
+    {type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true}]},
+  post_processor: {type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true},
+  decoder: {type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true},
+  model: {type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null,
+          end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab: gptVocab,
+          merges},
+});
+
+save('wordlevel-metaspace.json', {
+  version: '1.0', truncation: null, padding: null, added_tokens: bertAdded,
+  normalizer: {type: 'Lowercase'},
+  pre_tokenizer: {type: 'Sequence', pretokenizers: [
+    {type: 'Punctuation', behavior: 'MergedWithNext'},
+    {type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: false},
+    {type: 'CharDelimiterSplit', delimiter: '\u2581'}]},
+  post_processor: null,
+  decoder: {type: 'Sequence', decoders: [
+    {type: 'Metaspace', replacement: '_', prepend_scheme: 'never', split: false},
+    {type: 'BPEDecoder', suffix: 'ing'}]},
+  model: {type: 'WordLevel', unk_token: '[UNK]', vocab: bertVocab},
 });
 
 save('wordpiece-components.json', {

