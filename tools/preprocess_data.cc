@@ -68,7 +68,8 @@ ABSL_FLAG(std::string, tokenizer_type, "",
 ABSL_FLAG(std::string, vocab_file, "",
           "vocab.json (gpt2), vocab.txt (wordpiece) or a SentencePiece .model");
 ABSL_FLAG(std::string, tokenizer_model, "",
-          "Megatron's name for the SentencePiece model (as --vocab-file)");
+          "Megatron's name for the SentencePiece model, or the Hugging Face model's folder or "
+          "tokenizer.json (as --vocab-file)");
 ABSL_FLAG(std::string, tokenizer_file, "",
           "huggingface: the model's tokenizer.json; tiktoken: its rank file (as --vocab-file)");
 ABSL_FLAG(bool, add_special_tokens, false,

