@@ -594,6 +594,9 @@ int Main(int argc, char** argv) {
     absl::Status t = SetTokenizerType(absl::GetFlag(FLAGS_tokenizer_type), &o.tokenizer);
     if (!t.ok()) UsageError(std::string(t.message()));
   }
+  if (!o.tokenizer.tiktoken_pattern.empty() && o.tokenizer.type != "tiktoken") {
+    UsageError("--tiktoken-pattern applies to --tokenizer-type tiktoken only.");
+  }
   if (absl::GetFlag(FLAGS_cased)) o.tokenizer.lowercase = false;
   if (absl::GetFlag(FLAGS_lowercase)) o.tokenizer.lowercase = true;
   const std::string keys = absl::GetFlag(FLAGS_json_keys);

@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
   if (o.extra_ids < 0) braid::UsageError("--vocab-extra-ids must not be negative.");
   const std::string key = absl::GetFlag(FLAGS_key);
   if (o.type.empty()) braid::UsageError("--type is required.");
+  if (!o.tiktoken_pattern.empty() && o.type != "tiktoken") {
+    braid::UsageError("--tiktoken-pattern applies to --type tiktoken only.");
+  }
   if (o.max_chars_per_word < 1) {
     braid::UsageError("--max-chars-per-word must be 1 or more (0 would make every word [UNK]).");
   }

@@ -23,13 +23,6 @@ namespace {
 
 constexpr char kEndOfText[] = "<|endoftext|>";
 
-// Python regex's \s (Unicode White_Space), as the reference encoder sees it.
-bool IsSpace(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-         c == 0x3000;
-}
-
 enum class Cls : uint8_t { kLetter, kNumber, kSpace, kOther };
 
 Cls Classify(char32_t c) {
@@ -39,7 +32,7 @@ Cls Classify(char32_t c) {
     if ((c >= 0x09 && c <= 0x0D) || c == ' ') return Cls::kSpace;
     return Cls::kOther;
   }
-  if (IsSpace(c)) return Cls::kSpace;
+  if (unicode::IsWhiteSpace(c)) return Cls::kSpace;  // Python regex's \s
   if (unicode::IsLetter(c)) return Cls::kLetter;
   if (unicode::IsNumber(c)) return Cls::kNumber;
   return Cls::kOther;
@@ -176,11 +169,8 @@ class Gpt2Tokenizer : public Tokenizer {
       vocab_[token] = static_cast<int32_t>(id.AsInt());
       id_to_token_[id.AsInt()] = token;
     }
-    // bytes_to_unicode: printable bytes map to themselves, the other 68 to U+0100 + n.
-    int n = 0;
     for (int b = 0; b < 256; ++b) {
-      bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-      char32_t c = printable ? b : 256 + n++;
+      const char32_t c = unicode::ByteLevelChar(static_cast<unsigned char>(b));
       char_to_byte_[c] = static_cast<uint8_t>(b);
       std::string s;
       AppendUtf8(c, &s);

@@ -69,11 +69,7 @@ void ForEachChar(std::string_view s, F f) {
 }
 
 // Rust's char::is_whitespace (the White_Space property).
-bool IsWhitespace(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-         c == 0x3000;
-}
+bool IsWhitespace(char32_t c) { return unicode::IsWhiteSpace(c); }
 
 utf8proc_category_t Category(char32_t c) {
   return utf8proc_category(static_cast<utf8proc_int32_t>(c));
@@ -128,15 +124,13 @@ std::string Utf8procMap(std::string_view s, int options) {
   return r;
 }
 
-// GPT-2's bytes_to_unicode: printable bytes stand for themselves, the other 68 for U+0100 + n.
+// GPT-2's bytes_to_unicode, both ways.
 struct ByteAlphabet {
   std::string byte_to_char[256];
   absl::flat_hash_map<char32_t, uint8_t> char_to_byte;
   ByteAlphabet() {
-    int n = 0;
     for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-      const char32_t c = printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++);
+      const char32_t c = unicode::ByteLevelChar(static_cast<unsigned char>(b));
       AppendCodePoint(c, &byte_to_char[b]);
       char_to_byte[c] = static_cast<uint8_t>(b);
     }
@@ -409,9 +403,6 @@ void StripWhitespace(std::string* s, bool left, bool right) {
   }
   *s = s->substr(b, e - b);
 }
-
-absl::StatusOr<std::unique_ptr<Normalizer>> ParseNormalizer(const Ctx& c, const Json& j,
-                                                            const std::string& path);
 
 absl::StatusOr<std::unique_ptr<Normalizer>> ParseNormalizer(const Ctx& c, const Json& j,
                                                             const std::string& path) {
@@ -1474,11 +1465,7 @@ class HfTokenizer : public Tokenizer {
     const std::string* t = model_->IdToToken(id);
     return t ? *t : "";
   }
-  int64_t VocabSize() const override {
-    int64_t n = model_->Size();
-    for (const auto& t : added_) n = std::max<int64_t>(n, t.id + 1);
-    return n;
-  }
+  int64_t VocabSize() const override { return vocab_size_; }
   const SpecialIds& special() const override { return special_; }
   std::string name() const override { return tiktoken_ ? "tiktoken" : "huggingface"; }
   // The library encodes a document whole, and a normalizer or Metaspace may prepend to a piece.
@@ -1613,9 +1600,11 @@ class HfTokenizer : public Tokenizer {
   }
 
   void IndexAdded() {
+    vocab_size_ = model_->Size();
     for (const AddedToken& a : added_) {
       (a.normalized ? norm_added_ : raw_added_).Add(&a);
       added_by_id_[a.id] = &a;
+      vocab_size_ = std::max<int64_t>(vocab_size_, a.id + 1);
     }
     raw_added_.Finish();
     norm_added_.Finish();
@@ -1722,6 +1711,7 @@ class HfTokenizer : public Tokenizer {
   std::vector<AddedToken> added_;  // not resized after IndexAdded (the matchers point into it)
   absl::flat_hash_map<int32_t, const AddedToken*> added_by_id_;
   AddedMatcher raw_added_, norm_added_;
+  int64_t vocab_size_ = 0;  // the model's ids and the added tokens'
   bool add_special_ = false;
   SpecialIds special_;
 };

@@ -4,6 +4,7 @@
 #include "framework/core/strings.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -215,6 +216,25 @@ std::string SanitizeUtf8(std::string_view bytes) {
   std::u32string cps;
   if (DecodeUtf8(bytes, &cps)) return std::string(bytes);
   return EncodeUtf8(cps);
+}
+
+bool IsWhiteSpace(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
+}
+
+char32_t ByteLevelChar(unsigned char b) {
+  static const auto* table = [] {
+    auto* t = new std::array<char32_t, 256>();
+    char32_t next = 256;
+    for (int k = 0; k < 256; ++k) {
+      const bool printable = (k >= 33 && k <= 126) || (k >= 161 && k <= 172) || k >= 174;
+      (*t)[k] = printable ? static_cast<char32_t>(k) : next++;
+    }
+    return t;
+  }();
+  return (*table)[b];
 }
 
 }  // namespace braid::unicode

@@ -14,6 +14,11 @@ bool IsLetter(char32_t cp);           // L*
 bool IsNumber(char32_t cp);           // N*
 bool IsPunctuation(char32_t cp);      // P*
 bool IsMark(char32_t cp, char kind);  // kind 'n' -> Mn, 'c' -> Mc, 'e' -> Me
+// The White_Space property: Python regex's \s and Rust's char::is_whitespace.
+bool IsWhiteSpace(char32_t cp);
+// GPT-2's bytes_to_unicode: the code point that stands for byte `b` in a byte-level BPE
+// vocabulary (printable bytes stand for themselves, the other 68 for U+0100 + n).
+char32_t ByteLevelChar(unsigned char b);
 
 // Python's str.lower(): full mappings (U+0130 -> i + U+0307) and the final-sigma rule.
 std::u32string ToLower(const std::u32string& s);

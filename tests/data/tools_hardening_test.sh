@@ -106,6 +106,17 @@ ref = [int(x) for x in open(f"{t}/mid.spm").read().split()]
 assert len(ours) > 500000 and ours == ref, (len(ours), len(ref), next((i for i, (a, b) in enumerate(zip(ours, ref)) if a != b), None))
 PY
 
+# ---- --tiktoken-pattern with another tokenizer type is a usage error, not ignored ----
+H=tests/fixtures/tokenizers/hf/bert-wordpiece.json
+out=$(echo '{"text": "a"}' | "$bin/tokenize" --type huggingface --tokenizer-file "$H" --tiktoken-pattern 'x' 2>&1); rc=$?
+[[ $rc == 2 ]] && grep -q "tiktoken-pattern" <<<"$out" && ok "tokenize --type huggingface --tiktoken-pattern: usage error, exit 2" ||
+  { bad "tokenize --type huggingface --tiktoken-pattern: exit $rc"; echo "$out" | tail -3; }
+out=$("$bin/preprocess_data" --input "$tmp/bad_utf8.jsonl" --output-prefix "$tmp/tp" --tokenizer-type huggingface \
+  --tokenizer-file "$H" --tiktoken-pattern 'x' 2>&1); rc=$?
+[[ $rc == 2 ]] && grep -q "tiktoken-pattern" <<<"$out" && ! ls "$tmp"/tp* >/dev/null 2>&1 &&
+  ok "preprocess_data --tokenizer-type huggingface --tiktoken-pattern: usage error, exit 2, nothing written" ||
+  { bad "preprocess_data --tokenizer-type huggingface --tiktoken-pattern: exit $rc"; echo "$out" | tail -3; }
+
 # ---- launch/launch.sh flags ----
 L=launch/launch.sh
 for args in "--nodes 0" "--tp 0" "--ranks-per-node 0" "--threads -1" "--hosts ,n2" "--hosts n1,,n2" "--tp" \
