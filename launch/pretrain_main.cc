@@ -62,6 +62,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: pretrain --recipe FILE [--set section.key=value]... [--run-dir DIR]\n"
     "                [--resume CHECKPOINT_STEP_DIR]\n"
+    "                [--reset-position-ids] [--reset-attention-mask] [--eod-mask-loss]\n"
     "       pretrain --recipe FILE [--set section.key=value]... --print-config [--world-size N]\n"
     "       pretrain --recipe FILE [--set section.key=value]... --plan [--nodes N]\n"
     "                [--gpus-per-node N] [--gpu-memory-gb X] [--peak-tflops X] [--mfu F]\n"
@@ -465,6 +466,14 @@ ABSL_FLAG(double, mfu, 0.4, "--plan: the fraction of the peak the compute is ass
 ABSL_FLAG(double, intra_node_gbps, 450, "--plan: GB/s per GPU within a node");
 ABSL_FLAG(double, inter_node_gbps, 50, "--plan: GB/s per GPU between nodes");
 ABSL_FLAG(std::string, run_dir, "", "the run directory (logging.run_dir)");
+ABSL_FLAG(
+    bool, reset_position_ids, false,
+    "Megatron-LM's spelling of data.reset_position_ids=true (positions restart per document)");
+ABSL_FLAG(bool, reset_attention_mask, false,
+          "Megatron-LM's spelling of data.reset_attention_mask=true (attention within documents)");
+ABSL_FLAG(
+    bool, eod_mask_loss, false,
+    "Megatron-LM's spelling of data.eod_mask_loss=true (no loss after end-of-document tokens)");
 ABSL_FLAG(std::string, resume, "", "a checkpoint step directory to continue from");
 ABSL_FLAG(std::string, status_file, "",
           "where rank 0 records how the run ended (default <run_dir>/status)");
@@ -505,6 +514,12 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_run_dir).empty()) {
     a.overrides.push_back("logging.run_dir=" + absl::GetFlag(FLAGS_run_dir));
   }
+  if (absl::GetFlag(FLAGS_reset_position_ids))
+    a.overrides.push_back("data.reset_position_ids=true");
+  if (absl::GetFlag(FLAGS_reset_attention_mask)) {
+    a.overrides.push_back("data.reset_attention_mask=true");
+  }
+  if (absl::GetFlag(FLAGS_eod_mask_loss)) a.overrides.push_back("data.eod_mask_loss=true");
   a.print_config = absl::GetFlag(FLAGS_print_config);
   a.world_size = absl::GetFlag(FLAGS_world_size);
   if (a.world_size < 0) braid::UsageError("--world-size must not be negative.");

@@ -119,6 +119,9 @@ void DescribeConfig(Config& c, Fields& f) {
     f.StrList("added_tokens", &d.added_tokens);
     EnumChoice(f, "packing", &d.packing);
     f.Bool("dynamic_masking", &d.dynamic_masking);
+    f.Bool("reset_position_ids", &d.reset_position_ids);
+    f.Bool("reset_attention_mask", &d.reset_attention_mask);
+    f.Bool("eod_mask_loss", &d.eod_mask_loss);
     f.Float("mask_prob", &d.mask_prob, 0.0, 1.0);
     f.Int("max_predictions", &d.max_predictions, 0, 1 << 20, Need::kOptional);
     f.Float("short_seq_prob", &d.short_seq_prob, 0.0, 1.0);

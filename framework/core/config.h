@@ -94,6 +94,13 @@ struct DataConfig {
   // "full_sentences" packs contiguous sentences across documents, [SEP] between them (RoBERTa).
   Packing packing = Packing::kDocument;
   bool dynamic_masking = true;  // masks drawn anew each epoch (false: the same masks every epoch)
+  // Decoder samples packed from several documents (Megatron-LM's --reset-position-ids,
+  // --reset-attention-mask, --eod-mask-loss; docs/document_masking.md): learned positions restart
+  // after each end-of-document token; attention stays within each document; the loss skips the
+  // predictions made from an end-of-document token (those of the next document's first token).
+  bool reset_position_ids = false;
+  bool reset_attention_mask = false;
+  bool eod_mask_loss = false;
   // Masked LM (BERT):
   double mask_prob = 0.15;
   int64_t max_predictions = 0;  // 0 -> round(mask_prob x seq_length) (20 for 128)

@@ -7,6 +7,9 @@
 #include "framework/parallel/mappings.h"
 
 namespace braid {
+namespace {
+constexpr int64_t kIgnoredLabel = -100;  // VocabParallelCrossEntropy's ignore_index
+}  // namespace
 
 GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
   if (c_.stage.chunks.empty()) c_.stage = StagePlan::Whole(c.layers);
@@ -61,12 +64,25 @@ torch::Tensor GptModel::ChunkForward(int chunk, const torch::Tensor& tokens,
                                      const torch::Tensor& input, TpRng& rng) {
   const StagePlan::Chunk& plan = c_.stage.chunks.at(chunk);
   torch::Tensor x = input;
+  const int64_t s = tokens.size(1);
+  const bool restart_positions = plan.embedding && wpe_.defined() && c_.reset_position_ids;
+  std::shared_ptr<const DocumentSpans> documents;
+  if (c_.reset_attention_mask || restart_positions) {
+    documents = std::make_shared<const DocumentSpans>(DocumentSpansOf(tokens, c_.eod));
+  }
   if (plan.embedding) {
     x = wte_->forward(tokens);
-    if (wpe_.defined()) x = x + wpe_.narrow(0, 0, tokens.size(1));
+    if (restart_positions) {
+      torch::Tensor pos = DocumentPositions(*documents, s, x.device());
+      x = x + wpe_.index_select(0, pos.view({-1})).view({tokens.size(0), s, -1});
+    } else if (wpe_.defined()) {
+      x = x + wpe_.narrow(0, 0, s);
+    }
     x = Dropout(x, c_.block.hidden_dropout, is_training(), rng.replicated);
   }
-  x = RunStack(chunks_[chunk], x, Mask(x.size(1), x.options()), rng);
+  AttentionMask mask = Mask(s, x.options());
+  if (c_.reset_attention_mask) mask.documents = documents;
+  x = RunStack(chunks_[chunk], x, mask, rng);
   return plan.output ? ln_f_->forward(x) : x;
 }
 
@@ -81,20 +97,32 @@ torch::Tensor GptModel::Logits(const torch::Tensor& tokens, TpRng& rng) {
 }
 
 torch::Tensor GptModel::LossFromHidden(const torch::Tensor& hidden, const torch::Tensor& labels) {
+  torch::Tensor loss;
   if (c_.output_chunk_tokens > 0) {
     torch::Tensor h = CopyToTp(hidden.reshape({-1, hidden.size(-1)}), *tp_);
     const torch::Tensor& w = lm_head_->tied() ? wte_->weight : lm_head_->weight;
-    return ChunkedVocabParallelLoss(h, w, labels.reshape({-1}), *tp_, shard(),
-                                    c_.output_chunk_tokens);
+    loss =
+        ChunkedVocabParallelLoss(h, w, labels.reshape({-1}), *tp_, shard(), c_.output_chunk_tokens);
+  } else {
+    torch::Tensor logits = lm_head_->forward(hidden);
+    loss = VocabParallelCrossEntropy(logits.reshape({-1, logits.size(-1)}), labels.reshape({-1}),
+                                     *tp_, shard())
+               .mean();
   }
-  torch::Tensor logits = lm_head_->forward(hidden);
-  return VocabParallelCrossEntropy(logits.reshape({-1, logits.size(-1)}), labels.reshape({-1}),
-                                   *tp_, shard())
-      .mean();
+  if (!c_.eod_mask_loss) return loss;
+  // The mean over the scored labels (ignored ones count 0 in the mean above); Megatron-LM's
+  // sum(loss x mask) / sum(mask).
+  torch::Tensor kept = labels.ne(kIgnoredLabel).sum().clamp_min(1).to(loss.scalar_type());
+  return loss * (static_cast<double>(labels.numel()) / kept);
+}
+
+torch::Tensor GptModel::LossLabels(const torch::Tensor& tokens, const torch::Tensor& labels) const {
+  if (!c_.eod_mask_loss) return labels;
+  return labels.masked_fill(tokens.eq(c_.eod), kIgnoredLabel);
 }
 
 torch::Tensor GptModel::Loss(const torch::Tensor& tokens, const torch::Tensor& labels, TpRng& rng) {
-  return LossFromHidden(Hidden(tokens, rng), labels);
+  return LossFromHidden(Hidden(tokens, rng), LossLabels(tokens, labels));
 }
 
 torch::Tensor GptModel::FullLogits(const torch::Tensor& tokens, TpRng& rng) {

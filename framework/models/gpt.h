@@ -28,6 +28,13 @@ struct GptConfig {
   Position position = Position::kLearned;  // rope: in the block
   int64_t sliding_window = 0;
   int64_t output_chunk_tokens = 0;  // > 0: Loss projects and scores this many tokens at a time
+  // Documents packed in a sample (data.reset_position_ids, reset_attention_mask, eod_mask_loss;
+  // docs/document_masking.md), split after each `eod` token: learned positions restart per
+  // document, attention stays within each, the loss skips the targets of `eod` inputs.
+  int64_t eod = -1;
+  bool reset_position_ids = false;
+  bool reset_attention_mask = false;
+  bool eod_mask_loss = false;
   // Pipeline parallelism: the layers (and ends) this rank holds; no chunks: the whole model.
   StagePlan stage;
 };
@@ -48,8 +55,12 @@ class GptModel : public TpModule {
   // layer index; the last stage's copy of a tied embedding is wte.weight as on the first).
   torch::Tensor ChunkForward(int chunk, const torch::Tensor& tokens, const torch::Tensor& input,
                              TpRng& rng);
-  // Mean cross entropy of the final norm's output h [b, s, hidden] against labels [b, s].
+  // Mean cross entropy of the final norm's output h [b, s, hidden] against labels [b, s]: over
+  // the labels that are not ignored (-100; LossLabels).
   torch::Tensor LossFromHidden(const torch::Tensor& h, const torch::Tensor& labels);
+  // The labels the loss scores: with eod_mask_loss those after an end-of-document input token
+  // become -100 (ignored), as Megatron-LM's --eod-mask-loss masks them.
+  torch::Tensor LossLabels(const torch::Tensor& tokens, const torch::Tensor& labels) const;
   const StagePlan& stage() const { return c_.stage; }
   // The embedding weight on a rank that holds the input or the tied output embedding; undefined
   // elsewhere.

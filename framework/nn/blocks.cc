@@ -225,8 +225,15 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
     if (sq == 1) m.causal = false;
   }
   const int64_t sk = k.size(2);
+  // Documents packed in the samples: attention within each (AttentionMask::documents).
+  const bool documents = m.documents != nullptr && !m.documents->OneEach();
+  if (documents) {
+    BRAID_CHECK(m.causal && !m.key_padding.defined() && cache == nullptr && sq == sk &&
+                static_cast<int64_t>(m.documents->samples.size()) == b)
+        << "document masking is for causal self-attention over whole samples";
+  }
 #if TORCH_VERSION_MAJOR >= 2
-  if (fused && (!m.causal || sq == sk)) {
+  if (fused && !documents && (!m.causal || sq == sk)) {
     torch::Tensor ctx;
     if (m.key_padding.defined()) {
       torch::Tensor keep = m.key_padding.logical_not().view({b, 1, 1, sk});  // true = attend
@@ -239,17 +246,21 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
     }
     return out_->forward(ctx.transpose(1, 2).reshape({b, sq, heads_ * head_dim_}));
   }
-  if (fused) q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));  // not taken after all
+  if (fused && !documents) {
+    q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));  // not taken after all
+    fused = false;
+  }
 #endif
   // Grouped: a group's queries stacked along the sequence meet its keys in one GEMM.
-  const int64_t kv_heads = grouped ? groups_ : heads_, rows = heads_ / kv_heads * sq;
+  const int64_t kv_heads = grouped ? groups_ : heads_;
   const bool train = is_training();
   // The core: scores, masks, softmax, dropout, context. Its [b, heads, s, s] intermediates are
   // what selective recomputation does not keep.
   // Captures by value: a recomputation runs after this call has returned.
-  auto core = [this, &rng, b, sq, sk, kv_heads, rows, train, key_padding = m.key_padding,
+  auto core = [this, &rng, kv_heads, train, key_padding = m.key_padding,
                causal = m.causal](const std::vector<torch::Tensor>& in) {
     const torch::Tensor &q = in[0], &k = in[1], &v = in[2], bias = Undefined(in[3]);
+    const int64_t b = q.size(0), sq = q.size(2), sk = k.size(2), rows = heads_ / kv_heads * sq;
     torch::Tensor scores =
         BatchedMatmul(q.view({b, kv_heads, rows, head_dim_}), k.transpose(-2, -1))
             .view({b, heads_, sq, sk});
@@ -270,6 +281,43 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
         .reshape({b, sq, heads_ * head_dim_});
   };
   std::vector<torch::Tensor> in = {q, k, v, OrEmpty(m.position_bias, q)};
+  if (documents) {
+    // One causal attention per document, on its slices of q, k, v and of the position bias;
+    // the contexts are put back in order along the sequence, then the batch.
+    auto per_document = [core, fused, spans = m.documents](const std::vector<torch::Tensor>& in) {
+      const torch::Tensor &q = in[0], &k = in[1], &v = in[2], bias = Undefined(in[3]);
+      std::vector<torch::Tensor> samples;
+      for (size_t i = 0; i < spans->samples.size(); ++i) {
+        const auto n = static_cast<int64_t>(i);
+        std::vector<torch::Tensor> parts;
+        for (const auto& [begin, end] : spans->samples[i]) {
+          const int64_t len = end - begin;
+          auto cut = [&](const torch::Tensor& t) {
+            return t.narrow(0, n, 1).narrow(2, begin, len).contiguous();
+          };
+          torch::Tensor part_bias;
+          if (bias.defined()) {
+            part_bias = bias.narrow(0, bias.size(0) == 1 ? 0 : n, 1)
+                            .narrow(2, begin, len)
+                            .narrow(3, begin, len);
+          }
+#if TORCH_VERSION_MAJOR >= 2
+          if (fused) {
+            torch::Tensor c = at::scaled_dot_product_attention(cut(q), cut(k), cut(v), {}, 0.0,
+                                                               /*is_causal=*/true);
+            parts.push_back(c.transpose(1, 2).reshape({1, len, -1}));
+            continue;
+          }
+#endif
+          parts.push_back(core({cut(q), cut(k), cut(v), OrEmpty(part_bias, q)}));
+        }
+        samples.push_back(parts.size() == 1 ? parts[0] : torch::cat(parts, 1));
+      }
+      return torch::cat(samples, 0);
+    };
+    torch::Tensor ctx = recompute_core_ ? Recomputed(per_document, in, rng) : per_document(in);
+    return out_->forward(ctx);
+  }
   torch::Tensor ctx = recompute_core_ ? Recomputed(core, in, rng) : core(in);
   return out_->forward(ctx);
 }
@@ -453,6 +501,43 @@ std::vector<double> AlibiSlopes(int64_t heads) {
       slopes.push_back(twice[k]);
   }
   return slopes;
+}
+
+bool DocumentSpans::OneEach() const {
+  for (const auto& spans : samples)
+    if (spans.size() > 1) return false;
+  return true;
+}
+
+DocumentSpans DocumentSpansOf(const torch::Tensor& tokens, int64_t eod) {
+  BRAID_CHECK(tokens.dim() == 2);
+  const torch::Tensor t = tokens.to(torch::kCPU, torch::kLong).contiguous();
+  const int64_t b = t.size(0), s = t.size(1);
+  const int64_t* p = t.data_ptr<int64_t>();
+  DocumentSpans d;
+  d.samples.resize(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) {
+    int64_t begin = 0;
+    for (int64_t j = 0; j < s; ++j) {
+      if (p[i * s + j] == eod && j + 1 < s) {
+        d.samples[i].emplace_back(begin, j + 1);
+        begin = j + 1;
+      }
+    }
+    d.samples[i].emplace_back(begin, s);
+  }
+  return d;
+}
+
+torch::Tensor DocumentPositions(const DocumentSpans& d, int64_t s, const torch::Device& device) {
+  torch::Tensor pos = torch::empty({static_cast<int64_t>(d.samples.size()), s}, torch::kLong);
+  int64_t* p = pos.data_ptr<int64_t>();
+  for (size_t i = 0; i < d.samples.size(); ++i) {
+    for (const auto& [begin, end] : d.samples[i]) {
+      for (int64_t j = begin; j < end; ++j) p[static_cast<int64_t>(i) * s + j] = j - begin;
+    }
+  }
+  return pos.to(device);
 }
 
 torch::Tensor DecoderPositionBias(int64_t s, const std::vector<double>& slopes, int64_t window,

@@ -92,10 +92,27 @@ struct LayerCache {
 };
 using StackCache = std::vector<LayerCache>;
 
+// Documents packed into the samples of a batch (data.reset_attention_mask): per sample, the
+// [begin, end) positions of each document in order, covering the sequence. A document ends after
+// each end-of-document token (the token belongs to the document it ends).
+struct DocumentSpans {
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> samples;
+  bool OneEach() const;  // every sample a single document (the mask changes nothing)
+};
+// The documents of tokens [b, s] split after each `eod` (any device; read on the host).
+DocumentSpans DocumentSpansOf(const torch::Tensor& tokens, int64_t eod);
+// Each position's index within its document [b, s] int64 (data.reset_position_ids), on `device`.
+torch::Tensor DocumentPositions(const DocumentSpans& d, int64_t s, const torch::Device& device);
+
 struct AttentionMask {
   bool causal = false;
   torch::Tensor key_padding;    // [b, s_k] bool, true = padding (ignored), or undefined
   torch::Tensor position_bias;  // [1 or b, heads_per_partition, s_q, s_k] added to scores
+  // Causal self-attention only within each document (block-diagonal): each document's queries
+  // meet only its keys, one attention per document, so the masked blocks are never computed. The
+  // position bias is sliced to the document's block (ALiBi and sliding windows depend on the
+  // distance only, so a document sees what it would alone).
+  std::shared_ptr<const DocumentSpans> documents;
 };
 
 class Attention : public TpModule {

@@ -85,8 +85,11 @@ class Gpt : public Family {
   }
   // The decoder options (LLaMA, Mistral, Falcon, BLOOM; framework/nn/blocks.h).
   std::vector<std::string> keys() const override {
-    return {"model.position", "model.rope_theta",     "model.num_query_groups",
-            "model.bias",     "model.sliding_window", "model.parallel_residual"};
+    return {"model.position",          "model.rope_theta",
+            "model.num_query_groups",  "model.bias",
+            "model.sliding_window",    "model.parallel_residual",
+            "data.reset_position_ids", "data.reset_attention_mask",
+            "data.eod_mask_loss"};
   }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
@@ -128,6 +131,13 @@ class Gpt : public Family {
         c.model.num_layers, c.model.hidden_size, c.model.num_attention_heads, ctx.sizes.vocab_size,
         ctx.sizes.padded_vocab_size, c.model.seq_length,
         c.model.tie_embeddings ? "tied" : "untied"));
+    if (c.data.reset_position_ids || c.data.reset_attention_mask || c.data.eod_mask_loss) {
+      data.notes.push_back(absl::StrFormat(
+          "documents split at each end-of-document token: positions %s, attention %s, loss %s",
+          c.data.reset_position_ids ? "restart" : "run on",
+          c.data.reset_attention_mask ? "within each document" : "across documents",
+          c.data.eod_mask_loss ? "skips the predictions from EOD inputs" : "on every position"));
+    }
     if (ctx.layout.rank == 0 && !c.data.paths.empty()) {
       BRAID_ASSIGN_OR_RETURN(auto first, IndexedDataset::Open(c.data.paths[0]));
       data.notes.push_back(absl::StrFormat(
@@ -167,6 +177,23 @@ absl::StatusOr<GptConfig> GptConfigFrom(const Config& c, const DerivedSizes& siz
   g.position = c.model.position;
   g.sliding_window = c.model.sliding_window;
   g.output_chunk_tokens = c.model.output_chunk_tokens;
+  g.reset_position_ids = c.data.reset_position_ids;
+  g.reset_attention_mask = c.data.reset_attention_mask;
+  g.eod_mask_loss = c.data.eod_mask_loss;
+  if (g.reset_position_ids || g.reset_attention_mask || g.eod_mask_loss) {
+    // The documents are told apart by the tokenizer's end-of-document token.
+    const std::string key = g.reset_attention_mask ? "data.reset_attention_mask"
+                            : g.reset_position_ids ? "data.reset_position_ids"
+                                                   : "data.eod_mask_loss";
+    BRAID_ASSIGN_OR_RETURN(auto tok, RequiredTokenizerOf(c, key));
+    g.eod = tok->special().eod;
+    if (g.eod < 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s%s: the tokenizer %s has no end-of-document token to split documents at. HINT: use "
+          "the tokenizer the data was preprocessed with (preprocess_data --append-eod).",
+          c.Where(key), key, c.data.vocab_file));
+    }
+  }
   BRAID_ASSIGN_OR_RETURN(g.block, BlockConfigFrom(c, sizes));
   return g;
 }

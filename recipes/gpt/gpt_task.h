@@ -39,7 +39,7 @@ class GptTask : public TrainTask {
     torch::Tensor out =
         model_->ChunkForward(chunk, b.tokens, input.empty() ? torch::Tensor() : input[0], rng);
     if (!model_->stage().chunks[chunk].output) return {out};
-    return {model_->LossFromHidden(out, b.labels)};
+    return {model_->LossFromHidden(out, model_->LossLabels(b.tokens, b.labels))};
   }
   // Every boundary carries the residual stream [b, seq, hidden] in the parameters' dtype.
   StageTensors ActivationLike(const Batch& batch, int64_t) const override {

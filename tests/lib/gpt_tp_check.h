@@ -1,6 +1,7 @@
 // The GPT tensor-parallel check shared by parallel_test (GPT-2) and llama_test (the decoder
 // options): logits, loss and every parameter gradient (gathered) at each TP size equal TP = 1's
-// within 1e-5 relative, on 3 random samples of 20 tokens. With `sequence_parallel` the model at
+// within 1e-5 relative, on 3 random samples of 20 tokens (or `given` [b, 21]). With
+// `sequence_parallel` the model at
 // each TP size runs with sequence parallelism and is held both to TP = 1 and to the same TP size
 // without it.
 #pragma once
@@ -25,9 +26,11 @@ namespace braid::testing {
 // Checks every size in `tps` that the world, the heads and the key/value groups allow (1 is the
 // reference); returns how many were checked.
 inline int ExpectGptTpEqualsSerial(const GptConfig& c, const std::vector<int>& tps,
-                                   const std::string& what, bool sequence_parallel = false) {
+                                   const std::string& what, bool sequence_parallel = false,
+                                   const torch::Tensor& given = {}) {
   torch::manual_seed(11);
   torch::Tensor samples = torch::randint(0, 250, {3, 21}, torch::kLong);
+  if (given.defined()) samples = given;
   auto run = [&](std::shared_ptr<Communicator> tp, bool sp = false) {
     auto model = std::make_shared<GptModel>(TpEnv{tp, 99, sp}, c);
     TpRng rng(1, 0, tp->rank());

@@ -58,6 +58,9 @@ const std::map<std::string, std::string>& NonDefault() {
       {"model.bias", "false"},
       {"model.sliding_window", "16"},
       {"model.parallel_residual", "true"},
+      {"data.reset_position_ids", "true"},
+      {"data.reset_attention_mask", "true"},
+      {"data.eod_mask_loss", "true"},
       {"data.denoisers", "['R 3 0.15', 'S']"},
       {"data.denoiser_weights", "[1, 1]"},
   };
