@@ -4,6 +4,8 @@
 // world size), and
 //   samples text from a prompt:  generate --run-dir DIR --prompt "text" [--max-new-tokens N]
 //                                [--temperature T] [--top-k K] [--seed S]   (T = 0: greedy)
+//   fills in the middle:          generate --run-dir DIR --fim-prefix "text" --fim-suffix "text"
+//                                (a decoder trained with data.fim_rate; prints the middle)
 //   or prints logits as JSON:    generate --run-dir DIR --logits 1,2,3
 //                                -> {"loss": mean next-token cross entropy, "ids": [...],
 //                                    "logits": [[V floats] per position]}
@@ -30,6 +32,7 @@
 #include "framework/core/json.h"
 #include "framework/core/log.h"
 #include "framework/core/status.h"
+#include "framework/data/fim.h"
 #include "framework/data/tokenizer.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
@@ -43,12 +46,15 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
-    "usage: generate (--run-dir DIR | --checkpoint STEP_DIR) (--prompt TEXT | --logits ID,ID,...)\n"
+    "usage: generate (--run-dir DIR | --checkpoint STEP_DIR) (--prompt TEXT | --logits ID,ID,...\n"
+    "                | --fim-prefix TEXT --fim-suffix TEXT)\n"
     "                [--decoder-ids ID,ID,...] [--max-new-tokens N]\n"
     "                [--temperature T] [--top-k K] [--seed S]\n";
 
 struct Args {
   std::string run_dir, checkpoint, prompt, logits, decoder_ids;
+  bool fim = false;  // fill in the middle between fim_prefix and fim_suffix
+  std::string fim_prefix, fim_suffix;
   int max_new = 40, top_k = 0;
   double temperature = 0.8;
   uint64_t seed = 1;
@@ -163,7 +169,34 @@ absl::Status Run(const Runtime& rt, const Args& a) {
     return absl::InvalidArgumentError("--prompt needs the run's tokenizer (data.vocab_file).");
   }
   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, TokenizerOf(config));
-  std::vector<int64_t> prompt = gen->Prompt(*tok, a.prompt);
+  std::vector<int64_t> prompt;
+  std::vector<int64_t> stops;  // ids that end the generation besides StopId
+  if (a.fim) {
+    // PSM, as the model was trained (docs/fim.md): <fim_prefix> prefix <fim_suffix> suffix
+    // <fim_middle>, then the middle until the end of the document or a sentinel.
+    if (gen->encoder_decoder()) {
+      return absl::InvalidArgumentError(
+          "--fim-prefix/--fim-suffix: fill-in-the-middle is for decoder-only models.");
+    }
+    FimOptions o;
+    const std::vector<std::string>& names =
+        config.data.fim_tokens.empty() ? DefaultFimTokens() : config.data.fim_tokens;
+    absl::Status ids = ResolveFimIds(*tok, names, "", &o);
+    if (!ids.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--fim-prefix: ", ids.message()));
+    }
+    auto add = [&](const std::string& text) {
+      for (int32_t id : tok->Encode(text)) prompt.push_back(id);
+    };
+    prompt.push_back(o.prefix);
+    add(a.fim_prefix);
+    prompt.push_back(o.suffix);
+    add(a.fim_suffix);
+    prompt.push_back(o.middle);
+    stops = {o.prefix, o.middle, o.suffix, o.pad};
+  } else {
+    prompt = gen->Prompt(*tok, a.prompt);
+  }
   if (prompt.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--prompt '", a.prompt,
@@ -216,14 +249,15 @@ absl::Status Run(const Runtime& rt, const Args& a) {
       }
       next = torch::multinomial(torch::softmax(l, -1), 1, false, sampler).item<int64_t>();
     }
-    if (next == stop) break;
+    if (next == stop || std::find(stops.begin(), stops.end(), next) != stops.end()) break;
     generated.push_back(next);
   }
   if (rt.rank() == 0) {
     // A decoder-only model prints the prompt and its continuation; an encoder-decoder model what
     // its decoder wrote.
+    // With --fim-prefix/--fim-suffix, the middle alone.
     std::vector<int32_t> out;
-    if (!gen->encoder_decoder()) out.assign(prompt.begin(), prompt.end());
+    if (!gen->encoder_decoder() && !a.fim) out.assign(prompt.begin(), prompt.end());
     out.insert(out.end(), generated.begin(), generated.end());
     std::printf("%s\n", tok->Decode(out).c_str());
   }
@@ -236,6 +270,9 @@ absl::Status Run(const Runtime& rt, const Args& a) {
 ABSL_FLAG(std::string, run_dir, "", "a finished run: its final/model.safetensors and config.yaml");
 ABSL_FLAG(std::string, checkpoint, "", "a checkpoint step directory (instead of --run-dir)");
 ABSL_FLAG(std::string, prompt, "", "text to continue");
+ABSL_FLAG(std::string, fim_prefix, "",
+          "fill in the middle: the text before it (with --fim-suffix; prints the middle)");
+ABSL_FLAG(std::string, fim_suffix, "", "fill in the middle: the text after it");
 ABSL_FLAG(std::string, logits, "",
           "comma-separated token ids: print their logits and loss as JSON");
 ABSL_FLAG(std::string, decoder_ids, "",
@@ -263,7 +300,14 @@ int main(int argc, char** argv) {
   if (a.run_dir.empty() == a.checkpoint.empty()) {
     braid::UsageError("give one of --run-dir and --checkpoint.");
   }
-  if (a.prompt.empty() == a.logits.empty()) braid::UsageError("give one of --prompt and --logits.");
+  a.fim_prefix = absl::GetFlag(FLAGS_fim_prefix);
+  a.fim_suffix = absl::GetFlag(FLAGS_fim_suffix);
+  a.fim = !a.fim_prefix.empty() || !a.fim_suffix.empty();  // one of them may be empty
+  if (static_cast<int>(!a.prompt.empty()) + static_cast<int>(!a.logits.empty()) +
+          static_cast<int>(a.fim) !=
+      1) {
+    braid::UsageError("give one of --prompt, --logits and --fim-prefix/--fim-suffix.");
+  }
   if (a.max_new < 0) braid::UsageError("--max-new-tokens must not be negative.");
   if (a.top_k < 0) braid::UsageError("--top-k must not be negative (0: no limit).");
   if (!std::isfinite(a.temperature) || a.temperature < 0) {

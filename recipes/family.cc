@@ -11,12 +11,16 @@
 
 namespace braid {
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& c) {
+TokenizerOptions TokenizerOptionsOf(const Config& c) {
   TokenizerOptions to{Name(c.data.tokenizer), c.data.vocab_file, c.data.merges_file,
                       c.data.lowercase};
   to.extra_ids = c.data.vocab_extra_ids;
   to.added_tokens = c.data.added_tokens;
-  return MakeTokenizer(to);
+  return to;
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& c) {
+  return MakeTokenizer(TokenizerOptionsOf(c));
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> RequiredTokenizerOf(const Config& c,

@@ -241,7 +241,8 @@ absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<st
 // would split the attention otherwise than the weights were trained.
 absl::Status HfHeadSizeIsHiddenOverHeads(const Config& c, const std::string& layout);
 
-// The tokenizer the data section names.
+// The tokenizer the data section names, and the options it is made from.
+TokenizerOptions TokenizerOptionsOf(const Config& config);
 absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerOf(const Config& config);
 // The same for a family whose data needs it (`need`: "the BERT recipe needs its tokenizer ..."):
 // an error saying so when data.vocab_file is not set.

@@ -122,6 +122,11 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Bool("reset_position_ids", &d.reset_position_ids);
     f.Bool("reset_attention_mask", &d.reset_attention_mask);
     f.Bool("eod_mask_loss", &d.eod_mask_loss);
+    f.Float("fim_rate", &d.fim_rate, 0.0, 1.0);
+    f.Float("fim_spm_rate", &d.fim_spm_rate, 0.0, 1.0);
+    f.StrList("fim_tokens", &d.fim_tokens);
+    f.Str("fim_split_sample", &d.fim_split_sample, Need::kOptional);
+    f.Float("fim_fragment_rate", &d.fim_fragment_rate, 0.0, 1.0);
     f.Float("mask_prob", &d.mask_prob, 0.0, 1.0);
     f.Int("max_predictions", &d.max_predictions, 0, 1 << 20, Need::kOptional);
     f.Float("short_seq_prob", &d.short_seq_prob, 0.0, 1.0);

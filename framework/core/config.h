@@ -101,6 +101,16 @@ struct DataConfig {
   bool reset_position_ids = false;
   bool reset_attention_mask = false;
   bool eod_mask_loss = false;
+  // Fill-in-the-middle for decoders (docs/fim.md; Megatron-LM's fim_dataset): the probability a
+  // document is transformed, and that a transformed one is SPM rather than PSM; the sentinels'
+  // names (prefix, middle, suffix, pad; empty: StarCoder's <fim_prefix> <fim_middle>
+  // <fim_suffix> <fim_pad>); a token that splits a document into fragments transformed each with
+  // fim_fragment_rate (empty: none).
+  double fim_rate = 0.0;
+  double fim_spm_rate = 0.5;
+  std::vector<std::string> fim_tokens;
+  std::string fim_split_sample;
+  double fim_fragment_rate = 0.5;
   // Masked LM (BERT):
   double mask_prob = 0.15;
   int64_t max_predictions = 0;  // 0 -> round(mask_prob x seq_length) (20 for 128)

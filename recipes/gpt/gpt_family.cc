@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "framework/core/status.h"
+#include "framework/data/fim.h"
 #include "framework/data/indexed_dataset.h"
 #include "framework/data/splits.h"
 #include "recipes/gpt/gpt_task.h"
@@ -89,7 +90,9 @@ class Gpt : public Family {
             "model.num_query_groups",  "model.bias",
             "model.sliding_window",    "model.parallel_residual",
             "data.reset_position_ids", "data.reset_attention_mask",
-            "data.eod_mask_loss"};
+            "data.eod_mask_loss",      "data.fim_rate",
+            "data.fim_spm_rate",       "data.fim_tokens",
+            "data.fim_split_sample",   "data.fim_fragment_rate"};
   }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
@@ -126,6 +129,35 @@ class Gpt : public Family {
     FamilyData data;
     data.train = splits.split[0];
     data.valid = splits.split[1];
+    if (c.data.fim_rate > 0) {
+      BRAID_ASSIGN_OR_RETURN(auto tok, RequiredTokenizerOf(c, "data.fim_rate"));
+      FimOptions o;
+      o.rate = c.data.fim_rate;
+      o.spm_rate = c.data.fim_spm_rate;
+      o.fragment_rate = c.data.fim_fragment_rate;
+      const std::vector<std::string>& names =
+          c.data.fim_tokens.empty() ? DefaultFimTokens() : c.data.fim_tokens;
+      absl::Status ids = ResolveFimIds(*tok, names, c.data.fim_split_sample, &o);
+      if (!ids.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(c.Where("data.fim_rate"), "data.fim_rate: ", ids.message()));
+      }
+      for (int k = 0; k < 2; ++k) {
+        auto& part = k == 0 ? data.train : data.valid;
+        if (part) {
+          part = std::make_shared<FimSource>(part, o, TokenizerOptionsOf(c),
+                                             static_cast<uint64_t>(c.seed), k);
+        }
+      }
+      data.notes.push_back(absl::StrFormat(
+          "fill-in-the-middle: %.3g of the documents%s, %.3g of those SPM; sentinels %s=%d %s=%d "
+          "%s=%d %s=%d",
+          o.rate,
+          o.split >= 0 ? absl::StrFormat(" (fragments at %s: %.3g each)", c.data.fim_split_sample,
+                                         o.fragment_rate)
+                       : "",
+          o.spm_rate, names[0], o.prefix, names[1], o.middle, names[2], o.suffix, names[3], o.pad));
+    }
     data.notes.push_back(absl::StrFormat(
         "GPT: %d layers, width %d, %d heads, vocabulary %d (padded to %d), sequence %d, %s output",
         c.model.num_layers, c.model.hidden_size, c.model.num_attention_heads, ctx.sizes.vocab_size,

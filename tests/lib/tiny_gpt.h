@@ -16,4 +16,18 @@ inline GptConfig TinyGptConfig(int64_t hidden = 32, int64_t ffn = 64, int64_t po
   return c;
 }
 
+// A tiny LLaMA: RoPE, `groups` key/value groups, SwiGLU, RMSNorm, no biases, untied output.
+inline GptConfig TinyLlamaConfig(int64_t heads, int64_t groups) {
+  GptConfig c = TinyGptConfig(48, 80, 32);
+  c.block.heads = heads;
+  c.block.kv_groups = groups;
+  c.block.rope_theta = 10000;
+  c.block.activation = Activation::kSwiglu;
+  c.block.norm = NormType::kRmsNorm;
+  c.block.bias = false;
+  c.position = Position::kRope;
+  c.tie_embeddings = false;
+  return c;
+}
+
 }  // namespace braid::testing

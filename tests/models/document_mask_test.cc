@@ -39,18 +39,7 @@ GptConfig WithDocuments(GptConfig c, bool on = true) {
 
 GptConfig Gpt2() { return WithDocuments(testing::TinyGptConfig(32, 64, 32)); }
 
-GptConfig Llama() {
-  GptConfig c = testing::TinyGptConfig(48, 80, 32);
-  c.block.heads = 8;
-  c.block.kv_groups = 4;
-  c.block.rope_theta = 10000;
-  c.block.activation = Activation::kSwiglu;
-  c.block.norm = NormType::kRmsNorm;
-  c.block.bias = false;
-  c.position = Position::kRope;
-  c.tie_embeddings = false;
-  return WithDocuments(c);
-}
+GptConfig Llama() { return WithDocuments(testing::TinyLlamaConfig(8, 4)); }
 
 GptConfig AlibiWindow() {
   GptConfig c = testing::TinyGptConfig(48, 96, 32);

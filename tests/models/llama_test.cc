@@ -32,18 +32,7 @@ namespace {
 using testing::RelDiff;
 using testing::Solo;
 
-GptConfig Llama(int64_t heads, int64_t groups) {
-  GptConfig c = testing::TinyGptConfig(48, 80, 32);
-  c.block.heads = heads;
-  c.block.kv_groups = groups;
-  c.block.rope_theta = 10000;
-  c.block.activation = Activation::kSwiglu;
-  c.block.norm = NormType::kRmsNorm;
-  c.block.bias = false;
-  c.position = Position::kRope;
-  c.tie_embeddings = false;
-  return c;
-}
+GptConfig Llama(int64_t heads, int64_t groups) { return testing::TinyLlamaConfig(heads, groups); }
 
 GptConfig AlibiFalcon() {
   GptConfig c = testing::TinyGptConfig(48, 96, 32);

@@ -61,6 +61,11 @@ const std::map<std::string, std::string>& NonDefault() {
       {"data.reset_position_ids", "true"},
       {"data.reset_attention_mask", "true"},
       {"data.eod_mask_loss", "true"},
+      {"data.fim_rate", "0.5"},
+      {"data.fim_spm_rate", "0.25"},
+      {"data.fim_tokens", "[a, b, c, d]"},
+      {"data.fim_split_sample", "<file_sep>"},
+      {"data.fim_fragment_rate", "0.25"},
       {"data.denoisers", "['R 3 0.15', 'S']"},
       {"data.denoiser_weights", "[1, 1]"},
   };
