@@ -174,7 +174,9 @@ int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
                         + bias + 2 * norm;
   const int64_t vocab = s.padded_vocab_size > 0 ? s.padded_vocab_size : s.vocab_size;
   const int64_t positions = m.position == Position::kLearned ? s.max_position_embeddings * h : 0;
-  return LayerCount(c) * layer + vocab * h * (m.tie_embeddings ? 1 : 2) + positions + norm;
+  const int64_t embedding_norm = m.embed_layernorm ? norm : 0;  // BLOOM's
+  return LayerCount(c) * layer + vocab * h * (m.tie_embeddings ? 1 : 2) + positions + norm +
+         embedding_norm;
 }
 
 const std::string* HfNameTable::Theirs(const std::string& ours) const {
@@ -245,7 +247,12 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   b.bias = c.model.bias;
   b.parallel_residual = c.model.parallel_residual;
   b.kv_groups = c.model.num_query_groups;
-  if (c.model.position == Position::kRope) b.rope_theta = c.model.rope_theta;
+  if (c.model.position == Position::kRope) {
+    b.rope_theta = c.model.rope_theta;
+    if (c.model.rotary_percent < 1.0) {
+      b.rope_dims = static_cast<int64_t>(static_cast<double>(b.head_dim) * c.model.rotary_percent);
+    }
+  }
   b.recompute = c.train.recompute;
   b.recompute_layers = c.train.recompute_num_layers;
   return b;

@@ -684,6 +684,9 @@ int Main(int argc, char** argv) {
       a.max_shard_mb < 0)
     UsageError("--tp, --pp and --max-shard-mb must not be negative.");
   if (a.pp > 0 && a.cmd != "reshard") UsageError("--pp is a reshard option.");
+  if ((!a.overrides.empty() || !a.recipe.empty()) && a.cmd != "import-hf") {
+    UsageError("--recipe and --set are import-hf options (a checkpoint carries its own config).");
+  }
   absl::Status s;
   if (a.cmd == "inspect") {
     s = Inspect(a);

@@ -88,6 +88,9 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Bool("bias", &m.bias);
     f.Int("sliding_window", &m.sliding_window, 0, 1 << 24, Need::kOptional);
     f.Bool("parallel_residual", &m.parallel_residual);
+    f.Float("rotary_percent", &m.rotary_percent, 1e-6, 1.0);
+    f.Bool("embed_layernorm", &m.embed_layernorm);
+    EnumChoice(f, "hf_layout", &m.hf_layout);
     f.Int("output_chunk_tokens", &m.output_chunk_tokens, 0, 1 << 30, Need::kOptional);
   });
   f.Section("parallel", [&] {
@@ -583,6 +586,15 @@ absl::Status ValidateStatic(const Config& c) {
   }
   if (m.position == Position::kRope && HeadSize(m) % 2 != 0) {
     fail("model.position", "rope rotates pairs of head dimensions: the head size must be even.");
+  }
+  if (m.position == Position::kRope && m.rotary_percent < 1.0) {
+    const double dims = static_cast<double>(HeadSize(m)) * m.rotary_percent;
+    if (dims != std::floor(dims) || static_cast<int64_t>(dims) % 2 != 0 || dims < 2) {
+      fail("model.rotary_percent",
+           absl::StrFormat("%g of the head size %d is %g dimensions; RoPE needs an even whole "
+                           "number of them. HINT: Pythia's 0.25 of 64 is 16.",
+                           m.rotary_percent, HeadSize(m), dims));
+    }
   }
   const int64_t ffn = FfnHiddenSize(m);
   if (ffn % tp != 0) {

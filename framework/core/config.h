@@ -49,6 +49,11 @@ struct ModelConfig {
   bool bias = true;                // biases in every linear layer
   int64_t sliding_window = 0;      // attend to the last this-many positions; 0 -> all
   bool parallel_residual = false;  // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, Falcon, NeoX)
+  // RoPE on this share of each head's dimensions, the rest passed through (Megatron-LM's
+  // --rotary-percent, GPT-NeoX's rotary_pct: Pythia 0.25).
+  double rotary_percent = 1.0;
+  bool embed_layernorm = false;  // a LayerNorm after the word embeddings (BLOOM)
+  HfLayoutChoice hf_layout = HfLayoutChoice::kAuto;  // the Hugging Face layout of export-hf
   // The output projection and the loss over chunks of this many tokens, so the [tokens,
   // vocabulary / TP] logits are never held whole (every recipe; BERT: the masked rows); 0 -> off.
   int64_t output_chunk_tokens = 0;

@@ -28,6 +28,9 @@ GptModel::GptModel(const TpEnv& env, const GptConfig& c) : c_(c), tp_(env.tp) {
     wpe_ = Param("wpe", InitShard(env, "wpe", {c.max_positions, c.block.hidden}, 0.01, TpParam{}),
                  TpParam{});
   }
+  if (plan.holds_embedding() && c.embed_layernorm) {
+    ln_emb_ = register_module("ln_emb", std::make_shared<Norm>(c_.block, c.block.hidden));
+  }
   if (c.position == Position::kAlibi) {
     const std::vector<double> all = AlibiSlopes(c.block.heads);
     const int64_t per = c.block.heads / env.size();
@@ -78,6 +81,7 @@ torch::Tensor GptModel::ChunkForward(int chunk, const torch::Tensor& tokens,
     } else if (wpe_.defined()) {
       x = x + wpe_.narrow(0, 0, s);
     }
+    if (ln_emb_) x = ln_emb_->forward(x);
     x = Dropout(x, c_.block.hidden_dropout, is_training(), rng.replicated);
   }
   AttentionMask mask = Mask(s, x.options());

@@ -2,8 +2,9 @@
 // learned positions, pre-LN transformer layers with causal self-attention and an MLP (GELU-tanh;
 // any model.activation), a final norm, and the output logits through the token embedding (tied,
 // across the vocabulary-parallel split) or an own output layer (model.tie_embeddings: false).
-// Parameter names follow the module tree: wte.weight, wpe, h.{i}.{ln_self, self_attention.{qkv,
-// out}, ln_mlp, mlp.{fc1, fc2}}, ln_f, and lm_head.weight when untied.
+// Parameter names follow the module tree: wte.weight, wpe, ln_emb (embed_layernorm),
+// h.{i}.{ln_self, self_attention.{qkv, out}, ln_mlp, mlp.{fc1, fc2}}, ln_f, and lm_head.weight when
+// untied.
 //
 // The same model is LLaMA / Mistral / Falcon / BLOOM-style with the decoder options
 // (framework/nn/blocks.h): positions by RoPE in the attention (no wpe) or ALiBi biases (this rank's
@@ -26,6 +27,7 @@ struct GptConfig {
   int64_t padded_vocab = 0;  // multiple of make_vocab_size_divisible_by x TP
   bool tie_embeddings = true;
   Position position = Position::kLearned;  // rope: in the block
+  bool embed_layernorm = false;            // a LayerNorm (ln_emb) after the embeddings (BLOOM)
   int64_t sliding_window = 0;
   int64_t output_chunk_tokens = 0;  // > 0: Loss projects and scores this many tokens at a time
   // Documents packed in a sample (data.reset_position_ids, reset_attention_mask, eod_mask_loss;
@@ -85,6 +87,7 @@ class GptModel : public TpModule {
   std::shared_ptr<torch::nn::Module> h_;       // layers named by their global index
   std::vector<torch::nn::ModuleList> chunks_;  // this rank's layers, per chunk
   std::shared_ptr<Norm> ln_f_;
+  std::shared_ptr<Norm> ln_emb_;  // embed_layernorm, on the stage holding the embedding
   std::shared_ptr<VocabParallelOutput> lm_head_;
 };
 

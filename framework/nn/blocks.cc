@@ -150,6 +150,8 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
                                                       c.bias, c.init_std, false, 3));
   }
   if (!cross) rope_theta_ = c.rope_theta;
+  rope_dims_ = c.rope_dims > 0 ? c.rope_dims : head_dim_;
+  BRAID_CHECK(rope_dims_ % 2 == 0 && rope_dims_ <= head_dim_);
   out_ =
       register_module("out", std::make_shared<RowParallelLinear>(
                                  env, name + ".out", width, c.hidden, c.bias, c.output_init_std));
@@ -178,13 +180,20 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   const bool rope = rope_theta_ > 0;
   if (rope && (!rope_cos_.defined() || rope_cos_.size(0) != sq ||
                rope_cos_.scalar_type() != x.scalar_type() || rope_cos_.device() != x.device())) {
-    std::tie(rope_cos_, rope_sin_) = RopeTables(sq, head_dim_, rope_theta_, x.options());
+    std::tie(rope_cos_, rope_sin_) = RopeTables(sq, rope_dims_, rope_theta_, x.options());
   }
   auto split = [&](const torch::Tensor& t, double scale, bool rotate) {
-    if (rotate) return RopeHeads(t, rope_cos_, rope_sin_, scale);
-    torch::Tensor h = t.dim() == 5 ? t.flatten(2, 3) : t;
-    h = h.transpose(1, 2).contiguous();
-    return scale == 1.0 ? h : h * scale;
+    auto heads_first = [&](const torch::Tensor& part) {
+      torch::Tensor h = part.dim() == 5 ? part.flatten(2, 3) : part;
+      h = h.transpose(1, 2).contiguous();
+      return scale == 1.0 ? h : h * scale;
+    };
+    if (!rotate) return heads_first(t);
+    if (rope_dims_ == head_dim_) return RopeHeads(t, rope_cos_, rope_sin_, scale);
+    // Partial rotary (GPT-NeoX): the first rope_dims_ dimensions turned, the rest as they are.
+    return torch::cat({RopeHeads(t.narrow(-1, 0, rope_dims_), rope_cos_, rope_sin_, scale),
+                       heads_first(t.narrow(-1, rope_dims_, head_dim_ - rope_dims_))},
+                      -1);
   };
   torch::Tensor q, k, v;
   if (groups_ > 0) {

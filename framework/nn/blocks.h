@@ -58,6 +58,7 @@ struct BlockConfig {
   bool parallel_residual = false;  // x + attn(ln_self(x)) + mlp(ln_mlp(x)) (pre-LN only)
   int64_t kv_groups = 0;           // > 0: grouped-query attention with the per-group QKV layout
   double rope_theta = 0;           // > 0: RoPE on the queries and keys of self-attention
+  int64_t rope_dims = 0;  // RoPE on the first rope_dims of each head only (GPT-NeoX); 0: all
   Recompute recompute = Recompute::kNone;
   int64_t recompute_layers = 0;  // kFull: only the first N layers of each stack (0: all)
   int64_t HeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
@@ -136,6 +137,7 @@ class Attention : public TpModule {
   bool scale_;
   bool recompute_core_ = false;  // Recompute::kSelective
   double rope_theta_ = 0;
+  int64_t rope_dims_ = 0;              // the rotated dimensions of a head (head_dim_: all)
   torch::Tensor rope_cos_, rope_sin_;  // RopeTables for the last sequence length seen
 };
 

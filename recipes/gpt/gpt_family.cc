@@ -90,9 +90,11 @@ class Gpt : public Family {
             "model.num_query_groups",  "model.bias",
             "model.sliding_window",    "model.parallel_residual",
             "data.reset_position_ids", "data.reset_attention_mask",
-            "data.eod_mask_loss",      "data.fim_rate",
-            "data.fim_spm_rate",       "data.fim_tokens",
-            "data.fim_split_sample",   "data.fim_fragment_rate"};
+            "model.rotary_percent",    "model.embed_layernorm",
+            "model.hf_layout",         "data.eod_mask_loss",
+            "data.fim_rate",           "data.fim_spm_rate",
+            "data.fim_tokens",         "data.fim_split_sample",
+            "data.fim_fragment_rate"};
   }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,
@@ -207,6 +209,7 @@ absl::StatusOr<GptConfig> GptConfigFrom(const Config& c, const DerivedSizes& siz
   g.padded_vocab = sizes.padded_vocab_size;
   g.tie_embeddings = c.model.tie_embeddings;
   g.position = c.model.position;
+  g.embed_layernorm = c.model.embed_layernorm;
   g.sliding_window = c.model.sliding_window;
   g.output_chunk_tokens = c.model.output_chunk_tokens;
   g.reset_position_ids = c.data.reset_position_ids;

@@ -9,5 +9,13 @@ const Family& GptFamily();
 const HfLayout& GptHfLayout();
 // LlamaForCausalLM / MistralForCausalLM (llama_hf.cc); GptHfLayout hands over to it.
 const HfLayout& LlamaHfLayout();
+// GPTNeoXForCausalLM and BloomForCausalLM (neox_bloom_hf.cc), for model.hf_layout gpt_neox / bloom.
+const HfLayout& GptNeoxHfLayout();
+const HfLayout& BloomHfLayout();
+// GPTBigCodeForCausalLM (StarCoder), for learned positions with one key/value head.
+const HfLayout& GptBigCodeHfLayout();
+// GPT-2's names (transformer.wte, wpe, h.{i}.ln_1, attn.c_attn, ..., ln_f), shared by GPT-2
+// (Conv1D: linear weights stored [in, out], transposed) and GPTBigCode (PyTorch's [out, in]).
+std::vector<HfTensor> Gpt2StyleNames(const Config& c, bool conv1d);
 
 }  // namespace braid

@@ -25,50 +25,63 @@ const HfNameTable& Gpt2Activations() {
   return kTable;
 }
 
-// A GPT model in GPT-2's layout when its positions are learned, else in Llama's (llama_hf.cc).
+// A GPT model in GPT-2's layout when its positions are learned, else in Llama's (llama_hf.cc),
+// unless model.hf_layout names another (neox_bloom_hf.cc).
 bool Llama(const Config& c) { return c.model.position != Position::kLearned; }
+
+// The layout model.hf_layout names; null for auto (GPT-2's or Llama's).
+const HfLayout* Chosen(const Config& c) {
+  switch (c.model.hf_layout) {
+    case HfLayoutChoice::kGptNeox:
+      return &GptNeoxHfLayout();
+    case HfLayoutChoice::kBloom:
+      return &BloomHfLayout();
+    case HfLayoutChoice::kAuto:
+      break;
+  }
+  // Learned positions with multi-query attention: StarCoder's GPTBigCode.
+  if (c.model.position == Position::kLearned && c.model.num_query_groups == 1) {
+    return &GptBigCodeHfLayout();
+  }
+  return nullptr;
+}
+
+// The layouts import-hf reads besides GPT-2's and Llama's.
+const HfLayout* ReaderOf(const std::string& type) {
+  for (const HfLayout* l : {&GptNeoxHfLayout(), &BloomHfLayout(), &GptBigCodeHfLayout()})
+    if (l->Reads(type)) return l;
+  return nullptr;
+}
 
 class GptHf : public HfLayout {
  public:
   std::string model_type() const override { return "gpt2"; }
   bool Reads(const std::string& t) const override {
-    return t == "gpt2" || LlamaHfLayout().Reads(t);
+    return t == "gpt2" || LlamaHfLayout().Reads(t) || ReaderOf(t) != nullptr;
   }
   std::string architecture(const Config& c) const override {
+    if (const HfLayout* l = Chosen(c)) return l->architecture(c);
     return Llama(c) ? LlamaHfLayout().architecture(c) : "GPT2LMHeadModel";
   }
 
   std::vector<HfTensor> Names(const Config& c) const override {
+    if (const HfLayout* l = Chosen(c)) return l->Names(c);
     if (Llama(c)) return LlamaHfLayout().Names(c);
-    std::vector<HfTensor> m = {
-        {"wte.weight", {"transformer.wte.weight"}},
-        {"wpe", {"transformer.wpe.weight"}},
-        {"ln_f.weight", {"transformer.ln_f.weight"}},
-        {"ln_f.bias", {"transformer.ln_f.bias"}},
-    };
-    if (!c.model.tie_embeddings) m.push_back({"lm_head.weight", {"lm_head.weight"}});
-    for (int64_t i = 0; i < c.model.num_layers; ++i) {
-      const std::string o = absl::StrCat("h.", i, "."), h = absl::StrCat("transformer.h.", i, ".");
-      const std::pair<const char*, const char*> modules[] = {{"ln_self", "ln_1"},
-                                                             {"self_attention.qkv", "attn.c_attn"},
-                                                             {"self_attention.out", "attn.c_proj"},
-                                                             {"ln_mlp", "ln_2"},
-                                                             {"mlp.fc1", "mlp.c_fc"},
-                                                             {"mlp.fc2", "mlp.c_proj"}};
-      for (const auto& [ours, theirs] : modules) {
-        const bool linear = std::string(theirs).find("ln_") == std::string::npos;
-        m.push_back({o + ours + ".weight", {h + theirs + ".weight"}, linear});
-        m.push_back({o + ours + ".bias", {h + theirs + ".bias"}});
-      }
-    }
-    return m;
+    return Gpt2StyleNames(c, /*conv1d=*/true);
   }
 
   absl::StatusOr<std::string> ConfigJson(const Config& c, int64_t vocab,
                                          const std::string& torch_dtype) const override {
+    if (const HfLayout* l = Chosen(c)) return l->ConfigJson(c, vocab, torch_dtype);
+    const ModelConfig& m = c.model;
+    if (m.embed_layernorm || (Llama(c) && m.rotary_percent < 1.0)) {
+      return absl::InvalidArgumentError(
+          "model.embed_layernorm and a model.rotary_percent below 1 have no place in GPT-2's or "
+          "Llama's layout. HINT: model.hf_layout: bloom (an embedding LayerNorm) or gpt_neox "
+          "(partial rotary).");
+    }
     if (Llama(c)) return LlamaHfLayout().ConfigJson(c, vocab, torch_dtype);
     BRAID_RETURN_IF_ERROR(HfHeadSizeIsHiddenOverHeads(c, "GPT-2"));
-    const ModelConfig& m = c.model;
     if (!m.bias || m.num_query_groups > 0 || m.sliding_window > 0 || m.parallel_residual) {
       return absl::InvalidArgumentError(
           "GPT-2's layout has biases, one key/value head per query head, full causal attention "
@@ -111,6 +124,9 @@ class GptHf : public HfLayout {
         type != nullptr && LlamaHfLayout().Reads(type->text)) {
       return LlamaHfLayout().ImportOverrides(hf, names);
     }
+    if (const JsonValue* type = hf.Find("model_type"); type != nullptr && ReaderOf(type->text)) {
+      return ReaderOf(type->text)->ImportOverrides(hf, names);
+    }
     std::vector<std::string> sets;
     for (const auto& [key, ours] : {std::pair<const char*, const char*>{"n_layer", "num_layers"},
                                     {"n_embd", "hidden_size"},
@@ -138,11 +154,38 @@ class GptHf : public HfLayout {
   bool Ignorable(const std::string& n) const override {
     // The causal-mask buffers old GPT-2 files carry, and the tied output's copy.
     return absl::EndsWith(n, ".attn.bias") || absl::EndsWith(n, ".attn.masked_bias") ||
-           n == "lm_head.weight" || LlamaHfLayout().Ignorable(n);
+           n == "lm_head.weight" || LlamaHfLayout().Ignorable(n) ||
+           GptNeoxHfLayout().Ignorable(n) || BloomHfLayout().Ignorable(n) ||
+           GptBigCodeHfLayout().Ignorable(n);
   }
 };
 
 }  // namespace
+
+std::vector<HfTensor> Gpt2StyleNames(const Config& c, bool conv1d) {
+  std::vector<HfTensor> m = {
+      {"wte.weight", {"transformer.wte.weight"}},
+      {"wpe", {"transformer.wpe.weight"}},
+      {"ln_f.weight", {"transformer.ln_f.weight"}},
+      {"ln_f.bias", {"transformer.ln_f.bias"}},
+  };
+  if (!c.model.tie_embeddings) m.push_back({"lm_head.weight", {"lm_head.weight"}});
+  for (int64_t i = 0; i < c.model.num_layers; ++i) {
+    const std::string o = absl::StrCat("h.", i, "."), h = absl::StrCat("transformer.h.", i, ".");
+    const std::pair<const char*, const char*> modules[] = {{"ln_self", "ln_1"},
+                                                           {"self_attention.qkv", "attn.c_attn"},
+                                                           {"self_attention.out", "attn.c_proj"},
+                                                           {"ln_mlp", "ln_2"},
+                                                           {"mlp.fc1", "mlp.c_fc"},
+                                                           {"mlp.fc2", "mlp.c_proj"}};
+    for (const auto& [ours, theirs] : modules) {
+      const bool linear = std::string(theirs).find("ln_") == std::string::npos;
+      m.push_back({o + ours + ".weight", {h + theirs + ".weight"}, conv1d && linear});
+      m.push_back({o + ours + ".bias", {h + theirs + ".bias"}});
+    }
+  }
+  return m;
+}
 
 const HfLayout& GptHfLayout() {
   static const GptHf kLayout;

@@ -24,17 +24,8 @@ import sys
 import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from alibi import alibi_slopes  # noqa: E402
 from gpt2_reference import read_safetensors  # noqa: E402
-
-
-def alibi_slopes(n):
-    def powers(k):
-        start = 2.0 ** (-8.0 / k)
-        return [start ** (i + 1) for i in range(k)]
-    if math.log2(n).is_integer():
-        return powers(n)
-    p = 2 ** math.floor(math.log2(n))
-    return powers(p) + alibi_slopes(2 * p)[0::2][:n - p]
 
 
 class Llama:
