@@ -171,7 +171,7 @@ int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
   const int64_t bias = m.bias ? q + 2 * kv + h + mlp_in + h : 0;
   const int64_t layer = h * (q + 2 * kv) + q * h  // q, k, v, out
                         + h * mlp_in + f * h      // fc1, fc2
-                        + bias + 2 * norm;
+                        + bias + (m.parallel_residual && m.shared_input_norm ? 1 : 2) * norm;
   const int64_t vocab = s.padded_vocab_size > 0 ? s.padded_vocab_size : s.vocab_size;
   const int64_t positions = m.position == Position::kLearned ? s.max_position_embeddings * h : 0;
   const int64_t embedding_norm = m.embed_layernorm ? norm : 0;  // BLOOM's
@@ -219,6 +219,16 @@ absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<st
   return absl::StrCat("model.tie_embeddings=", tied ? "true" : "false");
 }
 
+absl::Status HfRefuseRopeScaling(const JsonValue& hf) {
+  if (const JsonValue* v = hf.Find("rope_scaling");
+      v != nullptr && v->kind != JsonValue::Kind::kNull) {
+    return absl::InvalidArgumentError(
+        "config.json: rope_scaling is set (Llama 3.1's or a long-context scaling); braid's RoPE "
+        "has no scaling, and the model would compute other logits.");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status HfHeadSizeIsHiddenOverHeads(const Config& c, const std::string& layout) {
   const ModelConfig& m = c.model;
   if (m.kv_channels == 0 || m.kv_channels * m.num_attention_heads == m.hidden_size) {
@@ -246,6 +256,7 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   b.output_init_std = c.model.init_std;
   b.bias = c.model.bias;
   b.parallel_residual = c.model.parallel_residual;
+  b.shared_norm = c.model.shared_input_norm;
   b.kv_groups = c.model.num_query_groups;
   if (c.model.position == Position::kRope) {
     b.rope_theta = c.model.rope_theta;

@@ -236,6 +236,10 @@ absl::StatusOr<std::string> HfActivationOverride(const JsonValue& hf, const char
 absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<std::string>& names,
                                           const std::string& output_name);
 
+// An error when config.json sets rope_scaling (Llama 3.1's or a long-context scaling): braid's
+// RoPE has none, and the model would compute other logits.
+absl::Status HfRefuseRopeScaling(const JsonValue& hf);
+
 // An error when the model's heads are not hidden_size / num_attention_heads wide (model.kv_channels
 // set to another size): `layout` (GPT-2, BART, BERT) has no key for a head size, so its readers
 // would split the attention otherwise than the weights were trained.

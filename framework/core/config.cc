@@ -88,6 +88,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Bool("bias", &m.bias);
     f.Int("sliding_window", &m.sliding_window, 0, 1 << 24, Need::kOptional);
     f.Bool("parallel_residual", &m.parallel_residual);
+    f.Bool("shared_input_norm", &m.shared_input_norm);
     f.Float("rotary_percent", &m.rotary_percent, 1e-6, 1.0);
     f.Bool("embed_layernorm", &m.embed_layernorm);
     EnumChoice(f, "hf_layout", &m.hf_layout);
@@ -553,11 +554,12 @@ absl::Status ValidateStatic(const Config& c) {
                            "HINT: every group serves the same number of query heads (LLaMA-2 "
                            "70B: 64 heads, 8 groups).",
                            m.num_query_groups, m.num_attention_heads));
-    } else if (m.num_query_groups % tp != 0) {
+    } else if (m.num_query_groups % tp != 0 && m.num_query_groups != 1) {
       fail("model.num_query_groups",
            absl::StrFormat("%d key/value groups cannot be split across "
                            "parallel.tensor_parallel_size = %d ranks: each rank holds whole "
-                           "groups. HINT: pick a TP size that divides the number of groups.",
+                           "groups (one group, multi-query attention, is copied to every rank). "
+                           "HINT: pick a TP size that divides the number of groups.",
                            m.num_query_groups, tp));
     }
   }
@@ -746,11 +748,12 @@ absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size, in
         c.Where("parallel.pipeline_parallel_size"), d.tp, d.pp, d.tp * d.pp, world_size,
         d.tp * d.pp));
   }
-  if (c.model.num_query_groups > 0 && c.model.num_query_groups % d.tp != 0) {
+  if (c.model.num_query_groups > 1 && c.model.num_query_groups % d.tp != 0) {
     // Also reached by convert_checkpoint reshard, which sets the TP size after loading.
     return absl::InvalidArgumentError(absl::StrFormat(
         "%smodel.num_query_groups: %d key/value groups cannot be split across a TP size of %d: "
-        "each rank holds whole groups. HINT: pick a TP size that divides the number of groups.",
+        "each rank holds whole groups (one group, multi-query attention, is copied to every "
+        "rank). HINT: pick a TP size that divides the number of groups.",
         c.Where("model.num_query_groups"), c.model.num_query_groups, d.tp));
   }
   d.dp = world_size / (d.tp * d.pp);

@@ -49,6 +49,9 @@ struct ModelConfig {
   bool bias = true;                // biases in every linear layer
   int64_t sliding_window = 0;      // attend to the last this-many positions; 0 -> all
   bool parallel_residual = false;  // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, Falcon, NeoX)
+  // With parallel_residual: one norm read by both branches, x + attn(ln(x)) + mlp(ln(x)) (GPT-J,
+  // Falcon-7B's single input_layernorm).
+  bool shared_input_norm = false;
   // RoPE on this share of each head's dimensions, the rest passed through (Megatron-LM's
   // --rotary-percent, GPT-NeoX's rotary_pct: Pythia 0.25).
   double rotary_percent = 1.0;

@@ -68,6 +68,10 @@ torch::Tensor BertModel::ChunkForward(int chunk, const torch::Tensor& ids,
   }
   AttentionMask mask;
   mask.key_padding = padding;
+  if (c_.document_sep >= 0) {  // every stage finds the documents itself from the ids
+    auto spans = std::make_shared<DocumentSpans>(DocumentSpansOf(ids, c_.document_sep, padding));
+    if (!spans->OneEach()) mask.documents = std::move(spans);
+  }
   return RunStack(chunks_[chunk], x, mask, rng);
 }
 

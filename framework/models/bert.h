@@ -23,6 +23,9 @@ struct BertConfig {
   int64_t num_token_types = 2;
   bool binary_head = true;
   bool tie_embeddings = true;
+  // data.reset_attention_mask (RoBERTa's full-sentence packs): attention only within each
+  // document of a sample, a document ending after each of these ids ([SEP] / </s>; -1: off).
+  int64_t document_sep = -1;
   // Pipeline parallelism: the layers (and ends) this rank holds; no chunks: the whole model. The
   // first stage holds the embeddings, the last the heads (and a copy of the word embeddings when
   // the MLM output is tied to them).

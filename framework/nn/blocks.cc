@@ -138,11 +138,15 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
                                                      c.bias, c.init_std, false, 2));
   } else if (c.kv_groups > 0) {
     // Per group: its heads' queries, one key, one value; a contiguous split keeps groups whole.
-    BRAID_CHECK(c.heads % c.kv_groups == 0 && c.kv_groups % env.size() == 0);
-    groups_ = c.kv_groups / env.size();
+    // One group (multi-query) over several ranks: each holds its share of the queries and the
+    // key and value rows whole (their gradients summed over TP).
+    BRAID_CHECK(c.heads % c.kv_groups == 0 && (c.kv_groups % env.size() == 0 || c.kv_groups == 1));
+    groups_ = std::max<int64_t>(1, c.kv_groups / env.size());
     const int64_t rows = c.kv_groups * (c.heads / c.kv_groups + 2) * head_dim_;
-    qkv_ = register_module("qkv", std::make_shared<ColumnParallelLinear>(
-                                      env, name + ".qkv", c.hidden, rows, c.bias, c.init_std));
+    const int64_t replicated = c.kv_groups == 1 ? 2 * head_dim_ : 0;  // at any TP size
+    qkv_ = register_module(
+        "qkv", std::make_shared<ColumnParallelLinear>(env, name + ".qkv", c.hidden, rows, c.bias,
+                                                      c.init_std, false, 1, replicated));
   } else {
     // Rows q | k | v, each split by heads: every shard holds whole heads of all three.
     qkv_ = register_module(
@@ -237,9 +241,9 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   // Documents packed in the samples: attention within each (AttentionMask::documents).
   const bool documents = m.documents != nullptr && !m.documents->OneEach();
   if (documents) {
-    BRAID_CHECK(m.causal && !m.key_padding.defined() && cache == nullptr && sq == sk &&
+    BRAID_CHECK(cache == nullptr && sq == sk &&
                 static_cast<int64_t>(m.documents->samples.size()) == b)
-        << "document masking is for causal self-attention over whole samples";
+        << "document masking is for self-attention over whole samples";
   }
 #if TORCH_VERSION_MAJOR >= 2
   if (fused && !documents && (!m.causal || sq == sk)) {
@@ -266,34 +270,39 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
   // The core: scores, masks, softmax, dropout, context. Its [b, heads, s, s] intermediates are
   // what selective recomputation does not keep.
   // Captures by value: a recomputation runs after this call has returned.
-  auto core = [this, &rng, kv_heads, train, key_padding = m.key_padding,
-               causal = m.causal](const std::vector<torch::Tensor>& in) {
-    const torch::Tensor &q = in[0], &k = in[1], &v = in[2], bias = Undefined(in[3]);
-    const int64_t b = q.size(0), sq = q.size(2), sk = k.size(2), rows = heads_ / kv_heads * sq;
-    torch::Tensor scores =
-        BatchedMatmul(q.view({b, kv_heads, rows, head_dim_}), k.transpose(-2, -1))
-            .view({b, heads_, sq, sk});
-    if (bias.defined()) scores = scores + bias;
-    // The masks and the softmax in one pass on CPUs; the fill and torch::softmax elsewhere.
-    torch::Tensor probs;
-    if (key_padding.defined()) {
-      probs = MaskedSoftmax(scores, key_padding, causal);
-    } else if (causal) {
-      probs = CausalSoftmax(scores);
-    } else {
-      probs = torch::softmax(scores, -1);
-    }
-    probs = Dropout(probs, dropout_, train, rng.sharded);
-    return BatchedMatmul(probs.reshape({b, kv_heads, rows, sk}), v)
-        .view({b, heads_, sq, head_dim_})
-        .transpose(1, 2)
-        .reshape({b, sq, heads_ * head_dim_});
+  auto core_of = [this, &rng, kv_heads, train, causal = m.causal](torch::Tensor key_padding) {
+    return [this, &rng, kv_heads, train, causal,
+            key_padding = std::move(key_padding)](const std::vector<torch::Tensor>& in) {
+      const torch::Tensor &q = in[0], &k = in[1], &v = in[2], bias = Undefined(in[3]);
+      const int64_t b = q.size(0), sq = q.size(2), sk = k.size(2), rows = heads_ / kv_heads * sq;
+      torch::Tensor scores =
+          BatchedMatmul(q.view({b, kv_heads, rows, head_dim_}), k.transpose(-2, -1))
+              .view({b, heads_, sq, sk});
+      if (bias.defined()) scores = scores + bias;
+      // The masks and the softmax in one pass on CPUs; the fill and torch::softmax elsewhere.
+      torch::Tensor probs;
+      if (key_padding.defined()) {
+        probs = MaskedSoftmax(scores, key_padding, causal);
+      } else if (causal) {
+        probs = CausalSoftmax(scores);
+      } else {
+        probs = torch::softmax(scores, -1);
+      }
+      probs = Dropout(probs, dropout_, train, rng.sharded);
+      return BatchedMatmul(probs.reshape({b, kv_heads, rows, sk}), v)
+          .view({b, heads_, sq, head_dim_})
+          .transpose(1, 2)
+          .reshape({b, sq, heads_ * head_dim_});
+    };
   };
+  auto core = core_of(m.key_padding);
   std::vector<torch::Tensor> in = {q, k, v, OrEmpty(m.position_bias, q)};
   if (documents) {
-    // One causal attention per document, on its slices of q, k, v and of the position bias;
-    // the contexts are put back in order along the sequence, then the batch.
-    auto per_document = [core, fused, spans = m.documents](const std::vector<torch::Tensor>& in) {
+    // One attention per document (causal or not), on its slices of q, k, v, of the position bias
+    // and of the key padding; the contexts are put back in order along the sequence, then the
+    // batch.
+    auto per_document = [core_of, fused, spans = m.documents, causal = m.causal,
+                         key_padding = m.key_padding](const std::vector<torch::Tensor>& in) {
       const torch::Tensor &q = in[0], &k = in[1], &v = in[2], bias = Undefined(in[3]);
       std::vector<torch::Tensor> samples;
       for (size_t i = 0; i < spans->samples.size(); ++i) {
@@ -310,15 +319,26 @@ torch::Tensor Attention::forward(const torch::Tensor& x, const AttentionMask& ma
                             .narrow(2, begin, len)
                             .narrow(3, begin, len);
           }
+          torch::Tensor padding;
+          if (key_padding.defined()) padding = key_padding.narrow(0, n, 1).narrow(1, begin, len);
 #if TORCH_VERSION_MAJOR >= 2
           if (fused) {
-            torch::Tensor c = at::scaled_dot_product_attention(cut(q), cut(k), cut(v), {}, 0.0,
-                                                               /*is_causal=*/true);
+            torch::Tensor c;
+            if (padding.defined()) {
+              torch::Tensor keep = padding.logical_not().view({1, 1, 1, len});
+              if (causal) {
+                keep = keep.logical_and(
+                    torch::ones({len, len}, q.options().dtype(torch::kBool)).tril());
+              }
+              c = at::scaled_dot_product_attention(cut(q), cut(k), cut(v), keep, 0.0, false);
+            } else {
+              c = at::scaled_dot_product_attention(cut(q), cut(k), cut(v), {}, 0.0, causal);
+            }
             parts.push_back(c.transpose(1, 2).reshape({1, len, -1}));
             continue;
           }
 #endif
-          parts.push_back(core({cut(q), cut(k), cut(v), OrEmpty(part_bias, q)}));
+          parts.push_back(core_of(padding)({cut(q), cut(k), cut(v), OrEmpty(part_bias, q)}));
         }
         samples.push_back(parts.size() == 1 ? parts[0] : torch::cat(parts, 1));
       }
@@ -380,7 +400,9 @@ TransformerLayer::TransformerLayer(const TpEnv& env, const std::string& name, co
     cross_ = register_module("cross_attention",
                              std::make_shared<Attention>(env, name + ".cross", c, true));
   }
-  ln_mlp_ = register_module("ln_mlp", std::make_shared<Norm>(c, c.hidden, sequence_group_));
+  if (!(c.parallel_residual && c.shared_norm)) {
+    ln_mlp_ = register_module("ln_mlp", std::make_shared<Norm>(c, c.hidden, sequence_group_));
+  }
   mlp_ = register_module("mlp", std::make_shared<Mlp>(env, name + ".mlp", c));
 }
 
@@ -418,8 +440,9 @@ torch::Tensor TransformerLayer::Layer(const torch::Tensor& x, const AttentionMas
     return norm.forward(h + Dropout(f(h), c_.hidden_dropout, train, gen));
   };
   if (c_.parallel_residual) {  // both branches read x (no cross-attention: decoder-only models)
-    torch::Tensor a = self_->forward(ln_self_->forward(x), self_mask, rng, {}, self_cache);
-    torch::Tensor m = mlp_->forward(ln_mlp_->forward(x));
+    const torch::Tensor n = ln_self_->forward(x);
+    torch::Tensor a = self_->forward(n, self_mask, rng, {}, self_cache);
+    torch::Tensor m = mlp_->forward(ln_mlp_ ? ln_mlp_->forward(x) : n);
     return x + Dropout(a, c_.hidden_dropout, train, gen) +
            Dropout(m, c_.hidden_dropout, train, gen);
   }
@@ -518,17 +541,23 @@ bool DocumentSpans::OneEach() const {
   return true;
 }
 
-DocumentSpans DocumentSpansOf(const torch::Tensor& tokens, int64_t eod) {
+DocumentSpans DocumentSpansOf(const torch::Tensor& tokens, int64_t eod,
+                              const torch::Tensor& padding) {
   BRAID_CHECK(tokens.dim() == 2);
   const torch::Tensor t = tokens.to(torch::kCPU, torch::kLong).contiguous();
   const int64_t b = t.size(0), s = t.size(1);
   const int64_t* p = t.data_ptr<int64_t>();
+  torch::Tensor pad_t;
+  if (padding.defined()) pad_t = padding.to(torch::kCPU, torch::kBool).contiguous();
+  const bool* pad = padding.defined() ? pad_t.data_ptr<bool>() : nullptr;
   DocumentSpans d;
   d.samples.resize(static_cast<size_t>(b));
   for (int64_t i = 0; i < b; ++i) {
     int64_t begin = 0;
     for (int64_t j = 0; j < s; ++j) {
-      if (p[i * s + j] == eod && j + 1 < s) {
+      // The padding after the last document joins it (its keys are masked anyway).
+      if (pad != nullptr && pad[i * s + j]) break;
+      if (p[i * s + j] == eod && j + 1 < s && (pad == nullptr || !pad[i * s + j + 1])) {
         d.samples[i].emplace_back(begin, j + 1);
         begin = j + 1;
       }

@@ -56,6 +56,7 @@ struct BlockConfig {
   bool scale_scores = true;  // divide scores by sqrt(head_dim) (T5: false)
   bool pre_ln = true;
   bool parallel_residual = false;  // x + attn(ln_self(x)) + mlp(ln_mlp(x)) (pre-LN only)
+  bool shared_norm = false;        // parallel_residual with ln_self read by both (no ln_mlp)
   int64_t kv_groups = 0;           // > 0: grouped-query attention with the per-group QKV layout
   double rope_theta = 0;           // > 0: RoPE on the queries and keys of self-attention
   int64_t rope_dims = 0;  // RoPE on the first rope_dims of each head only (GPT-NeoX); 0: all
@@ -100,8 +101,11 @@ struct DocumentSpans {
   std::vector<std::vector<std::pair<int64_t, int64_t>>> samples;
   bool OneEach() const;  // every sample a single document (the mask changes nothing)
 };
-// The documents of tokens [b, s] split after each `eod` (any device; read on the host).
-DocumentSpans DocumentSpansOf(const torch::Tensor& tokens, int64_t eod);
+// The documents of tokens [b, s] split after each `eod` (any device; read on the host). With
+// `padding` [b, s] bool (true = padding, at the end of a sample), the padding joins the last
+// document (RoBERTa's full-sentence packs: documents end with </s>).
+DocumentSpans DocumentSpansOf(const torch::Tensor& tokens, int64_t eod,
+                              const torch::Tensor& padding = {});
 // Each position's index within its document [b, s] int64 (data.reset_position_ids), on `device`.
 torch::Tensor DocumentPositions(const DocumentSpans& d, int64_t s, const torch::Device& device);
 
@@ -109,10 +113,10 @@ struct AttentionMask {
   bool causal = false;
   torch::Tensor key_padding;    // [b, s_k] bool, true = padding (ignored), or undefined
   torch::Tensor position_bias;  // [1 or b, heads_per_partition, s_q, s_k] added to scores
-  // Causal self-attention only within each document (block-diagonal): each document's queries
-  // meet only its keys, one attention per document, so the masked blocks are never computed. The
-  // position bias is sliced to the document's block (ALiBi and sliding windows depend on the
-  // distance only, so a document sees what it would alone).
+  // Self-attention only within each document (block-diagonal; causal or not): each document's
+  // queries meet only its keys, one attention per document, so the masked blocks are never
+  // computed. The position bias and the key padding are sliced to the document's block (ALiBi
+  // and sliding windows depend on the distance only, so a document sees what it would alone).
   std::shared_ptr<const DocumentSpans> documents;
 };
 

@@ -71,9 +71,28 @@ std::map<std::string, TpParam> CollectTpParams(torch::nn::Module& root) {
   return out;
 }
 
+int64_t ShardDim(int64_t full, TpParam layout, int tp) {
+  if (layout.axis < 0) return full;
+  return (full - layout.replicated_tail) / tp + layout.replicated_tail;
+}
+
+int64_t FullDim(int64_t shard, TpParam layout, int tp) {
+  if (layout.axis < 0) return shard;
+  return (shard - layout.replicated_tail) * tp + layout.replicated_tail;
+}
+
 torch::Tensor ShardOf(const torch::Tensor& full, TpParam layout, int rank, int size) {
   if (layout.axis < 0 || size == 1) return full.clone();
   int axis = layout.axis;
+  if (const int64_t tail = layout.replicated_tail; tail > 0) {
+    BRAID_CHECK(layout.groups == 1 && full.size(axis) > tail);
+    const int64_t split = full.size(axis) - tail;
+    TpParam rest = layout;
+    rest.replicated_tail = 0;
+    return torch::cat(
+        {ShardOf(full.narrow(axis, 0, split), rest, rank, size), full.narrow(axis, split, tail)},
+        axis);
+  }
   std::vector<int64_t> shape = full.sizes().vec();
   BRAID_CHECK(shape[axis] % (layout.groups * size) == 0)
       << "dimension " << shape[axis] << " not divisible by groups x TP " << layout.groups << "x"
@@ -103,20 +122,33 @@ torch::Tensor InitShard(const TpEnv& env, const std::string& name,
 
 ColumnParallelLinear::ColumnParallelLinear(const TpEnv& env, const std::string& name, int64_t in,
                                            int64_t out, bool with_bias, double init_std,
-                                           bool gather_output, int groups)
-    : tp_(env.tp), gather_output_(gather_output), sequence_(env.sequence_parallel) {
-  TpParam layout{0, groups};
+                                           bool gather_output, int groups, int64_t replicated_tail)
+    : tp_(env.tp),
+      gather_output_(gather_output),
+      sequence_(env.sequence_parallel),
+      replicated_tail_(replicated_tail) {
+  TpParam layout{0, groups, false, replicated_tail_};
   weight = Param("weight", InitShard(env, name + ".weight", {out, in}, init_std, layout), layout);
   if (with_bias) bias = Param("bias", InitShard(env, name + ".bias", {out}, 0.0, layout), layout);
 }
 
 torch::Tensor ColumnParallelLinear::forward(const torch::Tensor& x) {
+  torch::Tensor w = weight, b = bias;
+  if (replicated_tail_ > 0 && tp_->size() > 1) {  // the copies' gradients summed over TP
+    auto tail = [&](const torch::Tensor& t) {
+      const int64_t split = t.size(0) - replicated_tail_;
+      return torch::cat(
+          {t.narrow(0, 0, split), CopyToTp(t.narrow(0, split, replicated_tail_), *tp_)});
+    };
+    w = tail(weight);
+    if (b.defined()) b = tail(bias);
+  }
   torch::Tensor y;
   if (sequence_ && tp_->size() > 1) {
-    y = GatheredLinear::apply(x, weight, tp_.get());
-    if (bias.defined()) y = y + bias;
+    y = GatheredLinear::apply(x, w, tp_.get());
+    if (b.defined()) y = y + b;
   } else {
-    y = Linear(CopyToTp(x, *tp_), weight, bias);
+    y = Linear(CopyToTp(x, *tp_), w, b);
   }
   return gather_output_ ? GatherFromTp(y, *tp_) : y;
 }

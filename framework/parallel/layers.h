@@ -19,7 +19,14 @@ struct TpParam {
   int axis = -1;       // -1: replicated (identical on every TP rank); else the split dimension
   int groups = 1;      // a fused weight of `groups` equal parts (QKV: 3), each split separately
   bool vocab = false;  // axis 0 is the padded vocabulary (its size depends on the TP size)
+  // The last this-many entries along `axis` are whole on every rank, after this rank's part of
+  // the rest (groups 1): multi-query attention's key and value rows, replicated over TP. Their
+  // gradients are summed over TP in backward (ColumnParallelLinear), so the copies stay equal.
+  int64_t replicated_tail = 0;
 };
+// The size of `axis` in one TP rank's shard of a tensor whose full size there is `full`, and back.
+int64_t ShardDim(int64_t full, TpParam layout, int tp);
+int64_t FullDim(int64_t shard, TpParam layout, int tp);
 
 // What every parallel layer needs: the TP group and the initialisation seed; and whether the
 // layers' residual stream is split along the sequence within the TP group
@@ -60,10 +67,13 @@ torch::Tensor ShardOf(const torch::Tensor& full, TpParam layout, int rank, int s
 // y = x A^T + b with A split by rows (output features). Input replicated (with sequence
 // parallelism: this rank's sequence slice, all-gathered first); output split unless
 // gather_output. `groups` > 1: A is `groups` stacked blocks (fused QKV), each split alike.
+// `replicated_tail` > 0: A's last rows are whole on every rank (TpParam::replicated_tail), after
+// this rank's part of the others; their gradients (each rank's share) are summed over TP.
 class ColumnParallelLinear : public TpModule {
  public:
   ColumnParallelLinear(const TpEnv& env, const std::string& name, int64_t in, int64_t out,
-                       bool bias, double init_std, bool gather_output = false, int groups = 1);
+                       bool bias, double init_std, bool gather_output = false, int groups = 1,
+                       int64_t replicated_tail = 0);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
 
@@ -71,6 +81,7 @@ class ColumnParallelLinear : public TpModule {
   std::shared_ptr<Communicator> tp_;
   bool gather_output_;
   bool sequence_ = false;
+  int64_t replicated_tail_ = 0;
 };
 
 // y = x A^T + b with A split by columns (input features). Input already split (the output of a

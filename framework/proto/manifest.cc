@@ -25,7 +25,10 @@ absl::Status CheckPieces(const proto::TensorEntry& t, int tp, int dp,
     if (d != 0 && numel > (int64_t{1} << 50) / d) return bad(absl::StrCat(t.name(), ": too large"));
     numel *= d;
   }
-  if (split) numel /= tp;
+  if (split) {  // the rest of the axis split, its replicated tail whole in every slice
+    const int64_t d = t.global_shape(t.tp_axis()), tail = t.tp_replicated_tail();
+    numel = d == 0 ? 0 : numel / d * ((d - tail) / tp + tail);
+  }
   std::map<int, std::vector<std::pair<int64_t, int64_t>>> by_rank;
   for (const proto::Shard& s : t.shards()) {
     if (s.tp_rank() < 0 || s.tp_rank() >= (split ? tp : 1) || s.dp_rank() < 0 ||
@@ -116,7 +119,12 @@ absl::StatusOr<proto::Manifest> ParseManifest(std::string_view bytes, const std:
         t.tp_groups() < 0) {
       return bad(absl::StrCat(t.name(), ": TP axis ", t.tp_axis(), " of a ", rank, "-d tensor"));
     }
-    if (split && t.global_shape(t.tp_axis()) % (static_cast<int64_t>(groups) * tp) != 0) {
+    const int64_t tail = t.tp_replicated_tail();
+    if (tail < 0 || (tail > 0 && (!split || groups != 1 || tail >= t.global_shape(t.tp_axis())))) {
+      return bad(
+          absl::StrCat(t.name(), ": a replicated tail of ", tail, " on TP axis ", t.tp_axis()));
+    }
+    if (split && (t.global_shape(t.tp_axis()) - tail) % (static_cast<int64_t>(groups) * tp) != 0) {
       return bad(absl::StrFormat("%s: dimension %d of size %d does not split into %d x %d",
                                  t.name(), t.tp_axis(), t.global_shape(t.tp_axis()), groups, tp));
     }

@@ -58,11 +58,13 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
     files[f.name()] = std::move(sf);
   }
   for (const proto::TensorEntry& te : m.tensors()) {
-    TpParam layout{te.tp_axis(), std::max(1, te.tp_groups()), te.vocab()};
+    TpParam layout{te.tp_axis(), std::max(1, te.tp_groups()), te.vocab(), te.tp_replicated_tail()};
     const bool split = te.tp_axis() >= 0 && te.shards_size() > 1;
     std::vector<int64_t> want(te.global_shape().begin(), te.global_shape().end());
     std::vector<int64_t> slice_shape = want;  // one TP rank's (ParseManifest checked it divides)
-    if (te.tp_axis() >= 0) slice_shape[layout.axis] /= m.tp_size();
+    if (te.tp_axis() >= 0) {
+      slice_shape[layout.axis] = ShardDim(slice_shape[layout.axis], layout, m.tp_size());
+    }
     // Each needed TP rank's slice, from its whole shard or assembled from its pieces (which
     // ParseManifest checked tile the slice).
     std::map<int, torch::Tensor> slices;
@@ -96,11 +98,12 @@ absl::StatusOr<FullCheckpoint> ReadCheckpoint(const std::string& step_dir, int l
     std::vector<torch::Tensor> shards;
     for (auto& [rank, t] : slices) shards.push_back(t);
     if (local_tp_rank >= 0 && split) {  // this rank's shard as it is
-      if (shards.size() != 1 || want.empty() || want[layout.axis] % local_tp_size != 0) {
+      if (shards.size() != 1 || want.empty() ||
+          (want[layout.axis] - layout.replicated_tail) % local_tp_size != 0) {
         return absl::DataLossError(absl::StrCat(
             step_dir, ": tensor ", te.name(), " has no single shard for TP rank ", local_tp_rank));
       }
-      want[layout.axis] /= local_tp_size;
+      want[layout.axis] = ShardDim(want[layout.axis], layout, local_tp_size);
       if (shards[0].sizes().vec() != want) {
         return absl::DataLossError(absl::StrFormat(
             "%s: shard %d of %s is %s, the manifest implies %s", step_dir, local_tp_rank, te.name(),

@@ -103,7 +103,7 @@ std::vector<Entry> Entries(const CheckpointTarget& t, bool with_optimizer) {
 }
 
 std::vector<int64_t> GlobalShape(std::vector<int64_t> s, TpParam l, int tp) {
-  if (l.axis >= 0) s[l.axis] *= tp;
+  if (l.axis >= 0) s[l.axis] = FullDim(s[l.axis], l, tp);
   return s;
 }
 
@@ -180,6 +180,7 @@ proto::Manifest BuildManifest(const FullCheckpoint& meta, int tp_size,
     for (int64_t d : t.global_shape) te->add_global_shape(d);
     te->set_tp_axis(t.layout.axis);
     te->set_tp_groups(t.layout.groups);
+    te->set_tp_replicated_tail(t.layout.replicated_tail);
     te->set_vocab(t.layout.vocab);
     const int shards = t.layout.axis >= 0 ? tp_size : 1;
     for (int r = 0; r < shards; ++r) {

@@ -17,6 +17,15 @@ torch::Tensor RepadVocab(const torch::Tensor& t, int64_t rows) {
 
 torch::Tensor Unshard(const std::vector<torch::Tensor>& shards, TpParam layout) {
   if (layout.axis < 0 || shards.size() == 1) return shards[0];  // callers own their shards
+  if (const int64_t tail = layout.replicated_tail; tail > 0) {  // the parts, then rank 0's tail
+    const int64_t split = shards[0].size(layout.axis) - tail;
+    std::vector<torch::Tensor> parts;
+    for (const torch::Tensor& s : shards) parts.push_back(s.narrow(layout.axis, 0, split));
+    TpParam rest = layout;
+    rest.replicated_tail = 0;
+    return torch::cat({Unshard(parts, rest), shards[0].narrow(layout.axis, split, tail)},
+                      layout.axis);
+  }
   const int tp = static_cast<int>(shards.size());
   const int axis = layout.axis, g = layout.groups;
   torch::Tensor s = torch::stack(shards);  // [tp, ..., g * part, ...]

@@ -38,7 +38,17 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
     if (tied_.defined() && p.value().is_same(tied_)) tied_index = static_cast<int>(params_.size());
     copy_.push_back(tied_.defined() && p.value().is_same(tied_) && !layout.first_stage());
     params_.push_back(p.value());
-    split_.push_back(layouts[p.key()].axis >= 0);
+    const TpParam& l = layouts[p.key()];
+    const int64_t n = p.value().numel();
+    if (layout.tp_rank == 0) {
+      counted_.push_back(n);
+    } else if (l.axis < 0) {
+      counted_.push_back(0);
+    } else {  // a replicated tail along the split axis: the flat elements from its start
+      const int64_t rows = p.value().size(l.axis);
+      BRAID_CHECK(l.replicated_tail == 0 || l.axis == 0);
+      counted_.push_back(n / rows * (rows - l.replicated_tail));
+    }
     decay.push_back(p.value().dim() >= 2);  // no weight decay on biases and norm weights
     local_numel_ += p.value().numel();
   }
@@ -83,14 +93,18 @@ double TrainStep::GradNorm() const {
   std::vector<torch::Tensor> norms;
   if (reducer_->sharded()) {
     for (const GradReducer::Piece& piece : reducer_->Pieces()) {
-      if ((!split_[piece.param] && layout_.tp_rank != 0) || copy_[piece.param]) continue;
-      norms.push_back(piece.grad.norm().to(torch::kDouble));
+      const int64_t counted = std::min(piece.length, counted_[piece.param] - piece.offset);
+      if (counted <= 0 || copy_[piece.param]) continue;
+      norms.push_back(piece.grad.view({-1}).narrow(0, 0, counted).norm().to(torch::kDouble));
     }
   } else {
     for (size_t i = 0; i < params_.size(); ++i) {
       if (!params_[i].grad().defined()) continue;
-      if ((!split_[i] && layout_.tp_rank != 0) || copy_[i]) continue;
-      norms.push_back(params_[i].grad().norm().to(torch::kDouble));  // vectorised, no copy
+      if (counted_[i] == 0 || copy_[i]) continue;
+      const torch::Tensor& g = params_[i].grad();
+      norms.push_back((counted_[i] == g.numel() ? g : g.reshape({-1}).narrow(0, 0, counted_[i]))
+                          .norm()
+                          .to(torch::kDouble));  // vectorised, no copy
     }
   }
   double sq = norms.empty() ? 0.0 : torch::stack(norms).square().sum().item<double>();

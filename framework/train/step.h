@@ -64,8 +64,11 @@ class TrainStep {
   const torch::Device device_;
   const bool bf16_;
   std::vector<torch::Tensor> params_;
-  std::vector<bool> split_;  // TP-split (counted on every TP rank in the norm)
-  std::vector<bool> copy_;   // the last stage's copy of a tied embedding (not in the norm)
+  // Per parameter, how many of its leading (flat) elements this TP rank counts in the gradient
+  // norm: all of a TP-split one's on every rank but its replicated tail (TP rank 0's); a
+  // replicated one's on TP rank 0 only.
+  std::vector<int64_t> counted_;
+  std::vector<bool> copy_;  // the last stage's copy of a tied embedding (not in the norm)
   PipelineSchedule schedule_ = PipelineSchedule::k1F1B;
   torch::Tensor tied_;  // PP > 1: this end stage's tied embedding weight
   int64_t local_numel_ = 0;

@@ -53,9 +53,9 @@ class Bert : public Family {
   std::string name() const override { return roberta_ ? "roberta" : "bert"; }
   // RoBERTa reads model.binary_head too: to refuse it.
   std::vector<std::string> keys() const override {
-    return {"model.binary_head",    "model.num_tokentypes",   "data.packing",
-            "data.dynamic_masking", "data.mask_prob",         "data.max_predictions",
-            "data.short_seq_prob",  "data.whole_word_masking"};
+    return {"model.binary_head",    "model.num_tokentypes",    "data.packing",
+            "data.dynamic_masking", "data.mask_prob",          "data.max_predictions",
+            "data.short_seq_prob",  "data.whole_word_masking", "data.reset_attention_mask"};
   }
   std::string summary() const override {
     return roberta_ ? "encoder-only masked LM, full sentences, dynamic masks (RoBERTa)"
@@ -68,6 +68,13 @@ class Bert : public Family {
           absl::StrCat(c.Where("model.binary_head"),
                        "model.binary_head: RoBERTa has no sentence-order "
                        "head. HINT: set model.binary_head: false, or use recipe: bert."));
+    }
+    if (c.data.reset_attention_mask && c.data.packing != Packing::kFullSentences) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          c.Where("data.reset_attention_mask"),
+          "data.reset_attention_mask: only full-sentence packs hold several documents; this "
+          "recipe packs one document a sample (data.packing: document). HINT: set data.packing: "
+          "full_sentences (RoBERTa), or leave reset_attention_mask false."));
     }
     if (c.data.packing == Packing::kFullSentences && c.model.binary_head) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -92,6 +99,13 @@ class Bert : public Family {
     BRAID_ASSIGN_OR_RETURN(b.block, BlockConfigFrom(c, s));
     if (env.pp_rank >= 0) {
       BRAID_ASSIGN_OR_RETURN(b.stage, StagePlanOf(*this, c, env.pp_rank));
+    }
+    if (c.data.reset_attention_mask) {  // documents end with the [SEP] the packs put between them
+      BRAID_ASSIGN_OR_RETURN(auto tok, RequiredTokenizerOf(c, "data.reset_attention_mask"));
+      BRAID_ASSIGN_OR_RETURN(
+          MaskingSpec masking,
+          MaskingSpecFor(*tok, c.data.mask_prob, MaxPredictions(c), c.data.whole_word_masking));
+      b.document_sep = masking.sep;
     }
     return std::static_pointer_cast<TpModule>(std::make_shared<BertModel>(env, b));
   }
@@ -144,7 +158,10 @@ class Bert : public Family {
         c.model.binary_head ? "sentence-order prediction" : "single segments",
         100 * c.data.mask_prob, max_pred, c.data.whole_word_masking ? ", whole words" : "",
         c.data.dynamic_masking ? "dynamic" : "static",
-        c.data.packing == Packing::kFullSentences ? "full-sentences" : "document"));
+        c.data.packing == Packing::kFullSentences
+            ? (c.data.reset_attention_mask ? "full-sentences (attention within each document)"
+                                           : "full-sentences")
+            : "document"));
     if (ctx.layout.rank == 0) {
       // The accuracy of always predicting the most frequent token: the MLM accuracy to beat.
       BRAID_ASSIGN_OR_RETURN(auto first, IndexedDataset::Open(c.data.paths[0]));

@@ -94,7 +94,18 @@ class Gpt : public Family {
             "model.hf_layout",         "data.eod_mask_loss",
             "data.fim_rate",           "data.fim_spm_rate",
             "data.fim_tokens",         "data.fim_split_sample",
-            "data.fim_fragment_rate"};
+            "data.fim_fragment_rate",  "model.shared_input_norm"};
+  }
+
+  absl::Status Check(const Config& c) const override {
+    if (c.model.shared_input_norm && !c.model.parallel_residual) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          c.Where("model.shared_input_norm"),
+          "model.shared_input_norm: one norm shared by attention and MLP needs parallel "
+          "sub-blocks. HINT: set model.parallel_residual: true (GPT-J, Falcon-7B), or leave "
+          "shared_input_norm false."));
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::shared_ptr<TpModule>> BuildModel(const TpEnv& env, const Config& c,

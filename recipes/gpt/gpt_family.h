@@ -12,6 +12,10 @@ const HfLayout& LlamaHfLayout();
 // GPTNeoXForCausalLM and BloomForCausalLM (neox_bloom_hf.cc), for model.hf_layout gpt_neox / bloom.
 const HfLayout& GptNeoxHfLayout();
 const HfLayout& BloomHfLayout();
+// FalconForCausalLM (falcon_hf.cc), for model.hf_layout falcon.
+const HfLayout& FalconHfLayout();
+// Our ungated activations and the hidden_act names of GPT-NeoX, GPTBigCode and Falcon.
+const HfNameTable& UngatedHfActivations();
 // GPTBigCodeForCausalLM (StarCoder), for learned positions with one key/value head.
 const HfLayout& GptBigCodeHfLayout();
 // GPT-2's names (transformer.wte, wpe, h.{i}.ln_1, attn.c_attn, ..., ln_f), shared by GPT-2

@@ -36,6 +36,8 @@ const HfLayout* Chosen(const Config& c) {
       return &GptNeoxHfLayout();
     case HfLayoutChoice::kBloom:
       return &BloomHfLayout();
+    case HfLayoutChoice::kFalcon:
+      return &FalconHfLayout();
     case HfLayoutChoice::kAuto:
       break;
   }
@@ -48,7 +50,8 @@ const HfLayout* Chosen(const Config& c) {
 
 // The layouts import-hf reads besides GPT-2's and Llama's.
 const HfLayout* ReaderOf(const std::string& type) {
-  for (const HfLayout* l : {&GptNeoxHfLayout(), &BloomHfLayout(), &GptBigCodeHfLayout()})
+  for (const HfLayout* l :
+       {&GptNeoxHfLayout(), &BloomHfLayout(), &GptBigCodeHfLayout(), &FalconHfLayout()})
     if (l->Reads(type)) return l;
   return nullptr;
 }
@@ -156,7 +159,7 @@ class GptHf : public HfLayout {
     return absl::EndsWith(n, ".attn.bias") || absl::EndsWith(n, ".attn.masked_bias") ||
            n == "lm_head.weight" || LlamaHfLayout().Ignorable(n) ||
            GptNeoxHfLayout().Ignorable(n) || BloomHfLayout().Ignorable(n) ||
-           GptBigCodeHfLayout().Ignorable(n);
+           GptBigCodeHfLayout().Ignorable(n) || FalconHfLayout().Ignorable(n);
   }
 };
 

@@ -133,12 +133,7 @@ class LlamaHf : public HfLayout {
   absl::StatusOr<std::vector<std::string>> ImportOverrides(
       const JsonValue& hf, const std::set<std::string>& names) const override {
     // A setting braid does not model: refused rather than imported as a different model.
-    if (const JsonValue* v = hf.Find("rope_scaling");
-        v != nullptr && v->kind != JsonValue::Kind::kNull) {
-      return absl::InvalidArgumentError(
-          "config.json: rope_scaling is set (Llama 3.1's or a long-context scaling); braid's RoPE "
-          "has no scaling, and the model would compute other logits.");
-    }
+    BRAID_RETURN_IF_ERROR(HfRefuseRopeScaling(hf));
     std::vector<std::string> sets;
     for (const auto& [key, ours] :
          {std::pair<const char*, const char*>{"num_hidden_layers", "num_layers"},

@@ -33,16 +33,6 @@
 namespace braid {
 namespace {
 
-// Our activations and GPT-NeoX's hidden_act.
-const HfNameTable& NeoxActivations() {
-  static const HfNameTable kTable{{{"gelu", "gelu"},
-                                   {"gelu_tanh", "gelu_new"},
-                                   {"gelu_tanh", "gelu_fast"},
-                                   {"gelu_tanh", "gelu_pytorch_tanh"},
-                                   {"relu", "relu"}}};
-  return kTable;
-}
-
 // What both layouts need: LayerNorm, biases, one head a key/value group (the per-head fused QKV).
 absl::Status NeedsPerHeadLayout(const Config& c, const std::string& layout) {
   const ModelConfig& m = c.model;
@@ -129,11 +119,11 @@ class NeoxHf : public HfLayout {
           "GPT-NeoX's layout has RoPE positions and no embedding LayerNorm; this model sets "
           "model.position or model.embed_layernorm otherwise.");
     }
-    const std::string* act = NeoxActivations().Theirs(Name(m.activation));
+    const std::string* act = UngatedHfActivations().Theirs(Name(m.activation));
     if (act == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("GPT-NeoX's layout has an ungated MLP (", NeoxActivations().TheirNames(),
-                       "); this model has model.activation: ", Name(m.activation), "."));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "GPT-NeoX's layout has an ungated MLP (", UngatedHfActivations().TheirNames(),
+          "); this model has model.activation: ", Name(m.activation), "."));
     }
     return absl::StrFormat(
         "{\n  \"architectures\": [\"GPTNeoXForCausalLM\"],\n  \"model_type\": \"gpt_neox\",\n"
@@ -152,12 +142,8 @@ class NeoxHf : public HfLayout {
 
   absl::StatusOr<std::vector<std::string>> ImportOverrides(
       const JsonValue& hf, const std::set<std::string>& names) const override {
-    if (const JsonValue* v = hf.Find("rope_scaling");
-        v != nullptr && v->kind != JsonValue::Kind::kNull) {
-      return absl::InvalidArgumentError(
-          "config.json: rope_scaling is set; braid's RoPE has no scaling, and the model would "
-          "compute other logits.");
-    }
+    // A setting braid does not model: refused rather than imported as a different model.
+    BRAID_RETURN_IF_ERROR(HfRefuseRopeScaling(hf));
     BRAID_ASSIGN_OR_RETURN(const bool attention_bias, HfBoolOr(hf, "attention_bias", true));
     if (!attention_bias) {
       return absl::InvalidArgumentError(
@@ -180,7 +166,7 @@ class NeoxHf : public HfLayout {
     BRAID_ASSIGN_OR_RETURN(const bool parallel, HfBoolOr(hf, "use_parallel_residual", true));
     sets.push_back(absl::StrCat("model.parallel_residual=", parallel ? "true" : "false"));
     BRAID_ASSIGN_OR_RETURN(std::string act,
-                           HfActivationOverride(hf, "hidden_act", "gelu", NeoxActivations()));
+                           HfActivationOverride(hf, "hidden_act", "gelu", UngatedHfActivations()));
     sets.push_back(act);
     // GPT-NeoX's tie_word_embeddings defaults to false.
     BRAID_ASSIGN_OR_RETURN(const bool tied, HfBoolOr(hf, "tie_word_embeddings", false));
@@ -291,7 +277,7 @@ class BigCodeHf : public HfLayout {
           "sub-blocks and no embedding LayerNorm; this model sets model.norm, bias, "
           "sliding_window, parallel_residual or embed_layernorm otherwise.");
     }
-    const std::string* act = NeoxActivations().Theirs(Name(m.activation));
+    const std::string* act = UngatedHfActivations().Theirs(Name(m.activation));
     if (act == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("GPTBigCode's layout has an ungated MLP; this model has model.activation: ",
@@ -338,9 +324,9 @@ class BigCodeHf : public HfLayout {
     sets.push_back(absl::StrCat("model.ffn_hidden_size=", inner));
     BRAID_ASSIGN_OR_RETURN(const double eps, HfNumberOr(hf, "layer_norm_epsilon", 1e-5));
     sets.push_back("model.layernorm_epsilon=" + ShortestDouble(eps));
-    BRAID_ASSIGN_OR_RETURN(
-        std::string act,
-        HfActivationOverride(hf, "activation_function", "gelu_pytorch_tanh", NeoxActivations()));
+    BRAID_ASSIGN_OR_RETURN(std::string act,
+                           HfActivationOverride(hf, "activation_function", "gelu_pytorch_tanh",
+                                                UngatedHfActivations()));
     sets.push_back(act);
     BRAID_ASSIGN_OR_RETURN(std::string tie, HfTieOverride(hf, names, "lm_head.weight"));
     sets.push_back(tie);
@@ -354,6 +340,15 @@ class BigCodeHf : public HfLayout {
 };
 
 }  // namespace
+
+const HfNameTable& UngatedHfActivations() {
+  static const HfNameTable kTable{{{"gelu", "gelu"},
+                                   {"gelu_tanh", "gelu_new"},
+                                   {"gelu_tanh", "gelu_fast"},
+                                   {"gelu_tanh", "gelu_pytorch_tanh"},
+                                   {"relu", "relu"}}};
+  return kTable;
+}
 
 const HfLayout& GptBigCodeHfLayout() {
   static const BigCodeHf kLayout;

@@ -44,7 +44,7 @@ inline int ExpectGptTpEqualsSerial(const GptConfig& c, const std::vector<int>& t
   int checked = 0;
   for (int tp : tps) {
     if (tp == 1 || g_runtime->world_size() % tp != 0 || c.block.heads % tp != 0 ||
-        c.block.kv_groups % tp != 0) {
+        (c.block.kv_groups > 1 && c.block.kv_groups % tp != 0)) {
       continue;
     }
     auto layout = ParallelLayout::Create(g_runtime->world(), tp);

@@ -33,7 +33,19 @@ inline std::map<std::string, torch::Tensor> FullGrads(torch::nn::Module& m, Comm
   std::map<std::string, TpParam> layouts = CollectTpParams(m);
   std::map<std::string, torch::Tensor> out;
   for (const auto& p : m.named_parameters()) {
-    out[p.key()] = GatherFull(p.value().grad(), layouts[p.key()], tp);
+    const TpParam& l = layouts[p.key()];
+    const torch::Tensor& g = p.value().grad();
+    if (const int64_t tail = l.replicated_tail; tail > 0 && tp.size() > 1) {
+      // Every rank's copy of the replicated rows has the same (summed) gradient.
+      torch::Tensor mine = g.narrow(l.axis, g.size(l.axis) - tail, tail).contiguous();
+      std::vector<int64_t> shape = {tp.size()};
+      for (int64_t d : mine.sizes()) shape.push_back(d);
+      torch::Tensor all = torch::empty(shape, mine.options());
+      EXPECT_TRUE(tp.AllGather(mine, all).ok());
+      for (int r = 1; r < tp.size(); ++r)
+        EXPECT_TRUE(all[r].equal(all[0])) << p.key() << ": rank " << r << "'s replicated rows";
+    }
+    out[p.key()] = GatherFull(g, l, tp);
   }
   return out;
 }

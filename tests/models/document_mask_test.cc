@@ -10,7 +10,10 @@
 //  - eod_mask_loss: exactly the positions whose input is the end-of-document token are ignored,
 //    and the loss is the mean of -log softmax over the others, computed from the full logits
 //    (also through the chunked loss);
-//  - TP 2 and 4, with and without sequence parallelism, equal TP 1 (loss, logits, gradients).
+//  - TP 2 and 4, with and without sequence parallelism, equal TP 1 (loss, logits, gradients);
+//  - RoBERTa's full-sentence packs (bidirectional, key padding at the end, documents ending with
+//    </s>): with the position table zeroed (the positions would differ alone) each document's
+//    logits equal it run alone, and differ without the mask; TP 2 equals TP 1.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -20,6 +23,7 @@
 #include "recipes/gpt/gpt_task.h"
 #include "tests/lib/gpt_tp_check.h"
 #include "tests/lib/tensor_compare.h"
+#include "tests/lib/tiny_bert.h"
 #include "tests/lib/tiny_gpt.h"
 #include "tests/lib/tp_test.h"
 #include "tests/mpi_test_env.h"
@@ -166,6 +170,89 @@ TEST(DocumentMask, TpEqualsSerial) {
     EXPECT_GT(testing::ExpectGptTpEqualsSerial(AlibiWindow(), {2, 4}, "alibi documents", sp, rows),
               0);
   }
+}
+
+constexpr int64_t kSep = 2;  // RoBERTa's </s>
+
+BertConfig Roberta(bool documents) {
+  BertConfig c = testing::TinyBertConfig();
+  c.binary_head = false;
+  c.document_sep = documents ? kSep : -1;
+  return c;
+}
+
+// Three full-sentence packs of 16: documents of 5, 6 and 3 tokens (each ending in </s>) then 2
+// pads; one of 12 then 4 pads; 5 and 11 with no padding.
+struct Packs {
+  torch::Tensor ids, types, padding;
+};
+Packs RobertaPacks() {
+  torch::manual_seed(5);
+  Packs p;
+  p.ids = torch::randint(3, 250, {3, 16}, torch::kLong);
+  for (auto [r, at] :
+       std::vector<std::pair<int, int>>{{0, 4}, {0, 10}, {0, 13}, {1, 11}, {2, 4}, {2, 15}})
+    p.ids[r][at] = kSep;
+  p.types = torch::zeros({3, 16}, torch::kLong);
+  p.padding = torch::zeros({3, 16}, torch::kBool);
+  p.padding[0].slice(0, 14, 16).fill_(true);
+  p.padding[1].slice(0, 12, 16).fill_(true);
+  p.ids.masked_fill_(p.padding, 1);  // <pad>
+  return p;
+}
+
+std::shared_ptr<BertModel> RobertaModel(std::shared_ptr<Communicator> tp, bool documents) {
+  auto m = std::make_shared<BertModel>(TpEnv{tp, 13}, Roberta(documents));
+  m->to(torch::kDouble);
+  m->eval();
+  torch::NoGradGuard no_grad;
+  for (auto& p : m->named_parameters())
+    if (p.key() == "position_embeddings") p.value().zero_();
+  return m;
+}
+
+TEST(DocumentMask, RobertaPackedEqualsEachDocumentAlone) {
+  auto model = RobertaModel(Solo(), true), plain = RobertaModel(Solo(), false);
+  TpRng rng(1, 0, 0);
+  const Packs p = RobertaPacks();
+  torch::Tensor packed = model->Forward(p.ids, p.types, p.padding, rng).mlm_logits;
+  torch::Tensor crossing = plain->Forward(p.ids, p.types, p.padding, rng).mlm_logits;
+  const DocumentSpans d = DocumentSpansOf(p.ids, kSep, p.padding);
+  using Spans = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(d.samples[0], (Spans{{0, 5}, {5, 11}, {11, 16}}));  // the pads join the last
+  EXPECT_EQ(d.samples[1], (Spans{{0, 16}}));
+  EXPECT_EQ(d.samples[2], (Spans{{0, 5}, {5, 16}}));
+  int documents = 0;
+  for (size_t r = 0; r < d.samples.size(); ++r) {
+    for (const auto& [begin, span_end] : d.samples[r]) {
+      const int64_t end =
+          begin + p.padding[r].slice(0, begin, span_end).logical_not().sum().item<int64_t>();
+      torch::Tensor ids = p.ids[r].slice(0, begin, end).unsqueeze(0);
+      torch::Tensor alone =
+          model->Forward(ids, torch::zeros_like(ids), torch::zeros(ids.sizes(), torch::kBool), rng)
+              .mlm_logits[0];
+      EXPECT_LT(RelDiff(packed[r].slice(0, begin, end), alone), 1e-9)
+          << "row " << r << " document at " << begin;
+      if (d.samples[r].size() > 1) {  // attending across the boundary (both ways) changes it
+        EXPECT_GT(RelDiff(crossing[r].slice(0, begin, end), alone), 1e-3)
+            << "row " << r << " document at " << begin << ": the mask made no difference";
+      }
+      ++documents;
+    }
+  }
+  EXPECT_EQ(documents, 6);
+}
+
+TEST(DocumentMask, RobertaTpEqualsSerial) {
+  const Packs p = RobertaPacks();
+  TpRng rng(1, 0, 0);
+  torch::Tensor serial =
+      RobertaModel(Solo(), true)->ChunkForward(0, p.ids, p.types, p.padding, {}, rng);
+  auto layout = ParallelLayout::Create(testing::g_runtime->world(), 2);
+  ASSERT_TRUE(layout.ok());
+  torch::Tensor tp2 =
+      RobertaModel(layout->tp, true)->ChunkForward(0, p.ids, p.types, p.padding, {}, rng);
+  EXPECT_LT(RelDiff(tp2, serial), 1e-9);
 }
 
 }  // namespace

@@ -37,6 +37,42 @@ def read_safetensors(path):
     return out
 
 
+def layer_norm(x, weight, bias, eps):
+    mu = x.mean(-1, keepdim=True)
+    var = (x - mu).pow(2).mean(-1, keepdim=True)
+    return (x - mu) / torch.sqrt(var + eps) * weight + bias
+
+
+def rope(x, base, r):
+    """RoPE (rotate-half) on the first r dimensions of x [b, heads, s, d], the rest as they are:
+    cos/sin of p * base^(-2j/r) for j < r/2, each repeated over both halves."""
+    s = x.shape[2]
+    inv = 1.0 / (base ** (torch.arange(0, r, 2, dtype=torch.float64) / r))
+    ang = torch.arange(s, dtype=torch.float64)[:, None] * inv[None, :]
+    cos = torch.cat([ang.cos(), ang.cos()], -1)
+    sin = torch.cat([ang.sin(), ang.sin()], -1)
+    rot, rest = x[..., :r], x[..., r:]
+    x1, x2 = rot[..., : r // 2], rot[..., r // 2:]
+    return torch.cat([rot * cos + torch.cat([-x2, x1], -1) * sin, rest], -1)
+
+
+def check_logits(forward, paths):
+    """braid's `generate --logits` files (ids, full-vocabulary logits, mean next-token loss)
+    against forward(ids [1, n]) -> logits [1, n, vocab]: both within 1e-5 relative."""
+    for path in paths:
+        got = json.load(open(path))
+        ids = torch.tensor(got["ids"], dtype=torch.long)[None]
+        theirs = torch.tensor(got["logits"], dtype=torch.float64)
+        logits = forward(ids)[0]
+        rel = ((logits - theirs).abs().max() / logits.abs().max()).item()
+        loss = torch.nn.functional.cross_entropy(logits[:-1], ids[0, 1:]).item()
+        rel_loss = abs(loss - got["loss"]) / abs(loss)
+        print(f"{path}: logits {tuple(logits.shape)}: max relative difference {rel:.2e}; "
+              f"loss {got['loss']:.6f} vs {loss:.6f} ({rel_loss:.1e})")
+        assert rel < 1e-5, f"logits differ from the reference: {rel}"
+        assert rel_loss < 1e-5, f"loss differs from the reference: {rel_loss}"
+
+
 def read_config(path):
     """The few keys needed, from braid's printed config (YAML, one key per line)."""
     cfg, section = {}, None

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from alibi import alibi_slopes  # noqa: E402
-from gpt2_reference import read_safetensors  # noqa: E402
+from gpt2_reference import check_logits, read_safetensors  # noqa: E402
 
 
 class Llama:
@@ -110,18 +110,7 @@ def main():
     model = Llama(sys.argv[1])
     vocab = model.c["vocab_size"]
     assert model.w["model.embed_tokens.weight"].shape[0] == vocab, "padding was not removed"
-    for path in sys.argv[2:]:
-        got = json.load(open(path))
-        ids = torch.tensor(got["ids"], dtype=torch.long)[None]
-        theirs = torch.tensor(got["logits"], dtype=torch.float64)
-        logits = model.forward(ids)[0]
-        rel = ((logits - theirs).abs().max() / logits.abs().max()).item()
-        loss = torch.nn.functional.cross_entropy(logits[:-1], ids[0, 1:]).item()
-        rel_loss = abs(loss - got["loss"]) / abs(loss)
-        print(f"{path}: logits {tuple(logits.shape)}: max relative difference {rel:.2e}; "
-              f"loss {got['loss']:.6f} vs {loss:.6f} ({rel_loss:.1e})")
-        assert rel < 1e-5, f"logits differ from the reference: {rel}"
-        assert rel_loss < 1e-5, f"loss differs from the reference: {rel_loss}"
+    check_logits(model.forward, sys.argv[2:])
     print(f"ok   braid's {model.c['architectures'][0]} ({model.c['model_type']}; "
           f"{model.heads} heads, {model.kv_heads} key/value heads, "
           f"{'ALiBi' if model.alibi else 'RoPE'}, window {model.window}, "

@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from alibi import alibi_slopes  # noqa: E402
-from gpt2_reference import read_safetensors  # noqa: E402
+from gpt2_reference import check_logits, layer_norm, read_safetensors, rope  # noqa: E402
 
 
 class Model:
@@ -45,23 +45,14 @@ class Model:
         self.eps = self.c["layer_norm_eps"] if self.kind == "gpt_neox" else self.c["layer_norm_epsilon"]
 
     def ln(self, x, name):
-        mu = x.mean(-1, keepdim=True)
-        var = (x - mu).pow(2).mean(-1, keepdim=True)
-        return (x - mu) / torch.sqrt(var + self.eps) * self.w[name + ".weight"] + self.w[name + ".bias"]
+        return layer_norm(x, self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
 
     def linear(self, x, name):
         return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
 
-    def rope(self, x):  # x [b, heads, s, d]: the first r dimensions turned
+    def rope(self, x):  # x [b, heads, s, d]: the first rotary_pct x d dimensions turned
         r = int(self.d * self.c.get("rotary_pct", 1.0))
-        s = x.shape[2]
-        inv = 1.0 / (self.c.get("rotary_emb_base", 10000) ** (torch.arange(0, r, 2, dtype=torch.float64) / r))
-        ang = torch.arange(s, dtype=torch.float64)[:, None] * inv[None, :]
-        cos = torch.cat([ang.cos(), ang.cos()], -1)
-        sin = torch.cat([ang.sin(), ang.sin()], -1)
-        rot, rest = x[..., :r], x[..., r:]
-        x1, x2 = rot[..., : r // 2], rot[..., r // 2:]
-        return torch.cat([rot * cos + torch.cat([-x2, x1], -1) * sin, rest], -1)
+        return rope(x, self.c.get("rotary_emb_base", 10000), r)
 
     def attention(self, x, p):
         b, s, _ = x.shape
@@ -145,18 +136,7 @@ class Model:
 
 def main():
     model = Model(sys.argv[1])
-    for path in sys.argv[2:]:
-        got = json.load(open(path))
-        ids = torch.tensor(got["ids"], dtype=torch.long)[None]
-        theirs = torch.tensor(got["logits"], dtype=torch.float64)
-        logits = model.forward(ids)[0]
-        rel = ((logits - theirs).abs().max() / logits.abs().max()).item()
-        loss = torch.nn.functional.cross_entropy(logits[:-1], ids[0, 1:]).item()
-        rel_loss = abs(loss - got["loss"]) / abs(loss)
-        print(f"{path}: logits {tuple(logits.shape)}: max relative difference {rel:.2e}; "
-              f"loss {got['loss']:.6f} vs {loss:.6f} ({rel_loss:.1e})")
-        assert rel < 1e-5, f"logits differ from the reference: {rel}"
-        assert rel_loss < 1e-5, f"loss differs from the reference: {rel_loss}"
+    check_logits(model.forward, sys.argv[2:])
     print(f"ok   braid's {model.c['architectures'][0]} ({model.heads} heads) matches the PyTorch "
           "reference")
 

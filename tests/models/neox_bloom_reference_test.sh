@@ -6,65 +6,29 @@
 #   bloom   recipes/gpt/bloom-tiny.yaml: ALiBi, a LayerNorm after the embeddings, tanh GELU,
 #           biases, tied output                                           -> BloomForCausalLM
 #   starcoder  recipes/gpt/starcoder-tiny.yaml: learned positions, multi-query attention, tanh
-#           GELU, tied output (TP 1: one key/value head)                  -> GPTBigCodeForCausalLM
-# Each: train a few steps on the default corpus at TP=2 (2 ranks); `generate --logits` at TP=1
-# and TP=2; export-hf; the model written in plain PyTorch (tests/models/neox_bloom_reference.py)
-# loads the export and reproduces both within 1e-5; import-hf gives back bit-identical tensors;
-# reshard 2 -> 1 -> 2 gives back the TP 2 checkpoint's tensors bit for bit (the per-head fused
-# QKV split by heads). Then config.json's keys, the published sizes' parameter counts and the
-# refusals.
+#           GELU, tied output (the key/value rows on every TP rank)      -> GPTBigCodeForCausalLM
+# Each (tests/lib/hf_layout_check.sh): train a few steps on the default corpus at TP=2 (2 ranks);
+# `generate --logits` at TP=1 and TP=2; export-hf; the model written in plain PyTorch
+# (tests/models/neox_bloom_reference.py) loads the export and reproduces both within 1e-5;
+# import-hf gives back bit-identical tensors; reshard 2 -> 1 -> 2 gives back the TP 2
+# checkpoint's tensors bit for bit (the per-head fused QKV split by heads). Then config.json's
+# keys, the published sizes' parameter counts and the refusals.
 set -euo pipefail
 build=$1
 src=$2
 bin=$build/bin
 source "$src/tests/lib/e2e.sh"
-C=$bin/convert_checkpoint
-P=$bin/pretrain
-ids="5,17,42,7,7,300,2048,12,1,99,7999,3"
-check() {  # NAME RECIPE SETTINGS...
-  local name=$1 recipe=$2
-  shift 2
-  local run=$tmp/$name
-  "${mpi[@]}" -np 2 "$P" --recipe "$recipe" --set train.train_steps=6 --set train.eval_steps=0 \
-    --set parallel.tensor_parallel_size=2 --set logging.run_dir="$run" "$@" > "$tmp/$name.log" 2>&1 ||
-    { cat "$tmp/$name.log"; exit 1; }
-  "$bin/generate" --run-dir "$run" --logits "$ids" > "$tmp/$name-tp1.json"
-  "${mpi[@]}" -np 2 "$bin/generate" --run-dir "$run" --logits "$ids" > "$tmp/$name-tp2.json"
-  local ck=$run/checkpoints/step_00000006
-  $C export-hf --input "$ck" --output "$tmp/$name-hf" > /dev/null
-  /usr/bin/python3 tests/models/neox_bloom_reference.py "$tmp/$name-hf" "$tmp/$name-tp1.json" \
-    "$tmp/$name-tp2.json"
-  $C reshard --input "$ck" --output "$tmp/$name-tp1ck" --tp 1 > /dev/null
-  $C import-hf --input "$tmp/$name-hf" --output "$tmp/$name-back" --recipe recipes/gpt/tiny.yaml \
-    --tp 1 > /dev/null
-  /usr/bin/python3 tests/lib/same_tensors.py "$tmp/$name-tp1ck/tp0.safetensors" \
-    "$tmp/$name-back/tp0.safetensors" model/ "$name: ours -> Hugging Face -> ours"
-  $C reshard --input "$tmp/$name-tp1ck" --output "$tmp/$name-tp2ck" --tp 2 > /dev/null
-  for r in 0 1; do
-    /usr/bin/python3 tests/lib/same_tensors.py "$ck/tp$r.safetensors" \
-      "$tmp/$name-tp2ck/tp$r.safetensors" "" "$name: TP 2 -> 1 -> 2, rank $r (weights and AdamW state)"
-  done
-}
-check pythia recipes/gpt/pythia-tiny.yaml
-check neox-s recipes/gpt/pythia-tiny.yaml --set model.parallel_residual=false \
+source "$src/tests/lib/hf_layout_check.sh"
+ref=tests/models/neox_bloom_reference.py
+hf_layout_check $ref pythia recipes/gpt/pythia-tiny.yaml
+hf_layout_check $ref neox-s recipes/gpt/pythia-tiny.yaml --set model.parallel_residual=false \
   --set model.rotary_percent=0.5 --set model.activation=gelu_tanh
-check bloom recipes/gpt/bloom-tiny.yaml
-# StarCoder (GPTBigCode): multi-query attention is not split over TP ranks, so at TP 1 only.
-sc=$tmp/starcoder
-"$P" --recipe recipes/gpt/starcoder-tiny.yaml --set train.train_steps=6 --set train.eval_steps=0 \
-  --set logging.run_dir="$sc" > "$sc.log" 2>&1 || { cat "$sc.log"; exit 1; }
-"$bin/generate" --run-dir "$sc" --logits "$ids" > "$sc-tp1.json"
-$C export-hf --input "$sc/checkpoints/step_00000006" --output "$sc-hf" > /dev/null
-/usr/bin/python3 tests/models/neox_bloom_reference.py "$sc-hf" "$sc-tp1.json"
-$C import-hf --input "$sc-hf" --output "$sc-back" --recipe recipes/gpt/tiny.yaml --tp 1 > /dev/null
-/usr/bin/python3 tests/lib/same_tensors.py "$sc/checkpoints/step_00000006/tp0.safetensors" \
-  "$sc-back/tp0.safetensors" model/ "starcoder: ours -> Hugging Face -> ours"
-grep -q '"architectures": \["GPTBigCodeForCausalLM"\]' "$sc-hf/config.json" &&
-  grep -q '"multi_query": true' "$sc-hf/config.json" ||
-  { echo "FAIL: gpt_bigcode config.json"; cat "$sc-hf/config.json"; exit 1; }
-expect_error "key/value groups cannot be split across parallel.tensor_parallel_size = 2" \
-  "$P" --recipe recipes/gpt/starcoder-tiny.yaml --set parallel.tensor_parallel_size=2 --print-config
-echo "ok   StarCoder at TP 2: refused by name (multi-query attention is not split over TP ranks yet)"
+hf_layout_check $ref bloom recipes/gpt/bloom-tiny.yaml
+# StarCoder (GPTBigCode): multi-query attention, its key and value rows on both TP ranks.
+hf_layout_check $ref starcoder recipes/gpt/starcoder-tiny.yaml
+j=$tmp/starcoder-hf/config.json
+grep -q '"architectures": \["GPTBigCodeForCausalLM"\]' "$j" && grep -q '"multi_query": true' "$j" ||
+  { echo "FAIL: gpt_bigcode config.json"; cat "$j"; exit 1; }
 j=$tmp/pythia-hf/config.json
 grep -q '"architectures": \["GPTNeoXForCausalLM"\]' "$j" && grep -q '"rotary_pct": 0.25' "$j" &&
   grep -q '"use_parallel_residual": true' "$j" && grep -q '"hidden_act": "gelu"' "$j" &&

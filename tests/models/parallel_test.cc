@@ -24,6 +24,7 @@
 #include "tests/lib/gpt_tp_check.h"
 #include "tests/lib/synthetic_source.h"
 #include "tests/lib/tensor_compare.h"
+#include "tests/lib/tiny_bert.h"
 #include "tests/lib/tiny_gpt.h"
 #include "tests/lib/tp_test.h"
 #include "tests/mpi_test_env.h"
@@ -378,20 +379,6 @@ TEST(Parallel, BidirectionalAndCrossAttentionLayersTpEqualSerial) {
   }
 }
 
-BertConfig TinyBert() {
-  BertConfig c;
-  c.layers = 2;
-  c.max_positions = 16;
-  c.vocab_size = 250;
-  c.padded_vocab = 256;
-  c.block.hidden = 32;
-  c.block.heads = 4;
-  c.block.ffn = 64;
-  c.block.activation = Activation::kGelu;
-  c.block.eps = 1e-12;
-  return c;
-}
-
 struct BertInputs {
   torch::Tensor ids, types, padding, labels, sop;
 };
@@ -425,7 +412,7 @@ torch::Tensor BertLoss(BertModel& m, const BertInputs& in, Communicator& tp, TpR
 TEST(Parallel, BertTpEqualsSerial) {
   BertInputs in = MakeBertInputs();
   auto run = [&](std::shared_ptr<Communicator> tp, bool sp = false) {
-    auto model = std::make_shared<BertModel>(TpEnv{tp, 5, sp}, TinyBert());
+    auto model = std::make_shared<BertModel>(TpEnv{tp, 5, sp}, testing::TinyBertConfig());
     TpRng rng(1, 0, tp->rank());
     torch::Tensor logits;
     torch::Tensor loss = BertLoss(*model, in, *tp, rng, &logits);
@@ -452,7 +439,7 @@ TEST(Parallel, BertPaddingIsInert) {
   b.types[2].narrow(0, 8, 4).fill_(0);
   auto tp = Solo();
   auto run = [&](const BertInputs& in) {
-    auto model = std::make_shared<BertModel>(TpEnv{tp, 5}, TinyBert());
+    auto model = std::make_shared<BertModel>(TpEnv{tp, 5}, testing::TinyBertConfig());
     TpRng rng(1, 0, 0);
     torch::Tensor logits;
     BertLoss(*model, in, *tp, rng, &logits).backward();
@@ -640,7 +627,7 @@ TEST(Parallel, BertChunkedLossEqualsWhole) {
       auto layout = ParallelLayout::Create(g_runtime->world(), tp_size);
       ASSERT_TRUE(layout.ok());
       auto run = [&](int64_t chunk) {
-        BertConfig c = TinyBert();
+        BertConfig c = testing::TinyBertConfig();
         c.tie_embeddings = tied;
         auto model = std::make_shared<BertModel>(TpEnv{layout->tp, 5}, c);
         testing::FillVocabBias(*model, "lm_bias", *layout->tp);
@@ -670,7 +657,7 @@ TEST(Parallel, BertDpEqualsSerial) {
          "train.global_batch_size=" + std::to_string(2 * world), "train.train_steps=3"});
     auto sizes = DeriveSizes(*config, comm->size(), 250);
     auto layout = ParallelLayout::Create(comm, 1);
-    BertConfig b = TinyBert();
+    BertConfig b = testing::TinyBertConfig();
     b.max_positions = 12;
     auto model = std::make_shared<BertModel>(TpEnv{layout->tp, 5}, b);
     model->to(torch::kDouble);

@@ -58,6 +58,7 @@ const std::map<std::string, std::string>& NonDefault() {
       {"model.bias", "false"},
       {"model.sliding_window", "16"},
       {"model.parallel_residual", "true"},
+      {"model.shared_input_norm", "true"},
       {"model.rotary_percent", "0.5"},
       {"model.embed_layernorm", "true"},
       {"model.hf_layout", "bloom"},
