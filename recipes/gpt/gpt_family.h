@@ -21,5 +21,8 @@ const HfLayout& GptBigCodeHfLayout();
 // GPT-2's names (transformer.wte, wpe, h.{i}.ln_1, attn.c_attn, ..., ln_f), shared by GPT-2
 // (Conv1D: linear weights stored [in, out], transposed) and GPTBigCode (PyTorch's [out, in]).
 std::vector<HfTensor> Gpt2StyleNames(const Config& c, bool conv1d);
+// The --set overrides GPT-2's config.json keys give, shared by GPT-2 and GPTBigCode: n_layer,
+// n_embd, n_head, vocab_size, n_positions and layer_norm_epsilon (n_inner is each caller's).
+absl::Status Gpt2StyleSizes(const JsonValue& hf, std::vector<std::string>* sets);
 
 }  // namespace braid

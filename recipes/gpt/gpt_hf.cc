@@ -131,18 +131,9 @@ class GptHf : public HfLayout {
       return ReaderOf(type->text)->ImportOverrides(hf, names);
     }
     std::vector<std::string> sets;
-    for (const auto& [key, ours] : {std::pair<const char*, const char*>{"n_layer", "num_layers"},
-                                    {"n_embd", "hidden_size"},
-                                    {"n_head", "num_attention_heads"},
-                                    {"vocab_size", "vocab_size"},
-                                    {"n_positions", "max_position_embeddings"}}) {
-      BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
-      sets.push_back(absl::StrCat("model.", ours, "=", v));
-    }
+    BRAID_RETURN_IF_ERROR(Gpt2StyleSizes(hf, &sets));
     BRAID_ASSIGN_OR_RETURN(const int64_t inner, HfIntOr(hf, "n_inner", 0));  // null: 4 x n_embd
     if (inner > 0) sets.push_back(absl::StrCat("model.ffn_hidden_size=", inner));
-    BRAID_ASSIGN_OR_RETURN(const double eps, HfNumberOr(hf, "layer_norm_epsilon", 1e-5));
-    sets.push_back("model.layernorm_epsilon=" + ShortestDouble(eps));
     BRAID_ASSIGN_OR_RETURN(
         std::string act,  // gelu_new: transformers' default for GPT-2
         HfActivationOverride(hf, "activation_function", "gelu_new", Gpt2Activations()));
@@ -188,6 +179,20 @@ std::vector<HfTensor> Gpt2StyleNames(const Config& c, bool conv1d) {
     }
   }
   return m;
+}
+
+absl::Status Gpt2StyleSizes(const JsonValue& hf, std::vector<std::string>* sets) {
+  for (const auto& [key, ours] : {std::pair<const char*, const char*>{"n_layer", "num_layers"},
+                                  {"n_embd", "hidden_size"},
+                                  {"n_head", "num_attention_heads"},
+                                  {"vocab_size", "vocab_size"},
+                                  {"n_positions", "max_position_embeddings"}}) {
+    BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
+    sets->push_back(absl::StrCat("model.", ours, "=", v));
+  }
+  BRAID_ASSIGN_OR_RETURN(const double eps, HfNumberOr(hf, "layer_norm_epsilon", 1e-5));
+  sets->push_back("model.layernorm_epsilon=" + ShortestDouble(eps));
+  return absl::OkStatus();
 }
 
 const HfLayout& GptHfLayout() {

@@ -312,18 +312,9 @@ class BigCodeHf : public HfLayout {
                                      "model.num_query_groups=1",    "model.parallel_residual=false",
                                      "model.embed_layernorm=false", "model.sliding_window=0",
                                      "model.kv_channels=0"};
-    for (const auto& [key, ours] : {std::pair<const char*, const char*>{"n_layer", "num_layers"},
-                                    {"n_embd", "hidden_size"},
-                                    {"n_head", "num_attention_heads"},
-                                    {"vocab_size", "vocab_size"},
-                                    {"n_positions", "max_position_embeddings"}}) {
-      BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
-      sets.push_back(absl::StrCat("model.", ours, "=", v));
-    }
+    BRAID_RETURN_IF_ERROR(Gpt2StyleSizes(hf, &sets));
     BRAID_ASSIGN_OR_RETURN(const int64_t inner, HfIntOr(hf, "n_inner", 0));  // null: 4 x n_embd
     sets.push_back(absl::StrCat("model.ffn_hidden_size=", inner));
-    BRAID_ASSIGN_OR_RETURN(const double eps, HfNumberOr(hf, "layer_norm_epsilon", 1e-5));
-    sets.push_back("model.layernorm_epsilon=" + ShortestDouble(eps));
     BRAID_ASSIGN_OR_RETURN(std::string act,
                            HfActivationOverride(hf, "activation_function", "gelu_pytorch_tanh",
                                                 UngatedHfActivations()));
