@@ -20,9 +20,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -36,6 +39,7 @@
 #include "framework/data/tokenizer.h"
 #include "framework/dist/layout.h"
 #include "framework/dist/runtime.h"
+#include "framework/nn/moe.h"
 #include "framework/train/checkpoint.h"
 #include "framework/train/model_io.h"
 #include "framework/train/safetensors.h"
@@ -160,7 +164,20 @@ absl::Status Run(const Runtime& rt, const Args& a) {
           absl::StrAppendFormat(&out, v ? ", %.9g" : "%.9g", row[v]);
         out += "]";
       }
-      out += "]}\n";
+      out += "]";
+      // A mixture of experts: each MoE layer's load-balancing and z-loss over these ids.
+      std::map<std::string, double> moe;
+      AddMoeMetrics(*model, &moe);
+      for (const char* kind : {"moe_aux", "moe_z"}) {
+        std::string layers;
+        for (const auto& [k, v] : moe) {
+          if (!absl::StartsWith(k, absl::StrCat(kind, "/"))) continue;
+          absl::StrAppendFormat(&layers, "%s\"%s\": %.9g", layers.empty() ? "" : ", ",
+                                k.substr(std::strlen(kind) + 1), v);
+        }
+        if (!layers.empty()) absl::StrAppend(&out, ", \"", kind, "\": {", layers, "}");
+      }
+      out += "}\n";
       std::fputs(out.c_str(), stdout);
     }
     return absl::OkStatus();

@@ -172,11 +172,19 @@ int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
   const int64_t layer = h * (q + 2 * kv) + q * h  // q, k, v, out
                         + h * mlp_in + f * h      // fc1, fc2
                         + bias + (m.parallel_residual && m.shared_input_norm ? 1 : 2) * norm;
+  // An MoE layer's MLP instead of the dense one: the router, the experts and the shared experts
+  // (no biases), the shared experts' gate.
+  const int64_t fe = MoeFfnHiddenSize(m), gate = IsGated(m.activation) ? 2 : 1;
+  const int64_t moe_mlp = m.num_experts * h + m.num_experts * (gate + 1) * fe * h +
+                          m.moe_shared_experts * (gate + 1) * fe * h +
+                          (m.moe_shared_expert_gate ? h : 0);
+  const int64_t dense_mlp = h * mlp_in + f * h + (m.bias ? mlp_in + h : 0);
+  const int64_t moe_layers = m.num_experts > 0 ? MoeLayerCount(m) : 0;
   const int64_t vocab = s.padded_vocab_size > 0 ? s.padded_vocab_size : s.vocab_size;
   const int64_t positions = m.position == Position::kLearned ? s.max_position_embeddings * h : 0;
   const int64_t embedding_norm = m.embed_layernorm ? norm : 0;  // BLOOM's
-  return LayerCount(c) * layer + vocab * h * (m.tie_embeddings ? 1 : 2) + positions + norm +
-         embedding_norm;
+  return LayerCount(c) * layer + moe_layers * (moe_mlp - dense_mlp) +
+         vocab * h * (m.tie_embeddings ? 1 : 2) + positions + norm + embedding_norm;
 }
 
 const std::string* HfNameTable::Theirs(const std::string& ours) const {
@@ -266,6 +274,20 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   }
   b.recompute = c.train.recompute;
   b.recompute_layers = c.train.recompute_num_layers;
+  const ModelConfig& m = c.model;
+  if (m.num_experts > 0) {
+    b.moe.experts = m.num_experts;
+    b.moe.top_k = m.moe_top_k;
+    b.moe.ffn = MoeFfnHiddenSize(m);
+    b.moe.shared = m.moe_shared_experts;
+    b.moe.shared_gate = m.moe_shared_expert_gate;
+    b.moe.pre_softmax = m.moe_router_pre_softmax;
+    b.moe.aux_coeff = m.moe_aux_loss_coeff;
+    b.moe.z_coeff = m.moe_z_loss_coeff;
+    b.moe.capacity_factor = m.moe_capacity_factor;
+    for (int64_t i = 0; i < m.num_layers; ++i) b.moe.layers.push_back(IsMoeLayer(m, i));
+    b.moe.total_layers = MoeLayerCount(m);
+  }
   return b;
 }
 

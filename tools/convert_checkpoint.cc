@@ -330,6 +330,9 @@ absl::Status ExportHf(const Args& a) {
   for (auto it = c.tensors.begin(); it != c.tensors.end();)
     it = IsOptimizerKey(it->first) ? c.tensors.erase(it) : std::next(it);
   BRAID_RETURN_IF_ERROR(FitToModel(c, shape, a.input));
+  // What the layout cannot express is said first (before the tensors it has no names for).
+  BRAID_ASSIGN_OR_RETURN(std::string cfg,
+                         hf->ConfigJson(shape.config, c.vocab_size, TorchDtypeName(dt)));
   std::map<std::string, torch::Tensor> out;
   std::vector<std::string> problems;
   for (const HfTensor& m : hf->Names(shape.config)) {
@@ -371,8 +374,6 @@ absl::Status ExportHf(const Args& a) {
                                                    hf->architecture(shape.config), ": ",
                                                    absl::StrJoin(problems, "; "), "."));
   }
-  BRAID_ASSIGN_OR_RETURN(std::string cfg,
-                         hf->ConfigJson(shape.config, c.vocab_size, TorchDtypeName(dt)));
   // The run's tokenizer files go along under the names Hugging Face loads them by (a
   // tokenizer.json is all AutoTokenizer needs); one that is gone is left out, with a note.
   std::vector<std::pair<std::string, std::string>> tokenizer_files;

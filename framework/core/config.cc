@@ -93,6 +93,17 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Bool("embed_layernorm", &m.embed_layernorm);
     EnumChoice(f, "hf_layout", &m.hf_layout);
     f.Int("output_chunk_tokens", &m.output_chunk_tokens, 0, 1 << 30, Need::kOptional);
+    f.Int("num_experts", &m.num_experts, 0, 1 << 16, Need::kOptional);
+    f.Int("moe_top_k", &m.moe_top_k, 1, 1 << 16, Need::kOptional);
+    f.Int("moe_ffn_hidden_size", &m.moe_ffn_hidden_size, 0, 1 << 22, Need::kOptional);
+    f.Int("moe_layer_freq", &m.moe_layer_freq, 1, 1024, Need::kOptional);
+    f.IntList("moe_layer_pattern", &m.moe_layer_pattern, 0, 1);
+    f.Int("moe_shared_experts", &m.moe_shared_experts, 0, 1024, Need::kOptional);
+    f.Bool("moe_shared_expert_gate", &m.moe_shared_expert_gate);
+    f.Bool("moe_router_pre_softmax", &m.moe_router_pre_softmax);
+    f.Float("moe_aux_loss_coeff", &m.moe_aux_loss_coeff, 0.0, 1e6);
+    f.Float("moe_z_loss_coeff", &m.moe_z_loss_coeff, 0.0, 1e6);
+    f.Float("moe_capacity_factor", &m.moe_capacity_factor, 0.0, 1e6);
   });
   f.Section("parallel", [&] {
     ParallelConfig& p = c.parallel;
@@ -598,6 +609,37 @@ absl::Status ValidateStatic(const Config& c) {
                            m.rotary_percent, HeadSize(m), dims));
     }
   }
+  if (m.num_experts > 0) {
+    if (m.moe_top_k > m.num_experts) {
+      fail("model.moe_top_k",
+           absl::StrFormat("%d experts per token, but model.num_experts is %d. HINT: top-k is at "
+                           "most the number of experts (Mixtral: 2 of 8).",
+                           m.moe_top_k, m.num_experts));
+    }
+    if (MoeFfnHiddenSize(m) % tp != 0) {
+      fail(m.moe_ffn_hidden_size > 0 ? "model.moe_ffn_hidden_size" : "model.ffn_hidden_size",
+           absl::StrFormat("the experts' FFN width %d is not divisible by "
+                           "parallel.tensor_parallel_size = %d: each TP rank holds a slice of "
+                           "every expert. HINT: pick a TP size that divides it.",
+                           MoeFfnHiddenSize(m), tp));
+    }
+    if (!m.moe_layer_pattern.empty() &&
+        static_cast<int64_t>(m.moe_layer_pattern.size()) != m.num_layers) {
+      fail("model.moe_layer_pattern",
+           absl::StrFormat("%d entries for model.num_layers = %d. HINT: one 1 (MoE) or 0 (dense) "
+                           "per layer.",
+                           m.moe_layer_pattern.size(), m.num_layers));
+    } else if (MoeLayerCount(m) == 0) {
+      fail("model.moe_layer_pattern",
+           "no layer is an MoE layer, but model.num_experts is set. HINT: put a 1 in the pattern, "
+           "or set model.num_experts: 0 for a dense model.");
+    }
+    if (m.moe_shared_expert_gate && m.moe_shared_experts == 0) {
+      fail("model.moe_shared_expert_gate",
+           "a gate for shared experts, but model.moe_shared_experts is 0. HINT: set "
+           "model.moe_shared_experts (Qwen1.5-MoE-A2.7B: 4), or drop the gate.");
+    }
+  }
   const int64_t ffn = FfnHiddenSize(m);
   if (ffn % tp != 0) {
     fail(m.ffn_hidden_size > 0 ? "model.ffn_hidden_size" : "model.hidden_size",
@@ -702,6 +744,24 @@ int64_t QueryGroups(const ModelConfig& m) {
 
 int64_t DecoderLayers(const ModelConfig& m) {
   return m.decoder_num_layers > 0 ? m.decoder_num_layers : m.num_layers;
+}
+
+int64_t MoeFfnHiddenSize(const ModelConfig& m) {
+  return m.moe_ffn_hidden_size > 0 ? m.moe_ffn_hidden_size : FfnHiddenSize(m);
+}
+
+bool IsMoeLayer(const ModelConfig& m, int64_t i) {
+  if (m.num_experts == 0) return false;
+  if (!m.moe_layer_pattern.empty()) {
+    return i < static_cast<int64_t>(m.moe_layer_pattern.size()) && m.moe_layer_pattern[i] == 1;
+  }
+  return i % m.moe_layer_freq == 0;
+}
+
+int64_t MoeLayerCount(const ModelConfig& m) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < m.num_layers; ++i) n += IsMoeLayer(m, i) ? 1 : 0;
+  return n;
 }
 
 void DropPipeline(Config* c) {

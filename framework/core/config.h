@@ -60,6 +60,29 @@ struct ModelConfig {
   // The output projection and the loss over chunks of this many tokens, so the [tokens,
   // vocabulary / TP] logits are never held whole (every recipe; BERT: the masked rows); 0 -> off.
   int64_t output_chunk_tokens = 0;
+  // Mixture of experts (GPT family; docs/moe.md, framework/nn/moe.h): the MLP of the MoE layers
+  // is num_experts SwiGLU (any model.activation) experts of moe_ffn_hidden_size behind a linear
+  // router with fp32 logits; each token goes to its moe_top_k experts. Layer i is an MoE layer
+  // when i % moe_layer_freq == 0, or where moe_layer_pattern (one 1/0 per layer) says 1.
+  int64_t num_experts = 0;  // 0: dense MLPs
+  int64_t moe_top_k = 2;
+  int64_t moe_ffn_hidden_size = 0;  // 0 -> ffn_hidden_size
+  int64_t moe_layer_freq = 1;
+  std::vector<int64_t> moe_layer_pattern;
+  // Experts every token passes through besides its routed ones (Qwen-MoE, DeepSeek-MoE): one MLP
+  // of moe_shared_experts x moe_ffn_hidden_size, scaled by sigmoid(a linear gate) when
+  // moe_shared_expert_gate (Qwen2-MoE's shared_expert_gate).
+  int64_t moe_shared_experts = 0;
+  bool moe_shared_expert_gate = false;
+  // false: softmax over the top-k logits (Mixtral; equal to the top-k of the softmax renormalised,
+  // Qwen2-MoE's norm_topk_prob: true); true: the top-k of the softmax over all experts, not
+  // renormalised (Megatron-LM's --moe-router-pre-softmax; Qwen2-MoE's norm_topk_prob: false).
+  bool moe_router_pre_softmax = false;
+  double moe_aux_loss_coeff = 0.0;  // Switch load-balancing loss per MoE layer (1 at balance)
+  double moe_z_loss_coeff = 0.0;    // router z-loss per MoE layer: mean logsumexp(logits)^2
+  // > 0: each expert takes at most ceil(tokens x top_k / experts x factor) tokens of a
+  // micro-batch, the first in token order; the others pass through the residual only. 0: dropless.
+  double moe_capacity_factor = 0.0;
 };
 
 struct ParallelConfig {
@@ -235,6 +258,12 @@ int64_t FfnHiddenSize(const ModelConfig& m);
 int64_t HeadSize(const ModelConfig& m);
 int64_t QueryGroups(const ModelConfig& m);
 int64_t DecoderLayers(const ModelConfig& m);
+// Mixture of experts: the experts' FFN width (model.moe_ffn_hidden_size, or ffn_hidden_size);
+// whether layer i is an MoE layer (model.moe_layer_pattern, or i % moe_layer_freq == 0; never
+// without model.num_experts); how many of the num_layers are.
+int64_t MoeFfnHiddenSize(const ModelConfig& m);
+bool IsMoeLayer(const ModelConfig& m, int64_t i);
+int64_t MoeLayerCount(const ModelConfig& m);
 // The same config with the whole model on every rank (no pipeline stages): what tools that load a
 // model alone (generate, the converter) build, whatever layout trained it.
 void DropPipeline(Config* c);

@@ -64,6 +64,8 @@ class GptModel : public TpModule {
   // become -100 (ignored), as Megatron-LM's --eod-mask-loss masks them.
   torch::Tensor LossLabels(const torch::Tensor& tokens, const torch::Tensor& labels) const;
   const StagePlan& stage() const { return c_.stage; }
+  // This rank's layers of chunk `chunk` (the whole model's without pipeline stages: chunk 0).
+  torch::nn::ModuleList& chunk(int chunk) { return chunks_[chunk]; }
   // The embedding weight on a rank that holds the input or the tied output embedding; undefined
   // elsewhere.
   torch::Tensor EmbeddingWeight() const;

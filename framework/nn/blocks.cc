@@ -1,5 +1,6 @@
 // Transformer building blocks (see blocks.h).
 #include "framework/nn/blocks.h"
+#include "framework/nn/moe.h"
 
 #include <torch/version.h>
 
@@ -100,6 +101,10 @@ BlockConfig LayerBlock(const BlockConfig& c, int64_t index) {
   BlockConfig b = c;
   if (b.recompute == Recompute::kFull && b.recompute_layers > 0 && index >= b.recompute_layers) {
     b.recompute = Recompute::kNone;
+  }
+  if (!b.moe.layers.empty() &&
+      (index >= static_cast<int64_t>(b.moe.layers.size()) || !b.moe.layers[index])) {
+    b.moe.experts = 0;
   }
   return b;
 }
@@ -362,30 +367,29 @@ Mlp::Mlp(const TpEnv& env, const std::string& name, const BlockConfig& c)
                                  env, name + ".fc2", c.ffn, c.hidden, c.bias, c.output_init_std));
 }
 
-torch::Tensor Mlp::forward(const torch::Tensor& x) {
-  torch::Tensor h = fc1_->forward(x);
-  switch (activation_) {
+torch::Tensor Activate(const torch::Tensor& h, Activation activation) {
+  switch (activation) {
     case Activation::kGeglu:
     case Activation::kGegluTanh:
     case Activation::kSwiglu: {
       auto parts = h.chunk(2, -1);  // gate | up, each this rank's slice
-      torch::Tensor gate = activation_ == Activation::kGeglu    ? torch::gelu(parts[0])
-                           : activation_ == Activation::kSwiglu ? torch::silu(parts[0])
-                                                                : GeluTanh(parts[0]);
-      h = gate * parts[1];
-      break;
+      torch::Tensor gate = activation == Activation::kGeglu    ? torch::gelu(parts[0])
+                           : activation == Activation::kSwiglu ? torch::silu(parts[0])
+                                                               : GeluTanh(parts[0]);
+      return gate * parts[1];
     }
     case Activation::kGelu:
-      h = torch::gelu(h);
-      break;
+      return torch::gelu(h);
     case Activation::kGeluTanh:
-      h = GeluTanh(h);
-      break;
+      return GeluTanh(h);
     case Activation::kRelu:
-      h = torch::relu(h);
-      break;
+      return torch::relu(h);
   }
-  return fc2_->forward(h);
+  return h;
+}
+
+torch::Tensor Mlp::forward(const torch::Tensor& x) {
+  return fc2_->forward(Activate(fc1_->forward(x), activation_));
 }
 
 TransformerLayer::TransformerLayer(const TpEnv& env, const std::string& name, const BlockConfig& c,
@@ -403,7 +407,11 @@ TransformerLayer::TransformerLayer(const TpEnv& env, const std::string& name, co
   if (!(c.parallel_residual && c.shared_norm)) {
     ln_mlp_ = register_module("ln_mlp", std::make_shared<Norm>(c, c.hidden, sequence_group_));
   }
-  mlp_ = register_module("mlp", std::make_shared<Mlp>(env, name + ".mlp", c));
+  if (c.moe.experts > 0) {
+    moe_ = register_module("mlp", std::make_shared<MoeMlp>(env, name + ".mlp", c));
+  } else {
+    mlp_ = register_module("mlp", std::make_shared<Mlp>(env, name + ".mlp", c));
+  }
 }
 
 torch::Tensor TransformerLayer::forward(const torch::Tensor& x, const AttentionMask& self_mask,
@@ -442,7 +450,7 @@ torch::Tensor TransformerLayer::Layer(const torch::Tensor& x, const AttentionMas
   if (c_.parallel_residual) {  // both branches read x (no cross-attention: decoder-only models)
     const torch::Tensor n = ln_self_->forward(x);
     torch::Tensor a = self_->forward(n, self_mask, rng, {}, self_cache);
-    torch::Tensor m = mlp_->forward(ln_mlp_ ? ln_mlp_->forward(x) : n);
+    torch::Tensor m = RunMlp(ln_mlp_ ? ln_mlp_->forward(x) : n);
     return x + Dropout(a, c_.hidden_dropout, train, gen) +
            Dropout(m, c_.hidden_dropout, train, gen);
   }
@@ -454,7 +462,11 @@ torch::Tensor TransformerLayer::Layer(const torch::Tensor& x, const AttentionMas
       return cross_->forward(t, cross_mask, rng, memory, cross_cache);
     });
   }
-  return sub(h, *ln_mlp_, [&](const torch::Tensor& t) { return mlp_->forward(t); });
+  return sub(h, *ln_mlp_, [&](const torch::Tensor& t) { return RunMlp(t); });
+}
+
+torch::Tensor TransformerLayer::RunMlp(const torch::Tensor& x) {
+  return moe_ ? moe_->forward(x) : mlp_->forward(x);
 }
 
 double TransformerLayer::ForwardFlops(int64_t q_len, int64_t mem_len) const {
@@ -474,8 +486,19 @@ double LayerForwardFlops(const BlockConfig& c, bool cross, int64_t q_len, int64_
     flops +=
         linear(s, e, attn) + linear(m, e, 2 * attn) + linear(s, attn, e) + 2 * linear(s, attn, m);
   }
-  // MLP: fc1 (twice as wide when gated), fc2.
-  flops += linear(s, e, (IsGated(c.activation) ? 2 : 1) * f) + linear(s, f, e);
+  // MLP: fc1 (twice as wide when gated), fc2. An MoE layer counts what a token runs (MFU counts
+  // active parameters only): the router, its top-k experts and the shared experts.
+  const double gate = IsGated(c.activation) ? 2 : 1;
+  auto mlp = [&](double width) { return linear(s, e, gate * width) + linear(s, width, e); };
+  if (c.moe.experts > 0) {
+    const double fe = static_cast<double>(c.moe.ffn);
+    flops += linear(s, e, static_cast<double>(c.moe.experts)) +
+             static_cast<double>(c.moe.top_k) * mlp(fe);
+    if (c.moe.shared > 0) flops += mlp(static_cast<double>(c.moe.shared) * fe);
+    if (c.moe.shared_gate) flops += linear(s, e, 1);
+  } else {
+    flops += mlp(f);
+  }
   return flops;
 }
 

@@ -40,6 +40,21 @@ namespace braid {
 // gradients equal those without recomputation, bit for bit.
 // (Recompute, framework/core/choices.h.)
 
+// A mixture-of-experts MLP (framework/nn/moe.h; the model.num_experts keys of
+// framework/core/config.h): `experts` 0 is a dense MLP.
+struct MoeBlock {
+  int64_t experts = 0;
+  int64_t top_k = 2;
+  int64_t ffn = 0;     // each expert's FFN width
+  int64_t shared = 0;  // shared experts (one MLP of shared x ffn)
+  bool shared_gate = false;
+  bool pre_softmax = false;
+  double aux_coeff = 0, z_coeff = 0;
+  double capacity_factor = 0;  // 0: dropless
+  std::vector<bool> layers;    // which layers of the stack are MoE layers (empty: all)
+  int64_t total_layers = 0;    // how many are (the metrics' means over the whole model)
+};
+
 struct BlockConfig {
   int64_t hidden = 0;
   int64_t heads = 0;
@@ -62,6 +77,7 @@ struct BlockConfig {
   int64_t rope_dims = 0;  // RoPE on the first rope_dims of each head only (GPT-NeoX); 0: all
   Recompute recompute = Recompute::kNone;
   int64_t recompute_layers = 0;  // kFull: only the first N layers of each stack (0: all)
+  MoeBlock moe;                  // LayerBlock: experts 0 in the dense layers
   int64_t HeadDim() const { return head_dim > 0 ? head_dim : hidden / heads; }
   int64_t AttentionWidth() const { return heads * HeadDim(); }  // q (and k, v without groups)
   int64_t KvHeads() const { return kv_groups > 0 ? kv_groups : heads; }
@@ -145,6 +161,11 @@ class Attention : public TpModule {
   torch::Tensor rope_cos_, rope_sin_;  // RopeTables for the last sequence length seen
 };
 
+// The MLP's activation of h (fc1's output; gated: gate | up halves, this rank's slices of each).
+torch::Tensor Activate(const torch::Tensor& h, Activation activation);
+
+class MoeMlp;  // framework/nn/moe.h
+
 class Mlp : public TpModule {
  public:
   Mlp(const TpEnv& env, const std::string& name, const BlockConfig& c);
@@ -157,7 +178,8 @@ class Mlp : public TpModule {
 };
 
 // The block config of layer `index` of a stack: kFull becomes kNone past recompute_layers
-// (Megatron's "block" method: the first N layers recompute, the rest keep their activations).
+// (Megatron's "block" method: the first N layers recompute, the rest keep their activations);
+// moe.experts becomes 0 in the layers moe.layers marks dense.
 BlockConfig LayerBlock(const BlockConfig& c, int64_t index);
 
 // One transformer layer: self-attention, optional cross-attention, MLP, each a residual
@@ -185,6 +207,7 @@ class TransformerLayer : public TpModule {
   const std::shared_ptr<Communicator>& sequence_group() const { return sequence_group_; }
 
  private:
+  torch::Tensor RunMlp(const torch::Tensor& x);  // the dense or the MoE MLP
   torch::Tensor Layer(const torch::Tensor& x, const AttentionMask& self_mask, TpRng& rng,
                       const torch::Tensor& memory, const AttentionMask& cross_mask,
                       LayerCache* cache);
@@ -192,6 +215,7 @@ class TransformerLayer : public TpModule {
   std::shared_ptr<Norm> ln_self_, ln_cross_, ln_mlp_;
   std::shared_ptr<Attention> self_, cross_;
   std::shared_ptr<Mlp> mlp_;
+  std::shared_ptr<MoeMlp> moe_;  // instead of mlp_ in an MoE layer
   std::shared_ptr<Communicator> sequence_group_;
 };
 

@@ -42,7 +42,7 @@ double Evaluator::Run(TrainTask& task, TpRng& rng) {
         task, ForwardOnlySchedule(plan.virtual_size, static_cast<int>(batches)),
         [&](int) { return ToBatch(loader.Next(), device_); }, *layout_.pp, rng, &metrics, options);
     BRAID_CHECK_OK(step.status());
-    BRAID_CHECK_OK(ShareLastStageMetrics(*layout_.pp, &metrics));
+    BRAID_CHECK_OK(ShareStageMetrics(*layout_.pp, &metrics));
     sum = AllReduceScalar(*layout_.pp, step->loss_sum, ReduceOp::kSum);
   }
   for (int64_t b = 0; b < batches && layout_.pp_size == 1; ++b) {

@@ -1,6 +1,8 @@
 // One step of a pipeline stage (see pipeline.h).
 #include "framework/train/pipeline.h"
 
+#include <set>
+
 #include <tuple>
 
 #include "absl/strings/str_format.h"
@@ -192,21 +194,29 @@ absl::StatusOr<PipelineStepResult> RunPipelineStep(TrainTask& task,
   return result;
 }
 
-absl::Status ShareLastStageMetrics(Communicator& pp, std::map<std::string, double>* metrics) {
-  const int last = pp.size() - 1;
-  const bool mine = pp.rank() == last;
-  std::vector<std::string> keys;
-  if (mine)
-    for (const auto& [k, v] : *metrics) keys.push_back(k);
+absl::Status ShareStageMetrics(Communicator& pp, std::map<std::string, double>* metrics) {
+  // Every stage's keys (the last stage's objective metrics; any stage's per-layer ones, e.g. its
+  // MoE layers'), each summed over the stages that have it.
+  std::vector<std::string> mine;
+  for (const auto& [k, v] : *metrics) mine.push_back(k);
   BRAID_ASSIGN_OR_RETURN(std::vector<std::string> all,
-                         AllGatherStrings(pp, mine ? absl::StrJoin(keys, "\n") : ""));
-  keys = all[last].empty() ? std::vector<std::string>{} : absl::StrSplit(all[last], '\n');
+                         AllGatherStrings(pp, absl::StrJoin(mine, "\n")));
+  std::set<std::string> union_keys;
+  for (const std::string& s : all) {
+    if (s.empty()) continue;
+    for (absl::string_view k : absl::StrSplit(s, '\n')) union_keys.insert(std::string(k));
+  }
+  const std::vector<std::string> keys(union_keys.begin(), union_keys.end());
   torch::Tensor values = torch::zeros({static_cast<int64_t>(keys.size()) + 1}, torch::kDouble);
-  if (mine)
-    for (size_t i = 0; i < keys.size(); ++i) values[i] = metrics->at(keys[i]);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto it = metrics->find(keys[i]);
+    if (it != metrics->end()) values[static_cast<int64_t>(i)] = it->second;
+  }
   BRAID_RETURN_IF_ERROR(pp.AllReduce(values, ReduceOp::kSum));
   metrics->clear();
-  for (size_t i = 0; i < keys.size(); ++i) (*metrics)[keys[i]] = values[i].item<double>();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    (*metrics)[keys[i]] = values[static_cast<int64_t>(i)].item<double>();
+  }
   return absl::OkStatus();
 }
 

@@ -44,8 +44,8 @@ absl::StatusOr<PipelineStepResult> RunPipelineStep(TrainTask& task,
                                                    std::map<std::string, double>* metrics,
                                                    const PipelineStepOptions& options);
 
-// The task's metrics (accuracies) are computed on the last stage: its `metrics` on every rank of
-// `pp` (the same keys and values; what the other stages held is replaced).
-absl::Status ShareLastStageMetrics(Communicator& pp, std::map<std::string, double>* metrics);
+// The task's metrics (accuracies) are computed on the last stage, a stage's MoE layers' metrics on
+// that stage: every stage's keys on every rank of `pp`, each summed over the stages that have it.
+absl::Status ShareStageMetrics(Communicator& pp, std::map<std::string, double>* metrics);
 
 }  // namespace braid

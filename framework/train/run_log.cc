@@ -100,7 +100,9 @@ absl::Status RunLog::Interval(int64_t step, const StepResult& last, double lr) {
   std::map<std::string, double> averaged;
   for (const auto& [k, v] : metrics_) {
     averaged[k] = AllReduceScalar(*layout_.dp, v / n, ReduceOp::kAvg);
-    absl::StrAppendFormat(&extra, " | %s %.4f", k, averaged[k]);
+    // Per-layer keys (a '/' in the name, e.g. moe_aux/h.3) go to TensorBoard only.
+    if (k.find('/') == std::string::npos)
+      absl::StrAppendFormat(&extra, " | %s %.4f", k, averaged[k]);
   }
   if (events_) {
     for (const auto& [k, v] : averaged) events_->Scalar("train/" + k, step, v);

@@ -8,6 +8,7 @@
 #include "framework/core/check.h"
 #include "framework/core/log.h"
 #include "framework/core/system.h"
+#include "framework/parallel/aux_loss.h"
 #include "framework/parallel/layers.h"
 #include "framework/train/device.h"
 #include "framework/train/pipeline.h"
@@ -120,6 +121,7 @@ absl::StatusOr<double> TrainStep::RunPipelined(Loader& loader, TpRng& rng, StepR
       schedule_, plan.pp_size, plan.virtual_size, plan.pp_rank, static_cast<int>(accumulation_));
   PipelineStepOptions options;
   options.loss_scale = 1.0 / static_cast<double>(accumulation_);
+  SetAuxLossScale(options.loss_scale);
   options.bf16 = bf16_;
   options.before_last_backward = [this] { reducer_->PrepareForLastBackward(); };
   BRAID_ASSIGN_OR_RETURN(PipelineStepResult p,
@@ -127,7 +129,7 @@ absl::StatusOr<double> TrainStep::RunPipelined(Loader& loader, TpRng& rng, StepR
                              task_, schedule, [&](int) { return ToBatch(loader.Next(), device_); },
                              *layout_.pp, rng, &r.metrics, options));
   r.pipeline_wait = p.wait_seconds;
-  BRAID_RETURN_IF_ERROR(ShareLastStageMetrics(*layout_.pp, &r.metrics));
+  BRAID_RETURN_IF_ERROR(ShareStageMetrics(*layout_.pp, &r.metrics));
   if (tied_.defined() && tied_.grad().defined()) {
     BRAID_RETURN_IF_ERROR(layout_.embedding->AllReduce(tied_.grad(), ReduceOp::kSum));
   }
@@ -142,6 +144,7 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
   if (layout_.pp_size > 1) {
     BRAID_ASSIGN_OR_RETURN(loss_sum, RunPipelined(loader, rng, r));
   }
+  SetAuxLossScale(1.0 / static_cast<double>(accumulation_));  // as (loss / accumulation)
   for (int64_t m = 0; m < accumulation_ && layout_.pp_size == 1; ++m) {
     Batch batch = ToBatch(loader.Next(), device_);
     if (m + 1 == accumulation_) reducer_->PrepareForLastBackward();

@@ -56,11 +56,12 @@ class GptGenerator : public Generator {
   std::pair<torch::Tensor, double> Score(const std::vector<int64_t>& ids,
                                          const std::vector<int64_t>&, TpRng& rng) override {
     torch::Tensor t = torch::tensor(ids).unsqueeze(0);
-    torch::Tensor logits = model_->FullLogits(t, rng)[0];
     const int64_t n = t.size(1);
     double loss =
         n > 1 ? model_->Loss(t.narrow(1, 0, n - 1), t.narrow(1, 1, n - 1), rng).item<double>()
               : 0.0;
+    // Last, so that what an MoE layer last routed is all of `ids` (generate --logits reports it).
+    torch::Tensor logits = model_->FullLogits(t, rng)[0];
     return {logits, loss};
   }
   torch::Tensor Next(const std::vector<int64_t>& prompt, const std::vector<int64_t>& generated,
@@ -86,15 +87,17 @@ class Gpt : public Family {
   }
   // The decoder options (LLaMA, Mistral, Falcon, BLOOM; framework/nn/blocks.h).
   std::vector<std::string> keys() const override {
-    return {"model.position",          "model.rope_theta",
-            "model.num_query_groups",  "model.bias",
-            "model.sliding_window",    "model.parallel_residual",
-            "data.reset_position_ids", "data.reset_attention_mask",
-            "model.rotary_percent",    "model.embed_layernorm",
-            "model.hf_layout",         "data.eod_mask_loss",
-            "data.fim_rate",           "data.fim_spm_rate",
-            "data.fim_tokens",         "data.fim_split_sample",
-            "data.fim_fragment_rate",  "model.shared_input_norm"};
+    return {"model.position", "model.rope_theta", "model.num_query_groups", "model.bias",
+            "model.sliding_window", "model.parallel_residual", "data.reset_position_ids",
+            "data.reset_attention_mask", "model.rotary_percent", "model.embed_layernorm",
+            "model.hf_layout", "data.eod_mask_loss", "data.fim_rate", "data.fim_spm_rate",
+            "data.fim_tokens", "data.fim_split_sample", "data.fim_fragment_rate",
+            "model.shared_input_norm",
+            // Mixture of experts (framework/nn/moe.h).
+            "model.num_experts", "model.moe_top_k", "model.moe_ffn_hidden_size",
+            "model.moe_layer_freq", "model.moe_layer_pattern", "model.moe_shared_experts",
+            "model.moe_shared_expert_gate", "model.moe_router_pre_softmax",
+            "model.moe_aux_loss_coeff", "model.moe_z_loss_coeff", "model.moe_capacity_factor"};
   }
 
   absl::Status Check(const Config& c) const override {
@@ -104,6 +107,28 @@ class Gpt : public Family {
           "model.shared_input_norm: one norm shared by attention and MLP needs parallel "
           "sub-blocks. HINT: set model.parallel_residual: true (GPT-J, Falcon-7B), or leave "
           "shared_input_norm false."));
+    }
+    const ModelConfig& m = c.model;
+    if (m.num_experts == 0) {  // an MoE key on a dense model would change nothing
+      const ModelConfig d;
+      const std::vector<std::pair<const char*, bool>> away = {
+          {"model.moe_top_k", m.moe_top_k != d.moe_top_k},
+          {"model.moe_ffn_hidden_size", m.moe_ffn_hidden_size != d.moe_ffn_hidden_size},
+          {"model.moe_layer_freq", m.moe_layer_freq != d.moe_layer_freq},
+          {"model.moe_layer_pattern", !m.moe_layer_pattern.empty()},
+          {"model.moe_shared_experts", m.moe_shared_experts != d.moe_shared_experts},
+          {"model.moe_shared_expert_gate", m.moe_shared_expert_gate},
+          {"model.moe_router_pre_softmax", m.moe_router_pre_softmax},
+          {"model.moe_aux_loss_coeff", m.moe_aux_loss_coeff != d.moe_aux_loss_coeff},
+          {"model.moe_z_loss_coeff", m.moe_z_loss_coeff != d.moe_z_loss_coeff},
+          {"model.moe_capacity_factor", m.moe_capacity_factor != d.moe_capacity_factor}};
+      for (const auto& [key, set] : away) {
+        if (!set) continue;
+        return absl::InvalidArgumentError(absl::StrCat(
+            c.Where(key), key,
+            ": is set, but model.num_experts is 0 (a dense model): it would change nothing. "
+            "HINT: set model.num_experts (Mixtral: 8), or drop the key."));
+      }
     }
     return absl::OkStatus();
   }

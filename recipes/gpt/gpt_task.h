@@ -4,6 +4,7 @@
 #include "absl/status/statusor.h"
 #include "framework/core/config.h"
 #include "framework/models/gpt.h"
+#include "framework/nn/moe.h"
 #include "framework/train/task.h"
 
 namespace braid {
@@ -25,19 +26,24 @@ class GptTask : public TrainTask {
  public:
   GptTask(std::shared_ptr<GptModel> model, int64_t seq) : model_(std::move(model)), seq_(seq) {}
   torch::nn::Module& model() override { return *model_; }
-  torch::Tensor Loss(const Batch& batch, TpRng& rng, std::map<std::string, double>*) override {
+  torch::Tensor Loss(const Batch& batch, TpRng& rng,
+                     std::map<std::string, double>* metrics) override {
     GptBatch b = GptBatch::FromRows(batch.rows);
-    return model_->Loss(b.tokens, b.labels, rng);
+    torch::Tensor loss = model_->Loss(b.tokens, b.labels, rng);
+    if (metrics != nullptr && model_->is_training()) AddMoeMetrics(*model_, metrics);
+    return loss;
   }
   double FlopsPerSample() const override { return model_->FlopsPerSample(seq_); }
   int64_t TokensPerSample() const override { return seq_; }
 
   const StagePlan* stage() const override { return &model_->stage(); }
   StageTensors StageForward(int chunk, const Batch& batch, const StageTensors& input, TpRng& rng,
-                            std::map<std::string, double>*) override {
+                            std::map<std::string, double>* metrics) override {
     GptBatch b = GptBatch::FromRows(batch.rows);
     torch::Tensor out =
         model_->ChunkForward(chunk, b.tokens, input.empty() ? torch::Tensor() : input[0], rng);
+    // Each chunk's own MoE layers (the others' last routing is another micro-batch's).
+    if (metrics != nullptr && model_->is_training()) AddMoeMetrics(*model_->chunk(chunk), metrics);
     if (!model_->stage().chunks[chunk].output) return {out};
     return {model_->LossFromHidden(out, model_->LossLabels(b.tokens, b.labels))};
   }

@@ -13,6 +13,17 @@
 //   ln_f.weight                 model.norm.weight
 //   lm_head.weight              lm_head.weight (untied)
 //
+// MixtralForCausalLM (model_type "mixtral") when model.num_experts is set: Mistral's attention, and
+// in every layer a mixture of experts (framework/nn/moe.h) in place of the MLP:
+//   h.{i}.mlp.router.weight          model.layers.{i}.block_sparse_moe.gate.weight
+//   h.{i}.mlp.experts.{e}.fc1.weight model.layers.{i}.block_sparse_moe.experts.{e}.{w1,w3}.weight
+//                                    (w1 the gate, w3 the up projection)
+//   h.{i}.mlp.experts.{e}.fc2.weight model.layers.{i}.block_sparse_moe.experts.{e}.w2.weight
+// with num_local_experts, num_experts_per_tok and router_aux_loss_coef (model.num_experts,
+// moe_top_k, moe_aux_loss_coeff: copied as they are, though transformers' load-balancing loss is
+// k times ours and pools the layers; docs/moe.md). Mixtral renormalises the top-k weights
+// (model.moe_router_pre_softmax: false) and has no shared experts, capacity or biases.
+//
 // Our RoPE is the rotate-half convention Hugging Face's Llama uses, so q_proj and k_proj are
 // written as they are (no permutation). Biases (model.bias: true) are Llama's attention_bias and
 // mlp_bias. Options Llama has no key for -- ALiBi, parallel attention + MLP -- are written with the
@@ -44,14 +55,39 @@ bool Custom(const Config& c) {
   return c.model.position == Position::kAlibi || c.model.parallel_residual;
 }
 
+bool Mixtral(const Config& c) { return c.model.num_experts > 0 && !Custom(c); }
+
+// What Mixtral's layout cannot hold of an MoE model, or OK.
+absl::Status MixtralFits(const Config& c) {
+  const ModelConfig& m = c.model;
+  std::string why;
+  if (MoeLayerCount(m) != m.num_layers) {
+    why = "an MoE MLP in every layer (model.moe_layer_freq 1, no moe_layer_pattern)";
+  } else if (m.moe_shared_experts > 0) {
+    why = "no shared experts (model.moe_shared_experts: 0; Qwen2-MoE has them)";
+  } else if (m.moe_router_pre_softmax) {
+    why = "top-k weights renormalised (model.moe_router_pre_softmax: false)";
+  } else if (m.bias) {
+    why = "no biases (model.bias: false)";
+  } else if (m.activation != Activation::kSwiglu) {
+    why = "SwiGLU experts (model.activation: swiglu)";
+  }
+  if (why.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("Mixtral's layout has ", why,
+                   "; this model does not, and every reader would compute other "
+                   "logits. Refusing to export."));
+}
+
 class LlamaHf : public HfLayout {
  public:
   std::string model_type() const override { return "llama"; }
   bool Reads(const std::string& t) const override {
-    return t == "llama" || t == "mistral" || t == "braid_llama";
+    return t == "llama" || t == "mistral" || t == "mixtral" || t == "braid_llama";
   }
   std::string architecture(const Config& c) const override {
     if (Custom(c)) return "BraidLlamaForCausalLM";
+    if (Mixtral(c)) return "MixtralForCausalLM";
     return c.model.sliding_window > 0 ? "MistralForCausalLM" : "LlamaForCausalLM";
   }
 
@@ -72,8 +108,18 @@ class LlamaHf : public HfLayout {
         qkv.kv_groups = c.model.num_query_groups;
         m.push_back(qkv);
         m.push_back({o + "self_attention.out." + k, {h + "self_attn.o_proj." + k}});
+        if (IsMoeLayer(c.model, i)) continue;
         m.push_back({o + "mlp.fc1." + k, {h + "mlp.gate_proj." + k, h + "mlp.up_proj." + k}});
         m.push_back({o + "mlp.fc2." + k, {h + "mlp.down_proj." + k}});
+      }
+      if (!IsMoeLayer(c.model, i)) continue;
+      const std::string moe = h + "block_sparse_moe.";
+      m.push_back({o + "mlp.router.weight", {moe + "gate.weight"}});
+      for (int64_t e = 0; e < c.model.num_experts; ++e) {
+        const std::string ours = absl::StrCat(o, "mlp.experts.", e, ".");
+        const std::string theirs = absl::StrCat(moe, "experts.", e, ".");
+        m.push_back({ours + "fc1.weight", {theirs + "w1.weight", theirs + "w3.weight"}});
+        m.push_back({ours + "fc2.weight", {theirs + "w2.weight"}});
       }
     }
     return m;
@@ -94,21 +140,33 @@ class LlamaHf : public HfLayout {
                                                      "has model.activation: ",
                                                      Name(m.activation), "."));
     }
+    if (Mixtral(c)) BRAID_RETURN_IF_ERROR(MixtralFits(c));
     if (m.sliding_window > 0 && m.bias && !Custom(c)) {
       return absl::InvalidArgumentError(
           "Mistral's layout has no biases; this model has model.bias: true.");
     }
     const int64_t heads = m.num_attention_heads;
     const int64_t head_dim = HeadSize(m);
-    const std::string type =
-        Custom(c) ? "braid_llama" : (m.sliding_window > 0 ? "mistral" : "llama");
+    const std::string type = Custom(c)              ? "braid_llama"
+                             : Mixtral(c)           ? "mixtral"
+                             : m.sliding_window > 0 ? "mistral"
+                                                    : "llama";
     std::string extra;
-    if (m.sliding_window > 0)
+    if (m.sliding_window > 0) {
       absl::StrAppend(&extra, "  \"sliding_window\": ", m.sliding_window, ",\n");
+    } else if (Mixtral(c)) {
+      absl::StrAppend(&extra, "  \"sliding_window\": null,\n");
+    }
+    if (m.num_experts > 0) {
+      absl::StrAppend(&extra, "  \"num_local_experts\": ", m.num_experts,
+                      ",\n  \"num_experts_per_tok\": ", m.moe_top_k,
+                      ",\n  \"router_aux_loss_coef\": ", ShortestDouble(m.moe_aux_loss_coeff),
+                      ",\n  \"output_router_logits\": false,\n  \"router_jitter_noise\": 0.0,\n");
+    }
     if (m.position == Position::kAlibi)
       absl::StrAppend(&extra, "  \"position_embedding_type\": \"alibi\",\n");
     if (m.parallel_residual) absl::StrAppend(&extra, "  \"parallel_residual\": true,\n");
-    if (m.sliding_window == 0 || Custom(c)) {
+    if ((m.sliding_window == 0 && !Mixtral(c)) || Custom(c)) {
       absl::StrAppend(&extra, "  \"attention_bias\": ", m.bias ? "true" : "false",
                       ",\n  \"mlp_bias\": ", m.bias ? "true" : "false", ",\n");
     }
@@ -120,7 +178,8 @@ class LlamaHf : public HfLayout {
         "  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": %s,\n  \"rope_theta\": %s,\n"
         "%s  \"attention_dropout\": %s,\n  \"initializer_range\": %s,\n"
         "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
-        architecture(c), type, vocab, m.hidden_size, FfnHiddenSize(m), m.num_layers, heads,
+        architecture(c), type, vocab, m.hidden_size,
+        m.num_experts > 0 ? MoeFfnHiddenSize(m) : FfnHiddenSize(m), m.num_layers, heads,
         QueryGroups(m), head_dim, *act, m.max_position_embeddings,
         ShortestDouble(m.layernorm_epsilon),
         m.rope_theta == std::floor(m.rope_theta) && m.rope_theta < 1e15
@@ -175,6 +234,15 @@ class LlamaHf : public HfLayout {
                            HfActivationOverride(hf, "hidden_act", "silu", LlamaActivations()));
     sets.push_back(act);
     sets.push_back("model.norm=rmsnorm");
+    // Mixtral: every layer a mixture of experts of intermediate_size each.
+    if (const JsonValue* experts = hf.Find("num_local_experts"); experts != nullptr) {
+      BRAID_ASSIGN_OR_RETURN(const int64_t n, HfInt(hf, "num_local_experts"));
+      BRAID_ASSIGN_OR_RETURN(const int64_t k, HfIntOr(hf, "num_experts_per_tok", 2));
+      BRAID_ASSIGN_OR_RETURN(const double coef, HfNumberOr(hf, "router_aux_loss_coef", 0.001));
+      sets.push_back(absl::StrCat("model.num_experts=", n));
+      sets.push_back(absl::StrCat("model.moe_top_k=", k));
+      sets.push_back("model.moe_aux_loss_coeff=" + ShortestDouble(coef));
+    }
     // Llama's tie_word_embeddings defaults to false (GPT-2's to true).
     if (hf.Find("tie_word_embeddings") == nullptr) {
       if (names.count("lm_head.weight") == 0) {

@@ -29,9 +29,11 @@ from gpt2_reference import check_logits, read_safetensors  # noqa: E402
 
 
 class Llama:
+    model_types = ("llama", "mistral", "braid_llama")
+
     def __init__(self, hf_dir):
         self.c = json.load(open(f"{hf_dir}/config.json"))
-        assert self.c["model_type"] in ("llama", "mistral", "braid_llama"), self.c["model_type"]
+        assert self.c["model_type"] in self.model_types, self.c["model_type"]
         self.w = read_safetensors(f"{hf_dir}/model.safetensors")
         self.h = self.c["hidden_size"]
         self.heads = self.c["num_attention_heads"]
@@ -118,4 +120,5 @@ def main():
           "matches the PyTorch reference")
 
 
-main()
+if __name__ == "__main__":
+    main()
