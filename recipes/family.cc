@@ -168,7 +168,7 @@ int64_t Family::ParameterCount(const Config& c, const DerivedSizes& s) const {
   const int64_t q = heads * s.head_size, kv = s.num_query_groups * s.head_size;
   const int64_t mlp_in = IsGated(m.activation) ? 2 * f : f;
   const int64_t norm = m.norm == NormType::kRmsNorm ? h : 2 * h;
-  const int64_t bias = m.bias ? q + 2 * kv + h + mlp_in + h : 0;
+  const int64_t bias = m.bias ? q + 2 * kv + h + mlp_in + h : (m.add_qkv_bias ? q + 2 * kv : 0);
   const int64_t layer = h * (q + 2 * kv) + q * h  // q, k, v, out
                         + h * mlp_in + f * h      // fc1, fc2
                         + bias + (m.parallel_residual && m.shared_input_norm ? 1 : 2) * norm;
@@ -263,6 +263,7 @@ absl::StatusOr<BlockConfig> BlockConfigFrom(const Config& c, const DerivedSizes&
   b.init_std = c.model.init_std;
   b.output_init_std = c.model.init_std;
   b.bias = c.model.bias;
+  b.qkv_bias = c.model.add_qkv_bias;
   b.parallel_residual = c.model.parallel_residual;
   b.shared_norm = c.model.shared_input_norm;
   b.kv_groups = c.model.num_query_groups;

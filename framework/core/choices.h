@@ -17,9 +17,10 @@ enum class NormType { kLayerNorm, kRmsNorm };
 // model.position: a learned table, rotary (RoPE) or ALiBi biases (GPT family).
 enum class Position { kLearned, kRope, kAlibi };
 // model.hf_layout: the Hugging Face layout a GPT-family model is exported in. auto: GPT-2's for
-// learned positions, Llama's (Mistral's with a sliding window) otherwise; gpt_neox:
-// GPTNeoXForCausalLM (Pythia); bloom: BloomForCausalLM; falcon: FalconForCausalLM.
-enum class HfLayoutChoice { kAuto, kGptNeox, kBloom, kFalcon };
+// learned positions, Llama's (Mistral's with a sliding window, Mixtral's with experts) otherwise;
+// gpt_neox: GPTNeoXForCausalLM (Pythia); bloom: BloomForCausalLM; falcon: FalconForCausalLM;
+// qwen2_moe: Qwen2MoeForCausalLM.
+enum class HfLayoutChoice { kAuto, kGptNeox, kBloom, kFalcon, kQwen2Moe };
 // train.recompute (Megatron's granularities).
 enum class Recompute { kNone, kSelective, kFull };
 enum class Precision { kFp32, kBf16 };
@@ -47,7 +48,7 @@ struct ChoiceNames;
 BRAID_CHOICE_NAMES(Activation, "gelu", "gelu_tanh", "geglu", "geglu_tanh", "swiglu", "relu")
 BRAID_CHOICE_NAMES(NormType, "layernorm", "rmsnorm")
 BRAID_CHOICE_NAMES(Position, "learned", "rope", "alibi")
-BRAID_CHOICE_NAMES(HfLayoutChoice, "auto", "gpt_neox", "bloom", "falcon")
+BRAID_CHOICE_NAMES(HfLayoutChoice, "auto", "gpt_neox", "bloom", "falcon", "qwen2_moe")
 BRAID_CHOICE_NAMES(Recompute, "none", "selective", "full")
 BRAID_CHOICE_NAMES(Precision, "fp32", "bf16")
 BRAID_CHOICE_NAMES(TrainDevice, "cpu", "cuda")

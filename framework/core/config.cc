@@ -86,6 +86,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.Float("rope_theta", &m.rope_theta, 1.0, 1e12);
     f.Int("num_query_groups", &m.num_query_groups, 0, 4096, Need::kOptional);
     f.Bool("bias", &m.bias);
+    f.Bool("add_qkv_bias", &m.add_qkv_bias);
     f.Int("sliding_window", &m.sliding_window, 0, 1 << 24, Need::kOptional);
     f.Bool("parallel_residual", &m.parallel_residual);
     f.Bool("shared_input_norm", &m.shared_input_norm);

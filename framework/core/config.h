@@ -44,9 +44,12 @@ struct ModelConfig {
   bool scale_embedding = false;
   // Decoder options (GPT family: LLaMA, Mistral, Falcon, BLOOM; framework/nn/blocks.h):
   Position position = Position::kLearned;
-  double rope_theta = 10000.0;     // RoPE base
-  int64_t num_query_groups = 0;    // key/value heads; 0 -> num_attention_heads (no grouping)
-  bool bias = true;                // biases in every linear layer
+  double rope_theta = 10000.0;   // RoPE base
+  int64_t num_query_groups = 0;  // key/value heads; 0 -> num_attention_heads (no grouping)
+  bool bias = true;              // biases in every linear layer
+  // Biases on the query, key and value projections only (Qwen2, Qwen2-MoE; Megatron-LM's
+  // --add-qkv-bias), with model.bias false.
+  bool add_qkv_bias = false;
   int64_t sliding_window = 0;      // attend to the last this-many positions; 0 -> all
   bool parallel_residual = false;  // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, Falcon, NeoX)
   // With parallel_residual: one norm read by both branches, x + attn(ln(x)) + mlp(ln(x)) (GPT-J,

@@ -134,13 +134,14 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
   head_dim_ = c.HeadDim();
   const int64_t width = c.AttentionWidth();
   if (cross) {
-    q_ = register_module("q", std::make_shared<ColumnParallelLinear>(env, name + ".q", c.hidden,
-                                                                     width, c.bias, c.init_std));
+    q_ = register_module("q",
+                         std::make_shared<ColumnParallelLinear>(env, name + ".q", c.hidden, width,
+                                                                c.bias || c.qkv_bias, c.init_std));
     TpEnv whole = env;  // the encoder output is whole on every rank, not a sequence slice
     whole.sequence_parallel = false;
     kv_ = register_module(
         "kv", std::make_shared<ColumnParallelLinear>(whole, name + ".kv", c.hidden, 2 * width,
-                                                     c.bias, c.init_std, false, 2));
+                                                     c.bias || c.qkv_bias, c.init_std, false, 2));
   } else if (c.kv_groups > 0) {
     // Per group: its heads' queries, one key, one value; a contiguous split keeps groups whole.
     // One group (multi-query) over several ranks: each holds its share of the queries and the
@@ -149,14 +150,14 @@ Attention::Attention(const TpEnv& env, const std::string& name, const BlockConfi
     groups_ = std::max<int64_t>(1, c.kv_groups / env.size());
     const int64_t rows = c.kv_groups * (c.heads / c.kv_groups + 2) * head_dim_;
     const int64_t replicated = c.kv_groups == 1 ? 2 * head_dim_ : 0;  // at any TP size
-    qkv_ = register_module(
-        "qkv", std::make_shared<ColumnParallelLinear>(env, name + ".qkv", c.hidden, rows, c.bias,
-                                                      c.init_std, false, 1, replicated));
+    qkv_ = register_module("qkv", std::make_shared<ColumnParallelLinear>(
+                                      env, name + ".qkv", c.hidden, rows, c.bias || c.qkv_bias,
+                                      c.init_std, false, 1, replicated));
   } else {
     // Rows q | k | v, each split by heads: every shard holds whole heads of all three.
     qkv_ = register_module(
         "qkv", std::make_shared<ColumnParallelLinear>(env, name + ".qkv", c.hidden, 3 * width,
-                                                      c.bias, c.init_std, false, 3));
+                                                      c.bias || c.qkv_bias, c.init_std, false, 3));
   }
   if (!cross) rope_theta_ = c.rope_theta;
   rope_dims_ = c.rope_dims > 0 ? c.rope_dims : head_dim_;

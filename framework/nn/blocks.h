@@ -68,6 +68,7 @@ struct BlockConfig {
   double init_std = 0.02;
   double output_init_std = 0.02;  // fc2 / attention output (GPT-2 scales by 1/sqrt(2L))
   bool bias = true;
+  bool qkv_bias = false;     // biases on q, k, v only (model.add_qkv_bias), with bias false
   bool scale_scores = true;  // divide scores by sqrt(head_dim) (T5: false)
   bool pre_ln = true;
   bool parallel_residual = false;  // x + attn(ln_self(x)) + mlp(ln_mlp(x)) (pre-LN only)

@@ -92,7 +92,7 @@ class Gpt : public Family {
             "data.reset_attention_mask", "model.rotary_percent", "model.embed_layernorm",
             "model.hf_layout", "data.eod_mask_loss", "data.fim_rate", "data.fim_spm_rate",
             "data.fim_tokens", "data.fim_split_sample", "data.fim_fragment_rate",
-            "model.shared_input_norm",
+            "model.shared_input_norm", "model.add_qkv_bias",
             // Mixture of experts (framework/nn/moe.h).
             "model.num_experts", "model.moe_top_k", "model.moe_ffn_hidden_size",
             "model.moe_layer_freq", "model.moe_layer_pattern", "model.moe_shared_experts",
@@ -109,6 +109,12 @@ class Gpt : public Family {
           "shared_input_norm false."));
     }
     const ModelConfig& m = c.model;
+    if (m.add_qkv_bias && m.bias) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          c.Where("model.add_qkv_bias"),
+          "model.add_qkv_bias: q, k and v have biases already (model.bias: true puts them on every "
+          "linear layer). HINT: set model.bias: false for q, k and v only (Qwen2)."));
+    }
     if (m.num_experts == 0) {  // an MoE key on a dense model would change nothing
       const ModelConfig d;
       const std::vector<std::pair<const char*, bool>> away = {

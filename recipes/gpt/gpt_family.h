@@ -14,6 +14,9 @@ const HfLayout& GptNeoxHfLayout();
 const HfLayout& BloomHfLayout();
 // FalconForCausalLM (falcon_hf.cc), for model.hf_layout falcon.
 const HfLayout& FalconHfLayout();
+// Qwen2MoeForCausalLM (qwen_moe_hf.cc), for model.hf_layout qwen2_moe (and auto for a mixture of
+// experts with shared experts or q, k, v biases).
+const HfLayout& Qwen2MoeHfLayout();
 // Our ungated activations and the hidden_act names of GPT-NeoX, GPTBigCode and Falcon.
 const HfNameTable& UngatedHfActivations();
 // GPTBigCodeForCausalLM (StarCoder), for learned positions with one key/value head.

@@ -26,7 +26,7 @@ const HfNameTable& Gpt2Activations() {
 }
 
 // A GPT model in GPT-2's layout when its positions are learned, else in Llama's (llama_hf.cc),
-// unless model.hf_layout names another (neox_bloom_hf.cc).
+// unless model.hf_layout names another (neox_bloom_hf.cc, falcon_hf.cc, qwen_moe_hf.cc).
 bool Llama(const Config& c) { return c.model.position != Position::kLearned; }
 
 // The layout model.hf_layout names; null for auto (GPT-2's or Llama's).
@@ -38,8 +38,14 @@ const HfLayout* Chosen(const Config& c) {
       return &BloomHfLayout();
     case HfLayoutChoice::kFalcon:
       return &FalconHfLayout();
+    case HfLayoutChoice::kQwen2Moe:
+      return &Qwen2MoeHfLayout();
     case HfLayoutChoice::kAuto:
       break;
+  }
+  // Experts with shared experts or q, k, v biases: Qwen2-MoE's (Mixtral's has neither).
+  if (c.model.num_experts > 0 && (c.model.moe_shared_experts > 0 || c.model.add_qkv_bias)) {
+    return &Qwen2MoeHfLayout();
   }
   // Learned positions with multi-query attention: StarCoder's GPTBigCode.
   if (c.model.position == Position::kLearned && c.model.num_query_groups == 1) {
@@ -50,8 +56,8 @@ const HfLayout* Chosen(const Config& c) {
 
 // The layouts import-hf reads besides GPT-2's and Llama's.
 const HfLayout* ReaderOf(const std::string& type) {
-  for (const HfLayout* l :
-       {&GptNeoxHfLayout(), &BloomHfLayout(), &GptBigCodeHfLayout(), &FalconHfLayout()})
+  for (const HfLayout* l : {&GptNeoxHfLayout(), &BloomHfLayout(), &GptBigCodeHfLayout(),
+                            &FalconHfLayout(), &Qwen2MoeHfLayout()})
     if (l->Reads(type)) return l;
   return nullptr;
 }
@@ -150,7 +156,8 @@ class GptHf : public HfLayout {
     return absl::EndsWith(n, ".attn.bias") || absl::EndsWith(n, ".attn.masked_bias") ||
            n == "lm_head.weight" || LlamaHfLayout().Ignorable(n) ||
            GptNeoxHfLayout().Ignorable(n) || BloomHfLayout().Ignorable(n) ||
-           GptBigCodeHfLayout().Ignorable(n) || FalconHfLayout().Ignorable(n);
+           GptBigCodeHfLayout().Ignorable(n) || FalconHfLayout().Ignorable(n) ||
+           Qwen2MoeHfLayout().Ignorable(n);
   }
 };
 

@@ -141,6 +141,12 @@ class LlamaHf : public HfLayout {
                                                      Name(m.activation), "."));
     }
     if (Mixtral(c)) BRAID_RETURN_IF_ERROR(MixtralFits(c));
+    if (m.add_qkv_bias) {
+      return absl::InvalidArgumentError(
+          "Llama's layout has biases on all four attention projections or none (attention_bias); "
+          "model.add_qkv_bias puts them on q, k and v only. HINT: with experts, model.hf_layout: "
+          "qwen2_moe writes Qwen2-MoE's layout, which has them.");
+    }
     if (m.sliding_window > 0 && m.bias && !Custom(c)) {
       return absl::InvalidArgumentError(
           "Mistral's layout has no biases; this model has model.bias: true.");

@@ -34,46 +34,57 @@ class Mixtral(Llama):
 
     def __init__(self, hf_dir):
         super().__init__(hf_dir)
-        self.experts = self.c["num_local_experts"]
+        self.experts = self.c.get("num_local_experts", self.c.get("num_experts"))
         self.k = self.c["num_experts_per_tok"]
         self.aux, self.z = {}, {}
 
-    def expert(self, x, p):
+    def expert(self, x, p, names=("w1", "w3", "w2")):
+        gate, up, down = names
         silu = torch.nn.functional.silu
-        return (silu(x @ self.w[p + "w1.weight"].T) * (x @ self.w[p + "w3.weight"].T)) @ self.w[
-            p + "w2.weight"].T
+        return (silu(x @ self.w[f"{p}{gate}.weight"].T) * (x @ self.w[f"{p}{up}.weight"].T)) @ self.w[
+            f"{p}{down}.weight"].T
 
-    def mlp(self, x, p):  # p: model.layers.{i}.mlp.
-        layer = int(p.split(".")[2])
-        q = p[: -len("mlp.")] + "block_sparse_moe."
-        b, s, h = x.shape
-        t = x.reshape(-1, h)
-        logits = t @ self.w[q + "gate.weight"].T
+    def route(self, logits, layer):
+        """Top-k experts and their weights (Mixtral: the softmax over the top-k logits); records the
+        layer's load-balancing and z-loss."""
         top = logits.topk(self.k, -1)
-        weights = top.values.softmax(-1)
-        out = torch.zeros_like(t)
-        for n in range(t.shape[0]):
-            for j in range(self.k):
-                e = int(top.indices[n, j])
-                out[n] += weights[n, j] * self.expert(t[n], f"{q}experts.{e}.")
-        tokens = t.shape[0]
+        self.record(logits, top.indices, layer)
+        return top.indices, top.values.softmax(-1)
+
+    def record(self, logits, chosen, layer):
+        tokens = logits.shape[0]
         probs = logits.softmax(-1)
         counts = torch.zeros(self.experts, dtype=torch.float64)
-        for e in top.indices.flatten().tolist():
+        for e in chosen.flatten().tolist():
             counts[e] += 1
         ours = self.experts / self.k * (probs.mean(0) * counts / tokens).sum()
-        mask = torch.nn.functional.one_hot(top.indices, self.experts).double()  # [T, k, E]
+        mask = torch.nn.functional.one_hot(chosen, self.experts).double()  # [T, k, E]
         theirs = self.experts * (mask.mean(0) * probs.mean(0)[None]).sum()
         assert abs(theirs - self.k * ours) < 1e-12 * self.k * ours
         self.aux[f"h.{layer}"] = ours.item()
         self.z[f"h.{layer}"] = torch.logsumexp(logits, -1).pow(2).mean().item()
+
+    def moe(self, t, q, layer, names=("w1", "w3", "w2")):
+        """The routed experts of tokens t [T, h], token by token (q: the MoE's name prefix)."""
+        indices, weights = self.route(t @ self.w[q + "gate.weight"].T, layer)
+        out = torch.zeros_like(t)
+        for n in range(t.shape[0]):
+            for j in range(self.k):
+                e = int(indices[n, j])
+                out[n] += weights[n, j] * self.expert(t[n], f"{q}experts.{e}.", names)
+        return out
+
+    def mlp(self, x, p):  # p: model.layers.{i}.mlp.
+        layer = int(p.split(".")[2])
+        b, s, h = x.shape
+        out = self.moe(x.reshape(-1, h), p[: -len("mlp.")] + "block_sparse_moe.", layer)
         return out.reshape(b, s, h)
 
 
-def main():
-    model = Mixtral(sys.argv[1])
-    assert model.w["model.embed_tokens.weight"].shape[0] == model.c["vocab_size"]
-    for path in sys.argv[2:]:
+def check_moe(model, paths):
+    """braid's `generate --logits` files: logits and loss (check_logits), and each MoE layer's
+    load-balancing and z-loss within 1e-5 relative."""
+    for path in paths:
         check_logits(model.forward, [path])
         got = json.load(open(path))
         for kind, mine in (("moe_aux", model.aux), ("moe_z", model.z)):
@@ -82,6 +93,12 @@ def main():
                 rel = abs(got[kind][layer] - v) / abs(v)
                 print(f"{path}: {kind} {layer}: {got[kind][layer]:.7f} vs {v:.7f} ({rel:.1e})")
                 assert rel < 1e-5, f"{kind} of {layer} differs from the reference: {rel}"
+
+
+def main():
+    model = Mixtral(sys.argv[1])
+    assert model.w["model.embed_tokens.weight"].shape[0] == model.c["vocab_size"]
+    check_moe(model, sys.argv[2:])
     print(f"ok   braid's MixtralForCausalLM ({model.experts} experts, top {model.k}, "
           f"{model.c['num_hidden_layers']} layers) matches the PyTorch reference: logits, loss, "
           "load-balancing and z-loss per layer")

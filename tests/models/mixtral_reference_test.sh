@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Mixture of experts (MixtralForCausalLM) end to end against an independent reference:
+# Mixture of experts (MixtralForCausalLM, Qwen2MoeForCausalLM) end to end against independent
+# references:
 #   - recipes/gpt/mixtral-tiny.yaml (8 SwiGLU experts, top 2, aux and z-loss on) trained at TP 2
 #     (tests/lib/hf_layout_check.sh): `generate --logits` at TP 1 and 2, export-hf, and Mixtral in
 #     plain PyTorch (tests/models/mixtral_reference.py, token by token) reproduces the logits, the
 #     loss and each layer's load-balancing and z-loss within 1e-5; import-hf bit for bit; reshard
 #     2 -> 1 -> 2 bit for bit (weights and AdamW state);
+#   - recipes/gpt/qwen-moe-tiny.yaml the same way against Qwen2-MoE in plain PyTorch
+#     (tests/models/qwen_moe_reference.py): q/k/v biases, top-4 probabilities as they are, a shared
+#     expert behind its sigmoid gate, a dense second layer;
 #   - through the trainer, 20 steps with clipping against TP 1 x DP 2 (every run's loss includes the
 #     auxiliary losses' gradients): TP 2 x DP 2 with the distributed optimizer, TP 2 with sequence
 #     parallelism, PP 2 x DP 2 (1F1B), full recomputation, gradient accumulation;
@@ -18,6 +22,29 @@ source "$src/tests/lib/e2e.sh"
 source "$src/tests/lib/hf_layout_check.sh"
 mixtral=recipes/gpt/mixtral-tiny.yaml
 hf_layout_check tests/models/mixtral_reference.py mixtral $mixtral --set model.moe_z_loss_coeff=0.001
+# Qwen2-MoE: biases on q, k and v, the top 4 of 8 by probability without renormalising, a shared
+# expert behind its gate, the second layer dense (mlp_only_layers).
+hf_layout_check tests/models/qwen_moe_reference.py qwen recipes/gpt/qwen-moe-tiny.yaml
+j=$tmp/qwen-hf/config.json
+grep -q '"architectures": \["Qwen2MoeForCausalLM"\]' "$j" && grep -q '"num_experts": 8' "$j" &&
+  grep -q '"num_experts_per_tok": 4' "$j" && grep -q '"norm_topk_prob": false' "$j" &&
+  grep -q '"moe_intermediate_size": 48' "$j" && grep -q '"shared_expert_intermediate_size": 96' "$j" &&
+  grep -q '"mlp_only_layers": \[1\]' "$j" && grep -q '"intermediate_size": 192' "$j" ||
+  { echo "FAIL: Qwen2-MoE config.json"; cat "$j"; exit 1; }
+echo "ok   config.json: Qwen2MoeForCausalLM, num_experts, norm_topk_prob, moe_intermediate_size, shared_expert_intermediate_size, mlp_only_layers"
+# transformers' decoder_sparse_step (layer i sparse when (i + 1) % step == 0) is read as a pattern.
+cp -r "$tmp/qwen-hf" "$tmp/qwen-step"
+/usr/bin/python3 - "$tmp/qwen-step/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["num_hidden_layers"] = 2
+c["decoder_sparse_step"] = 2
+c["mlp_only_layers"] = []
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_error "model.layers.0.mlp.gate_proj.weight" \
+  $C import-hf --input "$tmp/qwen-step" --output "$tmp/qwen-step-back" --recipe recipes/gpt/tiny.yaml
+echo "ok   decoder_sparse_step 2 makes layer 0 dense (its dense MLP is looked for)"
 j=$tmp/mixtral-hf/config.json
 grep -q '"architectures": \["MixtralForCausalLM"\]' "$j" && grep -q '"num_local_experts": 8' "$j" &&
   grep -q '"num_experts_per_tok": 2' "$j" && grep -q '"router_aux_loss_coef": 0.02' "$j" &&
@@ -95,8 +122,14 @@ expect_error "model.num_experts: read by gpt" \
 expect_error "the experts' FFN width 95 is not divisible by parallel.tensor_parallel_size = 2" \
   "${mpi[@]}" -np 2 "$P" --recipe $mixtral --set model.moe_ffn_hidden_size=95 \
   --set parallel.tensor_parallel_size=2 --print-config
+run 2 "$tmp/dense1" --set "model.moe_layer_pattern=[1,0]" --set train.train_steps=2
+expect_error "Mixtral's layout has an MoE MLP in every layer" \
+  $C export-hf --input "$tmp/dense1/checkpoints/step_00000002" --output "$tmp/dense1-hf"
+[[ ! -e $tmp/dense1-hf ]] || { echo "FAIL: a refused export left $tmp/dense1-hf"; exit 1; }
 run 2 "$tmp/shared" --set model.moe_shared_experts=1 --set train.train_steps=2
-expect_error "Mixtral's layout has no shared experts" \
+expect_error "Qwen2-MoE's layout has a shared expert with its gate" \
   $C export-hf --input "$tmp/shared/checkpoints/step_00000002" --output "$tmp/shared-hf"
 [[ ! -e $tmp/shared-hf ]] || { echo "FAIL: a refused export left $tmp/shared-hf"; exit 1; }
-echo "ok   refusals: top-k above the experts, a pattern of the wrong length, MoE keys on a dense model or another family, an FFN width TP does not divide, Mixtral export of shared experts"
+expect_error "model.add_qkv_bias: q, k and v have biases already" \
+  "$P" --recipe recipes/gpt/qwen-moe-tiny.yaml --set model.bias=true --print-config
+echo "ok   refusals: top-k above the experts, a pattern of the wrong length, MoE keys on a dense model or another family, an FFN width TP does not divide, a dense layer in Mixtral's layout, a shared expert without its gate in Qwen2-MoE's, q/k/v biases on top of model.bias"

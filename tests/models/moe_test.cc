@@ -15,6 +15,7 @@
 
 #include <cmath>
 
+#include "absl/strings/str_join.h"
 #include "braid/build_config.h"
 #include "framework/core/config.h"
 #include "framework/models/gpt.h"
@@ -236,13 +237,14 @@ int64_t CountOf(const std::string& recipe, const std::vector<std::string>& sets 
 TEST(Moe, ParameterCounts) {
   EXPECT_EQ(CountOf("mixtral-8x7b"), 46702792704);
   for (const std::vector<std::string>& extra : std::vector<std::vector<std::string>>{
-           {},
-           {"model.moe_shared_experts=2", "model.moe_shared_expert_gate=true"},
-           {"model.moe_layer_pattern=[0,1]", "model.moe_ffn_hidden_size=64"},
-           {"model.bias=true", "model.moe_layer_freq=2"}}) {
+           {"mixtral-tiny"},
+           {"mixtral-tiny", "model.moe_shared_experts=2", "model.moe_shared_expert_gate=true"},
+           {"mixtral-tiny", "model.moe_layer_pattern=[0,1]", "model.moe_ffn_hidden_size=64"},
+           {"mixtral-tiny", "model.bias=true", "model.moe_layer_freq=2"},
+           {"qwen-moe-tiny"}}) {
     std::vector<std::string> sets = {"model.vocab_size=250", "data.vocab_file="};
-    sets.insert(sets.end(), extra.begin(), extra.end());
-    auto c = LoadConfig(std::string(BRAID_SOURCE_DIR) + "/recipes/gpt/mixtral-tiny.yaml", sets);
+    sets.insert(sets.end(), extra.begin() + 1, extra.end());
+    auto c = LoadConfig(std::string(BRAID_SOURCE_DIR) + "/recipes/gpt/" + extra[0] + ".yaml", sets);
     ASSERT_TRUE(c.ok()) << c.status().message();
     auto run = ResolveRun(*c, 1, true);
     ASSERT_TRUE(run.ok()) << run.status().message();
@@ -250,7 +252,7 @@ TEST(Moe, ParameterCounts) {
     ASSERT_TRUE(model.ok()) << model.status().message();
     int64_t n = 0;
     for (const auto& p : (*model)->parameters()) n += p.numel();
-    EXPECT_EQ(n, run->family->ParameterCount(run->config, run->sizes)) << extra.size();
+    EXPECT_EQ(n, run->family->ParameterCount(run->config, run->sizes)) << absl::StrJoin(extra, " ");
   }
 }
 

@@ -70,6 +70,7 @@ const std::map<std::string, std::string>& NonDefault() {
       {"data.fim_tokens", "[a, b, c, d]"},
       {"data.fim_split_sample", "<file_sep>"},
       {"data.fim_fragment_rate", "0.25"},
+      {"model.add_qkv_bias", "true"},
       {"model.num_experts", "4"},
       {"model.moe_top_k", "1"},
       {"model.moe_ffn_hidden_size", "64"},
