@@ -227,6 +227,28 @@ absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<st
   return absl::StrCat("model.tie_embeddings=", tied ? "true" : "false");
 }
 
+absl::StatusOr<std::string> HfUntiedByDefault(const JsonValue& hf,
+                                              const std::set<std::string>& names,
+                                              const std::string& layout) {
+  if (hf.Find("tie_word_embeddings") != nullptr) return HfTieOverride(hf, names, "lm_head.weight");
+  if (names.count("lm_head.weight") == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.json has no tie_word_embeddings (", layout,
+                     "'s default: false), and the files have no lm_head.weight."));
+  }
+  return std::string("model.tie_embeddings=false");
+}
+
+absl::Status HfIntSets(const JsonValue& hf,
+                       std::initializer_list<std::pair<const char*, const char*>> keys,
+                       std::vector<std::string>* sets) {
+  for (const auto& [key, ours] : keys) {
+    BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
+    sets->push_back(absl::StrCat("model.", ours, "=", v));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status HfRefuseRopeScaling(const JsonValue& hf) {
   if (const JsonValue* v = hf.Find("rope_scaling");
       v != nullptr && v->kind != JsonValue::Kind::kNull) {

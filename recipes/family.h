@@ -5,6 +5,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <initializer_list>
 #include <memory>
 #include <set>
 #include <string>
@@ -235,6 +236,17 @@ absl::StatusOr<std::string> HfActivationOverride(const JsonValue& hf, const char
 // absent); an untied model's files must hold its output layer, `output_name`.
 absl::StatusOr<std::string> HfTieOverride(const JsonValue& hf, const std::set<std::string>& names,
                                           const std::string& output_name);
+
+// HfTieOverride for a layout whose tie_word_embeddings defaults to false (Llama, Qwen2-MoE;
+// `layout` names it in the message): absent, the files must hold lm_head.weight.
+absl::StatusOr<std::string> HfUntiedByDefault(const JsonValue& hf,
+                                              const std::set<std::string>& names,
+                                              const std::string& layout);
+// model.<ours>=<value> for each {config.json integer key, our model key} of `keys`, appended to
+// `sets`; an error naming a key that is absent or not an integer.
+absl::Status HfIntSets(const JsonValue& hf,
+                       std::initializer_list<std::pair<const char*, const char*>> keys,
+                       std::vector<std::string>* sets);
 
 // An error when config.json sets rope_scaling (Llama 3.1's or a long-context scaling): braid's
 // RoPE has none, and the model would compute other logits.

@@ -28,6 +28,13 @@ absl::Status CheckP2p(const Communicator& comm, const std::vector<at::Tensor>& s
                       const std::vector<int>& send_to, const std::vector<at::Tensor>& recv,
                       const std::vector<int>& recv_from);
 
+// All-to-all arguments: one count per rank, none negative, summing to each tensor's rows; the
+// tensors of one kind with equal row shapes, apart in memory. Returns the bytes of one row.
+absl::StatusOr<int64_t> CheckAllToAll(const Communicator& comm, const at::Tensor& input,
+                                      const std::vector<int64_t>& send_rows,
+                                      const at::Tensor& output,
+                                      const std::vector<int64_t>& recv_rows);
+
 // A Work that is already complete.
 WorkHandle DoneWork(absl::Status status = absl::OkStatus());
 

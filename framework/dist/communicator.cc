@@ -54,6 +54,25 @@ absl::Status Communicator::SendRecv(const std::vector<at::Tensor>& send,
   return Await(SendRecvAsync(send, send_to, recv, recv_from, tag));
 }
 
+absl::Status Communicator::AllToAll(const at::Tensor& input, const std::vector<int64_t>& send_rows,
+                                    const at::Tensor& output,
+                                    const std::vector<int64_t>& recv_rows) {
+  return Await(AllToAllAsync(input, send_rows, output, recv_rows));
+}
+
+absl::StatusOr<std::vector<int64_t>> AllToAllCounts(Communicator& comm,
+                                                    const std::vector<int64_t>& send) {
+  if (static_cast<int>(send.size()) != comm.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("all_to_all counts on communicator '%s': %d counts for %d ranks.",
+                        comm.name(), send.size(), comm.size()));
+  }
+  const at::Tensor out = torch::empty({comm.size()}, torch::kLong);
+  const std::vector<int64_t> ones(send.size(), 1);
+  BRAID_RETURN_IF_ERROR(comm.AllToAll(torch::tensor(send, torch::kLong), ones, out, ones));
+  return std::vector<int64_t>(out.data_ptr<int64_t>(), out.data_ptr<int64_t>() + comm.size());
+}
+
 namespace dist_internal {
 namespace {
 std::string Prefix(const Communicator& comm, const char* what) {
@@ -169,6 +188,56 @@ absl::Status CheckP2p(const Communicator& comm, const std::vector<at::Tensor>& s
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> CheckAllToAll(const Communicator& comm, const at::Tensor& input,
+                                      const std::vector<int64_t>& send_rows,
+                                      const at::Tensor& output,
+                                      const std::vector<int64_t>& recv_rows) {
+  BRAID_RETURN_IF_ERROR(CheckTensor(comm, "all_to_all", input));
+  BRAID_RETURN_IF_ERROR(CheckTensor(comm, "all_to_all", output));
+  const auto describe = [](const at::Tensor& t) {
+    std::string shape;
+    for (int64_t d : t.sizes()) absl::StrAppend(&shape, shape.empty() ? "" : "x", d);
+    return absl::StrCat(c10::toString(t.scalar_type()), " [", shape, "] on ", t.device().str());
+  };
+  if (input.scalar_type() != output.scalar_type() || input.device() != output.device() ||
+      input.dim() != output.dim() || input.dim() == 0 ||
+      input.sizes().slice(1) != output.sizes().slice(1)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%sinput %s and output %s differ in dtype, device or row shape (all but dim 0).",
+        Prefix(comm, "all_to_all"), describe(input), describe(output)));
+  }
+  for (const auto* counts : {&send_rows, &recv_rows}) {
+    const at::Tensor& t = counts == &send_rows ? input : output;
+    int64_t sum = 0;
+    bool negative = false;
+    for (int64_t n : *counts) {
+      sum += n;
+      negative = negative || n < 0;
+    }
+    if (static_cast<int>(counts->size()) != comm.size() || negative || sum != t.size(0)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s%d %s counts summing to %d (%s), for %d ranks and %d rows of the %s.",
+          Prefix(comm, "all_to_all"), counts->size(), counts == &send_rows ? "send" : "receive",
+          sum, negative ? "some negative" : "none negative", comm.size(), t.size(0),
+          counts == &send_rows ? "input" : "output"));
+    }
+  }
+  const auto bytes = [](const at::Tensor& t) {
+    return static_cast<const char*>(t.data_ptr()) +
+           static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+  };
+  if (input.numel() > 0 && output.numel() > 0 &&
+      static_cast<const char*>(input.data_ptr()) < bytes(output) &&
+      static_cast<const char*>(output.data_ptr()) < bytes(input)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%sinput and output overlap in memory; all-to-all is not in place.",
+                        Prefix(comm, "all_to_all")));
+  }
+  int64_t row = static_cast<int64_t>(input.element_size());
+  for (int64_t d = 1; d < input.dim(); ++d) row *= input.size(d);
+  return row;
+}
+
 namespace {
 
 class DoneWorkImpl : public Work {
@@ -232,6 +301,14 @@ class LocalCommunicator : public Communicator {
     }
     return DoneWork();
   }
+  absl::StatusOr<WorkHandle> AllToAllAsync(const at::Tensor& in,
+                                           const std::vector<int64_t>& send_rows,
+                                           const at::Tensor& out,
+                                           const std::vector<int64_t>& recv_rows) override {
+    BRAID_RETURN_IF_ERROR(CheckAllToAll(*this, in, send_rows, out, recv_rows).status());
+    if (out.numel() > 0) out.copy_(in);
+    return DoneWork();
+  }
   absl::StatusOr<std::shared_ptr<Communicator>> Split(int, int, const std::string& name) override {
     return MakeLocalCommunicator(name);
   }
@@ -276,6 +353,13 @@ class RoutingCommunicator : public Communicator {
     const at::Tensor& first = !send.empty() ? send[0] : !recv.empty() ? recv[0] : at::Tensor();
     BRAID_ASSIGN_OR_RETURN(Communicator * c, For(first, "send_recv"));
     return c->SendRecvAsync(send, send_to, recv, recv_from, tag);
+  }
+  absl::StatusOr<WorkHandle> AllToAllAsync(const at::Tensor& in,
+                                           const std::vector<int64_t>& send_rows,
+                                           const at::Tensor& out,
+                                           const std::vector<int64_t>& recv_rows) override {
+    BRAID_ASSIGN_OR_RETURN(Communicator * c, For(in, "all_to_all"));
+    return c->AllToAllAsync(in, send_rows, out, recv_rows);
   }
   // A barrier orders the host: the CPU communicator's is enough for both backends.
   absl::StatusOr<WorkHandle> BarrierAsync() override { return cpu_->BarrierAsync(); }

@@ -77,6 +77,17 @@ class Communicator {
                                                    const std::vector<at::Tensor>& recv,
                                                    const std::vector<int>& recv_from, int tag) = 0;
 
+  // All-to-all with variable counts (expert parallelism's token exchange): `input` is size()
+  // consecutive blocks along dim 0, block r (send_rows[r] rows) for rank r; `output` receives
+  // recv_rows[r] rows from each rank r, in rank order. The receiver knows its counts (exchange
+  // them first: AllToAllCounts). Rows are dim-0 slices: input and output share the dtype, the
+  // device and every other dimension, and do not overlap. MPI: MPI_Alltoallv on the worker;
+  // NCCL: ncclSend/ncclRecv with every rank (itself included) in one group.
+  virtual absl::StatusOr<WorkHandle> AllToAllAsync(const at::Tensor& input,
+                                                   const std::vector<int64_t>& send_rows,
+                                                   const at::Tensor& output,
+                                                   const std::vector<int64_t>& recv_rows) = 0;
+
   // Collective over this communicator: ranks with the same color form a new communicator,
   // ordered by key. `name` labels it in messages.
   virtual absl::StatusOr<std::shared_ptr<Communicator>> Split(int color, int key,
@@ -90,7 +101,14 @@ class Communicator {
   absl::Status SendRecv(const std::vector<at::Tensor>& send, const std::vector<int>& send_to,
                         const std::vector<at::Tensor>& recv, const std::vector<int>& recv_from,
                         int tag = 0);
+  absl::Status AllToAll(const at::Tensor& input, const std::vector<int64_t>& send_rows,
+                        const at::Tensor& output, const std::vector<int64_t>& recv_rows);
 };
+
+// What each rank sends this one, given what this one sends each rank (`send[r]`: to rank r): the
+// counts of an all-to-all, exchanged over `comm` (on the CPU; on a routing communicator over MPI).
+absl::StatusOr<std::vector<int64_t>> AllToAllCounts(Communicator& comm,
+                                                    const std::vector<int64_t>& send);
 
 // Every rank's `mine` on every rank of `comm`, in rank order (CPU tensors: on a routing
 // communicator this goes over MPI).

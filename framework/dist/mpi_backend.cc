@@ -315,6 +315,36 @@ class MpiCommunicator : public Communicator {
   // Posted from the calling thread (MPI_THREAD_MULTIPLE), not through the worker: a pending
   // send never holds up a later receive, so any schedule whose messages are all eventually sent
   // completes. Messages are told apart by `tag` (modulo MPI_TAG_UB).
+  absl::StatusOr<WorkHandle> AllToAllAsync(const at::Tensor& in,
+                                           const std::vector<int64_t>& send_rows,
+                                           const at::Tensor& out,
+                                           const std::vector<int64_t>& recv_rows) override {
+    BRAID_RETURN_IF_ERROR(CpuTensor("all_to_all", in));
+    BRAID_RETURN_IF_ERROR(CpuTensor("all_to_all", out));
+    BRAID_ASSIGN_OR_RETURN(const int64_t row, CheckAllToAll(*this, in, send_rows, out, recv_rows));
+    // MPI_Alltoallv counts bytes in int: the whole of either tensor must fit.
+    BRAID_RETURN_IF_ERROR(FitsInt("all_to_all", in.size(0) * row));
+    BRAID_RETURN_IF_ERROR(FitsInt("all_to_all", out.size(0) * row));
+    std::vector<int> send_bytes, send_at, recv_bytes, recv_at;
+    int64_t sent = 0, received = 0;
+    for (int p = 0; p < size_; ++p) {
+      send_bytes.push_back(static_cast<int>(send_rows[p] * row));
+      send_at.push_back(static_cast<int>(sent * row));
+      recv_bytes.push_back(static_cast<int>(recv_rows[p] * row));
+      recv_at.push_back(static_cast<int>(received * row));
+      sent += send_rows[p];
+      received += recv_rows[p];
+    }
+    std::string ctx = Context("all_to_all", in);
+    return Submit(
+        ctx, [this, in, out, ctx, send_bytes, send_at, recv_bytes, recv_at]() -> absl::Status {
+          MPI_TRY(MPI_Alltoallv(in.data_ptr(), send_bytes.data(), send_at.data(), MPI_BYTE,
+                                out.data_ptr(), recv_bytes.data(), recv_at.data(), MPI_BYTE, comm_),
+                  ctx);
+          return absl::OkStatus();
+        });
+  }
+
   absl::StatusOr<WorkHandle> SendRecvAsync(const std::vector<at::Tensor>& send,
                                            const std::vector<int>& send_to,
                                            const std::vector<at::Tensor>& recv,

@@ -207,6 +207,37 @@ class NcclCommunicator : public Communicator {
       return absl::OkStatus();
     });
   }
+  absl::StatusOr<WorkHandle> AllToAllAsync(const at::Tensor& in,
+                                           const std::vector<int64_t>& send_rows,
+                                           const at::Tensor& out,
+                                           const std::vector<int64_t>& recv_rows) override {
+    BRAID_ASSIGN_OR_RETURN(const int64_t row, CheckAllToAll(*this, in, send_rows, out, recv_rows));
+    BRAID_RETURN_IF_ERROR(Check("all_to_all", in));
+    BRAID_RETURN_IF_ERROR(Check("all_to_all", out));
+    BRAID_ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(in.scalar_type()));
+    const int64_t elements = row / static_cast<int64_t>(in.element_size());  // per row
+    return Launch("all_to_all", {in, out}, [&](const std::string& ctx) -> absl::Status {
+      auto* src = static_cast<char*>(in.data_ptr());
+      auto* dst = static_cast<char*>(out.data_ptr());
+      NCCL_TRY(ncclGroupStart(), ctx);
+      ncclResult_t r = ncclSuccess;
+      int64_t sent = 0, received = 0;
+      for (int p = 0; p < size_ && r == ncclSuccess; ++p) {
+        if (recv_rows[p] > 0) {
+          r = ncclRecv(dst + received * row, recv_rows[p] * elements, type, p, comm_, stream_);
+        }
+        if (send_rows[p] > 0 && r == ncclSuccess) {
+          r = ncclSend(src + sent * row, send_rows[p] * elements, type, p, comm_, stream_);
+        }
+        received += recv_rows[p];
+        sent += send_rows[p];
+      }
+      ncclResult_t end = ncclGroupEnd();
+      NCCL_TRY(r, ctx);
+      NCCL_TRY(end, ctx);
+      return absl::OkStatus();
+    });
+  }
   // Host-blocking: a one-element all-reduce on this communicator's stream, then a sync.
   absl::StatusOr<WorkHandle> BarrierAsync() override {
     std::string ctx = absl::StrFormat("barrier on nccl communicator '%s': ", name_);

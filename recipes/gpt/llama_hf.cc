@@ -200,16 +200,14 @@ class LlamaHf : public HfLayout {
     // A setting braid does not model: refused rather than imported as a different model.
     BRAID_RETURN_IF_ERROR(HfRefuseRopeScaling(hf));
     std::vector<std::string> sets;
-    for (const auto& [key, ours] :
-         {std::pair<const char*, const char*>{"num_hidden_layers", "num_layers"},
-          {"hidden_size", "hidden_size"},
-          {"num_attention_heads", "num_attention_heads"},
-          {"intermediate_size", "ffn_hidden_size"},
-          {"vocab_size", "vocab_size"},
-          {"max_position_embeddings", "max_position_embeddings"}}) {
-      BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
-      sets.push_back(absl::StrCat("model.", ours, "=", v));
-    }
+    BRAID_RETURN_IF_ERROR((HfIntSets(hf,
+                                     {{"num_hidden_layers", "num_layers"},
+                                      {"hidden_size", "hidden_size"},
+                                      {"num_attention_heads", "num_attention_heads"},
+                                      {"intermediate_size", "ffn_hidden_size"},
+                                      {"vocab_size", "vocab_size"},
+                                      {"max_position_embeddings", "max_position_embeddings"}},
+                                     &sets)));
     BRAID_ASSIGN_OR_RETURN(int64_t heads, HfInt(hf, "num_attention_heads"));
     BRAID_ASSIGN_OR_RETURN(int64_t hidden, HfInt(hf, "hidden_size"));
     BRAID_ASSIGN_OR_RETURN(const int64_t kv, HfIntOr(hf, "num_key_value_heads", heads));
@@ -249,18 +247,8 @@ class LlamaHf : public HfLayout {
       sets.push_back(absl::StrCat("model.moe_top_k=", k));
       sets.push_back("model.moe_aux_loss_coeff=" + ShortestDouble(coef));
     }
-    // Llama's tie_word_embeddings defaults to false (GPT-2's to true).
-    if (hf.Find("tie_word_embeddings") == nullptr) {
-      if (names.count("lm_head.weight") == 0) {
-        return absl::InvalidArgumentError(
-            "config.json has no tie_word_embeddings (Llama's default: false), and the files have "
-            "no lm_head.weight.");
-      }
-      sets.push_back("model.tie_embeddings=false");
-    } else {
-      BRAID_ASSIGN_OR_RETURN(std::string tie, HfTieOverride(hf, names, "lm_head.weight"));
-      sets.push_back(tie);
-    }
+    BRAID_ASSIGN_OR_RETURN(std::string tie, HfUntiedByDefault(hf, names, "Llama"));
+    sets.push_back(tie);
     return sets;
   }
 

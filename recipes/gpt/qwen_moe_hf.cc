@@ -126,19 +126,17 @@ class Qwen2MoeHf : public HfLayout {
           "max_window_layers); braid's model.sliding_window covers every layer.");
     }
     std::vector<std::string> sets;
-    for (const auto& [key, ours] :
-         {std::pair<const char*, const char*>{"num_hidden_layers", "num_layers"},
-          {"hidden_size", "hidden_size"},
-          {"num_attention_heads", "num_attention_heads"},
-          {"intermediate_size", "ffn_hidden_size"},
-          {"vocab_size", "vocab_size"},
-          {"max_position_embeddings", "max_position_embeddings"},
-          {"num_experts", "num_experts"},
-          {"num_experts_per_tok", "moe_top_k"},
-          {"moe_intermediate_size", "moe_ffn_hidden_size"}}) {
-      BRAID_ASSIGN_OR_RETURN(int64_t v, HfInt(hf, key));
-      sets.push_back(absl::StrCat("model.", ours, "=", v));
-    }
+    BRAID_RETURN_IF_ERROR((HfIntSets(hf,
+                                     {{"num_hidden_layers", "num_layers"},
+                                      {"hidden_size", "hidden_size"},
+                                      {"num_attention_heads", "num_attention_heads"},
+                                      {"intermediate_size", "ffn_hidden_size"},
+                                      {"vocab_size", "vocab_size"},
+                                      {"max_position_embeddings", "max_position_embeddings"},
+                                      {"num_experts", "num_experts"},
+                                      {"num_experts_per_tok", "moe_top_k"},
+                                      {"moe_intermediate_size", "moe_ffn_hidden_size"}},
+                                     &sets)));
     BRAID_ASSIGN_OR_RETURN(const int64_t layers, HfInt(hf, "num_hidden_layers"));
     BRAID_ASSIGN_OR_RETURN(const int64_t heads, HfInt(hf, "num_attention_heads"));
     BRAID_ASSIGN_OR_RETURN(const int64_t kv, HfIntOr(hf, "num_key_value_heads", heads));
@@ -187,18 +185,8 @@ class Qwen2MoeHf : public HfLayout {
           "model.sliding_window=0", "model.hf_layout=qwen2_moe"}) {
       sets.push_back(s);
     }
-    // Qwen2-MoE's tie_word_embeddings defaults to false.
-    if (hf.Find("tie_word_embeddings") == nullptr) {
-      if (names.count("lm_head.weight") == 0) {
-        return absl::InvalidArgumentError(
-            "config.json has no tie_word_embeddings (Qwen2-MoE's default: false), and the files "
-            "have no lm_head.weight.");
-      }
-      sets.push_back("model.tie_embeddings=false");
-    } else {
-      BRAID_ASSIGN_OR_RETURN(std::string tie, HfTieOverride(hf, names, "lm_head.weight"));
-      sets.push_back(tie);
-    }
+    BRAID_ASSIGN_OR_RETURN(std::string tie, HfUntiedByDefault(hf, names, "Qwen2-MoE"));
+    sets.push_back(tie);
     return sets;
   }
 

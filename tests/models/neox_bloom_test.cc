@@ -20,6 +20,7 @@
 #include "framework/models/gpt.h"
 #include "recipes/registry.h"
 #include "tests/lib/gpt_tp_check.h"
+#include "tests/lib/recipe_count.h"
 #include "tests/lib/tensor_compare.h"
 #include "tests/lib/tiny_gpt.h"
 #include "tests/lib/tp_test.h"
@@ -30,15 +31,7 @@ namespace {
 using testing::RelDiff;
 using testing::Solo;
 
-int64_t CountOf(const std::string& recipe, const std::vector<std::string>& sets = {}) {
-  auto c = LoadConfig(std::string(BRAID_SOURCE_DIR) + "/recipes/gpt/" + recipe + ".yaml", sets);
-  EXPECT_TRUE(c.ok()) << c.status().message();
-  if (!c.ok()) return -1;
-  auto run = ResolveRun(*c, 1, true);
-  EXPECT_TRUE(run.ok()) << run.status().message();
-  if (!run.ok()) return -1;
-  return run->family->ParameterCount(run->config, run->sizes);
-}
+int64_t CountOf(const std::string& recipe) { return testing::GptRecipeParameterCount(recipe); }
 
 TEST(NeoxBloom, PublishedParameterCounts) {
   EXPECT_EQ(CountOf("pythia-160m"), 162322944);
