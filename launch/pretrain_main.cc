@@ -356,17 +356,20 @@ absl::Status Pretrain(const Runtime& rt, const Args& args, std::string* status_f
   torch::set_num_threads(threads);
   BRAID_ASSIGN_OR_RETURN(ParallelLayout layout,
                          ParallelLayout::Create(rt.world(), config.parallel.tensor_parallel_size,
-                                                config.parallel.pipeline_parallel_size));
+                                                config.parallel.pipeline_parallel_size,
+                                                config.parallel.expert_parallel_size));
   BLOG(INFO, "main") << absl::StrFormat(
-      "%s: %d ranks (%s), TP %d x DP %d x PP %d, recipe %s, run dir %s", args.recipe,
+      "%s: %d ranks (%s), TP %d x DP %d x PP %d%s, recipe %s, run dir %s", args.recipe,
       rt.world_size(), rt.mpi_version(), layout.tp_size, layout.dp_size, layout.pp_size,
+      layout.ep_size > 1 ? absl::StrFormat(" (experts: EP %d of DP)", layout.ep_size) : "",
       config.recipe, config.logging.run_dir);
   const RunContext ctx{config, run.sizes, layout, rt.local_rank()};
   BRAID_ASSIGN_OR_RETURN(
       std::shared_ptr<TpModule> model,
-      run.family->BuildModel(TpEnv{layout.tp, static_cast<uint64_t>(config.seed),
-                                   config.parallel.sequence_parallel, layout.pp_rank},
-                             config, run.sizes));
+      run.family->BuildModel(
+          TpEnv{layout.tp, static_cast<uint64_t>(config.seed), config.parallel.sequence_parallel,
+                layout.pp_rank, layout.ep_size > 1 ? layout.ep : nullptr},
+          config, run.sizes));
   if (config.parallel.sequence_parallel) {
     if (layout.tp_size == 1) {
       BLOG(INFO, "main") << "parallel.sequence_parallel: TP is 1, nothing to split";

@@ -16,18 +16,37 @@ std::string MemoryEstimate::ToString() const {
       parameters / 1e6, state_bytes / 1e9, activation_bytes / 1e9, total() / 1e9);
 }
 
+double ExpertParameterCount(const Config& c) {
+  const ModelConfig& m = c.model;
+  if (m.num_experts == 0) return 0;
+  return static_cast<double>(m.hidden_size) * static_cast<double>(MoeFfnHiddenSize(m)) *
+         (IsGated(m.activation) ? 3.0 : 2.0) * static_cast<double>(m.num_experts) *
+         static_cast<double>(MoeLayerCount(m));
+}
+
+double ActiveParameterCount(const Config& c, double parameters) {
+  const double experts = ExpertParameterCount(c);
+  if (experts == 0) return parameters;
+  return parameters - experts * (1.0 - static_cast<double>(c.model.moe_top_k) /
+                                           static_cast<double>(c.model.num_experts));
+}
+
 MemoryEstimate EstimateMemory(const Family& family, const Config& c, const DerivedSizes& s,
                               const MemorySwitches& sw) {
   MemoryEstimate m;
   m.parameters = static_cast<double>(family.ParameterCount(c, s));
+  m.expert_parameters = ExpertParameterCount(c);
   const double tp = static_cast<double>(s.tp), dp = static_cast<double>(s.dp);
   // Pipeline stages hold 1/PP of the parameters each (the layers split evenly; the embedding and
-  // output layer, a few percent of a large model, are not singled out).
+  // output layer, a few percent of a large model, are not singled out); EP ranks 1/EP of the
+  // experts.
   const double pp = static_cast<double>(std::max<int64_t>(1, s.pp));
-  m.weight_bytes = m.parameters / tp / pp * 4.0;
-  m.gradient_bytes = m.parameters / tp / pp * 4.0;
+  const double ep = static_cast<double>(std::max<int64_t>(1, s.ep));
+  m.local_parameters = (m.parameters - m.expert_parameters * (1.0 - 1.0 / ep)) / tp / pp;
+  m.weight_bytes = m.local_parameters * 4.0;
+  m.gradient_bytes = m.local_parameters * 4.0;
   const bool distributed = sw.distributed_optimizer || c.parallel.distributed_optimizer;
-  m.optimizer_bytes = m.parameters / tp / pp * 8.0 / (distributed ? dp : 1.0);
+  m.optimizer_bytes = m.local_parameters * 8.0 / (distributed ? dp : 1.0);
   m.state_bytes = m.weight_bytes + m.gradient_bytes + m.optimizer_bytes;
   const double b = static_cast<double>(c.train.micro_batch_size);
   const double h = static_cast<double>(c.model.hidden_size);
@@ -132,8 +151,9 @@ StepEstimate EstimateStep(const Family& family, const Config& c, const DerivedSi
   const double L = static_cast<double>(family.LayerCount(c));
   const double h = static_cast<double>(c.model.hidden_size);
   const double seq = static_cast<double>(c.model.seq_length);
-  const double per_token = (c.train.recompute == Recompute::kFull ? 8.0 : 6.0) * parameters +
-                           (c.train.recompute == Recompute::kFull ? 16.0 : 12.0) * L * seq * h;
+  const double per_token =
+      (c.train.recompute == Recompute::kFull ? 8.0 : 6.0) * ActiveParameterCount(c, parameters) +
+      (c.train.recompute == Recompute::kFull ? 16.0 : 12.0) * L * seq * h;
   const double compute = e.compute =
       tokens * per_token / (t * d * p) / (k.peak_tflops * 1e12 * k.mfu);
   // TP: four all-reduces per layer per micro-batch (two forward, two backward) of the micro
@@ -196,6 +216,7 @@ std::string PipelineSizes(const Family& family, const Config& c, const DerivedSi
     const int64_t dp = world / (s.tp * p);
     if (dp * s.tp * p != world || layers % (p * c.parallel.virtual_pipeline_size) != 0) continue;
     if (s.global_batch_size % (c.train.micro_batch_size * dp) != 0) continue;
+    if (dp % std::max<int64_t>(1, s.ep) != 0) continue;  // the EP ranks come from DP
     DerivedSizes ps = s;
     ps.pp = p;
     ps.dp = dp;
@@ -270,7 +291,7 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "parallel: %.2f\n"
       "    logits and loss     %8.2f\n"
       "    total               %8.2f   of %.0f: %s\n",
-      now.parameters / 1e6, now.parameters / t / p / 1e6,
+      now.parameters / 1e6, now.local_parameters / 1e6,
       p > 1 ? absl::StrFormat(" (the fullest stage: %.0f micro-batch chunks in flight on the "
                               "first)",
                               now.stage_in_flight)
@@ -327,8 +348,33 @@ std::string PlanReport(const Family& family, const Config& c, const DerivedSizes
       "attention)\n",
       e.step, e.compute, e.tp_comm, 100 * e.bubble, e.pp_comm, e.exposed, e.dp_comm,
       e.dp_across ? "between nodes" : "within a node", tokens / e.step, tokens / e.step / k.world(),
-      100.0 * tokens * (6.0 * now.parameters + 12.0 * L * seq * h) / e.step / k.world() /
-          (k.peak_tflops * 1e12));
+      100.0 * tokens * (6.0 * ActiveParameterCount(c, now.parameters) + 12.0 * L * seq * h) /
+          e.step / k.world() / (k.peak_tflops * 1e12));
+  if (c.model.num_experts > 0) {
+    // Each token's top-k rows of h values go to the experts' ranks and come back (dispatch and
+    // combine), forward and backward: 4 all-to-alls per MoE layer per micro-batch; at balance
+    // (EP - 1)/EP of the rows leave the rank. Over the slowest link the EP group spans.
+    const int ep = static_cast<int>(std::max<int64_t>(1, s.ep));
+    const double bytes = c.train.precision == Precision::kBf16 ? 2.0 : 4.0;
+    const double rank_tokens =
+        static_cast<double>(c.train.micro_batch_size * c.model.seq_length * s.accumulation_steps) /
+        static_cast<double>(p);  // this stage's share of the layers below
+    const double volume = 4.0 * rank_tokens * static_cast<double>(c.model.moe_top_k) * h * bytes *
+                          static_cast<double>(MoeLayerCount(c.model)) * (ep - 1.0) / ep;
+    const bool across = t * ep > k.gpus_per_node;
+    const double gbps = across ? k.inter_node_gbps : k.intra_node_gbps;
+    absl::StrAppendFormat(
+        &out,
+        "  experts: %d of %d per EP rank in each of %d MoE layers (EP %d of DP %d), %.2fM expert "
+        "parameters on each rank of %.2fM in all; active per token: %.1fM of %.1fM\n"
+        "    all-to-all (dispatch and combine, forward and backward): %.1f MB per rank per step "
+        "%s (%.3f s at %.0f GB/s, not in the step time above)\n",
+        static_cast<int>(c.model.num_experts / ep), static_cast<int>(c.model.num_experts),
+        static_cast<int>(MoeLayerCount(c.model)), ep, d, now.expert_parameters / ep / t / p / 1e6,
+        now.expert_parameters / 1e6, ActiveParameterCount(c, now.parameters) / 1e6,
+        now.parameters / 1e6, volume / 1e6, across ? "between nodes" : "within a node",
+        volume / (gbps * 1e9), gbps);
+  }
   out += PipelineSizes(family, c, s, k);
   return out;
 }

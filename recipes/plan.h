@@ -24,9 +24,11 @@
 namespace braid {
 
 struct MemoryEstimate {
-  double parameters = 0;        // the whole model
-  double state_bytes = 0;       // per rank: weights, gradients, AdamW moments (fp32)
-  double activation_bytes = 0;  // per rank, one micro-batch (layers and logits)
+  double parameters = 0;         // the whole model
+  double expert_parameters = 0;  // of which the MoE layers' experts (EP divides them)
+  double local_parameters = 0;   // on each rank: 1/TP, 1/PP, the experts 1/EP as well
+  double state_bytes = 0;        // per rank: weights, gradients, AdamW moments (fp32)
+  double activation_bytes = 0;   // per rank, one micro-batch (layers and logits)
   // The parts.
   double weight_bytes = 0, gradient_bytes = 0, optimizer_bytes = 0;
   double layer_bytes = 0;   // what the transformer layers keep, and the transient of backward
@@ -68,6 +70,11 @@ struct ClusterSpec {
 // alpha-beta ring model on the link it crosses); the largest micro batch that fits.
 std::string PlanReport(const Family& family, const Config& config, const DerivedSizes& sizes,
                        const ClusterSpec& cluster);
+
+// The model's expert weights (every MoE layer's experts' fc1 and fc2), and the parameters one
+// token's forward uses (the experts: top-k of them).
+double ExpertParameterCount(const Config& c);
+double ActiveParameterCount(const Config& c, double parameters);
 
 // An error when `estimate` per rank exceeds the machine's memory divided among the `local_ranks`
 // ranks on this node (train.device: cpu; GPUs are not checked here).

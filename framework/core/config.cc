@@ -119,6 +119,7 @@ void DescribeConfig(Config& c, Fields& f) {
     f.IntList("pipeline_layers", &p.pipeline_layers, 0, 1 << 20);
     f.Bool("account_for_embedding_in_pipeline_split", &p.account_for_embedding_in_pipeline_split);
     f.Bool("account_for_loss_in_pipeline_split", &p.account_for_loss_in_pipeline_split);
+    f.Int("expert_parallel_size", &p.expert_parallel_size, 1, 1024, Need::kOptional);
   });
   f.Section("data", [&] {
     DataConfig& d = c.data;
@@ -610,6 +611,27 @@ absl::Status ValidateStatic(const Config& c) {
                            m.rotary_percent, HeadSize(m), dims));
     }
   }
+  const int64_t ep = c.parallel.expert_parallel_size;
+  if (ep > 1 && m.num_experts == 0) {
+    fail("parallel.expert_parallel_size",
+         absl::StrFormat("%d, but the model has no experts (model.num_experts is 0). HINT: expert "
+                         "parallelism splits the experts of MoE layers; leave it at 1 for a dense "
+                         "model.",
+                         ep));
+  } else if (ep > 1 && m.num_experts % ep != 0) {
+    fail("parallel.expert_parallel_size",
+         absl::StrFormat("%d does not divide model.num_experts = %d: each EP rank holds the same "
+                         "number of whole experts. HINT: pick an EP size that divides the "
+                         "experts (8 experts: 2, 4 or 8).",
+                         ep, m.num_experts));
+  }
+  if (ep > 1 && c.parallel.distributed_optimizer) {
+    fail("parallel.expert_parallel_size",
+         absl::StrFormat("%d with parallel.distributed_optimizer: the distributed optimizer does "
+                         "not shard expert-parallel weights yet. HINT: set "
+                         "parallel.distributed_optimizer: false, or expert_parallel_size: 1.",
+                         ep));
+  }
   if (m.num_experts > 0) {
     if (m.moe_top_k > m.num_experts) {
       fail("model.moe_top_k",
@@ -769,6 +791,7 @@ void DropPipeline(Config* c) {
   c->parallel.pipeline_parallel_size = 1;
   c->parallel.virtual_pipeline_size = 1;
   c->parallel.pipeline_layers.clear();
+  c->parallel.expert_parallel_size = 1;
 }
 
 Config ResolvedConfig(const Config& config, const DerivedSizes& sizes) {
@@ -818,6 +841,15 @@ absl::StatusOr<DerivedSizes> DeriveSizes(const Config& c, int64_t world_size, in
         c.Where("model.num_query_groups"), c.model.num_query_groups, d.tp));
   }
   d.dp = world_size / (d.tp * d.pp);
+  d.ep = c.parallel.expert_parallel_size;
+  if (d.dp % d.ep != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%sparallel.expert_parallel_size: %d does not divide the data-parallel size %d (world %d "
+        "= TP %d x DP %d x PP %d): the EP ranks are taken from DP. HINT: launch a multiple of %d "
+        "ranks, or pick an EP size that divides %d.",
+        c.Where("parallel.expert_parallel_size"), d.ep, d.dp, world_size, d.tp, d.dp, d.pp,
+        d.tp * d.pp * d.ep, d.dp));
+  }
   int64_t micro = c.train.micro_batch_size;
   d.global_batch_size = c.train.global_batch_size > 0 ? c.train.global_batch_size : micro * d.dp;
   if (d.global_batch_size % (micro * d.dp) != 0) {

@@ -110,6 +110,11 @@ struct ParallelConfig {
   std::vector<int64_t> pipeline_layers;
   bool account_for_embedding_in_pipeline_split = false;
   bool account_for_loss_in_pipeline_split = false;
+  // Expert parallelism (docs/moe.md): the MoE layers' experts divided over EP ranks taken from
+  // the data-parallel dimension (Megatron's layout: world = TP x EP x DP/EP x PP for the experts,
+  // TP x DP x PP for the rest); each rank holds num_experts / EP of every MoE layer's experts and
+  // the tokens go to them by all-to-all.
+  int64_t expert_parallel_size = 1;
 };
 
 struct DataConfig {
@@ -241,6 +246,7 @@ struct DerivedSizes {
   int64_t tp = 1;
   int64_t dp = 1;
   int64_t pp = 1;
+  int64_t ep = 1;                  // parallel.expert_parallel_size (divides dp)
   int64_t accumulation_steps = 1;  // micro-batches per step on each DP rank
   int64_t global_batch_size = 1;
   int64_t ffn_hidden_size = 0;
@@ -268,7 +274,8 @@ int64_t MoeFfnHiddenSize(const ModelConfig& m);
 bool IsMoeLayer(const ModelConfig& m, int64_t i);
 int64_t MoeLayerCount(const ModelConfig& m);
 // The same config with the whole model on every rank (no pipeline stages): what tools that load a
-// model alone (generate, the converter) build, whatever layout trained it.
+// model alone (generate, the converter) build, whatever layout trained it: nor are the experts
+// divided (expert_parallel_size 1).
 void DropPipeline(Config* c);
 
 // Loads a recipe file, resolves `include:` (paths relative to the including file), applies

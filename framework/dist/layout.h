@@ -6,6 +6,12 @@
 //   pp         the stages of one (tp_rank, dp_rank): pp rank p holds stage p (docs/pipeline.md);
 //   embedding  the first and the last stage of a pp group (tied input/output embeddings: their
 //              two copies' gradients are summed over it); a world of one on the other stages.
+// Expert parallelism (EP, dividing DP; docs/moe.md) splits each dp group into DP/EP blocks of EP
+// consecutive dp ranks (Megatron's order: ep_rank = dp_rank % EP):
+//   ep         the EP ranks of one block, which hold different experts and exchange tokens;
+//   expert_dp  the ranks with the same ep_rank in every block, which hold the same experts (their
+//              gradients are averaged over it, as the dense ones over dp).
+// Without EP (EP 1) ep is a world of one and expert_dp is dp.
 #pragma once
 #include <memory>
 
@@ -23,18 +29,23 @@ struct ParallelLayout {
   int tp_rank = 0;
   int dp_rank = 0;
   int pp_rank = 0;
+  int ep_size = 1;
+  int ep_rank = 0;
   std::shared_ptr<Communicator> world;
   std::shared_ptr<Communicator> tp;         // ranks that hold shards of the same replica's stage
   std::shared_ptr<Communicator> dp;         // ranks that hold the same shard of different replicas
   std::shared_ptr<Communicator> pp;         // the stages of this (tp_rank, dp_rank)
   std::shared_ptr<Communicator> embedding;  // first + last stage; alone on the others
+  std::shared_ptr<Communicator> ep;         // EP ranks of this dp block (different experts)
+  std::shared_ptr<Communicator> expert_dp;  // the same experts in the other blocks
 
   bool first_stage() const { return pp_rank == 0; }
   bool last_stage() const { return pp_rank == pp_size - 1; }
 
-  // Collective over `world`. Fails with a clear message when TP x PP does not divide the world.
+  // Collective over `world`. Fails with a clear message when TP x PP does not divide the world,
+  // or EP does not divide DP.
   static absl::StatusOr<ParallelLayout> Create(std::shared_ptr<Communicator> world, int tp_size,
-                                               int pp_size = 1);
+                                               int pp_size = 1, int ep_size = 1);
 
   static int RankOf(int tp_rank, int dp_rank, int tp_size, int pp_rank = 0, int dp_size = 1) {
     return tp_rank + tp_size * (dp_rank + dp_size * pp_rank);

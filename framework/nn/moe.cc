@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/core/check.h"
 #include "framework/parallel/aux_loss.h"
+#include "framework/parallel/exchange.h"
 #include "framework/parallel/mappings.h"
 
 namespace braid {
@@ -69,6 +70,14 @@ MoeMlp::MoeMlp(const TpEnv& env, const std::string& name, const BlockConfig& c)
     : moe_(c.moe), activation_(c.activation), name_(name), tp_(env.tp) {
   BRAID_CHECK(moe_.experts > 0 && moe_.top_k >= 1 && moe_.top_k <= moe_.experts)
       << name << ": " << moe_.top_k << " of " << moe_.experts << " experts";
+  local_ = moe_.experts;
+  if (env.ep && env.ep->size() > 1) {
+    ep_ = env.ep;
+    BRAID_CHECK(moe_.experts % ep_->size() == 0)
+        << name << ": " << moe_.experts << " experts over " << ep_->size() << " EP ranks";
+    local_ = moe_.experts / ep_->size();
+    first_ = local_ * ep_->rank();
+  }
   sequence_ = env.sequence_parallel && env.size() > 1;
   router_ = register_module(
                 "router", std::make_shared<OneWeight>(env, name + ".router",
@@ -77,7 +86,9 @@ MoeMlp::MoeMlp(const TpEnv& env, const std::string& name, const BlockConfig& c)
                 ->weight;
   const bool gated = IsGated(c.activation);
   auto experts = register_module("experts", std::make_shared<torch::nn::Module>());
-  for (int64_t e = 0; e < moe_.experts; ++e) {
+  TpParam fc1_layout{0, gated ? 2 : 1}, fc2_layout{1, 1};
+  fc1_layout.expert = fc2_layout.expert = true;
+  for (int64_t e = first_; e < first_ + local_; ++e) {
     const std::string n = absl::StrCat(name, ".experts.", e);
     auto expert =
         experts->register_module(std::to_string(e), std::make_shared<torch::nn::Module>());
@@ -86,13 +97,13 @@ MoeMlp::MoeMlp(const TpEnv& env, const std::string& name, const BlockConfig& c)
             ->register_module("fc1", std::make_shared<OneWeight>(
                                          env, n + ".fc1",
                                          std::vector<int64_t>{(gated ? 2 : 1) * moe_.ffn, c.hidden},
-                                         c.init_std, TpParam{0, gated ? 2 : 1}))
+                                         c.init_std, fc1_layout))
             ->weight);
     fc2_.push_back(
         expert
             ->register_module("fc2", std::make_shared<OneWeight>(
                                          env, n + ".fc2", std::vector<int64_t>{c.hidden, moe_.ffn},
-                                         c.output_init_std, TpParam{1, 1}))
+                                         c.output_init_std, fc2_layout))
             ->weight);
   }
   if (moe_.shared > 0) {
@@ -146,15 +157,7 @@ torch::Tensor MoeMlp::forward(const torch::Tensor& x) {
   const int64_t* count = host.data_ptr<int64_t>();
   const torch::Tensor source = token.index_select(0, order);
   const torch::Tensor in = CopyToTp(tokens, *tp_).index_select(0, source);
-  std::vector<torch::Tensor> outs;
-  int64_t offset = 0;
-  for (int64_t e = 0; e < moe_.experts; ++e) {
-    const torch::Tensor rows = in.narrow(0, offset, count[e]);
-    outs.push_back(
-        torch::matmul(Activate(torch::matmul(rows, fc1_[e].t()), activation_), fc2_[e].t()));
-    offset += count[e];
-  }
-  const torch::Tensor ys = torch::cat(outs, 0);
+  const torch::Tensor ys = ep_ ? Dispatch(in, host) : RunExperts(in, count);
   const torch::Tensor w = CopyToTp(weight.index_select(0, order), *tp_).to(ys.scalar_type());
   torch::Tensor out =
       torch::zeros({n, hidden}, ys.options()).index_add(0, source, ys * w.unsqueeze(1));
@@ -164,14 +167,61 @@ torch::Tensor MoeMlp::forward(const torch::Tensor& x) {
   if (torch::GradMode::is_enabled() && (moe_.aux_coeff > 0 || moe_.z_coeff > 0)) {
     out = AttachAuxLoss(out, r.aux * moe_.aux_coeff + r.z * moe_.z_coeff);
   }
-  last_.top_experts = r.top_experts.detach();
-  last_.weights = r.weights.detach();
-  last_.probs = r.probs.detach();
   last_.kept = r.kept;
   last_.counts = counts;
   last_.aux = r.aux.detach();
   last_.z = r.z.detach();
   return out;
+}
+
+torch::Tensor MoeMlp::RunExperts(const torch::Tensor& rows, const int64_t* count) {
+  std::vector<torch::Tensor> outs;
+  int64_t offset = 0;
+  for (int64_t l = 0; l < local_; ++l) {
+    const torch::Tensor x = rows.narrow(0, offset, count[l]);
+    outs.push_back(
+        torch::matmul(Activate(torch::matmul(x, fc1_[l].t()), activation_), fc2_[l].t()));
+    offset += count[l];
+  }
+  return torch::cat(outs, 0);
+}
+
+torch::Tensor MoeMlp::Dispatch(const torch::Tensor& in, const torch::Tensor& host_counts) {
+  const int ranks = ep_->size();
+  const int64_t per = local_;
+  const int64_t* count = host_counts.data_ptr<int64_t>();
+  // Rank r holds experts [r x per, (r + 1) x per): the rows sorted by expert go out in rank order.
+  std::vector<int64_t> send(ranks, 0), recv(ranks, 0);
+  for (int64_t e = 0; e < moe_.experts; ++e) send[e / per] += count[e];
+  // got[s][l]: the rows source s sends for local expert l, in the order s sorted them.
+  torch::Tensor got = torch::empty({moe_.experts}, host_counts.options());
+  BRAID_CHECK_OK(ep_->AllToAll(host_counts.contiguous(), std::vector<int64_t>(ranks, per), got,
+                               std::vector<int64_t>(ranks, per)));
+  const int64_t* g = got.data_ptr<int64_t>();
+  std::vector<int64_t> start(ranks * per), local(per, 0);  // where (s, l)'s rows arrive
+  int64_t at = 0;
+  for (int s = 0; s < ranks; ++s) {
+    for (int64_t l = 0; l < per; ++l) {
+      start[s * per + l] = at;
+      at += g[s * per + l];
+      recv[s] += g[s * per + l];
+      local[l] += g[s * per + l];
+    }
+  }
+  // Regrouped by local expert (each expert's rows from source 0, then 1, ...).
+  torch::Tensor order = torch::empty({at}, torch::kLong);
+  int64_t* o = order.data_ptr<int64_t>();
+  for (int64_t l = 0; l < per; ++l) {
+    for (int s = 0; s < ranks; ++s) {
+      for (int64_t i = 0; i < g[s * per + l]; ++i) *o++ = start[s * per + l] + i;
+    }
+  }
+  order = order.to(in.device());
+  const torch::Tensor received = AllToAllRows(in, *ep_, send, recv);
+  const torch::Tensor ys = RunExperts(received.index_select(0, order), local.data());
+  // Back in arrival order, then to the sources.
+  const torch::Tensor back = torch::zeros_like(ys).index_copy(0, order, ys);
+  return AllToAllRows(back, *ep_, recv, send);
 }
 
 void AddMoeMetrics(torch::nn::Module& root, std::map<std::string, double>* metrics) {

@@ -9,6 +9,14 @@
 // after) per MoE MLP. The router's weights meet a TP rank's partial expert outputs, so their
 // gradients are summed over TP (CopyToTp), as the expert inputs' are.
 //
+// Expert parallelism (TpEnv::ep with EP ranks): this rank holds experts [ep_rank x E/EP,
+// (ep_rank + 1) x E/EP) under their global names (so a checkpoint does not depend on EP). It routes
+// its own tokens, sends each expert's rows to the rank holding it by all-to-all (the counts per
+// (source, expert) exchanged first), runs its experts on what it received regrouped by expert, and
+// the reverse all-to-all brings the outputs back to be weighted and added per token. The
+// backward of each all-to-all is the reverse one. Under TP the EP group joins the ranks of one TP
+// rank, so each exchanges the slices of the expert widths it holds, and the sum over TP follows.
+//
 // Parameter names: router.weight [experts, hidden]; experts.{e}.fc1.weight [(2 x) ffn, hidden] and
 // experts.{e}.fc2.weight [hidden, ffn] (no biases: Mixtral's and Qwen2-MoE's experts have none);
 // shared.fc1/fc2 (a dense Mlp of shared x ffn) and shared_gate.weight [1, hidden].
@@ -33,12 +41,9 @@ namespace braid {
 
 // What one MoE MLP's last forward routed (on the tokens this rank routed; detached).
 struct MoeRouting {
-  torch::Tensor top_experts;  // [tokens, k] int64
-  torch::Tensor weights;      // [tokens, k] the combine weights of those experts
-  torch::Tensor probs;        // [tokens, experts] the softmax over all experts
-  torch::Tensor kept;         // [tokens, k] bool: within the experts' capacity
-  torch::Tensor counts;       // [experts] int64: tokens each expert ran (after capacity)
-  torch::Tensor aux, z;       // the load-balancing and z-losses (before their coefficients)
+  torch::Tensor kept;    // [tokens, k] bool: within the experts' capacity
+  torch::Tensor counts;  // [experts] int64: tokens each expert ran (after capacity)
+  torch::Tensor aux, z;  // the load-balancing and z-losses (before their coefficients)
 };
 
 // The routing of `logits` [tokens, experts] (fp32 or fp64): top-k, weights, capacity, the losses
@@ -65,11 +70,18 @@ class MoeMlp : public TpModule {
   Activation activation_;
   std::string name_;
   std::shared_ptr<Communicator> tp_;
+  std::shared_ptr<Communicator> ep_;  // null without expert parallelism
+  int64_t local_ = 0, first_ = 0;     // the experts held here: [first_, first_ + local_)
   bool sequence_ = false;
   torch::Tensor router_;                  // [experts, hidden]
-  std::vector<torch::Tensor> fc1_, fc2_;  // per expert, this rank's slices
-  std::shared_ptr<Mlp> shared_;           // shared experts, or null
-  torch::Tensor shared_gate_;             // [1, hidden], or undefined
+  std::vector<torch::Tensor> fc1_, fc2_;  // per local expert, this rank's TP slices
+  // Runs the local experts on `rows` sorted by expert (count[l] rows of local expert l).
+  torch::Tensor RunExperts(const torch::Tensor& rows, const int64_t* count);
+  // Expert parallelism: `in` (rows sorted by global expert, count[e] of expert e) through the
+  // experts of the ranks holding them and back, in the same order.
+  torch::Tensor Dispatch(const torch::Tensor& in, const torch::Tensor& host_counts);
+  std::shared_ptr<Mlp> shared_;  // shared experts, or null
+  torch::Tensor shared_gate_;    // [1, hidden], or undefined
   MoeRouting last_;
 };
 

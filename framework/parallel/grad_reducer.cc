@@ -25,8 +25,12 @@ struct AfterAccumulate : public torch::autograd::FunctionPostHook {
 }  // namespace
 
 GradReducer::GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Communicator> dp,
-                         double bucket_mb, bool shard)
-    : params_(std::move(params)), dp_(std::move(dp)), shard_(shard && dp_->size() > 1) {
+                         double bucket_mb, bool shard, std::vector<bool> only, double scale)
+    : params_(std::move(params)),
+      dp_(std::move(dp)),
+      shard_(shard && dp_->size() > 1),
+      scale_(scale) {
+  BRAID_CHECK(only.empty() || only.size() == params_.size());
   const int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(bucket_mb * (1 << 20) / 4));
   bucket_of_.assign(params_.size(), -1);
   ready_.assign(params_.size(), false);
@@ -34,7 +38,7 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Comm
   std::vector<std::vector<size_t>> members;
   int64_t filled = cap;
   for (size_t k = params_.size(); k-- > 0;) {
-    if (!params_[k].requires_grad()) continue;
+    if (!params_[k].requires_grad() || (!only.empty() && !only[k])) continue;
     if (filled + params_[k].numel() > cap && filled > 0) {
       members.emplace_back();
       filled = 0;
@@ -138,13 +142,22 @@ void GradReducer::LaunchReadyInOrder() {
 }
 
 double GradReducer::Finish() {
-  if (!armed_) return 0.0;
+  auto rescale = [this] {
+    if (scale_ == 1.0) return;
+    torch::NoGradGuard no_grad;
+    for (Bucket& b : buckets_) (shard_ ? b.shard : b.flat).mul_(scale_);
+  };
+  if (!armed_) {
+    rescale();
+    return 0.0;
+  }
   // Parameters that got no gradient this step (unused) are ready as they are.
   for (size_t b = 0; b < buckets_.size(); ++b) buckets_[b].pending = 0;
   LaunchReadyInOrder();
   auto start = std::chrono::steady_clock::now();
   for (Bucket& b : buckets_) BRAID_CHECK_OK(b.work->Wait());
   armed_ = false;
+  rescale();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 

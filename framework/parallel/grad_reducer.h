@@ -29,8 +29,11 @@ namespace braid {
 
 class GradReducer {
  public:
+  // `only` (empty: all): the parameters this reducer takes (the others, like parameters without
+  // gradient, stay out of its buckets). `scale`: a factor on the reduced gradients, applied in
+  // Finish() even when the group is one rank (expert parallelism's 1/EP: framework/train/step.h).
   GradReducer(std::vector<torch::Tensor> params, std::shared_ptr<Communicator> dp, double bucket_mb,
-              bool shard = false);
+              bool shard = false, std::vector<bool> only = {}, double scale = 1.0);
   ~GradReducer();
 
   // Call before the backward of the last micro-batch of a step (enables the hooks).
@@ -83,6 +86,7 @@ class GradReducer {
   std::vector<torch::Tensor> params_;
   std::shared_ptr<Communicator> dp_;
   bool shard_ = false;
+  double scale_ = 1.0;
   std::vector<Piece> pieces_;
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_;

@@ -23,6 +23,9 @@ struct TpParam {
   // the rest (groups 1): multi-query attention's key and value rows, replicated over TP. Their
   // gradients are summed over TP in backward (ColumnParallelLinear), so the copies stay equal.
   int64_t replicated_tail = 0;
+  // An expert's weight (framework/nn/moe.h): with expert parallelism held by one EP rank, its
+  // gradient averaged over the expert-data-parallel group instead of DP.
+  bool expert = false;
 };
 // The size of `axis` in one TP rank's shard of a tensor whose full size there is `full`, and back.
 int64_t ShardDim(int64_t full, TpParam layout, int tp);
@@ -40,6 +43,9 @@ struct TpEnv {
   // The pipeline stage being built (pretrain: the layout's pp rank; families split their layers
   // by parallel.pipeline_*); -1: the whole model (tools, tests).
   int pp_rank = -1;
+  // Expert parallelism (parallel.expert_parallel_size): the EP group the MoE layers divide their
+  // experts over and exchange tokens with (ParallelLayout::ep); null: every expert here.
+  std::shared_ptr<Communicator> ep;
   int rank() const { return tp->rank(); }
   int size() const { return tp->size(); }
 };

@@ -3,6 +3,7 @@
 // converter's whole-checkpoint writer.
 #include "framework/train/checkpoint.h"
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 
@@ -10,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "checkpoint.pb.h"
+#include "framework/core/check.h"
 #include "framework/core/files.h"
 #include "framework/core/status.h"
 #include "framework/proto/manifest.h"
@@ -93,6 +95,50 @@ std::vector<ManifestTensor> ListTensors(const CheckpointTarget& t,
   }
   return out;
 }
+// Expert parallelism: DP replica 0 writes every expert, as a run without EP does, so a checkpoint
+// loads at any EP (each rank takes its experts by name). The other EP ranks of its block send it
+// their experts' entries (weights and AdamW moments), which it files under their global numbers:
+// rank r's local expert l is expert r x E/EP + l, and rank 0's local numbers are global.
+std::string RenumberExpert(const std::string& name, int64_t add) {
+  const std::string mark = ".experts.";
+  const size_t at = name.find(mark);
+  BRAID_CHECK(at != std::string::npos) << name << " is not an expert's";
+  const size_t digits = at + mark.size();
+  size_t end = digits;
+  while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) ++end;
+  const int64_t e = std::stoll(name.substr(digits, end - digits));
+  return absl::StrCat(name.substr(0, digits), e + add, name.substr(end));
+}
+absl::Status GatherExperts(const CheckpointTarget& t, std::vector<Entry>* entries) {
+  const ParallelLayout& L = *t.layout;
+  if (L.ep_size <= 1 || L.dp_rank >= L.ep_size) return absl::OkStatus();  // not DP replica 0's
+  std::vector<size_t> experts;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    if ((*entries)[i].layout.expert && !(*entries)[i].piece()) experts.push_back(i);
+  }
+  if (L.ep_rank != 0) {
+    std::vector<at::Tensor> send;
+    for (size_t i : experts) send.push_back((*entries)[i].local.contiguous());
+    return L.ep->SendRecv(send, std::vector<int>(send.size(), 0), {}, {});
+  }
+  const int64_t per = t.config->model.num_experts / L.ep_size;
+  std::vector<at::Tensor> recv;
+  std::vector<int> from;
+  std::vector<Entry> added;
+  for (int r = 1; r < L.ep_size; ++r) {
+    for (size_t i : experts) {
+      Entry e = (*entries)[i];
+      e.name = RenumberExpert(e.name, r * per);
+      e.local = torch::empty(e.local.sizes(), e.local.options());
+      recv.push_back(e.local);
+      from.push_back(r);
+      added.push_back(std::move(e));
+    }
+  }
+  BRAID_RETURN_IF_ERROR(L.ep->SendRecv({}, {}, recv, from));
+  entries->insert(entries->end(), added.begin(), added.end());
+  return absl::OkStatus();
+}
 }  // namespace
 
 HostCopy AllocateHostCopy(const CheckpointTarget& t) {
@@ -129,7 +175,8 @@ absl::StatusOr<std::shared_ptr<PendingSave>> BeginSave(const std::string& root_s
         error.empty() ? "rank 0 could not create the checkpoint directory (its log says why)"
                       : error);
   }
-  const std::vector<Entry> entries = Entries(t, SavesOptimizer(t));
+  std::vector<Entry> entries = Entries(t, SavesOptimizer(t));
+  BRAID_RETURN_IF_ERROR(GatherExperts(t, &entries));
   save->optim_files = SavesOptimizer(t) && t.optimizer->sharded();
   if (save->optim_files) {
     save->files[OptimFile(L.tp_rank, L.dp_rank, StageOf(L))];  // written even if empty

@@ -9,6 +9,7 @@
 #include "framework/core/log.h"
 #include "framework/core/system.h"
 #include "framework/parallel/aux_loss.h"
+#include "framework/parallel/exchange.h"
 #include "framework/parallel/layers.h"
 #include "framework/train/device.h"
 #include "framework/train/pipeline.h"
@@ -50,11 +51,22 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
       BRAID_CHECK(l.replicated_tail == 0 || l.axis == 0);
       counted_.push_back(n / rows * (rows - l.replicated_tail));
     }
+    expert_.push_back(layout.ep_size > 1 && l.expert);
     decay.push_back(p.value().dim() >= 2);  // no weight decay on biases and norm weights
     local_numel_ += p.value().numel();
   }
-  reducer_ = std::make_unique<GradReducer>(params_, layout.dp, config.parallel.grad_bucket_mb,
-                                           config.parallel.distributed_optimizer);
+  if (layout.ep_size > 1) {  // the distributed optimizer is refused with EP (ValidateStatic)
+    std::vector<bool> dense(expert_.size());
+    for (size_t i = 0; i < expert_.size(); ++i) dense[i] = !expert_[i];
+    reducer_ = std::make_unique<GradReducer>(params_, layout.dp, config.parallel.grad_bucket_mb,
+                                             false, dense);
+    expert_reducer_ =
+        std::make_unique<GradReducer>(params_, layout.expert_dp, config.parallel.grad_bucket_mb,
+                                      false, expert_, 1.0 / static_cast<double>(layout.ep_size));
+  } else {
+    reducer_ = std::make_unique<GradReducer>(params_, layout.dp, config.parallel.grad_bucket_mb,
+                                             config.parallel.distributed_optimizer);
+  }
   // The tied copies' gradients are summed over the embedding group before the DP reduction.
   if (tied_index >= 0) reducer_->Hold(tied_index);
   const AdamW::Options options{tc_.adam_beta1, tc_.adam_beta2, tc_.adam_eps, tc_.weight_decay};
@@ -91,7 +103,7 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
 // distributed optimizer each holds its shards, whose squared norms are summed over DP. The
 // squared norms are summed on the device and read once (one host sync per step on a GPU).
 double TrainStep::GradNorm() const {
-  std::vector<torch::Tensor> norms;
+  std::vector<torch::Tensor> norms, experts;
   if (reducer_->sharded()) {
     for (const GradReducer::Piece& piece : reducer_->Pieces()) {
       const int64_t counted = std::min(piece.length, counted_[piece.param] - piece.offset);
@@ -103,13 +115,18 @@ double TrainStep::GradNorm() const {
       if (!params_[i].grad().defined()) continue;
       if (counted_[i] == 0 || copy_[i]) continue;
       const torch::Tensor& g = params_[i].grad();
-      norms.push_back((counted_[i] == g.numel() ? g : g.reshape({-1}).narrow(0, 0, counted_[i]))
-                          .norm()
-                          .to(torch::kDouble));  // vectorised, no copy
+      (expert_[i] ? experts : norms)
+          .push_back((counted_[i] == g.numel() ? g : g.reshape({-1}).narrow(0, 0, counted_[i]))
+                         .norm()
+                         .to(torch::kDouble));  // vectorised, no copy
     }
   }
   double sq = norms.empty() ? 0.0 : torch::stack(norms).square().sum().item<double>();
   if (reducer_->sharded()) sq = AllReduceScalar(*layout_.dp, sq, ReduceOp::kSum);
+  if (expert_reducer_) {  // each EP rank's own experts
+    const double e = experts.empty() ? 0.0 : torch::stack(experts).square().sum().item<double>();
+    sq += AllReduceScalar(*layout_.ep, e, ReduceOp::kSum);
+  }
   if (layout_.tp_size > 1) sq = AllReduceScalar(*layout_.tp, sq, ReduceOp::kSum);
   if (layout_.pp_size > 1) sq = AllReduceScalar(*layout_.pp, sq, ReduceOp::kSum);
   return std::sqrt(sq);
@@ -123,7 +140,10 @@ absl::StatusOr<double> TrainStep::RunPipelined(Loader& loader, TpRng& rng, StepR
   options.loss_scale = 1.0 / static_cast<double>(accumulation_);
   SetAuxLossScale(options.loss_scale);
   options.bf16 = bf16_;
-  options.before_last_backward = [this] { reducer_->PrepareForLastBackward(); };
+  options.before_last_backward = [this] {
+    reducer_->PrepareForLastBackward();
+    if (expert_reducer_) expert_reducer_->PrepareForLastBackward();
+  };
   BRAID_ASSIGN_OR_RETURN(PipelineStepResult p,
                          RunPipelineStep(
                              task_, schedule, [&](int) { return ToBatch(loader.Next(), device_); },
@@ -140,6 +160,7 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
   StepResult r;
   const double start = SteadySeconds();
   reducer_->ZeroGrad();
+  if (expert_reducer_) expert_reducer_->ZeroGrad();
   double loss_sum = 0;
   if (layout_.pp_size > 1) {
     BRAID_ASSIGN_OR_RETURN(loss_sum, RunPipelined(loader, rng, r));
@@ -147,7 +168,10 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
   SetAuxLossScale(1.0 / static_cast<double>(accumulation_));  // as (loss / accumulation)
   for (int64_t m = 0; m < accumulation_ && layout_.pp_size == 1; ++m) {
     Batch batch = ToBatch(loader.Next(), device_);
-    if (m + 1 == accumulation_) reducer_->PrepareForLastBackward();
+    if (m + 1 == accumulation_) {
+      reducer_->PrepareForLastBackward();
+      if (expert_reducer_) expert_reducer_->PrepareForLastBackward();
+    }
     torch::Tensor loss;
     {
       AutocastScope amp(device_.type(), bf16_);  // forward only; backward in the saved dtypes
@@ -158,6 +182,7 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
   }
   for (auto& [k, v] : r.metrics) v /= static_cast<double>(accumulation_);
   r.comm_wait = reducer_->Finish();
+  if (expert_reducer_) r.comm_wait += expert_reducer_->Finish();
   r.loss = AllReduceScalar(*layout_.dp, loss_sum / accumulation_, ReduceOp::kAvg);
   r.grad_norm = GradNorm();
   if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
@@ -191,6 +216,9 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
     at::_foreach_mul_(defined, tc_.clip_grad / (r.grad_norm + 1e-6));
   }
   optimizer_->Step(lr, grads);
+  if (layout_.ep_size > 1) {  // the expert-parallel exchanges' share of this step (run log)
+    r.metrics["moe_a2a_share"] = TakeAllToAllSeconds() / std::max(1e-9, SteadySeconds() - start);
+  }
   if (reducer_->sharded()) {  // every rank's updated shards into every rank's parameters
     std::vector<torch::Tensor> whole;
     for (const torch::Tensor& p : params_) whole.push_back(p.detach());

@@ -11,6 +11,10 @@
 // those pieces, each rank writing its own (AdamW::sharding lists every rank's for the manifest);
 // reading reassembles them whole, so a checkpoint loads at any DP size, with or without the
 // distributed optimizer, and the converter reads it unchanged.
+//
+// Expert parallelism (EP > 1): the experts' gradients (TpParam::expert) go to a second reducer over
+// the expert-data-parallel group, averaged there and scaled by 1/EP (each holds the sum over its EP
+// group's tokens: the average over DP in all); the gradient norm sums their squares over EP.
 #pragma once
 #include <torch/torch.h>
 
@@ -49,7 +53,9 @@ class TrainStep {
 
   AdamW& optimizer() { return *optimizer_; }
   int64_t local_parameters() const { return local_numel_; }
-  int num_buckets() const { return reducer_->num_buckets(); }
+  int num_buckets() const {
+    return reducer_->num_buckets() + (expert_reducer_ ? expert_reducer_->num_buckets() : 0);
+  }
 
  private:
   double GradNorm() const;
@@ -73,6 +79,8 @@ class TrainStep {
   torch::Tensor tied_;  // PP > 1: this end stage's tied embedding weight
   int64_t local_numel_ = 0;
   std::unique_ptr<GradReducer> reducer_;
+  std::unique_ptr<GradReducer> expert_reducer_;  // EP > 1: the experts' (over expert_dp)
+  std::vector<bool> expert_;                     // EP > 1: per parameter, an expert's
   std::unique_ptr<AdamW> optimizer_;
   int64_t bad_in_a_row_ = 0;
 };

@@ -8,6 +8,11 @@
 //    with shared experts and their gate;
 //  - a GPT with MoE layers at TP 2 and 4, with and without sequence parallelism: logits, loss and
 //    every gradient equal TP 1's;
+//  - expert parallelism: a GPT with MoE layers at EP 2 and 4, two EP blocks at DP 4, TP 2 x EP 2
+//    (with and without sequence parallelism), capacity 1, in fp64: on every rank the loss, the
+//    logits and the routing metrics equal those of the whole model (EP 1) on the same rank's batch,
+//    the dense parameters' gradients equal its gradients, and each expert's gradient equals the
+//    sum over the EP group of the whole models' gradients of that expert;
 //  - the parameter count (Family::ParameterCount) equals the built model's, and Mixtral-8x7B's is
 //    the published 46,702,792,704; the FLOPs count the active experts only.
 #include <gtest/gtest.h>
@@ -15,6 +20,7 @@
 
 #include <cmath>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "braid/build_config.h"
 #include "framework/core/config.h"
@@ -223,6 +229,90 @@ TEST(Moe, TpEqualsSerial) {
   c.block.moe.capacity_factor = 1.0;
   c.block.moe.pre_softmax = true;
   EXPECT_GT(testing::ExpectGptTpEqualsSerial(c, {2, 4}, "capacity 1, pre-softmax", true), 0);
+}
+
+// One rank's EP run against the whole model (EP 1, this rank alone) on the same batch.
+void ExpectEpEqualsSerial(const GptConfig& c, int tp, int ep, bool sp, const std::string& what) {
+  const int world = testing::g_runtime->world_size();
+  if (world % (tp * ep) != 0) return;
+  SCOPED_TRACE(what);
+  auto layout = ParallelLayout::Create(testing::g_runtime->world(), tp, 1, ep);
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  torch::manual_seed(40 + layout->dp_rank);  // each DP replica its own batch
+  const torch::Tensor samples = torch::randint(0, 250, {3, 21}, torch::kLong);
+  auto run = [&](std::shared_ptr<Communicator> tpc, std::shared_ptr<Communicator> epc, bool seq) {
+    auto model = std::make_shared<GptModel>(TpEnv{tpc, 99, seq, -1, epc}, c);
+    model->to(torch::kDouble);
+    TpRng rng(1, 0, tpc->rank());
+    const torch::Tensor logits = model->FullLogits(samples.narrow(1, 0, 20), rng);
+    GptBatch b = GptBatch::FromRows(samples);
+    torch::Tensor loss = model->Loss(b.tokens, b.labels, rng);
+    std::map<std::string, double> metrics;
+    AddMoeMetrics(*model, &metrics);
+    loss.backward();
+    return std::make_tuple(logits.detach(), loss.item<double>(), metrics,
+                           testing::FullGrads(*model, *tpc));
+  };
+  const auto [logits, loss, metrics, grads] = run(layout->tp, layout->ep, sp);
+  const auto [ref_logits, ref_loss, ref_metrics, ref_grads] = run(Solo(), nullptr, false);
+  EXPECT_NEAR(loss, ref_loss, 1e-12 * std::abs(ref_loss));
+  EXPECT_LT(testing::RelDiff(logits, ref_logits), 1e-10);
+  ASSERT_EQ(metrics.size(), ref_metrics.size());
+  for (const auto& [k, v] : ref_metrics) EXPECT_NEAR(metrics.at(k), v, 1e-10) << k;
+  int experts = 0, dense = 0;
+  for (const auto& [name, g] : ref_grads) {
+    if (absl::StrContains(name, ".experts.")) {  // summed over the EP group's tokens
+      torch::Tensor sum = g.clone();
+      ASSERT_TRUE(layout->ep->AllReduce(sum, ReduceOp::kSum).ok());
+      auto it = grads.find(name);
+      if (it == grads.end()) continue;  // another EP rank's expert
+      EXPECT_LT((it->second - sum).abs().max().item<double>(),
+                1e-6 * std::max(1e-3, sum.abs().max().item<double>()))
+          << name;
+      ++experts;
+    } else {
+      ASSERT_TRUE(grads.count(name)) << name;
+      EXPECT_LT((grads.at(name) - g).abs().max().item<double>(),
+                1e-6 * std::max(1e-3, g.abs().max().item<double>()))
+          << name;
+      ++dense;
+    }
+  }
+  // Each rank holds 1/EP of the experts (2 layers, fc1 and fc2 each), and every dense parameter.
+  EXPECT_EQ(experts, 2 * 2 * c.block.moe.experts / ep);
+  EXPECT_EQ(dense + experts, static_cast<int>(grads.size()));
+}
+
+TEST(Moe, ExpertParallelEqualsSerial) {
+  GptConfig c = TinyMixtral();
+  ExpectEpEqualsSerial(c, 1, 2, false, "EP 2");
+  ExpectEpEqualsSerial(c, 1, 4, false, "EP 4");
+  ExpectEpEqualsSerial(c, 2, 2, false, "TP 2 x EP 2");
+  ExpectEpEqualsSerial(c, 2, 2, true, "TP 2 x EP 2, SP");
+  c.block.moe.capacity_factor = 1.0;
+  c.block.moe.shared = 1;
+  c.block.moe.shared_gate = true;
+  ExpectEpEqualsSerial(c, 1, 2, false, "EP 2, capacity 1, shared expert");
+}
+
+TEST(Moe, ExpertParallelLayout) {
+  const int world = testing::g_runtime->world_size();
+  for (int ep : {2, 4}) {
+    if (world % ep != 0) continue;
+    auto layout = ParallelLayout::Create(testing::g_runtime->world(), 1, 1, ep);
+    ASSERT_TRUE(layout.ok());
+    // Megatron's order: EP ranks are consecutive DP ranks; expert_dp joins the same EP rank of
+    // each block.
+    EXPECT_EQ(layout->ep->size(), ep);
+    EXPECT_EQ(layout->ep_rank, layout->dp_rank % ep);
+    EXPECT_EQ(layout->ep->rank(), layout->ep_rank);
+    EXPECT_EQ(layout->expert_dp->size(), world / ep);
+    EXPECT_EQ(layout->expert_dp->rank(), layout->dp_rank / ep);
+  }
+  auto bad = ParallelLayout::Create(testing::g_runtime->world(), 1, 1, world + 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "does not divide the data-parallel size"))
+      << bad.status().message();
 }
 
 int64_t CountOf(const std::string& recipe) { return testing::GptRecipeParameterCount(recipe); }
