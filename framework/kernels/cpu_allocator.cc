@@ -19,6 +19,7 @@ namespace {
 
 constexpr size_t kLarge = size_t{1} << 20;  // blocks below this use the C library directly
 constexpr size_t kRound = size_t{1} << 16;  // sizes of cached blocks are rounded up to 64 KiB
+constexpr size_t kSlack = 4;  // a cached block serves requests down to 4/5 of its size
 
 // c10::Allocator changed between LibTorch versions: allocate() lost its const and copy_data()
 // became pure virtual (2.3). The layers below declare whichever form this LibTorch has, detected
@@ -75,14 +76,19 @@ class CachingCpuAllocator final : public AllocatorBase {
       void* p = c10::alloc_cpu(n);
       return {p, p, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
     }
-    const size_t size = (n + kRound - 1) / kRound * kRound;
+    size_t size = (n + kRound - 1) / kRound * kRound;
     void* p = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(size);
-      if (it != free_.end() && !it->second.empty()) {
+      // The smallest idle block that fits, up to kSlack larger: sizes that vary from step to step
+      // (a mixture of experts' rows per expert) reuse each other's blocks instead of filling the
+      // cache with sizes never asked for again.
+      auto it = free_.lower_bound(size);  // no empty lists are kept
+      if (it != free_.end() && it->first <= size + size / kSlack) {
+        size = it->first;
         p = it->second.back();
         it->second.pop_back();
+        if (it->second.empty()) free_.erase(it);
         cached_ -= static_cast<int64_t>(size);
         ++hits_;
       } else {

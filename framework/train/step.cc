@@ -54,6 +54,7 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
     expert_.push_back(layout.ep_size > 1 && l.expert);
     decay.push_back(p.value().dim() >= 2);  // no weight decay on biases and norm weights
     local_numel_ += p.value().numel();
+    if (l.expert) local_expert_numel_ += p.value().numel();
   }
   if (layout.ep_size > 1) {  // the distributed optimizer is refused with EP (ValidateStatic)
     std::vector<bool> dense(expert_.size());

@@ -53,6 +53,7 @@ class TrainStep {
 
   AdamW& optimizer() { return *optimizer_; }
   int64_t local_parameters() const { return local_numel_; }
+  int64_t local_expert_parameters() const { return local_expert_numel_; }  // of them, experts'
   int num_buckets() const {
     return reducer_->num_buckets() + (expert_reducer_ ? expert_reducer_->num_buckets() : 0);
   }
@@ -77,7 +78,7 @@ class TrainStep {
   std::vector<bool> copy_;  // the last stage's copy of a tied embedding (not in the norm)
   PipelineSchedule schedule_ = PipelineSchedule::k1F1B;
   torch::Tensor tied_;  // PP > 1: this end stage's tied embedding weight
-  int64_t local_numel_ = 0;
+  int64_t local_numel_ = 0, local_expert_numel_ = 0;
   std::unique_ptr<GradReducer> reducer_;
   std::unique_ptr<GradReducer> expert_reducer_;  // EP > 1: the experts' (over expert_dp)
   std::vector<bool> expert_;                     // EP > 1: per parameter, an expert's

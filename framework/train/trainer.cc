@@ -147,10 +147,15 @@ absl::StatusOr<TrainResult> Train(const Config& config, const DerivedSizes& size
       ReduceOp::kSum);
   const double samples_per_step = static_cast<double>(sizes.global_batch_size);
   BLOG(INFO, "train") << absl::StrFormat(
-      "model: %d parameters on this rank (%.1f MB fp32 weights, %.1f MB with grads and AdamW "
+      "model: %d parameters on this rank%s (%.1f MB fp32 weights, %.1f MB with grads and AdamW "
       "state); %d gradient buckets",
-      stepper.local_parameters(), stepper.local_parameters() * 4 / 1e6,
-      stepper.local_parameters() * 16 / 1e6, stepper.num_buckets());
+      stepper.local_parameters(),
+      stepper.local_expert_parameters() > 0
+          ? absl::StrFormat(", %d of them experts' (EP %d)", stepper.local_expert_parameters(),
+                            layout.ep_size)
+          : "",
+      stepper.local_parameters() * 4 / 1e6, stepper.local_parameters() * 16 / 1e6,
+      stepper.num_buckets());
   BLOG(INFO, "train") << absl::StrFormat(
       "layout: world %d = TP %d x DP %d x PP %d; micro batch %d x %d accumulation x %d DP = "
       "global batch %d; %d intra-op threads per rank; device %s, %s; %s matmul ceiling %.0f "

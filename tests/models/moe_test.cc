@@ -325,17 +325,8 @@ TEST(Moe, ParameterCounts) {
            {"mixtral-tiny", "model.moe_layer_pattern=[0,1]", "model.moe_ffn_hidden_size=64"},
            {"mixtral-tiny", "model.bias=true", "model.moe_layer_freq=2"},
            {"qwen-moe-tiny"}}) {
-    std::vector<std::string> sets = {"model.vocab_size=250", "data.vocab_file="};
-    sets.insert(sets.end(), extra.begin() + 1, extra.end());
-    auto c = LoadConfig(std::string(BRAID_SOURCE_DIR) + "/recipes/gpt/" + extra[0] + ".yaml", sets);
-    ASSERT_TRUE(c.ok()) << c.status().message();
-    auto run = ResolveRun(*c, 1, true);
-    ASSERT_TRUE(run.ok()) << run.status().message();
-    auto model = run->family->BuildModel(TpEnv{Solo(), 1}, run->config, run->sizes);
-    ASSERT_TRUE(model.ok()) << model.status().message();
-    int64_t n = 0;
-    for (const auto& p : (*model)->parameters()) n += p.numel();
-    EXPECT_EQ(n, run->family->ParameterCount(run->config, run->sizes)) << absl::StrJoin(extra, " ");
+    SCOPED_TRACE(absl::StrJoin(extra, " "));
+    testing::ExpectCountEqualsBuiltModel(extra[0], {extra.begin() + 1, extra.end()});
   }
 }
 

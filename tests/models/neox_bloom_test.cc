@@ -43,16 +43,7 @@ TEST(NeoxBloom, PublishedParameterCounts) {
 
 TEST(NeoxBloom, CountEqualsTheBuiltModel) {
   for (const char* recipe : {"pythia-tiny", "bloom-tiny", "starcoder-tiny", "falcon-tiny"}) {
-    const std::vector<std::string> sets = {"model.vocab_size=250", "data.vocab_file="};
-    auto c = LoadConfig(std::string(BRAID_SOURCE_DIR) + "/recipes/gpt/" + recipe + ".yaml", sets);
-    ASSERT_TRUE(c.ok()) << c.status().message();
-    auto run = ResolveRun(*c, 1, true);
-    ASSERT_TRUE(run.ok()) << run.status().message();
-    auto model = run->family->BuildModel(TpEnv{Solo(), 1}, run->config, run->sizes);
-    ASSERT_TRUE(model.ok()) << model.status().message();
-    int64_t n = 0;
-    for (const auto& p : (*model)->parameters()) n += p.numel();
-    EXPECT_EQ(n, run->family->ParameterCount(run->config, run->sizes)) << recipe;
+    testing::ExpectCountEqualsBuiltModel(recipe);
   }
 }
 

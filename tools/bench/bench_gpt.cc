@@ -3,7 +3,8 @@
 // tokens/s (median step after warm-up), MFU against the matmul rate measured in the same process,
 // the share of step time waiting for DP communication, and memory per rank.
 //   bench_gpt [--recipe gpt|bert --layers 4 --hidden 256 --heads 4 --seq 256 --vocab 8192
-//              --micro 8 --global 8 --steps 12 --threads 2 --tp 1 --pp 1 --cuda --bf16 --dropout]
+//              --micro 8 --global 8 --steps 12 --threads 2 --tp 1 --pp 1 --ep 1 --cuda --bf16
+//              --dropout]
 //   DP = ranks / (TP x PP); run under mpirun for DP/TP/PP. --cuda trains on the GPU (train.device:
 //   cuda),
 //   --bf16 in bf16 autocast (train.precision: bf16); MFU is then against the measured bf16
@@ -41,6 +42,8 @@ ABSL_FLAG(int64_t, threads, 2, "intra-op threads per rank");
 ABSL_FLAG(int64_t, tp, 1, "tensor-parallel size");
 ABSL_FLAG(int64_t, pp, 1,
           "pipeline-parallel size (1F1B; the micro-batches are global / (micro x DP))");
+ABSL_FLAG(int64_t, ep, 1,
+          "expert-parallel size (parallel.expert_parallel_size; a --base with model.num_experts)");
 ABSL_FLAG(bool, cuda, false, "train on the GPU");
 ABSL_FLAG(bool, bf16, false, "bf16 autocast");
 ABSL_FLAG(bool, dropout, false, "dropout 0.1 (hidden and attention)");
@@ -63,14 +66,14 @@ int Main(int argc, char** argv) {
       "usage: bench_gpt [--recipe gpt|bert|t5|bart] [--layers N --hidden N --heads N --seq N "
       "--vocab "
       "N]\n"
-      "                 [--micro N --global N --steps N --threads N --tp N --pp N] [--cuda] "
+      "                 [--micro N --global N --steps N --threads N --tp N --pp N --ep N] [--cuda] "
       "[--bf16]\n"
       "                 [--chunk N] [--recompute none|selective|full] [--distributed-optimizer]\n"
       "Trains a model of the family on random samples and prints tokens/s, MFU and memory.\n";
   ParseCommandLineOrExit(argc, argv, cl);
   for (auto* f :
        {&FLAGS_layers, &FLAGS_hidden, &FLAGS_heads, &FLAGS_seq, &FLAGS_vocab, &FLAGS_micro,
-        &FLAGS_global, &FLAGS_steps, &FLAGS_threads, &FLAGS_tp, &FLAGS_pp}) {
+        &FLAGS_global, &FLAGS_steps, &FLAGS_threads, &FLAGS_tp, &FLAGS_pp, &FLAGS_ep}) {
     if (absl::GetFlag(*f) <= 0) {
       UsageError(
           absl::StrCat("--", absl::GetFlagReflectionHandle(*f).Name(), " must be positive."));
@@ -85,7 +88,7 @@ int Main(int argc, char** argv) {
   }
   const int64_t threads = absl::GetFlag(FLAGS_threads), seq = absl::GetFlag(FLAGS_seq);
   const int64_t global = absl::GetFlag(FLAGS_global), tp = absl::GetFlag(FLAGS_tp);
-  const int64_t pp = absl::GetFlag(FLAGS_pp);
+  const int64_t pp = absl::GetFlag(FLAGS_pp), ep = absl::GetFlag(FLAGS_ep);
   const bool bf16 = absl::GetFlag(FLAGS_bf16);
   torch::set_num_threads(static_cast<int>(threads));
   SetLogLevel(LogLevel::kWarning);
@@ -109,6 +112,7 @@ int Main(int argc, char** argv) {
           ? absl::StrCat(", output_chunk_tokens: ", absl::GetFlag(FLAGS_chunk))
           : "",
       "}\n", "parallel: {tensor_parallel_size: ", tp, ", pipeline_parallel_size: ", pp,
+      ", expert_parallel_size: ", ep,
       ", distributed_optimizer: ", absl::GetFlag(FLAGS_distributed_optimizer) ? "true" : "false",
       ", sequence_parallel: ", absl::GetFlag(FLAGS_sequence_parallel) ? "true" : "false", "}\n",
       "train: {micro_batch_size: ", absl::GetFlag(FLAGS_micro), ", global_batch_size: ", global,
@@ -125,7 +129,8 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str());
     return 2;
   }
-  auto layout = ParallelLayout::Create((*rt)->world(), static_cast<int>(tp), static_cast<int>(pp));
+  auto layout = ParallelLayout::Create((*rt)->world(), static_cast<int>(tp), static_cast<int>(pp),
+                                       static_cast<int>(ep));
   auto device = ResolveTrainDevice(run->config, (*rt)->rank());
   if (!layout.ok() || !device.ok()) {
     std::fprintf(stderr, "%s\n",
@@ -136,15 +141,20 @@ int Main(int argc, char** argv) {
   // state and activations (the weights were allocated before the count starts).
   const MemoryEstimate plan = EstimateMemory(*run->family, run->config, run->sizes);
   const RunContext ctx{run->config, run->sizes, *layout, (*rt)->local_rank()};
-  auto model = run->family->BuildModel(
-      TpEnv{layout->tp, 1, run->config.parallel.sequence_parallel, layout->pp_rank}, run->config,
-      run->sizes);
+  auto model =
+      run->family->BuildModel(TpEnv{layout->tp, 1, run->config.parallel.sequence_parallel,
+                                    layout->pp_rank, layout->ep_size > 1 ? layout->ep : nullptr},
+                              run->config, run->sizes);
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
     return 2;
   }
-  int64_t local = 0;
-  for (const auto& p : (*model)->parameters()) local += p.numel();
+  int64_t local = 0, experts = 0;
+  const std::map<std::string, TpParam> layouts = CollectTpParams(**model);
+  for (const auto& p : (*model)->named_parameters()) {
+    local += p.value().numel();
+    if (layouts.at(p.key()).expert) experts += p.value().numel();
+  }
   RecipeParts parts;
   parts.task = run->family->MakeTask(*model, ctx);
   parts.train = run->family->SyntheticData(ctx);
@@ -204,11 +214,12 @@ int Main(int argc, char** argv) {
         median, steps.size(), tokens / median, flops / median / 1e9, ceiling,
         100 * flops / median / 1e9 / ceiling, 100 * comm / std::max(total, 1e-9));
     std::printf(
-        "braid  per rank: %ld parameters = %.1f MB weights + %.1f MB grads + %.1f MB "
+        "braid  per rank: %ld parameters%s = %.1f MB weights + %.1f MB grads + %.1f MB "
         "AdamW state (fp32); peak RSS %.0f MB; peak live tensors in training %.0f MB (planner: "
         "%.0f MB = %.0f activations + %.0f grads and AdamW)\n",
-        static_cast<long>(local), local * 4 / 1e6, local * 4 / 1e6, local * 8 / 1e6,
-        rss.item<double>(), live.item<double>(),
+        static_cast<long>(local),
+        experts > 0 ? absl::StrCat(" (", experts, " of them experts', EP ", ep, ")").c_str() : "",
+        local * 4 / 1e6, local * 4 / 1e6, local * 8 / 1e6, rss.item<double>(), live.item<double>(),
         (plan.activation_bytes + plan.state_bytes * 12.0 / 16.0) / 1e6, plan.activation_bytes / 1e6,
         plan.state_bytes * 12.0 / 16.0 / 1e6);
   }
