@@ -625,13 +625,6 @@ absl::Status ValidateStatic(const Config& c) {
                          "experts (8 experts: 2, 4 or 8).",
                          ep, m.num_experts));
   }
-  if (ep > 1 && c.parallel.distributed_optimizer) {
-    fail("parallel.expert_parallel_size",
-         absl::StrFormat("%d with parallel.distributed_optimizer: the distributed optimizer does "
-                         "not shard expert-parallel weights yet. HINT: set "
-                         "parallel.distributed_optimizer: false, or expert_parallel_size: 1.",
-                         ep));
-  }
   if (m.num_experts > 0) {
     if (m.moe_top_k > m.num_experts) {
       fail("model.moe_top_k",

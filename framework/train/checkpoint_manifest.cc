@@ -99,6 +99,11 @@ std::vector<Entry> Entries(const CheckpointTarget& t, bool with_optimizer) {
     out.push_back({ExpAvgSqKey(names[r.param]), o.exp_avg_sq()[j], m.shape, m.layout, r.param,
                    r.offset, r.length});
   }
+  for (size_t i = 0; i < o.sharding.whole.size(); ++i) {  // after the pieces, whole
+    const size_t p = o.sharding.whole[i], j = mine.size() + i;
+    out.push_back({ExpAvgKey(names[p]), o.exp_avg()[j], out[p].shape, out[p].layout, p});
+    out.push_back({ExpAvgSqKey(names[p]), o.exp_avg_sq()[j], out[p].shape, out[p].layout, p});
+  }
   return out;
 }
 

@@ -45,6 +45,10 @@ class AdamW {
   struct Sharding {
     int dp_rank = 0;
     std::vector<std::vector<Range>> of_rank;  // empty: not sharded
+    // Parameters held whole, after the pieces: params()[of_rank[dp_rank].size() + i] is model
+    // parameter whole[i] (expert parallelism's experts, replicated over their expert-data-parallel
+    // group, not sharded; checkpointed whole like the replicated optimizer's).
+    std::vector<size_t> whole;
   };
   Sharding sharding;
   bool sharded() const { return !sharding.of_rank.empty(); }

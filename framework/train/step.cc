@@ -56,11 +56,11 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
     local_numel_ += p.value().numel();
     if (l.expert) local_expert_numel_ += p.value().numel();
   }
-  if (layout.ep_size > 1) {  // the distributed optimizer is refused with EP (ValidateStatic)
+  if (layout.ep_size > 1) {  // the distributed optimizer shards the dense parameters only
     std::vector<bool> dense(expert_.size());
     for (size_t i = 0; i < expert_.size(); ++i) dense[i] = !expert_[i];
     reducer_ = std::make_unique<GradReducer>(params_, layout.dp, config.parallel.grad_bucket_mb,
-                                             false, dense);
+                                             config.parallel.distributed_optimizer, dense);
     expert_reducer_ =
         std::make_unique<GradReducer>(params_, layout.expert_dp, config.parallel.grad_bucket_mb,
                                       false, expert_, 1.0 / static_cast<double>(layout.ep_size));
@@ -78,7 +78,8 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
     optimizer_ = std::make_unique<AdamW>(params_, decay, options);
     return;
   }
-  // The distributed optimizer: AdamW over this rank's pieces (views of the parameters).
+  // The distributed optimizer: AdamW over this rank's pieces (views of the parameters), then,
+  // with expert parallelism, the experts whole (replicated over expert_dp, 1/EP of them here).
   std::vector<torch::Tensor> views;
   std::vector<bool> piece_decay;
   int64_t mine = 0;
@@ -87,7 +88,16 @@ TrainStep::TrainStep(TrainTask& task, const Config& config, const DerivedSizes& 
     piece_decay.push_back(decay[piece.param]);
     mine += piece.length;
   }
+  std::vector<size_t> whole;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!expert_[i] || !params_[i].requires_grad()) continue;
+    whole.push_back(i);
+    views.push_back(params_[i].detach());
+    piece_decay.push_back(decay[i]);
+    mine += params_[i].numel();
+  }
   optimizer_ = std::make_unique<AdamW>(views, piece_decay, options);
+  optimizer_->sharding.whole = whole;
   optimizer_->sharding.dp_rank = layout.dp_rank;
   for (int d = 0; d < layout.dp_size; ++d) {
     std::vector<AdamW::Range>& ranges = optimizer_->sharding.of_rank.emplace_back();
@@ -111,8 +121,10 @@ double TrainStep::GradNorm() const {
       if (counted <= 0 || copy_[piece.param]) continue;
       norms.push_back(piece.grad.view({-1}).narrow(0, 0, counted).norm().to(torch::kDouble));
     }
-  } else {
+  }
+  {  // the parameters not in pieces: all of them without the distributed optimizer, else experts
     for (size_t i = 0; i < params_.size(); ++i) {
+      if (reducer_->sharded() && !expert_[i]) continue;
       if (!params_[i].grad().defined()) continue;
       if (counted_[i] == 0 || copy_[i]) continue;
       const torch::Tensor& g = params_[i].grad();
@@ -205,6 +217,7 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
   std::vector<torch::Tensor> grads;  // what the optimizer updates from
   if (reducer_->sharded()) {
     for (const GradReducer::Piece& piece : reducer_->Pieces()) grads.push_back(piece.grad);
+    for (size_t i : optimizer_->sharding.whole) grads.push_back(params_[i].grad());
   } else {
     for (auto& p : params_) grads.push_back(p.grad());
   }
@@ -223,7 +236,8 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
   if (reducer_->sharded()) {  // every rank's updated shards into every rank's parameters
     std::vector<torch::Tensor> whole;
     for (const torch::Tensor& p : params_) whole.push_back(p.detach());
-    reducer_->GatherPieces(optimizer_->params(), whole);
+    const std::vector<torch::Tensor>& updated = optimizer_->params();
+    reducer_->GatherPieces({updated.begin(), updated.begin() + reducer_->Pieces().size()}, whole);
   }
   r.seconds = SteadySeconds() - start;
   return r;

@@ -14,7 +14,9 @@
 //
 // Expert parallelism (EP > 1): the experts' gradients (TpParam::expert) go to a second reducer over
 // the expert-data-parallel group, averaged there and scaled by 1/EP (each holds the sum over its EP
-// group's tokens: the average over DP in all); the gradient norm sums their squares over EP.
+// group's tokens: the average over DP in all); the gradient norm sums their squares over EP. The
+// distributed optimizer shards the dense parameters only: AdamW takes the experts whole after the
+// pieces (AdamW::Sharding::whole).
 #pragma once
 #include <torch/torch.h>
 

@@ -9,8 +9,9 @@
 #   - the checkpoint: DP replica 0's file holds every expert under the names (and within 1e-3 the
 #     values) of the EP 1 run's; saved at EP 2, resumed at EP 1 and at EP 4: steps 11-20 within
 #     1e-5; the converter exports it to Hugging Face's layout;
-#   - refusals: an EP size that does not divide the experts or DP, EP on a dense model, EP with
-#     the distributed optimizer.
+#   - the distributed optimizer with EP (and TP 2 x EP 2): the same losses; the dense moments in each DP rank's
+#     pieces and the experts' whole; saved at EP 2, resumed at EP 1 without it and at EP 4 with it;
+#   - refusals: an EP size that does not divide the experts or DP, EP on a dense model.
 set -euo pipefail
 bin=$1
 src=$2
@@ -91,6 +92,41 @@ run 2 "$tmp/to4" "${ep2[@]}" "${m4[@]}" --set train.exit_interval=10
 run 4 "$tmp/to4" "${ep4[@]}" "${m4[@]}"
 grep -q "resumed from .*step_00000010" "$tmp/to4.log"
 compare "$tmp/ep2-m4" "$tmp/to4" 1e-5 "saved at EP 2 x DP 2, resumed at EP 4 x DP 4"
+# The distributed optimizer: the dense parameters' AdamW state in pieces over DP, the experts'
+# whole (1/EP of them on each rank); saved with it at EP 2, resumed without it at EP 1, and with
+# it at EP 4.
+dist=(--set parallel.distributed_optimizer=true)
+run 2 "$tmp/ep2dist" "${ep2[@]}" "${dist[@]}"
+compare "$tmp/dp2" "$tmp/ep2dist" 1e-5 "EP 2 with the distributed optimizer against EP 1 without"
+compare_norms "$tmp/dp2" "$tmp/ep2dist" "EP 2 with the distributed optimizer against EP 1 without"
+/usr/bin/python3 - "$tmp/ep2/checkpoints/step_00000020" "$tmp/ep2dist/checkpoints/step_00000020" <<'PY'
+import os, sys
+sys.path.insert(0, "tests/lib")
+from safetensors_f32 import read
+plain, dist = sys.argv[1:]
+files = sorted(f for f in os.listdir(dist) if f.endswith(".safetensors"))
+assert files == ["tp0.dp0.optim.safetensors", "tp0.dp1.optim.safetensors", "tp0.safetensors"], files
+whole = read(dist + "/tp0.safetensors")
+moments = [k for k in whole if k.startswith("optim/")]
+assert moments and all(".experts." in k for k in moments), moments  # only the experts' whole
+assert len(moments) == 2 * 2 * 2 * 8, len(moments)
+ref = read(plain + "/tp0.safetensors")
+worst = max(((whole[k] - ref[k]).abs().max() / ref[k].abs().max().clamp_min(1e-30)).item()
+            for k in moments)
+assert worst < 1e-3, worst
+print(f"ok   EP 2 with the distributed optimizer: the dense moments in each DP rank's pieces, the "
+      f"{len(moments)} expert moments whole in tp0.safetensors (within {worst:.1e} of EP 2's without)")
+PY
+run 4 "$tmp/tp2ep2dist" "${tp2[@]}" "${ep2[@]}" "${dist[@]}"
+compare "$tmp/tp2" "$tmp/tp2ep2dist" 1e-5 "TP 2 x EP 2 with the distributed optimizer against TP 2 x DP 2 without"
+run 2 "$tmp/distto1" "${ep2[@]}" "${dist[@]}" --set train.exit_interval=10
+run 2 "$tmp/distto1"
+grep -q "resumed from .*step_00000010" "$tmp/distto1.log"
+compare "$tmp/ep2dist" "$tmp/distto1" 1e-5 "saved at EP 2 with the distributed optimizer, resumed at EP 1 without"
+run 2 "$tmp/distto4" "${ep2[@]}" "${dist[@]}" "${m4[@]}" --set train.exit_interval=10
+run 4 "$tmp/distto4" "${ep4[@]}" "${dist[@]}" "${m4[@]}"
+grep -q "resumed from .*step_00000010" "$tmp/distto4.log"
+compare "$tmp/ep2-m4" "$tmp/distto4" 1e-5 "saved at EP 2 x DP 2 with the distributed optimizer, resumed at EP 4 x DP 4 with it"
 $C export-hf --input "$tmp/ep2/checkpoints/step_00000020" --output "$tmp/ep2-hf" > /dev/null
 grep -q '"num_local_experts": 8' "$tmp/ep2-hf/config.json" ||
   { echo "FAIL: the export of EP 2's checkpoint"; exit 1; }
@@ -100,9 +136,7 @@ expect_error "parallel.expert_parallel_size: 3 does not divide model.num_experts
   "$P" --recipe $mixtral --set parallel.expert_parallel_size=3 --print-config
 expect_error "parallel.expert_parallel_size: 2, but the model has no experts" \
   "$P" --recipe recipes/gpt/llama-tiny.yaml --set parallel.expert_parallel_size=2 --print-config
-expect_error "the distributed optimizer does not shard expert-parallel weights yet" \
-  "$P" --recipe $mixtral "${ep2[@]}" --set parallel.distributed_optimizer=true --print-config
 expect_error "parallel.expert_parallel_size: 4 does not divide the data-parallel size 2" \
   "${mpi[@]}" -np 2 "$P" "${common[@]}" "${ep4[@]}" --set logging.run_dir="$tmp/refused"
 [[ ! -e $tmp/refused/checkpoints ]] || { echo "FAIL: a refused run wrote checkpoints"; exit 1; }
-echo "ok   refusals: EP 3 of 8 experts, EP on a dense model, EP with the distributed optimizer, EP 4 of DP 2"
+echo "ok   refusals: EP 3 of 8 experts, EP on a dense model, EP 4 of DP 2"
