@@ -1,7 +1,7 @@
 // `convert_checkpoint`: TP resharding, Hugging Face export and import, weights-only release.
 //
 //   convert_checkpoint inspect  STEP_DIR
-//   convert_checkpoint reshard  --input STEP_DIR --output STEP_DIR --tp N [--pp N]
+//   convert_checkpoint reshard  --input STEP_DIR --output STEP_DIR --tp N [--pp N] [--ep N]
 //                               [--drop-optimizer]
 //   convert_checkpoint release  --input STEP_DIR --output STEP_DIR [--dtype bf16|fp16|fp32]
 //   convert_checkpoint export-hf --input STEP_DIR --output HF_DIR [--dtype fp32|bf16|fp16]
@@ -50,6 +50,10 @@ ABSL_FLAG(int32_t, pp, 0,
           "reshard: pipeline-parallel size of the output (default 1: one stage; each stage's "
           "tensors in its own files, as a run at that size saves them)");
 ABSL_FLAG(int32_t, target_pipeline_parallel_size, 0, "Megatron's name for --pp");
+ABSL_FLAG(int32_t, ep, 0,
+          "reshard: the expert-parallel size the output is for (checked against the experts; the "
+          "files do not depend on it)");
+ABSL_FLAG(int32_t, target_expert_parallel_size, 0, "Megatron's name for --ep");
 ABSL_FLAG(std::string, dtype, "", "fp32 | bf16 | fp16 (export-hf: fp32; release: bf16)");
 ABSL_FLAG(int64_t, max_shard_mb, 0, "export-hf: split the weights into files of at most N MB");
 ABSL_FLAG(bool, drop_optimizer, false, "reshard: leave the AdamW state out");
@@ -64,7 +68,7 @@ namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
     "usage: convert_checkpoint inspect STEP_DIR\n"
-    "       convert_checkpoint reshard --input STEP_DIR --output DIR --tp N [--pp N]\n"
+    "       convert_checkpoint reshard --input STEP_DIR --output DIR --tp N [--pp N] [--ep N]\n"
     "                                  [--drop-optimizer]\n"
     "       convert_checkpoint release --input STEP_DIR --output DIR [--dtype bf16|fp16|fp32]\n"
     "       convert_checkpoint export-hf --input STEP_DIR --output HF_DIR [--dtype "
@@ -77,7 +81,7 @@ constexpr char kUsage[] =
 
 struct Args {
   std::string cmd, input, output, recipe, dtype;
-  int tp = 0, pp = 0;
+  int tp = 0, pp = 0, ep = 0;
   int64_t max_shard_mb = 0;
   bool drop_optimizer = false, force = false;
   std::vector<std::string> overrides;
@@ -223,6 +227,16 @@ absl::Status Reshard(const Args& a, bool release) {
   FullCheckpoint& c = o.ckpt;
   const int tp = release ? 1 : a.tp;
   const int pp = release ? 1 : std::max(1, a.pp);
+  // Expert parallelism: a checkpoint holds every expert whole whatever EP saved it, and each rank
+  // takes its experts by name at load (docs/moe.md), so --ep changes no file; it checks that the
+  // experts divide over N ranks, before anything is written.
+  const int64_t experts = o.config.model.num_experts;
+  if (a.ep > 1 && (experts == 0 || experts % a.ep != 0)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--ep %d: %s. HINT: pick an EP size that divides the experts.", a.ep,
+        experts == 0 ? "this model has no experts (model.num_experts is 0)"
+                     : absl::StrFormat("%d experts do not divide over %d ranks", experts, a.ep)));
+  }
   if (o.config.model.num_attention_heads % tp != 0) {
     return absl::InvalidArgumentError(
         absl::StrFormat("--tp %d does not divide the %d attention heads of this model.", tp,
@@ -248,9 +262,16 @@ absl::Status Reshard(const Args& a, bool release) {
     BRAID_ASSIGN_OR_RETURN(stages, StagesOf(*o.family, shape.config, shape.sizes, pp));
   }
   BRAID_RETURN_IF_ERROR(WriteCheckpoint(a.output, c, tp, stages));
-  std::printf("wrote %s: TP %d%s%s\n", a.output.c_str(), tp,
-              pp > 1 ? absl::StrFormat(" x PP %d", pp).c_str() : "",
-              release ? ", weights only" : (a.drop_optimizer ? ", optimizer dropped" : ""));
+  std::printf(
+      "wrote %s: TP %d%s%s%s\n", a.output.c_str(), tp,
+      pp > 1 ? absl::StrFormat(" x PP %d", pp).c_str() : "",
+      release ? ", weights only" : (a.drop_optimizer ? ", optimizer dropped" : ""),
+      experts > 0
+          ? absl::StrFormat(
+                "; every expert whole: loads at any EP dividing %d%s", experts,
+                a.ep > 1 ? absl::StrFormat(" (EP %d: %d a rank)", a.ep, experts / a.ep) : "")
+                .c_str()
+          : "");
   return absl::OkStatus();
 }
 
@@ -661,6 +682,8 @@ int Main(int argc, char** argv) {
                                      : absl::GetFlag(FLAGS_target_tensor_parallel_size);
   a.pp = absl::GetFlag(FLAGS_pp) > 0 ? absl::GetFlag(FLAGS_pp)
                                      : absl::GetFlag(FLAGS_target_pipeline_parallel_size);
+  a.ep = absl::GetFlag(FLAGS_ep) > 0 ? absl::GetFlag(FLAGS_ep)
+                                     : absl::GetFlag(FLAGS_target_expert_parallel_size);
   a.recipe = absl::GetFlag(FLAGS_recipe);
   a.dtype = absl::GetFlag(FLAGS_dtype);
   a.max_shard_mb = absl::GetFlag(FLAGS_max_shard_mb);
@@ -682,9 +705,11 @@ int Main(int argc, char** argv) {
   if (a.cmd == "reshard" && a.tp <= 0) UsageError("reshard needs --tp N (N >= 1).");
   if (absl::GetFlag(FLAGS_tp) < 0 || absl::GetFlag(FLAGS_target_tensor_parallel_size) < 0 ||
       absl::GetFlag(FLAGS_pp) < 0 || absl::GetFlag(FLAGS_target_pipeline_parallel_size) < 0 ||
+      absl::GetFlag(FLAGS_ep) < 0 || absl::GetFlag(FLAGS_target_expert_parallel_size) < 0 ||
       a.max_shard_mb < 0)
-    UsageError("--tp, --pp and --max-shard-mb must not be negative.");
+    UsageError("--tp, --pp, --ep and --max-shard-mb must not be negative.");
   if (a.pp > 0 && a.cmd != "reshard") UsageError("--pp is a reshard option.");
+  if (a.ep > 0 && a.cmd != "reshard") UsageError("--ep is a reshard option.");
   if ((!a.overrides.empty() || !a.recipe.empty()) && a.cmd != "import-hf") {
     UsageError("--recipe and --set are import-hf options (a checkpoint carries its own config).");
   }

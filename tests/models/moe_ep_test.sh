@@ -8,7 +8,8 @@
 #     gradient accumulation: losses within 1e-5, gradient norms within 1e-4;
 #   - the checkpoint: DP replica 0's file holds every expert under the names (and within 1e-3 the
 #     values) of the EP 1 run's; saved at EP 2, resumed at EP 1 and at EP 4: steps 11-20 within
-#     1e-5; the converter exports it to Hugging Face's layout;
+#     1e-5; the converter exports it to Hugging Face's layout and reshards it to TP 2 (--ep checked
+#     against the experts), which trains on at TP 2 x EP 2;
 #   - the distributed optimizer with EP (and TP 2 x EP 2): the same losses; the dense moments in each DP rank's
 #     pieces and the experts' whole; saved at EP 2, resumed at EP 1 without it and at EP 4 with it;
 #   - refusals: an EP size that does not divide the experts or DP, EP on a dense model.
@@ -131,6 +132,19 @@ $C export-hf --input "$tmp/ep2/checkpoints/step_00000020" --output "$tmp/ep2-hf"
 grep -q '"num_local_experts": 8' "$tmp/ep2-hf/config.json" ||
   { echo "FAIL: the export of EP 2's checkpoint"; exit 1; }
 echo "ok   the converter exports EP 2's checkpoint as MixtralForCausalLM (8 experts)"
+# reshard --ep (Megatron's --target-expert-parallel-size): no file depends on EP; the size is
+# checked against the experts. The TP 2 output trains on at TP 2 x EP 2.
+$C reshard --input "$tmp/ep2/checkpoints/step_00000020" --output "$tmp/ep2-tp2" --tp 2 \
+  --target-expert-parallel-size 4 > "$tmp/reshard.txt"
+grep -q "every expert whole: loads at any EP dividing 8 (EP 4: 2 a rank)" "$tmp/reshard.txt" ||
+  { cat "$tmp/reshard.txt"; exit 1; }
+run 4 "$tmp/from-tp2" "${tp2[@]}" "${ep2[@]}" --set train.train_steps=22 --resume "$tmp/ep2-tp2"
+grep -q "resumed from .*ep2-tp2" "$tmp/from-tp2.log" && grep -q "step 22/22" "$tmp/from-tp2.log" ||
+  { echo "FAIL: no resume of the resharded checkpoint"; cat "$tmp/from-tp2.log"; exit 1; }
+expect_error "\-\-ep 3: 8 experts do not divide over 3 ranks" \
+  $C reshard --input "$tmp/ep2/checkpoints/step_00000020" --output "$tmp/ep3" --tp 1 --ep 3
+[[ ! -e $tmp/ep3 ]] || { echo "FAIL: a refused reshard left $tmp/ep3"; exit 1; }
+echo "ok   reshard --tp 2 --target-expert-parallel-size 4 (nothing EP-specific to rewrite), resumed at TP 2 x EP 2; --ep 3 refused"
 # Refusals.
 expect_error "parallel.expert_parallel_size: 3 does not divide model.num_experts = 8" \
   "$P" --recipe $mixtral --set parallel.expert_parallel_size=3 --print-config
