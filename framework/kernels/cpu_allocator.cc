@@ -8,6 +8,7 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <cstring>
+#include <list>
 #include <map>
 #include <mutex>
 #include <type_traits>
@@ -89,6 +90,8 @@ class CachingCpuAllocator final : public AllocatorBase {
         p = it->second.back();
         it->second.pop_back();
         if (it->second.empty()) free_.erase(it);
+        order_.erase(age_.at(p));
+        age_.erase(p);
         cached_ -= static_cast<int64_t>(size);
         ++hits_;
       } else {
@@ -101,6 +104,7 @@ class CachingCpuAllocator final : public AllocatorBase {
       live_[p] = size;
       live_bytes_ += static_cast<int64_t>(size);
       peak_live_ = std::max(peak_live_, live_bytes_);
+      high_water_ = std::max(high_water_, live_bytes_);
     }
     return {p, p, &CachingCpuAllocator::Release, c10::Device(c10::DeviceType::CPU)};
   }
@@ -117,8 +121,15 @@ class CachingCpuAllocator final : public AllocatorBase {
         const size_t size = it->second;
         live_.erase(it);
         live_bytes_ -= static_cast<int64_t>(size);
-        if (cached_ + static_cast<int64_t>(size) <= max_cached_) {
+        // Idle blocks are bounded by max_cached_ and by the most ever held by live tensors (a
+        // step's activations come back whole; sizes a step no longer asks for go first, the
+        // longest idle first, instead of filling the cache up to max_cached_).
+        const int64_t bound = std::min(max_cached_, high_water_);
+        if (static_cast<int64_t>(size) <= bound) {
+          while (cached_ + static_cast<int64_t>(size) > bound) EvictOldest();
           free_[size].push_back(ptr);
+          order_.push_back({size, ptr});
+          age_[ptr] = std::prev(order_.end());
           cached_ += static_cast<int64_t>(size);
           return;
         }
@@ -138,7 +149,7 @@ class CachingCpuAllocator final : public AllocatorBase {
   }
   CpuAllocatorStats stats() const {
     std::lock_guard<std::mutex> lock(mu_);
-    return {hits_, misses_, cached_, live_bytes_, peak_live_};
+    return {hits_, misses_, cached_, live_bytes_, peak_live_, high_water_};
   }
   void reset_peak() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -146,10 +157,26 @@ class CachingCpuAllocator final : public AllocatorBase {
   }
 
  private:
+  // The longest idle cached block back to the C library (under mu_).
+  void EvictOldest() {
+    const auto [size, ptr] = order_.front();
+    order_.pop_front();
+    age_.erase(ptr);
+    std::vector<void*>& same = free_.at(size);
+    same.erase(std::find(same.begin(), same.end(), ptr));
+    if (same.empty()) free_.erase(size);
+    cached_ -= static_cast<int64_t>(size);
+    c10::free_cpu(ptr);
+  }
+
   mutable std::mutex mu_;
   mutable std::map<size_t, std::vector<void*>> free_;
+  // The cached blocks in the order they came back (the oldest first), and where each one is.
+  mutable std::list<std::pair<size_t, void*>> order_;
+  mutable std::unordered_map<void*, std::list<std::pair<size_t, void*>>::iterator> age_;
   mutable std::unordered_map<void*, size_t> live_;
   mutable int64_t cached_ = 0, hits_ = 0, misses_ = 0, live_bytes_ = 0, peak_live_ = 0;
+  mutable int64_t high_water_ = 0;  // the most live bytes ever (not reset with the peak)
   int64_t max_cached_ = 0;
 };
 

@@ -6,9 +6,13 @@
 // allocates the same sizes every step, so the cache reaches its size after the first step and
 // stays there. Small blocks keep the C library's allocator.
 //
-// Bounded: at most `max_cached_bytes` sit idle in the cache (blocks beyond are freed), and the
-// cache never holds memory a live tensor uses. Thread-safe. Installing it changes the allocator
-// for new CPU tensors only; tensors made before keep their own deleter.
+// Bounded: the idle blocks in the cache never exceed `max_cached_bytes`, nor the most bytes live
+// tensors have held at once (a step's blocks come back whole and are reused; a size no step asks
+// for any more is freed first, the longest idle first, instead of piling up). A cached block serves
+// a request down to 4/5 of its size, so sizes that vary from step to step (a mixture of experts'
+// rows per expert) reuse each other's blocks. The cache never holds memory a live tensor uses.
+// Thread-safe. Installing it changes the allocator for new CPU tensors only; tensors made before
+// keep their own deleter.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +27,7 @@ struct CpuAllocatorStats {
   int64_t cached_bytes = 0;      // idle in the cache now
   int64_t live_bytes = 0;        // held by tensors now (large blocks, as rounded)
   int64_t peak_live_bytes = 0;   // the most held at once since install or the last reset
+  int64_t high_water_bytes = 0;  // the most held at once since install (the idle cache's bound)
 };
 CpuAllocatorStats CachingCpuAllocatorStats();
 // Starts a new peak of live bytes from what is live now (benchmarks: a peak per phase).

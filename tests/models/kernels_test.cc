@@ -265,6 +265,26 @@ TEST(CpuAllocator, CountsLiveAndPeakBytes) {
   EXPECT_EQ(CachingCpuAllocatorStats().peak_live_bytes, start.live_bytes);
 }
 
+TEST(CpuAllocator, IdleCacheStaysWithinTheMostEverLive) {
+  InstallCachingCpuAllocator();
+  // Blocks of sizes 30% apart (beyond the 4/5 reuse), each freed at once: without eviction the
+  // cache would keep all of them (about 480 MiB); it keeps at most the most ever live, the newest.
+  int64_t sum = 0;
+  void* last = nullptr;
+  for (int i = 0; i < 12; ++i) {
+    const int64_t n = static_cast<int64_t>((1 << 20) * std::pow(1.3, i));
+    torch::Tensor t = torch::empty({n});
+    last = t.data_ptr();
+    sum += n * 4;
+  }
+  const CpuAllocatorStats s = CachingCpuAllocatorStats();
+  EXPECT_LE(s.cached_bytes, s.high_water_bytes);
+  EXPECT_LT(s.cached_bytes, sum);
+  // The newest block is still cached: a request of its size gets it back.
+  torch::Tensor again = torch::empty({static_cast<int64_t>((1 << 20) * std::pow(1.3, 11))});
+  EXPECT_EQ(again.data_ptr(), last);
+}
+
 TEST(CpuAllocator, RawAllocationsWork) {
   // LibTorch kernels that take scratch memory through raw_allocate/raw_deallocate (the erf GELU
   // does) must work with the allocator installed.
