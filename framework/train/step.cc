@@ -145,6 +145,11 @@ double TrainStep::GradNorm() const {
   return std::sqrt(sq);
 }
 
+void TrainStep::PrepareForLastBackward() {
+  reducer_->PrepareForLastBackward();
+  if (expert_reducer_) expert_reducer_->PrepareForLastBackward();
+}
+
 absl::StatusOr<double> TrainStep::RunPipelined(Loader& loader, TpRng& rng, StepResult& r) {
   const StagePlan& plan = *task_.stage();
   const std::vector<PipeAction> schedule = ScheduleOf(
@@ -153,10 +158,7 @@ absl::StatusOr<double> TrainStep::RunPipelined(Loader& loader, TpRng& rng, StepR
   options.loss_scale = 1.0 / static_cast<double>(accumulation_);
   SetAuxLossScale(options.loss_scale);
   options.bf16 = bf16_;
-  options.before_last_backward = [this] {
-    reducer_->PrepareForLastBackward();
-    if (expert_reducer_) expert_reducer_->PrepareForLastBackward();
-  };
+  options.before_last_backward = [this] { PrepareForLastBackward(); };
   BRAID_ASSIGN_OR_RETURN(PipelineStepResult p,
                          RunPipelineStep(
                              task_, schedule, [&](int) { return ToBatch(loader.Next(), device_); },
@@ -181,10 +183,7 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
   SetAuxLossScale(1.0 / static_cast<double>(accumulation_));  // as (loss / accumulation)
   for (int64_t m = 0; m < accumulation_ && layout_.pp_size == 1; ++m) {
     Batch batch = ToBatch(loader.Next(), device_);
-    if (m + 1 == accumulation_) {
-      reducer_->PrepareForLastBackward();
-      if (expert_reducer_) expert_reducer_->PrepareForLastBackward();
-    }
+    if (m + 1 == accumulation_) PrepareForLastBackward();
     torch::Tensor loss;
     {
       AutocastScope amp(device_.type(), bf16_);  // forward only; backward in the saved dtypes

@@ -62,6 +62,8 @@ class TrainStep {
 
  private:
   double GradNorm() const;
+  // Arms the reducers (the dense one and, with EP, the experts') for the last micro-batch.
+  void PrepareForLastBackward();
   // The step's micro-batches through this rank's pipeline stage (PP > 1); the loss summed over
   // the micro-batches (the last stage's, on every stage).
   absl::StatusOr<double> RunPipelined(Loader& loader, TpRng& rng, StepResult& r);
