@@ -176,6 +176,8 @@ absl::StatusOr<StepResult> TrainStep::Run(int64_t step, Loader& loader, double l
   const double start = SteadySeconds();
   reducer_->ZeroGrad();
   if (expert_reducer_) expert_reducer_->ZeroGrad();
+  // The exchanges of this step only (not an evaluation's in between).
+  if (layout_.ep_size > 1) TakeAllToAllSeconds();
   double loss_sum = 0;
   if (layout_.pp_size > 1) {
     BRAID_ASSIGN_OR_RETURN(loss_sum, RunPipelined(loader, rng, r));
